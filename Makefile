@@ -1,0 +1,158 @@
+# jobhost — build, test, install.
+#
+#   make            daemon (host/jobhost), shipped plugins (plugins/*.so), tests
+#   make test       every test (unit + integration), after `make deps`
+#   make run        the daemon on config/jobhost.yaml, in the foreground
+#   make asan/tsan  the tests again under AddressSanitizer+UBSan / ThreadSanitizer
+#   make bench      the benchmarks, side by side with APScheduler
+#   make install PREFIX=/usr/local DESTDIR=
+#
+# Sanitizer builds live in build/<variant>/ so they never mix with the normal
+# objects; plugins are always built plain (they link against nothing).
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+
+# libsystemd is optional: with it, records also go to journald natively.
+HAVE_SYSTEMD := $(shell $(PKG_CONFIG) --exists libsystemd 2>/dev/null && echo 1)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
+BASE_CFLAGS := -std=gnu11 $(WARN) -g -pthread -D_GNU_SOURCE -Isdk/include -Ihost \
+	-DJOBHOST_VERSION='"$(VERSION)"' $(if $(HAVE_SYSTEMD),-DHAVE_SYSTEMD=1)
+OPT ?= -O2
+LIBS := -lyaml -lmicrohttpd -ljansson -lz -ldl -lm -pthread $(if $(HAVE_SYSTEMD),-lsystemd)
+
+VARIANT ?= release
+ifeq ($(VARIANT),asan)
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT := -O1
+endif
+ifeq ($(VARIANT),tsan)
+SAN := -fsanitize=thread -fno-omit-frame-pointer
+OPT := -O1
+endif
+CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(SAN) $(CFLAGS)
+LDFLAGS_ALL := $(SAN) $(LDFLAGS)
+
+OUT := build/$(VARIANT)
+HOST_SRC := $(sort $(wildcard host/*.c))
+HOST_OBJ := $(HOST_SRC:%.c=$(OUT)/%.o)
+LIB_OBJ := $(filter-out $(OUT)/host/main.o,$(HOST_OBJ))
+ifeq ($(VARIANT),release)
+JOBHOST := host/jobhost
+else
+JOBHOST := $(OUT)/jobhost
+endif
+
+PLUGIN_SRC := $(sort $(wildcard plugins/*.c))
+PLUGINS := $(PLUGIN_SRC:.c=.so)
+TEST_PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
+TEST_PLUGINS := $(TEST_PLUGIN_SRC:.c=.so)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+
+# A plugin needs nothing from the host: -z defs proves it at link time.
+PLUGIN_CFLAGS := -std=gnu11 $(WARN) -O2 -g -fPIC -fvisibility=hidden -Isdk/include
+PLUGIN_LDFLAGS := -shared -Wl,-z,defs
+
+.PHONY: all test unit integration run deps check-deps asan tsan bench bench-deps \
+	install clean lint fmt
+.DELETE_ON_ERROR:
+
+all: $(JOBHOST) $(PLUGINS) $(TEST_PLUGINS) $(UNIT_BIN)
+
+$(OUT)/host/%.o: host/%.c $(wildcard host/*.h) sdk/include/jobhost/plugin.h | $(OUT)/host
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(JOBHOST): $(HOST_OBJ)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(OUT)/tests/%: tests/unit/%.c tests/unit/cu_main.h $(LIB_OBJ) | $(OUT)/tests
+	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(LIB_OBJ) -lcunit $(LIBS)
+
+plugins/%.so: plugins/%.c sdk/include/jobhost/plugin.h
+	$(CC) $(PLUGIN_CFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<
+
+tests/plugins/%.so: tests/plugins/%.c sdk/include/jobhost/plugin.h
+	$(CC) $(PLUGIN_CFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<
+
+$(OUT)/host $(OUT)/tests:
+	mkdir -p $@
+
+# --- dependencies -----------------------------------------------------------
+DEB_BUILD := gcc make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev zlib1g-dev
+DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog valgrind
+DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
+
+deps:
+	@sh tests/install-deps.sh $(DEB_ALL)
+
+# The first command on a fresh clone: make sure the packages are there.
+check-deps:
+	@sh tests/install-deps.sh --quiet $(DEB_ALL)
+
+# --- tests ------------------------------------------------------------------
+test: check-deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/run.sh $(VARIANT)
+
+asan:
+	@$(MAKE) --no-print-directory check-deps
+	@$(MAKE) --no-print-directory VARIANT=asan all host/jobhost
+	@sh tests/run.sh asan
+
+tsan:
+	@$(MAKE) --no-print-directory check-deps
+	@$(MAKE) --no-print-directory VARIANT=tsan all host/jobhost
+	@sh tests/run.sh tsan
+
+run: check-deps
+	@$(MAKE) --no-print-directory $(JOBHOST) $(PLUGINS)
+	./$(JOBHOST) -c config/jobhost.yaml
+
+bench-deps:
+	@sh tests/install-deps.sh python3-apscheduler python3-prometheus-client
+
+bench:
+	@$(MAKE) --no-print-directory check-deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/bench/run.sh
+
+# --- install ----------------------------------------------------------------
+BINDIR := $(PREFIX)/bin
+INCDIR := $(PREFIX)/include
+LIBDIR := $(PREFIX)/lib
+PKGDIR := $(LIBDIR)/pkgconfig
+PLUGDIR := $(LIBDIR)/jobhost/plugins
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(LIBDIR)/systemd/system
+
+install: $(JOBHOST) $(PLUGINS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR)/jobhost $(DESTDIR)$(PKGDIR) \
+		$(DESTDIR)$(PLUGDIR) $(DESTDIR)$(SYSCONFDIR)/jobhost $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(PREFIX)/share/jobhost
+	install -m 0755 host/jobhost $(DESTDIR)$(BINDIR)/jobhost
+	install -m 0644 sdk/include/jobhost/*.h $(DESTDIR)$(INCDIR)/jobhost/
+	install -m 0644 sdk/template/plugin_template.c $(DESTDIR)$(PREFIX)/share/jobhost/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		-e 's|@PLUGDIR@|$(PLUGDIR)|g' sdk/jobhost.pc.in > $(DESTDIR)$(PKGDIR)/jobhost.pc
+	install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGDIR)/
+	sed -e 's|plugin_dir: ../plugins|plugin_dir: $(PLUGDIR)|' \
+		-e 's|path: ../logs/jobhost.log|path: /var/log/jobhost/jobhost.log|' \
+		config/jobhost.yaml > $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		config/jobhost.service.in > $(DESTDIR)$(UNITDIR)/jobhost.service
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml $(DESTDIR)$(UNITDIR)/jobhost.service
+
+# --- housekeeping -----------------------------------------------------------
+lint:
+	clang-format --dry-run --Werror host/*.c host/*.h plugins/*.c sdk/include/jobhost/*.h
+
+fmt:
+	clang-format -i host/*.c host/*.h plugins/*.c sdk/include/jobhost/*.h
+
+clean:
+	rm -rf build host/jobhost plugins/*.so tests/plugins/*.so
