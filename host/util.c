@@ -123,6 +123,22 @@ void buf_free(struct buf *b)
     b->len = b->cap = 0;
 }
 
+void errors_add(struct errors *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&e->text, fmt, ap);
+    va_end(ap);
+    buf_putc(&e->text, '\n');
+    e->count++;
+}
+
+void errors_free(struct errors *e)
+{
+    buf_free(&e->text);
+    e->count = 0;
+}
+
 static int64_t clock_ns(clockid_t id)
 {
     struct timespec ts;

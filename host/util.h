@@ -35,6 +35,16 @@ void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 void buf_reset(struct buf *b); /* len = 0, keeps the memory */
 void buf_free(struct buf *b);
 
+/* A list of one-line error messages, collected so that a command like
+ * `jobhost check` can print every problem, not just the first. */
+struct errors {
+    size_t count;
+    struct buf text; /* the messages, each ending in '\n' */
+};
+
+void errors_add(struct errors *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void errors_free(struct errors *e);
+
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
 int64_t mono_ns(void);
 int64_t wall_ns(void);

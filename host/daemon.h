@@ -1,0 +1,22 @@
+/*
+ * daemon — the long-running host: wires the manifest, generation, executor,
+ * scheduler, log sinks, metrics and HTTP server together and runs the signal
+ * loop until a graceful stop.
+ */
+#ifndef JH_DAEMON_H
+#define JH_DAEMON_H
+
+#include <stdbool.h>
+
+struct daemon_opts {
+    const char *manifest_path;
+    bool dry_run;      /* plan and log every firing; plugins see dry-run */
+    int log_stderr;    /* -1 = as the manifest says, 0/1 = forced */
+};
+
+/* Runs the daemon in the foreground. Returns the process exit status: 0
+ * after a graceful stop with every run finished, 1 when it could not start
+ * or runs had to be abandoned. */
+int daemon_run(const struct daemon_opts *opts);
+
+#endif /* JH_DAEMON_H */

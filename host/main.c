@@ -1,0 +1,278 @@
+/*
+ * main — the command line: argv parsing and dispatch to the daemon, the
+ * manifest checker, a one-off run, and the trigger calculator. Nothing else
+ * lives here.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jobhost/plugin.h>
+
+#include "daemon.h"
+#include "generation.h"
+#include "jobstate.h"
+#include "log.h"
+#include "manifest.h"
+#include "metrics.h"
+#include "run.h"
+#include "trigger.h"
+#include "tz.h"
+#include "units.h"
+#include "util.h"
+
+#ifndef JOBHOST_VERSION
+#define JOBHOST_VERSION "0.0.0"
+#endif
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "Usage:\n"
+    "  jobhost [-c FILE] [--dry-run] [--log-stderr]   run the daemon in the foreground\n"
+    "  jobhost check -c FILE                          validate a manifest and load its plugins\n"
+    "  jobhost run-once JOB -c FILE [--dry-run]       run one job now, print its result\n"
+    "  jobhost next EXPR [--count N] [--from TIME] [--timezone TZ]\n"
+    "                                                 print the next fire times of a cron\n"
+    "                                                 expression (or @daily, ...)\n"
+    "  jobhost --help | --version\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE   the manifest (default /etc/jobhost/jobhost.yaml)\n"
+    "  -n, --dry-run       plugins see dry-run set and change nothing\n"
+    "      --log-stderr    also write log records to stderr\n"
+    "\n"
+    "Signals: SIGHUP reloads, SIGTERM/SIGINT stop gracefully, SIGUSR1 reopens log files.\n"
+    "Exit status: 0 success, 1 failure (invalid manifest, failed run), 2 usage error.\n";
+
+static void usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "jobhost: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nUsage: jobhost [check|run-once JOB|next EXPR] [-c FILE] [--dry-run]; "
+                    "see jobhost --help\n");
+}
+
+struct cli {
+    const char *command; /* NULL = run the daemon */
+    const char *arg;     /* JOB for run-once, EXPR for next */
+    const char *config;
+    bool dry_run;
+    int log_stderr;
+    unsigned count;
+    const char *from;
+    const char *timezone;
+};
+
+/* Prints every problem of the manifest and its plugins; 0 when none. */
+static int cmd_check(const struct cli *cli)
+{
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    struct generation *g = NULL;
+    struct jobstate_table *states = jobstate_table_new();
+    struct runtime rt = {.metrics = NULL, .states = states};
+    /* check speaks only through its own output: no log records */
+    struct log_config quiet = {.level = JH_LOG_ERROR + 1};
+    size_t n_jobs = 0;
+    int status = 1;
+
+    log_setup(&quiet);
+    if (manifest_load(cli->config, &m, &errs) < 0)
+        goto out;
+    n_jobs = m->n_jobs;
+    if (generation_build(&rt, m, &g, &errs) < 0)
+        goto out; /* m was taken over and freed */
+    printf("%s: ok (%zu job%s, %zu plugin%s)\n", cli->config, n_jobs, n_jobs == 1 ? "" : "s",
+           g->n_plugins, g->n_plugins == 1 ? "" : "s");
+    status = 0;
+out:
+    if (errs.count)
+        fputs(errs.text.data, stderr);
+    if (status != 0)
+        fprintf(stderr, "%s: %zu error%s\n", cli->config, errs.count, errs.count == 1 ? "" : "s");
+    generation_unref(g);
+    jobstate_table_free(states);
+    errors_free(&errs);
+    log_shutdown();
+    return status;
+}
+
+/* Runs one job through the same instrumented path the scheduler uses. */
+static int cmd_run_once(const struct cli *cli)
+{
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    struct generation *g = NULL;
+    struct jobstate_table *states = jobstate_table_new();
+    struct metrics *metrics = NULL;
+    struct runtime rt = {.states = states};
+    struct log_config lc = {.level = JH_LOG_INFO, .to_stderr = true};
+    struct run_outcome outcome;
+    struct run_opts ro = {.trigger = RUN_CLI, .dry_run = cli->dry_run};
+    struct job *job;
+    int status = 1;
+
+    if (manifest_load(cli->config, &m, &errs) < 0)
+        goto out;
+    if (!manifest_find_job(m, cli->arg)) {
+        errors_add(&errs, "%s: no job with id \"%s\"", cli->config, cli->arg);
+        goto out;
+    }
+    lc.level = m->host.log.level;
+    log_setup(&lc);
+    metrics = metrics_new(m->host.duration_buckets, m->host.n_duration_buckets);
+    rt.metrics = metrics;
+    /* Only the job asked for is loaded: a broken plugin of another job
+     * must not stop a user from trying this one. */
+    manifest_retain_job(m, cli->arg);
+    if (generation_build(&rt, m, &g, &errs) < 0)
+        goto out;
+    job = generation_find_job(g, cli->arg);
+    run_job(job, &ro, &outcome);
+    printf("job=%s run_id=%s result=%s duration_ms=%.3f", job->spec->id, outcome.run_id,
+           run_result_name(outcome.result), (double)outcome.duration_ns / 1e6);
+    if (outcome.error[0])
+        printf(" error=\"%s\"", outcome.error);
+    printf("\n");
+    status = outcome.result == RUN_SUCCESS || outcome.result == RUN_DRY_RUN ? 0 : 1;
+out:
+    if (errs.count)
+        fputs(errs.text.data, stderr);
+    generation_unref(g);
+    log_shutdown();
+    metrics_free(metrics);
+    jobstate_table_free(states);
+    errors_free(&errs);
+    return status;
+}
+
+/* Prints the next fire times of a cron expression, like
+ * `systemd-analyze calendar --iterations`. */
+static int cmd_next(const struct cli *cli)
+{
+    struct trigger t = {.kind = TRIGGER_CRON};
+    char err[256], when[64];
+    int64_t from = wall_ns();
+
+    if (cron_parse(cli->arg, &t.cron, err, sizeof(err)) < 0) {
+        fprintf(stderr, "jobhost: \"%s\": %s\n", cli->arg, err);
+        return 1;
+    }
+    if (cli->timezone) {
+        t.tz = tz_get(cli->timezone, err, sizeof(err));
+        if (!t.tz) {
+            fprintf(stderr, "jobhost: --timezone: %s\n", err);
+            return 1;
+        }
+    }
+    if (cli->from && rfc3339_parse(cli->from, &from) < 0) {
+        fprintf(stderr, "jobhost: --from: invalid time \"%s\" (expected RFC 3339, e.g. "
+                        "2026-03-29T00:00:00+01:00)\n",
+                cli->from);
+        return 1;
+    }
+    for (unsigned i = 0; i < cli->count; i++) {
+        int64_t next = trigger_next(&t, from, from);
+        if (next < 0) {
+            if (i == 0)
+                printf("(never)\n");
+            break;
+        }
+        printf("%s\n", rfc3339_format(next, t.tz ? t.tz : tz_local(), false, when, sizeof(when)));
+        from = next;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_LOG_STDERR = 256, OPT_COUNT, OPT_FROM, OPT_TIMEZONE };
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"log-stderr", no_argument, NULL, OPT_LOG_STDERR},
+        {"count", required_argument, NULL, OPT_COUNT},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"timezone", required_argument, NULL, OPT_TIMEZONE},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cli cli = {.config = "/etc/jobhost/jobhost.yaml", .log_stderr = -1, .count = 5};
+    int c;
+
+    opterr = 0;
+    /* '+' stops at the first non-option (the command); options may also
+     * follow the command, so parse in two rounds. */
+    while ((c = getopt_long(argc, argv, "+:c:nhV", options, NULL)) != -1 || optind < argc) {
+        if (c == -1) {
+            const char *word = argv[optind++];
+            if (!cli.command && (strcmp(word, "check") == 0 || strcmp(word, "run-once") == 0 ||
+                                 strcmp(word, "next") == 0)) {
+                cli.command = word;
+            } else if (cli.command && !cli.arg && strcmp(cli.command, "check") != 0) {
+                cli.arg = word;
+            } else {
+                usage_error("unexpected argument \"%s\"", word);
+                return EXIT_USAGE;
+            }
+            continue;
+        }
+        switch (c) {
+        case 'c':
+            cli.config = optarg;
+            break;
+        case 'n':
+            cli.dry_run = true;
+            break;
+        case OPT_LOG_STDERR:
+            cli.log_stderr = 1;
+            break;
+        case OPT_COUNT: {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || n == 0 || n > 100000) {
+                usage_error("--count wants a number from 1 to 100000, got \"%s\"", optarg);
+                return EXIT_USAGE;
+            }
+            cli.count = (unsigned)n;
+            break;
+        }
+        case OPT_FROM:
+            cli.from = optarg;
+            break;
+        case OPT_TIMEZONE:
+            cli.timezone = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case 'V':
+            printf("jobhost %s (plugin ABI %d)\n", JOBHOST_VERSION, JH_ABI_VERSION);
+            return 0;
+        case ':':
+            usage_error("option %s needs a value", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            usage_error("unknown option \"%s\"", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (cli.command && strcmp(cli.command, "check") != 0 && !cli.arg) {
+        usage_error("%s needs an argument", cli.command);
+        return EXIT_USAGE;
+    }
+    if (!cli.command) {
+        struct daemon_opts d = {
+            .manifest_path = cli.config, .dry_run = cli.dry_run, .log_stderr = cli.log_stderr};
+        return daemon_run(&d);
+    }
+    if (strcmp(cli.command, "check") == 0)
+        return cmd_check(&cli);
+    if (strcmp(cli.command, "run-once") == 0)
+        return cmd_run_once(&cli);
+    return cmd_next(&cli);
+}
