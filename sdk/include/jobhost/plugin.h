@@ -23,7 +23,7 @@
  *
  *     JH_PLUGIN(.name = "hello", .version = "1.0.0", .run = run);
  *
- * Build:  cc -shared -fPIC $(pkg-config --cflags jobhost) -o hello.so hello.c
+ * Build:  cc -shared -fPIC $(pkg-config --cflags jobhost) -Wl,--no-undefined -o hello.so hello.c
  *
  * Memory: host and plugin never free each other's memory. Every string the
  * host returns is borrowed and stays valid until the call it was handed to
@@ -33,8 +33,11 @@
 #ifndef JH_PLUGIN_H
 #define JH_PLUGIN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -88,7 +91,8 @@ struct jh_host_api {
      * blocks on disk. Any thread of the run may call it. */
     void (*log)(jh_ctx *ctx, int level, const char *event, ...);
 
-    /* Parameters from the job's `params:` in the manifest. */
+    /* Parameters from the job's `params:` in the manifest. In init and
+     * shutdown there are none: kind is JH_PARAM_NONE, values are NULL. */
     int (*param_kind)(jh_ctx *ctx, const char *key);
     /* The scalar's text, or NULL when absent or not a scalar. */
     const char *(*param)(jh_ctx *ctx, const char *key);
@@ -121,6 +125,12 @@ struct jh_host_api {
     /* Parses a duration such as "500ms", "10s", "1h30m", "14d" the way the
      * manifest does; 0 on success, -1 when malformed. */
     int (*parse_duration)(const char *text, int64_t *ns);
+
+    /* The number of parameters, and the key of parameter i (in manifest
+     * order; NULL when out of range): lets a plugin log them all or refuse
+     * a misspelled key. */
+    size_t (*param_count)(jh_ctx *ctx);
+    const char *(*param_key)(jh_ctx *ctx, size_t i);
 };
 
 /* The descriptor a plugin exports. Fill it with JH_PLUGIN(...). */
@@ -237,6 +247,63 @@ static inline void jh_set_error(jh_ctx *ctx, const char *message)
 static inline int jh_parse_duration(jh_ctx *ctx, const char *text, int64_t *ns)
 {
     return ctx->api->parse_duration(text, ns);
+}
+
+static inline size_t jh_param_count(jh_ctx *ctx)
+{
+    return ctx->api->param_count(ctx);
+}
+
+static inline const char *jh_param_key(jh_ctx *ctx, size_t i)
+{
+    return ctx->api->param_key(ctx, i);
+}
+
+/* jh_set_error with printf formatting. */
+__attribute__((format(printf, 2, 3))) static inline void jh_set_errorf(jh_ctx *ctx,
+                                                                       const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ctx->api->set_error(ctx, msg);
+}
+
+/* A boolean parameter: "true"/"yes"/"on"/"1" or "false"/"no"/"off"/"0";
+ * `fallback` when absent. Returns -1 (and sets an error) when it is
+ * something else. */
+static inline int jh_param_bool(jh_ctx *ctx, const char *key, int fallback)
+{
+    static const char *const yes[] = {"true", "True", "yes", "on", "1"};
+    static const char *const no[] = {"false", "False", "no", "off", "0"};
+    const char *v = ctx->api->param(ctx, key);
+    if (!v)
+        return fallback;
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcmp(v, yes[i]) == 0)
+            return 1;
+        if (strcmp(v, no[i]) == 0)
+            return 0;
+    }
+    jh_set_errorf(ctx, "param %s: expected true or false, got \"%s\"", key, v);
+    return -1;
+}
+
+/* A duration parameter ("30s", "1h30m") into *ns; `fallback_ns` when
+ * absent. Returns 0, or -1 (and sets an error) when malformed. */
+static inline int jh_param_duration(jh_ctx *ctx, const char *key, int64_t fallback_ns, int64_t *ns)
+{
+    const char *v = ctx->api->param(ctx, key);
+    if (!v) {
+        *ns = fallback_ns;
+        return 0;
+    }
+    if (ctx->api->parse_duration(v, ns) == 0)
+        return 0;
+    jh_set_errorf(ctx, "param %s: invalid duration \"%s\" (e.g. 500ms, 30s, 1h30m, 14d)", key, v);
+    return -1;
 }
 
 #ifdef __cplusplus

@@ -1,0 +1,30 @@
+/*
+ * Fixture "crash": a plugin that takes the process down, to test what the
+ * host does about a job that misbehaves. `how` selects the way:
+ *   segv (default)  a write through a NULL pointer -> SIGSEGV
+ *   abort           abort() -> SIGABRT
+ *   exit            exit(3)
+ */
+#include <jobhost/plugin.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+static int crash_run(jh_ctx *ctx)
+{
+    const char *how = jh_param_or(ctx, "how", "segv");
+    /* Both volatile: the pointer, so the compiler cannot see it is NULL and
+     * turn the store into a trap instruction (SIGILL); the target, so the
+     * store is not dropped as dead. */
+    volatile int *volatile null = NULL;
+
+    if (strcmp(how, "abort") == 0)
+        abort();
+    if (strcmp(how, "exit") == 0)
+        exit(3);
+    *null = 1;
+    return JH_FAIL;
+}
+
+JH_PLUGIN(.name = "crash", .version = "1.0.0", .description = "test fixture: crashes",
+          .run = crash_run);

@@ -1,0 +1,23 @@
+/*
+ * Fixture "sleep": a slow job. Sleeps `duration` (default 1s) with
+ * jh_sleep_ns and returns JH_CANCELLED if the host interrupts it, for
+ * max_instances, timeouts, graceful stop and cancellation tests.
+ */
+#include <jobhost/plugin.h>
+
+static int sleep_run(jh_ctx *ctx)
+{
+    const char *text = jh_param_or(ctx, "duration", "1s");
+    int64_t ns;
+
+    if (jh_parse_duration(ctx, text, &ns) < 0) {
+        jh_set_error(ctx, "`duration` is not a duration");
+        return JH_FAIL;
+    }
+    if (jh_sleep_ns(ctx, ns) < 0)
+        return JH_CANCELLED;
+    return JH_OK;
+}
+
+JH_PLUGIN(.name = "sleep", .version = "1.0.0", .description = "test fixture: sleeps",
+          .run = sleep_run);
