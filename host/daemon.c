@@ -4,29 +4,35 @@
  * DESIGN. The main thread owns the lifecycle: it blocks the signals it
  * handles before any other thread exists (so every thread inherits the
  * mask), then waits on a signalfd: SIGHUP reloads, SIGUSR1 reopens the log
- * file, SIGTERM/SIGINT stop. Other threads: the dispatcher (scheduler.c),
- * the workers (executor.c), the log writer (log.c) and libmicrohttpd's
- * thread (http.c). A reload may also come from the HTTP thread; `reload_lock`
- * serialises reloads, and `live_lock` guards the pointer to the live
- * generation that HTTP handlers read.
+ * file, SIGTERM/SIGINT stop. A SIGHUP that arrives while a reload runs stays
+ * pending in the signalfd and is read once afterwards: any number of them
+ * coalesce into exactly one follow-up reload. Other threads: the dispatcher
+ * (scheduler.c), the workers (executor.c), the log writer (log.c) and
+ * libmicrohttpd's thread (http.c), which may also run a reload
+ * (POST /-/reload); reload.c serialises the two.
  */
 #include "daemon.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "executor.h"
 #include "generation.h"
+#include "http.h"
 #include "jobstate.h"
 #include "log.h"
 #include "manifest.h"
 #include "metrics.h"
+#include "plugin.h"
+#include "reload.h"
 #include "scheduler.h"
 #include "units.h"
 #include "util.h"
@@ -34,16 +40,33 @@
 struct daemon {
     const struct daemon_opts *opts;
     struct runtime rt;
+    char *copy_dir;
     struct executor *ex;
     struct scheduler *sched;
-    pthread_mutex_t reload_lock; /* one reload at a time */
-    pthread_mutex_t live_lock;   /* guards live */
-    struct generation *live;     /* one reference */
+    struct reloader *reloader;
+    struct api api;
+    struct http_server *http;
+    atomic_bool ready; /* read by the HTTP thread for /-/ready */
 };
 
 static int submit_to_executor(void *arg, struct job *job, const struct run_opts *opts)
 {
     return executor_submit(arg, job, opts);
+}
+
+static bool is_ready(void *arg)
+{
+    struct daemon *d = arg;
+    return atomic_load_explicit(&d->ready, memory_order_relaxed);
+}
+
+static void http_log(void *arg, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)arg;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    jlog(JH_LOG_WARN, "http_error", "error=%s", msg);
 }
 
 static void apply_log_config(const struct daemon *d, const struct manifest *m)
@@ -77,67 +100,68 @@ static void publish_host_metrics(struct daemon *d, const struct generation *g)
     free(list);
 }
 
-static void log_errors(const char *event, const struct errors *errs)
+/* After a reload swapped in g: the host settings that can change live. */
+static void on_reload_applied(void *arg, struct generation *g)
 {
-    const char *line = errs->text.data;
-    while (line && *line) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        jlog(JH_LOG_ERROR, "config_error", "during=%s error=%.*s", event, (int)len, line);
-        line = nl ? nl + 1 : NULL;
-    }
-}
-
-/* Builds the new generation beside the live one and swaps it in, or leaves
- * everything as it was. Returns 0 or -EINVAL with the reasons in errs. */
-static int daemon_reload(struct daemon *d, struct errors *errs)
-{
-    struct manifest *m = NULL;
-    struct generation *g = NULL, *old;
-    int64_t t0 = mono_ns();
-    int rc;
-
-    pthread_mutex_lock(&d->reload_lock);
-    rc = manifest_load(d->opts->manifest_path, &m, errs);
-    if (rc == 0)
-        rc = generation_build(&d->rt, m, &g, errs);
-    if (rc < 0) {
-        log_errors("reload", errs);
-        jlog(JH_LOG_ERROR, "reload_refused", "errors=%zu manifest=%s", errs->count,
-             d->opts->manifest_path);
-        metrics_reload(d->rt.metrics, false, wall_ns());
-        goto out;
-    }
+    struct daemon *d = arg;
     apply_log_config(d, g->manifest);
-    scheduler_set_generation(d->sched, g, wall_ns());
-    pthread_mutex_lock(&d->live_lock);
-    old = d->live;
-    d->live = g;
-    pthread_mutex_unlock(&d->live_lock);
     publish_host_metrics(d, g);
-    metrics_reload(d->rt.metrics, true, wall_ns());
-    jlog(JH_LOG_INFO, "reload_applied", "jobs=%zu plugins=%zu duration_ms=%.3f", g->n_jobs,
-         g->n_plugins, (double)(mono_ns() - t0) / 1e6);
-    generation_unref(old);
-out:
-    pthread_mutex_unlock(&d->reload_lock);
-    return rc;
 }
 
-static int signal_loop(struct daemon *d, int sfd)
+static int start_http(struct daemon *d, const struct manifest *m)
+{
+    struct http_route routes[API_ROUTES];
+    struct http_config hc = {
+        .listen = m->host.http.listen,
+        .metrics_fn = metrics_render_cb,
+        .metrics_arg = d->rt.metrics,
+        .ready_fn = is_ready,
+        .ready_arg = d,
+        .log_fn = http_log,
+        .routes = routes,
+    };
+    char err[512];
+
+    if (!m->host.http.enabled)
+        return 0;
+    d->api.reloader = d->reloader;
+    d->api.executor = d->ex;
+    hc.n_routes = api_routes(&d->api, routes);
+    d->http = http_start(&hc, err, sizeof(err));
+    if (!d->http) {
+        jlog(JH_LOG_ERROR, "http_failed", "listen=%s error=%s", m->host.http.listen, err);
+        fprintf(stderr, "jobhost: %s\n", err);
+        return -EADDRNOTAVAIL;
+    }
+    jlog(JH_LOG_INFO, "http_listening", "listen=%s port=%d", m->host.http.listen, http_port(d->http));
+    return 0;
+}
+
+static void print_errors(const char *path, const struct errors *errs)
+{
+    if (errs->count)
+        fputs(errs->text.data, stderr);
+    fprintf(stderr, "jobhost: %s: not started (%zu error%s)\n", path, errs->count,
+            errs->count == 1 ? "" : "s");
+}
+
+static void signal_loop(struct daemon *d, int sfd)
 {
     for (;;) {
         struct signalfd_siginfo si;
         ssize_t n = read(sfd, &si, sizeof(si));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n != sizeof(si))
-            return -EIO;
+        if (n != sizeof(si)) {
+            jlog(JH_LOG_ERROR, "signalfd_failed", "error=%s", strerror(errno));
+            return;
+        }
         switch (si.ssi_signo) {
         case SIGHUP: {
             struct errors errs = {0};
-            jlog(JH_LOG_INFO, "reload_requested", "source=SIGHUP");
-            daemon_reload(d, &errs);
+            struct buf summary = {0};
+            reloader_reload(d->reloader, "SIGHUP", &summary, &errs);
+            buf_free(&summary);
             errors_free(&errs);
             break;
         }
@@ -146,24 +170,79 @@ static int signal_loop(struct daemon *d, int sfd)
             break;
         case SIGTERM:
         case SIGINT:
-            jlog(JH_LOG_INFO, "host_stopping", "signal=%s", strsignal((int)si.ssi_signo));
-            return 0;
+            jlog(JH_LOG_INFO, "host_stopping", "signal=%s", sigabbrev_np((int)si.ssi_signo));
+            return;
         default:
             break;
         }
     }
 }
 
+/* Builds the first generation and starts every thread; 0 or -errno. */
+static int start(struct daemon *d, struct errors *errs)
+{
+    const struct daemon_opts *opts = d->opts;
+    struct manifest *m = NULL;
+    struct generation *g = NULL;
+    unsigned workers;
+
+    if (manifest_load(opts->manifest_path, &m, errs) < 0)
+        return -EINVAL;
+    apply_log_config(d, m);
+    d->copy_dir = plugin_copy_dir_create();
+    if (!d->copy_dir) {
+        errors_add(errs, "cannot create a private directory for plugin copies: %s",
+                   strerror(errno));
+        manifest_free(m);
+        return -errno;
+    }
+    d->rt.plugin_copy_dir = d->copy_dir;
+    d->rt.states = jobstate_table_new();
+    d->rt.metrics = metrics_new(m->host.duration_buckets, m->host.n_duration_buckets);
+    metrics_set_log_dropped_source(d->rt.metrics, log_dropped);
+    workers = m->host.workers;
+    if (generation_build(&d->rt, m, NULL, &g, errs) < 0) {
+        for (const char *line = errs->text.data; line && *line;) {
+            const char *nl = strchr(line, '\n');
+            jlog(JH_LOG_ERROR, "config_error", "during=start error=%.*s",
+                 (int)(nl ? nl - line : (long)strlen(line)), line);
+            line = nl ? nl + 1 : NULL;
+        }
+        return -EINVAL;
+    }
+    publish_host_metrics(d, g);
+    d->ex = executor_new(workers);
+    {
+        struct scheduler_opts so = {
+            .submit = submit_to_executor, .submit_arg = d->ex, .dry_run = opts->dry_run};
+        d->sched = scheduler_new(&so);
+    }
+    d->reloader = reloader_new(opts->manifest_path, &d->rt, d->sched, g, on_reload_applied, d);
+    scheduler_set_generation(d->sched, g, wall_ns());
+    if (scheduler_start(d->sched) < 0) {
+        errors_add(errs, "cannot start the dispatcher thread: %s", strerror(errno));
+        return -EAGAIN;
+    }
+    if (start_http(d, g->manifest) < 0) {
+        errors_add(errs, "%s: cannot listen on %s (see the http_failed record)",
+                   opts->manifest_path, g->manifest->host.http.listen);
+        return -EADDRNOTAVAIL;
+    }
+    atomic_store(&d->ready, true);
+    jlog(JH_LOG_INFO, "host_started", "version=%s pid=%d jobs=%zu plugins=%zu workers=%u dry_run=%s",
+         JOBHOST_VERSION, (int)getpid(), g->n_jobs, g->n_plugins, workers,
+         opts->dry_run ? "true" : "false");
+    return 0;
+}
+
 int daemon_run(const struct daemon_opts *opts)
 {
     struct daemon d = {.opts = opts};
     struct errors errs = {0};
-    struct manifest *m = NULL;
-    struct generation *g = NULL;
     sigset_t mask;
-    int sfd = -1, status = 1;
-    unsigned left;
-    int64_t shutdown_timeout;
+    int sfd, status = 1;
+    unsigned left = 0;
+    int64_t shutdown_timeout = 30 * NS_PER_SEC;
 
     /* Before any thread starts, so all inherit the mask. */
     sigemptyset(&mask);
@@ -178,72 +257,46 @@ int daemon_run(const struct daemon_opts *opts)
         fprintf(stderr, "jobhost: signalfd: %s\n", strerror(errno));
         return 1;
     }
-    pthread_mutex_init(&d.reload_lock, NULL);
-    pthread_mutex_init(&d.live_lock, NULL);
 
-    if (manifest_load(opts->manifest_path, &m, &errs) < 0) {
-        fputs(errs.text.data, stderr);
-        fprintf(stderr, "jobhost: %s: not started (%zu error%s)\n", opts->manifest_path,
-                errs.count, errs.count == 1 ? "" : "s");
-        goto out;
-    }
-    apply_log_config(&d, m);
-    d.rt.states = jobstate_table_new();
-    d.rt.metrics = metrics_new(m->host.duration_buckets, m->host.n_duration_buckets);
-    metrics_set_log_dropped_source(d.rt.metrics, log_dropped);
-    shutdown_timeout = m->host.shutdown_timeout_ns;
-    {
-        unsigned workers = m->host.workers;
-        if (generation_build(&d.rt, m, &g, &errs) < 0) {
-            log_errors("start", &errs);
-            if (!log_enabled(JH_LOG_ERROR) || !isatty(STDERR_FILENO))
-                fputs(errs.text.data, stderr);
-            fprintf(stderr, "jobhost: %s: not started (%zu error%s)\n", opts->manifest_path,
-                    errs.count, errs.count == 1 ? "" : "s");
-            goto out;
-        }
-        d.ex = executor_new(workers);
-    }
-    d.live = g;
-    publish_host_metrics(&d, g);
-    {
-        struct scheduler_opts so = {
-            .submit = submit_to_executor, .submit_arg = d.ex, .dry_run = opts->dry_run};
-        d.sched = scheduler_new(&so);
-    }
-    scheduler_set_generation(d.sched, g, wall_ns());
-    if (scheduler_start(d.sched) < 0) {
-        jlog(JH_LOG_ERROR, "host_start_failed", "error=%s", "cannot start the dispatcher");
-        goto out;
-    }
-    jlog(JH_LOG_INFO, "host_started", "version=%s pid=%d jobs=%zu plugins=%zu workers=%u dry_run=%s",
-         JOBHOST_VERSION, (int)getpid(), g->n_jobs, g->n_plugins, g->manifest->host.workers,
-         opts->dry_run ? "true" : "false");
-
-    signal_loop(&d, sfd);
-
-    scheduler_stop(d.sched);
-    left = executor_stop(d.ex, mono_ns() + shutdown_timeout, 5 * NS_PER_SEC);
-    if (left == 0) {
+    if (start(&d, &errs) == 0) {
+        signal_loop(&d, sfd);
         status = 0;
-        jlog(JH_LOG_INFO, "host_stopped", "abandoned_runs=%u", left);
     } else {
-        jlog(JH_LOG_ERROR, "host_stopped", "abandoned_runs=%u", left);
+        print_errors(opts->manifest_path, &errs);
     }
-out:
+
+    /* Stop firing, then let running jobs finish up to the deadline. */
+    atomic_store(&d.ready, false);
     if (d.sched)
+        scheduler_stop(d.sched);
+    if (d.reloader) {
+        struct generation *g = reloader_live(d.reloader);
+        shutdown_timeout = g->manifest->host.shutdown_timeout_ns;
+        generation_unref(g);
+    }
+    if (d.ex) {
+        left = executor_stop(d.ex, mono_ns() + shutdown_timeout, 5 * NS_PER_SEC);
+        if (left > 0)
+            status = 1;
+    }
+    http_stop(d.http);
+    if (status == 0 || d.ex)
+        jlog(left ? JH_LOG_ERROR : JH_LOG_INFO, "host_stopped", "abandoned_runs=%u", left);
+    /* With runs abandoned, their threads still use the job table and the
+     * plugins: leave those to the process exit rather than free them. */
+    if (left == 0) {
         scheduler_free(d.sched);
-    if (d.ex && status == 0)
         executor_free(d.ex);
-    if (d.live && status == 0)
-        generation_unref(d.live);
-    if (status == 0) {
+        reloader_free(d.reloader);
         metrics_free(d.rt.metrics);
         jobstate_table_free(d.rt.states);
     }
+    if (d.copy_dir) {
+        rmdir(d.copy_dir);
+        free(d.copy_dir);
+    }
     log_shutdown();
     errors_free(&errs);
-    if (sfd >= 0)
-        close(sfd);
+    close(sfd);
     return status;
 }

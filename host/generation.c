@@ -12,7 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 
-static struct plugin *find_loaded(struct generation *g, const char *name)
+struct plugin *generation_find_plugin(const struct generation *g, const char *name)
 {
     for (size_t i = 0; i < g->n_plugins; i++) {
         if (strcmp(g->plugins[i]->name, name) == 0)
@@ -39,13 +39,36 @@ static void generation_free(struct generation *g)
     free(g);
 }
 
-int generation_build(const struct runtime *rt, struct manifest *m, struct generation **out,
-                     struct errors *errs)
+/* The live plugin to keep for `name`: same directory, same bytes. */
+static struct plugin *reusable(const struct generation *prev, const struct plugin_load_opts *opts,
+                               const char *name, char *err, size_t errlen, int *rc)
+{
+    struct plugin *old;
+    char hash[65];
+
+    *rc = 0;
+    if (!prev || strcmp(prev->manifest->host.plugin_dir, opts->plugin_dir) != 0)
+        return NULL;
+    old = generation_find_plugin(prev, name);
+    if (!old)
+        return NULL;
+    /* The trust checks run again here: a plugin that became writable by
+     * others is refused even though its code is already loaded. */
+    *rc = plugin_probe(opts, name, hash, err, errlen);
+    if (*rc < 0 || strcmp(hash, old->hash) != 0)
+        return NULL;
+    plugin_ref(old);
+    return old;
+}
+
+int generation_build(const struct runtime *rt, struct manifest *m, const struct generation *prev,
+                     struct generation **out, struct errors *errs)
 {
     struct generation *g = xcalloc(1, sizeof(*g));
     struct plugin_load_opts opts = {
         .plugin_dir = m->host.plugin_dir,
         .strict_permissions = m->host.strict_permissions,
+        .copy_dir = rt->plugin_copy_dir,
     };
     int rc = 0;
 
@@ -58,9 +81,16 @@ int generation_build(const struct runtime *rt, struct manifest *m, struct genera
         struct plugin *p;
         char err[1024];
 
-        if (find_loaded(g, spec->plugin))
+        int probe_rc;
+
+        if (generation_find_plugin(g, spec->plugin))
             continue;
-        if (plugin_load(&opts, spec->plugin, &p, err, sizeof(err)) < 0) {
+        p = reusable(prev, &opts, spec->plugin, err, sizeof(err), &probe_rc);
+        if (p) {
+            g->plugins[g->n_plugins++] = p;
+            continue;
+        }
+        if (probe_rc < 0 || plugin_load(&opts, spec->plugin, &p, err, sizeof(err)) < 0) {
             errors_add(errs, "%s:%d:%d: jobs[%zu].plugin: %s", m->path, spec->plugin_line,
                        spec->plugin_col, i, err);
             jlog(JH_LOG_ERROR, "plugin_load_failed", "plugin=%s job=%s error=%s", spec->plugin,
@@ -84,7 +114,7 @@ int generation_build(const struct runtime *rt, struct manifest *m, struct genera
     for (size_t i = 0; i < m->n_jobs; i++) {
         struct job *j = &g->jobs[i];
         j->spec = &m->jobs[i];
-        j->plugin = find_loaded(g, j->spec->plugin);
+        j->plugin = generation_find_plugin(g, j->spec->plugin);
         j->state = jobstate_acquire(rt->states, j->spec->id);
         j->metrics = rt->metrics ? metrics_job_acquire(rt->metrics, j->spec->id, j->spec->plugin)
                                  : NULL;

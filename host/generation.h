@@ -25,6 +25,7 @@ struct job_metrics;
 struct runtime {
     struct metrics *metrics;        /* may be NULL (e.g. `jobhost check`) */
     struct jobstate_table *states;
+    const char *plugin_copy_dir;    /* see plugin_load_opts; NULL = load in place */
 };
 
 struct generation;
@@ -49,10 +50,16 @@ struct generation {
 
 /* Builds a generation from `m`, taking ownership of it: loads every plugin
  * the jobs name (each once, running its init) and acquires each job's state
- * and metrics. On any plugin error returns -EINVAL with one line per problem
- * in errs (manifest position first) and nothing loaded stays loaded. */
-int generation_build(const struct runtime *rt, struct manifest *m, struct generation **out,
-                     struct errors *errs);
+ * and metrics. A plugin whose file has the same content as in `prev` (the
+ * live generation, or NULL) is shared with it, not loaded again, and its
+ * init does not run again. On any plugin error returns -EINVAL with one
+ * line per problem in errs (manifest position first) and nothing loaded
+ * stays loaded. Main thread (plugin init runs here). */
+int generation_build(const struct runtime *rt, struct manifest *m, const struct generation *prev,
+                     struct generation **out, struct errors *errs);
+
+/* The plugin named `name` in g, or NULL. */
+struct plugin *generation_find_plugin(const struct generation *g, const char *name);
 
 /* The job with this id, or NULL. */
 struct job *generation_find_job(struct generation *g, const char *id);

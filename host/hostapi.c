@@ -172,6 +172,18 @@ static int api_parse_duration(const char *text, int64_t *ns)
     return duration_parse(text, ns) == 0 ? 0 : -1;
 }
 
+static size_t api_param_count(jh_ctx *ctx)
+{
+    const struct manifest_job *job = rc_of(ctx)->job;
+    return job ? job->n_params : 0;
+}
+
+static const char *api_param_key(jh_ctx *ctx, size_t i)
+{
+    const struct manifest_job *job = rc_of(ctx)->job;
+    return job && i < job->n_params ? job->params[i].key : NULL;
+}
+
 static const struct jh_host_api host_api = {
     .abi_version = JH_ABI_VERSION,
     .size = sizeof(struct jh_host_api),
@@ -188,6 +200,8 @@ static const struct jh_host_api host_api = {
     .run_id = api_run_id,
     .set_error = api_set_error,
     .parse_duration = api_parse_duration,
+    .param_count = api_param_count,
+    .param_key = api_param_key,
 };
 
 /* Run ids: a random prefix per process and a counter, so ids are unique

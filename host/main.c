@@ -83,7 +83,7 @@ static int cmd_check(const struct cli *cli)
     if (manifest_load(cli->config, &m, &errs) < 0)
         goto out;
     n_jobs = m->n_jobs;
-    if (generation_build(&rt, m, &g, &errs) < 0)
+    if (generation_build(&rt, m, NULL, &g, &errs) < 0)
         goto out; /* m was taken over and freed */
     printf("%s: ok (%zu job%s, %zu plugin%s)\n", cli->config, n_jobs, n_jobs == 1 ? "" : "s",
            g->n_plugins, g->n_plugins == 1 ? "" : "s");
@@ -128,7 +128,7 @@ static int cmd_run_once(const struct cli *cli)
     /* Only the job asked for is loaded: a broken plugin of another job
      * must not stop a user from trying this one. */
     manifest_retain_job(m, cli->arg);
-    if (generation_build(&rt, m, &g, &errs) < 0)
+    if (generation_build(&rt, m, NULL, &g, &errs) < 0)
         goto out;
     job = generation_find_job(g, cli->arg);
     run_job(job, &ro, &outcome);

@@ -10,6 +10,8 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,8 @@
 #include <unistd.h>
 
 #include "hostapi.h"
+#include "log.h"
+#include "sha256.h"
 #include "util.h"
 
 bool plugin_name_valid(const char *name)
@@ -55,64 +59,187 @@ static int check_trust(const char *what, const char *path, const struct stat *st
     return 0;
 }
 
-int plugin_load(const struct plugin_load_opts *opts, const char *name, struct plugin **out,
-                char *err, size_t errlen)
+/* Opens <plugin_dir>/<name>.so after the name, existence and trust checks.
+ * Returns an fd, or -errno with the reason in err. */
+static int open_checked(const struct plugin_load_opts *opts, const char *name, struct buf *path,
+                        char *err, size_t errlen)
 {
-    struct plugin *p = NULL;
-    struct buf path = {0};
     struct stat st;
-    void *handle = NULL;
-    const struct jh_plugin *desc;
-    int rc = -EINVAL;
+    int fd, rc;
 
-    *out = NULL;
-    err[0] = '\0';
     if (!plugin_name_valid(name)) {
         snprintf(err, errlen,
                  "plugin \"%s\": not a plugin name (letters, digits, '_' and '-' only; it must "
                  "not leave plugin_dir)",
                  name);
-        goto out;
+        return -EINVAL;
     }
-    buf_printf(&path, "%s/%s.so", opts->plugin_dir, name);
-
+    buf_printf(path, "%s/%s.so", opts->plugin_dir, name);
     if (stat(opts->plugin_dir, &st) < 0) {
         rc = -errno;
-        snprintf(err, errlen, "%s: plugin directory %s: %s", path.data, opts->plugin_dir,
+        snprintf(err, errlen, "%s: plugin directory %s: %s", path->data, opts->plugin_dir,
                  strerror(errno));
-        goto out;
+        return rc;
     }
     if (opts->strict_permissions) {
-        rc = check_trust("its directory", path.data, &st, err, errlen);
+        rc = check_trust("its directory", path->data, &st, err, errlen);
         if (rc < 0)
-            goto out;
+            return rc;
     }
-    if (stat(path.data, &st) < 0) {
+    fd = open(path->data, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         rc = -errno;
         if (errno == ENOENT)
             snprintf(err, errlen, "%s: no such plugin file (is the plugin built and in plugin_dir?)",
-                     path.data);
+                     path->data);
         else
-            snprintf(err, errlen, "%s: %s", path.data, strerror(errno));
-        goto out;
+            snprintf(err, errlen, "%s: %s", path->data, strerror(errno));
+        return rc;
     }
-    if (!S_ISREG(st.st_mode)) {
-        rc = -EINVAL;
-        snprintf(err, errlen, "%s: not a regular file", path.data);
-        goto out;
+    /* Checked on the open file, so a rename between check and read
+     * cannot swap in another one. */
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path->data);
+        close(fd);
+        return -EINVAL;
     }
     if (opts->strict_permissions) {
-        rc = check_trust("the file", path.data, &st, err, errlen);
-        if (rc < 0)
-            goto out;
+        rc = check_trust("the file", path->data, &st, err, errlen);
+        if (rc < 0) {
+            close(fd);
+            return rc;
+        }
     }
+    return fd;
+}
+
+/* Hashes the file behind fd, writing a copy to copy_fd when >= 0. */
+static int hash_and_copy(int fd, int copy_fd, char hash[65], const char *path, char *err,
+                         size_t errlen)
+{
+    struct sha256 sh;
+    unsigned char digest[32];
+    char chunk[65536];
+
+    sha256_init(&sh);
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int rc = -errno;
+            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+            return rc;
+        }
+        if (n == 0)
+            break;
+        sha256_update(&sh, chunk, (size_t)n);
+        for (ssize_t off = 0; copy_fd >= 0 && off < n;) {
+            ssize_t w = write(copy_fd, chunk + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                int rc = -errno;
+                snprintf(err, errlen, "%s: cannot copy for loading: %s", path, strerror(errno));
+                return rc;
+            }
+            off += w;
+        }
+    }
+    sha256_final(&sh, digest);
+    sha256_hex(digest, hash);
+    return 0;
+}
+
+int plugin_probe(const struct plugin_load_opts *opts, const char *name, char hash[65], char *err,
+                 size_t errlen)
+{
+    struct buf path = {0};
+    int fd, rc;
+
+    err[0] = '\0';
+    fd = open_checked(opts, name, &path, err, errlen);
+    if (fd < 0) {
+        rc = fd;
+        goto out;
+    }
+    rc = hash_and_copy(fd, -1, hash, path.data, err, errlen);
+    close(fd);
+out:
+    buf_free(&path);
+    return rc;
+}
+
+char *plugin_copy_dir_create(void)
+{
+    const char *base = getenv("RUNTIME_DIRECTORY");
+    struct buf path = {0};
+
+    if (!base || !*base)
+        base = getenv("TMPDIR");
+    if (!base || !*base)
+        base = "/tmp";
+    /* RUNTIME_DIRECTORY may list several, separated by ':' */
+    buf_append(&path, base, strcspn(base, ":"));
+    buf_puts(&path, "/jobhost-plugins-XXXXXX");
+    if (!mkdtemp(path.data)) {
+        buf_free(&path);
+        return NULL;
+    }
+    return path.data;
+}
+
+int plugin_load(const struct plugin_load_opts *opts, const char *name, struct plugin **out,
+                char *err, size_t errlen)
+{
+    static atomic_uint copy_seq; /* distinct copy names within the process */
+    struct plugin *p = NULL;
+    struct buf path = {0}, copy = {0};
+    void *handle = NULL;
+    const struct jh_plugin *desc;
+    char hash[65];
+    int fd = -1, copy_fd = -1;
+    int rc;
+
+    *out = NULL;
+    err[0] = '\0';
+    fd = open_checked(opts, name, &path, err, errlen);
+    if (fd < 0) {
+        rc = fd;
+        goto out;
+    }
+    if (opts->copy_dir) {
+        buf_printf(&copy, "%s/%s-%u.so", opts->copy_dir, name,
+                   atomic_fetch_add(&copy_seq, 1));
+        copy_fd = open(copy.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+        if (copy_fd < 0) {
+            rc = -errno;
+            snprintf(err, errlen, "%s: cannot copy to %s: %s", path.data, copy.data,
+                     strerror(errno));
+            goto out;
+        }
+    }
+    rc = hash_and_copy(fd, copy_fd, hash, path.data, err, errlen);
+    if (copy_fd >= 0 && close(copy_fd) < 0 && rc == 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: cannot copy for loading: %s", path.data, strerror(errno));
+    }
+    copy_fd = -1;
+    if (rc < 0)
+        goto out;
 
     /* RTLD_LOCAL: plugins never see each other's symbols; RTLD_NOW: an
      * unresolved symbol fails here, not in the middle of a run. */
-    handle = dlopen(path.data, RTLD_NOW | RTLD_LOCAL);
+    handle = dlopen(copy.data ? copy.data : path.data, RTLD_NOW | RTLD_LOCAL);
+    if (copy.data)
+        unlink(copy.data); /* mapped now; nobody can write to it any more */
     if (!handle) {
         rc = -ENOEXEC;
-        snprintf(err, errlen, "%s: not a loadable object: %s", path.data, dlerror());
+        const char *why = dlerror();
+        /* dlerror names the private copy; the user knows the plugin's path */
+        if (copy.data && why && strncmp(why, copy.data, copy.len) == 0 && why[copy.len] == ':')
+            why += copy.len + 2;
+        snprintf(err, errlen, "%s: not a loadable object: %s", path.data, why ? why : "?");
         goto out;
     }
     desc = dlsym(handle, JH_PLUGIN_SYMBOL);
@@ -153,6 +280,8 @@ int plugin_load(const struct plugin_load_opts *opts, const char *name, struct pl
     p->name = xstrdup(name);
     p->path = path.data;
     path.data = NULL;
+    memcpy(p->hash, hash, sizeof(p->hash));
+    p->loaded_path = xstrdup(copy.data ? copy.data : p->path);
     p->handle = handle;
     p->desc = desc;
     atomic_init(&p->refs, 1);
@@ -175,11 +304,15 @@ out:
         dlclose(p->handle);
         free(p->name);
         free(p->path);
+        free(p->loaded_path);
         free(p);
     }
     if (handle)
         dlclose(handle);
+    if (fd >= 0)
+        close(fd);
     buf_free(&path);
+    buf_free(&copy);
     return rc;
 }
 
@@ -188,14 +321,36 @@ void plugin_ref(struct plugin *p)
     atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
 }
 
+/* Written by whichever thread drops a plugin's last reference. */
+static atomic_uint unload_failures;
+
+unsigned plugin_unload_failures(void)
+{
+    return atomic_load(&unload_failures);
+}
+
 void plugin_unref(struct plugin *p)
 {
+    void *still;
+
     if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (p->desc->shutdown)
         hostapi_call_shutdown(p);
     dlclose(p->handle);
+    /* RTLD_NOLOAD matches loaded objects by name: it finds the copy even
+     * though its file is gone. */
+    still = dlopen(p->loaded_path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (still) {
+        dlclose(still);
+        atomic_fetch_add(&unload_failures, 1);
+        jlog(JH_LOG_WARN, "plugin_unload_failed", "plugin=%s path=%s reason=%s", p->name, p->path,
+             "still mapped after dlclose (NODELETE or thread-local destructors)");
+    } else {
+        jlog(JH_LOG_DEBUG, "plugin_unloaded", "plugin=%s path=%s", p->name, p->path);
+    }
     free(p->name);
     free(p->path);
+    free(p->loaded_path);
     free(p);
 }

@@ -20,6 +20,8 @@
 struct plugin {
     char *name;  /* as the manifest names it */
     char *path;  /* <plugin_dir>/<name>.so */
+    char hash[65]; /* SHA-256 of the file's bytes, hex: what "changed" means */
+    char *loaded_path; /* what was dlopen()ed: the private copy, or path */
     void *handle;
     const struct jh_plugin *desc; /* inside the mapped object */
     atomic_int refs;
@@ -29,6 +31,13 @@ struct plugin_load_opts {
     const char *plugin_dir;
     bool strict_permissions; /* refuse files/dirs writable by group or others, or owned by
                                 someone else than root or us (as sshd's StrictModes) */
+    /* Where private copies are loaded from (the daemon's own directory).
+     * The host never maps files in plugin_dir: a `cp` of a new build over a
+     * mapped file would truncate live code (SIGBUS), and glibc would hand
+     * back the already-loaded object for a path or inode it has seen. Each
+     * load copies the file here under a fresh name, dlopens the copy and
+     * unlinks it. NULL loads in place (one-shot commands). */
+    const char *copy_dir;
 };
 
 /* Loads <plugin_dir>/<name>.so and runs its init. Returns 0 and a plugin
@@ -39,10 +48,25 @@ struct plugin_load_opts {
 int plugin_load(const struct plugin_load_opts *opts, const char *name, struct plugin **out,
                 char *err, size_t errlen);
 
+/* Checks <plugin_dir>/<name>.so as plugin_load would (name, trust) and
+ * computes its content hash, without loading it: a reload uses it to keep
+ * unchanged plugins (and not re-run their init). 0 or -errno with err. */
+int plugin_probe(const struct plugin_load_opts *opts, const char *name, char hash[65], char *err,
+                 size_t errlen);
+
+/* A private directory for plugin copies: under $RUNTIME_DIRECTORY, else
+ * $TMPDIR, else /tmp; mode 0700. Returns a malloc'd path or NULL (errno). */
+char *plugin_copy_dir_create(void);
+
 /* Checks that `name` is a bare plugin name that cannot escape plugin_dir. */
 bool plugin_name_valid(const char *name);
 
 void plugin_ref(struct plugin *p);
+
+/* Plugins whose code stayed mapped after their last dlclose (a plugin
+ * marked NODELETE, or one holding thread-local destructors): counted, since
+ * their memory is not given back. */
+unsigned plugin_unload_failures(void);
 
 /* Drops a reference; the last one calls the plugin's shutdown, dlcloses it
  * and frees p. Any thread; shutdown then runs on that thread. */

@@ -58,6 +58,8 @@ void run_job(struct job *job, const struct run_opts *opts, struct run_outcome *o
     if (spec->timeout_ns > 0)
         deadline = start_mono + spec->timeout_ns;
     hostapi_run_ctx(&rc, spec, job->plugin->desc->name, opts->dry_run, deadline);
+    if (opts->run_id[0])
+        memcpy(rc.run_id, opts->run_id, sizeof(rc.run_id));
 
     atomic_fetch_add_explicit(&job->state->running, 1, memory_order_relaxed);
     if (job->metrics)

@@ -33,6 +33,8 @@ struct run_opts {
     enum run_trigger trigger;
     int64_t scheduled_wall_ns; /* when it was due; 0 = now (manual) */
     bool dry_run;
+    char run_id[RUN_ID_LEN];   /* assigned before queueing (manual runs answer with it);
+                                  "" = assign at start */
 };
 
 struct run_outcome {

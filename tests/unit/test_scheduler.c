@@ -74,7 +74,7 @@ static struct generation *build(struct fixture *f, const char *jobs_yaml)
         fprintf(stderr, "%s", errs.text.data);
         CU_FAIL_FATAL("manifest refused");
     }
-    if (generation_build(&f->rt, m, &g, &errs) < 0) {
+    if (generation_build(&f->rt, m, NULL, &g, &errs) < 0) {
         fprintf(stderr, "%s", errs.text.data);
         CU_FAIL_FATAL("generation refused");
     }
