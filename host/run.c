@@ -13,6 +13,7 @@
 #include "generation.h"
 #include "log.h"
 #include "metrics.h"
+#include "trigger.h"
 #include "units.h"
 #include "util.h"
 
@@ -65,9 +66,15 @@ void run_job(struct job *job, const struct run_opts *opts, struct run_outcome *o
     if (job->metrics)
         metrics_run_started(job->metrics, start_wall,
                             opts->scheduled_wall_ns ? start_wall - opts->scheduled_wall_ns : 0);
-    if (log_enabled(JH_LOG_INFO) && rc.log.level <= JH_LOG_INFO)
-        jlog_ctx(&rc.log, JH_LOG_INFO, "job_started", "trigger=%s dry_run=%s",
-                 run_trigger_name(opts->trigger), opts->dry_run ? "true" : "false");
+    if (log_enabled(JH_LOG_INFO) && rc.log.level <= JH_LOG_INFO) {
+        char scheduled[RFC3339_BUFLEN] = "";
+        if (opts->scheduled_wall_ns)
+            rfc3339_format(opts->scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
+        jlog_ctx(&rc.log, JH_LOG_INFO, "job_started",
+                 "trigger=%s scheduled=%s plugin_version=%s dry_run=%s",
+                 run_trigger_name(opts->trigger), scheduled, job->plugin->desc->version,
+                 opts->dry_run ? "true" : "false");
+    }
 
     ret = job->plugin->desc->run(&rc.pub);
 

@@ -197,7 +197,7 @@ class Daemon:
         return [r for r in self.records() if r.get("event") == event and
                 all(r.get(k) == v for k, v in match.items())]
 
-    def signal(self, sig):
+    def send(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
