@@ -47,6 +47,7 @@ struct ynode {
     char *text;      /* YSCALAR */
     bool plain;      /* YSCALAR written without quotes (so `null`, `true` mean something) */
     size_t count;    /* entries in items */
+    size_t cap;      /* room in items */
     struct ynode **items; /* YSEQ: the items; YMAP: key, value, key, value ... */
 };
 
@@ -63,8 +64,10 @@ static void ynode_free(struct ynode *n)
 
 static void ynode_push(struct ynode *parent, struct ynode *child)
 {
-    /* Collections in a manifest are small; grow one at a time. */
-    parent->items = xrealloc(parent->items, (parent->count + 1) * sizeof(*parent->items));
+    if (parent->count == parent->cap) {
+        parent->cap = parent->cap ? 2 * parent->cap : 4;
+        parent->items = xrealloc(parent->items, parent->cap * sizeof(*parent->items));
+    }
     parent->items[parent->count++] = child;
 }
 
@@ -110,7 +113,7 @@ static long utf8_invalid_at(const unsigned char *s, size_t len)
         unsigned min;
         if (c < 0x80) {
             if (c == 0)
-                return (long)i;
+                return (long)i; /* valid UTF-8, but never in a text file */
             i++;
             continue;
         } else if ((c & 0xe0) == 0xc0) {
@@ -199,7 +202,13 @@ static struct ynode *yaml_to_tree(struct parse *p, const char *text, size_t len)
     while (!done) {
         if (!yaml_parser_parse(&parser, &ev)) {
             const yaml_mark_t *m = &parser.problem_mark;
-            if (parser.context)
+            const yaml_mark_t *cm = &parser.context_mark;
+            if (parser.context && (cm->line != m->line || cm->column != m->column))
+                perr(p, (int)m->line + 1, (int)m->column + 1, NULL,
+                     "YAML syntax error: %s %s (which started at %d:%d)",
+                     parser.problem ? parser.problem : "malformed", parser.context,
+                     (int)cm->line + 1, (int)cm->column + 1);
+            else if (parser.context)
                 perr(p, (int)m->line + 1, (int)m->column + 1, NULL, "YAML syntax error: %s %s",
                      parser.problem ? parser.problem : "malformed", parser.context);
             else
@@ -407,7 +416,8 @@ static void check_keys(struct parse *p, const struct ynode *map, const char *pat
         struct buf list = {0};
         for (const char *const *a = allowed; *a; a++) {
             size_t d = edit_distance(*a, key->text);
-            if (d < best_d) {
+            /* a suggestion must share most of the key: "x" is not "id" */
+            if (d < best_d && d < strlen(key->text)) {
                 best_d = d;
                 best = *a;
             }
@@ -964,8 +974,8 @@ static void parse_trigger(struct parse *p, const struct ynode *n, const char *pa
     }
     if ((v = map_get(n, "start"))) {
         child_path(sub, sizeof(sub), path, "start");
-        if (!interval)
-            perr(p, v->line, v->col, sub, "only an interval trigger takes a start");
+        if (date)
+            perr(p, v->line, v->col, sub, "a date trigger takes no start");
         else if (expect_kind(p, v, YSCALAR, sub) && rfc3339_parse(v->text, &t->start_ns) < 0)
             perr(p, v->line, v->col, sub, "invalid time \"%s\" (expected RFC 3339)", v->text);
     }
@@ -985,12 +995,43 @@ static void parse_trigger(struct parse *p, const struct ynode *n, const char *pa
     job->trigger_text = text.data ? text.data : xstrdup("");
 }
 
+static void parse_limits(struct parse *p, const struct ynode *n, const char *path,
+                         struct manifest_job *job)
+{
+    static const char *const keys[] = {"address_space", "cpu", "open_files", NULL};
+    const struct ynode *v;
+    char sub[512];
+
+    if (!expect_kind(p, n, YMAP, path))
+        return;
+    check_keys(p, n, path, keys);
+    if (job->isolation != ISOLATION_PROCESS) {
+        perr(p, n->line, n->col, path,
+             "limits apply to worker processes: set `isolation: process` before them");
+        return;
+    }
+    if ((v = map_get(n, "address_space"))) {
+        child_path(sub, sizeof(sub), path, "address_space");
+        if (get_size(p, v, sub, &job->limits.address_space) && job->limits.address_space < (16u << 20))
+            perr(p, v->line, v->col, sub, "at least 16MiB (the worker itself needs some)");
+    }
+    if ((v = map_get(n, "cpu"))) {
+        child_path(sub, sizeof(sub), path, "cpu");
+        if (get_duration(p, v, sub, &job->limits.cpu_ns) && job->limits.cpu_ns < NS_PER_SEC)
+            perr(p, v->line, v->col, sub, "at least 1s (the limit counts whole seconds)");
+    }
+    if ((v = map_get(n, "open_files"))) {
+        child_path(sub, sizeof(sub), path, "open_files");
+        get_uint(p, v, sub, 16, 1u << 20, &job->limits.open_files);
+    }
+}
+
 static void parse_job(struct parse *p, const struct ynode *n, const char *path,
                       struct manifest_job *job)
 {
     static const char *const keys[] = {"id", "plugin", "trigger", "params", "enabled",
                                        "max_instances", "misfire_grace", "coalesce", "timeout",
-                                       "isolation", "log_level", NULL};
+                                       "isolation", "limits", "log_level", NULL};
     const struct ynode *v;
     char sub[512];
 
@@ -1073,6 +1114,10 @@ static void parse_job(struct parse *p, const struct ynode *n, const char *path,
                      v->text);
         }
     }
+    if ((v = map_get(n, "limits"))) {
+        child_path(sub, sizeof(sub), path, "limits");
+        parse_limits(p, v, sub, job);
+    }
     if ((v = map_get(n, "log_level"))) {
         child_path(sub, sizeof(sub), path, "log_level");
         parse_level(p, v, sub, &job->log_level);
@@ -1141,8 +1186,12 @@ int manifest_parse(const char *name, const char *dir, const char *text, size_t l
     if (bad >= 0) {
         int line, col;
         offset_to_position(text, (size_t)bad, &line, &col);
-        perr(&p, line, col, NULL, "not valid UTF-8 (byte 0x%02x); a manifest must be UTF-8 text",
-             (unsigned char)text[bad]);
+        if (text[bad] == '\0')
+            perr(&p, line, col, NULL, "NUL byte in the file; a manifest must be UTF-8 text");
+        else
+            perr(&p, line, col, NULL,
+                 "not valid UTF-8 (byte 0x%02x); a manifest must be UTF-8 text",
+                 (unsigned char)text[bad]);
         goto out;
     }
     root = yaml_to_tree(&p, text, len);

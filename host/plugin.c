@@ -68,10 +68,16 @@ static int open_checked(const struct plugin_load_opts *opts, const char *name, s
     int fd, rc;
 
     if (!plugin_name_valid(name)) {
+        char shown[64];
+        size_t i;
+        /* the message must stay one line whatever the name holds */
+        for (i = 0; name[i] && i < sizeof(shown) - 1; i++)
+            shown[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+        shown[i] = '\0';
         snprintf(err, errlen,
                  "plugin \"%s\": not a plugin name (letters, digits, '_' and '-' only; it must "
                  "not leave plugin_dir)",
-                 name);
+                 shown);
         return -EINVAL;
     }
     buf_printf(path, "%s/%s.so", opts->plugin_dir, name);

@@ -94,6 +94,7 @@ int duration_parse(const char *text, int64_t *ns)
 char *duration_format(int64_t ns, char *buf, size_t len)
 {
     size_t used = 0;
+    uint64_t left; /* the magnitude: -INT64_MIN does not fit an int64_t */
 
     if (len == 0)
         return buf;
@@ -102,17 +103,16 @@ char *duration_format(int64_t ns, char *buf, size_t len)
         snprintf(buf, len, "0s");
         return buf;
     }
-    if (ns < 0) {
+    left = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
+    if (ns < 0)
         used += (size_t)snprintf(buf, len, "-");
-        ns = -ns;
-    }
-    for (int i = (int)(sizeof(duration_units) / sizeof(duration_units[0])) - 2; i >= 0 && ns > 0; i--) {
+    for (int i = (int)(sizeof(duration_units) / sizeof(duration_units[0])) - 2; i >= 0 && left > 0; i--) {
         /* weeks are skipped on output: "14d" reads better than "2w" */
-        int64_t scale = duration_units[i].scale;
-        if (ns >= scale && used < len) {
-            used += (size_t)snprintf(buf + used, len - used, "%lld%s", (long long)(ns / scale),
-                                     duration_units[i].name);
-            ns %= scale;
+        uint64_t scale = (uint64_t)duration_units[i].scale;
+        if (left >= scale && used < len) {
+            used += (size_t)snprintf(buf + used, len - used, "%llu%s",
+                                     (unsigned long long)(left / scale), duration_units[i].name);
+            left %= scale;
         }
     }
     return buf;

@@ -4,11 +4,15 @@
  *   segv (default)  a write through a NULL pointer -> SIGSEGV
  *   abort           abort() -> SIGABRT
  *   exit            exit(3)
+ *   hang            sleeps forever, ignoring cancellation and SIGTERM (only
+ *                   SIGKILL ends it)
  */
 #include <jobhost/plugin.h>
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int crash_run(jh_ctx *ctx)
 {
@@ -22,6 +26,11 @@ static int crash_run(jh_ctx *ctx)
         abort();
     if (strcmp(how, "exit") == 0)
         exit(3);
+    if (strcmp(how, "hang") == 0) {
+        signal(SIGTERM, SIG_IGN);
+        for (;;)
+            pause();
+    }
     *null = 1;
     return JH_FAIL;
 }

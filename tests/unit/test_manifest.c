@@ -1,0 +1,1264 @@
+/*
+ * test_manifest — the YAML manifest parser (host/manifest.c) and the unit
+ * parsers it rests on (host/units.c, listen_parse).
+ *
+ * Valid manifests are parsed from memory with manifest_parse() (file name
+ * "t.yaml", directory /tmp/jh-test, which is never touched: it only resolves
+ * relative paths) and every field and default is checked. Bad manifests sit
+ * in one table, each with the exact first error line expected,
+ * "t.yaml:LINE:COL: key.path: message", the position worked out by hand from
+ * the YAML text (1-based; the key for unknown keys, the value for bad
+ * values). manifest_load() is tested on real files in a temporary directory
+ * and on config/jobhost.yaml, so the binary runs from the repository root.
+ *
+ * Single-threaded; no globals but the table.
+ */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jobhost/plugin.h>
+
+#include "cu_main.h"
+#include "manifest.h"
+#include "trigger.h"
+#include "units.h"
+#include "util.h"
+
+#define NAME "t.yaml"
+#define TDIR "/tmp/jh-test"
+
+/* --- helpers -------------------------------------------------------------- */
+
+static const char *nn(const char *s)
+{
+    return s ? s : "<NULL>";
+}
+
+#define ASSERT_STR(actual, expected) CU_ASSERT_STRING_EQUAL(nn(actual), nn(expected))
+
+/* Unix ns of a UTC civil time. */
+static int64_t utc_ns(int y, int mo, int d, int h, int mi, int s)
+{
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                    .tm_hour = h, .tm_min = mi, .tm_sec = s};
+    return (int64_t)timegm(&tm) * NS_PER_SEC;
+}
+
+/* Parses text that must be valid; prints the errors when it is not. */
+static struct manifest *parse_ok(const char *text)
+{
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    int rc = manifest_parse(NAME, TDIR, text, strlen(text), &m, &errs);
+
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(errs.count, 0);
+    if (rc != 0 || errs.count)
+        fprintf(stderr, "\nunexpected errors:\n%s", nn(errs.text.data));
+    errors_free(&errs);
+    return m;
+}
+
+/* The i-th line (0-based) of errs, copied into buf ("" when there is none). */
+static const char *err_line(const struct errors *errs, size_t i, char *buf, size_t len)
+{
+    const char *p = errs->text.data;
+
+    buf[0] = '\0';
+    if (!p)
+        return buf;
+    while (i-- > 0) {
+        p = strchr(p, '\n');
+        if (!p)
+            return buf;
+        p++;
+    }
+    size_t n = strcspn(p, "\n");
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Parses text that must be refused; returns the number of errors and copies
+ * the first line into first. */
+static size_t parse_bad(const char *text, size_t len, char *first, size_t firstlen)
+{
+    struct errors errs = {0};
+    struct manifest *m = (struct manifest *)1;
+    int rc = manifest_parse(NAME, TDIR, text, len, &m, &errs);
+    size_t count = errs.count;
+
+    CU_ASSERT_EQUAL(rc, -EINVAL);
+    CU_ASSERT_PTR_NULL(m);
+    err_line(&errs, 0, first, firstlen);
+    errors_free(&errs);
+    return count;
+}
+
+/* --- valid manifests -------------------------------------------------------- */
+
+/* The example manifest of BRIEF.md, as written there. */
+static const char brief_example[] =
+    "host:\n"
+    "  plugin_dir: ../plugins\n"
+    "  workers: 4\n"
+    "  http:\n"
+    "    listen: 127.0.0.1:9464\n"
+    "  log:\n"
+    "    level: info\n"
+    "    syslog: {enabled: true, ident: jobhost, facility: daemon}\n"
+    "    file: {path: ../logs/jobhost.log, max_size: 10MiB, keep: 5}\n"
+    "jobs:\n"
+    "  - id: heartbeat\n"
+    "    plugin: hello            # loads <plugin_dir>/hello.so\n"
+    "    trigger: {interval: 10s}\n"
+    "    params: {greeting: hi}\n"
+    "  - id: nightly-prune\n"
+    "    plugin: file_prune\n"
+    "    trigger: {cron: \"0 3 * * *\", timezone: Europe/Berlin}\n"
+    "    max_instances: 1\n"
+    "    misfire_grace: 5m\n"
+    "    coalesce: true\n"
+    "    timeout: 10m\n"
+    "    params: {dir: /var/tmp/reports, max_age: 14d}\n";
+
+static const struct manifest_param *param(const struct manifest_job *j, const char *key)
+{
+    for (size_t i = 0; i < j->n_params; i++) {
+        if (strcmp(j->params[i].key, key) == 0)
+            return &j->params[i];
+    }
+    return NULL;
+}
+
+static void test_brief_example(void)
+{
+    struct manifest *m = parse_ok(brief_example);
+    const struct manifest_job *j;
+    const struct manifest_param *p;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    ASSERT_STR(m->path, NAME);
+    ASSERT_STR(m->dir, TDIR);
+    ASSERT_STR(m->host.plugin_dir, TDIR "/../plugins");
+    CU_ASSERT_EQUAL(m->host.workers, 4);
+    CU_ASSERT_TRUE(m->host.strict_permissions);
+    CU_ASSERT_TRUE(m->host.http.enabled);
+    ASSERT_STR(m->host.http.listen, "127.0.0.1:9464");
+    CU_ASSERT_EQUAL(m->host.log.level, JH_LOG_INFO);
+    CU_ASSERT_TRUE(m->host.log.syslog);
+    ASSERT_STR(m->host.log.ident, "jobhost");
+    CU_ASSERT_EQUAL(m->host.log.facility, LOG_DAEMON);
+    ASSERT_STR(m->host.log.file_path, TDIR "/../logs/jobhost.log");
+    CU_ASSERT_EQUAL(m->host.log.file_max_size, 10485760);
+    CU_ASSERT_EQUAL(m->host.log.file_keep, 5);
+    CU_ASSERT_FALSE(m->host.log.file_daily);
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 2);
+
+    j = &m->jobs[0];
+    ASSERT_STR(j->id, "heartbeat");
+    ASSERT_STR(j->plugin, "hello");
+    CU_ASSERT_EQUAL(j->line, 11);
+    CU_ASSERT_EQUAL(j->col, 5);
+    CU_ASSERT_EQUAL(j->plugin_line, 12);
+    CU_ASSERT_EQUAL(j->plugin_col, 13);
+    CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_INTERVAL);
+    CU_ASSERT_EQUAL(j->trigger.interval_ns, 10 * NS_PER_SEC);
+    CU_ASSERT_EQUAL(j->trigger.start_ns, 0);
+    CU_ASSERT_EQUAL(j->trigger.end_ns, 0);
+    CU_ASSERT_EQUAL(j->trigger.jitter_ns, 0);
+    ASSERT_STR(j->trigger_text, "every 10s");
+    CU_ASSERT_PTR_NULL(j->timezone);
+    CU_ASSERT_TRUE(j->enabled);
+    CU_ASSERT_EQUAL(j->max_instances, 1);
+    CU_ASSERT_EQUAL(j->misfire_grace_ns, 60 * NS_PER_SEC);
+    CU_ASSERT_TRUE(j->coalesce);
+    CU_ASSERT_EQUAL(j->timeout_ns, 0);
+    CU_ASSERT_EQUAL(j->isolation, ISOLATION_THREAD);
+    CU_ASSERT_EQUAL(j->log_level, -1);
+    CU_ASSERT_EQUAL_FATAL(j->n_params, 1);
+    ASSERT_STR(j->params[0].key, "greeting");
+    CU_ASSERT_EQUAL(j->params[0].kind, JH_PARAM_SCALAR);
+    ASSERT_STR(j->params[0].value, "hi");
+
+    j = &m->jobs[1];
+    ASSERT_STR(j->id, "nightly-prune");
+    ASSERT_STR(j->plugin, "file_prune");
+    CU_ASSERT_EQUAL(j->line, 15);
+    CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_CRON);
+    CU_ASSERT_EQUAL(j->trigger.cron.seconds, UINT64_C(1));
+    CU_ASSERT_EQUAL(j->trigger.cron.minutes, UINT64_C(1));
+    CU_ASSERT_EQUAL(j->trigger.cron.hours, 1u << 3);
+    CU_ASSERT_TRUE(j->trigger.cron.mday_star);
+    CU_ASSERT_TRUE(j->trigger.cron.wday_star);
+    CU_ASSERT_EQUAL(j->trigger.cron.months, 0x1ffe); /* bits 1..12 */
+    CU_ASSERT_EQUAL(j->trigger.cron.wdays, 0x7f);
+    CU_ASSERT_PTR_NOT_NULL(j->trigger.tz);
+    ASSERT_STR(j->timezone, "Europe/Berlin");
+    ASSERT_STR(j->trigger_text, "cron 0 3 * * * (Europe/Berlin)");
+    CU_ASSERT_EQUAL(j->max_instances, 1);
+    CU_ASSERT_EQUAL(j->misfire_grace_ns, 5 * 60 * NS_PER_SEC);
+    CU_ASSERT_TRUE(j->coalesce);
+    CU_ASSERT_EQUAL(j->timeout_ns, 10 * 60 * NS_PER_SEC);
+    CU_ASSERT_TRUE(j->enabled);
+    CU_ASSERT_EQUAL(j->n_params, 2);
+    p = param(j, "dir");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->kind, JH_PARAM_SCALAR);
+    ASSERT_STR(p->value, "/var/tmp/reports");
+    p = param(j, "max_age");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    ASSERT_STR(p->value, "14d");
+
+    /* The Berlin zone makes 03:00 local 02:00 UTC in winter. */
+    int64_t next = trigger_next(&j->trigger, utc_ns(2026, 1, 10, 12, 0, 0), 0);
+    CU_ASSERT_EQUAL(next, utc_ns(2026, 1, 11, 2, 0, 0));
+    manifest_free(m);
+}
+
+static void test_defaults(void)
+{
+    struct manifest *m = parse_ok("jobs:\n  - id: a\n    plugin: ok\n");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const struct manifest_job *j;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    ASSERT_STR(m->host.plugin_dir, TDIR "/plugins");
+    CU_ASSERT_TRUE(m->host.strict_permissions);
+    CU_ASSERT_EQUAL(m->host.workers, cpus > 0 ? (unsigned)cpus : 1u);
+    CU_ASSERT_EQUAL(m->host.shutdown_timeout_ns, 30 * NS_PER_SEC);
+    CU_ASSERT_EQUAL(m->host.drain_timeout_ns, 60 * NS_PER_SEC);
+    CU_ASSERT_FALSE(m->host.watch);
+    CU_ASSERT_TRUE(m->host.http.enabled);
+    ASSERT_STR(m->host.http.listen, "127.0.0.1:9464");
+    CU_ASSERT_PTR_NULL(m->host.http.token_file);
+    CU_ASSERT_PTR_NULL(m->host.http.cert_file);
+    CU_ASSERT_PTR_NULL(m->host.http.key_file);
+    CU_ASSERT_EQUAL(m->host.log.level, JH_LOG_INFO);
+    CU_ASSERT_TRUE(m->host.log.syslog);
+    ASSERT_STR(m->host.log.ident, "jobhost");
+    CU_ASSERT_EQUAL(m->host.log.facility, LOG_DAEMON);
+    CU_ASSERT_PTR_NULL(m->host.log.file_path);
+    CU_ASSERT_EQUAL(m->host.log.file_max_size, 10485760);
+    CU_ASSERT_EQUAL(m->host.log.file_keep, 5);
+    CU_ASSERT_FALSE(m->host.log.file_daily);
+    CU_ASSERT_EQUAL(m->host.log.to_stderr, -1);
+    CU_ASSERT_FALSE(m->host.log.journald);
+    CU_ASSERT_PTR_NULL(m->host.duration_buckets);
+    CU_ASSERT_EQUAL(m->host.n_duration_buckets, 0);
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 1);
+    j = &m->jobs[0];
+    CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_NONE);
+    ASSERT_STR(j->trigger_text, "manual");
+    CU_ASSERT_PTR_NULL(j->timezone);
+    CU_ASSERT_EQUAL(j->n_params, 0);
+    CU_ASSERT_TRUE(j->enabled);
+    CU_ASSERT_EQUAL(j->max_instances, 1);
+    CU_ASSERT_EQUAL(j->misfire_grace_ns, 60 * NS_PER_SEC);
+    CU_ASSERT_TRUE(j->coalesce);
+    CU_ASSERT_EQUAL(j->timeout_ns, 0);
+    CU_ASSERT_EQUAL(j->isolation, ISOLATION_THREAD);
+    CU_ASSERT_EQUAL(j->log_level, -1);
+    CU_ASSERT_EQUAL(j->plugin_line, 3);
+    CU_ASSERT_EQUAL(j->plugin_col, 13);
+    manifest_free(m);
+}
+
+static void test_every_field(void)
+{
+    static const char text[] =
+        "host:\n"
+        "  plugin_dir: /opt/jobhost/plugins\n"
+        "  strict_permissions: false\n"
+        "  workers: 1024\n"
+        "  shutdown_timeout: 1m30s\n"
+        "  drain_timeout: 500ms\n"
+        "  watch: yes\n"
+        "  http:\n"
+        "    enabled: off\n"
+        "    listen: '[::1]:8080'\n"
+        "    token_file: secret/token\n"
+        "    cert_file: /etc/ssl/c.pem\n"
+        "    key_file: k.pem\n"
+        "  log:\n"
+        "    level: debug\n"
+        "    syslog: {enabled: false, ident: jh-test, facility: local3}\n"
+        "    file: {path: /var/log/jh.log, max_size: 512KiB, keep: 0, daily: true}\n"
+        "    stderr: true\n"
+        "    journald: on\n"
+        "  metrics:\n"
+        "    duration_buckets: [0.005, 0.5, 30, 3600]\n"
+        "jobs:\n"
+        "  - id: once\n"
+        "    plugin: ok\n"
+        "    trigger: {date: \"2026-05-01T09:00:00+02:00\"}\n"
+        "    enabled: false\n"
+        "    isolation: process\n"
+        "    log_level: warn\n"
+        "    coalesce: no\n"
+        "    max_instances: 10000\n"
+        "    misfire_grace: 0\n"
+        "  - id: every\n"
+        "    plugin: ok\n"
+        "    trigger: {interval: 1h30m, start: \"2026-01-01T00:00:00Z\",\n"
+        "              end: \"2026-12-31T00:00:00Z\", jitter: 5s}\n"
+        "  - id: seconds.cron_6\n"
+        "    plugin: ok\n"
+        "    trigger:\n"
+        "      cron: \"*/15 0 12 1,15 jan-mar mon-fri\"\n"
+        "      end: \"2027-01-01T00:00:00Z\"\n"
+        "  - id: daily\n"
+        "    plugin: ok\n"
+        "    trigger: {cron: \"@daily\", timezone: UTC}\n"
+        "  - id: manual\n"
+        "    plugin: ok\n"
+        "    trigger: ~\n"
+        "    params: ~\n";
+    struct manifest *m = parse_ok(text);
+    const struct manifest_job *j;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    ASSERT_STR(m->host.plugin_dir, "/opt/jobhost/plugins");
+    CU_ASSERT_FALSE(m->host.strict_permissions);
+    CU_ASSERT_EQUAL(m->host.workers, 1024);
+    CU_ASSERT_EQUAL(m->host.shutdown_timeout_ns, 90 * NS_PER_SEC);
+    CU_ASSERT_EQUAL(m->host.drain_timeout_ns, 500 * NS_PER_MS);
+    CU_ASSERT_TRUE(m->host.watch);
+    CU_ASSERT_FALSE(m->host.http.enabled);
+    ASSERT_STR(m->host.http.listen, "[::1]:8080");
+    ASSERT_STR(m->host.http.token_file, TDIR "/secret/token");
+    ASSERT_STR(m->host.http.cert_file, "/etc/ssl/c.pem");
+    ASSERT_STR(m->host.http.key_file, TDIR "/k.pem");
+    CU_ASSERT_EQUAL(m->host.log.level, JH_LOG_DEBUG);
+    CU_ASSERT_FALSE(m->host.log.syslog);
+    ASSERT_STR(m->host.log.ident, "jh-test");
+    CU_ASSERT_EQUAL(m->host.log.facility, LOG_LOCAL3);
+    ASSERT_STR(m->host.log.file_path, "/var/log/jh.log");
+    CU_ASSERT_EQUAL(m->host.log.file_max_size, 512 * 1024);
+    CU_ASSERT_EQUAL(m->host.log.file_keep, 0);
+    CU_ASSERT_TRUE(m->host.log.file_daily);
+    CU_ASSERT_EQUAL(m->host.log.to_stderr, 1);
+    CU_ASSERT_TRUE(m->host.log.journald);
+    CU_ASSERT_EQUAL_FATAL(m->host.n_duration_buckets, 4);
+    CU_ASSERT_DOUBLE_EQUAL(m->host.duration_buckets[0], 0.005, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(m->host.duration_buckets[1], 0.5, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(m->host.duration_buckets[2], 30, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(m->host.duration_buckets[3], 3600, 1e-12);
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 5);
+
+    j = &m->jobs[0];
+    CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_DATE);
+    CU_ASSERT_EQUAL(j->trigger.at_ns, utc_ns(2026, 5, 1, 7, 0, 0));
+    ASSERT_STR(j->trigger_text, "at 2026-05-01T09:00:00+02:00");
+    CU_ASSERT_FALSE(j->enabled);
+    CU_ASSERT_EQUAL(j->isolation, ISOLATION_PROCESS);
+    CU_ASSERT_EQUAL(j->log_level, JH_LOG_WARN);
+    CU_ASSERT_FALSE(j->coalesce);
+    CU_ASSERT_EQUAL(j->max_instances, 10000);
+    CU_ASSERT_EQUAL(j->misfire_grace_ns, 0);
+
+    j = &m->jobs[1];
+    CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_INTERVAL);
+    CU_ASSERT_EQUAL(j->trigger.interval_ns, 90 * 60 * NS_PER_SEC);
+    CU_ASSERT_EQUAL(j->trigger.start_ns, utc_ns(2026, 1, 1, 0, 0, 0));
+    CU_ASSERT_EQUAL(j->trigger.end_ns, utc_ns(2026, 12, 31, 0, 0, 0));
+    CU_ASSERT_EQUAL(j->trigger.jitter_ns, 5 * NS_PER_SEC);
+    ASSERT_STR(j->trigger_text, "every 1h30m");
+
+    j = &m->jobs[2];
+    ASSERT_STR(j->id, "seconds.cron_6");
+    CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_CRON);
+    CU_ASSERT_EQUAL(j->trigger.cron.seconds, (UINT64_C(1) << 0) | (UINT64_C(1) << 15) |
+                                                 (UINT64_C(1) << 30) | (UINT64_C(1) << 45));
+    CU_ASSERT_EQUAL(j->trigger.cron.minutes, UINT64_C(1));
+    CU_ASSERT_EQUAL(j->trigger.cron.hours, 1u << 12);
+    CU_ASSERT_EQUAL(j->trigger.cron.mdays, (1u << 1) | (1u << 15));
+    CU_ASSERT_EQUAL(j->trigger.cron.months, (1u << 1) | (1u << 2) | (1u << 3));
+    CU_ASSERT_EQUAL(j->trigger.cron.wdays, 0x3e); /* mon..fri */
+    CU_ASSERT_FALSE(j->trigger.cron.mday_star);
+    CU_ASSERT_FALSE(j->trigger.cron.wday_star);
+    CU_ASSERT_PTR_NULL(j->trigger.tz);
+    CU_ASSERT_EQUAL(j->trigger.end_ns, utc_ns(2027, 1, 1, 0, 0, 0));
+    ASSERT_STR(j->trigger_text, "cron */15 0 12 1,15 jan-mar mon-fri");
+
+    j = &m->jobs[3];
+    CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_CRON);
+    CU_ASSERT_EQUAL(j->trigger.cron.minutes, UINT64_C(1));
+    CU_ASSERT_EQUAL(j->trigger.cron.hours, 1u);
+    CU_ASSERT_PTR_NOT_NULL(j->trigger.tz);
+    ASSERT_STR(j->timezone, "UTC");
+
+    j = &m->jobs[4];
+    CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_NONE);
+    ASSERT_STR(j->trigger_text, "manual");
+    CU_ASSERT_EQUAL(j->n_params, 0);
+    manifest_free(m);
+}
+
+static void test_params(void)
+{
+    static const char text[] =
+        "jobs:\n"
+        "  - id: p\n"
+        "    plugin: exec\n"
+        "    params:\n"
+        "      command: \"df -h / | tail -n 1\"\n"
+        "      number: 42\n"
+        "      empty:\n"
+        "      quoted: ''\n"
+        "      argv: [ls, -l, \"a b\"]\n"
+        "      none: []\n"
+        "      env:\n"
+        "        LANG: C.UTF-8\n"
+        "        TZ: ~\n"
+        "      block:\n"
+        "        - one\n"
+        "        - two\n";
+    struct manifest *m = parse_ok(text);
+    const struct manifest_job *j;
+    const struct manifest_param *p;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 1);
+    j = &m->jobs[0];
+    CU_ASSERT_EQUAL(j->n_params, 8);
+
+    p = param(j, "command");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->kind, JH_PARAM_SCALAR);
+    ASSERT_STR(p->value, "df -h / | tail -n 1");
+    p = param(j, "number");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    ASSERT_STR(p->value, "42");
+    p = param(j, "empty");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->kind, JH_PARAM_SCALAR);
+    ASSERT_STR(p->value, "");
+    p = param(j, "quoted");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    ASSERT_STR(p->value, "");
+
+    p = param(j, "argv");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->kind, JH_PARAM_LIST);
+    CU_ASSERT_EQUAL_FATAL(p->n, 3);
+    CU_ASSERT_PTR_NULL(p->names);
+    ASSERT_STR(p->values[0], "ls");
+    ASSERT_STR(p->values[1], "-l");
+    ASSERT_STR(p->values[2], "a b");
+    p = param(j, "none");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->kind, JH_PARAM_LIST);
+    CU_ASSERT_EQUAL(p->n, 0);
+
+    p = param(j, "env");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->kind, JH_PARAM_MAP);
+    CU_ASSERT_EQUAL_FATAL(p->n, 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p->names);
+    ASSERT_STR(p->names[0], "LANG");
+    ASSERT_STR(p->values[0], "C.UTF-8");
+    ASSERT_STR(p->names[1], "TZ");
+    ASSERT_STR(p->values[1], "");
+
+    p = param(j, "block");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->kind, JH_PARAM_LIST);
+    CU_ASSERT_EQUAL_FATAL(p->n, 2);
+    ASSERT_STR(p->values[0], "one");
+    ASSERT_STR(p->values[1], "two");
+    manifest_free(m);
+}
+
+/* Odd but valid inputs: empty sections, a byte order mark, comments,
+ * document markers around the one document. */
+static void test_edge_valid(void)
+{
+    static const char *const texts[] = {
+        "host:\njobs:\n",
+        "host: {}\njobs: []\n",
+        "\xef\xbb\xbfjobs: []\n",
+        "# a comment\n---\njobs: []  # none yet\n...\n",
+        "jobs:\n  - {id: x, plugin: y}\n",
+        "jobs: [{id: \"caf\xc3\xa9\", plugin: ok}]\n", /* refused below: not ASCII */
+    };
+    for (size_t i = 0; i < 5; i++) {
+        struct manifest *m = parse_ok(texts[i]);
+        if (!m)
+            fprintf(stderr, "case %zu\n", i);
+        manifest_free(m);
+    }
+    /* ids are ASCII names: a UTF-8 letter is refused, with the id quoted */
+    char first[512];
+    parse_bad(texts[5], strlen(texts[5]), first, sizeof(first));
+    ASSERT_STR(first, "t.yaml:1:13: jobs[0].id: \"caf\xc3\xa9\" is not a valid id (letters, digits, "
+                      "'.', '_' and '-', starting with a letter or digit, at most 128)");
+    manifest_free(NULL); /* a no-op */
+}
+
+static void test_find_and_retain(void)
+{
+    struct manifest *m =
+        parse_ok("jobs:\n  - {id: a, plugin: ok}\n  - {id: b, plugin: fail}\n  - {id: c, plugin: ok}\n");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_PTR_NOT_NULL(manifest_find_job(m, "a"));
+    CU_ASSERT_PTR_NOT_NULL(manifest_find_job(m, "c"));
+    CU_ASSERT_PTR_NULL(manifest_find_job(m, "d"));
+    CU_ASSERT_PTR_NULL(manifest_find_job(m, ""));
+    ASSERT_STR(manifest_find_job(m, "b")->plugin, "fail");
+    manifest_retain_job(m, "b");
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 1);
+    ASSERT_STR(m->jobs[0].id, "b");
+    ASSERT_STR(m->jobs[0].plugin, "fail");
+    CU_ASSERT_PTR_NULL(manifest_find_job(m, "a"));
+    manifest_free(m);
+}
+
+/* --- bad manifests ------------------------------------------------------------ */
+
+struct bad_case {
+    const char *what;
+    const char *yaml;
+    size_t len;         /* 0: strlen(yaml) */
+    const char *expect; /* the whole first error line */
+    bool prefix;        /* expect is only the start of the line */
+};
+
+#define JOB "jobs:\n  - id: a\n    plugin: ok\n" /* a job; line 4 is the next */
+#define PARAMS_MSG "parameters hold scalars, lists of scalars or maps of scalars; got "
+#define DURATION_MSG "(expected e.g. 500ms, 10s, 5m, 1h30m, 14d)"
+#define ID_MSG "is not a valid id (letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128)"
+#define PLUGIN_MSG "is not a plugin name (letters, digits, '_' and '-'; it names <plugin_dir>/NAME.so)"
+#define UTF8_MSG "; a manifest must be UTF-8 text"
+#define EMPTY_MSG "manifest is empty (expected a mapping with `host` and `jobs`)"
+#define RFC_MSG "(expected RFC 3339, e.g. 2026-05-01T09:00:00+02:00)"
+
+static const struct bad_case bad_cases[] = {
+    /* keys */
+    {"unknown top-level key, suggestion", "host: {}\njobz: []\n", 0,
+     "t.yaml:2:1: jobz: unknown key (did you mean \"jobs\"?)"},
+    {"unknown top-level key, list", "version: 2\njobs: []\n", 0,
+     "t.yaml:1:1: version: unknown key (expected one of: host, jobs)"},
+    {"unknown host key", "host:\n  worker: 4\n", 0,
+     "t.yaml:2:3: host.worker: unknown key (did you mean \"workers\"?)"},
+    {"unknown http key", "host:\n  http:\n    listen: 127.0.0.1:9464\n    lisen: x\n", 0,
+     "t.yaml:4:5: host.http.lisen: unknown key (did you mean \"listen\"?)"},
+    {"unknown job key", JOB "    tigger: {interval: 1s}\n", 0,
+     "t.yaml:4:5: jobs[0].tigger: unknown key (did you mean \"trigger\"?)"},
+    {"unknown trigger key", JOB "    trigger: {interval: 1s, jiter: 2s}\n", 0,
+     "t.yaml:4:29: jobs[0].trigger.jiter: unknown key (did you mean \"jitter\"?)"},
+    {"duplicate key", "host:\n  workers: 2\n  workers: 3\n", 0,
+     "t.yaml:3:3: host.workers: duplicate key (first at line 2)"},
+    {"duplicate param key", JOB "    params: {a: 1, a: 2}\n", 0,
+     "t.yaml:4:20: jobs[0].params.a: duplicate key (first at line 4)"},
+    {"key that is a list", "host: {[a]: 1}\n", 0,
+     "t.yaml:1:8: host: keys must be plain strings, got a list"},
+    /* types */
+    {"list where a mapping belongs", "host: [1, 2]\n", 0,
+     "t.yaml:1:7: host: expected a mapping, got a list"},
+    {"mapping where a list belongs", "jobs: {a: 1}\n", 0,
+     "t.yaml:1:7: jobs: expected a list, got a mapping"},
+    {"mapping where a scalar belongs", "jobs:\n  - id: {a: 1}\n    plugin: ok\n", 0,
+     "t.yaml:2:9: jobs[0].id: expected a scalar, got a mapping"},
+    {"job that is a scalar", "jobs:\n  - heartbeat\n", 0,
+     "t.yaml:2:5: jobs[0]: expected a mapping, got a scalar"},
+    {"listen that is a list", "host:\n  http: {listen: [a]}\n", 0,
+     "t.yaml:2:18: host.http.listen: expected a scalar, got a list"},
+    {"bad boolean", JOB "    enabled: maybe\n", 0,
+     "t.yaml:4:14: jobs[0].enabled: expected true or false, got \"maybe\""},
+    /* ids and plugins */
+    {"duplicate job id", JOB "  - id: a\n    plugin: ok\n", 0,
+     "t.yaml:4:9: jobs[1].id: duplicate job id \"a\" (also jobs[0], line 2)"},
+    {"empty id", "jobs:\n  - id: \"\"\n    plugin: ok\n", 0, "t.yaml:2:9: jobs[0].id: must not be empty"},
+    {"id with a space", "jobs:\n  - id: \"my job\"\n    plugin: ok\n", 0,
+     "t.yaml:2:9: jobs[0].id: \"my job\" " ID_MSG},
+    {"missing id", "jobs:\n  - plugin: ok\n", 0, "t.yaml:2:5: jobs[0]: missing key \"id\""},
+    {"missing plugin", "jobs:\n  - id: a\n", 0, "t.yaml:2:5: jobs[0]: missing key \"plugin\""},
+    {"plugin escaping with ..", "jobs:\n  - id: a\n    plugin: ../evil\n", 0,
+     "t.yaml:3:13: jobs[0].plugin: \"../evil\" " PLUGIN_MSG},
+    {"plugin with a slash", "jobs:\n  - id: a\n    plugin: a/b\n", 0,
+     "t.yaml:3:13: jobs[0].plugin: \"a/b\" " PLUGIN_MSG},
+    {"plugin absolute", "jobs:\n  - id: a\n    plugin: /usr/lib/x\n", 0,
+     "t.yaml:3:13: jobs[0].plugin: \"/usr/lib/x\" " PLUGIN_MSG},
+    {"plugin empty", "jobs:\n  - id: a\n    plugin: ''\n", 0,
+     "t.yaml:3:13: jobs[0].plugin: must not be empty"},
+    /* durations and sizes */
+    {"duration without unit", JOB "    trigger: {interval: 10}\n", 0,
+     "t.yaml:4:25: jobs[0].trigger.interval: duration \"10\" needs a unit (ms, s, m, h, d), e.g. "
+     "\"10s\""},
+    {"duration of letters", JOB "    timeout: abc\n", 0,
+     "t.yaml:4:14: jobs[0].timeout: invalid duration \"abc\" " DURATION_MSG},
+    {"duration with unknown unit", JOB "    misfire_grace: 5x\n", 0,
+     "t.yaml:4:20: jobs[0].misfire_grace: invalid duration \"5x\" " DURATION_MSG},
+    {"duration out of order", "host:\n  shutdown_timeout: 1m1h\n", 0,
+     "t.yaml:2:21: host.shutdown_timeout: invalid duration \"1m1h\" " DURATION_MSG},
+    {"duration too long", "host:\n  drain_timeout: 999999999d\n", 0,
+     "t.yaml:2:18: host.drain_timeout: duration \"999999999d\" is too long"},
+    {"bad jitter", JOB "    trigger: {interval: 1s, jitter: -1s}\n", 0,
+     "t.yaml:4:37: jobs[0].trigger.jitter: invalid duration \"-1s\" " DURATION_MSG},
+    {"bad size", "host:\n  log:\n    file: {path: x.log, max_size: 10XB}\n", 0,
+     "t.yaml:3:35: host.log.file.max_size: invalid size \"10XB\" (expected e.g. 512KiB, 10MiB, "
+     "1GiB)"},
+    /* numbers */
+    {"workers 0", "host:\n  workers: 0\n", 0, "t.yaml:2:12: host.workers: 0 is out of range 1-1024"},
+    {"workers many", "host:\n  workers: many\n", 0,
+     "t.yaml:2:12: host.workers: expected a whole number, got \"many\""},
+    {"workers negative", "host:\n  workers: -1\n", 0,
+     "t.yaml:2:12: host.workers: expected a whole number, got \"-1\""},
+    {"max_instances 0", JOB "    max_instances: 0\n", 0,
+     "t.yaml:4:20: jobs[0].max_instances: 0 is out of range 1-10000"},
+    {"keep too many", "host:\n  log:\n    file: {path: x, keep: 1001}\n", 0,
+     "t.yaml:3:27: host.log.file.keep: 1001 is out of range 0-1000"},
+    /* listen addresses */
+    {"listen without port", "host:\n  http:\n    listen: 127.0.0.1\n", 0,
+     "t.yaml:3:13: host.http.listen: invalid listen address \"127.0.0.1\": expected HOST:PORT, "
+     "e.g. 127.0.0.1:9464"},
+    {"listen port 70000", "host:\n  http:\n    listen: 127.0.0.1:70000\n", 0,
+     "t.yaml:3:13: host.http.listen: invalid listen address \"127.0.0.1:70000\": port must be a "
+     "number 0-65535"},
+    {"listen IPv6 without brackets", "host:\n  http:\n    listen: \"::1:80\"\n", 0,
+     "t.yaml:3:13: host.http.listen: invalid listen address \"::1:80\": IPv6 addresses go in "
+     "brackets: [::1]:9464"},
+    {"listen host name", "host:\n  http:\n    listen: example.com:80\n", 0,
+     "t.yaml:3:13: host.http.listen: invalid listen address \"example.com:80\": host must be an "
+     "IPv4 address, [IPv6] address, localhost or empty (all)"},
+    {"listen bad IPv6", "host:\n  http:\n    listen: \"[::g]:80\"\n", 0,
+     "t.yaml:3:13: host.http.listen: invalid listen address \"[::g]:80\": not an IPv6 address"},
+    /* cron */
+    {"cron day of month 32", JOB "    trigger: {cron: \"0 3 32 * *\"}\n", 0,
+     "t.yaml:4:21: jobs[0].trigger.cron: field 3 (day of month): value 32 out of range 1-31"},
+    {"cron three fields", JOB "    trigger: {cron: \"* * *\"}\n", 0,
+     "t.yaml:4:21: jobs[0].trigger.cron: expected 5 or 6 fields, got 3"},
+    {"cron step too large", JOB "    trigger: {cron: \"0 */25 * * *\"}\n", 0,
+     "t.yaml:4:21: jobs[0].trigger.cron: field 2 (hour): step 25 out of range 1-24"},
+    {"cron unknown day name", JOB "    trigger: {cron: \"0 0 * * fri2\"}\n", 0,
+     "t.yaml:4:21: jobs[0].trigger.cron: field 5 (day of week): unknown name \"fri2\""},
+    {"cron reversed range", JOB "    trigger:\n      cron: 30-10 * * * *\n", 0,
+     "t.yaml:5:13: jobs[0].trigger.cron: field 1 (minute): range 30-10 is reversed"},
+    {"cron @reboot", JOB "    trigger: {cron: \"@reboot\"}\n", 0,
+     "t.yaml:4:21: jobs[0].trigger.cron: @reboot is not supported (use a job without a trigger "
+     "and run it at start)"},
+    {"cron that is a list", JOB "    trigger: {cron: [0, 3]}\n", 0,
+     "t.yaml:4:21: jobs[0].trigger.cron: expected a scalar, got a list"},
+    /* triggers */
+    {"invalid time zone name", JOB "    trigger: {cron: \"0 3 * * *\", timezone: ../etc/passwd}\n", 0,
+     "t.yaml:4:44: jobs[0].trigger.timezone: invalid time zone name \"../etc/passwd\""},
+    {"two trigger kinds", JOB "    trigger: {cron: \"* * * * *\", interval: 1s}\n", 0,
+     "t.yaml:4:14: jobs[0].trigger: give only one of cron, interval or date"},
+    {"no trigger kind", JOB "    trigger: {jitter: 1s}\n", 0,
+     "t.yaml:4:14: jobs[0].trigger: needs one of cron, interval or date (leave `trigger` out for "
+     "a job run only by hand)"},
+    {"timezone on an interval", JOB "    trigger: {interval: 1s, timezone: UTC}\n", 0,
+     "t.yaml:4:39: jobs[0].trigger.timezone: only a cron trigger takes a timezone"},
+    {"bad RFC 3339 date", JOB "    trigger: {date: \"2026-02-30T00:00:00Z\"}\n", 0,
+     "t.yaml:4:21: jobs[0].trigger.date: invalid time \"2026-02-30T00:00:00Z\" " RFC_MSG},
+    {"date without offset", JOB "    trigger: {date: \"2026-05-01 09:00\"}\n", 0,
+     "t.yaml:4:21: jobs[0].trigger.date: invalid time \"2026-05-01 09:00\" " RFC_MSG},
+    {"interval 0s", JOB "    trigger: {interval: 0s}\n", 0,
+     "t.yaml:4:25: jobs[0].trigger.interval: interval must be longer than 0"},
+    {"end before start",
+     JOB "    trigger: {interval: 1s, start: \"2026-01-02T00:00:00Z\", end: \"2026-01-01T00:00:00Z\"}\n",
+     0, "t.yaml:4:65: jobs[0].trigger.end: end must come after start"},
+    {"end on a date trigger", JOB "    trigger: {date: \"2026-01-02T00:00:00Z\", end: \"2026-01-03T00:00:00Z\"}\n",
+     0, "t.yaml:4:50: jobs[0].trigger.end: a date trigger takes no end"},
+    /* logging, isolation, metrics, http */
+    {"bad log level", "host:\n  log:\n    level: verbose\n", 0,
+     "t.yaml:3:12: host.log.level: unknown level \"verbose\" (expected debug, info, warn or error)"},
+    {"bad job log level", JOB "    log_level: loud\n", 0,
+     "t.yaml:4:16: jobs[0].log_level: unknown level \"loud\" (expected debug, info, warn or error)"},
+    {"bad facility", "host:\n  log:\n    syslog: {facility: kern}\n", 0,
+     "t.yaml:3:24: host.log.syslog.facility: unknown facility \"kern\" (expected daemon, user, cron "
+     "or local0-local7)"},
+    {"empty syslog ident", "host:\n  log:\n    syslog: {ident: \"\"}\n", 0,
+     "t.yaml:3:21: host.log.syslog.ident: must not be empty"},
+    {"log file without path", "host:\n  log:\n    file: {keep: 3}\n", 0,
+     "t.yaml:3:11: host.log.file: missing key \"path\""},
+    {"bad isolation", JOB "    isolation: container\n", 0,
+     "t.yaml:4:16: jobs[0].isolation: unknown isolation \"container\" (expected thread or process)"},
+    {"buckets not increasing", "host:\n  metrics:\n    duration_buckets: [0.1, 0.5, 0.5]\n", 0,
+     "t.yaml:3:34: host.metrics.duration_buckets[2]: bucket bounds must increase (0.5 after 0.5)"},
+    {"buckets empty", "host:\n  metrics:\n    duration_buckets: []\n", 0,
+     "t.yaml:3:23: host.metrics.duration_buckets: expected 1 to 64 bucket bounds, got 0"},
+    {"bucket negative", "host:\n  metrics:\n    duration_buckets: [0.1, -1]\n", 0,
+     "t.yaml:3:29: host.metrics.duration_buckets[1]: expected a positive number of seconds, got "
+     "\"-1\""},
+    {"cert without key", "host:\n  http:\n    cert_file: /etc/c.pem\n", 0,
+     "t.yaml:3:5: host.http: cert_file and key_file go together"},
+    {"empty plugin_dir", "host:\n  plugin_dir: \"\"\n", 0,
+     "t.yaml:2:15: host.plugin_dir: must not be empty"},
+    /* params */
+    {"params nested two levels", JOB "    params:\n      env:\n        deep: {x: 1}\n", 0,
+     "t.yaml:6:15: jobs[0].params.env.deep: " PARAMS_MSG "a mapping here"},
+    {"list inside a list param", JOB "    params: {argv: [a, [b]]}\n", 0,
+     "t.yaml:4:24: jobs[0].params.argv[1]: " PARAMS_MSG "a list here"},
+    {"params that are a list", JOB "    params: [a, b]\n", 0,
+     "t.yaml:4:13: jobs[0].params: expected a mapping, got a list"},
+    /* YAML itself */
+    {"unclosed quote", "jobs:\n  - id: \"abc\n    plugin: ok\n", 0, "t.yaml:4:1: YAML syntax error",
+     true},
+    {"bad indentation", "host:\n  workers: 2\n plugin_dir: x\n", 0, "t.yaml:3:2: YAML syntax error",
+     true},
+    {"tab indentation", "host:\n\tworkers: 2\n", 0, "t.yaml:2:1: YAML syntax error", true},
+    {"unclosed flow mapping", "host: {workers: 2\njobs: []\n", 0, "t.yaml:2:5: YAML syntax error",
+     true},
+    {"anchor", "host: &h {workers: 2}\n", 0,
+     "t.yaml:1:7: anchors (&h) and aliases are not allowed in a manifest"},
+    {"alias", "host: *h\n", 0, "t.yaml:1:7: aliases (*h) and anchors are not allowed in a manifest"},
+    {"second document", "host: {}\n---\njobs: []\n", 0,
+     "t.yaml:2:1: a manifest holds one YAML document; found a second"},
+    {"invalid UTF-8 byte", "host:\n  workers: 2\n  # caf\xe9\n", 0,
+     "t.yaml:3:8: not valid UTF-8 (byte 0xe9)" UTF8_MSG},
+    {"invalid UTF-8 after multibyte", "# \xc3\xa9t\xc3\xa9 \xff\n", 0,
+     "t.yaml:1:7: not valid UTF-8 (byte 0xff)" UTF8_MSG},
+    {"overlong UTF-8", "a: \xc0\xaf\n", 0, "t.yaml:1:4: not valid UTF-8 (byte 0xc0)" UTF8_MSG},
+    {"UTF-16 surrogate in UTF-8", "a: \xed\xa0\x80\n", 0,
+     "t.yaml:1:4: not valid UTF-8 (byte 0xed)" UTF8_MSG},
+    {"truncated UTF-8 at the end", "a: \xe2\x82", 0, "t.yaml:1:4: not valid UTF-8 (byte 0xe2)" UTF8_MSG},
+    {"UTF-16 file", "\xff\xfeh\0o\0", 6, "t.yaml:1:1: not valid UTF-8 (byte 0xff)" UTF8_MSG},
+    {"NUL byte", "host:\n  work\0ers: 2\n", 20, "t.yaml:2:7: NUL byte in the file; a manifest must be UTF-8 text"},
+    {"empty file", "", 0, "t.yaml:1:1: " EMPTY_MSG},
+    {"only comments", "# nothing here\n\n", 0, "t.yaml:1:1: " EMPTY_MSG},
+    {"only a null", "~\n", 0, "t.yaml:1:1: " EMPTY_MSG},
+    {"only a scalar", "hello\n", 0, "t.yaml:1:1: expected a mapping, got a scalar"},
+    {"only a list", "- a\n- b\n", 0, "t.yaml:1:1: expected a mapping, got a list"},
+};
+
+static void test_bad_table(void)
+{
+    size_t failed = 0;
+
+    CU_ASSERT(ARRAY_SIZE(bad_cases) >= 30);
+    for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
+        const struct bad_case *c = &bad_cases[i];
+        char first[1024];
+        size_t len = c->len ? c->len : strlen(c->yaml);
+        size_t n = parse_bad(c->yaml, len, first, sizeof(first));
+        bool ok = n >= 1 && (c->prefix ? strncmp(first, c->expect, strlen(c->expect)) == 0
+                                       : strcmp(first, c->expect) == 0);
+        CU_ASSERT(ok);
+        if (!ok) {
+            failed++;
+            fprintf(stderr, "\n[%s]\n  want: %s%s\n  got:  %s\n", c->what, c->expect,
+                    c->prefix ? "..." : "", first);
+        }
+    }
+    if (failed)
+        fprintf(stderr, "%zu of %zu bad-manifest cases failed\n", failed, ARRAY_SIZE(bad_cases));
+}
+
+/* Messages that hold a system path: the zone directory may be moved by TZDIR. */
+static void test_unknown_timezone(void)
+{
+    const char *dir = getenv("TZDIR");
+    char want[512], first[1024];
+
+    if (!dir || !*dir)
+        dir = "/usr/share/zoneinfo";
+    snprintf(want, sizeof(want),
+             "t.yaml:4:44: jobs[0].trigger.timezone: unknown time zone \"Mars/Phobos\" (no file "
+             "%s/Mars/Phobos)",
+             dir);
+    const char *text = JOB "    trigger: {cron: \"0 3 * * *\", timezone: Mars/Phobos}\n";
+    CU_ASSERT_EQUAL(parse_bad(text, strlen(text), first, sizeof(first)), 1);
+    ASSERT_STR(first, want);
+}
+
+/* An alias bomb must be refused at its first anchor, before any expansion. */
+static void test_billion_laughs(void)
+{
+    struct buf b = {0};
+    char first[512];
+    struct timespec t0, t1;
+
+    buf_puts(&b, "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    for (char c = 'b'; c <= 'z'; c++) {
+        buf_printf(&b, "%c: &%c [", c, c);
+        for (int i = 0; i < 9; i++)
+            buf_printf(&b, "%s*%c", i ? "," : "", c - 1);
+        buf_puts(&b, "]\n");
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(parse_bad(b.data, b.len, first, sizeof(first)), 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ASSERT_STR(first, "t.yaml:1:4: anchors (&a) and aliases are not allowed in a manifest");
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CU_ASSERT(secs < 1.0);
+    buf_free(&b);
+}
+
+/* Resource limits: depth, node count, size. */
+static void test_limits(void)
+{
+    struct buf b = {0};
+    char first[512];
+
+    for (int i = 0; i < 40; i++)
+        buf_putc(&b, '[');
+    for (int i = 0; i < 40; i++)
+        buf_putc(&b, ']');
+    buf_putc(&b, '\n');
+    CU_ASSERT_EQUAL(parse_bad(b.data, b.len, first, sizeof(first)), 1);
+    ASSERT_STR(first, "t.yaml:1:33: manifest nests deeper than 32 levels");
+
+    /* 200000 nodes pass, the next is refused. A list of 2005 lists of 99
+     * items: node 1 is the root, list j (0-based) is node 2 + 100j and its
+     * item k node 2 + 100j + k. Node 200001 is item 99 of list 1999; list j
+     * starts at column 2 + 200j ("[1,...,1]," is 200 characters) and its
+     * item k sits 2k - 1 columns further. (Many small lists rather than one
+     * long one: a collection grows one item at a time, which is quadratic
+     * under ASan's realloc.) */
+    buf_reset(&b);
+    buf_putc(&b, '[');
+    for (int j = 0; j < 2005; j++) {
+        buf_puts(&b, j ? ",[" : "[");
+        for (int k = 0; k < 99; k++)
+            buf_puts(&b, k ? ",1" : "1");
+        buf_putc(&b, ']');
+    }
+    buf_puts(&b, "]\n");
+    CU_ASSERT_EQUAL(parse_bad(b.data, b.len, first, sizeof(first)), 1);
+    ASSERT_STR(first, "t.yaml:1:399999: manifest has more than 200000 nodes");
+
+    buf_reset(&b);
+    buf_puts(&b, "jobs: []\n");
+    while (b.len <= (4u << 20))
+        buf_puts(&b, "# padding padding padding padding padding padding padding padding\n");
+    CU_ASSERT_EQUAL(parse_bad(b.data, b.len, first, sizeof(first)), 1);
+    ASSERT_STR(first, "t.yaml:1:1: manifest is larger than 4194304 bytes");
+    buf_free(&b);
+}
+
+/* Parsing goes on after an error: one pass reports every problem, in the
+ * order of the document. */
+static void test_all_errors_at_once(void)
+{
+    static const char text[] =
+        "host:\n"
+        "  workers: 0\n"
+        "  log:\n"
+        "    level: loud\n"
+        "jobs:\n"
+        "  - id: a\n"
+        "    plugin: ok\n"
+        "    trigger: {interval: 5x}\n";
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    char line[512];
+
+    CU_ASSERT_EQUAL(manifest_parse(NAME, TDIR, text, strlen(text), &m, &errs), -EINVAL);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_EQUAL(errs.count, 3);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)),
+               "t.yaml:2:12: host.workers: 0 is out of range 1-1024");
+    ASSERT_STR(err_line(&errs, 1, line, sizeof(line)),
+               "t.yaml:4:12: host.log.level: unknown level \"loud\" (expected debug, info, warn or "
+               "error)");
+    ASSERT_STR(err_line(&errs, 2, line, sizeof(line)),
+               "t.yaml:8:25: jobs[0].trigger.interval: invalid duration \"5x\" " DURATION_MSG);
+    ASSERT_STR(err_line(&errs, 3, line, sizeof(line)), "");
+    errors_free(&errs);
+
+    /* one job missing both keys: two errors at the job */
+    static const char text2[] = "jobs:\n  - enabled: true\n";
+    CU_ASSERT_EQUAL(manifest_parse(NAME, TDIR, text2, strlen(text2), &m, &errs), -EINVAL);
+    CU_ASSERT_EQUAL(errs.count, 2);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), "t.yaml:2:5: jobs[0]: missing key \"id\"");
+    ASSERT_STR(err_line(&errs, 1, line, sizeof(line)), "t.yaml:2:5: jobs[0]: missing key \"plugin\"");
+    errors_free(&errs);
+}
+
+/* The error list is bounded: 100 messages and a closing line. */
+static void test_error_limit(void)
+{
+    struct buf b = {0};
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    char line[512];
+
+    buf_puts(&b, "host:\n");
+    for (int i = 0; i < 150; i++)
+        buf_printf(&b, "  unknown_key_%d: 1\n", i);
+    CU_ASSERT_EQUAL(manifest_parse(NAME, TDIR, b.data, b.len, &m, &errs), -EINVAL);
+    CU_ASSERT_EQUAL(errs.count, 101);
+    ASSERT_STR(err_line(&errs, 100, line, sizeof(line)), "t.yaml: too many errors, stopping");
+    errors_free(&errs);
+    buf_free(&b);
+}
+
+/* --- manifest_load on real files --------------------------------------------- */
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_EQUAL(fwrite(text, 1, len, f), len);
+    fclose(f);
+}
+
+static void test_load_config(void)
+{
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    char cfgdir[PATH_MAX], want[PATH_MAX + 64];
+
+    CU_ASSERT_EQUAL(manifest_load("config/jobhost.yaml", &m, &errs), 0);
+    if (errs.count)
+        fprintf(stderr, "\n%s", errs.text.data);
+    CU_ASSERT_EQUAL(errs.count, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(realpath("config", cfgdir));
+    ASSERT_STR(m->path, "config/jobhost.yaml");
+    ASSERT_STR(m->dir, cfgdir);
+    snprintf(want, sizeof(want), "%s/../plugins", cfgdir);
+    ASSERT_STR(m->host.plugin_dir, want);
+    snprintf(want, sizeof(want), "%s/../logs/jobhost.log", cfgdir);
+    ASSERT_STR(m->host.log.file_path, want);
+    CU_ASSERT_EQUAL(m->host.workers, 4);
+    ASSERT_STR(m->host.http.listen, "127.0.0.1:9464");
+    CU_ASSERT_EQUAL(m->host.log.file_max_size, 10485760);
+    CU_ASSERT_EQUAL(m->host.log.file_keep, 5);
+    CU_ASSERT_EQUAL(m->host.log.facility, LOG_DAEMON);
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 3);
+    ASSERT_STR(m->jobs[0].id, "heartbeat");
+    CU_ASSERT_EQUAL(m->jobs[0].trigger.kind, TRIGGER_INTERVAL);
+    ASSERT_STR(m->jobs[1].id, "disk-usage");
+    ASSERT_STR(m->jobs[1].plugin, "exec");
+    CU_ASSERT_EQUAL(m->jobs[1].trigger.kind, TRIGGER_CRON);
+    CU_ASSERT_EQUAL(m->jobs[1].timeout_ns, 30 * NS_PER_SEC);
+    ASSERT_STR(m->jobs[2].id, "nightly-prune");
+    ASSERT_STR(m->jobs[2].timezone, "Europe/Berlin");
+    CU_ASSERT_EQUAL(m->jobs[2].misfire_grace_ns, 300 * NS_PER_SEC);
+    manifest_free(m);
+    errors_free(&errs);
+}
+
+static void test_load_files(void)
+{
+    char dir[] = "/tmp/jh-manifest-XXXXXX";
+    char sub[64], path[128], want[512], line[1024];
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    snprintf(sub, sizeof(sub), "%s/etc", dir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0755), 0);
+
+    /* relative paths resolve against the manifest's directory */
+    snprintf(path, sizeof(path), "%s/m.yaml", sub);
+    const char *good = "host:\n  plugin_dir: ../p\n  log: {file: {path: jh.log}}\njobs: []\n";
+    write_file(path, good, strlen(good));
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), 0);
+    CU_ASSERT_EQUAL(errs.count, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    ASSERT_STR(m->dir, sub);
+    snprintf(want, sizeof(want), "%s/../p", sub);
+    ASSERT_STR(m->host.plugin_dir, want);
+    snprintf(want, sizeof(want), "%s/jh.log", sub);
+    ASSERT_STR(m->host.log.file_path, want);
+    manifest_free(m);
+    m = NULL;
+
+    /* errors carry the path as given */
+    const char *bad = "jobs:\n  - id: a\n    plugin: ok\n    trigger: {cron: \"61 * * * *\"}\n";
+    write_file(path, bad, strlen(bad));
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), -EINVAL);
+    CU_ASSERT_PTR_NULL(m);
+    snprintf(want, sizeof(want),
+             "%s:4:21: jobs[0].trigger.cron: field 1 (minute): value 61 out of range 0-59", path);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), want);
+    errors_free(&errs);
+
+    /* an invalid byte in a real file */
+    write_file(path, "jobs: []\n# \x80\n", 12);
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), -EINVAL);
+    snprintf(want, sizeof(want), "%s:2:3: not valid UTF-8 (byte 0x80)" UTF8_MSG, path);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), want);
+    errors_free(&errs);
+
+    /* an empty file */
+    write_file(path, "", 0);
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), -EINVAL);
+    snprintf(want, sizeof(want), "%s:1:1: " EMPTY_MSG, path);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), want);
+    errors_free(&errs);
+
+    /* a missing file */
+    snprintf(path, sizeof(path), "%s/missing.yaml", dir);
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), -ENOENT);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_EQUAL(errs.count, 1);
+    snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), want);
+    errors_free(&errs);
+
+    /* a directory */
+    CU_ASSERT_EQUAL(manifest_load(sub, &m, &errs), -EINVAL);
+    CU_ASSERT_PTR_NULL(m);
+    snprintf(want, sizeof(want), "%s: not a regular file", sub);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), want);
+    errors_free(&errs);
+
+    snprintf(path, sizeof(path), "%s/m.yaml", sub);
+    unlink(path);
+    rmdir(sub);
+    rmdir(dir);
+}
+
+/* --- units -------------------------------------------------------------------- */
+
+static void test_duration_parse(void)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        int64_t ns;
+    } cases[] = {
+        {"0", 0, 0},
+        {"0s", 0, 0},
+        {"7ns", 0, 7},
+        {"250us", 0, 250 * NS_PER_US},
+        {"500ms", 0, 500 * NS_PER_MS},
+        {"10s", 0, 10 * NS_PER_SEC},
+        {"5m", 0, 300 * NS_PER_SEC},
+        {"1h30m", 0, 5400 * NS_PER_SEC},
+        {"14d", 0, 14 * 86400 * NS_PER_SEC},
+        {"2w", 0, 14 * 86400 * NS_PER_SEC},
+        {"1d1h1m1s1ms1us1ns", 0, 90061 * NS_PER_SEC + NS_PER_MS + NS_PER_US + 1},
+        {"1.5s", 0, 1500 * NS_PER_MS},
+        {"1.5h", 0, 5400 * NS_PER_SEC},
+        {"0.5ms", 0, 500 * NS_PER_US},
+        {"0.29s", 0, 290 * NS_PER_MS},
+        {"0.3s", 0, 300 * NS_PER_MS},
+        {"2.3ms", 0, 2300 * NS_PER_US},
+        {"0.123456789s", 0, 123456789},
+        {"0.1234567891s", 0, 123456789}, /* digits past the ninth are dropped */
+        {"106751d", 0, INT64_C(106751) * 86400 * NS_PER_SEC},
+        {"", -EINVAL, 0},
+        {"10", -EINVAL, 0},
+        {"abc", -EINVAL, 0},
+        {"5x", -EINVAL, 0},
+        {"1m1h", -EINVAL, 0},
+        {"1s1s", -EINVAL, 0},
+        {"1S", -EINVAL, 0},
+        {"-1s", -EINVAL, 0},
+        {"+1s", -EINVAL, 0},
+        {" 1s", -EINVAL, 0},
+        {"1s ", -EINVAL, 0},
+        {"1 s", -EINVAL, 0},
+        {"1.s", -EINVAL, 0},
+        {".5s", -EINVAL, 0},
+        {"s", -EINVAL, 0},
+        {"1sec", -EINVAL, 0},
+        {"106752d", -ERANGE, 0},
+        {"9223372036854775808ns", -ERANGE, 0},
+        {"99999999999999999999s", -ERANGE, 0},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        int64_t ns = -12345;
+        int rc = duration_parse(cases[i].text, &ns);
+        bool ok = rc == cases[i].rc && (rc != 0 || ns == cases[i].ns) && (rc == 0 || ns == -12345);
+        CU_ASSERT(ok);
+        if (!ok)
+            fprintf(stderr, "\nduration_parse(\"%s\") = %d, %lld; want %d, %lld\n", cases[i].text, rc,
+                    (long long)ns, cases[i].rc, (long long)cases[i].ns);
+    }
+    CU_ASSERT_EQUAL(duration_parse(NULL, &(int64_t){0}), -EINVAL);
+}
+
+static void test_duration_format(void)
+{
+    static const struct {
+        int64_t ns;
+        const char *text;
+    } cases[] = {
+        {0, "0s"},
+        {1, "1ns"},
+        {999, "999ns"},
+        {NS_PER_US, "1us"},
+        {500 * NS_PER_MS, "500ms"},
+        {NS_PER_SEC, "1s"},
+        {5400 * NS_PER_SEC, "1h30m"},
+        {14 * 86400 * NS_PER_SEC, "14d"},
+        {90061 * NS_PER_SEC + NS_PER_MS + NS_PER_US + 1, "1d1h1m1s1ms1us1ns"},
+        {1500 * NS_PER_MS, "1s500ms"},
+        {-5 * NS_PER_SEC, "-5s"},
+        {INT64_MAX, "106751d23h47m16s854ms775us807ns"},
+    };
+    char buf[64];
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        ASSERT_STR(duration_format(cases[i].ns, buf, sizeof(buf)), cases[i].text);
+        /* what it writes, duration_parse reads back */
+        int64_t back = 0;
+        if (cases[i].ns >= 0) {
+            CU_ASSERT_EQUAL(duration_parse(buf, &back), 0);
+            CU_ASSERT_EQUAL(back, cases[i].ns);
+        }
+    }
+    /* a short buffer: cut, still terminated */
+    char small[4];
+    memset(small, 'x', sizeof(small));
+    duration_format(5400 * NS_PER_SEC, small, sizeof(small));
+    CU_ASSERT_EQUAL(memchr(small, '\0', sizeof(small)) != NULL, 1);
+    CU_ASSERT_EQUAL(strncmp("1h30m", small, strlen(small)), 0);
+    CU_ASSERT_PTR_EQUAL(duration_format(1, small, 0), small);
+}
+
+static void test_size_parse(void)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        uint64_t bytes;
+    } cases[] = {
+        {"0", 0, 0},
+        {"512", 0, 512},
+        {"1B", 0, 1},
+        {"64KiB", 0, 65536},
+        {"10MiB", 0, 10485760},
+        {"10 MiB", 0, 10485760},
+        {"1GiB", 0, UINT64_C(1) << 30},
+        {"2TiB", 0, UINT64_C(2) << 40},
+        {"1kB", 0, 1000},
+        {"1KB", 0, 1000},
+        {"5MB", 0, 5000000},
+        {"2GB", 0, 2000000000},
+        {"1TB", 0, UINT64_C(1000000000000)},
+        {"16777215TiB", 0, UINT64_C(16777215) << 40},
+        {"", -EINVAL, 0},
+        {"MiB", -EINVAL, 0},
+        {"10XB", -EINVAL, 0},
+        {"10mib", -EINVAL, 0},
+        {"-1", -EINVAL, 0},
+        {"1.5MiB", -EINVAL, 0},
+        {" 10", -EINVAL, 0},
+        {"10MiB ", -EINVAL, 0},
+        {"16777216TiB", -ERANGE, 0},
+        {"18446744073709551616", -ERANGE, 0},
+        {"99999999999999999999999", -ERANGE, 0},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        uint64_t n = 12345;
+        int rc = size_parse(cases[i].text, &n);
+        bool ok = rc == cases[i].rc && (rc != 0 || n == cases[i].bytes);
+        CU_ASSERT(ok);
+        if (!ok)
+            fprintf(stderr, "\nsize_parse(\"%s\") = %d, %llu; want %d, %llu\n", cases[i].text, rc,
+                    (unsigned long long)n, cases[i].rc, (unsigned long long)cases[i].bytes);
+    }
+    CU_ASSERT_EQUAL(size_parse(NULL, &(uint64_t){0}), -EINVAL);
+}
+
+static void test_listen_parse(void)
+{
+    static const struct {
+        const char *text;
+        const char *host; /* NULL: refused, why = the message */
+        int port;
+        const char *why;
+    } cases[] = {
+        {"127.0.0.1:9464", "127.0.0.1", 9464, NULL},
+        {"[::1]:9464", "::1", 9464, NULL},
+        {"[fe80::1%lo]:80", NULL, 0, "not an IPv6 address"},
+        {"[::]:0", "::", 0, NULL},
+        {"localhost:80", "localhost", 80, NULL},
+        {":9464", "", 9464, NULL},
+        {"0.0.0.0:65535", "0.0.0.0", 65535, NULL},
+        {"127.0.0.1", NULL, 0, "expected HOST:PORT, e.g. 127.0.0.1:9464"},
+        {"", NULL, 0, "expected HOST:PORT, e.g. 127.0.0.1:9464"},
+        {"127.0.0.1:70000", NULL, 0, "port must be a number 0-65535"},
+        {"127.0.0.1:", NULL, 0, "port must be a number 0-65535"},
+        {"127.0.0.1:-1", NULL, 0, "port must be a number 0-65535"},
+        {"127.0.0.1:+80", NULL, 0, "port must be a number 0-65535"},
+        {"127.0.0.1: 80", NULL, 0, "port must be a number 0-65535"},
+        {"127.0.0.1:80x", NULL, 0, "port must be a number 0-65535"},
+        {"127.0.0.1:99999999999999999999", NULL, 0, "port must be a number 0-65535"},
+        {"::1:80", NULL, 0, "IPv6 addresses go in brackets: [::1]:9464"},
+        {"example.com:80", NULL, 0,
+         "host must be an IPv4 address, [IPv6] address, localhost or empty (all)"},
+        {"256.0.0.1:80", NULL, 0,
+         "host must be an IPv4 address, [IPv6] address, localhost or empty (all)"},
+        {"[::1]", NULL, 0, "expected [IPv6]:PORT"},
+        {"[::1]80", NULL, 0, "expected [IPv6]:PORT"},
+        {"[::1", NULL, 0, "expected [IPv6]:PORT"},
+        {"[zz]:80", NULL, 0, "not an IPv6 address"},
+        {"[127.0.0.1]:80", NULL, 0, "not an IPv6 address"},
+        {"[::1]:", NULL, 0, "port must be a number 0-65535"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char host[256] = "unset";
+        int port = -1;
+        const char *why = "unset";
+        int rc = listen_parse(cases[i].text, host, sizeof(host), &port, &why);
+        bool ok;
+        if (cases[i].host)
+            ok = rc == 0 && why == NULL && strcmp(host, cases[i].host) == 0 && port == cases[i].port;
+        else
+            ok = rc == -EINVAL && why && strcmp(why, cases[i].why) == 0;
+        CU_ASSERT(ok);
+        if (!ok)
+            fprintf(stderr, "\nlisten_parse(\"%s\") = %d host=%s port=%d why=%s\n", cases[i].text,
+                    rc, host, port, nn(why));
+    }
+    /* a host longer than the caller's buffer is refused, not overrun */
+    char tiny[4];
+    int port;
+    const char *why;
+    CU_ASSERT_EQUAL(listen_parse("127.0.0.1:80", tiny, sizeof(tiny), &port, &why), -EINVAL);
+    ASSERT_STR(why, "address too long");
+    CU_ASSERT_EQUAL(listen_parse("[::ffff:1.2.3.4]:80", tiny, sizeof(tiny), &port, &why), -EINVAL);
+    ASSERT_STR(why, "address too long");
+}
+
+/* --- registration ------------------------------------------------------------ */
+
+static const struct cu_test valid_tests[] = {
+    {"BRIEF example", test_brief_example},
+    {"defaults", test_defaults},
+    {"every field", test_every_field},
+    {"params of each kind", test_params},
+    {"edge cases that are valid", test_edge_valid},
+    {"find and retain a job", test_find_and_retain},
+    {"manifest_load config/jobhost.yaml", test_load_config},
+    {"manifest_load on files", test_load_files},
+    {NULL, NULL},
+};
+
+static const struct cu_test bad_tests[] = {
+    {"table of bad manifests", test_bad_table},
+    {"unknown time zone", test_unknown_timezone},
+    {"billion laughs", test_billion_laughs},
+    {"limits", test_limits},
+    {"all errors in one pass", test_all_errors_at_once},
+    {"error limit", test_error_limit},
+    {NULL, NULL},
+};
+
+static const struct cu_test units_tests[] = {
+    {"duration_parse", test_duration_parse},
+    {"duration_format", test_duration_format},
+    {"size_parse", test_size_parse},
+    {"listen_parse", test_listen_parse},
+    {NULL, NULL},
+};
+
+static const struct cu_suite suites[] = {
+    {"manifest: valid", valid_tests},
+    {"manifest: bad", bad_tests},
+    {"units", units_tests},
+    {NULL, NULL},
+};
+
+CU_MAIN(suites)
