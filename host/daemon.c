@@ -27,6 +27,7 @@
 #include "executor.h"
 #include "generation.h"
 #include "http.h"
+#include "isolate.h"
 #include "jobstate.h"
 #include "log.h"
 #include "manifest.h"
@@ -280,6 +281,7 @@ int daemon_run(const struct daemon_opts *opts)
             status = 1;
     }
     http_stop(d.http);
+    isolate_shutdown();
     if (status == 0 || d.ex)
         jlog(left ? JH_LOG_ERROR : JH_LOG_INFO, "host_stopped", "abandoned_runs=%u", left);
     /* With runs abandoned, their threads still use the job table and the

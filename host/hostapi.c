@@ -40,6 +40,14 @@ static void sleep_cond_init(void)
     pthread_condattr_destroy(&attr);
 }
 
+/* Set once by a worker process before any run; read by every run. */
+static hostapi_log_fn log_forward;
+
+void hostapi_set_log_forward(hostapi_log_fn fn)
+{
+    log_forward = fn;
+}
+
 static struct run_ctx *rc_of(jh_ctx *ctx)
 {
     return (struct run_ctx *)ctx;
@@ -50,10 +58,13 @@ static void api_log(jh_ctx *ctx, int level, const char *event, ...)
     struct run_ctx *rc = rc_of(ctx);
     va_list ap;
 
-    if (level < rc->log.level || !log_enabled(level))
+    if (level < rc->log.level)
         return;
     va_start(ap, event);
-    jlog_kv(&rc->log, level, event ? event : "plugin", ap);
+    if (log_forward)
+        log_forward(rc, level, event ? event : "plugin", ap);
+    else if (log_enabled(level))
+        jlog_kv(&rc->log, level, event ? event : "plugin", ap);
     va_end(ap);
 }
 
@@ -264,6 +275,11 @@ void hostapi_call_shutdown(struct plugin *p)
     struct run_ctx rc;
     hostapi_run_ctx(&rc, NULL, p->name, false, 0);
     p->desc->shutdown(&rc.pub);
+}
+
+bool hostapi_cancelled_all(void)
+{
+    return atomic_load_explicit(&cancel_all, memory_order_relaxed);
 }
 
 void hostapi_cancel_all(void)

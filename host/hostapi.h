@@ -47,5 +47,12 @@ void hostapi_call_shutdown(struct plugin *p);
 /* Raises cancellation for every run, now and later (graceful stop past its
  * deadline): jh_cancelled() answers true and jh_sleep_ns() returns at once. */
 void hostapi_cancel_all(void);
+bool hostapi_cancelled_all(void);
+
+/* Where plugin records go instead of the log module: a worker process
+ * (isolation: process) forwards them to the host. `ap` holds the plugin's
+ * key/value pairs up to a NULL key. Set once, before any run. */
+typedef void (*hostapi_log_fn)(const struct run_ctx *rc, int level, const char *event, va_list ap);
+void hostapi_set_log_forward(hostapi_log_fn fn);
 
 #endif /* JH_HOSTAPI_H */

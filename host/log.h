@@ -20,12 +20,20 @@
  * "...[truncated]"; when the pairs would pass LOG_LINE_MAX, the pairs that do
  * not fit are left out and the record ends in `truncated=true`.
  *
+ * Delivery: waking the writer costs its waker microseconds, so an ordinary
+ * record does not: debug and info records reach the sinks within about
+ * 100 ms, warnings and errors at once (as glog does). log_flush waits for
+ * them; log_shutdown writes out the rest, so call it before exiting.
+ *
  * Drop counters, by sink name: "file" (write failed: ENOSPC, EIO, or the file
  * could not be opened), "stderr" (write failed), "journald" (sd_journal_send
- * failed), "syslog" (always 0: syslog(3) reports no errors), "queue"
- * (dropped before any sink saw it, see above). A file sink
- * that fails warns on the other sinks (or on stderr when there is none),
- * at most once a minute, with the number of records dropped.
+ * failed; libsystemd itself drops records silently when journald is not
+ * running, so log_setup warns about that once), "syslog" (always 0:
+ * syslog(3) reports no errors), "queue" (dropped before any sink saw it,
+ * see above). A failing file sink warns on the other sinks (or on stderr
+ * when there is none), at most once a minute, with the number of records
+ * dropped: event=log_sink_error sink=file path=... op=open|write|rotate
+ * error="..." dropped=N.
  */
 #ifndef JH_LOG_H
 #define JH_LOG_H
@@ -48,13 +56,16 @@
 #define LOG_QUEUE_DEFAULT (4u << 20)    /* queue bytes when queue_size is 0 */
 
 struct log_config {
-    int level;              /* records below it are dropped */
+    int level;              /* records below it are dropped;
+                               JH_LOG_ERROR + 1 drops every record */
     bool syslog_enabled;
     const char *ident;      /* syslog ident, e.g. "jobhost" */
     int facility;           /* LOG_DAEMON, LOG_LOCAL0, ... */
     const char *file_path;  /* NULL: no file sink */
-    uint64_t file_max_size; /* rotate when the file would exceed it; 0 = never */
-    unsigned file_keep;     /* rotated files kept: path.1 .. path.N */
+    uint64_t file_max_size; /* rotate when the next write would pass it;
+                               0 = never. Regular files only (not /dev/...) */
+    unsigned file_keep;     /* rotated files kept: path.1 .. path.N (path.1 the
+                               newest); 0: the file is emptied in place */
     bool file_daily;        /* also rotate at local midnight */
     bool to_stderr;         /* also write to stderr */
     bool journald;          /* send to journald natively when built with it
@@ -71,19 +82,21 @@ struct log_ctx {
     const char *job;
     const char *run_id;
     const char *plugin;
-    int level; /* the job's own level; records below it are dropped. It takes
-                  the place of the global level for records with this context,
-                  so a job may be more or less verbose than the host. 0 is
-                  JH_LOG_DEBUG: for a job without a level of its own, fill it
-                  with log_level_get(). */
+    int level; /* the job's own level; records below it are dropped, and so
+                  are records below the global level: a job can be quieter
+                  than the host, not louder. -1 (or JH_LOG_DEBUG): no level
+                  of its own. */
 };
 
 /* Applies a configuration: opens the new sinks, then swaps them in and closes
  * the old ones. A sink that cannot be opened (unwritable directory) is left
  * out with a warning on the others; returns 0, or -errno of the first sink
  * that failed (the others are still in use). A file that could not be opened
- * is retried by the writer thread every second and on log_reopen(); until
- * then its records count as "file" drops. A missing last directory of the
+ * is retried by the writer thread (at most once a second, when it has
+ * records to write, and on log_reopen()); until then its records count as
+ * "file" drops. The file sink also reopens by itself when its path no
+ * longer names the open file (moved away or deleted), checked at most once
+ * a second before a write. A missing last directory of the
  * path is created (0750). Before the first call records go to stderr
  * synchronously. The first call starts the writer thread. Returns when the
  * new sinks are in use. Called from the main thread only. */
@@ -120,14 +133,21 @@ int log_level_get(void);
 void jlog(int level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Same, bound to a job and run: job, run_id and plugin come first. */
+/* Same, bound to a job and run: job, run_id and plugin come first. Dropped
+ * below the global level or below ctx->level. */
 void jlog_ctx(const struct log_ctx *ctx, int level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Plugin records: `ap` holds key/value string pairs up to a NULL key. Keys
- * are sanitised to [a-z0-9_], values escaped (control characters and invalid
- * UTF-8 included). */
+/* Plugin records: `ap` holds key/value string pairs up to a NULL key (a NULL
+ * value is written as ""). Keys are sanitised to [a-z0-9_], values escaped
+ * (control characters and invalid UTF-8 included). Dropped below the global
+ * level or below ctx->level. The caller still owns `ap` (va_end it). */
 void jlog_kv(const struct log_ctx *ctx, int level, const char *event, va_list ap);
+
+/* The same with the pairs in an array: kv[2i] is a key, kv[2i+1] its value
+ * (NULL values are written empty). Records forwarded from worker processes. */
+void jlog_pairs(const struct log_ctx *ctx, int level, const char *event, const char *const *kv,
+                size_t n_pairs);
 
 /* Records dropped so far by a sink ("file", "syslog", "stderr", "journald",
  * "queue"); 0 for any other name. Counted since the process started. */

@@ -13,6 +13,7 @@
 
 #include "daemon.h"
 #include "generation.h"
+#include "isolate.h"
 #include "jobstate.h"
 #include "log.h"
 #include "manifest.h"
@@ -203,6 +204,11 @@ int main(int argc, char **argv)
     };
     struct cli cli = {.config = "/etc/jobhost/jobhost.yaml", .log_stderr = -1, .count = 5};
     int c;
+
+    /* A worker process for `isolation: process` jobs, started by the host
+     * itself with its end of a socketpair on fd 3. Not for users. */
+    if (argc == 2 && strcmp(argv[1], "__worker") == 0)
+        return isolate_worker_main(3);
 
     opterr = 0;
     /* '+' stops at the first non-option (the command); options may also

@@ -50,6 +50,11 @@ struct manifest_job {
     bool coalesce;            /* default true */
     int64_t timeout_ns;       /* default 0 = none */
     enum isolation isolation; /* default thread */
+    struct {                  /* isolation: process only; 0 = no limit */
+        uint64_t address_space; /* bytes (RLIMIT_AS) */
+        int64_t cpu_ns;         /* CPU time per worker process (RLIMIT_CPU, whole seconds) */
+        unsigned open_files;    /* RLIMIT_NOFILE */
+    } limits;
     int log_level;            /* -1 = the host's level */
     int line, col;            /* where the job's entry starts */
     int plugin_line, plugin_col; /* where its `plugin:` value is, for loader errors */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "generation.h"
+#include "isolate.h"
 #include "log.h"
 #include "metrics.h"
 #include "trigger.h"
@@ -50,7 +51,8 @@ void run_job(struct job *job, const struct run_opts *opts, struct run_outcome *o
     const struct manifest_job *spec = job->spec;
     struct run_ctx rc;
     int64_t start_mono, start_wall, end_mono, deadline = 0;
-    int ret;
+    int ret = JH_FAIL;
+    bool crashed = false;
     enum run_result result;
     struct job_last_run last;
 
@@ -76,10 +78,28 @@ void run_job(struct job *job, const struct run_opts *opts, struct run_outcome *o
                  opts->dry_run ? "true" : "false");
     }
 
-    ret = job->plugin->desc->run(&rc.pub);
+    if (spec->isolation == ISOLATION_PROCESS) {
+        switch (isolate_run(job, &rc, &ret)) {
+        case ISOLATE_RETURNED:
+            break;
+        case ISOLATE_KILLED:
+            ret = JH_CANCELLED;
+            break;
+        case ISOLATE_CRASHED:
+            crashed = true;
+            break;
+        case ISOLATE_FAILED:
+            ret = JH_FAIL;
+            break;
+        }
+    } else {
+        ret = job->plugin->desc->run(&rc.pub);
+    }
 
     end_mono = mono_ns();
-    if (deadline && end_mono > deadline)
+    if (crashed)
+        result = RUN_CRASHED;
+    else if (deadline && end_mono > deadline)
         result = RUN_TIMEOUT; /* the plugin overran, whatever it returned */
     else if (ret == JH_OK)
         result = opts->dry_run ? RUN_DRY_RUN : RUN_SUCCESS;
