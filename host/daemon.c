@@ -37,6 +37,7 @@
 #include "scheduler.h"
 #include "units.h"
 #include "util.h"
+#include "watch.h"
 
 struct daemon {
     const struct daemon_opts *opts;
@@ -47,6 +48,7 @@ struct daemon {
     struct reloader *reloader;
     struct api api;
     struct http_server *http;
+    struct watcher *watcher;
     atomic_bool ready; /* read by the HTTP thread for /-/ready */
 };
 
@@ -229,6 +231,8 @@ static int start(struct daemon *d, struct errors *errs)
                    opts->manifest_path, g->manifest->host.http.listen);
         return -EADDRNOTAVAIL;
     }
+    if (g->manifest->host.watch)
+        d->watcher = watch_start(d->reloader, opts->manifest_path);
     atomic_store(&d->ready, true);
     jlog(JH_LOG_INFO, "host_started", "version=%s pid=%d jobs=%zu plugins=%zu workers=%u dry_run=%s",
          JOBHOST_VERSION, (int)getpid(), g->n_jobs, g->n_plugins, workers,
@@ -268,6 +272,7 @@ int daemon_run(const struct daemon_opts *opts)
 
     /* Stop firing, then let running jobs finish up to the deadline. */
     atomic_store(&d.ready, false);
+    watch_stop(d.watcher);
     if (d.sched)
         scheduler_stop(d.sched);
     if (d.reloader) {

@@ -115,9 +115,18 @@ static int api_dry_run(jh_ctx *ctx)
     return rc_of(ctx)->dry_run;
 }
 
+int64_t hostapi_effective_deadline(const struct run_ctx *rc)
+{
+    int64_t d = rc->deadline_mono_ns;
+    int64_t drain = rc->drain_deadline ? atomic_load_explicit(rc->drain_deadline, memory_order_relaxed) : 0;
+    if (drain && (!d || drain < d))
+        d = drain;
+    return d;
+}
+
 static int api_cancelled(jh_ctx *ctx)
 {
-    int64_t deadline = rc_of(ctx)->deadline_mono_ns;
+    int64_t deadline = hostapi_effective_deadline(rc_of(ctx));
     if (atomic_load_explicit(&cancel_all, memory_order_relaxed))
         return 1;
     return deadline && mono_ns() >= deadline;
@@ -125,7 +134,7 @@ static int api_cancelled(jh_ctx *ctx)
 
 static int64_t api_time_left_ns(jh_ctx *ctx)
 {
-    int64_t deadline = rc_of(ctx)->deadline_mono_ns;
+    int64_t deadline = hostapi_effective_deadline(rc_of(ctx));
     if (!deadline)
         return INT64_MAX;
     int64_t left = deadline - mono_ns();
@@ -134,13 +143,14 @@ static int64_t api_time_left_ns(jh_ctx *ctx)
 
 static int api_sleep_ns(jh_ctx *ctx, int64_t ns)
 {
-    int64_t deadline = rc_of(ctx)->deadline_mono_ns;
+    int64_t deadline;
     int64_t until = mono_ns() + (ns > 0 ? ns : 0);
     int rc = 0;
 
     pthread_once(&sleep_once, sleep_cond_init);
     pthread_mutex_lock(&sleep_lock);
     for (;;) {
+        deadline = hostapi_effective_deadline(rc_of(ctx)); /* a reload may move it */
         if (atomic_load(&cancel_all) || (deadline && mono_ns() >= deadline)) {
             rc = -1;
             break;
@@ -280,6 +290,14 @@ void hostapi_call_shutdown(struct plugin *p)
 bool hostapi_cancelled_all(void)
 {
     return atomic_load_explicit(&cancel_all, memory_order_relaxed);
+}
+
+void hostapi_wake_sleepers(void)
+{
+    pthread_once(&sleep_once, sleep_cond_init);
+    pthread_mutex_lock(&sleep_lock);
+    pthread_cond_broadcast(&sleep_cond);
+    pthread_mutex_unlock(&sleep_lock);
 }
 
 void hostapi_cancel_all(void)

@@ -5,6 +5,7 @@
 #ifndef JH_HOSTAPI_H
 #define JH_HOSTAPI_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,8 @@ struct run_ctx {
     struct log_ctx log;
     bool dry_run;
     int64_t deadline_mono_ns; /* 0 = none */
+    /* The plugin's drain deadline (see plugin.h), or NULL. */
+    const atomic_int_fast64_t *drain_deadline;
     char error[256];          /* jh_set_error, "" if none */
 };
 
@@ -48,6 +51,14 @@ void hostapi_call_shutdown(struct plugin *p);
  * deadline): jh_cancelled() answers true and jh_sleep_ns() returns at once. */
 void hostapi_cancel_all(void);
 bool hostapi_cancelled_all(void);
+
+/* The moment a run must stop: the earlier of its own deadline and its
+ * plugin's drain deadline; 0 = none. */
+int64_t hostapi_effective_deadline(const struct run_ctx *rc);
+
+/* Wakes plugins sleeping in jh_sleep_ns so they see a deadline that moved
+ * (a reload replaced their plugin). */
+void hostapi_wake_sleepers(void);
 
 /* Where plugin records go instead of the log module: a worker process
  * (isolation: process) forwards them to the host. `ap` holds the plugin's

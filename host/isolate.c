@@ -340,7 +340,7 @@ enum isolate_outcome isolate_run(struct job *job, struct run_ctx *rc, int *ret)
 {
     char *key = worker_key(job);
     struct worker *w = pool_take(key);
-    int64_t deadline = rc->deadline_mono_ns, term_at = 0;
+    int64_t deadline, term_at = 0;
     bool cancel_sent = false;
 
     if (w) {
@@ -354,13 +354,14 @@ enum isolate_outcome isolate_run(struct job *job, struct run_ctx *rc, int *ret)
     send_msg(w->fd, json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:i, s:o}", "op", "run", "job",
                               job->spec->id, "plugin", job->plugin->desc->name, "run_id",
                               rc->run_id, "dry_run", rc->dry_run, "deadline_mono",
-                              (json_int_t)deadline, "log_level", rc->log.level, "params",
+                              (json_int_t)rc->deadline_mono_ns, "log_level", rc->log.level, "params",
                               params_json(job->spec)));
     for (;;) {
         json_t *msg = NULL;
         int64_t now = mono_ns();
         int r;
 
+        deadline = hostapi_effective_deadline(rc); /* a reload may bring it forward */
         if (deadline && now >= deadline && !term_at) {
             kill(-w->pid, SIGTERM);
             term_at = now;
@@ -383,10 +384,15 @@ enum isolate_outcome isolate_run(struct job *job, struct run_ctx *rc, int *ret)
             close(w->fd);
             free(w->key);
             free(w);
-            if (term_at) {
+            if (term_at && rc->deadline_mono_ns && term_at >= rc->deadline_mono_ns) {
                 char d[32];
                 snprintf(rc->error, sizeof(rc->error), "killed after its timeout of %s",
                          duration_format(job->spec->timeout_ns, d, sizeof(d)));
+                return ISOLATE_KILLED;
+            }
+            if (term_at) {
+                snprintf(rc->error, sizeof(rc->error),
+                         "stopped: its plugin was replaced and host.drain_timeout passed");
                 return ISOLATE_KILLED;
             }
             describe_exit(status, rc->error, sizeof(rc->error));

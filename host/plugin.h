@@ -25,6 +25,10 @@ struct plugin {
     void *handle;
     const struct jh_plugin *desc; /* inside the mapped object */
     atomic_int refs;
+    /* Set when a reload replaces or drops this plugin: runs still on its
+     * code see cancellation from then (host.drain_timeout after the
+     * reload). 0 while the plugin is live. */
+    atomic_int_fast64_t drain_deadline_mono;
 };
 
 struct plugin_load_opts {

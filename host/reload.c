@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hostapi.h"
 #include "log.h"
 #include "metrics.h"
 #include "scheduler.h"
@@ -161,6 +162,24 @@ static void refused(struct buf *summary, const struct errors *errs)
     put_json(summary, json_pack("{s:s, s:o}", "status", "refused", "errors", list));
 }
 
+/* Plugins of `old` that `g` does not keep: their runs in flight may finish,
+ * but only within host.drain_timeout; then they see cancellation. */
+static void retire_plugins(const struct generation *old, const struct generation *g)
+{
+    int64_t deadline = mono_ns() + g->manifest->host.drain_timeout_ns;
+    bool any = false;
+
+    for (size_t i = 0; i < old->n_plugins; i++) {
+        struct plugin *p = old->plugins[i];
+        if (generation_find_plugin(g, p->name) != p) {
+            atomic_store(&p->drain_deadline_mono, deadline);
+            any = true;
+        }
+    }
+    if (any)
+        hostapi_wake_sleepers();
+}
+
 int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
                     struct errors *errs)
 {
@@ -190,6 +209,7 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
     old = r->live;
     r->live = g;
     pthread_mutex_unlock(&r->live_lock);
+    retire_plugins(old, g);
     if (r->applied)
         r->applied(r->applied_arg, g);
     if (r->rt->metrics)

@@ -63,6 +63,7 @@ void run_job(struct job *job, const struct run_opts *opts, struct run_outcome *o
     hostapi_run_ctx(&rc, spec, job->plugin->desc->name, opts->dry_run, deadline);
     if (opts->run_id[0])
         memcpy(rc.run_id, opts->run_id, sizeof(rc.run_id));
+    rc.drain_deadline = &job->plugin->drain_deadline_mono;
 
     atomic_fetch_add_explicit(&job->state->running, 1, memory_order_relaxed);
     if (job->metrics)
