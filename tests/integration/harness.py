@@ -101,17 +101,21 @@ class Daemon:
     """One jobhost process with its own directory, manifest and port."""
 
     def __init__(self, jobs_yaml, host_extra="", plugin_dir=FIXTURES, workers=2, level="debug",
-                 args=()):
+                 args=(), wrapper=(), log_extra="", syslog="{enabled: false}", log_file=None):
         self.dir = tempfile.mkdtemp(prefix="jobhost-it-")
         os.chmod(self.dir, 0o755)
         self.port = free_port()
         self.manifest = os.path.join(self.dir, "jobhost.yaml")
-        self.log_path = os.path.join(self.dir, "jobhost.log")
+        self.log_path = os.path.join(self.dir, "jobhost.log")  # before log_file's default
         self.plugin_dir = plugin_dir
         self.workers = workers
         self.level = level
         self.host_extra = host_extra
         self.args = list(args)
+        self.wrapper = list(wrapper)  # a command that execs the daemon (e.g. in a namespace)
+        self.log_extra = log_extra    # more lines under host.log
+        self.syslog = syslog
+        self.log_file = log_file or "{path: %s, max_size: 100MiB, keep: 2}" % self.log_path
         self.proc = None
         self.write_manifest(jobs_yaml)
 
@@ -126,12 +130,13 @@ class Daemon:
             "  http: {listen: 127.0.0.1:%d}\n"
             "  log:\n"
             "    level: %s\n"
-            "    syslog: {enabled: false}\n"
-            "    file: {path: %s, max_size: 100MiB, keep: 2}\n"
+            "    syslog: %s\n"
+            "    file: %s\n"
             "    stderr: false\n"
             "%s"
-            "jobs:\n%s" % (self.plugin_dir, self.workers, self.port, self.level, self.log_path,
-                           self.host_extra, jobs_yaml))
+            "%s"
+            "jobs:\n%s" % (self.plugin_dir, self.workers, self.port, self.level, self.syslog,
+                           self.log_file, self.log_extra, self.host_extra, jobs_yaml))
         tmp = self.manifest + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)
@@ -140,7 +145,7 @@ class Daemon:
     def start(self, wait_ready=True):
         self.stderr_path = os.path.join(self.dir, "stderr.txt")
         self.stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([JOBHOST, "-c", self.manifest] + self.args,
+        self.proc = subprocess.Popen(self.wrapper + [JOBHOST, "-c", self.manifest] + self.args,
                                      stdout=self.stderr, stderr=self.stderr,
                                      stdin=subprocess.DEVNULL)
         if wait_ready:

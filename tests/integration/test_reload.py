@@ -131,6 +131,41 @@ class Reload(DaemonTest):
         wait_for(lambda: d.events("reload_applied", source="SIGHUP"), what="a SIGHUP reload")
         wait_for(lambda: self.runs(d, "second", "fail", "failure") >= 1, what="the new job")
 
+    def test_sighups_during_a_reload_coalesce_into_one(self):
+        install(self.plugins, "slow_init", "slow_init")
+        d = self.start(TICK, plugin_dir=self.plugins)
+        d.write_manifest(TICK + "  - id: slow\n    plugin: slow_init\n")
+        d.send(signal.SIGHUP)  # this reload spends 500 ms in the plugin's init
+        wait_for(lambda: d.events("reload_started"), what="the first reload")
+        for _ in range(10):
+            d.send(signal.SIGHUP)
+        wait_for(lambda: len(d.events("reload_applied")) >= 2, what="the follow-up reload")
+        time.sleep(1.0)
+        applied = d.events("reload_applied", source="SIGHUP")
+        self.assertEqual(len(applied), 2, "ten SIGHUPs during a reload make one more reload")
+
+    def test_drain_timeout_bounds_old_code(self):
+        install(self.plugins, "versioned", "versioned_v1")
+        jobs = ("  - id: long\n    plugin: versioned\n    trigger: {interval: 100ms}\n"
+                "    params: {sleep: 1h}\n")
+        d = self.start(jobs, plugin_dir=self.plugins, host_extra="  drain_timeout: 300ms\n")
+        run = wait_for(lambda: d.events("job_started", job="long"), what="a v1 run")[0]["run_id"]
+        install(self.plugins, "versioned", "versioned_v2")
+        self.assertEqual(d.post("/-/reload")[0], 200)
+        fin = wait_for(lambda: d.events("job_finished", run_id=run), what="the v1 run to stop")
+        self.assertEqual(fin[0]["result"], "failure")
+        self.assertIn("cancelled", fin[0]["error"])
+
+    def test_watch_reloads_on_change(self):
+        d = self.start(TICK, plugin_dir=self.plugins, host_extra="  watch: true\n")
+        d.write_manifest(TICK + "  - id: watched\n    plugin: fail\n    trigger: {interval: 100ms}\n")
+        wait_for(lambda: d.events("reload_applied", source="watch"), what="a reload by watch")
+        wait_for(lambda: self.runs(d, "watched", "fail", "failure") >= 1, what="the new job")
+        n = len(d.events("reload_applied"))
+        install(self.plugins, "fail", "versioned_v1")  # a new build of a plugin in use
+        wait_for(lambda: len(d.events("reload_applied")) > n, what="a reload for the .so")
+        self.assertEqual(d.events("reload_applied")[-1]["source"], "watch")
+
     def test_world_writable_plugin_dir_stops_reloads(self):
         d = self.start(TICK, plugin_dir=self.plugins)
         os.chmod(self.plugins, 0o777)
@@ -147,11 +182,15 @@ class Reload(DaemonTest):
         job = "  - id: fast\n    plugin: ok\n    trigger: {interval: 50ms}\n"
         d = self.start(job, plugin_dir=self.plugins, level="info")
         n = 60 if SANITIZED else 200
-        for i in range(n):
+        t0 = time.monotonic()
+        i = 0
+        # at least n reloads, over at least 1.5 s so the job fires often
+        while (i < n or time.monotonic() - t0 < 1.5) and i < 5000:
             extra = "  - id: extra%d\n    plugin: fail\n" % (i % 3)
             d.write_manifest(job + extra)
             status, _, body = d.post("/-/reload")
             self.assertEqual(status, 200, body)
+            i += 1
         time.sleep(0.2)
         self.assertEqual(d.stop(), 0)
         started = d.events("job_started", job="fast")
