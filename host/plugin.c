@@ -9,6 +9,7 @@
 #include "plugin.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -119,6 +120,57 @@ static int open_checked(const struct plugin_load_opts *opts, const char *name, s
     return fd;
 }
 
+#if UINTPTR_MAX == 0xffffffffffffffffu
+typedef Elf64_Ehdr elf_ehdr;
+typedef Elf64_Phdr elf_phdr;
+#define ELF_CLASS ELFCLASS64
+#else
+typedef Elf32_Ehdr elf_ehdr;
+typedef Elf32_Phdr elf_phdr;
+#define ELF_CLASS ELFCLASS32
+#endif
+
+/* glibc maps a shared object's segments straight from the file: a file cut
+ * short (a `cp` still writing it) gets past dlopen's own checks and then
+ * faults with SIGBUS when a page past the end is touched. So the structure
+ * is checked against the real size before dlopen sees it. */
+static int elf_check(int fd, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    elf_ehdr eh;
+    elf_phdr ph;
+
+    if (fstat(fd, &st) < 0 || pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+        snprintf(err, errlen, "%s: not a loadable object: not an ELF file", path);
+        return -ENOEXEC;
+    }
+    if (eh.e_ident[EI_CLASS] != ELF_CLASS || eh.e_type != ET_DYN) {
+        snprintf(err, errlen, "%s: not a loadable object: not a shared object of this machine's class",
+                 path);
+        return -ENOEXEC;
+    }
+    if (eh.e_phentsize != sizeof(ph) ||
+        (uint64_t)eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(ph) > (uint64_t)st.st_size)
+        goto truncated;
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) != (ssize_t)sizeof(ph))
+            goto truncated;
+        if ((ph.p_type == PT_LOAD || ph.p_type == PT_DYNAMIC) &&
+            (uint64_t)ph.p_offset + ph.p_filesz > (uint64_t)st.st_size)
+            goto truncated;
+    }
+    if (eh.e_shnum && (uint64_t)eh.e_shoff + (uint64_t)eh.e_shnum * eh.e_shentsize > (uint64_t)st.st_size)
+        goto truncated;
+    return 0;
+truncated:
+    snprintf(err, errlen,
+             "%s: not a loadable object: the file ends before its contents do (truncated, or "
+             "still being written?)",
+             path);
+    return -ENOEXEC;
+}
+
 /* Hashes the file behind fd, writing a copy to copy_fd when >= 0. */
 static int hash_and_copy(int fd, int copy_fd, char hash[65], const char *path, char *err,
                          size_t errlen)
@@ -205,6 +257,7 @@ int plugin_load(const struct plugin_load_opts *opts, const char *name, struct pl
     const struct jh_plugin *desc;
     char hash[65];
     int fd = -1, copy_fd = -1;
+    struct stat before, after;
     int rc;
 
     *out = NULL;
@@ -214,6 +267,7 @@ int plugin_load(const struct plugin_load_opts *opts, const char *name, struct pl
         rc = fd;
         goto out;
     }
+    fstat(fd, &before);
     if (opts->copy_dir) {
         buf_printf(&copy, "%s/%s-%u.so", opts->copy_dir, name,
                    atomic_fetch_add(&copy_seq, 1));
@@ -230,15 +284,29 @@ int plugin_load(const struct plugin_load_opts *opts, const char *name, struct pl
         rc = -errno;
         snprintf(err, errlen, "%s: cannot copy for loading: %s", path.data, strerror(errno));
     }
+    if (rc == 0 && fstat(fd, &after) == 0 &&
+        (after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+         after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)) {
+        rc = -EAGAIN;
+        snprintf(err, errlen, "%s: the file changed while it was being read (still being "
+                              "written?); reload again when it is complete",
+                 path.data);
+    }
     copy_fd = -1;
     if (rc < 0)
         goto out;
+    {
+        int check_fd = copy.data ? open(copy.data, O_RDONLY | O_CLOEXEC) : fd;
+        rc = check_fd < 0 ? -errno : elf_check(check_fd, path.data, err, errlen);
+        if (copy.data && check_fd >= 0)
+            close(check_fd);
+        if (rc < 0)
+            goto out;
+    }
 
     /* RTLD_LOCAL: plugins never see each other's symbols; RTLD_NOW: an
      * unresolved symbol fails here, not in the middle of a run. */
     handle = dlopen(copy.data ? copy.data : path.data, RTLD_NOW | RTLD_LOCAL);
-    if (copy.data)
-        unlink(copy.data); /* mapped now; nobody can write to it any more */
     if (!handle) {
         rc = -ENOEXEC;
         const char *why = dlerror();
@@ -317,6 +385,8 @@ out:
         dlclose(handle);
     if (fd >= 0)
         close(fd);
+    if (copy.data)
+        unlink(copy.data); /* loaded (mapped) or refused: the file is not needed */
     buf_free(&path);
     buf_free(&copy);
     return rc;
