@@ -69,21 +69,24 @@ static int send_msg(int fd, json_t *msg)
 /* Receives one message: 1 and *out, 0 at EOF, or -errno. */
 static int recv_msg(int fd, json_t **out)
 {
-    static __thread char *buf;
+    char *buf = xmalloc(MSG_MAX); /* isolated runs cost a process hop anyway */
     ssize_t n;
     json_error_t jerr;
+    int rc;
 
-    if (!buf)
-        buf = xmalloc(MSG_MAX + 1);
     do {
         n = recv(fd, buf, MSG_MAX, 0);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
-        return -errno;
-    if (n == 0)
-        return 0;
-    *out = json_loadb(buf, (size_t)n, 0, &jerr);
-    return *out ? 1 : -EPROTO;
+        rc = -errno;
+    else if (n == 0)
+        rc = 0;
+    else {
+        *out = json_loadb(buf, (size_t)n, 0, &jerr);
+        rc = *out ? 1 : -EPROTO;
+    }
+    free(buf);
+    return rc;
 }
 
 static const char *msg_op(json_t *msg)
@@ -214,6 +217,51 @@ static int wait_msg(int fd, int timeout_ms, json_t **out)
     return recv_msg(fd, out);
 }
 
+/* The worker's environment: the host's. In a sanitizer build, the worker's
+ * sanitizer must let a plugin's fatal signal kill the process (that is how
+ * the host learns of the crash) and not treat exit() as a leak. */
+static char **worker_environ(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    static const char *const vars[] = {"ASAN_OPTIONS", "TSAN_OPTIONS", "UBSAN_OPTIONS"};
+    static const char extra[] = "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigill=0:"
+                                "handle_sigfpe=0:detect_leaks=0";
+    size_t n = 0;
+    char **env;
+
+    while (environ[n])
+        n++;
+    env = xcalloc(n + ARRAY_SIZE(vars) + 1, sizeof(*env));
+    n = 0;
+    for (char **e = environ; *e; e++) {
+        bool replaced = false;
+        for (size_t v = 0; v < ARRAY_SIZE(vars); v++)
+            replaced = replaced || (strncmp(*e, vars[v], strlen(vars[v])) == 0 &&
+                                    (*e)[strlen(vars[v])] == '=');
+        if (!replaced)
+            env[n++] = xstrdup(*e);
+    }
+    for (size_t v = 0; v < ARRAY_SIZE(vars); v++) {
+        const char *old = getenv(vars[v]);
+        struct buf b = {0};
+        buf_printf(&b, "%s=%s%s%s", vars[v], old ? old : "", old && *old ? ":" : "", extra);
+        env[n++] = b.data;
+    }
+    return env;
+#else
+    return environ;
+#endif
+}
+
+static void worker_environ_free(char **env)
+{
+    if (env == environ)
+        return;
+    for (char **e = env; *e; e++)
+        free(*e);
+    free(env);
+}
+
 static struct worker *worker_spawn(const struct job *job, char *key, char *err, size_t errlen,
                                    bool *crashed)
 {
@@ -247,7 +295,9 @@ static struct worker *worker_spawn(const struct job *job, char *key, char *err, 
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                         POSIX_SPAWN_SETPGROUP);
-    rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, environ);
+    char **env = worker_environ();
+    rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, env);
+    worker_environ_free(env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (child_end != sv[1])
