@@ -58,8 +58,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 PLUGIN_CFLAGS := -std=gnu11 $(WARN) -O2 -g -fPIC -fvisibility=hidden -Isdk/include
 PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 
-.PHONY: all test unit integration run deps check-deps asan tsan bench bench-deps \
-	install clean lint fmt
+.PHONY: all test unit integration run deps check-deps check-build-deps asan tsan bench \
+	bench-deps fuzz install clean lint fmt
 .DELETE_ON_ERROR:
 
 all: $(JOBHOST) $(PLUGINS) $(TEST_PLUGINS) $(UNIT_BIN)
@@ -83,16 +83,22 @@ $(OUT)/host $(OUT)/tests:
 	mkdir -p $@
 
 # --- dependencies -----------------------------------------------------------
-DEB_BUILD := gcc make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev zlib1g-dev
-DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog valgrind
-DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
+DEB_BUILD := gcc make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev zlib1g-dev \
+	libsystemd-dev
+DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl
+DEB_FUZZ := clang libclang-rt-14-dev
+DEB_ALL := $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ)
 
 deps:
 	@sh tests/install-deps.sh $(DEB_ALL)
 
-# The first command on a fresh clone: make sure the packages are there.
+# `make run` and `make test` may be the first commands on a fresh clone:
+# each makes sure the packages it needs are there.
 check-deps:
-	@sh tests/install-deps.sh --quiet $(DEB_ALL)
+	@sh tests/install-deps.sh --quiet $(DEB_BUILD) $(DEB_TEST)
+
+check-build-deps:
+	@sh tests/install-deps.sh --quiet $(DEB_BUILD)
 
 # --- tests ------------------------------------------------------------------
 test: check-deps
@@ -109,9 +115,14 @@ tsan:
 	@$(MAKE) --no-print-directory VARIANT=tsan all host/jobhost
 	@sh tests/run.sh tsan
 
-run: check-deps
+run: check-build-deps
 	@$(MAKE) --no-print-directory $(JOBHOST) $(PLUGINS)
 	./$(JOBHOST) -c config/jobhost.yaml
+
+# libFuzzer targets, each for FUZZ_SECONDS (default 30).
+fuzz:
+	@sh tests/install-deps.sh --quiet $(DEB_BUILD) $(DEB_FUZZ)
+	@sh tests/fuzz/run.sh
 
 bench-deps:
 	@sh tests/install-deps.sh python3-apscheduler python3-prometheus-client

@@ -133,6 +133,7 @@ static int cmd_run_once(const struct cli *cli)
         goto out;
     job = generation_find_job(g, cli->arg);
     run_job(job, &ro, &outcome);
+    log_flush(); /* the run's records first, then its result */
     printf("job=%s run_id=%s result=%s duration_ms=%.3f", job->spec->id, outcome.run_id,
            run_result_name(outcome.result), (double)outcome.duration_ns / 1e6);
     if (outcome.error[0])
