@@ -163,6 +163,16 @@ class Http(DaemonTest):
 
 
 class Cli(DaemonTest):
+    def test_check_is_valgrind_clean(self):
+        if not shutil.which("valgrind") or os.environ.get("JOBHOST_VARIANT", "release") != "release":
+            self.skipTest("valgrind runs on the plain build only")
+        p = subprocess.run(["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+                            "--error-exitcode=99", JOBHOST, "check", "-c",
+                            os.path.join(ROOT, "config", "jobhost.yaml")],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        self.assertIn("ERROR SUMMARY: 0 errors", p.stderr)
+
     def test_check_example_config(self):
         p = subprocess.run([JOBHOST, "check", "-c", os.path.join(ROOT, "config", "jobhost.yaml")],
                            capture_output=True, text=True)
