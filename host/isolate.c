@@ -672,6 +672,8 @@ int isolate_worker_main(int fd)
         fprintf(stderr, "jobhost worker: cannot start: %s\n", strerror(errno));
         return 1;
     }
+    /* never joined: it may be blocked in recv when the worker leaves */
+    pthread_detach(reader);
     for (;;) {
         json_t *msg = worker_next_msg();
         const char *op = msg ? msg_op(msg) : "exit";
@@ -695,6 +697,5 @@ int isolate_worker_main(int fd)
     rmdir(copy_dir);
     free(copy_dir);
     log_shutdown();
-    /* the reader thread may still be blocked in recv: leave without joining */
     _exit(0);
 }

@@ -296,7 +296,8 @@ static void test_not_loadable(void)
     CU_ASSERT_EQUAL(try_load(dir, true, "junk", err, sizeof(err)), -ENOEXEC);
     sfmt(want, sizeof(want), "%s: not a loadable object: ", path);
     CU_ASSERT_EQUAL(strncmp(err, want, strlen(want)), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err + strlen(want), "junk.so")); /* dlerror's own text */
+    /* checked before dlopen, which could crash on a damaged file */
+    CU_ASSERT_STRING_EQUAL(err + strlen(want), "not an ELF file");
     if (strncmp(err, want, strlen(want)) != 0)
         fprintf(stderr, "\ngot: %s\n", err);
 
