@@ -57,6 +57,11 @@ static int submit_to_executor(void *arg, struct job *job, const struct run_opts 
     return executor_submit(arg, job, opts);
 }
 
+static size_t submit_many_to_executor(void *arg, const struct run_request *reqs, size_t n)
+{
+    return executor_submit_many(arg, reqs, n);
+}
+
 static bool is_ready(void *arg)
 {
     struct daemon *d = arg;
@@ -217,7 +222,11 @@ static int start(struct daemon *d, struct errors *errs)
     d->ex = executor_new(workers);
     {
         struct scheduler_opts so = {
-            .submit = submit_to_executor, .submit_arg = d->ex, .dry_run = opts->dry_run};
+            .submit = submit_to_executor,
+            .submit_many = submit_many_to_executor,
+            .submit_arg = d->ex,
+            .dry_run = opts->dry_run,
+        };
         d->sched = scheduler_new(&so);
     }
     d->reloader = reloader_new(opts->manifest_path, &d->rt, d->sched, g, on_reload_applied, d);

@@ -219,6 +219,80 @@ int executor_submit(struct executor *ex, struct job *job, const struct run_opts 
     return 0;
 }
 
+size_t executor_submit_many(struct executor *ex, const struct run_request *reqs, size_t n)
+{
+    struct task *head = NULL, **tail = &head, *last = NULL;
+    size_t queued = 0;
+
+    if (n == 0)
+        return 0;
+    /* Claims and task nodes first, outside the queue lock. */
+    pthread_mutex_lock(&ex->lock);
+    bool stopping = ex->stopping;
+    struct task *spare = ex->free_tasks;
+    ex->free_tasks = NULL;
+    pthread_mutex_unlock(&ex->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct job *job = reqs[i].job;
+        struct task *t;
+
+        if (stopping) {
+            executor_record_skip(job, SKIP_SHUTDOWN, reqs[i].opts.scheduled_wall_ns, 1);
+            continue;
+        }
+        if (!executor_claim_instance(job)) {
+            executor_record_skip(job, SKIP_MAX_INSTANCES, reqs[i].opts.scheduled_wall_ns, 1);
+            continue;
+        }
+        generation_ref(job->gen);
+        t = spare;
+        if (t)
+            spare = t->next;
+        else
+            t = xmalloc(sizeof(*t));
+        t->job = job;
+        t->opts = reqs[i].opts;
+        t->next = NULL;
+        *tail = t;
+        tail = &t->next;
+        last = t;
+        queued++;
+    }
+    pthread_mutex_lock(&ex->lock);
+    while (spare) { /* unused nodes go back */
+        struct task *next = spare->next;
+        spare->next = ex->free_tasks;
+        ex->free_tasks = spare;
+        spare = next;
+    }
+    if (queued && ex->stopping) {
+        /* stop began meanwhile: these never run */
+        pthread_mutex_unlock(&ex->lock);
+        while (head) {
+            struct task *next = head->next;
+            executor_record_skip(head->job, SKIP_SHUTDOWN, head->opts.scheduled_wall_ns, 1);
+            finish_task(head->job);
+            free(head);
+            head = next;
+        }
+        return 0;
+    }
+    if (queued) {
+        if (ex->tail)
+            ex->tail->next = head;
+        else
+            ex->head = head;
+        ex->tail = last;
+        ex->queued += queued;
+        if (queued == 1)
+            pthread_cond_signal(&ex->work);
+        else
+            pthread_cond_broadcast(&ex->work);
+    }
+    pthread_mutex_unlock(&ex->lock);
+    return queued;
+}
+
 static void wait_idle_until(struct executor *ex, int64_t deadline)
 {
     struct timespec ts = {.tv_sec = deadline / NS_PER_SEC, .tv_nsec = deadline % NS_PER_SEC};

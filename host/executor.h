@@ -47,6 +47,13 @@ struct executor *executor_new(unsigned workers);
  * returned). Takes a generation reference for the run. Any thread. */
 int executor_submit(struct executor *ex, struct job *job, const struct run_opts *opts);
 
+/* Queues several runs with one lock round and one wake-up: what the
+ * dispatcher does when many firings are due at once. Each run is checked
+ * against max_instances as executor_submit does. The caller holds a
+ * reference to the runs' generation for the duration of the call. Returns
+ * the number queued. */
+size_t executor_submit_many(struct executor *ex, const struct run_request *reqs, size_t n);
+
 /* Graceful stop: no new runs are taken; queued runs not yet started are
  * skipped (reason "shutdown"); running ones get until `deadline_mono_ns` to
  * return, then cancellation is raised and they get `grace_ns` more.

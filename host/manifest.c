@@ -1148,22 +1148,60 @@ static void host_defaults(struct manifest_host *h, const char *dir)
     h->log.to_stderr = -1;
 }
 
+struct id_ref {
+    const char *id;
+    size_t index;
+};
+
+static int id_ref_cmp(const void *a, const void *b)
+{
+    const struct id_ref *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int index_cmp(const void *a, const void *b)
+{
+    const size_t *x = a, *y = b;
+    return *x < *y ? -1 : *x > *y;
+}
+
+/* Duplicate ids, found by sorting (a manifest may hold 100,000 jobs), and
+ * reported in manifest order against the first job with that id. */
 static void check_duplicate_ids(struct parse *p, struct manifest *m, const struct ynode *jobs)
 {
+    struct id_ref *refs = xcalloc(m->n_jobs + 1, sizeof(*refs));
+    size_t *dups = xcalloc(m->n_jobs + 1, sizeof(*dups));
+    size_t *first = xcalloc(m->n_jobs + 1, sizeof(*first));
+    size_t n = 0, n_dups = 0;
+
     for (size_t i = 0; i < m->n_jobs; i++) {
-        if (!m->jobs[i].id || !m->jobs[i].id[0])
-            continue;
-        for (size_t j = 0; j < i; j++) {
-            if (m->jobs[j].id && strcmp(m->jobs[i].id, m->jobs[j].id) == 0) {
-                const struct ynode *idn = map_get(jobs->items[i], "id");
-                char path[64];
-                snprintf(path, sizeof(path), "jobs[%zu].id", i);
-                perr(p, idn->line, idn->col, path, "duplicate job id \"%s\" (also jobs[%zu], line %d)",
-                     m->jobs[i].id, j, m->jobs[j].line);
-                break;
-            }
-        }
+        if (m->jobs[i].id && m->jobs[i].id[0])
+            refs[n++] = (struct id_ref){m->jobs[i].id, i};
     }
+    qsort(refs, n, sizeof(*refs), id_ref_cmp);
+    for (size_t i = 1, group = 0; i < n; i++) {
+        if (strcmp(refs[group].id, refs[i].id) != 0) {
+            group = i; /* a new id; its first entry is its earliest job */
+            continue;
+        }
+        first[refs[i].index] = refs[group].index;
+        dups[n_dups++] = refs[i].index;
+    }
+    qsort(dups, n_dups, sizeof(*dups), index_cmp);
+    for (size_t d = 0; d < n_dups; d++) {
+        size_t i = dups[d], j = first[i];
+        const struct ynode *idn = map_get(jobs->items[i], "id");
+        char path[64];
+        snprintf(path, sizeof(path), "jobs[%zu].id", i);
+        perr(p, idn->line, idn->col, path, "duplicate job id \"%s\" (also jobs[%zu], line %d)",
+             m->jobs[i].id, j, m->jobs[j].line);
+    }
+    free(refs);
+    free(dups);
+    free(first);
 }
 
 int manifest_parse(const char *name, const char *dir, const char *text, size_t len,

@@ -37,6 +37,12 @@ struct run_opts {
                                   "" = assign at start */
 };
 
+/* One run to queue: what the scheduler hands the executor. */
+struct run_request {
+    struct job *job;
+    struct run_opts opts;
+};
+
 struct run_outcome {
     enum run_result result;
     int64_t duration_ns;

@@ -51,6 +51,8 @@ struct scheduler {
                                time of the first plan; under lock */
     bool anchored;          /* under lock */
     uint64_t rng;           /* under lock; jitter */
+    struct run_request *batch; /* under lock: runs due in this advance */
+    size_t n_batch, cap_batch;
     int timer_fd, wake_fd, epoll_fd;
     pthread_t thread;
     bool running;
@@ -246,11 +248,18 @@ static void submit(struct scheduler *s, struct job *job, int64_t nominal)
 {
     struct run_opts ro = {.trigger = RUN_SCHEDULED, .scheduled_wall_ns = nominal,
                           .dry_run = s->opts.dry_run};
-    if (s->opts.dry_run && log_enabled(JH_LOG_INFO)) {
-        struct log_ctx lc = {.job = job->spec->id, .plugin = job->spec->plugin, .level = -1};
-        jlog_ctx(&lc, JH_LOG_INFO, "job_fired_dry_run", "scheduled_ns=%lld", (long long)nominal);
+    if (!s->opts.submit_many) {
+        s->opts.submit(s->opts.submit_arg, job, &ro);
+        return;
     }
-    s->opts.submit(s->opts.submit_arg, job, &ro);
+    /* queued after the lock is released, all at once */
+    if (s->n_batch == s->cap_batch) {
+        s->cap_batch = s->cap_batch ? 2 * s->cap_batch : 64;
+        s->batch = xrealloc(s->batch, s->cap_batch * sizeof(*s->batch));
+    }
+    s->batch[s->n_batch].job = job;
+    s->batch[s->n_batch].opts = ro;
+    s->n_batch++;
 }
 
 /* One due entry: decide what runs, then plan the job's next firing. */
@@ -298,11 +307,29 @@ static size_t fire(struct scheduler *s, struct entry e, int64_t now)
 size_t scheduler_advance(struct scheduler *s, int64_t now)
 {
     size_t submitted = 0;
+    struct generation *g = NULL;
+    struct run_request *batch = NULL;
+    size_t n = 0;
 
     pthread_mutex_lock(&s->lock);
     while (s->n > 0 && s->heap[0].due <= now && !s->stop)
         submitted += fire(s, heap_pop(s), now);
+    if (s->n_batch) {
+        /* Hand the batch over and keep its generation alive until it is
+         * queued: a reload may swap generations once the lock is gone. */
+        g = s->gen;
+        generation_ref(g);
+        batch = s->batch;
+        n = s->n_batch;
+        s->batch = NULL;
+        s->n_batch = s->cap_batch = 0;
+    }
     pthread_mutex_unlock(&s->lock);
+    if (n) {
+        s->opts.submit_many(s->opts.submit_arg, batch, n);
+        free(batch);
+        generation_unref(g);
+    }
     return submitted;
 }
 
@@ -446,6 +473,7 @@ void scheduler_free(struct scheduler *s)
     if (s->gen)
         generation_unref(s->gen);
     free(s->heap);
+    free(s->batch);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

@@ -33,9 +33,14 @@ struct job;
 
 /* Where due runs go: executor_submit in the daemon, a recorder in tests. */
 typedef int (*sched_submit_fn)(void *arg, struct job *job, const struct run_opts *opts);
+/* The same for all the runs due at once (executor_submit_many); preferred
+ * when set. Called without the scheduler's lock, with a reference to the
+ * runs' generation held. */
+typedef size_t (*sched_submit_many_fn)(void *arg, const struct run_request *reqs, size_t n);
 
 struct scheduler_opts {
     sched_submit_fn submit;
+    sched_submit_many_fn submit_many;
     void *submit_arg;
     bool dry_run; /* every run is a dry run */
 };
