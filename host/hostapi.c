@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -256,7 +257,10 @@ void hostapi_new_run_id(char out[RUN_ID_LEN])
 void hostapi_run_ctx(struct run_ctx *rc, const struct manifest_job *job, const char *plugin_name,
                      bool dry_run, int64_t deadline_mono_ns)
 {
-    memset(rc, 0, sizeof(*rc));
+    /* every field but the error text, which only needs its terminator: this
+     * is on the path of every run */
+    memset(rc, 0, offsetof(struct run_ctx, error));
+    rc->error[0] = '\0';
     rc->pub.api = &host_api;
     rc->job = job;
     rc->dry_run = dry_run;

@@ -31,7 +31,7 @@ struct run_ctx {
     int64_t deadline_mono_ns; /* 0 = none */
     /* The plugin's drain deadline (see plugin.h), or NULL. */
     const atomic_int_fast64_t *drain_deadline;
-    char error[256];          /* jh_set_error, "" if none */
+    char error[256];          /* jh_set_error, "" if none; keep it last (hostapi_run_ctx) */
 };
 
 /* Prepares a context for one run of `job` on plugin `plugin_name`. */

@@ -132,10 +132,18 @@ void jobstate_release(struct jobstate_table *t, struct jobstate *s)
     pthread_mutex_unlock(&t->lock);
 }
 
-void jobstate_set_last(struct jobstate *s, const struct job_last_run *last)
+void jobstate_set_last(struct jobstate *s, int result, int64_t start_wall_ns, int64_t duration_ns,
+                       const char *run_id, const char *error)
 {
+    size_t elen = strnlen(error, sizeof(s->last.error) - 1);
+
     pthread_mutex_lock(&s->last_lock);
-    s->last = *last;
+    s->last.result = result;
+    s->last.start_wall_ns = start_wall_ns;
+    s->last.duration_ns = duration_ns;
+    memcpy(s->last.run_id, run_id, sizeof(s->last.run_id));
+    memcpy(s->last.error, error, elen); /* only what is there: most runs have none */
+    s->last.error[elen] = '\0';
     pthread_mutex_unlock(&s->last_lock);
 }
 

@@ -49,7 +49,8 @@ struct jobstate *jobstate_acquire(struct jobstate_table *t, const char *id);
 void jobstate_release(struct jobstate_table *t, struct jobstate *s);
 
 /* Record / read the last run under the state's lock. */
-void jobstate_set_last(struct jobstate *s, const struct job_last_run *last);
+void jobstate_set_last(struct jobstate *s, int result, int64_t start_wall_ns, int64_t duration_ns,
+                       const char *run_id, const char *error);
 void jobstate_get_last(struct jobstate *s, struct job_last_run *out);
 
 #endif /* JH_JOBSTATE_H */

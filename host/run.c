@@ -54,7 +54,6 @@ void run_job(struct job *job, const struct run_opts *opts, struct run_outcome *o
     int ret = JH_FAIL;
     bool crashed = false;
     enum run_result result;
-    struct job_last_run last;
 
     start_mono = mono_ns();
     start_wall = wall_ns();
@@ -123,12 +122,7 @@ void run_job(struct job *job, const struct run_opts *opts, struct run_outcome *o
     if (job->metrics)
         metrics_run_finished(job->metrics, to_metrics_result(result), out->duration_ns,
                              start_wall + out->duration_ns);
-    last.result = (int)result;
-    last.start_wall_ns = start_wall;
-    last.duration_ns = out->duration_ns;
-    memcpy(last.run_id, rc.run_id, sizeof(last.run_id));
-    memcpy(last.error, rc.error, sizeof(last.error));
-    jobstate_set_last(job->state, &last);
+    jobstate_set_last(job->state, (int)result, start_wall, out->duration_ns, rc.run_id, rc.error);
     atomic_fetch_sub_explicit(&job->state->running, 1, memory_order_relaxed);
 
     if (result == RUN_SUCCESS || result == RUN_DRY_RUN) {
