@@ -56,7 +56,7 @@ void run_job(struct job *job, const struct run_opts *opts, struct run_outcome *o
     enum run_result result;
 
     start_mono = mono_ns();
-    start_wall = wall_ns();
+    start_wall = wall_from_mono(start_mono);
     if (spec->timeout_ns > 0)
         deadline = start_mono + spec->timeout_ns;
     hostapi_run_ctx(&rc, spec, job->plugin->desc->name, opts->dry_run, deadline);

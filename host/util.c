@@ -3,6 +3,7 @@
  */
 #include "util.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,4 +155,22 @@ int64_t mono_ns(void)
 int64_t wall_ns(void)
 {
     return clock_ns(CLOCK_REALTIME);
+}
+
+/* wall - mono, refreshed by the dispatcher thread; 0 = not read yet. */
+static atomic_int_fast64_t wall_mono_offset;
+
+void clock_offset_refresh(void)
+{
+    atomic_store_explicit(&wall_mono_offset, wall_ns() - mono_ns(), memory_order_relaxed);
+}
+
+int64_t wall_from_mono(int64_t mono)
+{
+    int64_t off = atomic_load_explicit(&wall_mono_offset, memory_order_relaxed);
+    if (!off) {
+        clock_offset_refresh();
+        off = atomic_load_explicit(&wall_mono_offset, memory_order_relaxed);
+    }
+    return mono + off;
 }

@@ -49,4 +49,11 @@ void errors_free(struct errors *e);
 int64_t mono_ns(void);
 int64_t wall_ns(void);
 
+/* The wall-clock time of a monotonic reading, from a cached offset: one
+ * clock read fewer on every run. The offset is re-read by
+ * clock_offset_refresh(), which the dispatcher calls whenever it wakes and
+ * when the wall clock steps. Any thread. */
+int64_t wall_from_mono(int64_t mono);
+void clock_offset_refresh(void);
+
 #endif /* JH_UTIL_H */
