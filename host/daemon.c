@@ -116,11 +116,21 @@ static void on_reload_applied(void *arg, struct generation *g)
     publish_host_metrics(d, g);
 }
 
+/* Frees a secret after wiping it: the server keeps its own copy. */
+static void free_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
 static int start_http(struct daemon *d, const struct manifest *m)
 {
+    const struct manifest_host *h = &m->host;
     struct http_route routes[API_ROUTES];
     struct http_config hc = {
-        .listen = m->host.http.listen,
+        .listen = h->http.listen,
         .metrics_fn = metrics_render_cb,
         .metrics_arg = d->rt.metrics,
         .ready_fn = is_ready,
@@ -128,21 +138,42 @@ static int start_http(struct daemon *d, const struct manifest *m)
         .log_fn = http_log,
         .routes = routes,
     };
-    char err[512];
+    char err[512] = "";
+    char *token = NULL, *cert = NULL, *key = NULL;
+    int rc = -EADDRNOTAVAIL;
 
-    if (!m->host.http.enabled)
+    if (!h->http.enabled)
         return 0;
     d->api.reloader = d->reloader;
     d->api.executor = d->ex;
     hc.n_routes = api_routes(&d->api, routes);
+    if ((h->http.token_file && http_read_token_file(h->http.token_file, &token, err, sizeof(err)) < 0) ||
+        (h->http.cert_file && http_read_file(h->http.cert_file, &cert, err, sizeof(err)) < 0) ||
+        (h->http.key_file && http_read_file(h->http.key_file, &key, err, sizeof(err)) < 0))
+        goto out;
+    hc.token = token;
+    hc.cert_pem = cert;
+    hc.key_pem = key;
     d->http = http_start(&hc, err, sizeof(err));
-    if (!d->http) {
-        jlog(JH_LOG_ERROR, "http_failed", "listen=%s error=%s", m->host.http.listen, err);
+    if (!d->http)
+        goto out;
+    jlog(JH_LOG_INFO, "http_listening", "listen=%s port=%d tls=%s token=%s", h->http.listen,
+         http_port(d->http), cert ? "on" : "off", token ? "required for POST" : "none");
+    if (!http_listen_is_loopback(h->http.listen))
+        jlog(JH_LOG_WARN, "http_not_loopback",
+             "listen=%s token=%s tls=%s hint=%s", h->http.listen, token ? "yes" : "no",
+             cert ? "yes" : "no",
+             "reachable from other hosts: set http.token_file (and TLS) or listen on 127.0.0.1");
+    rc = 0;
+out:
+    if (rc < 0) {
+        jlog(JH_LOG_ERROR, "http_failed", "listen=%s error=%s", h->http.listen, err);
         fprintf(stderr, "jobhost: %s\n", err);
-        return -EADDRNOTAVAIL;
     }
-    jlog(JH_LOG_INFO, "http_listening", "listen=%s port=%d", m->host.http.listen, http_port(d->http));
-    return 0;
+    free_secret(token);
+    free(cert);
+    free_secret(key);
+    return rc;
 }
 
 static void print_errors(const char *path, const struct errors *errs)

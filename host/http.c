@@ -11,6 +11,22 @@
  * the daemon only what the handlers touch (the metrics registry, which
  * renders without blocking workers; the ready flag; the caller's routes).
  *
+ * Hardening: the gate (unknown method -> 501, missing or wrong bearer token
+ * -> 401) is part of the pure router, so unit tests and fuzzers meet it;
+ * on_request also runs it, with the Content-Length check, as soon as the
+ * headers are in, so the body of a refused request is never read. The
+ * router keeps a SHA-256 digest of the token, not the token. Connection
+ * limits, the idle timeout and the request-head size are libmicrohttpd
+ * options; TLS is libmicrohttpd's GnuTLS support with the PEM texts the
+ * caller read (the server keeps its copies until http_stop, the key wiped
+ * on free).
+ *
+ * libmicrohttpd's messages go to the caller's log_fn, at most
+ * LOG_BURST per second: a flood of refused connections must not become a
+ * flood of log records. The limiter's state is under `log_lock` (the
+ * polling thread logs, and so does the main thread inside MHD_start_daemon
+ * and MHD_stop_daemon).
+ *
  * Memory: a 10,000-job exposition is tens of MB. Its buffer is handed to
  * libmicrohttpd without a copy, and when libmicrohttpd is done with it the
  * free callback keeps it as the server's `spare`, which the next request
@@ -20,8 +36,10 @@
  */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -32,14 +50,25 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "sha256.h"
+
 #define DEFAULT_LISTEN "127.0.0.1:9464"
 #define DEFAULT_CONNECTION_LIMIT 64
-#define DEFAULT_CONNECTION_TIMEOUT 30
+#define DEFAULT_PER_IP_LIMIT 32
+#define DEFAULT_CONNECTION_TIMEOUT 10 /* short: a silent client costs a slot */
+#define DEFAULT_CONNECTION_MEMORY (32 * 1024)
+#define MIN_CONNECTION_MEMORY (8 * 1024)
 #define DEFAULT_MAX_BODY (1024 * 1024)
-#define LISTEN_BACKLOG 64
+#define LISTEN_BACKLOG 511 /* a burst of connects waits here instead of retrying SYNs */
+#define MAX_TOKEN_FILE 4096
+#define MAX_READ_FILE (1024 * 1024)
+#define LOG_BURST 20 /* libmicrohttpd messages per second, then a count */
+#define REALM "Bearer realm=\"jobhost\""
 
 struct route {
     char *method;
@@ -54,6 +83,9 @@ struct route {
 struct http_router {
     struct route *routes; /* immutable after http_router_new */
     size_t n;
+    bool has_token;                 /* cfg->token was set */
+    unsigned char token_digest[32]; /* SHA-256 of the token */
+    size_t token_len;
     http_metrics_fn metrics_fn;
     void *metrics_arg;
     http_ready_fn ready_fn;
@@ -67,6 +99,13 @@ struct http_server {
     int port;
     http_log_fn log_fn; /* read-only; called on the polling thread */
     void *log_arg;
+    char *cert_pem, *key_pem; /* our copies for libmicrohttpd; main thread */
+    pthread_mutex_t log_lock;
+    time_t log_window;       /* log_lock: second of the current burst */
+    unsigned log_count;      /* log_lock: messages in that second */
+    unsigned log_suppressed; /* log_lock: dropped since the last one logged */
+    bool log_capture;        /* log_lock: http_start collects the messages */
+    char log_start[512];     /* log_lock: those messages, for its error */
     pthread_mutex_t spare_lock;
     struct buf spare; /* spare_lock */
 };
@@ -110,8 +149,12 @@ int http_response_header(struct http_response *resp, const char *name, const cha
 
 const char *http_response_header_at(const struct http_response *resp, size_t i, const char **name)
 {
-    const char *p = resp->headers.data, *end = p + resp->headers.len;
-    while (p && p < end) {
+    const char *p = resp->headers.data, *end;
+
+    if (!p) /* no header yet (and NULL + 0 is undefined) */
+        return NULL;
+    end = p + resp->headers.len;
+    while (p < end) {
         const char *n = p;
         const char *v = n + strlen(n) + 1;
         if (i-- == 0) {
@@ -326,6 +369,100 @@ static void h_ready(void *arg, const struct http_request *req, struct http_respo
     buf_puts(&resp->body, "jobhost is Ready.\n");
 }
 
+/* --- the gate: methods and the bearer token -------------------------------- */
+
+static void digest(const char *p, size_t len, unsigned char out[32])
+{
+    struct sha256 h;
+    sha256_init(&h);
+    sha256_update(&h, p, len);
+    sha256_final(&h, out);
+}
+
+/* The comparison proper: every byte of both digests, OR-ed differences, no
+ * branch on the data; different lengths count as a difference the same way. */
+static bool digests_equal(const unsigned char a[32], size_t a_len, const unsigned char b[32],
+                          size_t b_len)
+{
+    size_t diff = a_len ^ b_len;
+    unsigned acc = 0;
+
+    for (size_t i = 0; i < 32; i++)
+        acc |= (unsigned)(a[i] ^ b[i]);
+    /* (diff | -diff) has its top bit set exactly when diff != 0 */
+    acc |= (unsigned)((diff | (0 - diff)) >> (sizeof diff * CHAR_BIT - 1));
+    return acc == 0;
+}
+
+bool http_token_equal(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+    unsigned char da[32], db[32];
+
+    digest(a, a_len, da);
+    digest(b, b_len, db);
+    return digests_equal(da, a_len, db, b_len);
+}
+
+/* The methods of RFC 9110 and PATCH: others get 501 Not Implemented. */
+static bool method_known(const char *m)
+{
+    static const char *const known[] = {"GET",   "HEAD",    "POST",  "PUT",    "DELETE",
+                                        "PATCH", "OPTIONS", "TRACE", "CONNECT"};
+    for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+        if (strcmp(m, known[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The credentials of "Bearer <token>" (scheme case-insensitive, blanks
+ * around the token ignored), or NULL when `auth` is anything else. */
+static const char *bearer_credentials(const char *auth, size_t *len)
+{
+    const char *p, *end;
+
+    if (!auth || strncasecmp(auth, "Bearer", 6) != 0 || (auth[6] != ' ' && auth[6] != '\t'))
+        return NULL;
+    p = auth + 6;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    end = p + strlen(p);
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (end == p)
+        return NULL;
+    *len = (size_t)(end - p);
+    return p;
+}
+
+/* 501 for an unknown method; 401 when the router has a token and a request
+ * that is not GET or HEAD lacks it. Returns true when it answered `resp`. */
+static bool gate(const struct http_router *r, const struct http_request *req,
+                 struct http_response *resp)
+{
+    const char *method = req->method ? req->method : "";
+    const char *cred;
+    size_t len = 0;
+
+    if (!method_known(method)) {
+        set_error(resp, 501, "501 method not implemented\n");
+        return true;
+    }
+    if (!r->has_token || strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return false;
+    cred = bearer_credentials(http_request_header(req, "Authorization"), &len);
+    if (cred) {
+        unsigned char d[32];
+        digest(cred, len, d);
+        if (digests_equal(d, len, r->token_digest, r->token_len) && r->token_len > 0)
+            return false;
+    }
+    set_error(resp, 401,
+              cred ? "401 unauthorized: invalid bearer token\n"
+                   : "401 unauthorized: bearer token required\n");
+    http_response_header(resp, "WWW-Authenticate", REALM);
+    return true;
+}
+
 /* --- router ------------------------------------------------------------------ */
 
 static void route_add(struct http_router *r, const struct http_route *src, void *arg)
@@ -350,6 +487,11 @@ struct http_router *http_router_new(const struct http_config *cfg)
     r->metrics_arg = cfg->metrics_arg;
     r->ready_fn = cfg->ready_fn;
     r->ready_arg = cfg->ready_arg;
+    if (cfg->token) {
+        r->has_token = true;
+        r->token_len = strlen(cfg->token);
+        digest(cfg->token, r->token_len, r->token_digest);
+    }
     for (size_t i = 0; i < n_user; i++)
         route_add(r, &cfg->routes[i], cfg->routes[i].arg);
     if (cfg->metrics_fn)
@@ -434,6 +576,8 @@ void http_route(const struct http_router *r, const struct http_request *req,
     const char *path = req->path ? req->path : "";
     const char *method = req->method ? req->method : "";
 
+    if (gate(r, req, resp))
+        return;
     for (size_t i = 0; i < r->n; i++) {
         size_t score = route_score(&r->routes[i], path);
         if (!score)
@@ -540,6 +684,180 @@ int http_parse_listen(const char *listen, char *host, size_t hostlen, char *port
     return 0;
 }
 
+bool http_listen_is_loopback(const char *listen)
+{
+    char host[256], port[8], err[160];
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (http_parse_listen(listen ? listen : DEFAULT_LISTEN, host, sizeof host, port, sizeof port,
+                          err, sizeof err) < 0)
+        return false;
+    if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
+        return true;
+    /* inet_aton: the forms getaddrinfo accepts too ("127.1", "0x7f.0.0.1") */
+    if (inet_aton(host, &a4))
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+bool http_tls_supported(void)
+{
+    return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
+}
+
+/* Reads at most `max` bytes of the open file `fd` into a malloc'ed,
+ * NUL-terminated buffer; -EFBIG when there is more. Secrets pass through
+ * here, so the buffer grows by copy-and-wipe (a realloc could leave a stale
+ * copy in freed memory) and whatever is dropped is wiped first. */
+static int read_fd(int fd, size_t max, char **out, size_t *len)
+{
+    char chunk[4096];
+    char *data = NULL;
+    size_t n_data = 0, cap = 0;
+    int rc = 0;
+
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        if (n_data + (size_t)n > max) {
+            rc = -EFBIG;
+            break;
+        }
+        if (n_data + (size_t)n + 1 > cap) {
+            size_t ncap = cap ? cap * 2 : sizeof chunk;
+            while (ncap < n_data + (size_t)n + 1)
+                ncap *= 2;
+            char *nd = xmalloc(ncap);
+            if (data) {
+                memcpy(nd, data, n_data);
+                explicit_bzero(data, n_data);
+                free(data);
+            }
+            data = nd;
+            cap = ncap;
+        }
+        memcpy(data + n_data, chunk, (size_t)n);
+        n_data += (size_t)n;
+    }
+    explicit_bzero(chunk, sizeof chunk);
+    if (rc < 0) {
+        if (data) {
+            explicit_bzero(data, n_data);
+            free(data);
+        }
+        return rc;
+    }
+    if (!data)
+        data = xmalloc(1);
+    data[n_data] = '\0';
+    *out = data;
+    *len = n_data;
+    return 0;
+}
+
+int http_read_token_file(const char *path, char **token, char *err, size_t errlen)
+{
+    struct stat st;
+    char *text = NULL;
+    size_t len = 0, got = 0;
+    int fd, rc;
+
+    *token = NULL;
+    /* O_NONBLOCK: a FIFO in its place must not hang the start-up; it is
+     * refused below as not a regular file */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
+        return rc;
+    }
+    rc = -EINVAL;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "token file %s is not a regular file", path);
+        goto out;
+    }
+    if (st.st_mode & 077) {
+        rc = -EPERM;
+        snprintf(err, errlen, "token file %s is readable by others (chmod 600)", path);
+        goto out;
+    }
+    rc = read_fd(fd, MAX_TOKEN_FILE, &text, &got);
+    len = got;
+    if (rc == -EFBIG) {
+        snprintf(err, errlen, "token file %s is too long (more than %d bytes)", path,
+                 MAX_TOKEN_FILE);
+        goto out;
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "token file %s: %s", path, strerror(-rc));
+        goto out;
+    }
+    rc = -EINVAL;
+    while (len > 0 && isspace((unsigned char)text[len - 1]))
+        len--;
+    text[len] = '\0';
+    if (len == 0) {
+        snprintf(err, errlen, "token file %s is empty", path);
+        goto out;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c <= ' ' || c == 0x7f) {
+            snprintf(err, errlen,
+                     "token file %s: the token holds whitespace or a control character at "
+                     "byte %zu",
+                     path, i + 1);
+            goto out;
+        }
+    }
+    *token = text;
+    text = NULL;
+    rc = 0;
+out:
+    if (text) {
+        explicit_bzero(text, got);
+        free(text);
+    }
+    close(fd);
+    return rc;
+}
+
+int http_read_file(const char *path, char **text, char *err, size_t errlen)
+{
+    size_t len;
+    int fd, rc;
+
+    *text = NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return rc;
+    }
+    rc = read_fd(fd, MAX_READ_FILE, text, &len);
+    if (rc == -EFBIG)
+        snprintf(err, errlen, "cannot read %s: larger than %d bytes", path, MAX_READ_FILE);
+    else if (rc < 0)
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rc));
+    close(fd);
+    return rc;
+}
+
 /* Binds and listens on the first address of `host` that works (IPv4 first
  * for a host name; the wildcard ":PORT" is dual-stack [::] when the system
  * has IPv6, else 0.0.0.0). Returns the socket or -1 with a message. */
@@ -624,8 +942,7 @@ static int open_listener(const char *listen_addr, int *port_out, char *err, size
 
 /* Per request, in *req_cls. Polling thread. */
 struct conn_req {
-    struct buf body;
-    bool too_large;
+    struct buf body; /* at most max_body bytes */
 };
 
 struct kv_list {
@@ -721,9 +1038,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
 
     if (!cr) {
-        /* Headers are in; the body (if any) follows in later calls. */
+        /* Headers are in; the body (if any) follows in later calls. The
+         * gate and the declared length are checked now, so that a refused
+         * request's body is never read (libmicrohttpd closes the connection
+         * after the answer instead). */
+        struct http_header auth = {
+            "Authorization",
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        };
+        struct http_request pre = {
+            .method = method, .path = url, .headers = &auth, .n_headers = auth.value ? 1 : 0};
+        struct http_response resp;
+        enum MHD_Result ret;
+
         cr = xcalloc(1, sizeof *cr);
         *req_cls = cr;
+        http_response_init(&resp);
+        if (gate(s->router, &pre, &resp)) {
+            ret = send_response(s, c, &resp);
+            http_response_free(&resp);
+            return ret;
+        }
+        http_response_free(&resp);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->max_body)
@@ -731,19 +1067,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!cr->too_large) {
-            if (cr->body.len + *upload_data_size > s->max_body) {
-                cr->too_large = true;
-                buf_free(&cr->body);
-            } else {
-                buf_append(&cr->body, upload_data, *upload_data_size);
-            }
+        if (cr->body.len + *upload_data_size > s->max_body) {
+            /* A chunked body past the limit: stop reading it. libmicrohttpd
+             * 0.9 takes no response in the middle of an upload, so the
+             * connection is closed (MHD_NO) rather than drained forever. */
+            buf_free(&cr->body);
+            *upload_data_size = 0;
+            return MHD_NO;
         }
+        buf_append(&cr->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (cr->too_large)
-        return send_simple(s, c, 413, "413 request body too large\n");
 
     struct kv_list headers = {0}, args = {0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect_kv, &headers);
@@ -794,10 +1129,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     }
 }
 
-/* libmicrohttpd's messages: to the caller's logger, else stderr. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* One message to the caller's logger, else stderr. */
+static void log_v(struct http_server *s, const char *fmt, va_list ap)
 {
-    struct http_server *s = cls;
     if (s->log_fn) {
         s->log_fn(s->log_arg, fmt, ap);
         return;
@@ -809,44 +1143,173 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         fputc('\n', stderr);
 }
 
+static void log_f(struct http_server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void log_f(struct http_server *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_v(s, fmt, ap);
+    va_end(ap);
+}
+
+static void log_flush_suppressed(struct http_server *s, unsigned n)
+{
+    if (n)
+        log_f(s, "%u more libmicrohttpd messages suppressed (over %d a second)", n, LOG_BURST);
+}
+
+/* Appends one message to log_start ("; "-separated, without the final
+ * newline or full stop). Under log_lock. */
+static void capture(struct http_server *s, const char *fmt, va_list ap)
+{
+    char msg[256];
+    size_t used = strlen(s->log_start), n;
+    va_list cp;
+
+    va_copy(cp, ap);
+    vsnprintf(msg, sizeof msg, fmt, cp);
+    va_end(cp);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
+        msg[--n] = '\0';
+    if (n == 0)
+        return;
+    snprintf(s->log_start + used, sizeof s->log_start - used, "%s%s", used ? "; " : "", msg);
+}
+
+/* libmicrohttpd's messages, at most LOG_BURST a second (a storm of refused
+ * connections would otherwise be a storm of records); during http_start
+ * they are also collected for its error message. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct http_server *s = cls;
+    struct timespec now;
+    unsigned suppressed = 0;
+    bool drop;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&s->log_lock);
+    if (s->log_capture)
+        capture(s, fmt, ap);
+    if (now.tv_sec != s->log_window) {
+        suppressed = s->log_suppressed;
+        s->log_suppressed = 0;
+        s->log_window = now.tv_sec;
+        s->log_count = 0;
+    }
+    drop = ++s->log_count > LOG_BURST;
+    if (drop)
+        s->log_suppressed++;
+    pthread_mutex_unlock(&s->log_lock);
+
+    log_flush_suppressed(s, suppressed);
+    if (!drop)
+        log_v(s, fmt, ap);
+}
+
+static void server_free(struct http_server *s)
+{
+    http_router_free(s->router);
+    buf_free(&s->spare);
+    free(s->cert_pem);
+    if (s->key_pem) {
+        explicit_bzero(s->key_pem, strlen(s->key_pem));
+        free(s->key_pem);
+    }
+    pthread_mutex_destroy(&s->log_lock);
+    pthread_mutex_destroy(&s->spare_lock);
+    free(s);
+}
+
 struct http_server *http_start(const struct http_config *cfg, char *err, size_t errlen)
 {
+    const char *addr = cfg->listen ? cfg->listen : DEFAULT_LISTEN;
+    bool tls = cfg->cert_pem || cfg->key_pem;
     struct http_server *s;
     int fd, port = 0;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    size_t memory = cfg->connection_memory ? cfg->connection_memory : DEFAULT_CONNECTION_MEMORY;
 
-    fd = open_listener(cfg->listen ? cfg->listen : DEFAULT_LISTEN, &port, err, errlen);
+    /* Refuse a bad configuration before binding anything. */
+    if (cfg->token && !*cfg->token) {
+        snprintf(err, errlen, "listen %s: the bearer token is empty", addr);
+        return NULL;
+    }
+    if (tls && (!cfg->cert_pem || !cfg->key_pem)) {
+        snprintf(err, errlen, "listen %s: TLS: %s given without %s", addr,
+                 cfg->cert_pem ? "cert_pem" : "key_pem", cfg->cert_pem ? "key_pem" : "cert_pem");
+        return NULL;
+    }
+    if (tls && !http_tls_supported()) {
+        snprintf(err, errlen,
+                 "listen %s: TLS: this libmicrohttpd was built without TLS support (GnuTLS)",
+                 addr);
+        return NULL;
+    }
+    fd = open_listener(addr, &port, err, errlen);
     if (fd < 0)
         return NULL;
 
     s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->spare_lock, NULL);
+    pthread_mutex_init(&s->log_lock, NULL);
     s->router = http_router_new(cfg);
     s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
     s->port = port;
     s->log_fn = cfg->log_fn;
     s->log_arg = cfg->log_arg;
+    s->log_capture = true; /* no other thread yet */
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
         flags |= MHD_USE_EPOLL;
+    if (tls) {
+        flags |= MHD_USE_TLS;
+        s->cert_pem = xstrdup(cfg->cert_pem);
+        s->key_pem = xstrdup(cfg->key_pem);
+    }
+    if (memory < MIN_CONNECTION_MEMORY)
+        memory = MIN_CONNECTION_MEMORY;
+
+    struct MHD_OptionItem opts[8];
+    size_t n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
+    opts[n++] = (struct MHD_OptionItem){
+        MHD_OPTION_CONNECTION_LIMIT,
+        cfg->connection_limit ? cfg->connection_limit : DEFAULT_CONNECTION_LIMIT, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                        cfg->per_ip_limit ? cfg->per_ip_limit
+                                                          : DEFAULT_PER_IP_LIMIT,
+                                        NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+                                        cfg->connection_timeout ? cfg->connection_timeout
+                                                                : DEFAULT_CONNECTION_TIMEOUT,
+                                        NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)memory,
+                                        NULL};
+    if (tls) {
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem};
+    }
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
     /* The logger goes first, so that start-up messages use it too. */
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->connection_limit ? cfg->connection_limit : DEFAULT_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->connection_timeout ? cfg->connection_timeout : DEFAULT_CONNECTION_TIMEOUT,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    pthread_mutex_lock(&s->log_lock);
+    s->log_capture = false;
+    pthread_mutex_unlock(&s->log_lock);
     if (!s->daemon) {
-        snprintf(err, errlen, "listen %s: cannot start the HTTP server (libmicrohttpd)",
-                 cfg->listen ? cfg->listen : DEFAULT_LISTEN);
+        /* log_capture is off: nothing writes log_start any more */
+        snprintf(err, errlen, "listen %s: cannot start the HTTP server%s%s", addr,
+                 s->log_start[0] ? ": " : " (libmicrohttpd)", s->log_start);
         /* fd is not closed here: depending on where it failed,
          * libmicrohttpd may already have closed it, and closing a reused
          * number would hit another thread's descriptor. At worst one
          * descriptor leaks on a start-up failure. */
-        http_router_free(s->router);
-        pthread_mutex_destroy(&s->spare_lock);
-        free(s);
+        server_free(s);
         return NULL;
     }
     return s;
@@ -859,13 +1322,17 @@ int http_port(const struct http_server *s)
 
 void http_stop(struct http_server *s)
 {
+    unsigned suppressed;
+
     if (!s)
         return;
     /* Closes the listening socket and every connection, joins the thread;
      * responses still held are released (return_body) on this thread. */
     MHD_stop_daemon(s->daemon);
-    http_router_free(s->router);
-    buf_free(&s->spare);
-    pthread_mutex_destroy(&s->spare_lock);
-    free(s);
+    pthread_mutex_lock(&s->log_lock);
+    suppressed = s->log_suppressed;
+    s->log_suppressed = 0;
+    pthread_mutex_unlock(&s->log_lock);
+    log_flush_suppressed(s, suppressed);
+    server_free(s);
 }

@@ -13,6 +13,24 @@
  *     request (headers, query arguments, a POST body up to max_body bytes),
  *     calls http_route and sends the response.
  *
+ * Hardening (issue 7), in the order a request meets it:
+ *   - connections: at most connection_limit in all and per_ip_limit from one
+ *     address (more are accepted and closed at once); a connection idle for
+ *     connection_timeout seconds is closed;
+ *   - the request line and headers must fit in connection_memory bytes
+ *     (libmicrohttpd answers 414 or 431 itself otherwise);
+ *   - in the router: a method nobody implements is a 501; with a token, any
+ *     method but GET and HEAD needs "Authorization: Bearer <token>" (401
+ *     otherwise, compared in constant time);
+ *   - a body beyond max_body is a 413.
+ *   The server checks the method, the token and Content-Length as soon as
+ *   the headers are in, so a refused request's body is never read.
+ *   Optional TLS (cert_pem + key_pem) through libmicrohttpd's GnuTLS.
+ *   Limit: libmicrohttpd's timeout is an idle timeout, so a client that
+ *   trickles a byte every few seconds keeps its slot; the per-IP limit is
+ *   what bounds such a client. Do not expose the port to untrusted networks
+ *   without a proxy in front (http_listen_is_loopback lets the daemon warn).
+ *
  * Threads: every handler, including the metrics and ready callbacks, runs on
  * the server's polling thread, one request at a time; a handler must not
  * block for long (a slow handler delays other requests, never the
@@ -90,9 +108,26 @@ struct http_config {
      * interfaces, IPv6 and IPv4). Port 0 picks a free port (see http_port).
      * NULL means "127.0.0.1:9464". */
     const char *listen;
-    unsigned connection_limit;   /* 0: 64 */
-    unsigned connection_timeout; /* idle seconds before a connection is closed; 0: 30 */
-    size_t max_body;             /* bytes of request body accepted; 0: 1 MiB */
+    unsigned connection_limit;   /* open connections in all; 0: 64 */
+    unsigned per_ip_limit;       /* open connections from one IP address; 0: 32 */
+    unsigned connection_timeout; /* idle seconds before a connection is closed; 0: 10 */
+    size_t connection_memory;    /* bytes per connection for the request line and
+                                  * headers (and I/O buffers); a request head that
+                                  * does not fit gets 414/431; 0: 32 KiB, min 8 KiB */
+    size_t max_body;             /* bytes of request body accepted (413 beyond); 0: 1 MiB */
+
+    /* Bearer token (the text itself, no trailing newline: see
+     * http_read_token_file). When set, every request whose method is not GET
+     * or HEAD must carry "Authorization: Bearer <token>", else 401. NULL: no
+     * token. An empty string refuses every such request (and http_start
+     * refuses it). The router keeps only a digest of it; borrowed. */
+    const char *token;
+
+    /* TLS: PEM certificate (chain) and private key, the files' contents (see
+     * http_read_file). Both or neither; NULL: plain HTTP. Copied by
+     * http_start; needs a libmicrohttpd built with GnuTLS (http_tls_supported). */
+    const char *cert_pem;
+    const char *key_pem;
 
     http_metrics_fn metrics_fn; /* NULL: no /metrics route */
     void *metrics_arg;
@@ -119,11 +154,16 @@ struct http_router *http_router_new(const struct http_config *cfg);
 void http_router_free(struct http_router *r); /* NULL: no-op */
 
 /* Answers `req` into `resp` (which it initialises; the caller frees it with
- * http_response_free): the handler of the most specific route that has the
- * path and the method (an exact path before the longest prefix); 404 when no
- * route has the path; 405 with an Allow header when routes have the path
- * but not the method. HEAD is served by GET routes with the body GET would
- * send (the server transmits only the headers). For HTTP_ROUTE_GZIP routes,
+ * http_response_free). First the gate: 501 for a method that is not one of
+ * GET HEAD POST PUT DELETE PATCH OPTIONS TRACE CONNECT; then, when the
+ * router has a token and the method is not GET or HEAD, 401 with
+ * "WWW-Authenticate: Bearer realm=\"jobhost\"" unless the request carries
+ * "Authorization: Bearer <token>" (scheme case-insensitive). Then the
+ * handler of the most specific route that has the path and the method (an
+ * exact path before the longest prefix); 404 when no route has the path;
+ * 405 with an Allow header when routes have the path but not the method.
+ * HEAD is served by GET routes with the body GET would send (the server
+ * transmits only the headers). For HTTP_ROUTE_GZIP routes,
  * "Vary: Accept-Encoding" is always set and the body is gzipped when
  * Accept-Encoding allows it (Content-Encoding: gzip).
  *
@@ -158,6 +198,13 @@ const char *http_request_arg(const struct http_request *req, const char *name);
  * at least the q of text/plain; the text format otherwise. NULL: text. Pure. */
 enum metrics_format http_negotiate_format(const char *accept);
 
+/* True when a and b (a_len and b_len bytes) are the same bytes. Takes the
+ * same time whatever the contents and wherever they first differ, and does
+ * not stop early on different lengths: both are hashed (SHA-256) and the
+ * digests compared without a branch, so the time depends only on the two
+ * lengths. For secrets: the bearer token. Pure. */
+bool http_token_equal(const char *a, size_t a_len, const char *b, size_t b_len);
+
 /* True when an Accept-Encoding header allows gzip (gzip, x-gzip or * with
  * q > 0, gzip not refused with q=0). Pure. */
 bool http_accepts_gzip(const char *accept_encoding);
@@ -172,9 +219,41 @@ struct http_server;
 int http_parse_listen(const char *listen, char *host, size_t hostlen, char *port, size_t portlen,
                       char *err, size_t errlen);
 
+/* True when `listen` (as http_parse_listen takes it; NULL is the default
+ * 127.0.0.1:9464) binds only loopback: "localhost", 127.0.0.0/8 (any form
+ * inet_aton reads), ::1 or ::ffff:127.x.y.z. False for every interface
+ * (":PORT", 0.0.0.0, ::), any other address or host name, and an invalid
+ * address. Pure (no name lookup): the daemon logs a warning when false. */
+bool http_listen_is_loopback(const char *listen);
+
+/* True when libmicrohttpd was built with TLS (GnuTLS). */
+bool http_tls_supported(void);
+
+/* Reads the bearer token in `path` into *token (malloc'ed, NUL-terminated,
+ * trailing whitespace stripped; the caller frees it, ideally after
+ * explicit_bzero). Refuses, with a message in err naming the file:
+ *   - a file it cannot open or read, or that is not a regular file (-errno,
+ *     -EINVAL);
+ *   - a file group or others may access (mode & 077): -EPERM,
+ *     "token file PATH is readable by others (chmod 600)";
+ *   - a token over 4096 bytes: -EFBIG;
+ *   - an empty token, or one holding whitespace or control characters
+ *     inside (it could not be sent in a header): -EINVAL.
+ * On failure *token is NULL. Any thread. */
+int http_read_token_file(const char *path, char **token, char *err, size_t errlen);
+
+/* Reads the whole file `path` (at most 1 MiB: the PEM certificate and key
+ * for cert_pem / key_pem) into *text, malloc'ed and NUL-terminated; the
+ * caller frees it. 0, or -errno / -EFBIG with "cannot read PATH: reason" in
+ * err and *text NULL. Any thread. */
+int http_read_file(const char *path, char **text, char *err, size_t errlen);
+
 /* Binds cfg->listen and starts serving. Returns the server, or NULL with a
- * message in err ("listen 127.0.0.1:9464: bind: Address already in use").
- * cfg is copied (see http_router_new). Main thread. */
+ * message in err ("listen 127.0.0.1:9464: bind: Address already in use",
+ * "listen 127.0.0.1:9464: TLS: cert_pem given without key_pem", "listen ...:
+ * TLS: libmicrohttpd was built without TLS support", or libmicrohttpd's own
+ * reason, e.g. for a certificate GnuTLS cannot read). cfg is copied (see
+ * http_router_new). Main thread. */
 struct http_server *http_start(const struct http_config *cfg, char *err, size_t errlen);
 
 /* The bound TCP port (useful with port 0). */

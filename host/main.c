@@ -13,6 +13,7 @@
 
 #include "daemon.h"
 #include "generation.h"
+#include "http.h"
 #include "isolate.h"
 #include "jobstate.h"
 #include "log.h"
@@ -67,6 +68,31 @@ struct cli {
     const char *timezone;
 };
 
+/* The token and TLS files are read at start; check them now, not at the
+ * next restart. */
+static void check_http_files(const struct manifest *m, struct errors *errs)
+{
+    const char *files[] = {m->host.http.token_file, m->host.http.cert_file, m->host.http.key_file};
+    char err[512];
+
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        char *text = NULL;
+        int rc;
+        if (!files[i])
+            continue;
+        rc = i == 0 ? http_read_token_file(files[i], &text, err, sizeof(err))
+                    : http_read_file(files[i], &text, err, sizeof(err));
+        if (rc < 0)
+            errors_add(errs, "%s: host.http: %s", m->path, err);
+        if (text) {
+            explicit_bzero(text, strlen(text));
+            free(text);
+        }
+    }
+    if (m->host.http.cert_file && !http_tls_supported())
+        errors_add(errs, "%s: host.http.cert_file: this libmicrohttpd has no TLS support", m->path);
+}
+
 /* Prints every problem of the manifest and its plugins; 0 when none. */
 static int cmd_check(const struct cli *cli)
 {
@@ -84,7 +110,8 @@ static int cmd_check(const struct cli *cli)
     if (manifest_load(cli->config, &m, &errs) < 0)
         goto out;
     n_jobs = m->n_jobs;
-    if (generation_build(&rt, m, NULL, &g, &errs) < 0)
+    check_http_files(m, &errs);
+    if (generation_build(&rt, m, NULL, &g, &errs) < 0 || errs.count)
         goto out; /* m was taken over and freed */
     printf("%s: ok (%zu job%s, %zu plugin%s)\n", cli->config, n_jobs, n_jobs == 1 ? "" : "s",
            g->n_plugins, g->n_plugins == 1 ? "" : "s");

@@ -80,6 +80,27 @@ struct parse {
     bool failed;
 };
 
+/* Messages quote keys and values as written; a problem must stay one line
+ * whatever they hold, and must not drive the user's terminal: control
+ * characters are shown escaped. */
+static void one_line(struct buf *msg)
+{
+    struct buf out = {0};
+    for (size_t i = 0; i < msg->len; i++) {
+        unsigned char c = (unsigned char)msg->data[i];
+        if (c == '\n')
+            buf_puts(&out, "\\n");
+        else if (c == '\t')
+            buf_puts(&out, "\\t");
+        else if (c < 0x20 || c == 0x7f)
+            buf_printf(&out, "\\x%02x", c);
+        else
+            buf_putc(&out, (char)c);
+    }
+    buf_free(msg);
+    *msg = out;
+}
+
 static void perr(struct parse *p, int line, int col, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
@@ -91,13 +112,15 @@ static void perr(struct parse *p, int line, int col, const char *path, const cha
     p->failed = true;
     if (p->errs->count >= MANIFEST_MAX_ERRORS)
         return;
+    if (path && *path)
+        buf_printf(&msg, "%s:%d:%d: %s: ", p->name, line, col, path);
+    else
+        buf_printf(&msg, "%s:%d:%d: ", p->name, line, col);
     va_start(ap, fmt);
     buf_vprintf(&msg, fmt, ap);
     va_end(ap);
-    if (path && *path)
-        errors_add(p->errs, "%s:%d:%d: %s: %s", p->name, line, col, path, msg.data);
-    else
-        errors_add(p->errs, "%s:%d:%d: %s", p->name, line, col, msg.data);
+    one_line(&msg); /* keys in the path are the user's too */
+    errors_add(p->errs, "%s", msg.data);
     if (p->errs->count == MANIFEST_MAX_ERRORS)
         errors_add(p->errs, "%s: too many errors, stopping", p->name);
     buf_free(&msg);

@@ -657,11 +657,14 @@ int rfc3339_parse(const char *text, int64_t *ns)
 char *rfc3339_format(int64_t ns, const struct tz *tz, bool millis, char *buf, size_t len)
 {
     int64_t secs = floor_div(ns, NS_PER_SEC);
-    int64_t sub = ns - secs * NS_PER_SEC;
+    int64_t sub = ns % NS_PER_SEC; /* not ns - secs * NS_PER_SEC: that overflows near INT64_MIN */
     int32_t off = tz_offset_at(tz, secs);
     int32_t aoff;
     struct civil c;
     char frac[8] = "";
+
+    if (sub < 0)
+        sub += NS_PER_SEC;
 
     if (!buf || len == 0)
         return buf;

@@ -85,7 +85,10 @@ int duration_parse(const char *text, int64_t *ns)
         if (total > INT64_MAX - whole)
             return -ERANGE;
         total += whole;
-        total += (int64_t)((double)frac / (double)frac_div * (double)u->scale);
+        int64_t part = (int64_t)((double)frac / (double)frac_div * (double)u->scale);
+        if (total > INT64_MAX - part)
+            return -ERANGE;
+        total += part;
     }
     *ns = total;
     return 0;

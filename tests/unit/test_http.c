@@ -3,20 +3,29 @@
  * server on 127.0.0.1 (and ::1 when the host has it) spoken to by a plain
  * HTTP/1.1 client written here: content negotiation, gzip, Vary, 404, 405 +
  * Allow, /-/ready, HEAD, POST bodies, listen address forms, keep-alive,
- * concurrent scrapes while workers record.
+ * concurrent scrapes while workers record; and the hardening: bearer token
+ * (router and server), constant-time comparison, 501 for unknown methods,
+ * per-IP limit, oversize request heads, body limits, idle timeout, token and
+ * PEM file readers, loopback detection, TLS with a certificate made at test
+ * time by openssl and checked with curl.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -785,8 +794,8 @@ static void test_router(void)
     CU_ASSERT_EQUAL(resp.status, 405);
     CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "Allow"), "GET, HEAD");
     http_response_free(&resp);
-    route(rt, "get", "/metrics", NULL, &resp); /* methods are case-sensitive */
-    CU_ASSERT_EQUAL(resp.status, 405);
+    route(rt, "get", "/metrics", NULL, &resp); /* methods are case-sensitive: unknown */
+    CU_ASSERT_EQUAL(resp.status, 501);
     http_response_free(&resp);
     route(rt, "GET", "/metrics", "gzip", &resp);
     CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "Content-Encoding"), "gzip");
@@ -804,9 +813,9 @@ static void test_router(void)
     route(rt, "GET", "", NULL, &resp);
     CU_ASSERT_EQUAL(resp.status, 404);
     http_response_free(&resp);
-    struct http_request empty = {0};
+    struct http_request empty = {0}; /* no method at all: not implemented */
     http_route(rt, &empty, &resp, NULL);
-    CU_ASSERT_EQUAL(resp.status, 404);
+    CU_ASSERT_EQUAL(resp.status, 501);
     http_response_free(&resp);
 
     /* a spare buffer lends its memory and gets the big one back after gzip */
@@ -881,12 +890,978 @@ static void test_negotiation(void)
     }
 }
 
+/* --- hardening: the pure parts ------------------------------------------------------ */
+
+static void test_token_equal(void)
+{
+    static const struct {
+        const char *a;
+        size_t an;
+        const char *b;
+        size_t bn;
+        bool eq;
+    } cases[] = {
+        {"abc", 3, "abc", 3, true},   {"", 0, "", 0, true},        {"abc", 3, "abd", 3, false},
+        {"abc", 3, "xbc", 3, false},  {"abc", 3, "ab", 2, false},  {"ab", 2, "abc", 3, false},
+        {"abc", 3, "", 0, false},     {"", 0, "a", 1, false},      {"a\0b", 3, "a\0c", 3, false},
+        {"a\0b", 3, "a\0b", 3, true}, {"a\0b", 3, "a", 1, false},  {"A", 1, "a", 1, false},
+    };
+    char x[1000], y[1000];
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        bool eq = http_token_equal(cases[i].a, cases[i].an, cases[i].b, cases[i].bn);
+        CU_ASSERT_EQUAL(eq, cases[i].eq);
+        if (eq != cases[i].eq)
+            printf("\n  token_equal case %zu: got %d", i, eq);
+    }
+    memset(x, 'x', sizeof x);
+    memcpy(y, x, sizeof y);
+    CU_ASSERT_TRUE(http_token_equal(x, sizeof x, y, sizeof y));
+    for (size_t at = 0; at < sizeof y; at += 333) { /* first, middle and last bytes */
+        y[at] = 'y';
+        CU_ASSERT_FALSE(http_token_equal(x, sizeof x, y, sizeof y));
+        y[at] = 'x';
+    }
+    y[sizeof y - 1] = 'y';
+    CU_ASSERT_FALSE(http_token_equal(x, sizeof x, y, sizeof y));
+    CU_ASSERT_FALSE(http_token_equal(x, sizeof x, x, sizeof x - 1));
+}
+
+static const struct http_route token_routes[] = {
+    {"POST", "/-/reload", HTTP_MATCH_EXACT, h_reload, NULL, 0},
+    {"DELETE", "/api/v1/jobs/", HTTP_MATCH_PREFIX, h_jobs, "delete", 0},
+};
+
+static void route_auth(const struct http_router *rt, const char *method, const char *path,
+                       const char *auth, struct http_response *resp)
+{
+    struct http_header h[] = {{"Accept", "*/*"}, {"authorization", auth}};
+    struct http_request req = {.method = method, .path = path, .headers = h,
+                               .n_headers = auth ? 2 : 1};
+    http_route(rt, &req, resp, NULL);
+}
+
+static void test_router_token(void)
+{
+#define TOKEN "s3cr3t-token"
+    static const struct {
+        const char *method, *path, *auth;
+        int status;
+    } cases[] = {
+        {"GET", "/metrics", NULL, 200},
+        {"HEAD", "/metrics", NULL, 200},
+        {"GET", "/-/healthy", "Bearer wrong", 200}, /* reads ignore the header */
+        {"POST", "/-/reload", NULL, 401},
+        {"POST", "/-/reload", "Bearer " TOKEN, 200},
+        {"POST", "/-/reload", "bearer " TOKEN, 200},
+        {"POST", "/-/reload", "BEARER \t " TOKEN "  ", 200},
+        {"POST", "/-/reload", "Bearer s3cr3t-toke", 401},
+        {"POST", "/-/reload", "Bearer " TOKEN "2", 401},
+        {"POST", "/-/reload", "Bearer S3cr3t-token", 401},
+        {"POST", "/-/reload", "Bearer " TOKEN " x", 401},
+        {"POST", "/-/reload", "Bearer ", 401},
+        {"POST", "/-/reload", "Bearer", 401},
+        {"POST", "/-/reload", "Bearer" TOKEN, 401},
+        {"POST", "/-/reload", "Basic czNjcjN0LXRva2Vu", 401},
+        {"POST", "/-/reload", TOKEN, 401},
+        {"POST", "/-/reload", "", 401},
+        {"DELETE", "/api/v1/jobs/x", NULL, 401},
+        {"DELETE", "/api/v1/jobs/x", "Bearer " TOKEN, 200},
+        {"POST", "/nope", NULL, 401}, /* refused before routing: no probing for routes */
+        {"POST", "/nope", "Bearer " TOKEN, 404},
+        {"POST", "/metrics", "Bearer " TOKEN, 405},
+        {"PUT", "/metrics", NULL, 401},
+        {"OPTIONS", "/metrics", NULL, 401},
+        {"PATCH", "/metrics", "Bearer " TOKEN, 405},
+        {"BREW", "/-/reload", "Bearer " TOKEN, 501},
+        {"BREW", "/-/reload", NULL, 501},
+    };
+    struct http_config cfg = {.metrics_fn = fake_metrics, .routes = token_routes,
+                              .n_routes = ARRAY_SIZE(token_routes), .token = TOKEN};
+    struct http_router *rt = http_router_new(&cfg);
+    struct http_response resp;
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        route_auth(rt, cases[i].method, cases[i].path, cases[i].auth, &resp);
+        CU_ASSERT_EQUAL(resp.status, cases[i].status);
+        if (resp.status != cases[i].status)
+            printf("\n  %s %s [%s]: %d", cases[i].method, cases[i].path,
+                   cases[i].auth ? cases[i].auth : "-", resp.status);
+        if (cases[i].status == 401) {
+            const char *h = http_response_get_header(&resp, "WWW-Authenticate");
+            CU_ASSERT_TRUE(h && strcmp(h, "Bearer realm=\"jobhost\"") == 0);
+            CU_ASSERT_STRING_EQUAL(resp.content_type, "text/plain; charset=utf-8");
+            CU_ASSERT_STRING_EQUAL(resp.body.data,
+                                   cases[i].auth && strncasecmp(cases[i].auth, "Bearer ", 7) == 0 &&
+                                           cases[i].auth[7]
+                                       ? "401 unauthorized: invalid bearer token\n"
+                                       : "401 unauthorized: bearer token required\n");
+        } else {
+            CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "WWW-Authenticate"));
+        }
+        http_response_free(&resp);
+    }
+    route_auth(rt, "BREW", "/", NULL, &resp);
+    CU_ASSERT_STRING_EQUAL(resp.body.data, "501 method not implemented\n");
+    http_response_free(&resp);
+    http_router_free(rt);
+
+    /* an empty token (a misconfiguration) refuses every mutating request */
+    cfg.token = "";
+    rt = http_router_new(&cfg);
+    route_auth(rt, "POST", "/-/reload", "Bearer ", &resp);
+    CU_ASSERT_EQUAL(resp.status, 401);
+    http_response_free(&resp);
+    route_auth(rt, "POST", "/-/reload", "Bearer x", &resp);
+    CU_ASSERT_EQUAL(resp.status, 401);
+    http_response_free(&resp);
+    route_auth(rt, "GET", "/-/healthy", NULL, &resp);
+    CU_ASSERT_EQUAL(resp.status, 200);
+    http_response_free(&resp);
+    http_router_free(rt);
+
+    /* no token: mutating requests pass the gate */
+    cfg.token = NULL;
+    rt = http_router_new(&cfg);
+    route_auth(rt, "POST", "/-/reload", NULL, &resp);
+    CU_ASSERT_EQUAL(resp.status, 200);
+    http_response_free(&resp);
+    route_auth(rt, "POST", "/-/reload", "Bearer whatever", &resp);
+    CU_ASSERT_EQUAL(resp.status, 200);
+    http_response_free(&resp);
+    http_router_free(rt);
+#undef TOKEN
+}
+
+static void test_router_methods(void)
+{
+    static const struct {
+        const char *method, *path;
+        int status;
+    } cases[] = {
+        {"BREW", "/metrics", 501},   {"BREW", "/nope", 501},     {"get", "/metrics", 501},
+        {"", "/metrics", 501},       {"GET ", "/metrics", 501},  {"PROPFIND", "/", 501},
+        {"PATCH", "/metrics", 405},  {"OPTIONS", "/metrics", 405}, {"TRACE", "/-/ready", 405},
+        {"CONNECT", "localhost:80", 404}, {"PUT", "/nope", 404}, {"DELETE", "/-/reload", 405},
+        {"POST", "/-/reload", 200},
+    };
+    struct http_config cfg = {.metrics_fn = fake_metrics, .routes = token_routes,
+                              .n_routes = ARRAY_SIZE(token_routes)};
+    struct http_router *rt = http_router_new(&cfg);
+    struct http_response resp;
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        route(rt, cases[i].method, cases[i].path, NULL, &resp);
+        CU_ASSERT_EQUAL(resp.status, cases[i].status);
+        if (resp.status != cases[i].status)
+            printf("\n  [%s] %s: %d", cases[i].method, cases[i].path, resp.status);
+        http_response_free(&resp);
+    }
+    http_router_free(rt);
+}
+
+static void test_listen_loopback(void)
+{
+    static const struct {
+        const char *listen;
+        bool loopback;
+    } cases[] = {
+        {NULL, true},                      {"127.0.0.1:9464", true},
+        {"127.1.2.3:1", true},             {"127.1:80", true},
+        {"localhost:0", true},             {"LocalHost:1", true},
+        {"[::1]:9464", true},              {"[::ffff:127.0.0.1]:1", true},
+        {"[0:0:0:0:0:0:0:1]:1", true},     {":9464", false},
+        {"0.0.0.0:9464", false},           {"[::]:9464", false},
+        {"192.168.1.10:9464", false},      {"10.0.0.1:1", false},
+        {"128.0.0.1:1", false},            {"126.255.255.255:1", false},
+        {"[fe80::1]:1", false},            {"[::2]:1", false},
+        {"[::ffff:10.0.0.1]:1", false},    {"example.com:80", false},
+        {"localhost.example.com:1", false}, {"127.0.0.1", false}, /* invalid: no port */
+        {"", false},                       {"[::1]", false},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        bool got = http_listen_is_loopback(cases[i].listen);
+        CU_ASSERT_EQUAL(got, cases[i].loopback);
+        if (got != cases[i].loopback)
+            printf("\n  loopback(%s) = %d", cases[i].listen ? cases[i].listen : "NULL", got);
+    }
+}
+
+/* A scratch directory under /tmp, removed (one level deep) by rm_tmpdir. */
+static void make_tmpdir(char *dir, size_t len)
+{
+    snprintf(dir, len, "/tmp/jobhost-test-http-XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+}
+
+static void rm_tmpdir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) < 0)
+            rmdir(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void write_file(const char *dir, const char *name, const char *data, size_t len, mode_t mode,
+                       char *path, size_t pathlen)
+{
+    snprintf(path, pathlen, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_TRUE(write(fd, data, len) == (ssize_t)len);
+    CU_ASSERT_EQUAL(fchmod(fd, mode), 0); /* whatever the umask */
+    close(fd);
+}
+
+static void test_read_token_file(void)
+{
+    static const struct {
+        const char *content;
+        mode_t mode;
+        int rc;
+        const char *token; /* on success */
+        const char *err;   /* on failure: the message after "token file PATH" */
+    } cases[] = {
+        {"tok-123\n", 0600, 0, "tok-123", NULL},
+        {"tok-123", 0400, 0, "tok-123", NULL},
+        {"tok-123 \r\n\t\n\n", 0600, 0, "tok-123", NULL},
+        {"tok-123\n", 0644, -EPERM, NULL, " is readable by others (chmod 600)"},
+        {"tok-123\n", 0640, -EPERM, NULL, " is readable by others (chmod 600)"},
+        {"tok-123\n", 0604, -EPERM, NULL, " is readable by others (chmod 600)"},
+        {"tok-123\n", 0620, -EPERM, NULL, " is readable by others (chmod 600)"},
+        {"", 0600, -EINVAL, NULL, " is empty"},
+        {" \n\n", 0600, -EINVAL, NULL, " is empty"},
+        {"tok 123\n", 0600, -EINVAL, NULL,
+         ": the token holds whitespace or a control character at byte 4"},
+        {"tok\n123\n", 0600, -EINVAL, NULL,
+         ": the token holds whitespace or a control character at byte 4"},
+        {" tok\n", 0600, -EINVAL, NULL,
+         ": the token holds whitespace or a control character at byte 1"},
+    };
+    char dir[64], path[256], want[512], err[512];
+    char *tok;
+
+    make_tmpdir(dir, sizeof dir);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        write_file(dir, "token", cases[i].content, strlen(cases[i].content), cases[i].mode, path,
+                   sizeof path);
+        err[0] = '\0';
+        tok = (char *)"sentinel";
+        int rc = http_read_token_file(path, &tok, err, sizeof err);
+        CU_ASSERT_EQUAL(rc, cases[i].rc);
+        if (rc != cases[i].rc)
+            printf("\n  token case %zu: rc %d (%s)", i, rc, err);
+        if (cases[i].rc == 0) {
+            CU_ASSERT_TRUE(tok && strcmp(tok, cases[i].token) == 0);
+        } else {
+            CU_ASSERT_PTR_NULL(tok);
+            snprintf(want, sizeof want, "token file %s%s", path, cases[i].err);
+            CU_ASSERT_STRING_EQUAL(err, want);
+        }
+        free(tok == (char *)"sentinel" ? NULL : tok);
+    }
+
+    /* too long */
+    char big[5000];
+    memset(big, 'a', sizeof big);
+    write_file(dir, "token", big, sizeof big, 0600, path, sizeof path);
+    CU_ASSERT_EQUAL(http_read_token_file(path, &tok, err, sizeof err), -EFBIG);
+    snprintf(want, sizeof want, "token file %s is too long (more than 4096 bytes)", path);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    write_file(dir, "token", big, 4096, 0600, path, sizeof path); /* exactly the limit */
+    CU_ASSERT_EQUAL(http_read_token_file(path, &tok, err, sizeof err), 0);
+    CU_ASSERT_TRUE(tok && strlen(tok) == 4096);
+    free(tok);
+
+    /* missing, a directory */
+    snprintf(path, sizeof path, "%s/missing", dir);
+    CU_ASSERT_EQUAL(http_read_token_file(path, &tok, err, sizeof err), -ENOENT);
+    snprintf(want, sizeof want, "token file %s: No such file or directory", path);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    CU_ASSERT_PTR_NULL(tok);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(path, 0700), 0);
+    CU_ASSERT_EQUAL(http_read_token_file(path, &tok, err, sizeof err), -EINVAL);
+    snprintf(want, sizeof want, "token file %s is not a regular file", path);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    rm_tmpdir(dir);
+}
+
+static void test_read_file(void)
+{
+    char dir[64], path[256], want[512], err[512];
+    char *text;
+
+    make_tmpdir(dir, sizeof dir);
+    write_file(dir, "a.pem", "-----BEGIN X-----\nabc\n-----END X-----\n", 38, 0644, path,
+               sizeof path);
+    CU_ASSERT_EQUAL(http_read_file(path, &text, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(text, "-----BEGIN X-----\nabc\n-----END X-----\n");
+    free(text);
+    write_file(dir, "empty", "", 0, 0600, path, sizeof path);
+    CU_ASSERT_EQUAL(http_read_file(path, &text, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(text, "");
+    free(text);
+
+    /* 1 MiB is the limit; 1 MiB + 1 is refused */
+    size_t big_len = 1024 * 1024 + 1;
+    char *big = xmalloc(big_len);
+    memset(big, 'k', big_len);
+    write_file(dir, "big", big, big_len - 1, 0600, path, sizeof path);
+    CU_ASSERT_EQUAL(http_read_file(path, &text, err, sizeof err), 0);
+    CU_ASSERT_TRUE(text && strlen(text) == big_len - 1);
+    free(text);
+    write_file(dir, "big", big, big_len, 0600, path, sizeof path);
+    CU_ASSERT_EQUAL(http_read_file(path, &text, err, sizeof err), -EFBIG);
+    CU_ASSERT_PTR_NULL(text);
+    snprintf(want, sizeof want, "cannot read %s: larger than 1048576 bytes", path);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    free(big);
+
+    snprintf(path, sizeof path, "%s/missing", dir);
+    CU_ASSERT_EQUAL(http_read_file(path, &text, err, sizeof err), -ENOENT);
+    snprintf(want, sizeof want, "cannot read %s: No such file or directory", path);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    CU_ASSERT_EQUAL(http_read_file(dir, &text, err, sizeof err), -EISDIR);
+    rm_tmpdir(dir);
+}
+
+/* --- hardening: the server ------------------------------------------------------------ */
+
+/* libmicrohttpd's messages, counted (and kept off the test output). */
+struct log_capture {
+    pthread_mutex_t lock;
+    int n;
+    int suppressed; /* "N more ... suppressed" messages */
+    char last[256];
+};
+
+static void capture_log(void *arg, const char *fmt, va_list ap)
+{
+    struct log_capture *lc = arg;
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    pthread_mutex_lock(&lc->lock);
+    lc->n++;
+    if (strstr(msg, "suppressed"))
+        lc->suppressed++;
+    memcpy(lc->last, msg, sizeof msg);
+    pthread_mutex_unlock(&lc->lock);
+}
+
+static struct log_capture quiet = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static struct http_server *start_cfg(struct http_config *cfg)
+{
+    char err[512] = "";
+    cfg->listen = "127.0.0.1:0";
+    if (!cfg->log_fn) {
+        cfg->log_fn = capture_log;
+        cfg->log_arg = &quiet;
+    }
+    if (!cfg->routes) {
+        cfg->routes = extra_routes;
+        cfg->n_routes = ARRAY_SIZE(extra_routes);
+    }
+    struct http_server *s = http_start(cfg, err, sizeof err);
+    if (!s)
+        printf("\n  http_start: %s", err);
+    return s;
+}
+
+/* Sends `len` bytes on a new connection (quietly stopping if the server
+ * closes first) and reads one reply. False when none came. */
+static bool exchange(int port, const char *data, size_t len, struct reply *r)
+{
+    int fd = dial(AF_INET, port);
+    bool ok;
+
+    memset(r, 0, sizeof *r);
+    if (fd < 0)
+        return false;
+    send_all(fd, data, len);
+    ok = read_reply(fd, false, r);
+    close(fd);
+    return ok;
+}
+
+static bool exchange_str(int port, const char *data, struct reply *r)
+{
+    return exchange(port, data, strlen(data), r);
+}
+
+/* A fresh request for /-/healthy answers 200 (retried a little: a closed
+ * connection takes the server a moment to notice). */
+static bool healthy(int port)
+{
+    for (int i = 0; i < 100; i++) {
+        struct reply r;
+        bool ok = get(port, "/-/healthy", NULL, &r) && r.status == 200;
+        reply_free(&r);
+        if (ok)
+            return true;
+        usleep(20 * 1000);
+    }
+    return false;
+}
+
+static void test_token_server(void)
+{
+    struct http_config cfg = {.max_body = 1024, .token = "s3cr3t"};
+    struct http_server *s = start_cfg(&cfg);
+    struct reply r;
+    struct buf req = {0};
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int port = http_port(s);
+    CU_ASSERT_TRUE(get(port, "/-/healthy", NULL, &r) && r.status == 200);
+    reply_free(&r);
+
+    CU_ASSERT_TRUE_FATAL(request(AF_INET, port, "POST", "/-/reload", NULL, "hello", &r));
+    CU_ASSERT_EQUAL(r.status, 401);
+    CU_ASSERT_STRING_EQUAL(reply_header(&r, "WWW-Authenticate"), "Bearer realm=\"jobhost\"");
+    CU_ASSERT_STRING_EQUAL(r.body.data, "401 unauthorized: bearer token required\n");
+    reply_free(&r);
+    CU_ASSERT_TRUE_FATAL(request(AF_INET, port, "POST", "/-/reload",
+                                 "Authorization: Bearer s3cr3\r\n", "hello", &r));
+    CU_ASSERT_EQUAL(r.status, 401);
+    CU_ASSERT_STRING_EQUAL(r.body.data, "401 unauthorized: invalid bearer token\n");
+    reply_free(&r);
+    CU_ASSERT_TRUE_FATAL(request(AF_INET, port, "POST", "/-/reload",
+                                 "Authorization: Bearer s3cr3t\r\n", "hello", &r));
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(r.body.data, "got 5 bytes: hello\n");
+    reply_free(&r);
+
+    /* the gate comes before the body: an unauthenticated big upload is a
+     * 401 (its body never read); with the token it is a 413 */
+    buf_puts(&req, "POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 262144\r\n\r\n");
+    for (int i = 0; i < 262144 / 64; i++)
+        buf_puts(&req, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    CU_ASSERT_TRUE(exchange(port, req.data, req.len, &r));
+    CU_ASSERT_EQUAL(r.status, 401);
+    reply_free(&r);
+    buf_reset(&req);
+    buf_puts(&req, "POST /-/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cr3t\r\n"
+                   "Content-Length: 2048\r\n\r\n");
+    for (int i = 0; i < 2048 / 64; i++)
+        buf_puts(&req, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    CU_ASSERT_TRUE(exchange(port, req.data, req.len, &r));
+    CU_ASSERT_EQUAL(r.status, 413);
+    reply_free(&r);
+    buf_free(&req);
+
+    /* other mutating methods too; reads stay open */
+    CU_ASSERT_TRUE_FATAL(request(AF_INET, port, "DELETE", "/api/v1/jobs/a", NULL, NULL, &r));
+    CU_ASSERT_EQUAL(r.status, 401);
+    reply_free(&r);
+    CU_ASSERT_TRUE_FATAL(request(AF_INET, port, "HEAD", "/metrics", NULL, NULL, &r));
+    CU_ASSERT_NOT_EQUAL(r.status, 401);
+    reply_free(&r);
+    http_stop(s);
+
+    /* an empty token is a configuration error */
+    char err[256];
+    cfg = (struct http_config){.listen = "127.0.0.1:0", .token = ""};
+    CU_ASSERT_PTR_NULL(http_start(&cfg, err, sizeof err));
+    CU_ASSERT_STRING_EQUAL(err, "listen 127.0.0.1:0: the bearer token is empty");
+}
+
+static void test_bad_requests_server(void)
+{
+    static const struct {
+        const char *raw;
+        int status; /* 0: any 4xx/5xx, or the connection closed without a reply */
+    } cases[] = {
+        {"BREW /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 501},
+        {"BREW /pot HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\nteapot", 501},
+        {"get /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 501},
+        {"PATCH /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n", 405},
+        {"GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n", 505},
+        {"GARBAGE\r\n\r\n", 0},
+        {"\r\n\r\n\r\n", 0},
+        {"GET /metrics HTTP/1.1\r\nNo colon here\r\n\r\n", 0},
+        {"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 0},
+        {"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n", 0},
+        {"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0},
+        {"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 0}, /* a TLS ClientHello */
+        {"GET /\x01\x02\x7f HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+    };
+    struct http_config cfg = {.max_body = 1024};
+    struct http_server *s = start_cfg(&cfg);
+    struct reply r;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int port = http_port(s);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        bool ok = exchange_str(port, cases[i].raw, &r);
+        if (cases[i].status) {
+            CU_ASSERT_TRUE(ok && r.status == cases[i].status);
+        } else {
+            CU_ASSERT_TRUE(!ok || (r.status >= 400 && r.status <= 599));
+        }
+        if (getenv("HTTP_TEST_VERBOSE") ||
+            (cases[i].status && (!ok || r.status != cases[i].status)))
+            printf("\n  bad request %zu: %s %d", i, ok ? "reply" : "no reply", r.status);
+        reply_free(&r);
+    }
+    /* the binary garbage a fuzzer would send: NUL bytes in the request line */
+    static const char nul[] = "GET /met\0rics HTTP/1.1\r\nHost: x\r\n\r\n";
+    bool ok = exchange(port, nul, sizeof nul - 1, &r);
+    CU_ASSERT_TRUE(!ok || r.status >= 400);
+    reply_free(&r);
+    CU_ASSERT_TRUE(healthy(port));
+    http_stop(s);
+}
+
+static void test_per_ip_limit(void)
+{
+    struct http_config cfg = {.per_ip_limit = 2};
+    struct http_server *s = start_cfg(&cfg);
+    const char *req = "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct reply r;
+    int held[2];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int port = http_port(s);
+    /* two keep-alive connections, each proven accepted by a reply */
+    for (int i = 0; i < 2; i++) {
+        held[i] = dial(AF_INET, port);
+        CU_ASSERT_TRUE_FATAL(held[i] >= 0);
+        CU_ASSERT_TRUE_FATAL(send_all(held[i], req, strlen(req)));
+        CU_ASSERT_TRUE_FATAL(read_reply(held[i], false, &r));
+        CU_ASSERT_EQUAL(r.status, 200);
+        reply_free(&r);
+    }
+    /* the third from the same address is accepted and closed at once */
+    CU_ASSERT_FALSE(exchange_str(port, req, &r));
+    reply_free(&r);
+    CU_ASSERT_FALSE(exchange_str(port, req, &r));
+    reply_free(&r);
+    /* the held ones still work */
+    CU_ASSERT_TRUE(send_all(held[0], req, strlen(req)) && read_reply(held[0], false, &r) &&
+                   r.status == 200);
+    reply_free(&r);
+    /* one closed: room for another */
+    close(held[0]);
+    CU_ASSERT_TRUE(healthy(port));
+    close(held[1]);
+    http_stop(s);
+}
+
+/* "GET /-/healthy" with `n` bytes of header value (or of path when in_url). */
+static void big_head(struct buf *b, size_t n, bool in_url, int n_headers)
+{
+    buf_reset(b);
+    buf_puts(b, "GET /-/healthy");
+    if (in_url) {
+        buf_puts(b, "?q=");
+        for (size_t i = 0; i < n; i++)
+            buf_putc(b, 'u');
+    }
+    buf_puts(b, " HTTP/1.1\r\nHost: x\r\n");
+    if (!in_url && n) {
+        buf_puts(b, "X-Big: ");
+        for (size_t i = 0; i < n; i++)
+            buf_putc(b, 'h');
+        buf_puts(b, "\r\n");
+    }
+    for (int i = 0; i < n_headers; i++)
+        buf_printf(b, "X-H%05d: 0123456789\r\n", i);
+    buf_puts(b, "Connection: close\r\n\r\n");
+}
+
+static void test_oversize_head(void)
+{
+    struct http_config cfg = {0};
+    struct http_server *s = start_cfg(&cfg);
+    struct reply r;
+    struct buf b = {0};
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int port = http_port(s);
+    big_head(&b, 4096, false, 0); /* an ordinary big header */
+    CU_ASSERT_TRUE(exchange(port, b.data, b.len, &r) && r.status == 200);
+    reply_free(&r);
+    big_head(&b, 64 * 1024, false, 0);
+    bool ok = exchange(port, b.data, b.len, &r);
+    CU_ASSERT_TRUE(!ok || r.status == 431);
+    if (getenv("HTTP_TEST_VERBOSE"))
+        printf("\n  64 KiB header: %s %d", ok ? "reply" : "no reply", r.status);
+    reply_free(&r);
+    big_head(&b, 64 * 1024, true, 0);
+    ok = exchange(port, b.data, b.len, &r);
+    CU_ASSERT_TRUE(!ok || r.status == 414 || r.status == 431);
+    if (getenv("HTTP_TEST_VERBOSE"))
+        printf("\n  64 KiB URL: %s %d", ok ? "reply" : "no reply", r.status);
+    reply_free(&r);
+    big_head(&b, 0, false, 3000); /* many small headers */
+    ok = exchange(port, b.data, b.len, &r);
+    CU_ASSERT_TRUE(!ok || r.status == 431);
+    reply_free(&r);
+    CU_ASSERT_TRUE(healthy(port));
+    http_stop(s);
+
+    /* a smaller budget: 12 KiB of header no longer fits in 8 KiB */
+    cfg = (struct http_config){.connection_memory = 8 * 1024};
+    s = start_cfg(&cfg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    port = http_port(s);
+    big_head(&b, 12 * 1024, false, 0);
+    ok = exchange(port, b.data, b.len, &r);
+    CU_ASSERT_TRUE(!ok || r.status == 431);
+    reply_free(&r);
+    big_head(&b, 1024, false, 0);
+    CU_ASSERT_TRUE(exchange(port, b.data, b.len, &r) && r.status == 200);
+    reply_free(&r);
+    http_stop(s);
+    buf_free(&b);
+}
+
+static void test_body_limits(void)
+{
+    struct http_config cfg = {.max_body = 1024};
+    struct http_server *s = start_cfg(&cfg);
+    struct reply r;
+    struct buf b = {0};
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int port = http_port(s);
+
+    /* declared too large: 413 at once */
+    CU_ASSERT_TRUE(exchange_str(port,
+                                "POST /-/reload HTTP/1.1\r\nHost: x\r\n"
+                                "Content-Length: 10000000000\r\n\r\nabc",
+                                &r));
+    CU_ASSERT_EQUAL(r.status, 413);
+    CU_ASSERT_STRING_EQUAL(r.body.data, "413 request body too large\n");
+    reply_free(&r);
+
+    /* chunked within the limit: served */
+    buf_puts(&b, "POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                 "Connection: close\r\n\r\n");
+    for (int i = 0; i < 4; i++)
+        buf_puts(&b, "80\r\n" /* 128 bytes */
+                     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n");
+    buf_puts(&b, "0\r\n\r\n");
+    CU_ASSERT_TRUE(exchange(port, b.data, b.len, &r) && r.status == 200);
+    CU_ASSERT_TRUE(r.body.data && strncmp(r.body.data, "got 512 bytes: ", 15) == 0);
+    reply_free(&r);
+
+    /* chunked past the limit: never a 200; the upload is cut off */
+    buf_reset(&b);
+    buf_puts(&b, "POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 64; i++)
+        buf_puts(&b, "80\r\n"
+                     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n");
+    buf_puts(&b, "0\r\n\r\n");
+    bool ok = exchange(port, b.data, b.len, &r);
+    CU_ASSERT_TRUE(!ok || r.status == 413);
+    if (getenv("HTTP_TEST_VERBOSE"))
+        printf("\n  chunked 8 KiB: %s %d", ok ? "reply" : "no reply", r.status);
+    reply_free(&r);
+    buf_free(&b);
+    CU_ASSERT_TRUE(healthy(port));
+    http_stop(s);
+}
+
+static double since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Seconds from t0 until the server closes fd (recv gives 0 or an error). */
+static double seconds_to_close(int fd, const struct timespec *t0)
+{
+    char c[256];
+    while (recv(fd, c, sizeof c, 0) > 0)
+        ;
+    return since(t0);
+}
+
+static void test_idle_timeout(void)
+{
+    struct http_config cfg = {.connection_timeout = 1};
+    struct http_server *s = start_cfg(&cfg);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int port = http_port(s);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int silent = dial(AF_INET, port);
+    int partial = dial(AF_INET, port);
+    int trickle = dial(AF_INET, port);
+    CU_ASSERT_TRUE_FATAL(silent >= 0 && partial >= 0 && trickle >= 0);
+    const char *half = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    CU_ASSERT_TRUE(send_all(partial, half, strlen(half)));
+    CU_ASSERT_TRUE(send_all(trickle, half, strlen(half)));
+    /* a byte every 0.4 s keeps a connection alive past the 1 s timeout:
+     * the timeout is an idle timeout (see http.h), the per-IP limit is what
+     * bounds such clients */
+    bool alive = true;
+    for (int i = 0; i < 6 && alive; i++) {
+        usleep(400 * 1000);
+        alive = send(trickle, "x", 1, MSG_NOSIGNAL) == 1;
+    }
+    CU_ASSERT_TRUE(alive);
+    double a = seconds_to_close(silent, &t0), b = seconds_to_close(partial, &t0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double c = seconds_to_close(trickle, &t0);
+    CU_ASSERT_TRUE(a > 0.5 && a < 10);
+    CU_ASSERT_TRUE(b > 0.5 && b < 10);
+    CU_ASSERT_TRUE(c > 0.5 && c < 10);
+    if (getenv("HTTP_TEST_VERBOSE"))
+        printf("\n  idle close after %.2f s and %.2f s; trickle closed %.2f s after its last byte",
+               a, b, c);
+    close(silent);
+    close(partial);
+    close(trickle);
+    CU_ASSERT_TRUE(healthy(port));
+    http_stop(s);
+}
+
+/* A flood of refused connections is a trickle of log messages. */
+static void test_log_rate_limit(void)
+{
+    struct log_capture lc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct http_config cfg = {.per_ip_limit = 1, .log_fn = capture_log, .log_arg = &lc};
+    struct http_server *s = start_cfg(&cfg);
+    const char *req = "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct reply r;
+    struct timespec t0, t1;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int port = http_port(s);
+    int held = dial(AF_INET, port);
+    CU_ASSERT_TRUE_FATAL(held >= 0);
+    CU_ASSERT_TRUE(send_all(held, req, strlen(req)) && read_reply(held, false, &r));
+    reply_free(&r);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 200; i++) {
+        CU_ASSERT_FALSE(exchange_str(port, req, &r));
+        reply_free(&r);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    close(held);
+    http_stop(s);
+    pthread_mutex_lock(&lc.lock);
+    int n = lc.n, suppressed = lc.suppressed;
+    pthread_mutex_unlock(&lc.lock);
+    long seconds = (long)(t1.tv_sec - t0.tv_sec) + 1;
+    if (getenv("HTTP_TEST_VERBOSE"))
+        printf("\n  %d messages (%d suppression notes) in %ld s: %s", n, suppressed, seconds,
+               lc.last);
+    CU_ASSERT_TRUE(n >= 1);
+    CU_ASSERT_TRUE(n <= (int)(seconds + 1) * 21 + 2);
+    CU_ASSERT_TRUE(suppressed >= 1);
+}
+
+/* --- TLS -------------------------------------------------------------------------- */
+
+extern char **environ;
+
+static bool in_path(const char *tool)
+{
+    const char *path = getenv("PATH");
+    char full[512];
+
+    for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+        size_t n = strcspn(p, ":");
+        snprintf(full, sizeof full, "%.*s/%s", (int)n, p, tool);
+        if (access(full, X_OK) == 0)
+            return true;
+        p += n;
+        if (*p == ':')
+            p++;
+    }
+    return false;
+}
+
+/* Runs argv (from PATH) with stdout to `out` and stderr to `errf` (NULL:
+ * /dev/null); returns its exit status, or -1. */
+static int run(char *const argv[], const char *out, const char *errf)
+{
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    int st, rc;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out ? out : "/dev/null",
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, errf ? errf : "/dev/null",
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return -1;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* One request with curl over TLS: its exit status; *status and *body (the
+ * caller frees) when it got a reply. */
+static int curl_tls(const char *dir, int port, bool verify, const char *method, const char *extra,
+                    const char *data, int *status, char **body)
+{
+    char url[128], resolve[64], cacert[300], out[300], code[300], errf[300], err[512];
+    char *argv[24], *text = NULL;
+    int n = 0, rc;
+
+    snprintf(url, sizeof url, "https://localhost:%d/%s", port,
+             strcmp(method, "POST") == 0 ? "-/reload" : "-/healthy");
+    snprintf(resolve, sizeof resolve, "localhost:%d:127.0.0.1", port);
+    snprintf(cacert, sizeof cacert, "%s/cert.pem", dir);
+    snprintf(out, sizeof out, "%s/body", dir);
+    snprintf(code, sizeof code, "%s/code", dir);
+    snprintf(errf, sizeof errf, "%s/curl.err", dir);
+    argv[n++] = "curl";
+    argv[n++] = "-sS";
+    argv[n++] = "--max-time";
+    argv[n++] = "30";
+    argv[n++] = "--resolve";
+    argv[n++] = resolve;
+    if (verify) {
+        argv[n++] = "--cacert";
+        argv[n++] = cacert;
+    }
+    argv[n++] = "-X";
+    argv[n++] = (char *)method;
+    if (extra) {
+        argv[n++] = "-H";
+        argv[n++] = (char *)extra;
+    }
+    if (data) {
+        argv[n++] = "--data-binary";
+        argv[n++] = (char *)data;
+    }
+    argv[n++] = "-o";
+    argv[n++] = out;
+    argv[n++] = "-w";
+    argv[n++] = "%{http_code}";
+    argv[n++] = url;
+    argv[n] = NULL;
+    rc = run(argv, code, errf);
+    *status = 0;
+    *body = NULL;
+    if (http_read_file(code, &text, err, sizeof err) == 0) {
+        *status = atoi(text);
+        free(text);
+    }
+    if (rc == 0)
+        http_read_file(out, body, err, sizeof err);
+    else if (http_read_file(errf, &text, err, sizeof err) == 0) {
+        if (getenv("HTTP_TEST_VERBOSE"))
+            printf("\n  curl exit %d: %s", rc, text);
+        free(text);
+    }
+    return rc;
+}
+
+static void test_tls(void)
+{
+    char dir[64], cert_path[256], key_path[256], err[512];
+    char *cert = NULL, *key = NULL, *body;
+    int status;
+
+    if (!http_tls_supported()) {
+        printf("\n  SKIPPED: this libmicrohttpd has no TLS support (GnuTLS)");
+        return;
+    }
+    if (!in_path("openssl") || !in_path("curl")) {
+        printf("\n  SKIPPED: the TLS test needs `openssl` and `curl` (Debian packages openssl, curl)");
+        return;
+    }
+    make_tmpdir(dir, sizeof dir);
+    snprintf(cert_path, sizeof cert_path, "%s/cert.pem", dir);
+    snprintf(key_path, sizeof key_path, "%s/key.pem", dir);
+    char *gen[] = {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                   "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                   "-keyout", key_path, "-out", cert_path, NULL};
+    CU_ASSERT_EQUAL_FATAL(run(gen, NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(http_read_file(cert_path, &cert, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(http_read_file(key_path, &key, err, sizeof err), 0);
+
+    struct http_config cfg = {.cert_pem = cert, .key_pem = key, .token = "tls-token"};
+    struct http_server *s = start_cfg(&cfg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int port = http_port(s);
+
+    CU_ASSERT_EQUAL(curl_tls(dir, port, true, "GET", NULL, NULL, &status, &body), 0);
+    CU_ASSERT_EQUAL(status, 200);
+    CU_ASSERT_TRUE(body && strcmp(body, "jobhost is Healthy.\n") == 0);
+    free(body);
+    CU_ASSERT_EQUAL(curl_tls(dir, port, true, "POST", NULL, "hello", &status, &body), 0);
+    CU_ASSERT_EQUAL(status, 401);
+    free(body);
+    CU_ASSERT_EQUAL(curl_tls(dir, port, true, "POST", "Authorization: Bearer tls-token", "hello",
+                             &status, &body),
+                    0);
+    CU_ASSERT_EQUAL(status, 200);
+    CU_ASSERT_TRUE(body && strcmp(body, "got 5 bytes: hello\n") == 0);
+    free(body);
+    /* the certificate is really in use: unknown to curl's default CAs */
+    CU_ASSERT_NOT_EQUAL(curl_tls(dir, port, false, "GET", NULL, NULL, &status, &body), 0);
+    free(body);
+    /* plain HTTP on the TLS port gets no HTTP answer, and harms nothing */
+    struct reply r;
+    bool ok = exchange_str(port, "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    CU_ASSERT_FALSE(ok && r.status == 200);
+    reply_free(&r);
+    CU_ASSERT_EQUAL(curl_tls(dir, port, true, "GET", NULL, NULL, &status, &body), 0);
+    CU_ASSERT_EQUAL(status, 200);
+    free(body);
+    http_stop(s);
+
+    /* start-up errors name the problem */
+    cfg = (struct http_config){.listen = "127.0.0.1:0", .cert_pem = cert};
+    CU_ASSERT_PTR_NULL(http_start(&cfg, err, sizeof err));
+    CU_ASSERT_STRING_EQUAL(err, "listen 127.0.0.1:0: TLS: cert_pem given without key_pem");
+    cfg = (struct http_config){.listen = "127.0.0.1:0", .key_pem = key};
+    CU_ASSERT_PTR_NULL(http_start(&cfg, err, sizeof err));
+    CU_ASSERT_STRING_EQUAL(err, "listen 127.0.0.1:0: TLS: key_pem given without cert_pem");
+    cfg = (struct http_config){.listen = "127.0.0.1:0", .cert_pem = "not a certificate",
+                               .key_pem = key, .log_fn = capture_log, .log_arg = &quiet};
+    CU_ASSERT_PTR_NULL(http_start(&cfg, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "listen 127.0.0.1:0: cannot start the HTTP server"));
+    if (getenv("HTTP_TEST_VERBOSE"))
+        printf("\n  bad certificate: %s", err);
+
+    explicit_bzero(key, strlen(key));
+    free(key);
+    free(cert);
+    rm_tmpdir(dir);
+}
+
 /* --- suites ------------------------------------------------------------------------ */
 
 static const struct cu_test router_tests[] = {
     {"router: 404, 405 + Allow, HEAD, prefixes, gzip, spare buffer", test_router},
     {"Accept / Accept-Encoding negotiation", test_negotiation},
     {"listen address parsing", test_listen_parse},
+    {"constant-time token comparison", test_token_equal},
+    {"router: bearer token accepted, refused, missing; 401 + WWW-Authenticate", test_router_token},
+    {"router: 501 for unknown methods, 405 for known ones", test_router_methods},
+    {"listen address: loopback or not", test_listen_loopback},
+    {"token file: mode, empty, whitespace, size", test_read_token_file},
+    {"PEM file reader: size limit, errors", test_read_file},
     {NULL, NULL},
 };
 
@@ -902,6 +1877,14 @@ static const struct cu_test server_tests[] = {
     {"listen forms: address, :port, host name, [::1], in use", test_listen_forms},
     {"start/stop leaks no descriptor", test_no_fd_leak},
     {"concurrent scrapes while workers record", test_concurrent_clients},
+    {"bearer token: 401 before the body is read, 200 with it", test_token_server},
+    {"malformed requests and bad methods harm nothing", test_bad_requests_server},
+    {"per-IP connection limit", test_per_ip_limit},
+    {"oversize request line and headers: 414/431", test_oversize_head},
+    {"body limits: declared and chunked", test_body_limits},
+    {"idle connections are closed (slowloris)", test_idle_timeout},
+    {"libmicrohttpd messages are rate-limited", test_log_rate_limit},
+    {"TLS with a self-signed certificate (openssl + curl)", test_tls},
     {NULL, NULL},
 };
 

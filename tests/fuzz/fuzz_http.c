@@ -1,0 +1,580 @@
+/*
+ * fuzz_http — the pure router of host/http.h and its string helpers.
+ *
+ * Input layout: byte 0 holds switches (bit 0: the router has a bearer token;
+ * bit 1: the metrics callback fails; bit 2: not ready; bit 3: lend a spare
+ * buffer), then text split like an HTTP/1 request:
+ *
+ *     METHOD SP PATH[?QUERY] LF (NAME ":" VALUE LF)* LF BODY
+ *
+ * Two routers (with and without a token) are built once with a dummy
+ * metrics callback and a handful of extra routes, exact and prefix, one
+ * replacing a built-in path, some gzipped. For each input http_route must
+ * give what the contract in http.h says, as worked out here independently:
+ * 501 for an unknown method, 401 (+ WWW-Authenticate) for a non-GET/HEAD
+ * without the right "Bearer" token, 404 for an unknown path, 405 with the
+ * exact Allow set, or the most specific route's handler, and nothing else.
+ * Also: response headers are well-formed (a handler cannot split the
+ * response: http_response_header accepts a header exactly when it is a
+ * token and a value without CR, LF or other controls); a gzipped body
+ * inflates to what the handler wrote, with Vary and Content-Encoding set;
+ * HEAD answers as GET; a spare buffer changes nothing in the answer.
+ * The header values and the path also go through http_negotiate_format,
+ * http_accepts_gzip, http_parse_listen (with exact-size buffers, so ASan
+ * sees any overrun), http_listen_is_loopback and http_token_equal.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <strings.h>
+#include <zlib.h>
+
+#include "fuzz_common.h"
+#include "http.h"
+
+#define TOKEN "s3cret-T0ken"
+#define MAX_HEADERS 16
+#define MAX_ARGS 8
+
+/* What the last handler did; single-threaded, reset before each route. */
+static int g_ran;             /* id of the handler that ran, -1 none */
+static struct buf g_written;  /* the body it wrote, before any gzip */
+static bool g_metrics_fail, g_not_ready;
+
+static struct http_router *g_router[2]; /* [0] no token, [1] with TOKEN */
+
+/* ---- handlers ------------------------------------------------------------------ */
+
+static void note(int id, struct http_response *resp)
+{
+    g_ran = id;
+    buf_reset(&g_written);
+    buf_append(&g_written, resp->body.data ? resp->body.data : "", resp->body.len);
+}
+
+static bool header_ok(const char *name, const char *value)
+{
+    if (!*name)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (!isalnum(*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+            return false;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return false;
+    return true;
+}
+
+/* Adds the header a request asks for (X-Name / X-Value), checking the verdict. */
+static void try_header(const struct http_request *req, struct http_response *resp)
+{
+    const char *name = http_request_header(req, "X-Name");
+    const char *value = http_request_header(req, "X-Value");
+
+    if (!name || !value)
+        return;
+    int rc = http_response_header(resp, name, value);
+    FUZZ_CHECK(rc == (header_ok(name, value) ? 0 : -EINVAL),
+               "http_response_header(\"%s\", \"%s\") = %d", name, value, rc);
+    if (rc == 0)
+        FUZZ_CHECK(http_response_get_header(resp, name) != NULL, "header \"%s\" not found", name);
+}
+
+static void h_reload(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    (void)arg;
+    (void)req;
+    buf_puts(&resp->body, "reloaded\n");
+    note(0, resp);
+}
+
+static void h_jobs(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    (void)arg;
+    (void)req;
+    resp->content_type = "application/json";
+    buf_puts(&resp->body, "[{\"id\":\"heartbeat\"}]\n");
+    note(1, resp);
+}
+
+static void h_job(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    const char *fmt = http_request_arg(req, "format");
+    (void)arg;
+    buf_printf(&resp->body, "job %s format %s\n", req->path, fmt ? fmt : "-");
+    try_header(req, resp);
+    note(2, resp);
+}
+
+static void h_echo_body(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    (void)arg;
+    if (req->body_len)
+        buf_append(&resp->body, req->body, req->body_len);
+    try_header(req, resp);
+    note((int)(intptr_t)arg, resp);
+}
+
+/* Answers ?status=N (default 200) with ?body=TEXT (default none). */
+static void h_status(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    const char *s = http_request_arg(req, "status"), *b = http_request_arg(req, "body");
+    long v = s ? strtol(s, NULL, 10) : 200;
+    (void)arg;
+    resp->status = v >= 100 && v <= 599 ? (int)v : 500;
+    if (b)
+        buf_puts(&resp->body, b);
+    note(5, resp);
+}
+
+static void h_put_healthy(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    (void)arg;
+    (void)req;
+    buf_puts(&resp->body, "put healthy\n");
+    note(6, resp);
+}
+
+static int metrics_fn(void *arg, enum metrics_format f, struct buf *out)
+{
+    (void)arg;
+    if (g_metrics_fail)
+        return -EIO;
+    buf_printf(out, "# TYPE jobhost_up gauge\njobhost_up %d\n", (int)f);
+    for (int i = 0; i < 50; i++)
+        buf_printf(out, "jobhost_job_runs_total{job_id=\"j%d\",result=\"success\"} %d\n", i, i);
+    if (f == METRICS_OPENMETRICS_100)
+        buf_puts(out, "# EOF\n");
+    g_ran = 100;
+    buf_reset(&g_written);
+    buf_append(&g_written, out->data, out->len);
+    return 0;
+}
+
+static bool ready_fn(void *arg)
+{
+    (void)arg;
+    return !g_not_ready;
+}
+
+static const struct http_route routes[] = {
+    {"POST", "/-/reload", HTTP_MATCH_EXACT, h_reload, NULL, 0},
+    {"GET", "/api/v1/jobs", HTTP_MATCH_EXACT, h_jobs, NULL, HTTP_ROUTE_GZIP},
+    {"GET", "/api/v1/jobs/", HTTP_MATCH_PREFIX, h_job, NULL, 0},
+    {"POST", "/api/v1/jobs/", HTTP_MATCH_PREFIX, h_echo_body, (void *)3, HTTP_ROUTE_GZIP},
+    {"DELETE", "/api/v1/jobs/x", HTTP_MATCH_EXACT, h_echo_body, (void *)4, 0},
+    {"GET", "/status/", HTTP_MATCH_PREFIX, h_status, NULL, HTTP_ROUTE_GZIP},
+    {"PUT", "/-/healthy", HTTP_MATCH_EXACT, h_put_healthy, NULL, 0},
+    {"PATCH", "/patch/", HTTP_MATCH_PREFIX, h_echo_body, (void *)7, 0},
+};
+
+/* The whole table as the router sees it: ours, then the built-ins. */
+struct ref_route {
+    const char *method, *path;
+    enum http_match match;
+    int id; /* handler id: ours as above, 100 metrics, 101 healthy, 102 ready */
+    bool gzip;
+};
+static const struct ref_route ref_routes[] = {
+    {"POST", "/-/reload", HTTP_MATCH_EXACT, 0, false},
+    {"GET", "/api/v1/jobs", HTTP_MATCH_EXACT, 1, true},
+    {"GET", "/api/v1/jobs/", HTTP_MATCH_PREFIX, 2, false},
+    {"POST", "/api/v1/jobs/", HTTP_MATCH_PREFIX, 3, true},
+    {"DELETE", "/api/v1/jobs/x", HTTP_MATCH_EXACT, 4, false},
+    {"GET", "/status/", HTTP_MATCH_PREFIX, 5, true},
+    {"PUT", "/-/healthy", HTTP_MATCH_EXACT, 6, false},
+    {"PATCH", "/patch/", HTTP_MATCH_PREFIX, 7, false},
+    {"GET", "/metrics", HTTP_MATCH_EXACT, 100, true},
+    {"GET", "/-/healthy", HTTP_MATCH_EXACT, 101, false},
+    {"GET", "/-/ready", HTTP_MATCH_EXACT, 102, false},
+};
+#define N_REF (sizeof(ref_routes) / sizeof(ref_routes[0]))
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    struct http_config cfg = {
+        .metrics_fn = metrics_fn,
+        .ready_fn = ready_fn,
+        .routes = routes,
+        .n_routes = sizeof(routes) / sizeof(routes[0]),
+    };
+    (void)argc;
+    (void)argv;
+    g_router[0] = http_router_new(&cfg);
+    cfg.token = TOKEN;
+    g_router[1] = http_router_new(&cfg);
+    return 0;
+}
+
+/* ---- the reference ----------------------------------------------------------------- */
+
+static size_t ref_score(const struct ref_route *rt, const char *path)
+{
+    if (rt->match == HTTP_MATCH_EXACT)
+        return strcmp(rt->path, path) == 0 ? SIZE_MAX : 0;
+    return strncmp(rt->path, path, strlen(rt->path)) == 0 ? strlen(rt->path) + 1 : 0;
+}
+
+static bool ref_method_ok(const struct ref_route *rt, const char *m)
+{
+    return strcmp(rt->method, m) == 0 || (strcmp(m, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
+}
+
+static bool ref_known_method(const char *m)
+{
+    static const char *const known[] = {"GET",   "HEAD",    "POST",  "PUT",    "DELETE",
+                                        "PATCH", "OPTIONS", "TRACE", "CONNECT"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(m, known[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool ref_authorized(const char *auth)
+{
+    const char *p, *end;
+
+    if (!auth || strncasecmp(auth, "bearer", 6) != 0 || (auth[6] != ' ' && auth[6] != '\t'))
+        return false;
+    for (p = auth + 6; *p == ' ' || *p == '\t'; p++)
+        ;
+    for (end = p + strlen(p); end > p && (end[-1] == ' ' || end[-1] == '\t'); end--)
+        ;
+    return (size_t)(end - p) == strlen(TOKEN) && memcmp(p, TOKEN, strlen(TOKEN)) == 0;
+}
+
+/* ---- checking one answer ------------------------------------------------------------- */
+
+static void check_headers(const struct http_response *resp)
+{
+    const char *name, *value;
+    size_t n = 0, bytes = 0;
+
+    for (size_t i = 0; (value = http_response_header_at(resp, i, &name)); i++) {
+        FUZZ_CHECK(header_ok(name, value), "response header \"%s: %s\"", name, value);
+        bytes += strlen(name) + strlen(value) + 2;
+        n++;
+    }
+    FUZZ_CHECK(bytes == resp->headers.len, "headers buffer %zu bytes, %zu walked in %zu headers",
+               resp->headers.len, bytes, n);
+    FUZZ_CHECK(resp->content_type && !strpbrk(resp->content_type, "\r\n"), "content type");
+}
+
+static void inflate_all(const struct buf *in, struct buf *out)
+{
+    z_stream zs;
+    char chunk[4096];
+    int rc;
+
+    memset(&zs, 0, sizeof(zs));
+    FUZZ_CHECK(inflateInit2(&zs, 15 + 16) == Z_OK, "inflateInit2");
+    zs.next_in = (Bytef *)in->data;
+    zs.avail_in = (uInt)in->len;
+    do {
+        zs.next_out = (Bytef *)chunk;
+        zs.avail_out = sizeof(chunk);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        FUZZ_CHECK(rc == Z_OK || rc == Z_STREAM_END, "gzip body does not inflate: %d", rc);
+        buf_append(out, chunk, sizeof(chunk) - zs.avail_out);
+    } while (rc != Z_STREAM_END);
+    FUZZ_CHECK(zs.avail_in == 0, "bytes after the gzip stream");
+    inflateEnd(&zs);
+}
+
+static bool allow_has(const char *allow, const char *m)
+{
+    size_t n = strlen(m);
+    for (const char *p = allow; p && *p;) {
+        const char *end = strstr(p, ", ");
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && memcmp(p, m, n) == 0)
+            return true;
+        p = end ? end + 2 : p + len;
+    }
+    return false;
+}
+
+static void check_allow(const char *allow, const char *path)
+{
+    size_t want = 0, got = 1;
+    const char *seen[N_REF + 1];
+
+    FUZZ_CHECK(allow && *allow, "405 without Allow");
+    for (size_t i = 0; i < N_REF; i++) {
+        if (!ref_score(&ref_routes[i], path))
+            continue;
+        const char *ms[2] = {ref_routes[i].method, strcmp(ref_routes[i].method, "GET") ? NULL : "HEAD"};
+        for (int k = 0; k < 2 && ms[k]; k++) {
+            bool dup = false;
+            for (size_t j = 0; j < want; j++)
+                dup = dup || strcmp(seen[j], ms[k]) == 0;
+            if (dup)
+                continue;
+            FUZZ_CHECK(allow_has(allow, ms[k]), "Allow \"%s\" lacks %s for %s", allow, ms[k], path);
+            seen[want++] = ms[k];
+        }
+    }
+    for (const char *p = allow; (p = strstr(p, ", ")); p += 2)
+        got++;
+    FUZZ_CHECK(got == want, "Allow \"%s\" for %s: %zu methods, want %zu", allow, path, got, want);
+}
+
+/* Routes `req` and checks the answer against the reference. The response is
+ * returned for comparisons; the caller frees it. */
+static void route_and_check(int tok, const struct http_request *req, struct http_response *resp,
+                            struct buf *spare)
+{
+    const char *method = req->method, *path = req->path;
+    const struct ref_route *best = NULL;
+    size_t best_score = 0;
+    bool path_known = false;
+
+    g_ran = -1;
+    http_route(g_router[tok], req, resp, spare);
+    check_headers(resp);
+    if (spare)
+        FUZZ_CHECK(spare->len == 0, "spare handed back with %zu bytes", spare->len);
+
+    if (!ref_known_method(method)) {
+        FUZZ_CHECK(resp->status == 501 && g_ran == -1, "method \"%s\": %d, handler %d", method,
+                   resp->status, g_ran);
+        return;
+    }
+    if (tok && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+        !ref_authorized(http_request_header(req, "Authorization"))) {
+        FUZZ_CHECK(resp->status == 401 && g_ran == -1, "%s %s without the token: %d, handler %d",
+                   method, path, resp->status, g_ran);
+        FUZZ_CHECK(http_response_get_header(resp, "WWW-Authenticate"), "401 without WWW-Authenticate");
+        return;
+    }
+    for (size_t i = 0; i < N_REF; i++) {
+        size_t score = ref_score(&ref_routes[i], path);
+        if (!score)
+            continue;
+        path_known = true;
+        if (score > best_score && ref_method_ok(&ref_routes[i], method)) {
+            best = &ref_routes[i];
+            best_score = score;
+        }
+    }
+    if (!path_known) {
+        FUZZ_CHECK(resp->status == 404 && g_ran == -1, "%s %s: %d, want 404", method, path,
+                   resp->status);
+        return;
+    }
+    if (!best) {
+        FUZZ_CHECK(resp->status == 405 && g_ran == -1, "%s %s: %d, want 405", method, path,
+                   resp->status);
+        check_allow(http_response_get_header(resp, "Allow"), path);
+        return;
+    }
+
+    /* The handler that had to run did, and its body is what was sent. */
+    struct buf plain = {0};
+    const char *enc = http_response_get_header(resp, "Content-Encoding");
+    if (best->id >= 101) {
+        const char *text = best->id == 101 ? "jobhost is Healthy.\n"
+                           : g_not_ready   ? "jobhost is not ready.\n"
+                                           : "jobhost is Ready.\n";
+        FUZZ_CHECK(g_ran == -1 && strcmp(resp->body.data ? resp->body.data : "", text) == 0,
+                   "%s %s: built-in %d answered \"%s\"", method, path, best->id,
+                   resp->body.data ? resp->body.data : "");
+        FUZZ_CHECK(resp->status == (best->id == 102 && g_not_ready ? 503 : 200), "status %d",
+                   resp->status);
+        return;
+    }
+    if (best->id == 100 && g_metrics_fail) {
+        FUZZ_CHECK(resp->status == 500 && g_ran == -1, "failing metrics: %d", resp->status);
+        return;
+    }
+    FUZZ_CHECK(g_ran == best->id, "%s %s ran handler %d, want %d", method, path, g_ran, best->id);
+    if (best->gzip) {
+        bool want_gzip = resp->status == 200 && g_written.len > 0 &&
+                         http_accepts_gzip(http_request_header(req, "Accept-Encoding"));
+        FUZZ_CHECK(http_response_get_header(resp, "Vary") != NULL, "gzip route without Vary");
+        FUZZ_CHECK((enc != NULL) == want_gzip, "%s %s: Content-Encoding %s, gzip expected %d",
+                   method, path, enc ? enc : "(none)", want_gzip);
+    } else {
+        FUZZ_CHECK(enc == NULL, "%s %s: Content-Encoding on a plain route", method, path);
+    }
+    if (enc) {
+        FUZZ_CHECK(strcmp(enc, "gzip") == 0, "Content-Encoding %s", enc);
+        inflate_all(&resp->body, &plain);
+    } else {
+        buf_append(&plain, resp->body.data ? resp->body.data : "", resp->body.len);
+    }
+    FUZZ_CHECK(plain.len == g_written.len && memcmp(plain.data, g_written.data, plain.len) == 0,
+               "%s %s: body (%zu bytes) is not what the handler wrote (%zu bytes)", method, path,
+               plain.len, g_written.len);
+    buf_free(&plain);
+}
+
+static bool same_response(const struct http_response *a, const struct http_response *b)
+{
+    return a->status == b->status && a->body.len == b->body.len &&
+           (a->body.len == 0 || memcmp(a->body.data, b->body.data, a->body.len) == 0) &&
+           a->headers.len == b->headers.len &&
+           (a->headers.len == 0 || memcmp(a->headers.data, b->headers.data, a->headers.len) == 0) &&
+           strcmp(a->content_type, b->content_type) == 0;
+}
+
+/* ---- the string helpers ----------------------------------------------------------------- */
+
+/* Whether `what` appears in s once blanks are dropped (the header parser
+ * drops blanks inside a media range or coding). */
+static bool contains_ci(const char *s, const char *what)
+{
+    char *t = malloc(strlen(s) + 1), *o = t;
+    bool found;
+
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t')
+            *o++ = *s;
+    *o = '\0';
+    found = strcasestr(t, what) != NULL;
+    free(t);
+    return found;
+}
+
+static void check_strings(const char *s, size_t hostlen, size_t portlen)
+{
+    enum metrics_format f = http_negotiate_format(s);
+    FUZZ_CHECK(f == METRICS_TEXT_004 || f == METRICS_OPENMETRICS_100, "format %d", (int)f);
+    if (!contains_ci(s, "application/openmetrics-text"))
+        FUZZ_CHECK(f == METRICS_TEXT_004, "OpenMetrics chosen for \"%s\"", s);
+    if (http_accepts_gzip(s))
+        FUZZ_CHECK(contains_ci(s, "gzip") || strchr(s, '*'), "gzip accepted for \"%s\"", s);
+
+    /* Exact-size buffers: ASan sees one byte too many. */
+    char *host = malloc(hostlen ? hostlen : 1), *port = malloc(portlen ? portlen : 1);
+    char err[160];
+    int rc = http_parse_listen(s, host, hostlen, port, portlen, err, sizeof(err));
+    FUZZ_CHECK(rc == 0 || rc == -EINVAL, "http_parse_listen = %d", rc);
+    if (rc == 0) {
+        size_t pn = strlen(port);
+        FUZZ_CHECK(strlen(host) < hostlen && pn < portlen, "lengths");
+        FUZZ_CHECK(pn >= 1 && pn <= 5 && strspn(port, "0123456789") == pn &&
+                       strtol(port, NULL, 10) <= 65535,
+                   "port \"%s\" from \"%s\"", port, s);
+    } else {
+        FUZZ_CHECK(memchr(err, '\0', sizeof(err)) && err[0], "no message for \"%s\"", s);
+    }
+    free(host);
+    free(port);
+    if (http_listen_is_loopback(s)) {
+        char h[256], p[8];
+        FUZZ_CHECK(http_parse_listen(s, h, sizeof(h), p, sizeof(p), err, sizeof(err)) == 0,
+                   "\"%s\" is loopback but does not parse", s);
+    }
+}
+
+/* ---- the input ----------------------------------------------------------------------------- */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct http_header headers[MAX_HEADERS], args[MAX_ARGS];
+    struct http_request req = {0};
+    char *text, *line, *next, *body;
+    size_t n_headers = 0, n_args = 0;
+
+    if (size < 1)
+        return 0;
+    int tok = data[0] & 1;
+    g_metrics_fail = data[0] & 2;
+    g_not_ready = data[0] & 4;
+    bool lend = data[0] & 8;
+    size_t hostlen = data[0] >> 4; /* 0..15: small buffers for http_parse_listen */
+    text = fuzz_cstr(data + 1, size - 1);
+
+    /* Request line. */
+    line = text;
+    next = strchr(line, '\n');
+    if (next)
+        *next++ = '\0';
+    char *sp = strchr(line, ' ');
+    req.method = line;
+    req.path = "";
+    if (sp) {
+        *sp = '\0';
+        req.path = sp + 1;
+    }
+    char *q = strchr(req.path, '?');
+    if (q) {
+        *q = '\0';
+        for (char *a = q + 1; a && n_args < MAX_ARGS;) {
+            char *amp = strchr(a, '&');
+            if (amp)
+                *amp++ = '\0';
+            char *eq = strchr(a, '=');
+            if (eq)
+                *eq++ = '\0';
+            args[n_args].name = a;
+            args[n_args].value = eq ? eq : "";
+            n_args++;
+            a = amp;
+        }
+    }
+    /* Headers up to an empty line, then the body. */
+    body = NULL;
+    while (next) {
+        line = next;
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (*line == '\0') {
+            body = next;
+            break;
+        }
+        if (n_headers == MAX_HEADERS)
+            continue;
+        char *colon = strchr(line, ':');
+        char *value = colon ? colon + 1 : line + strlen(line);
+        if (colon)
+            *colon = '\0';
+        while (*value == ' ' || *value == '\t')
+            value++;
+        headers[n_headers].name = line;
+        headers[n_headers].value = value;
+        n_headers++;
+    }
+    req.headers = headers;
+    req.n_headers = n_headers;
+    req.args = args;
+    req.n_args = n_args;
+    req.body = body;
+    req.body_len = body ? strlen(body) : 0;
+
+    struct http_response a, b;
+    struct buf spare = {0};
+    if (lend)
+        buf_reserve(&spare, 100);
+    route_and_check(tok, &req, &a, lend ? &spare : NULL);
+    route_and_check(tok, &req, &b, NULL);
+    FUZZ_CHECK(same_response(&a, &b), "%s %s: a spare buffer changed the answer", req.method,
+               req.path);
+    http_response_free(&b);
+    if (strcmp(req.method, "GET") == 0) {
+        req.method = "HEAD";
+        route_and_check(tok, &req, &b, NULL);
+        FUZZ_CHECK(same_response(&a, &b), "HEAD %s differs from GET", req.path);
+        http_response_free(&b);
+        req.method = "GET";
+    }
+    http_response_free(&a);
+    buf_free(&spare);
+
+    check_strings(req.path, hostlen, 6);
+    check_strings(req.method, 256, hostlen);
+    for (size_t i = 0; i < n_headers; i++)
+        check_strings(headers[i].value, hostlen + 1, 8);
+    FUZZ_CHECK(http_token_equal(req.method, strlen(req.method), req.path, strlen(req.path)) ==
+                   (strcmp(req.method, req.path) == 0),
+               "http_token_equal(\"%s\", \"%s\")", req.method, req.path);
+    if (body)
+        FUZZ_CHECK(http_token_equal(body, req.body_len, TOKEN, strlen(TOKEN)) ==
+                       (strcmp(body, TOKEN) == 0),
+                   "http_token_equal(body, token)");
+
+    free(text);
+    return 0;
+}
