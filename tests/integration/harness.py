@@ -101,7 +101,8 @@ class Daemon:
     """One jobhost process with its own directory, manifest and port."""
 
     def __init__(self, jobs_yaml, host_extra="", plugin_dir=FIXTURES, workers=2, level="debug",
-                 args=(), wrapper=(), log_extra="", syslog="{enabled: false}", log_file=None):
+                 args=(), wrapper=(), log_extra="", syslog="{enabled: false}", log_file=None,
+                 http_extra=""):
         self.dir = tempfile.mkdtemp(prefix="jobhost-it-")
         os.chmod(self.dir, 0o755)
         self.port = free_port()
@@ -115,6 +116,7 @@ class Daemon:
         self.wrapper = list(wrapper)  # a command that execs the daemon (e.g. in a namespace)
         self.log_extra = log_extra    # more lines under host.log
         self.syslog = syslog
+        self.http_extra = http_extra  # more keys in host.http, e.g. ", token_file: /x"
         self.log_file = log_file or "{path: %s, max_size: 100MiB, keep: 2}" % self.log_path
         self.proc = None
         self.write_manifest(jobs_yaml)
@@ -127,7 +129,7 @@ class Daemon:
             "  plugin_dir: %s\n"
             "  workers: %d\n"
             "  shutdown_timeout: 10s\n"
-            "  http: {listen: 127.0.0.1:%d}\n"
+            "  http: {listen: 127.0.0.1:%d%s}\n"
             "  log:\n"
             "    level: %s\n"
             "    syslog: %s\n"
@@ -135,7 +137,8 @@ class Daemon:
             "    stderr: false\n"
             "%s"
             "%s"
-            "jobs:\n%s" % (self.plugin_dir, self.workers, self.port, self.level, self.syslog,
+            "jobs:\n%s" % (self.plugin_dir, self.workers, self.port, self.http_extra, self.level,
+                           self.syslog,
                            self.log_file, self.log_extra, self.host_extra, jobs_yaml))
         tmp = self.manifest + ".tmp"
         with open(tmp, "w") as f:

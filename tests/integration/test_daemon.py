@@ -149,6 +149,30 @@ class Http(DaemonTest):
         self.assertEqual(status, 405)
         self.assertEqual(headers["Allow"], "POST")
 
+    def test_bearer_token_guards_posts(self):
+        d = self.daemon("  - id: manual\n    plugin: ok\n")
+        token_file = os.path.join(d.dir, "token")
+        with open(token_file, "w") as f:
+            f.write("s3cret-token\n")
+        os.chmod(token_file, 0o600)
+        d.http_extra = ", token_file: %s" % token_file
+        d.write_manifest("  - id: manual\n    plugin: ok\n")
+        d.start()
+        status, headers, _ = d.request("POST", "/api/v1/jobs/manual/run")
+        self.assertEqual(status, 401)
+        self.assertEqual(headers["WWW-Authenticate"], 'Bearer realm="jobhost"')
+        status, _, _ = d.request("POST", "/-/reload", headers={"Authorization": "Bearer wrong"})
+        self.assertEqual(status, 401)
+        status, _, body = d.request("POST", "/api/v1/jobs/manual/run",
+                                    headers={"Authorization": "Bearer s3cret-token"})
+        self.assertEqual(status, 202, body)
+        self.assertEqual(d.get("/metrics")[0], 200)  # reads stay open
+        # a token file others can read is refused by check
+        os.chmod(token_file, 0o644)
+        p = subprocess.run([JOBHOST, "check", "-c", d.manifest], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("readable by others", p.stderr)
+
     def test_values_equal_runs_made(self):
         d = self.start("  - id: manual\n    plugin: ok\n")
         for _ in range(5):
