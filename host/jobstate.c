@@ -7,6 +7,7 @@
  */
 #include "jobstate.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,7 @@ struct jobstate_table *jobstate_table_new(void)
 
 static void entry_free(struct entry *e)
 {
+    free(e->state.last_error);
     pthread_mutex_destroy(&e->state.last_lock);
     free(e->state.id);
     free(e);
@@ -101,7 +103,7 @@ struct jobstate *jobstate_acquire(struct jobstate_table *t, const char *id)
         }
         e = xcalloc(1, sizeof(*e));
         e->state.id = xstrdup(id);
-        e->state.last.result = -1;
+        e->state.last_result = -1;
         pthread_mutex_init(&e->state.last_lock, NULL);
         e->next = t->buckets[k];
         t->buckets[k] = e;
@@ -135,21 +137,30 @@ void jobstate_release(struct jobstate_table *t, struct jobstate *s)
 void jobstate_set_last(struct jobstate *s, int result, int64_t start_wall_ns, int64_t duration_ns,
                        const char *run_id, const char *error)
 {
-    size_t elen = strnlen(error, sizeof(s->last.error) - 1);
+    char *old = NULL, *copy = NULL;
 
+    /* A failing job allocates its message on each run; a succeeding one,
+     * the common case, allocates nothing. */
+    if (error[0])
+        copy = xstrndup(error, strnlen(error, sizeof(((struct job_last_run *)0)->error) - 1));
     pthread_mutex_lock(&s->last_lock);
-    s->last.result = result;
-    s->last.start_wall_ns = start_wall_ns;
-    s->last.duration_ns = duration_ns;
-    memcpy(s->last.run_id, run_id, sizeof(s->last.run_id));
-    memcpy(s->last.error, error, elen); /* only what is there: most runs have none */
-    s->last.error[elen] = '\0';
+    s->last_result = result;
+    s->last_start_wall_ns = start_wall_ns;
+    s->last_duration_ns = duration_ns;
+    memcpy(s->last_run_id, run_id, sizeof(s->last_run_id));
+    old = s->last_error;
+    s->last_error = copy;
     pthread_mutex_unlock(&s->last_lock);
+    free(old);
 }
 
 void jobstate_get_last(struct jobstate *s, struct job_last_run *out)
 {
     pthread_mutex_lock(&s->last_lock);
-    *out = s->last;
+    out->start_wall_ns = s->last_start_wall_ns;
+    out->duration_ns = s->last_duration_ns;
+    out->result = s->last_result;
+    memcpy(out->run_id, s->last_run_id, sizeof(out->run_id));
+    snprintf(out->error, sizeof(out->error), "%s", s->last_error ? s->last_error : "");
     pthread_mutex_unlock(&s->last_lock);
 }

@@ -18,11 +18,11 @@
 struct jobstate_table;
 
 struct job_last_run {
-    char run_id[RUN_ID_LEN];
-    int result;          /* enum run_result, -1 = never ran */
     int64_t start_wall_ns;
     int64_t duration_ns;
-    char error[256];
+    int result;          /* enum run_result, -1 = never ran */
+    char run_id[RUN_ID_LEN];
+    char error[256];     /* filled by jobstate_get_last */
 };
 
 struct jobstate {
@@ -35,8 +35,13 @@ struct jobstate {
      * which trigger it was made for and the next nominal fire time. */
     uint64_t plan_key;
     int64_t plan_nominal_ns;
-    pthread_mutex_t last_lock;            /* guards last */
-    struct job_last_run last;
+    pthread_mutex_t last_lock;            /* guards the last_* fields */
+    int64_t last_start_wall_ns;
+    int64_t last_duration_ns;
+    int last_result;                      /* -1 = never ran */
+    char last_run_id[RUN_ID_LEN];
+    char *last_error;                     /* NULL when the last run set none; most don't,
+                                             so no job pays 256 bytes for it */
     unsigned refs; /* under the table's lock */
 };
 

@@ -31,9 +31,9 @@
 #include "tz.h"
 #include "units.h"
 
-#define MANIFEST_MAX_BYTES (4u << 20)
+#define MANIFEST_MAX_BYTES (64u << 20) /* a 100,000-job manifest is about 8 MiB */
 #define MANIFEST_MAX_DEPTH 32
-#define MANIFEST_MAX_NODES 200000
+#define MANIFEST_MAX_NODES 2000000 /* aliases are refused, so nodes = bytes read */
 #define MANIFEST_MAX_ERRORS 100
 #define JOB_ID_MAX 128
 

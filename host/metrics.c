@@ -236,8 +236,11 @@ struct job_metrics {
     _Atomic int64_t last_run_ns;      /* 0: never */
     _Atomic int64_t last_success_ns;
     _Atomic int64_t last_failure_ns;
-    /* Non-cumulative counts: dur.n + 1 duration buckets, then delay.n + 1. */
-    _Atomic uint64_t buckets[];
+    /* Non-cumulative counts: dur.n + 1 duration buckets, then delay.n + 1.
+     * Allocated by the first run (under wlock), so the many jobs that have
+     * not run yet cost no bucket memory; NULL reads as all zeros. Published
+     * with release, read with acquire. */
+    _Atomic(_Atomic uint64_t *) buckets;
 };
 
 struct metrics {
@@ -802,6 +805,7 @@ static void job_free(struct job_metrics *jm)
         free(l);
         l = next;
     }
+    free((void *)atomic_load_explicit(&jm->buckets, memory_order_relaxed));
     free(jm->id);
     free(jm->lbl);
     free(jm);
@@ -870,8 +874,7 @@ static void table_grow(struct metrics *m)
 
 static struct job_metrics *job_new(struct metrics *m, const char *job_id, const char *plugin)
 {
-    size_t nbk = m->dur.n + 1 + m->delay.n + 1;
-    size_t size = sizeof(struct job_metrics) + nbk * sizeof(_Atomic uint64_t);
+    size_t size = sizeof(struct job_metrics);
     struct job_metrics *jm = alloc_aligned(size);
     struct buf b = {0};
 
@@ -900,8 +903,7 @@ static struct job_metrics *job_new(struct metrics *m, const char *job_id, const 
     atomic_init(&jm->last_run_ns, 0);
     atomic_init(&jm->last_success_ns, 0);
     atomic_init(&jm->last_failure_ns, 0);
-    for (size_t i = 0; i < nbk; i++)
-        atomic_init(&jm->buckets[i], 0);
+    atomic_init(&jm->buckets, NULL);
     return jm;
 }
 
@@ -1039,6 +1041,21 @@ static inline void write_end(struct job_metrics *jm)
     job_unlock(jm);
 }
 
+/* The job's bucket array, allocated on first use. Called under wlock, so
+ * only one writer can get here at a time for this job. */
+static _Atomic uint64_t *job_buckets(struct job_metrics *jm)
+{
+    _Atomic uint64_t *b = atomic_load_explicit(&jm->buckets, memory_order_relaxed);
+    if (!b) {
+        size_t nbk = jm->m->dur.n + 1 + jm->m->delay.n + 1;
+        b = xcalloc(nbk, sizeof(*b));
+        for (size_t i = 0; i < nbk; i++)
+            atomic_init(&b[i], 0);
+        atomic_store_explicit(&jm->buckets, b, memory_order_release);
+    }
+    return b;
+}
+
 void metrics_run_started(struct job_metrics *jm, int64_t start_wall_ns, int64_t delay_ns)
 {
     if (!jm)
@@ -1051,7 +1068,7 @@ void metrics_run_started(struct job_metrics *jm, int64_t start_wall_ns, int64_t 
     write_begin(jm);
     add_i64(&jm->running, 1);
     set_i64(&jm->last_run_ns, start_wall_ns);
-    add_u64(&jm->buckets[bi], 1);
+    add_u64(&job_buckets(jm)[bi], 1);
     add_u64(&jm->delay_sum_ns, (uint64_t)delay_ns);
     write_end(jm);
 }
@@ -1068,7 +1085,7 @@ void metrics_run_finished(struct job_metrics *jm, enum metrics_result r, int64_t
     write_begin(jm);
     add_i64(&jm->running, -1);
     add_u64(&jm->runs[r], 1);
-    add_u64(&jm->buckets[bi], 1);
+    add_u64(&job_buckets(jm)[bi], 1);
     add_u64(&jm->dur_sum_ns, (uint64_t)duration_ns);
     set_i64(&jm->last_duration_ns, duration_ns);
     if (r == METRICS_SUCCESS)
@@ -1174,8 +1191,9 @@ static void snap_copy(struct job_metrics *jm, struct snap *s, size_t nbk)
     s->last_run = atomic_load_explicit(&jm->last_run_ns, r);
     s->last_success = atomic_load_explicit(&jm->last_success_ns, r);
     s->last_failure = atomic_load_explicit(&jm->last_failure_ns, r);
+    _Atomic uint64_t *b = atomic_load_explicit(&jm->buckets, r);
     for (size_t i = 0; i < nbk; i++)
-        s->bk[i] = atomic_load_explicit(&jm->buckets[i], r);
+        s->bk[i] = b ? atomic_load_explicit(&b[i], r) : 0;
 }
 
 /* One consistent reading of a job's worker-side values (see DESIGN). */

@@ -166,6 +166,20 @@ static void wake_dispatcher(struct scheduler *s)
         jlog(JH_LOG_ERROR, "scheduler_wake_failed", "error=%s", strerror(errno));
 }
 
+/* A date job planned after its time (the host was down, or the job was
+ * just added): it runs at once if still within misfire_grace, else the
+ * firing is recorded as missed, never dropped silently. */
+static int64_t past_date(struct job *job, int64_t now)
+{
+    int64_t at = job->spec->trigger.at_ns;
+    int64_t grace = job->spec->misfire_grace_ns;
+
+    if (grace == 0 || now - at <= grace)
+        return at;
+    executor_record_skip(job, SKIP_MISFIRE, at, 1);
+    return -1;
+}
+
 void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t now)
 {
     struct generation *old;
@@ -191,8 +205,10 @@ void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t
             set_next(s, job, -1);
             continue;
         }
-        if (st->plan_key == key && st->plan_nominal_ns > 0)
-            nominal = st->plan_nominal_ns; /* unchanged: keep its next firing */
+        if (st->plan_key == key)
+            nominal = st->plan_nominal_ns; /* unchanged: keep its plan (-1: done) */
+        else if (spec->trigger.kind == TRIGGER_DATE && spec->trigger.at_ns <= now)
+            nominal = past_date(job, now);
         else
             nominal = trigger_next(&spec->trigger, now, s->anchor_ns);
         st->plan_key = key;

@@ -11,6 +11,8 @@
  *   already past misfire_grace are skipped ("misfire") in bulk, never run.
  * - a paused job's firings are skipped ("paused"); a disabled job is not
  *   planned at all.
+ * - a date already past when the job is planned runs at once if within
+ *   misfire_grace, else is recorded as skipped ("misfire").
  * - interval triggers keep their period in elapsed time: a wall-clock step
  *   moves their plan with it. Cron and date triggers follow the wall clock;
  *   after a step back no scheduled time runs twice.

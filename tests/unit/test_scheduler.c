@@ -251,6 +251,29 @@ static void test_date_fires_once(void)
     teardown(&f);
 }
 
+static void test_past_date(void)
+{
+    struct fixture f;
+    /* 30 s late (within the 60 s default grace): runs at once, once */
+    setup(&f, "  - id: late\n    plugin: ok\n    trigger: {date: \"2026-05-31T23:59:30Z\"}\n"
+              "  - id: missed\n    plugin: ok\n    trigger: {date: \"2026-05-31T23:00:00Z\"}\n",
+          false, T0);
+    CU_ASSERT_EQUAL(scheduler_advance(f.sched, T0), 1);
+    CU_ASSERT_STRING_EQUAL(f.rec.items[0].job, "late");
+    CU_ASSERT_EQUAL(f.rec.items[0].scheduled, T0 - 30 * SEC);
+    /* an hour late: never run, but counted */
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"missed\",reason=\"misfire\"}"), 1);
+    /* a reload of the same jobs neither runs nor counts them again */
+    struct generation *g2 = build(&f,
+                                  "  - id: late\n    plugin: ok\n    trigger: {date: \"2026-05-31T23:59:30Z\"}\n"
+                                  "  - id: missed\n    plugin: ok\n    trigger: {date: \"2026-05-31T23:00:00Z\"}\n");
+    scheduler_set_generation(f.sched, g2, T0 + 10 * SEC);
+    CU_ASSERT_EQUAL(scheduler_advance(f.sched, T0 + 20 * SEC), 0);
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"missed\",reason=\"misfire\"}"), 1);
+    generation_unref(g2);
+    teardown(&f);
+}
+
 static void test_cron_in_timezone(void)
 {
     struct fixture f;
@@ -345,6 +368,7 @@ static const struct cu_test tests[] = {
     {"disabled and manual jobs are not planned", test_disabled_and_manual_not_planned},
     {"dry-run host", test_dry_run_flag},
     {"date trigger fires once", test_date_fires_once},
+    {"a past date runs within the grace, else is counted", test_past_date},
     {"cron in a time zone", test_cron_in_timezone},
     {"clock step moves intervals only", test_clock_step_moves_intervals_only},
     {"clock step back never repeats a firing", test_clock_back_never_repeats},
