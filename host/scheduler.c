@@ -1,13 +1,14 @@
 /*
  * scheduler — the timer heap and the dispatcher thread. See scheduler.h.
  *
- * DESIGN. One dispatcher thread sleeps in epoll_wait on two fds: a timerfd
- * armed (CLOCK_REALTIME, absolute, TFD_TIMER_CANCEL_ON_SET) for the earliest
- * entry of the heap, and an eventfd other threads write to when they change
- * the plan (reload) or ask it to stop. There is no periodic tick: with
- * nothing due the thread does not wake at all. A wall-clock step cancels the
- * timerfd (ECANCELED), which the dispatcher turns into
- * scheduler_clock_stepped(). `lock` guards the heap, the live generation and
+ * DESIGN. One dispatcher thread sleeps in epoll_wait on three fds: a
+ * CLOCK_MONOTONIC timerfd armed for the earliest entry of the heap (its wall
+ * time turned into a monotonic deadline), an eventfd other threads write to
+ * when they change the plan (reload) or ask it to stop, and a CLOCK_REALTIME
+ * timerfd set far in the future with TFD_TIMER_CANCEL_ON_SET, which never
+ * fires but is cancelled (ECANCELED) the moment the wall clock is stepped:
+ * the dispatcher then calls scheduler_clock_stepped() and plans again.
+ * There is no periodic tick: with nothing due the thread does not wake. `lock` guards the heap, the live generation and
  * the per-job plan fields; submissions to the executor happen with it held
  * (the executor only takes its own short lock).
  */
@@ -57,7 +58,7 @@ struct scheduler {
     uint64_t rng;           /* under lock; jitter */
     struct run_request *batch; /* under lock: runs due in this advance */
     size_t n_batch, cap_batch;
-    int timer_fd, wake_fd, epoll_fd;
+    int timer_fd, step_fd, wake_fd, epoll_fd;
     pthread_t thread;
     bool running;
     bool stop;              /* under lock */
@@ -389,17 +390,25 @@ int64_t scheduler_next_due(struct scheduler *s)
 
 /* ---- the dispatcher thread ------------------------------------------------ */
 
-static void arm_timer(struct scheduler *s, int64_t due)
+/* Sleeps on the monotonic clock until the wall time `due` (-1: no timer). */
+static void arm_timer(struct scheduler *s, int64_t due, int64_t wall_minus_mono)
 {
     struct itimerspec its = {0};
     if (due >= 0) {
-        /* 0 would disarm: an overdue entry fires "1 ns after the epoch" */
-        if (due <= 0)
-            due = 1;
-        its.it_value.tv_sec = due / NS_PER_SEC;
-        its.it_value.tv_nsec = due % NS_PER_SEC;
+        int64_t at = due - wall_minus_mono;
+        if (at <= 0)
+            at = 1; /* 0 would disarm: an overdue entry fires at once */
+        its.it_value.tv_sec = at / NS_PER_SEC;
+        its.it_value.tv_nsec = at % NS_PER_SEC;
     }
-    timerfd_settime(s->timer_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
+    timerfd_settime(s->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* Arms the wall-clock step detector (again, after it was cancelled). */
+static void arm_step_detector(struct scheduler *s)
+{
+    struct itimerspec its = {.it_value = {.tv_sec = INT64_C(7258118400)}}; /* year 2200 */
+    timerfd_settime(s->step_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
 }
 
 static void *dispatcher_main(void *arg)
@@ -409,8 +418,9 @@ static void *dispatcher_main(void *arg)
 
     /* Wake within microseconds of the timer, not the default 50 us slack. */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    arm_step_detector(s);
     for (;;) {
-        struct epoll_event evs[2];
+        struct epoll_event evs[3];
         int n;
         bool stop;
 
@@ -421,24 +431,21 @@ static void *dispatcher_main(void *arg)
             break;
         clock_offset_refresh();
         scheduler_advance(s, wall_ns());
-        arm_timer(s, scheduler_next_due(s));
+        /* Slow drift (NTP slewing) is followed here; only steps count. */
+        offset = wall_ns() - mono_ns();
+        arm_timer(s, scheduler_next_due(s), offset);
 
-        n = epoll_wait(s->epoll_fd, evs, 2, -1);
+        n = epoll_wait(s->epoll_fd, evs, 3, -1);
         for (int i = 0; i < n; i++) {
             uint64_t v;
-            if (evs[i].data.fd == s->wake_fd) {
-                if (read(s->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-                    break;
-                continue;
-            }
-            if (read(s->timer_fd, &v, sizeof(v)) < 0 && errno == ECANCELED) {
+            int fd = evs[i].data.fd;
+            if (read(fd, &v, sizeof(v)) < 0 && fd == s->step_fd && errno == ECANCELED) {
                 int64_t now_offset = wall_ns() - mono_ns();
                 scheduler_clock_stepped(s, now_offset - offset);
                 offset = now_offset;
+                arm_step_detector(s);
             }
         }
-        /* Track slow drift (NTP slewing) so only real steps count as jumps. */
-        offset = wall_ns() - mono_ns();
     }
     return NULL;
 }
@@ -449,7 +456,7 @@ struct scheduler *scheduler_new(const struct scheduler_opts *opts)
     s->opts = *opts;
     pthread_mutex_init(&s->lock, NULL);
     s->rng = (uint64_t)wall_ns() | 1;
-    s->timer_fd = s->wake_fd = s->epoll_fd = -1;
+    s->timer_fd = s->step_fd = s->wake_fd = s->epoll_fd = -1;
     return s;
 }
 
@@ -458,13 +465,16 @@ int scheduler_start(struct scheduler *s)
     struct epoll_event ev = {.events = EPOLLIN};
     int rc;
 
-    s->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+    s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    s->step_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
     s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (s->timer_fd < 0 || s->wake_fd < 0 || s->epoll_fd < 0)
+    if (s->timer_fd < 0 || s->step_fd < 0 || s->wake_fd < 0 || s->epoll_fd < 0)
         return -errno;
     ev.data.fd = s->timer_fd;
     epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->timer_fd, &ev);
+    ev.data.fd = s->step_fd;
+    epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->step_fd, &ev);
     ev.data.fd = s->wake_fd;
     epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &ev);
     rc = pthread_create(&s->thread, NULL, dispatcher_main, s);
@@ -493,6 +503,8 @@ void scheduler_free(struct scheduler *s)
     scheduler_stop(s);
     if (s->timer_fd >= 0)
         close(s->timer_fd);
+    if (s->step_fd >= 0)
+        close(s->step_fd);
     if (s->wake_fd >= 0)
         close(s->wake_fd);
     if (s->epoll_fd >= 0)
