@@ -76,7 +76,7 @@ $(OUT)/tests/%: tests/unit/%.c tests/unit/cu_main.h $(LIB_OBJ) | $(OUT)/tests
 plugins/%.so: plugins/%.c sdk/include/jobhost/plugin.h
 	$(CC) $(PLUGIN_CFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<
 
-tests/plugins/%.so: tests/plugins/%.c sdk/include/jobhost/plugin.h
+tests/plugins/%.so: tests/plugins/%.c $(wildcard tests/plugins/*.h) sdk/include/jobhost/plugin.h
 	$(CC) $(PLUGIN_CFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<
 
 $(OUT)/host $(OUT)/tests:

@@ -8,9 +8,53 @@
 #define JH_CU_MAIN_H
 
 #include <CUnit/Basic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Helpers the test files share. */
+
+/* For string asserts that must not crash when a lookup found nothing. */
+static inline const char *nn(const char *s)
+{
+    return s ? s : "<NULL>";
+}
+
+#define ASSERT_STR(actual, expected) CU_ASSERT_STRING_EQUAL(nn(actual), nn(expected))
+
+/* snprintf for paths and messages: cuts silently (the tests' buffers are
+ * ample) without tripping -Wformat-truncation on every call. */
+__attribute__((format(printf, 3, 4))) static inline void sfmt(char *buf, size_t len,
+                                                              const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+/* The i-th line (0-based) of text into buf, "" when there is none. */
+static inline const char *line_of(const char *text, size_t i, char *buf, size_t len)
+{
+    const char *p = text;
+
+    buf[0] = '\0';
+    if (!p)
+        return buf;
+    while (i-- > 0) {
+        p = strchr(p, '\n');
+        if (!p)
+            return buf;
+        p++;
+    }
+    size_t n = strcspn(p, "\n");
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return buf;
+}
 
 struct cu_test {
     const char *name;

@@ -44,22 +44,6 @@ extern char **environ;
 #endif
 #define CORPUS_DIR "tests/manifests/bad"
 
-static const char *nn(const char *s)
-{
-    return s ? s : "<NULL>";
-}
-
-#define ASSERT_STR(actual, expected) CU_ASSERT_STRING_EQUAL(nn(actual), nn(expected))
-
-/* snprintf without -Wformat-truncation noise; the buffers are ample. */
-__attribute__((format(printf, 3, 4))) static void sfmt(char *buf, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
-
 /* --- running the binary -------------------------------------------------- */
 
 struct result {
@@ -180,26 +164,6 @@ static void dump(const char *what, const struct result *r)
 {
     fprintf(stderr, "\n--- %s: status %d\n--- stdout:\n%s--- stderr:\n%s---\n", what, r->status,
             r->out, r->err);
-}
-
-/* The i-th line (0-based) of text into buf, "" when there is none. */
-static const char *line_of(const char *text, size_t i, char *buf, size_t len)
-{
-    const char *p = text;
-
-    buf[0] = '\0';
-    while (i-- > 0) {
-        p = strchr(p, '\n');
-        if (!p)
-            return buf;
-        p++;
-    }
-    size_t n = strcspn(p, "\n");
-    if (n >= len)
-        n = len - 1;
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    return buf;
 }
 
 /* Is `line` one of the lines of text? */

@@ -37,24 +37,7 @@
 
 #define TRUST_HINT "(mode %04o; chmod go-w, or set host.strict_permissions: false)"
 
-static const char *nn(const char *s)
-{
-    return s ? s : "<NULL>";
-}
-
-#define ASSERT_STR(actual, expected) CU_ASSERT_STRING_EQUAL(nn(actual), nn(expected))
-
 /* --- helpers -------------------------------------------------------------- */
-
-/* snprintf for paths and messages: cuts silently (the tests' buffers are
- * ample) without tripping -Wformat-truncation on every call. */
-__attribute__((format(printf, 3, 4))) static void sfmt(char *buf, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
 
 /* The absolute path of tests/plugins (or plugins). */
 static const char *abs_dir(const char *rel, char *buf, size_t len)

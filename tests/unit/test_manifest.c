@@ -38,13 +38,6 @@
 
 /* --- helpers -------------------------------------------------------------- */
 
-static const char *nn(const char *s)
-{
-    return s ? s : "<NULL>";
-}
-
-#define ASSERT_STR(actual, expected) CU_ASSERT_STRING_EQUAL(nn(actual), nn(expected))
-
 /* Unix ns of a UTC civil time. */
 static int64_t utc_ns(int y, int mo, int d, int h, int mi, int s)
 {
@@ -71,23 +64,7 @@ static struct manifest *parse_ok(const char *text)
 /* The i-th line (0-based) of errs, copied into buf ("" when there is none). */
 static const char *err_line(const struct errors *errs, size_t i, char *buf, size_t len)
 {
-    const char *p = errs->text.data;
-
-    buf[0] = '\0';
-    if (!p)
-        return buf;
-    while (i-- > 0) {
-        p = strchr(p, '\n');
-        if (!p)
-            return buf;
-        p++;
-    }
-    size_t n = strcspn(p, "\n");
-    if (n >= len)
-        n = len - 1;
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    return buf;
+    return line_of(errs->text.data, i, buf, len);
 }
 
 /* Parses text that must be refused; returns the number of errors and copies

@@ -45,13 +45,6 @@
 #define MAX_RECORDS 8192
 #define MAX_PAIRS 12
 
-/* CU_ASSERT_STRING_EQUAL, safe when a lookup found nothing (NULL). */
-static const char *nn(const char *s)
-{
-    return s ? s : "<NULL>";
-}
-#define ASSERT_STR(actual, expected) CU_ASSERT_STRING_EQUAL(nn(actual), nn(expected))
-
 /* --- the fake host ------------------------------------------------------ */
 
 /* One parameter, as the manifest's `params:` would give it. `items` ends
