@@ -155,8 +155,8 @@ static void handle_job_post(void *arg, const struct http_request *req, struct ht
     if (!job) {
         reply_error(resp, 404, "no such job");
     } else if (strcmp(action, "run") == 0) {
-        struct run_opts ro = {.trigger = RUN_MANUAL, .dry_run = http_request_arg(req, "dry_run") &&
-                                                                 strcmp(http_request_arg(req, "dry_run"), "true") == 0};
+        const char *dry = http_request_arg(req, "dry_run");
+        struct run_opts ro = {.trigger = RUN_MANUAL, .dry_run = dry && strcmp(dry, "true") == 0};
         hostapi_new_run_id(ro.run_id);
         int rc = executor_submit(api->executor, job, &ro);
         if (rc == 0)

@@ -21,6 +21,7 @@
 #include "hostapi.h"
 #include "log.h"
 #include "metrics.h"
+#include "trigger.h"
 #include "units.h"
 #include "util.h"
 
@@ -78,8 +79,11 @@ void executor_record_skip(struct job *job, enum skip_reason why, int64_t schedul
     if (log_enabled(JH_LOG_WARN)) {
         struct log_ctx lc = {.job = job->spec->id, .plugin = job->spec->plugin,
                              .level = job->spec->log_level};
-        jlog_ctx(&lc, JH_LOG_WARN, "job_skipped", "reason=%s scheduled_ns=%lld count=%llu",
-                 skip_reason_name(why), (long long)scheduled_wall_ns, (unsigned long long)count);
+        char scheduled[RFC3339_BUFLEN] = "";
+        if (scheduled_wall_ns > 0)
+            rfc3339_format(scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
+        jlog_ctx(&lc, JH_LOG_WARN, "job_skipped", "reason=%s scheduled=%s count=%llu",
+                 skip_reason_name(why), scheduled, (unsigned long long)count);
     }
 }
 
