@@ -254,9 +254,14 @@ class DaemonTest(unittest.TestCase):
 
 
 def main():
-    """Runs the module's tests and prints 'NAME: N passed, N failed'."""
+    """Runs the module's tests (or those named on the command line) and
+    prints 'NAME: N passed, N failed'."""
     name = os.path.basename(sys.argv[0])
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
+    module = sys.modules["__main__"]
+    if len(sys.argv) > 1:  # e.g. test_isolation.py Isolation.test_worker_killed_from_outside
+        suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[1:], module)
+    else:
+        suite = unittest.defaultTestLoader.loadTestsFromModule(module)
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
     failed = len(result.failures) + len(result.errors)
     print("\n%s: %d passed, %d failed" % (name, result.testsRun - failed, failed))
