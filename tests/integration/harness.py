@@ -205,6 +205,11 @@ class Daemon:
         return [r for r in self.records() if r.get("event") == event and
                 all(r.get(k) == v for k, v in match.items())]
 
+    def wait_events(self, event, **match):
+        """events(), waiting for at least one: records reach the file through
+        the log queue, after the metrics that count the same run."""
+        return wait_for(lambda: self.events(event, **match), what="a %s record" % event)
+
     def send(self, sig):
         self.proc.send_signal(sig)
 

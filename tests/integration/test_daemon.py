@@ -40,11 +40,11 @@ class Firing(DaemonTest):
         wait_for(lambda: d.metric('jobhost_job_runs_total{job_id="bad",plugin="fail",result="failure"}')
                  >= 2 and d.metric('jobhost_job_skipped_total{job_id="slow",reason="max_instances"}')
                  >= 2, what="failures and skips")
-        failed = d.events("job_finished", job="bad")
+        failed = d.wait_events("job_finished", job="bad")
         self.assertEqual(failed[0]["result"], "failure")
         self.assertEqual(failed[0]["error"], "fixture failure")
         self.assertEqual(failed[0]["level"], "warn")
-        skipped = d.events("job_skipped", job="slow")
+        skipped = d.wait_events("job_skipped", job="slow")
         self.assertEqual(skipped[0]["reason"], "max_instances")
         self.assertGreater(d.metric('jobhost_job_last_failure_timestamp_seconds{job_id="bad"}'),
                            1e9)
@@ -65,7 +65,7 @@ class Firing(DaemonTest):
         wait_for(lambda: d.metric('jobhost_job_runs_total{job_id="ex",plugin="exec",result="dry_run"}')
                  >= 2, what="dry runs")
         self.assertFalse(os.path.exists("/tmp/jobhost-never/created"))
-        self.assertTrue(d.events("would_run", job="ex"))
+        self.assertTrue(d.wait_events("would_run", job="ex"))
 
 
 class Stopping(DaemonTest):

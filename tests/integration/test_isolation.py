@@ -46,7 +46,7 @@ class Isolation(DaemonTest):
         for job, _, error in cases:
             # two crashes: the first worker was replaced by a second one
             wait_for(lambda: self.runs(d, job, "crash", "crashed") >= 2, what=job + " crashes")
-            rec = d.events("job_finished", job=job)[0]
+            rec = d.wait_events("job_finished", job=job)[0]
             self.assertEqual(rec["result"], "crashed")
             self.assertEqual(rec["error"], error)
         self.assert_host_unharmed(d)
@@ -62,7 +62,7 @@ class Isolation(DaemonTest):
                        "    params: {how: hang}\n")
         wait_for(lambda: self.runs(d, "hung", "crash", "timeout") >= 1, timeout=20,
                  what="the hung run to be killed")
-        rec = d.events("job_finished", job="hung")[0]
+        rec = d.wait_events("job_finished", job="hung")[0]
         self.assertEqual(rec["result"], "timeout")
         self.assertEqual(rec["error"], "killed after its timeout of 200ms")
         # max_instances 1: firings during the hung run were skipped, not stacked
@@ -77,7 +77,7 @@ class Isolation(DaemonTest):
         wait_for(lambda: d.events("job_started", job="sleeper"), what="a run")
         os.kill(int(started[0]["pid"]), signal.SIGKILL)
         wait_for(lambda: self.runs(d, "sleeper", "sleep", "crashed") >= 1, what="the crash record")
-        rec = d.events("job_finished", job="sleeper")[0]
+        rec = d.wait_events("job_finished", job="sleeper")[0]
         self.assertEqual(rec["error"], "worker killed by signal 9 (KILL)")
         # and a new worker takes the next run
         wait_for(lambda: len(d.events("job_started", job="sleeper")) >= 2, what="a replacement run")
