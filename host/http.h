@@ -13,7 +13,7 @@
  *     request (headers, query arguments, a POST body up to max_body bytes),
  *     calls http_route and sends the response.
  *
- * Hardening (issue 7), in the order a request meets it:
+ * Hardening, in the order a request meets it:
  *   - connections: at most connection_limit in all and per_ip_limit from one
  *     address (more are accepted and closed at once); a connection idle for
  *     connection_timeout seconds is closed;

@@ -19,7 +19,7 @@
  *     job through a sequence lock (it retries, writers never wait for it).
  *
  * Every function but metrics_new / metrics_free may be called from any
- * thread. Names, types and HELP texts of the series are fixed (issue 4);
+ * thread. Names, types and HELP texts of the series are fixed (dashboards and alerts depend on them);
  * the job label is `job_id`.
  */
 #ifndef JH_METRICS_H

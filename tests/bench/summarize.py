@@ -7,8 +7,8 @@ figure, jobhost median [min-max], peer median [min-max], ratio, target, met
 -- and writes every raw value and the table to a JSON file.
 
 Ratio = jobhost's advantage: peer / jobhost for times, bytes and CPU;
-jobhost / peer for rates. Targets come from issue 8 (ratios) and issue 3
-(absolute figures on this kind of machine).
+jobhost / peer for rates. Targets are the project's performance goals:
+ratios against the peer, and absolute figures for this kind of machine.
 
 How to run:  /usr/bin/python3 tests/bench/summarize.py DIR [results.json]
 Standard library only.

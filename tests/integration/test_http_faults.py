@@ -1,4 +1,4 @@
-"""Fault test (issue 7): the real daemon under an HTTP storm.
+"""Fault test: the real daemon under an HTTP storm.
 
 While a job fires every 100 ms, 1,000 TCP connections hit the HTTP port in
 eight waves over two seconds, each held until the daemon closes it: silent ones, slowloris ones (a partial request
