@@ -233,8 +233,8 @@ def main():
     notes = {
         "oneshot": "oneshot: APScheduler with misfire_grace_time=None (the anchor's choice; with "
                    "its default 1 s it drops them all); jobhost's dates are planned as of due-1 ns",
-        "latency": "latency: jobhost also holds 10,000 daily cron jobs in its timer heap (issue "
-                   "3); the anchor registers only the 2,000",
+        "latency": "latency: jobhost also holds 10,000 daily cron jobs in its timer heap (the "
+                   "workload's definition); the anchor registers only the 2,000",
         "metrics": "metrics: jobhost renders its full series set (more families than the anchor)",
         "floor": "floor: a bare timerfd + condvar hand-off on this machine, the least any "
                  "scheduler that sleeps between firings can do here (compare with latency)",
