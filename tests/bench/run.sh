@@ -9,7 +9,7 @@
 #   BENCH_OUT=DIR                    where the raw outputs go (build/bench/out)
 #   ANCHORS=DIR                      the anchors (../shared/anchors)
 #
-# Workloads: oneshot burst latency memory idle metrics reload overhead floor
+# Workloads: oneshot burst latency memory idle metrics reload overhead floor log
 # (floor: not jobhost, what a bare timer wake-up and thread hand-off cost on
 # this machine, to read the latency figures against).
 # Each runs BENCH_ROUNDS times (default 3) on jobhost and, when the peer is
@@ -158,9 +158,21 @@ while [ "$r" -le "$ROUNDS" ]; do
     r=$((r + 1))
 done
 
+# Logging has no peer workload: its figures are printed after the table.
+if want log; then
+    # shellcheck disable=SC2086
+    cc $CFLAGS -o "$ROOT/build/bench/bench_log" tests/bench/bench_log.c $OBJS $LIBS &&
+        "$ROOT/build/bench/bench_log" > "$OUT/log.txt" 2>&1
+fi
+
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/env.txt"
 if [ -x "$PY" ]; then
     "$PY" tests/bench/summarize.py "$OUT" tests/bench/results.json
 else
     python3 tests/bench/summarize.py "$OUT" tests/bench/results.json
+fi
+if [ -s "$OUT/log.txt" ]; then
+    echo
+    echo "== logging (no peer workload): file sink throughput from 2 threads, cost per run"
+    cat "$OUT/log.txt"
 fi
