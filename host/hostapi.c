@@ -228,10 +228,14 @@ static const struct jh_host_api host_api = {
 
 /* Run ids: a random prefix per process and a counter, so ids are unique
  * within the process without a lock and two restarts are unlikely to share
- * a prefix. The prefix is written once under run_id_once. */
+ * a prefix. Each thread takes the counter in blocks, so workers do not
+ * bounce one cache line between cores on every run. The prefix is written
+ * once under run_id_once. */
+#define RUN_ID_BLOCK 1024u
 static atomic_uint_fast32_t run_id_counter;
 static uint32_t run_id_prefix;
 static pthread_once_t run_id_once = PTHREAD_ONCE_INIT;
+static __thread uint32_t run_id_next, run_id_end; /* this thread's block */
 
 static void run_id_seed(void)
 {
@@ -244,8 +248,13 @@ void hostapi_new_run_id(char out[RUN_ID_LEN])
     static const char hex[] = "0123456789abcdef";
     uint32_t n;
 
-    pthread_once(&run_id_once, run_id_seed);
-    n = (uint32_t)atomic_fetch_add_explicit(&run_id_counter, 1, memory_order_relaxed);
+    if (run_id_next == run_id_end) {
+        pthread_once(&run_id_once, run_id_seed);
+        run_id_next = (uint32_t)atomic_fetch_add_explicit(&run_id_counter, RUN_ID_BLOCK,
+                                                         memory_order_relaxed);
+        run_id_end = run_id_next + RUN_ID_BLOCK;
+    }
+    n = run_id_next++;
     /* by hand: this is on every run's path and snprintf is slow */
     for (int i = 0; i < 8; i++) {
         out[i] = hex[(run_id_prefix >> (28 - 4 * i)) & 0xf];
