@@ -187,42 +187,6 @@ void executor_release_instance(struct job *job)
     atomic_fetch_sub_explicit(&job->state->instances, 1, memory_order_relaxed);
 }
 
-int executor_submit(struct executor *ex, struct job *job, const struct run_opts *opts)
-{
-    struct task *t;
-
-    if (!executor_claim_instance(job)) {
-        executor_record_skip(job, SKIP_MAX_INSTANCES, opts->scheduled_wall_ns, 1);
-        return -EBUSY;
-    }
-    generation_ref(job->gen);
-
-    pthread_mutex_lock(&ex->lock);
-    if (ex->stopping) {
-        pthread_mutex_unlock(&ex->lock);
-        finish_task(job);
-        executor_record_skip(job, SKIP_SHUTDOWN, opts->scheduled_wall_ns, 1);
-        return -ESHUTDOWN;
-    }
-    t = ex->free_tasks;
-    if (t)
-        ex->free_tasks = t->next;
-    else
-        t = xmalloc(sizeof(*t));
-    t->job = job;
-    t->opts = *opts;
-    t->next = NULL;
-    if (ex->tail)
-        ex->tail->next = t;
-    else
-        ex->head = t;
-    ex->tail = t;
-    ex->queued++;
-    pthread_cond_signal(&ex->work);
-    pthread_mutex_unlock(&ex->lock);
-    return 0;
-}
-
 size_t executor_submit_many(struct executor *ex, const struct run_request *reqs, size_t n)
 {
     struct task *head = NULL, **tail = &head, *last = NULL;
@@ -295,6 +259,20 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
     }
     pthread_mutex_unlock(&ex->lock);
     return queued;
+}
+
+int executor_submit(struct executor *ex, struct job *job, const struct run_opts *opts)
+{
+    struct run_request req = {.job = job, .opts = *opts};
+    bool stopping;
+
+    if (executor_submit_many(ex, &req, 1) == 1)
+        return 0;
+    /* Not queued, and already recorded as skipped: say which way. */
+    pthread_mutex_lock(&ex->lock);
+    stopping = ex->stopping;
+    pthread_mutex_unlock(&ex->lock);
+    return stopping ? -ESHUTDOWN : -EBUSY;
 }
 
 static void wait_idle_until(struct executor *ex, int64_t deadline)
