@@ -38,7 +38,9 @@ CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(SAN) $(CFLAGS)
 LDFLAGS_ALL := $(SAN) $(LDFLAGS)
 
 OUT := build/$(VARIANT)
-HOST_SRC := $(sort $(wildcard host/*.c))
+HOST_DIRS := host host/lib host/core host/io
+HOST_SRC := $(sort $(foreach d,$(HOST_DIRS),$(wildcard $(d)/*.c)))
+HOST_HDR := $(foreach d,$(HOST_DIRS),$(wildcard $(d)/*.h))
 HOST_OBJ := $(HOST_SRC:%.c=$(OUT)/%.o)
 LIB_OBJ := $(filter-out $(OUT)/host/main.o,$(HOST_OBJ))
 ifeq ($(VARIANT),release)
@@ -64,7 +66,8 @@ PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 
 all: $(JOBHOST) $(PLUGINS) $(TEST_PLUGINS) $(UNIT_BIN)
 
-$(OUT)/host/%.o: host/%.c $(wildcard host/*.h) sdk/include/jobhost/plugin.h | $(OUT)/host
+$(OUT)/host/%.o: host/%.c $(HOST_HDR) sdk/include/jobhost/plugin.h
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 $(JOBHOST): $(HOST_OBJ)
@@ -79,7 +82,7 @@ plugins/%.so: plugins/%.c sdk/include/jobhost/plugin.h
 tests/plugins/%.so: tests/plugins/%.c $(wildcard tests/plugins/*.h) sdk/include/jobhost/plugin.h
 	$(CC) $(PLUGIN_CFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<
 
-$(OUT)/host $(OUT)/tests:
+$(OUT)/tests:
 	mkdir -p $@
 
 # --- dependencies -----------------------------------------------------------
@@ -160,10 +163,10 @@ install: $(JOBHOST) $(PLUGINS)
 
 # --- housekeeping -----------------------------------------------------------
 lint:
-	clang-format --dry-run --Werror host/*.c host/*.h plugins/*.c sdk/include/jobhost/*.h
+	clang-format --dry-run --Werror $(HOST_SRC) $(HOST_HDR) plugins/*.c sdk/include/jobhost/*.h
 
 fmt:
-	clang-format -i host/*.c host/*.h plugins/*.c sdk/include/jobhost/*.h
+	clang-format -i $(HOST_SRC) $(HOST_HDR) plugins/*.c sdk/include/jobhost/*.h
 
 clean:
 	rm -rf build host/jobhost plugins/*.so tests/plugins/*.so

@@ -23,21 +23,22 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "api.h"
-#include "executor.h"
-#include "generation.h"
-#include "http.h"
-#include "isolate.h"
-#include "jobstate.h"
-#include "log.h"
-#include "manifest.h"
-#include "metrics.h"
-#include "plugin.h"
-#include "reload.h"
-#include "scheduler.h"
-#include "units.h"
-#include "util.h"
-#include "watch.h"
+#include "core/clock.h"
+#include "core/executor.h"
+#include "core/generation.h"
+#include "core/isolate.h"
+#include "core/jobstate.h"
+#include "core/log.h"
+#include "core/manifest.h"
+#include "core/metrics.h"
+#include "core/plugin.h"
+#include "core/reload.h"
+#include "core/scheduler.h"
+#include "io/api.h"
+#include "io/http.h"
+#include "io/watch.h"
+#include "lib/units.h"
+#include "lib/util.h"
 
 struct daemon {
     const struct daemon_opts *opts;

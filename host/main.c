@@ -11,19 +11,20 @@
 
 #include <jobhost/plugin.h>
 
+#include "core/clock.h"
+#include "core/generation.h"
+#include "core/isolate.h"
+#include "core/jobstate.h"
+#include "core/log.h"
+#include "core/manifest.h"
+#include "core/metrics.h"
+#include "core/run.h"
 #include "daemon.h"
-#include "generation.h"
-#include "http.h"
-#include "isolate.h"
-#include "jobstate.h"
-#include "log.h"
-#include "manifest.h"
-#include "metrics.h"
-#include "run.h"
-#include "trigger.h"
-#include "tz.h"
-#include "units.h"
-#include "util.h"
+#include "io/http.h"
+#include "lib/trigger.h"
+#include "lib/tz.h"
+#include "lib/units.h"
+#include "lib/util.h"
 
 #ifndef JOBHOST_VERSION
 #define JOBHOST_VERSION "0.0.0"

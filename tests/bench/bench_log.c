@@ -24,8 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "util.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "lib/util.h"
 
 static char dir[64];
 static char path[128];

@@ -51,19 +51,20 @@
 #include <unistd.h>
 
 #include "bench_probe.h"
-#include "executor.h"
-#include "generation.h"
-#include "hostapi.h"
-#include "jobstate.h"
-#include "log.h"
-#include "manifest.h"
-#include "metrics.h"
-#include "plugin.h"
-#include "reload.h"
-#include "run.h"
-#include "scheduler.h"
-#include "units.h"
-#include "util.h"
+#include "core/clock.h"
+#include "core/executor.h"
+#include "core/generation.h"
+#include "core/hostapi.h"
+#include "core/jobstate.h"
+#include "core/log.h"
+#include "core/manifest.h"
+#include "core/metrics.h"
+#include "core/plugin.h"
+#include "core/reload.h"
+#include "core/run.h"
+#include "core/scheduler.h"
+#include "lib/units.h"
+#include "lib/util.h"
 
 /* The directory holding bench_probe.so and ok.so, absolute. Main thread. */
 static char plugin_dir[PATH_MAX];

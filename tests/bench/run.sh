@@ -42,8 +42,8 @@ CFLAGS="-std=gnu11 -O2 -g -pthread -D_GNU_SOURCE -Isdk/include -Ihost -Wall -Wex
 PLUGIN_CFLAGS="-std=gnu11 -O2 -g -fPIC -fvisibility=hidden -shared -Wl,-z,defs -Isdk/include -Wall -Wextra"
 LIBS="-lyaml -lmicrohttpd -ljansson -lz -ldl -lm -pthread -lcunit"
 if pkg-config --exists libsystemd 2>/dev/null; then LIBS="$LIBS -lsystemd"; fi
-OBJS=$(ls build/release/host/*.o 2>/dev/null | grep -v '/main\.o$')
-[ -n "$OBJS" ] || { echo "bench: no build/release/host/*.o (run make)" >&2; exit 1; }
+OBJS=$(find build/release/host -name '*.o' 2>/dev/null | grep -v '/host/main\.o$' | sort)
+[ -n "$OBJS" ] || { echo "bench: no objects under build/release/host (run make)" >&2; exit 1; }
 mkdir -p "$PLUGDIR" "$OUT"
 # shellcheck disable=SC2086
 cc $CFLAGS -o "$BIN" tests/bench/bench_sched.c $OBJS $LIBS || exit 1

@@ -25,9 +25,9 @@
 #include <stdbool.h>
 
 #include "fuzz_common.h"
-#include "trigger.h"
-#include "tz.h"
-#include "units.h"
+#include "lib/trigger.h"
+#include "lib/tz.h"
+#include "lib/units.h"
 
 #define ERRLEN 256
 #define CALLS 4

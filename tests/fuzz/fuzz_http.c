@@ -30,7 +30,7 @@
 #include <zlib.h>
 
 #include "fuzz_common.h"
-#include "http.h"
+#include "io/http.h"
 
 #define TOKEN "s3cret-T0ken"
 #define MAX_HEADERS 16

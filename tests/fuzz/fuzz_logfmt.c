@@ -23,9 +23,9 @@
 #include <stdbool.h>
 
 #include "fuzz_common.h"
-#include "logfmt.h"
-#include "trigger.h"
-#include "units.h"
+#include "lib/logfmt.h"
+#include "lib/trigger.h"
+#include "lib/units.h"
 
 /* ---- the reference encoder ---------------------------------------------------- */
 

@@ -19,10 +19,10 @@
 #include <errno.h>
 #include <stdbool.h>
 
+#include "core/manifest.h"
 #include "fuzz_common.h"
-#include "manifest.h"
-#include "trigger.h"
-#include "units.h"
+#include "lib/trigger.h"
+#include "lib/units.h"
 
 #define NAME "fuzz.yaml"
 #define DIR "/nonexistent/jobhost-fuzz"

@@ -18,7 +18,7 @@
 #include <stdbool.h>
 
 #include "fuzz_common.h"
-#include "units.h"
+#include "lib/units.h"
 
 #define FMT_LEN 64
 

@@ -55,12 +55,14 @@ fi
 # What each target links, and the longest input it is given.
 sources() {
     case $1 in
-    manifest) echo host/manifest.c host/units.c host/util.c host/trigger.c host/tz.c \
-        host/log.c host/logfmt.c ;;
-    cron) echo host/trigger.c host/tz.c host/units.c host/util.c ;;
-    units) echo host/units.c ;;
-    logfmt) echo host/logfmt.c host/util.c host/trigger.c host/tz.c host/units.c ;;
-    http) echo host/http.c host/sha256.c host/metrics.c host/util.c ;;
+    manifest) echo host/core/manifest.c host/lib/units.c host/lib/util.c host/lib/trigger.c \
+        host/lib/tz.c host/core/log.c host/lib/logfmt.c host/core/clock.c ;;
+    cron) echo host/lib/trigger.c host/lib/tz.c host/lib/units.c host/lib/util.c ;;
+    units) echo host/lib/units.c ;;
+    logfmt) echo host/lib/logfmt.c host/lib/util.c host/lib/trigger.c host/lib/tz.c \
+        host/lib/units.c ;;
+    http) echo host/io/http.c host/lib/sha256.c host/core/metrics.c host/lib/util.c \
+        host/core/clock.c ;;
     esac
 }
 libs() {

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "cu_main.h"
-#include "util.h"
+#include "lib/util.h"
 
 extern char **environ;
 

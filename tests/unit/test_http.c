@@ -29,10 +29,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/clock.h"
+#include "core/metrics.h"
 #include "cu_main.h"
-#include "http.h"
-#include "metrics.h"
-#include "util.h"
+#include "io/http.h"
+#include "lib/util.h"
 
 #define PROM_ACCEPT                                                                               \
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"     \

@@ -30,10 +30,10 @@
 
 #include <jobhost/plugin.h>
 
+#include "core/hostapi.h"
+#include "core/plugin.h"
 #include "cu_main.h"
-#include "hostapi.h"
-#include "plugin.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define TRUST_HINT "(mode %04o; chmod go-w, or set host.strict_permissions: false)"
 

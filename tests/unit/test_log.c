@@ -19,10 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+#include "core/log.h"
 #include "cu_main.h"
-#include "log.h"
-#include "logfmt.h"
-#include "util.h"
+#include "lib/logfmt.h"
+#include "lib/util.h"
 
 /* --- helpers ---------------------------------------------------------------- */
 

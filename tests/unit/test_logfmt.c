@@ -11,7 +11,7 @@
 #include <wchar.h>
 
 #include "cu_main.h"
-#include "logfmt.h"
+#include "lib/logfmt.h"
 
 struct value_case {
     const char *name;

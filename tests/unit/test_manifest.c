@@ -27,11 +27,11 @@
 
 #include <jobhost/plugin.h>
 
+#include "core/manifest.h"
 #include "cu_main.h"
-#include "manifest.h"
-#include "trigger.h"
-#include "units.h"
-#include "util.h"
+#include "lib/trigger.h"
+#include "lib/units.h"
+#include "lib/util.h"
 
 #define NAME "t.yaml"
 #define TDIR "/tmp/jh-test"

@@ -18,9 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+#include "core/metrics.h"
 #include "cu_main.h"
-#include "metrics.h"
-#include "util.h"
+#include "lib/util.h"
 
 extern char **environ;
 

@@ -8,16 +8,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/executor.h"
+#include "core/generation.h"
+#include "core/jobstate.h"
+#include "core/log.h"
+#include "core/manifest.h"
+#include "core/metrics.h"
+#include "core/scheduler.h"
 #include "cu_main.h"
-#include "executor.h"
-#include "generation.h"
-#include "jobstate.h"
-#include "log.h"
-#include "manifest.h"
-#include "metrics.h"
-#include "scheduler.h"
-#include "trigger.h"
-#include "units.h"
+#include "lib/trigger.h"
+#include "lib/units.h"
 
 #define SEC NS_PER_SEC
 

@@ -12,10 +12,10 @@
 
 #include "cu_main.h"
 
-#include "trigger.h"
-#include "tz.h"
-#include "units.h"
-#include "util.h"
+#include "lib/trigger.h"
+#include "lib/tz.h"
+#include "lib/units.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdio.h>

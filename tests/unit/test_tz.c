@@ -13,8 +13,8 @@
 
 #include "cu_main.h"
 
-#include "tz.h"
-#include "util.h"
+#include "lib/tz.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <pthread.h>

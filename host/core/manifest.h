@@ -1,0 +1,127 @@
+/*
+ * manifest — the YAML manifest read into a plain struct. Pure: no dlopen, no
+ * threads, no globals; the same input always gives the same result, which is
+ * what `jobhost check`, reload and the tests rely on.
+ *
+ * Every error names the file, the line and column of the offending node and
+ * the path of the key, e.g.
+ *   config/jobhost.yaml:14:7: jobs[2].trigger.cron: field 3 (day of month): value 32 out of range 1-31
+ * and parsing goes on after an error, so one pass reports every problem.
+ *
+ * Relative paths in the manifest (plugin_dir, log file, ...) are resolved
+ * against the manifest's own directory.
+ */
+#ifndef JH_MANIFEST_H
+#define JH_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/trigger.h"
+#include "lib/util.h"
+
+enum isolation {
+    ISOLATION_THREAD = 0, /* runs on a worker thread of the host (default) */
+    ISOLATION_PROCESS,    /* runs in a worker process */
+};
+
+/* One entry of a job's `params:`; values are kept as written. */
+struct manifest_param {
+    char *key;
+    int kind;       /* enum jh_param_kind */
+    char *value;    /* JH_PARAM_SCALAR */
+    size_t n;       /* JH_PARAM_LIST / JH_PARAM_MAP: number of items */
+    char **names;   /* JH_PARAM_MAP: the entries' keys */
+    char **values;  /* JH_PARAM_LIST / JH_PARAM_MAP: the items */
+};
+
+struct manifest_job {
+    char *id;
+    char *plugin;           /* a bare name: <plugin_dir>/<plugin>.so */
+    struct trigger trigger; /* kind TRIGGER_NONE when the job has no trigger */
+    char *trigger_text;     /* the trigger as written, for display: "cron 0 3 * * *" */
+    char *timezone;         /* IANA name, NULL = host local */
+    struct manifest_param *params;
+    size_t n_params;
+    bool enabled;           /* default true */
+    unsigned max_instances; /* default 1 */
+    int64_t misfire_grace_ns; /* default 60 s; 0 = no limit */
+    bool coalesce;            /* default true */
+    int64_t timeout_ns;       /* default 0 = none */
+    enum isolation isolation; /* default thread */
+    struct {                  /* isolation: process only; 0 = no limit */
+        uint64_t address_space; /* bytes (RLIMIT_AS) */
+        int64_t cpu_ns;         /* CPU time per worker process (RLIMIT_CPU, whole seconds) */
+        unsigned open_files;    /* RLIMIT_NOFILE */
+    } limits;
+    int log_level;            /* -1 = the host's level */
+    int line, col;            /* where the job's entry starts */
+    int plugin_line, plugin_col; /* where its `plugin:` value is, for loader errors */
+};
+
+struct manifest_host {
+    char *plugin_dir;         /* resolved; default <manifest dir>/plugins */
+    bool strict_permissions;  /* default true: refuse group/world-writable plugins */
+    unsigned workers;         /* default: number of online CPUs */
+    int64_t shutdown_timeout_ns; /* default 30 s */
+    int64_t drain_timeout_ns;    /* default 60 s */
+    bool watch;                  /* default false */
+
+    struct {
+        bool enabled;          /* default true */
+        char *listen;          /* default "127.0.0.1:9464" */
+        char *token_file;      /* NULL = no token */
+        char *cert_file, *key_file;
+    } http;
+
+    struct {
+        int level;             /* default info */
+        bool syslog;           /* default true */
+        char *ident;           /* default "jobhost" */
+        int facility;          /* default LOG_DAEMON */
+        char *file_path;       /* NULL = no file sink */
+        uint64_t file_max_size; /* default 10 MiB */
+        unsigned file_keep;     /* default 5 */
+        bool file_daily;        /* default false */
+        int to_stderr;          /* -1 = when stderr is a terminal (default), 0, 1 */
+        bool journald;          /* default false */
+    } log;
+
+    double *duration_buckets; /* NULL = metrics defaults */
+    size_t n_duration_buckets;
+};
+
+struct manifest {
+    char *path; /* as given */
+    char *dir;  /* directory holding the manifest, absolute */
+    struct manifest_host host;
+    struct manifest_job *jobs;
+    size_t n_jobs;
+};
+
+/* Reads and validates the manifest at `path`. On success returns 0 and
+ * *out (free with manifest_free). On failure returns -EINVAL (or -errno when
+ * the file cannot be read), leaves *out NULL and appends one line per
+ * problem to `errs`. */
+int manifest_load(const char *path, struct manifest **out, struct errors *errs);
+
+/* The same from memory; `name` is used in messages and `dir` resolves
+ * relative paths. For tests and fuzzing. */
+int manifest_parse(const char *name, const char *dir, const char *text, size_t len,
+                   struct manifest **out, struct errors *errs);
+
+void manifest_free(struct manifest *m);
+
+/* The job with this id, or NULL. */
+const struct manifest_job *manifest_find_job(const struct manifest *m, const char *id);
+
+/* Drops every job but `id` (which must exist), so that only its plugin is
+ * loaded: `jobhost run-once` uses it. */
+void manifest_retain_job(struct manifest *m, const char *id);
+
+/* Parses "127.0.0.1:9464", "[::1]:9464", "localhost:80", ":9464" (all
+ * interfaces) into host (empty for all) and port. 0 or -EINVAL with a reason. */
+int listen_parse(const char *text, char *host, size_t hostlen, int *port, const char **why);
+
+#endif /* JH_MANIFEST_H */

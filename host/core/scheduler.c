@@ -1,0 +1,519 @@
+/*
+ * scheduler — the timer heap and the dispatcher thread. See scheduler.h.
+ *
+ * DESIGN. One dispatcher thread sleeps in epoll_wait on three fds: a
+ * CLOCK_MONOTONIC timerfd armed for the earliest entry of the heap (its wall
+ * time turned into a monotonic deadline), an eventfd other threads write to
+ * when they change the plan (reload) or ask it to stop, and a CLOCK_REALTIME
+ * timerfd set far in the future with TFD_TIMER_CANCEL_ON_SET, which never
+ * fires but is cancelled (ECANCELED) the moment the wall clock is stepped:
+ * the dispatcher then calls scheduler_clock_stepped() and plans again.
+ * There is no periodic tick: with nothing due the thread does not wake. `lock` guards the heap, the live generation and
+ * the per-job plan fields; submissions to the executor happen with it held
+ * (the executor only takes its own short lock).
+ */
+#include "core/scheduler.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/executor.h"
+#include "core/generation.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "lib/trigger.h"
+#include "lib/units.h"
+#include "lib/util.h"
+
+/* Runs handed to the executor at once when many are due together: large
+ * enough to save lock rounds, small enough that the first run starts early. */
+#define SUBMIT_CHUNK 256
+
+/* Firings counted one by one before the count of a long gap is estimated. */
+#define MAX_ENUMERATED_MISSES 1024
+
+struct entry {
+    int64_t due;     /* when to fire: nominal + jitter */
+    int64_t nominal; /* the trigger's time */
+    struct job *job;
+};
+
+struct scheduler {
+    struct scheduler_opts opts;
+    pthread_mutex_t lock;
+    struct generation *gen; /* under lock; one reference */
+    struct entry *heap;     /* under lock; min-heap on due */
+    size_t n, cap;
+    int64_t anchor_ns;      /* phase origin of interval triggers without start: the
+                               time of the first plan; under lock */
+    bool anchored;          /* under lock */
+    uint64_t rng;           /* under lock; jitter */
+    struct run_request *batch; /* under lock: runs due in this advance */
+    size_t n_batch, cap_batch;
+    int timer_fd, step_fd, wake_fd, epoll_fd;
+    pthread_t thread;
+    bool running;
+    bool stop;              /* under lock */
+};
+
+/* ---- heap ------------------------------------------------------------------ */
+
+static void heap_swap(struct entry *a, struct entry *b)
+{
+    struct entry t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void heap_push(struct scheduler *s, struct entry e)
+{
+    size_t i;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->heap = xrealloc(s->heap, s->cap * sizeof(*s->heap));
+    }
+    i = s->n++;
+    s->heap[i] = e;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (s->heap[parent].due <= s->heap[i].due)
+            break;
+        heap_swap(&s->heap[parent], &s->heap[i]);
+        i = parent;
+    }
+}
+
+static void heap_sift_down(struct scheduler *s, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < s->n && s->heap[l].due < s->heap[m].due)
+            m = l;
+        if (r < s->n && s->heap[r].due < s->heap[m].due)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(&s->heap[m], &s->heap[i]);
+        i = m;
+    }
+}
+
+static struct entry heap_pop(struct scheduler *s)
+{
+    struct entry top = s->heap[0];
+    s->heap[0] = s->heap[--s->n];
+    heap_sift_down(s, 0);
+    return top;
+}
+
+static void heap_build(struct scheduler *s)
+{
+    for (size_t i = s->n / 2; i-- > 0;)
+        heap_sift_down(s, i);
+}
+
+/* ---- planning ---------------------------------------------------------------- */
+
+static uint64_t plan_key_of(const struct manifest_job *spec)
+{
+    uint64_t h = 1469598103934665603u;
+    const struct trigger *t = &spec->trigger;
+    for (const char *c = spec->trigger_text; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211u;
+    h ^= (uint64_t)t->start_ns * 31 + (uint64_t)t->end_ns * 17 + (uint64_t)t->jitter_ns;
+    return h | 1; /* never 0: 0 means "no plan" */
+}
+
+static int64_t jitter(struct scheduler *s, const struct trigger *t)
+{
+    if (t->jitter_ns <= 0)
+        return 0;
+    /* xorshift64: good enough to spread firings, and needs no lock of its own */
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return (int64_t)(s->rng % (uint64_t)t->jitter_ns);
+}
+
+static void set_next(struct scheduler *s, struct job *job, int64_t nominal)
+{
+    struct jobstate *st = job->state;
+    st->plan_nominal_ns = nominal;
+    if (nominal < 0) {
+        atomic_store_explicit(&st->next_run_wall_ns, 0, memory_order_relaxed);
+        if (job->metrics)
+            metrics_set_next_run(job->metrics, 0);
+        return;
+    }
+    struct entry e = {.due = nominal + jitter(s, &job->spec->trigger), .nominal = nominal, .job = job};
+    atomic_store_explicit(&st->next_run_wall_ns, e.due, memory_order_relaxed);
+    if (job->metrics)
+        metrics_set_next_run(job->metrics, e.due);
+    heap_push(s, e);
+}
+
+static void wake_dispatcher(struct scheduler *s)
+{
+    uint64_t one = 1;
+    if (s->wake_fd >= 0 && write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        jlog(JH_LOG_ERROR, "scheduler_wake_failed", "error=%s", strerror(errno));
+}
+
+/* A date job planned after its time (the host was down, or the job was
+ * just added): it runs at once if still within misfire_grace, else the
+ * firing is recorded as missed, never dropped silently. */
+static int64_t past_date(struct job *job, int64_t now)
+{
+    int64_t at = job->spec->trigger.at_ns;
+    int64_t grace = job->spec->misfire_grace_ns;
+
+    if (grace == 0 || now - at <= grace)
+        return at;
+    executor_record_skip(job, SKIP_MISFIRE, at, 1);
+    return -1;
+}
+
+void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t now)
+{
+    struct generation *old;
+
+    generation_ref(g);
+    pthread_mutex_lock(&s->lock);
+    old = s->gen;
+    s->gen = g;
+    s->n = 0;
+    if (!s->anchored) {
+        s->anchor_ns = now;
+        s->anchored = true;
+    }
+    for (size_t i = 0; i < g->n_jobs; i++) {
+        struct job *job = &g->jobs[i];
+        const struct manifest_job *spec = job->spec;
+        struct jobstate *st = job->state;
+        uint64_t key = plan_key_of(spec);
+        int64_t nominal;
+
+        if (!spec->enabled || spec->trigger.kind == TRIGGER_NONE) {
+            st->plan_key = 0;
+            set_next(s, job, -1);
+            continue;
+        }
+        if (st->plan_key == key)
+            nominal = st->plan_nominal_ns; /* unchanged: keep its plan (-1: done) */
+        else if (spec->trigger.kind == TRIGGER_DATE && spec->trigger.at_ns <= now)
+            nominal = past_date(job, now);
+        else
+            nominal = trigger_next(&spec->trigger, now, s->anchor_ns);
+        st->plan_key = key;
+        set_next(s, job, nominal);
+    }
+    pthread_mutex_unlock(&s->lock);
+    wake_dispatcher(s);
+    if (old)
+        generation_unref(old);
+}
+
+/* The latest firing of t that is <= now, starting from the firing `from`
+ * (<= now), and in *between how many firings it passed over: those in
+ * [from, latest). Bounded: past MAX_ENUMERATED_MISSES the count is a lower
+ * bound. */
+static int64_t latest_due(const struct trigger *t, int64_t from, int64_t now, int64_t anchor,
+                          uint64_t *between)
+{
+    int64_t latest = from;
+    *between = 0;
+    if (t->kind == TRIGGER_INTERVAL) {
+        int64_t k = (now - from) / t->interval_ns;
+        *between = k > 0 ? (uint64_t)k : 0;
+        latest = from + k * t->interval_ns;
+        if (t->end_ns && latest > t->end_ns) {
+            int64_t kk = (t->end_ns - from) / t->interval_ns;
+            latest = from + kk * t->interval_ns;
+            *between = (uint64_t)kk;
+        }
+        return latest;
+    }
+    for (;;) {
+        int64_t next = trigger_next(t, latest, anchor);
+        if (next < 0 || next > now)
+            return latest;
+        latest = next;
+        if (++*between >= MAX_ENUMERATED_MISSES) {
+            /* A long gap (suspend, big clock step): jump close to now and
+             * walk the last stretch. */
+            int64_t back = 60 * NS_PER_SEC;
+            while (back < 400LL * 86400 * NS_PER_SEC) {
+                int64_t cand = trigger_next(t, now - back, anchor);
+                if (cand >= 0 && cand <= now && cand > latest) {
+                    latest = cand;
+                    break;
+                }
+                back *= 8;
+            }
+            while ((next = trigger_next(t, latest, anchor)) >= 0 && next <= now)
+                latest = next;
+            return latest;
+        }
+    }
+}
+
+static void submit(struct scheduler *s, struct job *job, int64_t nominal)
+{
+    struct run_opts ro = {.trigger = RUN_SCHEDULED, .scheduled_wall_ns = nominal,
+                          .dry_run = s->opts.dry_run};
+    if (!s->opts.submit_many) {
+        s->opts.submit(s->opts.submit_arg, job, &ro);
+        return;
+    }
+    /* queued after the lock is released, all at once */
+    if (s->n_batch == s->cap_batch) {
+        s->cap_batch = s->cap_batch ? 2 * s->cap_batch : 64;
+        s->batch = xrealloc(s->batch, s->cap_batch * sizeof(*s->batch));
+    }
+    s->batch[s->n_batch].job = job;
+    s->batch[s->n_batch].opts = ro;
+    s->n_batch++;
+    if (s->n_batch == SUBMIT_CHUNK) {
+        /* Let the workers start on these while the rest are planned. The
+         * executor never takes the scheduler's lock, so holding it is fine. */
+        s->opts.submit_many(s->opts.submit_arg, s->batch, s->n_batch);
+        s->n_batch = 0;
+    }
+}
+
+/* One due entry: decide what runs, then plan the job's next firing. */
+static size_t fire(struct scheduler *s, struct entry e, int64_t now)
+{
+    struct job *job = e.job;
+    const struct manifest_job *spec = job->spec;
+    const struct trigger *t = &spec->trigger;
+    size_t submitted = 0;
+    int64_t nominal = e.nominal, next;
+    uint64_t between = 0;
+
+    if (atomic_load_explicit(&job->state->paused, memory_order_relaxed)) {
+        executor_record_skip(job, SKIP_PAUSED, nominal, 1);
+        next = trigger_next(t, latest_due(t, nominal, now, s->anchor_ns, &between), s->anchor_ns);
+        set_next(s, job, next);
+        return 0;
+    }
+    if (spec->coalesce) {
+        int64_t latest = latest_due(t, nominal, now, s->anchor_ns, &between);
+        if (between > 0)
+            executor_record_skip(job, SKIP_COALESCED, nominal, between);
+        submit(s, job, latest);
+        submitted = 1;
+        next = trigger_next(t, latest, s->anchor_ns);
+    } else {
+        int64_t grace = spec->misfire_grace_ns;
+        if (grace > 0 && now - nominal > grace) {
+            /* Everything older than the grace would be skipped anyway: skip
+             * it in bulk instead of queueing each. */
+            int64_t cutoff = now - grace;
+            int64_t last_missed = latest_due(t, nominal, cutoff, s->anchor_ns, &between);
+            executor_record_skip(job, SKIP_MISFIRE, nominal, between + 1);
+            next = trigger_next(t, last_missed, s->anchor_ns);
+        } else {
+            submit(s, job, nominal);
+            submitted = 1;
+            next = trigger_next(t, nominal, s->anchor_ns);
+        }
+    }
+    set_next(s, job, next);
+    return submitted;
+}
+
+size_t scheduler_advance(struct scheduler *s, int64_t now)
+{
+    size_t submitted = 0;
+    struct generation *g = NULL;
+    struct run_request *batch = NULL;
+    size_t n = 0;
+
+    pthread_mutex_lock(&s->lock);
+    while (s->n > 0 && s->heap[0].due <= now && !s->stop)
+        submitted += fire(s, heap_pop(s), now);
+    if (s->n_batch) {
+        /* Hand the batch over and keep its generation alive until it is
+         * queued: a reload may swap generations once the lock is gone. */
+        g = s->gen;
+        generation_ref(g);
+        batch = s->batch;
+        n = s->n_batch;
+        s->batch = NULL;
+        s->n_batch = s->cap_batch = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (n) {
+        s->opts.submit_many(s->opts.submit_arg, batch, n);
+        free(batch);
+        generation_unref(g);
+    }
+    return submitted;
+}
+
+void scheduler_clock_stepped(struct scheduler *s, int64_t delta_ns)
+{
+    pthread_mutex_lock(&s->lock);
+    s->anchor_ns += delta_ns;
+    for (size_t i = 0; i < s->n; i++) {
+        struct entry *e = &s->heap[i];
+        const struct trigger *t = &e->job->spec->trigger;
+        if (t->kind != TRIGGER_INTERVAL || t->start_ns)
+            continue;
+        e->due += delta_ns;
+        e->nominal += delta_ns;
+        e->job->state->plan_nominal_ns = e->nominal;
+        atomic_store_explicit(&e->job->state->next_run_wall_ns, e->due, memory_order_relaxed);
+    }
+    heap_build(s);
+    pthread_mutex_unlock(&s->lock);
+    jlog(JH_LOG_WARN, "clock_stepped", "delta_ms=%.3f", (double)delta_ns / 1e6);
+}
+
+int64_t scheduler_next_due(struct scheduler *s)
+{
+    int64_t due;
+    pthread_mutex_lock(&s->lock);
+    due = s->n ? s->heap[0].due : -1;
+    pthread_mutex_unlock(&s->lock);
+    return due;
+}
+
+/* ---- the dispatcher thread ------------------------------------------------ */
+
+/* Sleeps on the monotonic clock until the wall time `due` (-1: no timer). */
+static void arm_timer(struct scheduler *s, int64_t due, int64_t wall_minus_mono)
+{
+    struct itimerspec its = {0};
+    if (due >= 0) {
+        int64_t at = due - wall_minus_mono;
+        if (at <= 0)
+            at = 1; /* 0 would disarm: an overdue entry fires at once */
+        its.it_value.tv_sec = at / NS_PER_SEC;
+        its.it_value.tv_nsec = at % NS_PER_SEC;
+    }
+    timerfd_settime(s->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* Arms the wall-clock step detector (again, after it was cancelled). */
+static void arm_step_detector(struct scheduler *s)
+{
+    struct itimerspec its = {.it_value = {.tv_sec = INT64_C(7258118400)}}; /* year 2200 */
+    timerfd_settime(s->step_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
+}
+
+static void *dispatcher_main(void *arg)
+{
+    struct scheduler *s = arg;
+    int64_t offset = wall_ns() - mono_ns(); /* wall - mono; changes only on a step */
+
+    /* Wake within microseconds of the timer, not the default 50 us slack. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    arm_step_detector(s);
+    for (;;) {
+        struct epoll_event evs[3];
+        int n;
+        bool stop;
+
+        pthread_mutex_lock(&s->lock);
+        stop = s->stop;
+        pthread_mutex_unlock(&s->lock);
+        if (stop)
+            break;
+        clock_offset_refresh();
+        scheduler_advance(s, wall_ns());
+        /* Slow drift (NTP slewing) is followed here; only steps count. */
+        offset = wall_ns() - mono_ns();
+        arm_timer(s, scheduler_next_due(s), offset);
+
+        n = epoll_wait(s->epoll_fd, evs, 3, -1);
+        for (int i = 0; i < n; i++) {
+            uint64_t v;
+            int fd = evs[i].data.fd;
+            if (read(fd, &v, sizeof(v)) < 0 && fd == s->step_fd && errno == ECANCELED) {
+                int64_t now_offset = wall_ns() - mono_ns();
+                scheduler_clock_stepped(s, now_offset - offset);
+                offset = now_offset;
+                arm_step_detector(s);
+            }
+        }
+    }
+    return NULL;
+}
+
+struct scheduler *scheduler_new(const struct scheduler_opts *opts)
+{
+    struct scheduler *s = xcalloc(1, sizeof(*s));
+    s->opts = *opts;
+    pthread_mutex_init(&s->lock, NULL);
+    s->rng = (uint64_t)wall_ns() | 1;
+    s->timer_fd = s->step_fd = s->wake_fd = s->epoll_fd = -1;
+    return s;
+}
+
+int scheduler_start(struct scheduler *s)
+{
+    struct epoll_event ev = {.events = EPOLLIN};
+    int rc;
+
+    s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    s->step_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+    s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->timer_fd < 0 || s->step_fd < 0 || s->wake_fd < 0 || s->epoll_fd < 0)
+        return -errno;
+    ev.data.fd = s->timer_fd;
+    epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->timer_fd, &ev);
+    ev.data.fd = s->step_fd;
+    epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->step_fd, &ev);
+    ev.data.fd = s->wake_fd;
+    epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &ev);
+    rc = pthread_create(&s->thread, NULL, dispatcher_main, s);
+    if (rc != 0)
+        return -rc;
+    s->running = true;
+    return 0;
+}
+
+void scheduler_stop(struct scheduler *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_mutex_unlock(&s->lock);
+    if (!s->running)
+        return;
+    wake_dispatcher(s);
+    pthread_join(s->thread, NULL);
+    s->running = false;
+}
+
+void scheduler_free(struct scheduler *s)
+{
+    if (!s)
+        return;
+    scheduler_stop(s);
+    if (s->timer_fd >= 0)
+        close(s->timer_fd);
+    if (s->step_fd >= 0)
+        close(s->step_fd);
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    if (s->epoll_fd >= 0)
+        close(s->epoll_fd);
+    if (s->gen)
+        generation_unref(s->gen);
+    free(s->heap);
+    free(s->batch);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}

@@ -1,0 +1,74 @@
+/*
+ * scheduler — decides when each job fires. One dispatcher thread keeps the
+ * next fire time of every job in a binary heap and sleeps until the earliest
+ * one; due firings are handed to the executor.
+ *
+ * Rules (documented in README "Scheduling"):
+ * - coalesce: true — overdue firings of a job (the host was busy, the clock
+ *   jumped forward, the machine slept) collapse into one run, scheduled at
+ *   the latest overdue time; the others count as skipped "coalesced".
+ * - coalesce: false — each overdue firing is submitted on its own, but those
+ *   already past misfire_grace are skipped ("misfire") in bulk, never run.
+ * - a paused job's firings are skipped ("paused"); a disabled job is not
+ *   planned at all.
+ * - a date already past when the job is planned runs at once if within
+ *   misfire_grace, else is recorded as skipped ("misfire").
+ * - interval triggers keep their period in elapsed time: a wall-clock step
+ *   moves their plan with it. Cron and date triggers follow the wall clock;
+ *   after a step back no scheduled time runs twice.
+ *
+ * The core (plan, advance) takes the time as an argument so tests can drive
+ * it with a fake clock and no thread.
+ */
+#ifndef JH_SCHEDULER_H
+#define JH_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/run.h"
+
+struct scheduler;
+struct generation;
+struct job;
+
+/* Where due runs go: executor_submit in the daemon, a recorder in tests. */
+typedef int (*sched_submit_fn)(void *arg, struct job *job, const struct run_opts *opts);
+/* The same for all the runs due at once (executor_submit_many); preferred
+ * when set. Called without the scheduler's lock, with a reference to the
+ * runs' generation held. */
+typedef size_t (*sched_submit_many_fn)(void *arg, const struct run_request *reqs, size_t n);
+
+struct scheduler_opts {
+    sched_submit_fn submit;
+    sched_submit_many_fn submit_many;
+    void *submit_arg;
+    bool dry_run; /* every run is a dry run */
+};
+
+struct scheduler *scheduler_new(const struct scheduler_opts *opts);
+void scheduler_free(struct scheduler *s);
+
+/* Makes `g` the live generation (taking a reference) and plans its jobs at
+ * `now_wall_ns`: a job whose trigger is unchanged since the last plan keeps
+ * its next fire time; others are planned afresh. Releases the previous
+ * generation. Any thread. */
+void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t now_wall_ns);
+
+/* Fires everything due at `now_wall_ns`; returns the number of runs
+ * submitted. The dispatcher calls it; tests call it directly. */
+size_t scheduler_advance(struct scheduler *s, int64_t now_wall_ns);
+
+/* The wall clock moved by `delta_ns` (positive = forward) outside the normal
+ * flow of time: interval plans move with it; cron and date plans stay. */
+void scheduler_clock_stepped(struct scheduler *s, int64_t delta_ns);
+
+/* Earliest planned fire time, or -1 when nothing is planned. */
+int64_t scheduler_next_due(struct scheduler *s);
+
+/* Starts / stops the dispatcher thread. stop: no firing after it returns. */
+int scheduler_start(struct scheduler *s);
+void scheduler_stop(struct scheduler *s);
+
+#endif /* JH_SCHEDULER_H */

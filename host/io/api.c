@@ -1,0 +1,187 @@
+/*
+ * api — reload endpoint and jobs API. See api.h.
+ *
+ * JSON is built with jansson, never by hand, so job ids and error messages
+ * are escaped correctly whatever they hold. Every handler takes its own
+ * reference to the live generation for the time it reads it, so a reload
+ * in the middle of a request changes nothing under its feet.
+ */
+#include "io/api.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/executor.h"
+#include "core/generation.h"
+#include "core/hostapi.h"
+#include "core/jobstate.h"
+#include "core/reload.h"
+#include "core/run.h"
+#include "lib/trigger.h"
+#include "lib/util.h"
+
+#define JOBS_PREFIX "/api/v1/jobs/"
+
+static void reply(struct http_response *resp, int status, json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    resp->status = status;
+    resp->content_type = "application/json";
+    if (text) {
+        buf_puts(&resp->body, text);
+        buf_putc(&resp->body, '\n');
+        free(text);
+    }
+    json_decref(doc);
+}
+
+static void reply_error(struct http_response *resp, int status, const char *message)
+{
+    reply(resp, status, json_pack("{s:s}", "error", message));
+}
+
+static json_t *time_or_null(int64_t ns)
+{
+    char when[RFC3339_BUFLEN];
+    if (ns <= 0)
+        return json_null();
+    return json_string(rfc3339_format(ns, NULL, true, when, sizeof(when)));
+}
+
+static json_t *job_json(const struct job *job)
+{
+    const struct manifest_job *spec = job->spec;
+    struct job_last_run last;
+    json_t *last_json = json_null();
+
+    jobstate_get_last(job->state, &last);
+    if (last.result >= 0) {
+        last_json = json_pack("{s:s, s:s, s:o, s:f, s:s?}", "run_id", last.run_id, "result",
+                              run_result_name((enum run_result)last.result), "started",
+                              time_or_null(last.start_wall_ns), "duration_ms",
+                              (double)last.duration_ns / 1e6, "error",
+                              last.error[0] ? last.error : NULL);
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:o, s:o}", "id", spec->id,
+                     "plugin", spec->plugin, "plugin_version", job->plugin->desc->version,
+                     "trigger", spec->trigger_text, "enabled", spec->enabled, "paused",
+                     atomic_load(&job->state->paused), "running",
+                     (json_int_t)atomic_load(&job->state->running), "max_instances",
+                     (json_int_t)spec->max_instances, "next_run",
+                     time_or_null(atomic_load(&job->state->next_run_wall_ns)), "last_run",
+                     last_json);
+}
+
+static void handle_reload(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    struct api *api = arg;
+    struct errors errs = {0};
+    int rc;
+    (void)req;
+
+    rc = reloader_reload(api->reloader, "http", &resp->body, &errs);
+    resp->status = rc == 0 ? 200 : 400;
+    resp->content_type = "application/json";
+    errors_free(&errs);
+}
+
+static void handle_list(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    struct api *api = arg;
+    struct generation *g = reloader_live(api->reloader);
+    json_t *jobs = json_array();
+    (void)req;
+
+    for (size_t i = 0; i < g->n_jobs; i++)
+        json_array_append_new(jobs, job_json(&g->jobs[i]));
+    generation_unref(g);
+    reply(resp, 200, json_pack("{s:o}", "jobs", jobs));
+}
+
+/* "/api/v1/jobs/ID" or "/api/v1/jobs/ID/ACTION": splits off id and action. */
+static bool split_path(const char *path, char *id, size_t idlen, const char **action)
+{
+    const char *rest = path + strlen(JOBS_PREFIX);
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+
+    if (n == 0 || n >= idlen)
+        return false;
+    memcpy(id, rest, n);
+    id[n] = '\0';
+    *action = slash ? slash + 1 : "";
+    return true;
+}
+
+static void handle_job_get(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    struct api *api = arg;
+    char id[256];
+    const char *action;
+    struct generation *g;
+    struct job *job;
+
+    if (!split_path(req->path, id, sizeof(id), &action) || action[0]) {
+        reply_error(resp, 404, "no such resource");
+        return;
+    }
+    g = reloader_live(api->reloader);
+    job = generation_find_job(g, id);
+    if (job)
+        reply(resp, 200, job_json(job));
+    else
+        reply_error(resp, 404, "no such job");
+    generation_unref(g);
+}
+
+static void handle_job_post(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    struct api *api = arg;
+    char id[256];
+    const char *action;
+    struct generation *g;
+    struct job *job;
+
+    if (!split_path(req->path, id, sizeof(id), &action) ||
+        (strcmp(action, "run") != 0 && strcmp(action, "pause") != 0 &&
+         strcmp(action, "resume") != 0)) {
+        reply_error(resp, 404, "no such action (run, pause, resume)");
+        return;
+    }
+    g = reloader_live(api->reloader);
+    job = generation_find_job(g, id);
+    if (!job) {
+        reply_error(resp, 404, "no such job");
+    } else if (strcmp(action, "run") == 0) {
+        const char *dry = http_request_arg(req, "dry_run");
+        struct run_opts ro = {.trigger = RUN_MANUAL, .dry_run = dry && strcmp(dry, "true") == 0};
+        hostapi_new_run_id(ro.run_id);
+        int rc = executor_submit(api->executor, job, &ro);
+        if (rc == 0)
+            reply(resp, 202, json_pack("{s:s, s:s}", "job", id, "run_id", ro.run_id));
+        else if (rc == -EBUSY)
+            reply(resp, 409, json_pack("{s:s, s:i}", "error", "max_instances reached",
+                                       "max_instances", (json_int_t)job->spec->max_instances));
+        else
+            reply_error(resp, 503, "shutting down");
+    } else {
+        atomic_store(&job->state->paused, strcmp(action, "pause") == 0);
+        reply(resp, 200, job_json(job));
+    }
+    generation_unref(g);
+}
+
+size_t api_routes(struct api *api, struct http_route *routes)
+{
+    const struct http_route list[API_ROUTES] = {
+        {"POST", "/-/reload", HTTP_MATCH_EXACT, handle_reload, api, 0},
+        {"GET", "/api/v1/jobs", HTTP_MATCH_EXACT, handle_list, api, HTTP_ROUTE_GZIP},
+        {"GET", JOBS_PREFIX, HTTP_MATCH_PREFIX, handle_job_get, api, 0},
+        {"POST", JOBS_PREFIX, HTTP_MATCH_PREFIX, handle_job_post, api, 0},
+    };
+    size_t n = 4;
+    memcpy(routes, list, n * sizeof(*routes));
+    return n;
+}

@@ -1,0 +1,1338 @@
+/*
+ * http — router and libmicrohttpd glue. See http.h for the contract.
+ *
+ * DESIGN. http_start binds the listening socket itself (so that errors name
+ * the address and the failing step, and port 0 works) and hands it to one
+ * libmicrohttpd daemon running one internal polling thread (epoll when
+ * libmicrohttpd has it). That thread does everything: it reads requests,
+ * calls on_request, which gathers the headers, query arguments and body of
+ * a request into a struct http_request and calls http_route, and then
+ * writes responses. Nothing else runs on it and it shares with the rest of
+ * the daemon only what the handlers touch (the metrics registry, which
+ * renders without blocking workers; the ready flag; the caller's routes).
+ *
+ * Hardening: the gate (unknown method -> 501, missing or wrong bearer token
+ * -> 401) is part of the pure router, so unit tests and fuzzers meet it;
+ * on_request also runs it, with the Content-Length check, as soon as the
+ * headers are in, so the body of a refused request is never read. The
+ * router keeps a SHA-256 digest of the token, not the token. Connection
+ * limits, the idle timeout and the request-head size are libmicrohttpd
+ * options; TLS is libmicrohttpd's GnuTLS support with the PEM texts the
+ * caller read (the server keeps its copies until http_stop, the key wiped
+ * on free).
+ *
+ * libmicrohttpd's messages go to the caller's log_fn, at most
+ * LOG_BURST per second: a flood of refused connections must not become a
+ * flood of log records. The limiter's state is under `log_lock` (the
+ * polling thread logs, and so does the main thread inside MHD_start_daemon
+ * and MHD_stop_daemon).
+ *
+ * Memory: a 10,000-job exposition is tens of MB. Its buffer is handed to
+ * libmicrohttpd without a copy, and when libmicrohttpd is done with it the
+ * free callback keeps it as the server's `spare`, which the next request
+ * starts from, so steady-state scrapes write into already-mapped pages.
+ * `spare` is guarded by `spare_lock` (the free callback may also run on the
+ * main thread inside MHD_stop_daemon).
+ */
+#include "io/http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "lib/sha256.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:9464"
+#define DEFAULT_CONNECTION_LIMIT 64
+#define DEFAULT_PER_IP_LIMIT 32
+#define DEFAULT_CONNECTION_TIMEOUT 10 /* short: a silent client costs a slot */
+#define DEFAULT_CONNECTION_MEMORY (32 * 1024)
+#define MIN_CONNECTION_MEMORY (8 * 1024)
+#define DEFAULT_MAX_BODY (1024 * 1024)
+#define LISTEN_BACKLOG 511 /* a burst of connects waits here instead of retrying SYNs */
+#define MAX_TOKEN_FILE 4096
+#define MAX_READ_FILE (1024 * 1024)
+#define LOG_BURST 20 /* libmicrohttpd messages per second, then a count */
+#define REALM "Bearer realm=\"jobhost\""
+
+struct route {
+    char *method;
+    char *path;
+    size_t path_len;
+    enum http_match match;
+    http_handler_fn fn;
+    void *arg;
+    unsigned flags;
+};
+
+struct http_router {
+    struct route *routes; /* immutable after http_router_new */
+    size_t n;
+    bool has_token;                 /* cfg->token was set */
+    unsigned char token_digest[32]; /* SHA-256 of the token */
+    size_t token_len;
+    http_metrics_fn metrics_fn;
+    void *metrics_arg;
+    http_ready_fn ready_fn;
+    void *ready_arg;
+};
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct http_router *router; /* read-only while the daemon runs */
+    size_t max_body;
+    int port;
+    http_log_fn log_fn; /* read-only; called on the polling thread */
+    void *log_arg;
+    char *cert_pem, *key_pem; /* our copies for libmicrohttpd; main thread */
+    pthread_mutex_t log_lock;
+    time_t log_window;       /* log_lock: second of the current burst */
+    unsigned log_count;      /* log_lock: messages in that second */
+    unsigned log_suppressed; /* log_lock: dropped since the last one logged */
+    bool log_capture;        /* log_lock: http_start collects the messages */
+    char log_start[512];     /* log_lock: those messages, for its error */
+    pthread_mutex_t spare_lock;
+    struct buf spare; /* spare_lock */
+};
+
+/* --- responses ------------------------------------------------------------ */
+
+void http_response_init(struct http_response *resp)
+{
+    resp->status = 200;
+    resp->content_type = "text/plain; charset=utf-8";
+    resp->body = (struct buf){0};
+    resp->headers = (struct buf){0};
+}
+
+void http_response_free(struct http_response *resp)
+{
+    buf_free(&resp->body);
+    buf_free(&resp->headers);
+}
+
+static bool is_tchar(unsigned char c)
+{
+    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+int http_response_header(struct http_response *resp, const char *name, const char *value)
+{
+    if (!*name)
+        return -EINVAL;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (!is_tchar(*p))
+            return -EINVAL;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if (*p == '\r' || *p == '\n' || (*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return -EINVAL;
+    /* Stored as "name\0value\0" pairs. */
+    buf_append(&resp->headers, name, strlen(name) + 1);
+    buf_append(&resp->headers, value, strlen(value) + 1);
+    return 0;
+}
+
+const char *http_response_header_at(const struct http_response *resp, size_t i, const char **name)
+{
+    const char *p = resp->headers.data, *end;
+
+    if (!p) /* no header yet (and NULL + 0 is undefined) */
+        return NULL;
+    end = p + resp->headers.len;
+    while (p < end) {
+        const char *n = p;
+        const char *v = n + strlen(n) + 1;
+        if (i-- == 0) {
+            *name = n;
+            return v;
+        }
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+const char *http_response_get_header(const struct http_response *resp, const char *name)
+{
+    const char *n, *v;
+    for (size_t i = 0; (v = http_response_header_at(resp, i, &n)); i++)
+        if (strcasecmp(n, name) == 0)
+            return v;
+    return NULL;
+}
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (req->headers[i].name && strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+const char *http_request_arg(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_args; i++)
+        if (req->args[i].name && strcmp(req->args[i].name, name) == 0)
+            return req->args[i].value;
+    return NULL;
+}
+
+static void set_error(struct http_response *resp, int status, const char *text)
+{
+    resp->status = status;
+    resp->content_type = "text/plain; charset=utf-8";
+    buf_reset(&resp->body);
+    buf_puts(&resp->body, text);
+}
+
+/* --- negotiation ------------------------------------------------------------ */
+
+/* Iterates the elements of a comma-separated header value: for each one,
+ * the leading token (media range or coding, trimmed, lower-cased into
+ * `token`), its q (default 1) and its version parameter if any. */
+struct hdr_elem {
+    char token[96];
+    char version[32];
+    double q;
+};
+
+static const char *next_elem(const char *p, struct hdr_elem *e)
+{
+    size_t n;
+
+    while (*p == ' ' || *p == '\t' || *p == ',')
+        p++;
+    if (!*p)
+        return NULL;
+    e->q = 1;
+    e->version[0] = '\0';
+    n = 0;
+    while (*p && *p != ',' && *p != ';') {
+        if (*p != ' ' && *p != '\t' && n + 1 < sizeof e->token)
+            e->token[n++] = (char)tolower((unsigned char)*p);
+        p++;
+    }
+    e->token[n] = '\0';
+    while (*p == ';') {
+        char key[16], val[32];
+        size_t kn = 0, vn = 0;
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        while (*p && *p != '=' && *p != ';' && *p != ',') {
+            if (*p != ' ' && *p != '\t' && kn + 1 < sizeof key)
+                key[kn++] = (char)tolower((unsigned char)*p);
+            p++;
+        }
+        key[kn] = '\0';
+        if (*p == '=') {
+            p++;
+            while (*p && *p != ';' && *p != ',') {
+                if (*p != ' ' && *p != '\t' && *p != '"' && vn + 1 < sizeof val)
+                    val[vn++] = *p;
+                p++;
+            }
+        }
+        val[vn] = '\0';
+        if (strcmp(key, "q") == 0) {
+            char *end;
+            double q = strtod(val, &end);
+            e->q = (end == val || q < 0) ? 0 : (q > 1 ? 1 : q);
+        } else if (strcmp(key, "version") == 0) {
+            memcpy(e->version, val, vn + 1);
+        }
+    }
+    return p;
+}
+
+enum metrics_format http_negotiate_format(const char *accept)
+{
+    struct hdr_elem e;
+    double q_om = 0, q_text = 0;
+
+    if (!accept)
+        return METRICS_TEXT_004;
+    for (const char *p = accept; (p = next_elem(p, &e));) {
+        if (strcmp(e.token, "application/openmetrics-text") == 0) {
+            if (!e.version[0] || strcmp(e.version, "1.0.0") == 0 ||
+                strcmp(e.version, "0.0.1") == 0)
+                q_om = e.q > q_om ? e.q : q_om;
+        } else if (strcmp(e.token, "text/plain") == 0 || strcmp(e.token, "text/*") == 0 ||
+                   strcmp(e.token, "*/*") == 0) {
+            q_text = e.q > q_text ? e.q : q_text;
+        }
+    }
+    return q_om > 0 && q_om >= q_text ? METRICS_OPENMETRICS_100 : METRICS_TEXT_004;
+}
+
+bool http_accepts_gzip(const char *accept_encoding)
+{
+    struct hdr_elem e;
+    double q_gzip = -1, q_any = -1;
+
+    if (!accept_encoding)
+        return false;
+    for (const char *p = accept_encoding; (p = next_elem(p, &e));) {
+        if (strcmp(e.token, "gzip") == 0 || strcmp(e.token, "x-gzip") == 0)
+            q_gzip = e.q > q_gzip ? e.q : q_gzip;
+        else if (strcmp(e.token, "*") == 0)
+            q_any = e.q > q_any ? e.q : q_any;
+    }
+    return q_gzip >= 0 ? q_gzip > 0 : q_any > 0;
+}
+
+/* gzip (fastest level: an exposition compresses ~10x at level 1 already,
+ * and the polling thread should not spend long on it). 0 or -ENOMEM. */
+static int gzip_buf(const char *in, size_t len, struct buf *out)
+{
+    z_stream zs;
+    size_t left = len;
+    int rc;
+
+    memset(&zs, 0, sizeof zs);
+    if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -ENOMEM;
+    buf_reserve(out, deflateBound(&zs, len > UINT_MAX ? UINT_MAX : (uLong)len));
+    zs.next_in = (Bytef *)in;
+    for (;;) {
+        if (zs.avail_in == 0 && left > 0) {
+            zs.avail_in = left > (1u << 30) ? (1u << 30) : (uInt)left;
+            left -= zs.avail_in;
+        }
+        if (out->cap - out->len < 4096)
+            buf_reserve(out, out->cap);
+        size_t room = out->cap - out->len - 1; /* keep the NUL's byte */
+        zs.next_out = (Bytef *)out->data + out->len;
+        zs.avail_out = room > UINT_MAX ? UINT_MAX : (uInt)room;
+        rc = deflate(&zs, left == 0 ? Z_FINISH : Z_NO_FLUSH);
+        out->len = (size_t)((char *)zs.next_out - out->data);
+        if (rc == Z_STREAM_END)
+            break;
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            deflateEnd(&zs);
+            return -ENOMEM;
+        }
+    }
+    deflateEnd(&zs);
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+/* --- built-in handlers ------------------------------------------------------- */
+
+static void h_metrics(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    const struct http_router *r = arg;
+    enum metrics_format f = http_negotiate_format(http_request_header(req, "Accept"));
+
+    int rc = r->metrics_fn(r->metrics_arg, f, &resp->body);
+    if (rc < 0) {
+        set_error(resp, 500, "");
+        buf_printf(&resp->body, "error rendering metrics: %s\n", strerror(-rc));
+        return;
+    }
+    resp->content_type = metrics_content_type(f);
+    /* The representation depends on both headers. */
+    http_response_header(resp, "Vary", "Accept-Encoding, Accept");
+}
+
+static void h_healthy(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    (void)arg;
+    (void)req;
+    buf_puts(&resp->body, "jobhost is Healthy.\n");
+}
+
+static void h_ready(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    const struct http_router *r = arg;
+    (void)req;
+    if (r->ready_fn && !r->ready_fn(r->ready_arg)) {
+        resp->status = 503;
+        buf_puts(&resp->body, "jobhost is not ready.\n");
+        return;
+    }
+    buf_puts(&resp->body, "jobhost is Ready.\n");
+}
+
+/* --- the gate: methods and the bearer token -------------------------------- */
+
+static void digest(const char *p, size_t len, unsigned char out[32])
+{
+    struct sha256 h;
+    sha256_init(&h);
+    sha256_update(&h, p, len);
+    sha256_final(&h, out);
+}
+
+/* The comparison proper: every byte of both digests, OR-ed differences, no
+ * branch on the data; different lengths count as a difference the same way. */
+static bool digests_equal(const unsigned char a[32], size_t a_len, const unsigned char b[32],
+                          size_t b_len)
+{
+    size_t diff = a_len ^ b_len;
+    unsigned acc = 0;
+
+    for (size_t i = 0; i < 32; i++)
+        acc |= (unsigned)(a[i] ^ b[i]);
+    /* (diff | -diff) has its top bit set exactly when diff != 0 */
+    acc |= (unsigned)((diff | (0 - diff)) >> (sizeof diff * CHAR_BIT - 1));
+    return acc == 0;
+}
+
+bool http_token_equal(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+    unsigned char da[32], db[32];
+
+    digest(a, a_len, da);
+    digest(b, b_len, db);
+    return digests_equal(da, a_len, db, b_len);
+}
+
+/* The methods of RFC 9110 and PATCH: others get 501 Not Implemented. */
+static bool method_known(const char *m)
+{
+    static const char *const known[] = {"GET",   "HEAD",    "POST",  "PUT",    "DELETE",
+                                        "PATCH", "OPTIONS", "TRACE", "CONNECT"};
+    for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+        if (strcmp(m, known[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The credentials of "Bearer <token>" (scheme case-insensitive, blanks
+ * around the token ignored), or NULL when `auth` is anything else. */
+static const char *bearer_credentials(const char *auth, size_t *len)
+{
+    const char *p, *end;
+
+    if (!auth || strncasecmp(auth, "Bearer", 6) != 0 || (auth[6] != ' ' && auth[6] != '\t'))
+        return NULL;
+    p = auth + 6;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    end = p + strlen(p);
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (end == p)
+        return NULL;
+    *len = (size_t)(end - p);
+    return p;
+}
+
+/* 501 for an unknown method; 401 when the router has a token and a request
+ * that is not GET or HEAD lacks it. Returns true when it answered `resp`. */
+static bool gate(const struct http_router *r, const struct http_request *req,
+                 struct http_response *resp)
+{
+    const char *method = req->method ? req->method : "";
+    const char *cred;
+    size_t len = 0;
+
+    if (!method_known(method)) {
+        set_error(resp, 501, "501 method not implemented\n");
+        return true;
+    }
+    if (!r->has_token || strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return false;
+    cred = bearer_credentials(http_request_header(req, "Authorization"), &len);
+    if (cred) {
+        unsigned char d[32];
+        digest(cred, len, d);
+        if (digests_equal(d, len, r->token_digest, r->token_len) && r->token_len > 0)
+            return false;
+    }
+    set_error(resp, 401,
+              cred ? "401 unauthorized: invalid bearer token\n"
+                   : "401 unauthorized: bearer token required\n");
+    http_response_header(resp, "WWW-Authenticate", REALM);
+    return true;
+}
+
+/* --- router ------------------------------------------------------------------ */
+
+static void route_add(struct http_router *r, const struct http_route *src, void *arg)
+{
+    struct route *d = &r->routes[r->n++];
+    d->method = xstrdup(src->method);
+    d->path = xstrdup(src->path);
+    d->path_len = strlen(src->path);
+    d->match = src->match;
+    d->fn = src->fn;
+    d->arg = arg;
+    d->flags = src->flags;
+}
+
+struct http_router *http_router_new(const struct http_config *cfg)
+{
+    struct http_router *r = xcalloc(1, sizeof *r);
+    size_t n_user = cfg->routes ? cfg->n_routes : 0;
+
+    r->routes = xcalloc(n_user + 3, sizeof *r->routes);
+    r->metrics_fn = cfg->metrics_fn;
+    r->metrics_arg = cfg->metrics_arg;
+    r->ready_fn = cfg->ready_fn;
+    r->ready_arg = cfg->ready_arg;
+    if (cfg->token) {
+        r->has_token = true;
+        r->token_len = strlen(cfg->token);
+        digest(cfg->token, r->token_len, r->token_digest);
+    }
+    for (size_t i = 0; i < n_user; i++)
+        route_add(r, &cfg->routes[i], cfg->routes[i].arg);
+    if (cfg->metrics_fn)
+        route_add(r,
+                  &(struct http_route){"GET", "/metrics", HTTP_MATCH_EXACT, h_metrics, NULL,
+                                       HTTP_ROUTE_GZIP},
+                  r);
+    route_add(r, &(struct http_route){"GET", "/-/healthy", HTTP_MATCH_EXACT, h_healthy, NULL, 0},
+              r);
+    route_add(r, &(struct http_route){"GET", "/-/ready", HTTP_MATCH_EXACT, h_ready, NULL, 0}, r);
+    return r;
+}
+
+void http_router_free(struct http_router *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->routes[i].method);
+        free(r->routes[i].path);
+    }
+    free(r->routes);
+    free(r);
+}
+
+/* How specifically `rt` matches `path`: exact beats any prefix, a longer
+ * prefix beats a shorter one; 0 when it does not match. */
+static size_t route_score(const struct route *rt, const char *path)
+{
+    if (rt->match == HTTP_MATCH_EXACT)
+        return strcmp(rt->path, path) == 0 ? SIZE_MAX : 0;
+    return strncmp(rt->path, path, rt->path_len) == 0 ? rt->path_len + 1 : 0;
+}
+
+static bool method_ok(const struct route *rt, const char *method)
+{
+    return strcmp(rt->method, method) == 0 ||
+           (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
+}
+
+/* Appends `m` to a ", "-separated list unless it is there already. */
+static void allow_add(struct buf *allow, const char *m)
+{
+    size_t n = strlen(m);
+    for (const char *p = allow->data; p && *p;) {
+        const char *end = strstr(p, ", ");
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && memcmp(p, m, n) == 0)
+            return;
+        p = end ? end + 2 : p + len;
+    }
+    if (allow->len)
+        buf_append(allow, ", ", 2);
+    buf_append(allow, m, n);
+}
+
+/* Keeps the bigger of two buffers in *spare and frees the other. */
+static void spare_keep(struct buf *spare, struct buf *b)
+{
+    if (b->cap > spare->cap) {
+        struct buf t = *spare;
+        *spare = *b;
+        *b = t;
+    }
+    buf_free(b);
+    buf_reset(spare);
+}
+
+void http_route(const struct http_router *r, const struct http_request *req,
+                struct http_response *resp, struct buf *spare)
+{
+    const struct route *best = NULL;
+    size_t best_score = 0;
+    bool path_known = false;
+
+    http_response_init(resp);
+    if (spare && spare->data) {
+        resp->body = *spare;
+        *spare = (struct buf){0};
+        buf_reset(&resp->body);
+    }
+    const char *path = req->path ? req->path : "";
+    const char *method = req->method ? req->method : "";
+
+    if (gate(r, req, resp))
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        size_t score = route_score(&r->routes[i], path);
+        if (!score)
+            continue;
+        path_known = true;
+        if (score > best_score && method_ok(&r->routes[i], method)) {
+            best = &r->routes[i];
+            best_score = score;
+        }
+    }
+    if (!path_known) {
+        set_error(resp, 404, "404 page not found\n");
+        return;
+    }
+    if (!best) {
+        struct buf allow = {0};
+        for (size_t i = 0; i < r->n; i++) {
+            if (!route_score(&r->routes[i], path))
+                continue;
+            allow_add(&allow, r->routes[i].method);
+            if (strcmp(r->routes[i].method, "GET") == 0)
+                allow_add(&allow, "HEAD");
+        }
+        set_error(resp, 405, "405 method not allowed\n");
+        http_response_header(resp, "Allow", allow.data);
+        buf_free(&allow);
+        return;
+    }
+
+    best->fn(best->arg, req, resp);
+
+    if (best->flags & HTTP_ROUTE_GZIP) {
+        if (!http_response_get_header(resp, "Vary"))
+            http_response_header(resp, "Vary", "Accept-Encoding");
+        if (resp->status == 200 && resp->body.len > 0 &&
+            http_accepts_gzip(http_request_header(req, "Accept-Encoding"))) {
+            struct buf z = {0};
+            if (gzip_buf(resp->body.data, resp->body.len, &z) == 0) {
+                if (spare)
+                    spare_keep(spare, &resp->body);
+                else
+                    buf_free(&resp->body);
+                resp->body = z;
+                http_response_header(resp, "Content-Encoding", "gzip");
+            } else {
+                buf_free(&z);
+            }
+        }
+    }
+}
+
+/* --- listen address ------------------------------------------------------------ */
+
+int http_parse_listen(const char *listen, char *host, size_t hostlen, char *port, size_t portlen,
+                      char *err, size_t errlen)
+{
+    const char *h, *p;
+    size_t hn;
+
+    if (!listen || !*listen) {
+        snprintf(err, errlen, "empty listen address");
+        return -EINVAL;
+    }
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close) {
+            snprintf(err, errlen, "missing ']' in \"%s\"", listen);
+            return -EINVAL;
+        }
+        h = listen + 1;
+        hn = (size_t)(close - h);
+        if (close[1] != ':') {
+            snprintf(err, errlen, "missing port in \"%s\" (expected [ADDRESS]:PORT)", listen);
+            return -EINVAL;
+        }
+        p = close + 2;
+    } else {
+        const char *colon = strrchr(listen, ':');
+        if (!colon) {
+            snprintf(err, errlen, "missing port in \"%s\" (expected HOST:PORT or :PORT)", listen);
+            return -EINVAL;
+        }
+        h = listen;
+        hn = (size_t)(colon - h);
+        if (memchr(h, ':', hn)) {
+            snprintf(err, errlen, "IPv6 address in \"%s\" must be in brackets: [ADDRESS]:PORT",
+                     listen);
+            return -EINVAL;
+        }
+        p = colon + 1;
+    }
+    size_t pn = strlen(p);
+    if (pn == 0 || pn > 5 || strspn(p, "0123456789") != pn || strtol(p, NULL, 10) > 65535) {
+        snprintf(err, errlen, "invalid port \"%s\" in \"%s\" (expected 0-65535)", p, listen);
+        return -EINVAL;
+    }
+    if (hn + 1 > hostlen || pn + 1 > portlen) {
+        snprintf(err, errlen, "listen address \"%s\" is too long", listen);
+        return -EINVAL;
+    }
+    memcpy(host, h, hn);
+    host[hn] = '\0';
+    memcpy(port, p, pn + 1);
+    return 0;
+}
+
+bool http_listen_is_loopback(const char *listen)
+{
+    char host[256], port[8], err[160];
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (http_parse_listen(listen ? listen : DEFAULT_LISTEN, host, sizeof host, port, sizeof port,
+                          err, sizeof err) < 0)
+        return false;
+    if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
+        return true;
+    /* inet_aton: the forms getaddrinfo accepts too ("127.1", "0x7f.0.0.1") */
+    if (inet_aton(host, &a4))
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+bool http_tls_supported(void)
+{
+    return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
+}
+
+/* Reads at most `max` bytes of the open file `fd` into a malloc'ed,
+ * NUL-terminated buffer; -EFBIG when there is more. Secrets pass through
+ * here, so the buffer grows by copy-and-wipe (a realloc could leave a stale
+ * copy in freed memory) and whatever is dropped is wiped first. */
+static int read_fd(int fd, size_t max, char **out, size_t *len)
+{
+    char chunk[4096];
+    char *data = NULL;
+    size_t n_data = 0, cap = 0;
+    int rc = 0;
+
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        if (n_data + (size_t)n > max) {
+            rc = -EFBIG;
+            break;
+        }
+        if (n_data + (size_t)n + 1 > cap) {
+            size_t ncap = cap ? cap * 2 : sizeof chunk;
+            while (ncap < n_data + (size_t)n + 1)
+                ncap *= 2;
+            char *nd = xmalloc(ncap);
+            if (data) {
+                memcpy(nd, data, n_data);
+                explicit_bzero(data, n_data);
+                free(data);
+            }
+            data = nd;
+            cap = ncap;
+        }
+        memcpy(data + n_data, chunk, (size_t)n);
+        n_data += (size_t)n;
+    }
+    explicit_bzero(chunk, sizeof chunk);
+    if (rc < 0) {
+        if (data) {
+            explicit_bzero(data, n_data);
+            free(data);
+        }
+        return rc;
+    }
+    if (!data)
+        data = xmalloc(1);
+    data[n_data] = '\0';
+    *out = data;
+    *len = n_data;
+    return 0;
+}
+
+int http_read_token_file(const char *path, char **token, char *err, size_t errlen)
+{
+    struct stat st;
+    char *text = NULL;
+    size_t len = 0, got = 0;
+    int fd, rc;
+
+    *token = NULL;
+    /* O_NONBLOCK: a FIFO in its place must not hang the start-up; it is
+     * refused below as not a regular file */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
+        return rc;
+    }
+    rc = -EINVAL;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "token file %s is not a regular file", path);
+        goto out;
+    }
+    if (st.st_mode & 077) {
+        rc = -EPERM;
+        snprintf(err, errlen, "token file %s is readable by others (chmod 600)", path);
+        goto out;
+    }
+    rc = read_fd(fd, MAX_TOKEN_FILE, &text, &got);
+    len = got;
+    if (rc == -EFBIG) {
+        snprintf(err, errlen, "token file %s is too long (more than %d bytes)", path,
+                 MAX_TOKEN_FILE);
+        goto out;
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "token file %s: %s", path, strerror(-rc));
+        goto out;
+    }
+    rc = -EINVAL;
+    while (len > 0 && isspace((unsigned char)text[len - 1]))
+        len--;
+    text[len] = '\0';
+    if (len == 0) {
+        snprintf(err, errlen, "token file %s is empty", path);
+        goto out;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c <= ' ' || c == 0x7f) {
+            snprintf(err, errlen,
+                     "token file %s: the token holds whitespace or a control character at "
+                     "byte %zu",
+                     path, i + 1);
+            goto out;
+        }
+    }
+    *token = text;
+    text = NULL;
+    rc = 0;
+out:
+    if (text) {
+        explicit_bzero(text, got);
+        free(text);
+    }
+    close(fd);
+    return rc;
+}
+
+int http_read_file(const char *path, char **text, char *err, size_t errlen)
+{
+    size_t len;
+    int fd, rc;
+
+    *text = NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return rc;
+    }
+    rc = read_fd(fd, MAX_READ_FILE, text, &len);
+    if (rc == -EFBIG)
+        snprintf(err, errlen, "cannot read %s: larger than %d bytes", path, MAX_READ_FILE);
+    else if (rc < 0)
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rc));
+    close(fd);
+    return rc;
+}
+
+/* Binds and listens on the first address of `host` that works (IPv4 first
+ * for a host name; the wildcard ":PORT" is dual-stack [::] when the system
+ * has IPv6, else 0.0.0.0). Returns the socket or -1 with a message. */
+static int open_listener(const char *listen_addr, int *port_out, char *err, size_t errlen)
+{
+    char host[256], port[8], why[160] = "no usable address";
+    struct addrinfo hints, *res = NULL;
+    int fd = -1, rc;
+
+    if (http_parse_listen(listen_addr, host, sizeof host, port, sizeof port, why, sizeof why) < 0) {
+        snprintf(err, errlen, "listen %s: %s", listen_addr, why);
+        return -1;
+    }
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    hints.ai_family = host[0] ? AF_UNSPEC : AF_INET6;
+    rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0 && !host[0]) {
+        hints.ai_family = AF_INET;
+        rc = getaddrinfo(NULL, port, &hints, &res);
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "listen %s: %s: %s", listen_addr, host[0] ? host : "*",
+                 gai_strerror(rc));
+        return -1;
+    }
+    for (int pass = 0; pass < 2 && fd < 0; pass++) {
+        for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+            /* pass 0: IPv4 (what a host name like localhost usually means
+             * to clients), pass 1: the rest */
+            if ((pass == 0) != (ai->ai_family == AF_INET))
+                continue;
+            int s = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+            if (s < 0) {
+                snprintf(why, sizeof why, "socket: %s", strerror(errno));
+                continue;
+            }
+            int one = 1, v6only = host[0] ? 1 : 0;
+            setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (ai->ai_family == AF_INET6)
+                setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+            if (bind(s, ai->ai_addr, ai->ai_addrlen) < 0) {
+                snprintf(why, sizeof why, "bind: %s", strerror(errno));
+                close(s);
+                continue;
+            }
+            if (listen(s, LISTEN_BACKLOG) < 0) {
+                snprintf(why, sizeof why, "listen: %s", strerror(errno));
+                close(s);
+                continue;
+            }
+            fd = s;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0 && !host[0] && hints.ai_family == AF_INET6) {
+        /* IPv6 configured in the resolver but unusable: plain IPv4. */
+        char v4[32];
+        snprintf(v4, sizeof v4, "0.0.0.0:%s", port);
+        fd = open_listener(v4, port_out, err, errlen);
+        if (fd >= 0)
+            return fd;
+    }
+    if (fd < 0) {
+        snprintf(err, errlen, "listen %s: %s", listen_addr, why);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    *port_out = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            *port_out = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            *port_out = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return fd;
+}
+
+/* --- libmicrohttpd glue ------------------------------------------------------------ */
+
+/* Per request, in *req_cls. Polling thread. */
+struct conn_req {
+    struct buf body; /* at most max_body bytes */
+};
+
+struct kv_list {
+    struct http_header *v;
+    size_t n, cap;
+};
+
+static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct kv_list *l = cls;
+    (void)kind;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n].name = key ? key : "";
+    l->v[l->n].value = value ? value : "";
+    l->n++;
+    return MHD_YES;
+}
+
+/* What libmicrohttpd holds while it sends a body; returned to `spare`. */
+struct sent_body {
+    struct http_server *server;
+    struct buf body;
+};
+
+static void return_body(void *cls)
+{
+    struct sent_body *sb = cls;
+    struct http_server *s = sb->server;
+    pthread_mutex_lock(&s->spare_lock);
+    spare_keep(&s->spare, &sb->body);
+    pthread_mutex_unlock(&s->spare_lock);
+    free(sb);
+}
+
+static enum MHD_Result send_response(struct http_server *s, struct MHD_Connection *c,
+                                     struct http_response *resp)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    if (resp->body.len > 0) {
+        struct sent_body *sb = xmalloc(sizeof *sb);
+        sb->server = s;
+        sb->body = resp->body;
+        resp->body = (struct buf){0};
+        r = MHD_create_response_from_buffer_with_free_callback_cls(sb->body.len, sb->body.data,
+                                                                   return_body, sb);
+        if (!r) {
+            return_body(sb);
+            return MHD_NO;
+        }
+    } else {
+        if (resp->body.data) {
+            pthread_mutex_lock(&s->spare_lock);
+            spare_keep(&s->spare, &resp->body);
+            pthread_mutex_unlock(&s->spare_lock);
+        }
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    const char *name, *value;
+    for (size_t i = 0; (value = http_response_header_at(resp, i, &name)); i++)
+        MHD_add_response_header(r, name, value);
+    ret = MHD_queue_response(c, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_simple(struct http_server *s, struct MHD_Connection *c, int status,
+                                   const char *text)
+{
+    struct http_response resp;
+    http_response_init(&resp);
+    set_error(&resp, status, text);
+    enum MHD_Result ret = send_response(s, c, &resp);
+    http_response_free(&resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    struct http_server *s = cls;
+    struct conn_req *cr = *req_cls;
+    (void)version;
+
+    if (!cr) {
+        /* Headers are in; the body (if any) follows in later calls. The
+         * gate and the declared length are checked now, so that a refused
+         * request's body is never read (libmicrohttpd closes the connection
+         * after the answer instead). */
+        struct http_header auth = {
+            "Authorization",
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        };
+        struct http_request pre = {
+            .method = method, .path = url, .headers = &auth, .n_headers = auth.value ? 1 : 0};
+        struct http_response resp;
+        enum MHD_Result ret;
+
+        cr = xcalloc(1, sizeof *cr);
+        *req_cls = cr;
+        http_response_init(&resp);
+        if (gate(s->router, &pre, &resp)) {
+            ret = send_response(s, c, &resp);
+            http_response_free(&resp);
+            return ret;
+        }
+        http_response_free(&resp);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->max_body)
+            return send_simple(s, c, 413, "413 request body too large\n");
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (cr->body.len + *upload_data_size > s->max_body) {
+            /* A chunked body past the limit: stop reading it. libmicrohttpd
+             * 0.9 takes no response in the middle of an upload, so the
+             * connection is closed (MHD_NO) rather than drained forever. */
+            buf_free(&cr->body);
+            *upload_data_size = 0;
+            return MHD_NO;
+        }
+        buf_append(&cr->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    struct kv_list headers = {0}, args = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_kv, &headers);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_kv, &args);
+    struct http_request req = {
+        .method = method,
+        .path = url,
+        .headers = headers.v,
+        .n_headers = headers.n,
+        .args = args.v,
+        .n_args = args.n,
+        .body = cr->body.data,
+        .body_len = cr->body.len,
+    };
+    struct http_response resp;
+    struct buf spare;
+
+    pthread_mutex_lock(&s->spare_lock);
+    spare = s->spare;
+    s->spare = (struct buf){0};
+    pthread_mutex_unlock(&s->spare_lock);
+
+    http_route(s->router, &req, &resp, &spare);
+
+    if (spare.data) {
+        pthread_mutex_lock(&s->spare_lock);
+        spare_keep(&s->spare, &spare);
+        pthread_mutex_unlock(&s->spare_lock);
+    }
+    enum MHD_Result ret = send_response(s, c, &resp);
+    http_response_free(&resp);
+    free(headers.v);
+    free(args.v);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct conn_req *cr = *req_cls;
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (cr) {
+        buf_free(&cr->body);
+        free(cr);
+        *req_cls = NULL;
+    }
+}
+
+/* One message to the caller's logger, else stderr. */
+static void log_v(struct http_server *s, const char *fmt, va_list ap)
+{
+    if (s->log_fn) {
+        s->log_fn(s->log_arg, fmt, ap);
+        return;
+    }
+    fputs("jobhost: http: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    size_t n = strlen(fmt);
+    if (n == 0 || fmt[n - 1] != '\n')
+        fputc('\n', stderr);
+}
+
+static void log_f(struct http_server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void log_f(struct http_server *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_v(s, fmt, ap);
+    va_end(ap);
+}
+
+static void log_flush_suppressed(struct http_server *s, unsigned n)
+{
+    if (n)
+        log_f(s, "%u more libmicrohttpd messages suppressed (over %d a second)", n, LOG_BURST);
+}
+
+/* Appends one message to log_start ("; "-separated, without the final
+ * newline or full stop). Under log_lock. */
+static void capture(struct http_server *s, const char *fmt, va_list ap)
+{
+    char msg[256];
+    size_t used = strlen(s->log_start), n;
+    va_list cp;
+
+    va_copy(cp, ap);
+    vsnprintf(msg, sizeof msg, fmt, cp);
+    va_end(cp);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
+        msg[--n] = '\0';
+    if (n == 0)
+        return;
+    snprintf(s->log_start + used, sizeof s->log_start - used, "%s%s", used ? "; " : "", msg);
+}
+
+/* libmicrohttpd's messages, at most LOG_BURST a second (a storm of refused
+ * connections would otherwise be a storm of records); during http_start
+ * they are also collected for its error message. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct http_server *s = cls;
+    struct timespec now;
+    unsigned suppressed = 0;
+    bool drop;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&s->log_lock);
+    if (s->log_capture)
+        capture(s, fmt, ap);
+    if (now.tv_sec != s->log_window) {
+        suppressed = s->log_suppressed;
+        s->log_suppressed = 0;
+        s->log_window = now.tv_sec;
+        s->log_count = 0;
+    }
+    drop = ++s->log_count > LOG_BURST;
+    if (drop)
+        s->log_suppressed++;
+    pthread_mutex_unlock(&s->log_lock);
+
+    log_flush_suppressed(s, suppressed);
+    if (!drop)
+        log_v(s, fmt, ap);
+}
+
+static void server_free(struct http_server *s)
+{
+    http_router_free(s->router);
+    buf_free(&s->spare);
+    free(s->cert_pem);
+    if (s->key_pem) {
+        explicit_bzero(s->key_pem, strlen(s->key_pem));
+        free(s->key_pem);
+    }
+    pthread_mutex_destroy(&s->log_lock);
+    pthread_mutex_destroy(&s->spare_lock);
+    free(s);
+}
+
+struct http_server *http_start(const struct http_config *cfg, char *err, size_t errlen)
+{
+    const char *addr = cfg->listen ? cfg->listen : DEFAULT_LISTEN;
+    bool tls = cfg->cert_pem || cfg->key_pem;
+    struct http_server *s;
+    int fd, port = 0;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    size_t memory = cfg->connection_memory ? cfg->connection_memory : DEFAULT_CONNECTION_MEMORY;
+
+    /* Refuse a bad configuration before binding anything. */
+    if (cfg->token && !*cfg->token) {
+        snprintf(err, errlen, "listen %s: the bearer token is empty", addr);
+        return NULL;
+    }
+    if (tls && (!cfg->cert_pem || !cfg->key_pem)) {
+        snprintf(err, errlen, "listen %s: TLS: %s given without %s", addr,
+                 cfg->cert_pem ? "cert_pem" : "key_pem", cfg->cert_pem ? "key_pem" : "cert_pem");
+        return NULL;
+    }
+    if (tls && !http_tls_supported()) {
+        snprintf(err, errlen,
+                 "listen %s: TLS: this libmicrohttpd was built without TLS support (GnuTLS)",
+                 addr);
+        return NULL;
+    }
+    fd = open_listener(addr, &port, err, errlen);
+    if (fd < 0)
+        return NULL;
+
+    s = xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->spare_lock, NULL);
+    pthread_mutex_init(&s->log_lock, NULL);
+    s->router = http_router_new(cfg);
+    s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
+    s->port = port;
+    s->log_fn = cfg->log_fn;
+    s->log_arg = cfg->log_arg;
+    s->log_capture = true; /* no other thread yet */
+    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+        flags |= MHD_USE_EPOLL;
+    if (tls) {
+        flags |= MHD_USE_TLS;
+        s->cert_pem = xstrdup(cfg->cert_pem);
+        s->key_pem = xstrdup(cfg->key_pem);
+    }
+    if (memory < MIN_CONNECTION_MEMORY)
+        memory = MIN_CONNECTION_MEMORY;
+
+    struct MHD_OptionItem opts[8];
+    size_t n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
+    opts[n++] = (struct MHD_OptionItem){
+        MHD_OPTION_CONNECTION_LIMIT,
+        cfg->connection_limit ? cfg->connection_limit : DEFAULT_CONNECTION_LIMIT, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                        cfg->per_ip_limit ? cfg->per_ip_limit
+                                                          : DEFAULT_PER_IP_LIMIT,
+                                        NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+                                        cfg->connection_timeout ? cfg->connection_timeout
+                                                                : DEFAULT_CONNECTION_TIMEOUT,
+                                        NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)memory,
+                                        NULL};
+    if (tls) {
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem};
+    }
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+    /* The logger goes first, so that start-up messages use it too. */
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    pthread_mutex_lock(&s->log_lock);
+    s->log_capture = false;
+    pthread_mutex_unlock(&s->log_lock);
+    if (!s->daemon) {
+        /* log_capture is off: nothing writes log_start any more */
+        snprintf(err, errlen, "listen %s: cannot start the HTTP server%s%s", addr,
+                 s->log_start[0] ? ": " : " (libmicrohttpd)", s->log_start);
+        /* fd is not closed here: depending on where it failed,
+         * libmicrohttpd may already have closed it, and closing a reused
+         * number would hit another thread's descriptor. At worst one
+         * descriptor leaks on a start-up failure. */
+        server_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int http_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_stop(struct http_server *s)
+{
+    unsigned suppressed;
+
+    if (!s)
+        return;
+    /* Closes the listening socket and every connection, joins the thread;
+     * responses still held are released (return_body) on this thread. */
+    MHD_stop_daemon(s->daemon);
+    pthread_mutex_lock(&s->log_lock);
+    suppressed = s->log_suppressed;
+    s->log_suppressed = 0;
+    pthread_mutex_unlock(&s->log_lock);
+    log_flush_suppressed(s, suppressed);
+    server_free(s);
+}
