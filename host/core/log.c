@@ -56,6 +56,8 @@
 
 #include "core/clock.h"
 #include "lib/logfmt.h"
+#include "lib/numfmt.h"
+#include "lib/utf8.h"
 #include "lib/util.h"
 
 #define QUEUE_MIN (64u << 10)
@@ -296,7 +298,7 @@ static bool rec_add(struct builder *bd, const char *key, size_t klen, const char
     if (bd->full)
         return false;
     if (vlen > LOG_VALUE_MAX) {
-        size_t n = logfmt_utf8_cut(v, vlen, LOG_VALUE_MAX);
+        size_t n = utf8_cut(v, vlen, LOG_VALUE_MAX);
         buf_reset(&bd->cut);
         buf_append(&bd->cut, v, n);
         buf_append(&bd->cut, TRUNC_MARK, sizeof(TRUNC_MARK) - 1);
@@ -513,57 +515,25 @@ static void rec_submit(struct builder *bd, int level, const char *event, const s
 
 enum lenmod { LM_NONE, LM_HH, LM_H, LM_L, LM_LL, LM_Z, LM_J, LM_T, LM_BIGL };
 
+/* Appends v with a '-' when neg. */
 static void put_decimal(struct buf *b, unsigned long long v, bool neg)
 {
-    char t[24];
-    char *end = t + sizeof(t), *o = end;
+    char t[NUMFMT_MAX], *o = t;
 
-    do {
-        *--o = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
     if (neg)
-        *--o = '-';
-    buf_append(b, o, (size_t)(end - o));
+        *o++ = '-';
+    o = numfmt_u64(o, v);
+    buf_append(b, t, (size_t)(o - t));
 }
 
-/* "%.<prec>f" without snprintf, for |v| * 10^prec < 2^31 and prec <= 9 (a
- * duration, a ratio). The product has one rounding error, below 2^-22; when
- * its fraction is that close to a tie, snprintf decides (false), so the
- * output is always snprintf's. */
+/* "%.<prec>f" without snprintf when numfmt can; false otherwise. */
 static bool put_fixed(struct buf *b, double v, int prec)
 {
-    static const double p10d[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-    static const uint64_t p10[] = {1,         10,         100,         1000,
-                                   10000,     100000,     1000000,     10000000,
-                                   100000000, 1000000000};
-    bool negative = __builtin_signbit(v);
-    double a = (negative ? -v : v), frac;
-    uint64_t ip, r;
-    char t[16];
+    char t[NUMFMT_MAX], *o = numfmt_fixed(t, v, prec);
 
-    if (prec > 9)
+    if (!o)
         return false;
-    a *= p10d[prec];
-    if (!(a < 2147483648.0)) /* also NaN and infinities */
-        return false;
-    ip = (uint64_t)a;
-    frac = a - (double)ip;
-    if (frac > 0.5 - 1e-6 && frac < 0.5 + 1e-6)
-        return false;
-    r = ip + (frac > 0.5);
-    if (negative)
-        buf_putc(b, '-');
-    put_decimal(b, r / p10[prec], false);
-    if (prec > 0) {
-        uint64_t f = r % p10[prec];
-        t[0] = '.';
-        for (int i = prec; i >= 1; i--) {
-            t[i] = (char)('0' + f % 10);
-            f /= 10;
-        }
-        buf_append(b, t, (size_t)prec + 1);
-    }
+    buf_append(b, t, (size_t)(o - t));
     return true;
 }
 

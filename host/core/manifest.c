@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "lib/tz.h"
 #include "lib/units.h"
+#include "lib/utf8.h"
 
 #define MANIFEST_MAX_BYTES (64u << 20) /* a 100,000-job manifest is about 8 MiB */
 #define MANIFEST_MAX_DEPTH 32
@@ -126,43 +127,15 @@ static void perr(struct parse *p, int line, int col, const char *path, const cha
     buf_free(&msg);
 }
 
-/* Returns the byte offset of the first invalid UTF-8 sequence, or -1. */
+/* Returns the byte offset of the first invalid UTF-8 sequence or NUL (valid
+ * UTF-8, but never in a text file), or -1. */
 static long utf8_invalid_at(const unsigned char *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        size_t need;
-        unsigned min;
-        if (c < 0x80) {
-            if (c == 0)
-                return (long)i; /* valid UTF-8, but never in a text file */
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            need = 1;
-            min = 0x80;
-            c &= 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            need = 2;
-            min = 0x800;
-            c &= 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            need = 3;
-            min = 0x10000;
-            c &= 0x07;
-        } else {
-            return (long)i;
-        }
-        for (size_t k = 1; k <= need; k++) {
-            if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-                return (long)i;
-            c = (c << 6) | (s[i + k] & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-            return (long)i;
-        i += need + 1;
-    }
+    const unsigned char *nul = memchr(s, 0, len);
+    size_t valid = utf8_valid_prefix((const char *)s, nul ? (size_t)(nul - s) : len);
+
+    if (valid < len)
+        return (long)valid;
     return -1;
 }
 

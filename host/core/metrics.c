@@ -44,7 +44,6 @@
  * durations and timestamps (integer nanoseconds) as exact decimal seconds
  * ("0.1", "1732912345.123456789"), other doubles in Go's shortest 'g' form.
  */
-#include "core/clock.h"
 #include "core/metrics.h"
 
 #include <dirent.h>
@@ -64,11 +63,15 @@
 
 #include <jobhost/plugin.h>
 
+#include "core/clock.h"
+#include "lib/numfmt.h"
+#include "lib/units.h"
+#include "lib/utf8.h"
+
 #ifndef JOBHOST_VERSION
 #define JOBHOST_VERSION "0.0.0"
 #endif
 
-#define NS_PER_S 1000000000LL
 #define CACHE_LINE 64
 /* Room for one number written by put_u64/put_i64/put_ns. */
 #define NUM_MAX 24
@@ -330,46 +333,18 @@ static inline void add_i64(_Atomic int64_t *p, int64_t v)
 
 /* --- escaping -------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xE0 && s[1] < 0xA0)
-            return 0; /* overlong */
-        if (c == 0xED && s[1] >= 0xA0)
-            return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && s[1] < 0x90)
-            return 0; /* overlong */
-        if (c == 0xF4 && s[1] >= 0x90)
-            return 0; /* above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
-
 /* Appends `s` escaped as a label value (or, with `help`, as HELP text):
  * backslash and newline always, double quote in label values and in
  * OpenMetrics HELP (`quote`). Both formats must be valid UTF-8, so an
  * invalid byte becomes U+FFFD rather than breaking the whole exposition. */
 static void escape_into(struct buf *b, const char *s, bool quote)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
     while (*p) {
         const unsigned char *run = p;
         size_t n;
-        while (*p && *p != '\\' && *p != '\n' && !(quote && *p == '"') && (n = utf8_seq(p)) > 0)
+        while (*p && *p != '\\' && *p != '\n' && !(quote && *p == '"') &&
+               (n = utf8_seq(p, (size_t)(end - p))) > 0)
             p += n;
         buf_append(b, run, (size_t)(p - run));
         if (!*p)
@@ -386,162 +361,10 @@ static void escape_into(struct buf *b, const char *s, bool quote)
     }
 }
 
-/* --- number formatting ------------------------------------------------------ */
-
-static const char digits2[] = "00010203040506070809"
-                              "10111213141516171819"
-                              "20212223242526272829"
-                              "30313233343536373839"
-                              "40414243444546474849"
-                              "50515253545556575859"
-                              "60616263646566676869"
-                              "70717273747576777879"
-                              "80818283848586878889"
-                              "90919293949596979899";
-
 static inline char *put(char *p, const char *s, size_t n)
 {
     memcpy(p, s, n);
     return p + n;
-}
-
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    char *end = tmp + sizeof tmp, *q = end;
-
-    while (v >= 100) {
-        unsigned i = (unsigned)(v % 100) * 2;
-        v /= 100;
-        q -= 2;
-        memcpy(q, digits2 + i, 2);
-    }
-    if (v >= 10) {
-        q -= 2;
-        memcpy(q, digits2 + v * 2, 2);
-    } else {
-        *--q = (char)('0' + v);
-    }
-    return put(p, q, (size_t)(end - q));
-}
-
-static char *put_i64(char *p, int64_t v)
-{
-    if (v < 0) {
-        *p++ = '-';
-        return put_u64(p, -(uint64_t)v);
-    }
-    return put_u64(p, (uint64_t)v);
-}
-
-/* Integer nanoseconds as exact decimal seconds: 0, 0.1, 3600, 1e-9 as
- * 0.000000001, 1732912345.123456789. Every such string reads back as the
- * double nearest to the true value, which is all a double can hold. */
-static char *put_ns(char *p, int64_t ns)
-{
-    uint64_t u;
-    if (ns < 0) {
-        *p++ = '-';
-        u = -(uint64_t)ns;
-    } else {
-        u = (uint64_t)ns;
-    }
-    p = put_u64(p, u / NS_PER_S);
-    uint32_t frac = (uint32_t)(u % NS_PER_S);
-    if (frac) {
-        char f[10];
-        f[0] = '.';
-        for (int i = 8; i >= 0; i -= 2) {
-            unsigned two = frac % 100;
-            frac /= 100;
-            if (i == 0) {
-                f[1] = (char)('0' + two);
-                break;
-            }
-            memcpy(f + i, digits2 + two * 2, 2);
-        }
-        size_t n = 10;
-        while (f[n - 1] == '0')
-            n--;
-        p = put(p, f, n);
-    }
-    return p;
-}
-
-size_t metrics_format_double(double v, bool canonical, char *out)
-{
-    const char *lit = NULL;
-    char tmp[40], digs[24];
-    int nd = 0, exp, prec;
-    char *p = out;
-
-    if (isnan(v))
-        lit = "NaN";
-    else if (isinf(v))
-        lit = v > 0 ? "+Inf" : "-Inf";
-    else if (v == 0)
-        lit = signbit(v) ? (canonical ? "-0.0" : "-0") : (canonical ? "0.0" : "0");
-    if (lit) {
-        size_t n = strlen(lit);
-        memcpy(out, lit, n + 1);
-        return n;
-    }
-
-    /* Shortest digits that read back as v. For a normal double, if 15
-     * significant digits round-trip then the shortest form is those digits
-     * without trailing zeros; otherwise 16 or 17 are needed. A subnormal has
-     * fewer significant bits, so it is searched from one digit up. */
-    prec = fabs(v) < DBL_MIN ? 1 : 15;
-    for (; prec < 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    if (prec == 17)
-        snprintf(tmp, sizeof tmp, "%.16e", v);
-
-    const char *s = tmp;
-    if (*s == '-') {
-        *p++ = '-';
-        s++;
-    }
-    for (; *s && *s != 'e'; s++)
-        if (*s >= '0' && *s <= '9')
-            digs[nd++] = *s;
-    exp = (int)strtol(s + 1, NULL, 10);
-    while (nd > 1 && digs[nd - 1] == '0')
-        nd--;
-
-    if (exp < -4 || exp >= 6) {
-        /* d[.ddd]e±XX, at least two exponent digits, as Go writes it */
-        *p++ = digs[0];
-        if (nd > 1) {
-            *p++ = '.';
-            p = put(p, digs + 1, (size_t)nd - 1);
-        }
-        *p++ = 'e';
-        *p++ = exp < 0 ? '-' : '+';
-        unsigned ae = (unsigned)(exp < 0 ? -exp : exp);
-        if (ae < 10)
-            *p++ = '0';
-        p = put_u64(p, ae);
-    } else if (exp >= 0) {
-        for (int i = 0; i <= exp; i++)
-            *p++ = i < nd ? digs[i] : '0';
-        if (nd > exp + 1) {
-            *p++ = '.';
-            p = put(p, digs + exp + 1, (size_t)(nd - exp - 1));
-        } else if (canonical) {
-            p = put(p, ".0", 2);
-        }
-    } else {
-        p = put(p, "0.", 2);
-        for (int i = 0; i < -exp - 1; i++)
-            *p++ = '0';
-        p = put(p, digs, (size_t)nd);
-    }
-    *p = '\0';
-    return (size_t)(p - out);
 }
 
 /* --- buckets ---------------------------------------------------------------- */
@@ -562,18 +385,18 @@ int metrics_check_buckets(const double *bounds, size_t n, char *err, size_t errl
     }
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(bounds[i])) {
-            metrics_format_double(bounds[i], false, a);
+            numfmt_double(bounds[i], false, a);
             snprintf(err, errlen, "bucket %zu (%s) is not a finite number", i, a);
             return -EINVAL;
         }
         if (bounds[i] < 0) {
-            metrics_format_double(bounds[i], false, a);
+            numfmt_double(bounds[i], false, a);
             snprintf(err, errlen, "bucket %zu (%s) is negative", i, a);
             return -EINVAL;
         }
         if (i > 0 && !(bounds[i] > bounds[i - 1])) {
-            metrics_format_double(bounds[i], false, a);
-            metrics_format_double(bounds[i - 1], false, b);
+            numfmt_double(bounds[i], false, a);
+            numfmt_double(bounds[i - 1], false, b);
             snprintf(err, errlen, "bucket %zu (%s) is not greater than bucket %zu (%s)", i, a,
                      i - 1, b);
             return -EINVAL;
@@ -614,7 +437,7 @@ static void hist_init(struct hist_def *h, const double *bounds, size_t n)
         h->sfx_len[f] = xcalloc(n + 1, sizeof *h->sfx_len[f]);
         for (size_t i = 0; i <= n; i++) {
             if (i < n)
-                metrics_format_double(bounds[i], f == 1, num);
+                numfmt_double(bounds[i], f == 1, num);
             else
                 memcpy(num, "+Inf", 5);
             buf_reset(&b);
@@ -1313,7 +1136,7 @@ static void write_plain_u64(struct buf *b, enum fam f, bool om, uint64_t v)
     buf_puts(b, families[f].name);
     char *p = wbegin(b, NUM_MAX + 2);
     *p++ = ' ';
-    p = put_u64(p, v);
+    p = numfmt_u64(p, v);
     *p++ = '\n';
     wend(b, p);
 }
@@ -1321,7 +1144,7 @@ static void write_plain_u64(struct buf *b, enum fam f, bool om, uint64_t v)
 static void write_plain_double(struct buf *b, enum fam f, bool om, double v)
 {
     char num[32];
-    metrics_format_double(v, false, num);
+    numfmt_double(v, false, num);
     write_header(b, f, om);
     buf_printf(b, "%s %s\n", families[f].name, num);
 }
@@ -1332,7 +1155,7 @@ static void write_plain_ns(struct buf *b, enum fam f, bool om, int64_t ns)
     buf_puts(b, families[f].name);
     char *p = wbegin(b, NUM_MAX + 2);
     *p++ = ' ';
-    p = put_ns(p, ns);
+    p = numfmt_ns_seconds(p, ns);
     *p++ = '\n';
     wend(b, p);
 }
@@ -1362,18 +1185,18 @@ static void write_histogram(struct buf *b, enum fam f, bool om, const struct his
             p = put(p, nb, lb);
             p = put(p, jm->lbl, jm->lbl_len);
             p = put(p, h->sfx[fi][i], h->sfx_len[fi][i]);
-            p = put_u64(p, bk[i]);
+            p = numfmt_u64(p, bk[i]);
             *p++ = '\n';
         }
         p = put(p, ns, ls);
         p = put(p, jm->lbl, jm->lbl_len);
         p = put(p, "} ", 2);
-        p = put_ns(p, (int64_t)(delay ? s->delay_sum : s->dur_sum));
+        p = numfmt_ns_seconds(p, (int64_t)(delay ? s->delay_sum : s->dur_sum));
         *p++ = '\n';
         p = put(p, nc, lc);
         p = put(p, jm->lbl, jm->lbl_len);
         p = put(p, "} ", 2);
-        p = put_u64(p, bk[h->n]);
+        p = numfmt_u64(p, bk[h->n]);
         *p++ = '\n';
         wend(b, p);
     }
@@ -1415,7 +1238,7 @@ static void write_job_gauge_ns(struct buf *b, enum fam f, bool om, const struct 
         p = put(p, name, nlen);
         p = put(p, jm->lbl, jm->lbl_len);
         p = put(p, "} ", 2);
-        p = put_ns(p, v);
+        p = numfmt_ns_seconds(p, v);
         *p++ = '\n';
         wend(b, p);
     }
@@ -1435,7 +1258,7 @@ static void write_running(struct buf *b, bool om, const struct snap *snaps, size
         p = put(p, name, nlen);
         p = put(p, jm->lbl, jm->lbl_len);
         p = put(p, "} ", 2);
-        p = put_i64(p, snaps[j].running);
+        p = numfmt_i64(p, snaps[j].running);
         *p++ = '\n';
         wend(b, p);
     }
@@ -1466,7 +1289,7 @@ static void write_runs(struct buf *b, bool om, const struct snap *snaps, size_t 
             p = put(p, jm->lbl, jm->lbl_len);
             p = put(p, l->runs_lbl, l->runs_lbl_len);
             p = put(p, sfx[r], sfx_len[r]);
-            p = put_u64(p, snaps[j].runs[r]);
+            p = numfmt_u64(p, snaps[j].runs[r]);
             *p++ = '\n';
         }
         wend(b, p);
@@ -1496,7 +1319,7 @@ static void write_skipped(struct buf *b, bool om, const struct snap *snaps, size
             p = put(p, name, nlen);
             p = put(p, jm->lbl, jm->lbl_len);
             p = put(p, sfx[r], sfx_len[r]);
-            p = put_u64(p, snaps[j].skipped[r]);
+            p = numfmt_u64(p, snaps[j].skipped[r]);
             *p++ = '\n';
         }
         wend(b, p);

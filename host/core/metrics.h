@@ -177,12 +177,4 @@ const char *metrics_content_type(enum metrics_format f);
 const char *metrics_result_name(enum metrics_result r);
 const char *metrics_skip_reason_name(enum metrics_skip_reason reason);
 
-/* Writes `v` as Go's strconv.FormatFloat(v, 'g', -1, 64) does (shortest
- * decimal that reads back as the same double; exponent form below 1e-4 and
- * from 1e+06: 0.1, 1, 3600, 1e+06, 1e-05, 1.5e+300), and "+Inf", "-Inf",
- * "NaN". With `canonical` (OpenMetrics le/quantile values) an integral
- * result gets ".0" appended: 1.0, 3600.0, 1e+06 stays. `out` must hold 32
- * bytes; returns the length written (NUL-terminated). Pure. */
-size_t metrics_format_double(double v, bool canonical, char *out);
-
 #endif /* JH_METRICS_H */

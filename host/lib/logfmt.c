@@ -6,6 +6,10 @@
  */
 #include "lib/logfmt.h"
 
+#include "lib/civil.h"
+#include "lib/numfmt.h"
+#include "lib/utf8.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,47 +48,6 @@ static size_t bare_prefix(const unsigned char *s, size_t len)
     return i;
 }
 
-/* Length of the valid UTF-8 sequence starting at s[0] (a byte >= 0x80), or 0
- * when it is invalid: overlong forms, surrogates, > U+10FFFF, truncated. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf;
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (left < n)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
-/* U+0080..U+009F (C1 controls) are valid UTF-8 but control characters. */
-static bool utf8_is_c1(const unsigned char *s)
-{
-    return s[0] == 0xc2 && s[1] < 0xa0;
-}
-
 bool logfmt_is_bare(const char *v, size_t len)
 {
     const unsigned char *s = (const unsigned char *)v;
@@ -106,22 +69,6 @@ bool logfmt_is_bare(const char *v, size_t len)
         i += n;
     }
     return true;
-}
-
-size_t logfmt_utf8_cut(const char *v, size_t len, size_t max)
-{
-    const unsigned char *s = (const unsigned char *)v;
-    size_t cut = max;
-
-    if (len <= max)
-        return len;
-    /* s[max] is the first byte left out. When it continues a sequence,
-     * step back to that sequence's lead byte and leave it out too. */
-    while (cut > 0 && max - cut < 3 && (s[cut] & 0xc0) == 0x80)
-        cut--;
-    if (cut < max && s[cut] >= 0xc0)
-        return cut;
-    return max; /* a clean boundary already, or not UTF-8 at all */
 }
 
 void logfmt_key(struct buf *b, const char *key)
@@ -258,23 +205,6 @@ void logfmt_pair(struct buf *b, const char *key, const char *value)
 
 /* --- timestamps ------------------------------------------------------------ */
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0)))
-        q--;
-    return q;
-}
-
-static char *put_digits(char *o, unsigned v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        o[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    return o + n;
-}
-
 size_t logfmt_ts(char out[LOGFMT_TS_LEN + 1], int64_t wall_ns)
 {
     int64_t ms = floor_div(wall_ns, 1000000);
@@ -283,36 +213,28 @@ size_t logfmt_ts(char out[LOGFMT_TS_LEN + 1], int64_t wall_ns)
     int64_t sod = secs - days * 86400;
     unsigned msec = (unsigned)(ms - secs * 1000);
     char *o = out;
+    int64_t y;
+    int m, d;
 
-    /* Howard Hinnant's civil_from_days: proleptic Gregorian, day 0 = 1970-01-01. */
-    int64_t z = days + 719468;
-    int64_t era = floor_div(z, 146097);
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
-
+    civil_from_days(days, &y, &m, &d);
     /* int64 nanoseconds span 1677..2262, so the clamp is belt and braces. */
     if (y < 0)
         y = 0;
     if (y > 9999)
         y = 9999;
-    o = put_digits(o, (unsigned)y, 4);
+    o = numfmt_pad(o, (unsigned)y, 4);
     *o++ = '-';
-    o = put_digits(o, (unsigned)m, 2);
+    o = numfmt_pad(o, (unsigned)m, 2);
     *o++ = '-';
-    o = put_digits(o, (unsigned)d, 2);
+    o = numfmt_pad(o, (unsigned)d, 2);
     *o++ = 'T';
-    o = put_digits(o, (unsigned)(sod / 3600), 2);
+    o = numfmt_pad(o, (unsigned)(sod / 3600), 2);
     *o++ = ':';
-    o = put_digits(o, (unsigned)(sod / 60 % 60), 2);
+    o = numfmt_pad(o, (unsigned)(sod / 60 % 60), 2);
     *o++ = ':';
-    o = put_digits(o, (unsigned)(sod % 60), 2);
+    o = numfmt_pad(o, (unsigned)(sod % 60), 2);
     *o++ = '.';
-    o = put_digits(o, msec, 3);
+    o = numfmt_pad(o, msec, 3);
     *o++ = 'Z';
     *o = '\0';
     return LOGFMT_TS_LEN;

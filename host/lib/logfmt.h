@@ -53,10 +53,6 @@ void logfmt_pair_n(struct buf *b, const char *key, size_t klen, const char *v, s
 /* True when `len` bytes at `v` would be written bare (no quoting needed). */
 bool logfmt_is_bare(const char *v, size_t len);
 
-/* The largest n <= max such that v[0..n) does not end inside a UTF-8
- * sequence that starts before it; used to cut long values cleanly. */
-size_t logfmt_utf8_cut(const char *v, size_t len, size_t max);
-
 /* Writes the UTC time `wall_ns` (ns since the epoch, CLOCK_REALTIME) as
  * "YYYY-MM-DDTHH:MM:SS.mmmZ" into `out` (LOGFMT_TS_LEN bytes plus a NUL) and
  * returns LOGFMT_TS_LEN. Arithmetic only: no gmtime, no locale, no locks.

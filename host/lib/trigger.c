@@ -23,6 +23,7 @@
  */
 #include "lib/trigger.h"
 
+#include "lib/civil.h"
 #include "lib/tz.h"
 #include "lib/units.h"
 
@@ -102,12 +103,6 @@ static bool is_space(char c)
 static int quote_len(size_t n)
 {
     return n > QUOTE_MAX ? QUOTE_MAX : (int)n;
-}
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
 __attribute__((format(printf, 3, 4))) static int set_error(char *err, size_t errlen,
@@ -390,7 +385,7 @@ static int next_bit(uint64_t mask, int from)
 /* The days of year-month the expression allows, bit d for day d. */
 static uint32_t day_mask(const struct cron_expr *e, int year, int month)
 {
-    int dim = tz_days_in_month(year, month);
+    int dim = civil_days_in_month(year, month);
     uint32_t in_month = (uint32_t)(((UINT64_C(1) << (dim + 1)) - 1) & ~UINT64_C(1));
     uint32_t by_mday = e->mdays & in_month, by_wday = 0;
     struct civil first = {.year = year, .month = month, .mday = 1};
@@ -639,7 +634,7 @@ int rfc3339_parse(const char *text, int64_t *ns)
     }
     if (*p != '\0')
         return -EINVAL;
-    if (c.month < 1 || c.month > 12 || c.mday < 1 || c.mday > tz_days_in_month(c.year, c.month) ||
+    if (c.month < 1 || c.month > 12 || c.mday < 1 || c.mday > civil_days_in_month(c.year, c.month) ||
         c.hour > 23 || c.min > 59 || c.sec > 59)
         return -EINVAL;
     secs = tz_utc_from_civil(&c) - sign * (oh * 3600 + om * 60);

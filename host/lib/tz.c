@@ -14,6 +14,7 @@
  */
 #include "lib/tz.h"
 
+#include "lib/civil.h"
 #include "lib/util.h"
 
 #include <errno.h>
@@ -95,60 +96,9 @@ static struct tz_type utc_type = {0, false};
 static char utc_name[] = "UTC";
 static struct tz utc_zone = {.name = utc_name, .types = &utc_type, .ntypes = 1};
 
-/* ---- calendar arithmetic (Howard Hinnant's days_from_civil) ----------- */
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 int tz_days_in_month(int year, int month)
 {
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-    if (month < 1 || month > 12)
-        return 0;
-    return month == 2 && is_leap(year) ? 29 : days[month - 1];
-}
-
-/* Days since 1970-01-01 of y-m-d; d may exceed the month's length. */
-static int64_t days_from_civil(int64_t y, int m, int64_t d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = floor_div(y, 400);
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468;
-    era = floor_div(z, 146097);
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int weekday_from_days(int64_t z)
-{
-    int64_t w = (z + 4) % 7; /* 1970-01-01 was a Thursday */
-    return (int)(w < 0 ? w + 7 : w);
+    return civil_days_in_month(year, month);
 }
 
 static int64_t clamp_s(int64_t t)
@@ -180,7 +130,7 @@ void tz_utc_to_civil(int64_t unix_s, struct civil *out)
     out->hour = (int)(rem / 3600);
     out->min = (int)(rem / 60 % 60);
     out->sec = (int)(rem % 60);
-    out->wday = weekday_from_days(days);
+    out->wday = civil_weekday(days);
 }
 
 /* ---- POSIX TZ rules ---------------------------------------------------- */
@@ -193,7 +143,7 @@ static int64_t rule_date_local(const struct rule_date *d, int64_t year)
 
     switch (d->kind) {
     case RULE_JULIAN1:
-        day = jan1 + d->day - 1 + (is_leap(year) && d->day >= 60);
+        day = jan1 + d->day - 1 + (civil_is_leap(year) && d->day >= 60);
         break;
     case RULE_DAY0:
         day = jan1 + d->day;
@@ -201,7 +151,7 @@ static int64_t rule_date_local(const struct rule_date *d, int64_t year)
     default: {
         int64_t first = days_from_civil(year, d->month, 1);
         int dim = tz_days_in_month((int)year, d->month);
-        int mday = 1 + (d->wday - weekday_from_days(first) + 7) % 7 + (d->week - 1) * 7;
+        int mday = 1 + (d->wday - civil_weekday(first) + 7) % 7 + (d->week - 1) * 7;
 
         while (mday > dim) /* week 5 means the last such weekday */
             mday -= 7;

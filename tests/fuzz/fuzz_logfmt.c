@@ -12,7 +12,7 @@
  *     byte (invalid UTF-8 included: its \xXX escapes decode to the bytes);
  *   - logfmt_pair (C strings) and logfmt_value agree with logfmt_pair_n;
  *     logfmt_is_bare agrees with the output;
- *   - logfmt_utf8_cut never cuts a valid UTF-8 sequence and cuts at most 3
+ *   - utf8_cut never cuts a valid UTF-8 sequence and cuts at most 3
  *     bytes short;
  *   - the whole input as a line: logfmt_parse never fails badly, and the
  *     pairs it reads, encoded again, parse back to the same values;
@@ -24,6 +24,7 @@
 
 #include "fuzz_common.h"
 #include "lib/logfmt.h"
+#include "lib/utf8.h"
 #include "lib/trigger.h"
 #include "lib/units.h"
 
@@ -243,7 +244,7 @@ static void check_cstring_pair(const uint8_t *key, size_t klen, const uint8_t *v
 
 static void check_cut(const uint8_t *v, size_t len, size_t max)
 {
-    size_t cut = logfmt_utf8_cut((const char *)v, len, max);
+    size_t cut = utf8_cut((const char *)v, len, max);
 
     if (len <= max) {
         FUZZ_CHECK(cut == len, "cut(%zu, %zu) = %zu", len, max, cut);

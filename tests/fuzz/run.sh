@@ -56,13 +56,14 @@ fi
 sources() {
     case $1 in
     manifest) echo host/core/manifest.c host/lib/units.c host/lib/util.c host/lib/trigger.c \
-        host/lib/tz.c host/core/log.c host/lib/logfmt.c host/core/clock.c ;;
-    cron) echo host/lib/trigger.c host/lib/tz.c host/lib/units.c host/lib/util.c ;;
+        host/lib/tz.c host/lib/civil.c host/core/log.c host/lib/logfmt.c host/lib/numfmt.c \
+        host/lib/utf8.c host/core/clock.c ;;
+    cron) echo host/lib/trigger.c host/lib/tz.c host/lib/civil.c host/lib/units.c host/lib/util.c ;;
     units) echo host/lib/units.c ;;
     logfmt) echo host/lib/logfmt.c host/lib/util.c host/lib/trigger.c host/lib/tz.c \
-        host/lib/units.c ;;
+        host/lib/civil.c host/lib/units.c host/lib/numfmt.c host/lib/utf8.c ;;
     http) echo host/io/http.c host/lib/sha256.c host/core/metrics.c host/lib/util.c \
-        host/core/clock.c ;;
+        host/core/clock.c host/lib/numfmt.c host/lib/utf8.c ;;
     esac
 }
 libs() {

@@ -12,6 +12,7 @@
 
 #include "cu_main.h"
 #include "lib/logfmt.h"
+#include "lib/utf8.h"
 
 struct value_case {
     const char *name;
@@ -256,14 +257,14 @@ static void test_utf8_cut(void)
 {
     const char *jp = "\xe6\x97\xa5\xe6\x9c\xac"; /* 2 chars, 6 bytes */
 
-    CU_ASSERT_EQUAL(logfmt_utf8_cut("abcdef", 6, 3), 3);
-    CU_ASSERT_EQUAL(logfmt_utf8_cut("abc", 3, 10), 3);
-    CU_ASSERT_EQUAL(logfmt_utf8_cut("a\xc3\xa9z", 4, 2), 1);
-    CU_ASSERT_EQUAL(logfmt_utf8_cut("a\xc3\xa9z", 4, 3), 3);
-    CU_ASSERT_EQUAL(logfmt_utf8_cut(jp, 6, 4), 3);
-    CU_ASSERT_EQUAL(logfmt_utf8_cut(jp, 6, 3), 3);
-    CU_ASSERT_EQUAL(logfmt_utf8_cut(jp, 6, 2), 0);
-    CU_ASSERT_EQUAL(logfmt_utf8_cut("\x80\x80\x80\x80\x80", 5, 3), 3);
+    CU_ASSERT_EQUAL(utf8_cut("abcdef", 6, 3), 3);
+    CU_ASSERT_EQUAL(utf8_cut("abc", 3, 10), 3);
+    CU_ASSERT_EQUAL(utf8_cut("a\xc3\xa9z", 4, 2), 1);
+    CU_ASSERT_EQUAL(utf8_cut("a\xc3\xa9z", 4, 3), 3);
+    CU_ASSERT_EQUAL(utf8_cut(jp, 6, 4), 3);
+    CU_ASSERT_EQUAL(utf8_cut(jp, 6, 3), 3);
+    CU_ASSERT_EQUAL(utf8_cut(jp, 6, 2), 0);
+    CU_ASSERT_EQUAL(utf8_cut("\x80\x80\x80\x80\x80", 5, 3), 3);
 }
 
 static void test_timestamps(void)

@@ -20,6 +20,7 @@
 
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "lib/numfmt.h"
 #include "cu_main.h"
 #include "lib/util.h"
 
@@ -128,12 +129,12 @@ static void test_format_double(void)
     char out[32];
 
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        size_t n = metrics_format_double(cases[i].v, false, out);
+        size_t n = numfmt_double(cases[i].v, false, out);
         CU_ASSERT_STRING_EQUAL(out, cases[i].text);
         CU_ASSERT_EQUAL(n, strlen(cases[i].text));
         if (strcmp(out, cases[i].text) != 0)
             printf("\n  format %.17g: got %s, want %s", cases[i].v, out, cases[i].text);
-        metrics_format_double(cases[i].v, true, out);
+        numfmt_double(cases[i].v, true, out);
         CU_ASSERT_STRING_EQUAL(out, cases[i].canonical);
         if (isfinite(cases[i].v))
             CU_ASSERT_EQUAL(strtod(out, NULL), cases[i].v); /* round-trips */
@@ -154,7 +155,7 @@ static void test_format_double_roundtrip(void)
         memcpy(&v, &x, sizeof v);
         if (!isfinite(v))
             continue;
-        size_t n = metrics_format_double(v, false, out);
+        size_t n = numfmt_double(v, false, out);
         CU_ASSERT_TRUE(n < 32);
         if (strtod(out, NULL) != v) {
             CU_FAIL("round trip");

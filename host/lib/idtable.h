@@ -1,0 +1,48 @@
+/*
+ * idtable — a hash table from string ids (job ids, plugin names) to
+ * pointers: open addressing with linear probing, FNV-1a hashes, grown at
+ * half full. The one id table of the host: the per-job state, each
+ * generation's index of its jobs and plugins, and the reload's comparison
+ * of two generations all look ids up here, in O(1).
+ *
+ * Keys are borrowed: the caller keeps each key's string alive (and
+ * unchanged) while it is in the table, typically because the value owns it.
+ * Not thread-safe: a table is built by one thread and then either kept to
+ * it or published read-only.
+ */
+#ifndef JH_IDTABLE_H
+#define JH_IDTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct idtable_slot {
+    uint64_t hash; /* 0 = empty */
+    const char *key;
+    void *value;
+};
+
+struct idtable {
+    struct idtable_slot *slots;
+    size_t cap;   /* a power of two, or 0 before the first insert */
+    size_t count;
+};
+
+/* FNV-1a of s, never 0. */
+uint64_t idtable_hash(const char *s);
+
+/* An empty table with room for `expected` ids before it grows. */
+void idtable_init(struct idtable *t, size_t expected);
+void idtable_free(struct idtable *t); /* frees the slots, not the keys or values */
+
+/* The value stored under key, or NULL. */
+void *idtable_get(const struct idtable *t, const char *key);
+
+/* Stores value under key. Returns 0, or -EEXIST (and changes nothing) when
+ * the key is already there. */
+int idtable_put(struct idtable *t, const char *key, void *value);
+
+/* Removes key; returns its value, or NULL when it was not there. */
+void *idtable_del(struct idtable *t, const char *key);
+
+#endif /* JH_IDTABLE_H */
