@@ -3,13 +3,19 @@
  *
  * DESIGN. The main thread owns the lifecycle: it blocks the signals it
  * handles before any other thread exists (so every thread inherits the
- * mask), then waits on a signalfd: SIGHUP reloads, SIGUSR1 reopens the log
- * file, SIGTERM/SIGINT stop. A SIGHUP that arrives while a reload runs stays
- * pending in the signalfd and is read once afterwards: any number of them
- * coalesce into exactly one follow-up reload. Other threads: the dispatcher
- * (scheduler.c), the workers (executor.c), the log writer (log.c) and
- * libmicrohttpd's thread (http.c), which may also run a reload
- * (POST /-/reload); reload.c serialises the two.
+ * mask), then waits in poll() on a signalfd and on the main loop's eventfd
+ * (core/mainloop.h): SIGHUP reloads, SIGUSR1 reopens the log file,
+ * SIGTERM/SIGINT stop; work handed over by other threads (reloads asked for
+ * over HTTP or by the file watcher, the teardown of generations and
+ * plugins) runs when the eventfd is readable. A SIGHUP that arrives while a
+ * reload runs stays pending in the signalfd and is read once afterwards:
+ * any number of them coalesce into exactly one follow-up reload. Other
+ * threads: the dispatcher (scheduler.c), the workers (executor.c), the log
+ * writer (log.c), libmicrohttpd's thread (http.c) and the file watcher
+ * (watch.c); host/README.md has the whole map.
+ *
+ * The wiring of the outcome pipeline is here, in the order observers see
+ * each firing: metrics, log records, job state.
  */
 #include "daemon.h"
 
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -28,14 +35,19 @@
 #include "core/generation.h"
 #include "core/isolate.h"
 #include "core/jobstate.h"
+#include "core/mainloop.h"
 #include "core/log.h"
 #include "core/manifest.h"
 #include "core/metrics.h"
+#include "core/outcome_log.h"
+#include "core/outcome_metrics.h"
+#include "core/outcome_state.h"
 #include "core/plugin.h"
 #include "core/reload.h"
 #include "core/scheduler.h"
 #include "io/api.h"
 #include "io/http.h"
+#include "io/metrics_render.h"
 #include "io/watch.h"
 #include "lib/units.h"
 #include "lib/util.h"
@@ -43,6 +55,7 @@
 struct daemon {
     const struct daemon_opts *opts;
     struct runtime rt;
+    struct metrics_source metrics_src; /* what /metrics renders */
     char *copy_dir;
     struct executor *ex;
     struct scheduler *sched;
@@ -126,14 +139,20 @@ static void free_secret(char *s)
     }
 }
 
+/* /metrics, rendered whole for the server. */
+static int render_metrics(void *arg, enum metrics_format f, struct buf *out)
+{
+    return metrics_render_all(arg, f, out);
+}
+
 static int start_http(struct daemon *d, const struct manifest *m)
 {
     const struct manifest_host *h = &m->host;
     struct http_route routes[API_ROUTES];
     struct http_config hc = {
         .listen = h->http.listen,
-        .metrics_fn = metrics_render_cb,
-        .metrics_arg = d->rt.metrics,
+        .metrics_fn = render_metrics,
+        .metrics_arg = &d->metrics_src,
         .ready_fn = is_ready,
         .ready_arg = d,
         .log_fn = http_log,
@@ -188,9 +207,23 @@ static void print_errors(const char *path, const struct errors *errs)
 static void signal_loop(struct daemon *d, int sfd)
 {
     for (;;) {
+        struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN},
+                                {.fd = mainloop_fd(), .events = POLLIN}};
         struct signalfd_siginfo si;
-        ssize_t n = read(sfd, &si, sizeof(si));
-        if (n < 0 && errno == EINTR)
+        ssize_t n;
+
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            jlog(JH_LOG_ERROR, "poll_failed", "error=%s", strerror(errno));
+            return;
+        }
+        if (fds[1].revents)
+            mainloop_run_pending();
+        if (!fds[0].revents)
+            continue;
+        n = read(sfd, &si, sizeof(si));
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n != sizeof(si)) {
             jlog(JH_LOG_ERROR, "signalfd_failed", "error=%s", strerror(errno));
@@ -236,10 +269,14 @@ static int start(struct daemon *d, struct errors *errs)
         manifest_free(m);
         return -errno;
     }
-    d->rt.plugin_copy_dir = d->copy_dir;
-    d->rt.states = jobstate_table_new();
-    d->rt.metrics = metrics_new(m->host.duration_buckets, m->host.n_duration_buckets);
-    metrics_set_log_dropped_source(d->rt.metrics, log_dropped);
+    runtime_init(&d->rt, metrics_new(m->host.duration_buckets, m->host.n_duration_buckets),
+                 d->copy_dir);
+    d->metrics_src.rt = &d->rt;
+    d->metrics_src.dropped = log_dropped;
+    /* The pipeline, in the order each observer sees a firing. */
+    outcome_register(&outcome_metrics, &d->rt);
+    outcome_register(&outcome_log, NULL);
+    outcome_register(&outcome_state, NULL);
     workers = m->host.workers;
     if (generation_build(&d->rt, m, NULL, &g, errs) < 0) {
         for (const char *line = errs->text.data; line && *line;) {
@@ -250,6 +287,7 @@ static int start(struct daemon *d, struct errors *errs)
         }
         return -EINVAL;
     }
+    generation_publish(g);
     publish_host_metrics(d, g);
     d->ex = executor_new(workers);
     {
@@ -262,15 +300,16 @@ static int start(struct daemon *d, struct errors *errs)
         d->sched = scheduler_new(&so);
     }
     d->reloader = reloader_new(opts->manifest_path, &d->rt, d->sched, g, on_reload_applied, d);
-    scheduler_set_generation(d->sched, g, wall_ns());
-    if (scheduler_start(d->sched) < 0) {
-        errors_add(errs, "cannot start the dispatcher thread: %s", strerror(errno));
-        return -EAGAIN;
-    }
+    /* Everything that can fail comes before the first firing. */
     if (start_http(d, g->manifest) < 0) {
         errors_add(errs, "%s: cannot listen on %s (see the http_failed record)",
                    opts->manifest_path, g->manifest->host.http.listen);
         return -EADDRNOTAVAIL;
+    }
+    scheduler_set_generation(d->sched, g, wall_ns());
+    if (scheduler_start(d->sched) < 0) {
+        errors_add(errs, "cannot start the dispatcher thread: %s", strerror(errno));
+        return -EAGAIN;
     }
     if (g->manifest->host.watch)
         d->watcher = watch_start(d->reloader, opts->manifest_path);
@@ -290,7 +329,9 @@ int daemon_run(const struct daemon_opts *opts)
     unsigned left = 0;
     int64_t shutdown_timeout = 30 * NS_PER_SEC;
 
-    /* Before any thread starts, so all inherit the mask. */
+    /* Before any thread starts: this is the main thread, and all threads
+     * inherit the signal mask. */
+    mainloop_init();
     sigemptyset(&mask);
     sigaddset(&mask, SIGHUP);
     sigaddset(&mask, SIGTERM);
@@ -314,6 +355,9 @@ int daemon_run(const struct daemon_opts *opts)
     /* Stop firing, then let running jobs finish up to the deadline. */
     atomic_store(&d.ready, false);
     watch_stop(d.watcher);
+    if (d.reloader)
+        reloader_stop(d.reloader);
+    mainloop_run_pending(); /* answers reloads still queued: "shutting down" */
     if (d.sched)
         scheduler_stop(d.sched);
     if (d.reloader) {
@@ -336,8 +380,12 @@ int daemon_run(const struct daemon_opts *opts)
         scheduler_free(d.sched);
         executor_free(d.ex);
         reloader_free(d.reloader);
-        metrics_free(d.rt.metrics);
-        jobstate_table_free(d.rt.states);
+        mainloop_run_pending(); /* the generations' teardown: plugins' shutdown */
+        if (d.rt.metrics) {
+            struct metrics *m = d.rt.metrics;
+            runtime_free(&d.rt);
+            metrics_free(m);
+        }
     }
     if (d.copy_dir) {
         rmdir(d.copy_dir);

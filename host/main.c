@@ -15,9 +15,13 @@
 #include "core/generation.h"
 #include "core/isolate.h"
 #include "core/jobstate.h"
+#include "core/mainloop.h"
 #include "core/log.h"
 #include "core/manifest.h"
 #include "core/metrics.h"
+#include "core/outcome_log.h"
+#include "core/outcome_metrics.h"
+#include "core/outcome_state.h"
 #include "core/run.h"
 #include "daemon.h"
 #include "io/http.h"
@@ -100,13 +104,13 @@ static int cmd_check(const struct cli *cli)
     struct errors errs = {0};
     struct manifest *m = NULL;
     struct generation *g = NULL;
-    struct jobstate_table *states = jobstate_table_new();
-    struct runtime rt = {.metrics = NULL, .states = states};
+    struct runtime rt;
     /* check speaks only through its own output: no log records */
     struct log_config quiet = {.level = JH_LOG_ERROR + 1};
     size_t n_jobs = 0;
     int status = 1;
 
+    runtime_init(&rt, NULL, NULL);
     log_setup(&quiet);
     if (manifest_load(cli->config, &m, &errs) < 0)
         goto out;
@@ -123,7 +127,8 @@ out:
     if (status != 0)
         fprintf(stderr, "%s: %zu error%s\n", cli->config, errs.count, errs.count == 1 ? "" : "s");
     generation_unref(g);
-    jobstate_table_free(states);
+    mainloop_run_pending();
+    runtime_free(&rt);
     errors_free(&errs);
     log_shutdown();
     return status;
@@ -135,15 +140,15 @@ static int cmd_run_once(const struct cli *cli)
     struct errors errs = {0};
     struct manifest *m = NULL;
     struct generation *g = NULL;
-    struct jobstate_table *states = jobstate_table_new();
     struct metrics *metrics = NULL;
-    struct runtime rt = {.states = states};
+    struct runtime rt;
     struct log_config lc = {.level = JH_LOG_INFO, .to_stderr = true};
-    struct run_outcome outcome;
+    struct run run;
     struct run_opts ro = {.trigger = RUN_CLI, .dry_run = cli->dry_run};
     struct job *job;
     int status = 1;
 
+    runtime_init(&rt, NULL, NULL);
     if (manifest_load(cli->config, &m, &errs) < 0)
         goto out;
     if (!manifest_find_job(m, cli->arg)) {
@@ -154,27 +159,33 @@ static int cmd_run_once(const struct cli *cli)
     log_setup(&lc);
     metrics = metrics_new(m->host.duration_buckets, m->host.n_duration_buckets);
     rt.metrics = metrics;
+    rt.states.metrics = metrics;
+    outcome_register(&outcome_metrics, &rt);
+    outcome_register(&outcome_log, NULL);
+    outcome_register(&outcome_state, NULL);
     /* Only the job asked for is loaded: a broken plugin of another job
      * must not stop a user from trying this one. */
     manifest_retain_job(m, cli->arg);
     if (generation_build(&rt, m, NULL, &g, &errs) < 0)
         goto out;
     job = generation_find_job(g, cli->arg);
-    run_job(job, &ro, &outcome);
+    run_job(job, &ro, &run);
     log_flush(); /* the run's records first, then its result */
-    printf("job=%s run_id=%s result=%s duration_ms=%.3f", job->spec->id, outcome.run_id,
-           run_result_name(outcome.result), (double)outcome.duration_ns / 1e6);
-    if (outcome.error[0])
-        printf(" error=\"%s\"", outcome.error);
+    printf("job=%s run_id=%s result=%s duration_ms=%.3f", job->spec->id, run.id_text,
+           run_result_name(run.result), (double)run.duration_ns / 1e6);
+    if (run.error[0])
+        printf(" error=\"%s\"", run.error);
     printf("\n");
-    status = outcome.result == RUN_SUCCESS || outcome.result == RUN_DRY_RUN ? 0 : 1;
+    status = run.result == RUN_SUCCESS || run.result == RUN_DRY_RUN ? 0 : 1;
 out:
     if (errs.count)
         fputs(errs.text.data, stderr);
     generation_unref(g);
+    mainloop_run_pending();
+    outcome_reset();
     log_shutdown();
+    runtime_free(&rt);
     metrics_free(metrics);
-    jobstate_table_free(states);
     errors_free(&errs);
     return status;
 }
@@ -238,6 +249,7 @@ int main(int argc, char **argv)
      * itself with its end of a socketpair on fd 3. Not for users. */
     if (argc == 2 && strcmp(argv[1], "__worker") == 0)
         return isolate_worker_main(3);
+    mainloop_init();
 
     opterr = 0;
     /* '+' stops at the first non-option (the command); options may also

@@ -21,8 +21,7 @@
 #include "core/generation.h"
 #include "core/hostapi.h"
 #include "core/log.h"
-#include "core/metrics.h"
-#include "lib/trigger.h"
+#include "core/outcome.h"
 #include "lib/units.h"
 #include "lib/util.h"
 
@@ -47,47 +46,6 @@ struct executor {
     pthread_t *workers;
 };
 
-const char *skip_reason_name(enum skip_reason r)
-{
-    static const char *const names[] = {"max_instances", "misfire", "coalesced", "paused",
-                                        "shutdown"};
-    return (unsigned)r < ARRAY_SIZE(names) ? names[r] : "unknown";
-}
-
-static enum metrics_skip_reason to_metrics_skip(enum skip_reason r)
-{
-    switch (r) {
-    case SKIP_MAX_INSTANCES:
-        return METRICS_SKIP_MAX_INSTANCES;
-    case SKIP_MISFIRE:
-        return METRICS_SKIP_MISFIRE;
-    case SKIP_COALESCED:
-        return METRICS_SKIP_COALESCED;
-    case SKIP_PAUSED:
-        return METRICS_SKIP_PAUSED;
-    default:
-        return METRICS_SKIP_SHUTDOWN;
-    }
-}
-
-void executor_record_skip(struct job *job, enum skip_reason why, int64_t scheduled_wall_ns,
-                          uint64_t count)
-{
-    if (job->metrics) {
-        for (uint64_t i = 0; i < count; i++)
-            metrics_skipped(job->metrics, to_metrics_skip(why));
-    }
-    if (log_enabled(JH_LOG_WARN)) {
-        struct log_ctx lc = {.job = job->spec->id, .plugin = job->spec->plugin,
-                             .level = job->spec->log_level};
-        char scheduled[RFC3339_BUFLEN] = "";
-        if (scheduled_wall_ns > 0)
-            rfc3339_format(scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
-        jlog_ctx(&lc, JH_LOG_WARN, "job_skipped", "reason=%s scheduled=%s count=%llu",
-                 skip_reason_name(why), scheduled, (unsigned long long)count);
-    }
-}
-
 static void finish_task(struct job *job)
 {
     executor_release_instance(job);
@@ -97,14 +55,14 @@ static void finish_task(struct job *job)
 static void execute(struct task *t)
 {
     const struct manifest_job *spec = t->job->spec;
-    struct run_outcome outcome;
+    struct run run;
 
     if (t->opts.trigger == RUN_SCHEDULED && spec->misfire_grace_ns > 0 &&
         wall_ns() > t->opts.scheduled_wall_ns + spec->misfire_grace_ns) {
-        executor_record_skip(t->job, SKIP_MISFIRE, t->opts.scheduled_wall_ns, 1);
+        outcome_skipped(t->job, SKIP_MISFIRE, t->opts.scheduled_wall_ns, 1);
         return;
     }
-    run_job(t->job, &t->opts, &outcome);
+    run_job(t->job, &t->opts, &run);
 }
 
 static void *worker_main(void *arg)
@@ -206,11 +164,11 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
         struct task *t;
 
         if (stopping) {
-            executor_record_skip(job, SKIP_SHUTDOWN, reqs[i].opts.scheduled_wall_ns, 1);
+            outcome_skipped(job, SKIP_SHUTDOWN, reqs[i].opts.scheduled_wall_ns, 1);
             continue;
         }
         if (!executor_claim_instance(job)) {
-            executor_record_skip(job, SKIP_MAX_INSTANCES, reqs[i].opts.scheduled_wall_ns, 1);
+            outcome_skipped(job, SKIP_MAX_INSTANCES, reqs[i].opts.scheduled_wall_ns, 1);
             continue;
         }
         generation_ref(job->gen);
@@ -239,7 +197,7 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
         pthread_mutex_unlock(&ex->lock);
         while (head) {
             struct task *next = head->next;
-            executor_record_skip(head->job, SKIP_SHUTDOWN, head->opts.scheduled_wall_ns, 1);
+            outcome_skipped(head->job, SKIP_SHUTDOWN, head->opts.scheduled_wall_ns, 1);
             finish_task(head->job);
             free(head);
             head = next;
@@ -298,7 +256,7 @@ unsigned executor_stop(struct executor *ex, int64_t deadline_mono_ns, int64_t gr
 
     while (dropped) {
         struct task *next = dropped->next;
-        executor_record_skip(dropped->job, SKIP_SHUTDOWN, dropped->opts.scheduled_wall_ns, 1);
+        outcome_skipped(dropped->job, SKIP_SHUTDOWN, dropped->opts.scheduled_wall_ns, 1);
         finish_task(dropped->job);
         free(dropped);
         dropped = next;

@@ -5,7 +5,8 @@
  * A submitted run holds a reference to its job's generation and counts as
  * one of the job's instances (max_instances) from submission until it
  * returns. A run that starts later than its scheduled time plus the job's
- * misfire_grace is skipped (reason "misfire") instead of run.
+ * misfire_grace is skipped (reason "misfire") instead of run. Every skip is
+ * reported to the outcome pipeline (outcome.h), never recorded here.
  */
 #ifndef JH_EXECUTOR_H
 #define JH_EXECUTOR_H
@@ -19,21 +20,6 @@
 struct executor;
 struct job;
 
-/* Skip reasons, as the metrics and records name them. */
-enum skip_reason {
-    SKIP_MAX_INSTANCES = 0,
-    SKIP_MISFIRE,
-    SKIP_COALESCED,
-    SKIP_PAUSED,
-    SKIP_SHUTDOWN,
-};
-
-const char *skip_reason_name(enum skip_reason r);
-
-/* Records a skipped firing: a warn record and the skipped metric. */
-void executor_record_skip(struct job *job, enum skip_reason why, int64_t scheduled_wall_ns,
-                          uint64_t count);
-
 /* Takes one of the job's max_instances slots; false when all are taken.
  * executor_submit does this itself; exposed for the scheduler's tests. */
 bool executor_claim_instance(struct job *job);
@@ -43,7 +29,7 @@ void executor_release_instance(struct job *job);
 struct executor *executor_new(unsigned workers);
 
 /* Queues one run of `job`, unless the job already has max_instances runs
- * queued or running (then the firing is recorded as skipped and -EBUSY
+ * queued or running (then the firing is reported skipped and -EBUSY
  * returned). Takes a generation reference for the run. Any thread. */
 int executor_submit(struct executor *ex, struct job *job, const struct run_opts *opts);
 

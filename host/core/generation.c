@@ -10,31 +10,59 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/metrics.h"
+#include "core/mainloop.h"
+
+void runtime_init(struct runtime *rt, struct metrics *metrics, const char *plugin_copy_dir)
+{
+    memset(rt, 0, sizeof(*rt));
+    rt->metrics = metrics;
+    rt->plugin_copy_dir = plugin_copy_dir;
+    jobstate_table_init(&rt->states, metrics);
+    pthread_mutex_init(&rt->gens_lock, NULL);
+}
+
+void runtime_free(struct runtime *rt)
+{
+    jobstate_table_free(&rt->states);
+    pthread_mutex_destroy(&rt->gens_lock);
+}
 
 struct plugin *generation_find_plugin(const struct generation *g, const char *name)
 {
-    for (size_t i = 0; i < g->n_plugins; i++) {
-        if (strcmp(g->plugins[i]->name, name) == 0)
-            return g->plugins[i];
-    }
-    return NULL;
+    return idtable_get(&g->plugin_index, name);
 }
 
-static void generation_free(struct generation *g)
+struct job *generation_find_job(const struct generation *g, const char *id)
 {
-    const struct runtime *rt = g->rt;
+    return idtable_get(&g->job_index, id);
+}
 
-    for (size_t i = 0; i < g->n_jobs; i++) {
-        if (g->jobs[i].metrics)
-            metrics_job_release(rt->metrics, g->jobs[i].metrics);
-        jobstate_release(rt->states, g->jobs[i].state);
+/* Main thread: job states and plugins are released here only. */
+static void generation_free(void *arg)
+{
+    struct generation *g = arg;
+    struct runtime *rt = g->rt;
+
+    MAIN_THREAD_ONLY();
+    if (g->published) {
+        pthread_mutex_lock(&rt->gens_lock);
+        if (g->newer)
+            g->newer->older = g->older;
+        else
+            rt->newest = g->older;
+        if (g->older)
+            g->older->newer = g->newer;
+        pthread_mutex_unlock(&rt->gens_lock);
     }
+    for (size_t i = 0; i < g->n_jobs; i++)
+        jobstate_release(&rt->states, g->jobs[i].state);
     free(g->jobs);
     /* in load order reversed, as init ran in load order */
     for (size_t i = g->n_plugins; i-- > 0;)
         plugin_unref(g->plugins[i]);
     free(g->plugins);
+    idtable_free(&g->job_index);
+    idtable_free(&g->plugin_index);
     manifest_free(g->manifest);
     free(g);
 }
@@ -61,7 +89,13 @@ static struct plugin *reusable(const struct generation *prev, const struct plugi
     return old;
 }
 
-int generation_build(const struct runtime *rt, struct manifest *m, const struct generation *prev,
+static void add_plugin(struct generation *g, struct plugin *p)
+{
+    g->plugins[g->n_plugins++] = p;
+    (void)idtable_put(&g->plugin_index, p->name, p); /* checked absent by the caller */
+}
+
+int generation_build(struct runtime *rt, struct manifest *m, const struct generation *prev,
                      struct generation **out, struct errors *errs)
 {
     struct generation *g = xcalloc(1, sizeof(*g));
@@ -72,22 +106,25 @@ int generation_build(const struct runtime *rt, struct manifest *m, const struct 
     };
     int rc = 0;
 
+    MAIN_THREAD_ONLY();
     atomic_init(&g->refs, 1);
+    g->seq = ++rt->next_seq;
     g->rt = rt;
     g->manifest = m;
     g->plugins = xcalloc(m->n_jobs + 1, sizeof(*g->plugins));
+    idtable_init(&g->plugin_index, 0);
+    idtable_init(&g->job_index, m->n_jobs);
     for (size_t i = 0; i < m->n_jobs; i++) {
         const struct manifest_job *spec = &m->jobs[i];
         struct plugin *p;
         char err[1024];
-
         int probe_rc;
 
         if (generation_find_plugin(g, spec->plugin))
             continue;
         p = reusable(prev, &opts, spec->plugin, err, sizeof(err), &probe_rc);
         if (p) {
-            g->plugins[g->n_plugins++] = p;
+            add_plugin(g, p);
             continue;
         }
         if (probe_rc < 0 || plugin_load(&opts, spec->plugin, &p, err, sizeof(err)) < 0) {
@@ -100,10 +137,9 @@ int generation_build(const struct runtime *rt, struct manifest *m, const struct 
         }
         jlog(JH_LOG_INFO, "plugin_loaded", "plugin=%s version=%s path=%s", p->desc->name,
              p->desc->version, p->path);
-        g->plugins[g->n_plugins++] = p;
+        add_plugin(g, p);
     }
     if (rc < 0) {
-        g->n_jobs = 0;
         generation_free(g);
         *out = NULL;
         return rc;
@@ -115,22 +151,26 @@ int generation_build(const struct runtime *rt, struct manifest *m, const struct 
         struct job *j = &g->jobs[i];
         j->spec = &m->jobs[i];
         j->plugin = generation_find_plugin(g, j->spec->plugin);
-        j->state = jobstate_acquire(rt->states, j->spec->id);
-        j->metrics = rt->metrics ? metrics_job_acquire(rt->metrics, j->spec->id, j->spec->plugin)
-                                 : NULL;
+        j->state = jobstate_acquire(&rt->states, j->spec->id);
         j->gen = g;
+        (void)idtable_put(&g->job_index, j->spec->id, j); /* the manifest refuses duplicates */
     }
     *out = g;
     return 0;
 }
 
-struct job *generation_find_job(struct generation *g, const char *id)
+void generation_publish(struct generation *g)
 {
-    for (size_t i = 0; i < g->n_jobs; i++) {
-        if (strcmp(g->jobs[i].spec->id, id) == 0)
-            return &g->jobs[i];
-    }
-    return NULL;
+    struct runtime *rt = g->rt;
+
+    MAIN_THREAD_ONLY();
+    pthread_mutex_lock(&rt->gens_lock);
+    g->older = rt->newest;
+    if (rt->newest)
+        rt->newest->newer = g;
+    rt->newest = g;
+    g->published = true;
+    pthread_mutex_unlock(&rt->gens_lock);
 }
 
 void generation_ref(struct generation *g)
@@ -141,5 +181,67 @@ void generation_ref(struct generation *g)
 void generation_unref(struct generation *g)
 {
     if (g && atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
-        generation_free(g);
+        mainloop_defer(generation_free, g);
+}
+
+/* A reference unless the last one is already gone (its teardown queued to
+ * the main thread while the generation is still listed). */
+static bool ref_if_alive(struct generation *g)
+{
+    int n = atomic_load_explicit(&g->refs, memory_order_relaxed);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak_explicit(&g->refs, &n, n + 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+void generation_view_take(struct runtime *rt, struct generation_view *v)
+{
+    uint32_t slots;
+    size_t total = 0, cap_gens = 4;
+    unsigned char *seen;
+
+    memset(v, 0, sizeof(*v));
+    v->gens = xcalloc(cap_gens, sizeof(*v->gens));
+    pthread_mutex_lock(&rt->gens_lock);
+    /* Read under the lock: every state of a listed generation has a slot
+     * below it, and holding the generations keeps their states (and so
+     * their slots) from being given back. */
+    slots = jobstate_slots(&rt->states);
+    for (struct generation *g = rt->newest; g; g = g->older) {
+        if (!ref_if_alive(g))
+            continue;
+        if (v->n_gens == cap_gens) {
+            cap_gens *= 2;
+            v->gens = xrealloc(v->gens, cap_gens * sizeof(*v->gens));
+        }
+        v->gens[v->n_gens++] = g;
+        total += g->n_jobs;
+    }
+    pthread_mutex_unlock(&rt->gens_lock);
+
+    v->jobs = xmalloc((total ? total : 1) * sizeof(*v->jobs));
+    seen = xcalloc((size_t)slots / 8 + 1, 1);
+    for (size_t i = 0; i < v->n_gens; i++) {
+        struct generation *g = v->gens[i];
+        for (size_t j = 0; j < g->n_jobs; j++) {
+            uint32_t slot = g->jobs[j].state->slot;
+            if (seen[slot / 8] & (1u << (slot % 8)))
+                continue;
+            seen[slot / 8] |= (unsigned char)(1u << (slot % 8));
+            v->jobs[v->n_jobs++] = &g->jobs[j];
+        }
+    }
+    free(seen);
+}
+
+void generation_view_free(struct generation_view *v)
+{
+    for (size_t i = 0; i < v->n_gens; i++)
+        generation_unref(v->gens[i]);
+    free(v->gens);
+    free(v->jobs);
+    memset(v, 0, sizeof(*v));
 }

@@ -2,69 +2,115 @@
  * generation — one immutable {manifest, plugins, jobs}: what a reload
  * builds beside the live one and swaps in whole (nginx's cycle).
  *
+ * Two lifetimes exist in the host, and only two: a generation (this file)
+ * per configuration, and a job state (jobstate.h) per job id, which every
+ * generation naming the id shares. Plugins belong to the generations that
+ * use them.
+ *
  * Every run holds a reference to the generation it was started from, so
  * the manifest entry, the plugin code and the job it uses stay valid until
- * it returns, whatever reloads happen meanwhile. The last reference frees
- * the generation and drops its plugin references (which may unload them).
+ * it returns, whatever reloads happen meanwhile. The last reference may be
+ * dropped on any thread; the teardown (job states released, plugins'
+ * shutdown and dlclose) is then queued to the main thread (mainloop.h),
+ * never run on a worker, the dispatcher or the HTTP thread.
  */
 #ifndef JH_GENERATION_H
 #define JH_GENERATION_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/jobstate.h"
 #include "core/manifest.h"
 #include "core/plugin.h"
+#include "lib/idtable.h"
 #include "lib/util.h"
 
 struct metrics;
-struct job_metrics;
-
-/* What outlives generations: the per-job-id state and metrics. */
-struct runtime {
-    struct metrics *metrics;        /* may be NULL (e.g. `jobhost check`) */
-    struct jobstate_table *states;
-    const char *plugin_copy_dir;    /* see plugin_load_opts; NULL = load in place */
-};
 
 struct generation;
+
+/* What outlives generations: the job states (with their metrics) and the
+ * list of generations still alive. One per process (the daemon's, or a
+ * one-shot command's). */
+struct runtime {
+    struct metrics *metrics;      /* may be NULL (e.g. `jobhost check`) */
+    struct jobstate_table states; /* main thread (see jobstate.h) */
+    const char *plugin_copy_dir;  /* see plugin_load_opts; NULL = load in place */
+    uint64_t next_seq;            /* generation numbers; main thread */
+    /* Published generations not yet freed, newest first: what the metrics
+     * exposition walks. `gens_lock` guards the list links. */
+    pthread_mutex_t gens_lock;
+    struct generation *newest;
+};
 
 struct job {
     const struct manifest_job *spec; /* inside gen->manifest */
     struct plugin *plugin;           /* one of gen->plugins */
     struct jobstate *state;          /* shared with other generations by id */
-    struct job_metrics *metrics;     /* likewise; NULL without a registry */
     struct generation *gen;
 };
 
 struct generation {
     atomic_int refs;
-    const struct runtime *rt;
+    uint64_t seq; /* increasing: a later build has a larger number */
+    struct runtime *rt;
     struct manifest *manifest;
     struct plugin **plugins;
     size_t n_plugins;
     struct job *jobs;
     size_t n_jobs;
+    struct idtable job_index;    /* id -> struct job * */
+    struct idtable plugin_index; /* name -> struct plugin * */
+    /* The runtime's list of published generations (gens_lock). */
+    struct generation *older, *newer;
+    bool published;
 };
 
+/* Sets up `rt` (metrics may be NULL). */
+void runtime_init(struct runtime *rt, struct metrics *metrics, const char *plugin_copy_dir);
+
+/* Frees the job states; every generation must be gone. Main thread. */
+void runtime_free(struct runtime *rt);
+
 /* Builds a generation from `m`, taking ownership of it: loads every plugin
- * the jobs name (each once, running its init) and acquires each job's state
- * and metrics. A plugin whose file has the same content as in `prev` (the
- * live generation, or NULL) is shared with it, not loaded again, and its
- * init does not run again. On any plugin error returns -EINVAL with one
- * line per problem in errs (manifest position first) and nothing loaded
- * stays loaded. Main thread (plugin init runs here). */
-int generation_build(const struct runtime *rt, struct manifest *m, const struct generation *prev,
+ * the jobs name (each once, running its init) and acquires each job's
+ * state. A plugin whose file has the same content as in `prev` (the live
+ * generation, or NULL) is shared with it, not loaded again, and its init
+ * does not run again. On any plugin error returns -EINVAL with one line per
+ * problem in errs (manifest position first) and nothing loaded stays
+ * loaded. Linear in the number of jobs. Main thread. */
+int generation_build(struct runtime *rt, struct manifest *m, const struct generation *prev,
                      struct generation **out, struct errors *errs);
 
-/* The plugin named `name` in g, or NULL. */
+/* Adds g to the runtime's list of published generations (what the metrics
+ * exposition shows): the reload does it when g becomes live. Main thread. */
+void generation_publish(struct generation *g);
+
+/* The plugin named `name` in g, or NULL. O(1). */
 struct plugin *generation_find_plugin(const struct generation *g, const char *name);
 
-/* The job with this id, or NULL. */
-struct job *generation_find_job(struct generation *g, const char *id);
+/* The job with this id, or NULL. O(1). */
+struct job *generation_find_job(const struct generation *g, const char *id);
 
+/* References. Any thread; the last unref queues the teardown to the main
+ * thread (at once when it is the main thread). NULL is a no-op. */
 void generation_ref(struct generation *g);
 void generation_unref(struct generation *g);
+
+/* Every job of every published generation still alive, each job id once,
+ * taken from the newest generation that has it. The generations are held
+ * until generation_view_free, so the jobs (and their states) stay valid. */
+struct generation_view {
+    struct generation **gens;
+    size_t n_gens;
+    struct job **jobs;
+    size_t n_jobs;
+};
+void generation_view_take(struct runtime *rt, struct generation_view *v);
+void generation_view_free(struct generation_view *v);
 
 #endif /* JH_GENERATION_H */

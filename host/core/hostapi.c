@@ -15,12 +15,14 @@
 #include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/generation.h"
 #include "core/manifest.h"
+#include "core/outcome.h"
 #include "core/plugin.h"
 #include "lib/units.h"
 #include "lib/util.h"
@@ -55,19 +57,48 @@ static struct run_ctx *rc_of(jh_ctx *ctx)
     return (struct run_ctx *)ctx;
 }
 
+/* Pairs gathered from a jh_log call: on the stack for ordinary records. */
+#define KV_STACK 64
+
 static void api_log(jh_ctx *ctx, int level, const char *event, ...)
 {
     struct run_ctx *rc = rc_of(ctx);
+    const char *stack_kv[2 * KV_STACK], **kv = stack_kv;
+    size_t n = 0, cap = KV_STACK;
     va_list ap;
 
     if (level < rc->log.level)
         return;
+    if (!log_forward && !rc->run && !log_enabled(level))
+        return;
     va_start(ap, event);
-    if (log_forward)
-        log_forward(rc, level, event ? event : "plugin", ap);
-    else if (log_enabled(level))
-        jlog_kv(&rc->log, level, event ? event : "plugin", ap);
+    for (const char *key; (key = va_arg(ap, const char *));) {
+        if (n == cap) {
+            cap *= 2;
+            if (kv == stack_kv) {
+                kv = xmalloc(2 * cap * sizeof(*kv));
+                memcpy(kv, stack_kv, sizeof(stack_kv));
+            } else {
+                kv = xrealloc(kv, 2 * cap * sizeof(*kv));
+            }
+        }
+        kv[2 * n] = key;
+        kv[2 * n + 1] = va_arg(ap, const char *);
+        n++;
+    }
     va_end(ap);
+    if (!event)
+        event = "plugin";
+    if (log_forward) {
+        log_forward(rc, level, event, kv, n);
+    } else if (rc->run) {
+        struct outcome_record rec = {.level = level, .event = event, .kv = kv, .n_pairs = n};
+        outcome_record(rc->run, &rec);
+    } else {
+        jlog_pairs(&rc->log, level, event, kv, n); /* init and shutdown */
+    }
+    if (kv != stack_kv)
+        free(kv);
 }
 
 static const struct manifest_param *find_param(jh_ctx *ctx, const char *key)
@@ -227,45 +258,8 @@ static const struct jh_host_api host_api = {
     .param_key = api_param_key,
 };
 
-/* Run ids: a random prefix per process and a counter, so ids are unique
- * within the process without a lock and two restarts are unlikely to share
- * a prefix. Each thread takes the counter in blocks, so workers do not
- * bounce one cache line between cores on every run. The prefix is written
- * once under run_id_once. */
-#define RUN_ID_BLOCK 1024u
-static atomic_uint_fast32_t run_id_counter;
-static uint32_t run_id_prefix;
-static pthread_once_t run_id_once = PTHREAD_ONCE_INIT;
-static __thread uint32_t run_id_next, run_id_end; /* this thread's block */
-
-static void run_id_seed(void)
-{
-    if (getrandom(&run_id_prefix, sizeof(run_id_prefix), GRND_NONBLOCK) != sizeof(run_id_prefix))
-        run_id_prefix = (uint32_t)(wall_ns() ^ (mono_ns() << 16));
-}
-
-void hostapi_new_run_id(char out[RUN_ID_LEN])
-{
-    static const char hex[] = "0123456789abcdef";
-    uint32_t n;
-
-    if (run_id_next == run_id_end) {
-        pthread_once(&run_id_once, run_id_seed);
-        run_id_next = (uint32_t)atomic_fetch_add_explicit(&run_id_counter, RUN_ID_BLOCK,
-                                                         memory_order_relaxed);
-        run_id_end = run_id_next + RUN_ID_BLOCK;
-    }
-    n = run_id_next++;
-    /* by hand: this is on every run's path and snprintf is slow */
-    for (int i = 0; i < 8; i++) {
-        out[i] = hex[(run_id_prefix >> (28 - 4 * i)) & 0xf];
-        out[8 + i] = hex[(n >> (28 - 4 * i)) & 0xf];
-    }
-    out[16] = '\0';
-}
-
-void hostapi_run_ctx(struct run_ctx *rc, const struct manifest_job *job, const char *plugin_name,
-                     bool dry_run, int64_t deadline_mono_ns)
+void hostapi_bare_ctx(struct run_ctx *rc, const struct manifest_job *job, const char *run_id,
+                      const char *plugin_name, bool dry_run, int64_t deadline_mono_ns)
 {
     /* every field but the error text, which only needs its terminator: this
      * is on the path of every run */
@@ -275,12 +269,23 @@ void hostapi_run_ctx(struct run_ctx *rc, const struct manifest_job *job, const c
     rc->job = job;
     rc->dry_run = dry_run;
     rc->deadline_mono_ns = deadline_mono_ns;
-    if (job)
-        hostapi_new_run_id(rc->run_id);
+    if (run_id) {
+        size_t n = strnlen(run_id, RUN_ID_LEN - 1);
+        memcpy(rc->run_id, run_id, n);
+        rc->run_id[n] = '\0';
+    }
     rc->log.job = job ? job->id : NULL;
     rc->log.run_id = job ? rc->run_id : NULL;
     rc->log.plugin = plugin_name;
     rc->log.level = job && job->log_level >= 0 ? job->log_level : JH_LOG_DEBUG;
+}
+
+void hostapi_run_ctx(struct run_ctx *rc, const struct run *run, const char *plugin_name,
+                     int64_t deadline_mono_ns)
+{
+    hostapi_bare_ctx(rc, run->job->spec, run->id_text, plugin_name, run->dry_run,
+                     deadline_mono_ns);
+    rc->run = run;
 }
 
 int hostapi_call_init(struct plugin *p, char *why, size_t whylen)
@@ -288,7 +293,7 @@ int hostapi_call_init(struct plugin *p, char *why, size_t whylen)
     struct run_ctx rc;
     int result;
 
-    hostapi_run_ctx(&rc, NULL, p->name, false, 0);
+    hostapi_bare_ctx(&rc, NULL, NULL, p->name, false, 0);
     result = p->desc->init(&rc.pub);
     snprintf(why, whylen, "%s", rc.error);
     return result;
@@ -297,7 +302,7 @@ int hostapi_call_init(struct plugin *p, char *why, size_t whylen)
 void hostapi_call_shutdown(struct plugin *p)
 {
     struct run_ctx rc;
-    hostapi_run_ctx(&rc, NULL, p->name, false, 0);
+    hostapi_bare_ctx(&rc, NULL, NULL, p->name, false, 0);
     p->desc->shutdown(&rc.pub);
 }
 

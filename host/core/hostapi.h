@@ -13,11 +13,10 @@
 #include <jobhost/plugin.h>
 
 #include "core/log.h"
+#include "core/run.h"
 
 struct plugin;
 struct manifest_job;
-
-#define RUN_ID_LEN 17 /* 16 hex digits and NUL */
 
 /* The host side of a jh_ctx: one per call into a plugin, on the caller's
  * stack. `pub` comes first so a jh_ctx * converts back. Touched only by the
@@ -25,22 +24,28 @@ struct manifest_job;
 struct run_ctx {
     struct jh_ctx pub;
     const struct manifest_job *job; /* NULL in init/shutdown */
+    const struct run *run;          /* the run its records belong to; NULL in init/shutdown
+                                       and in a worker process */
     char run_id[RUN_ID_LEN];
     struct log_ctx log;
     bool dry_run;
     int64_t deadline_mono_ns; /* 0 = none */
     /* The plugin's drain deadline (see plugin.h), or NULL. */
     const atomic_int_fast64_t *drain_deadline;
-    char error[256];          /* jh_set_error, "" if none; keep it last (hostapi_run_ctx) */
+    char error[RUN_ERROR_MAX]; /* jh_set_error, "" if none; keep it last (hostapi_run_ctx) */
 };
 
-/* Prepares a context for one run of `job` on plugin `plugin_name`. */
-void hostapi_run_ctx(struct run_ctx *rc, const struct manifest_job *job, const char *plugin_name,
-                     bool dry_run, int64_t deadline_mono_ns);
+/* Prepares a context for `run` (its job, id and dry-run setting) on plugin
+ * `plugin_name`: the plugin's records go to the outcome pipeline as the
+ * run's. */
+void hostapi_run_ctx(struct run_ctx *rc, const struct run *run, const char *plugin_name,
+                     int64_t deadline_mono_ns);
 
-/* A fresh run id: 16 hex digits, unique within this host's lifetime and
- * unlikely to repeat across restarts. Any thread. */
-void hostapi_new_run_id(char out[RUN_ID_LEN]);
+/* The same for a context without a struct run: init and shutdown (job
+ * NULL), and a run inside a worker process, whose records are forwarded
+ * (hostapi_set_log_forward). */
+void hostapi_bare_ctx(struct run_ctx *rc, const struct manifest_job *job, const char *run_id,
+                      const char *plugin_name, bool dry_run, int64_t deadline_mono_ns);
 
 /* Calls the plugin's init / shutdown with a context of their own. init
  * returns its result; why gets jh_set_error's message. Main thread. */
@@ -60,10 +65,11 @@ int64_t hostapi_effective_deadline(const struct run_ctx *rc);
  * (a reload replaced their plugin). */
 void hostapi_wake_sleepers(void);
 
-/* Where plugin records go instead of the log module: a worker process
- * (isolation: process) forwards them to the host. `ap` holds the plugin's
- * key/value pairs up to a NULL key. Set once, before any run. */
-typedef void (*hostapi_log_fn)(const struct run_ctx *rc, int level, const char *event, va_list ap);
+/* Where plugin records go instead of the outcome pipeline: a worker process
+ * (isolation: process) forwards them to the host. kv[2i] and kv[2i+1] are
+ * a pair (values may be NULL). Set once, before any run. */
+typedef void (*hostapi_log_fn)(const struct run_ctx *rc, int level, const char *event,
+                               const char *const *kv, size_t n_pairs);
 void hostapi_set_log_forward(hostapi_log_fn fn);
 
 #endif /* JH_HOSTAPI_H */

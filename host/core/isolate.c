@@ -38,6 +38,7 @@
 #include "core/hostapi.h"
 #include "core/log.h"
 #include "core/manifest.h"
+#include "core/outcome.h"
 #include "core/plugin.h"
 #include "lib/units.h"
 #include "lib/util.h"
@@ -372,6 +373,7 @@ static json_t *params_json(const struct manifest_job *s)
     return list;
 }
 
+/* A record from the worker: the run's, into the outcome pipeline. */
 static void forward_log(struct run_ctx *rc, json_t *msg)
 {
     json_t *kv = json_object_get(msg, "kv");
@@ -379,11 +381,13 @@ static void forward_log(struct run_ctx *rc, json_t *msg)
     const char **pairs = xcalloc(n + 1, sizeof(*pairs));
     int level = (int)json_integer_value(json_object_get(msg, "level"));
     const char *event = json_string_value(json_object_get(msg, "event"));
+    struct outcome_record rec = {.level = level, .event = event ? event : "plugin", .kv = pairs,
+                                 .n_pairs = n / 2};
 
     for (size_t i = 0; i < n; i++)
         pairs[i] = json_string_value(json_array_get(kv, i));
-    if (level >= rc->log.level && log_enabled(level))
-        jlog_pairs(&rc->log, level, event ? event : "plugin", pairs, n / 2);
+    if (level >= rc->log.level && rc->run)
+        outcome_record(rc->run, &rec);
     free(pairs);
 }
 
@@ -474,17 +478,14 @@ static int worker_fd = -1;
 static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Plugin records, from any thread of the plugin: to the host. */
-static void worker_forward_log(const struct run_ctx *rc, int level, const char *event, va_list ap)
+static void worker_forward_log(const struct run_ctx *rc, int level, const char *event,
+                               const char *const *pairs, size_t n_pairs)
 {
     json_t *kv = json_array();
-    const char *key;
     (void)rc;
 
-    while ((key = va_arg(ap, const char *))) {
-        const char *value = va_arg(ap, const char *);
-        json_array_append_new(kv, json_string(key));
-        json_array_append_new(kv, json_string(value ? value : ""));
-    }
+    for (size_t i = 0; i < 2 * n_pairs; i++)
+        json_array_append_new(kv, json_string(pairs[i] ? pairs[i] : ""));
     pthread_mutex_lock(&send_lock);
     send_msg(worker_fd, json_pack("{s:s, s:i, s:s, s:o}", "op", "log", "level", level, "event",
                                   event, "kv", kv));
@@ -646,10 +647,9 @@ static void worker_run(struct plugin *p, json_t *msg)
     int ret;
 
     job_from_msg(msg, &job);
-    hostapi_run_ctx(&rc, &job, p->desc->name, json_is_true(json_object_get(msg, "dry_run")),
-                    (int64_t)json_integer_value(json_object_get(msg, "deadline_mono")));
-    if (run_id)
-        snprintf(rc.run_id, sizeof(rc.run_id), "%s", run_id);
+    hostapi_bare_ctx(&rc, &job, run_id ? run_id : "", p->desc->name,
+                     json_is_true(json_object_get(msg, "dry_run")),
+                     (int64_t)json_integer_value(json_object_get(msg, "deadline_mono")));
     ret = p->desc->run(&rc.pub);
     if (rc.error[0])
         worker_reply(json_pack("{s:s, s:s}", "op", "error", "message", rc.error));

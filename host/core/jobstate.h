@@ -1,61 +1,85 @@
 /*
- * jobstate — what the host knows about a job id that outlives any one
- * generation: how many of its runs are queued or running, whether it is
- * paused, how its last run went. A reload that keeps a job id keeps its
- * state object, so max_instances holds across the swap and the jobs API
- * still shows the last run.
+ * jobstate — the one object per job id that outlives generations: whether
+ * the job is paused, how many of its runs are queued or running, its plan,
+ * and (in its metrics block) everything its runs have measured: counters,
+ * histograms, the last run. A reload that keeps a job id keeps its state,
+ * so max_instances, pause, the last run and every counter carry over; a job
+ * id that leaves the manifest takes its state (and its series in /metrics)
+ * with it once the last generation naming it is gone.
+ *
+ * Lifetime: each generation holding the job takes one reference. Creation
+ * and release happen on the main thread only (generations are built and
+ * freed there), so the table needs no lock; other threads reach a state
+ * through their job's pointer, which the generation keeps valid.
+ *
+ * Threads, per field: see the comments below.
  */
 #ifndef JH_JOBSTATE_H
 #define JH_JOBSTATE_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "core/hostapi.h"
+#include "lib/idtable.h"
 
-struct jobstate_table;
-
-struct job_last_run {
-    int64_t start_wall_ns;
-    int64_t duration_ns;
-    int result;          /* enum run_result, -1 = never ran */
-    char run_id[RUN_ID_LEN];
-    char error[256];     /* filled by jobstate_get_last */
-};
+struct job_metrics;
+struct metrics;
 
 struct jobstate {
-    char *id;
+    /* Set at creation, then read-only. */
+    const char *id;  /* points into this allocation */
+    uint32_t slot;   /* dense number among live states: see jobstate_slots() */
+
+    unsigned refs;   /* generations holding it; main thread */
+
     atomic_uint instances; /* runs queued or running: what max_instances limits */
     atomic_uint running;   /* runs executing now */
     atomic_bool paused;
-    atomic_int_fast64_t next_run_wall_ns; /* 0 = none planned; written by the scheduler */
-    /* The scheduler's plan, kept across reloads (under the scheduler's lock):
-     * which trigger it was made for and the next nominal fire time. */
+    atomic_int_fast64_t next_run_wall_ns; /* 0 = none planned; set by the planned outcome */
+
+    /* The scheduler's plan, kept across reloads (under the scheduler's
+     * lock): which trigger it was made for and the next nominal time. */
     uint64_t plan_key;
     int64_t plan_nominal_ns;
-    pthread_mutex_t last_lock;            /* guards the last_* fields */
-    int64_t last_start_wall_ns;
-    int64_t last_duration_ns;
-    int last_result;                      /* -1 = never ran */
-    char last_run_id[RUN_ID_LEN];
-    char *last_error;                     /* NULL when the last run set none; most don't,
-                                             so no job pays 256 bytes for it */
-    unsigned refs; /* under the table's lock */
+
+    /* What runs measured; created by the first run or skip (see
+     * jobstate_metrics), so a job that never ran costs nothing here. */
+    _Atomic(struct job_metrics *) metrics;
 };
 
-struct jobstate_table *jobstate_table_new(void);
+struct jobstate_table {
+    struct metrics *metrics; /* the registry the metrics blocks belong to; may be NULL */
+    struct idtable by_id;    /* id -> struct jobstate *; main thread */
+    uint32_t *free_slots;    /* slot numbers given back, reused first; main thread */
+    size_t n_free, cap_free;
+    atomic_uint_fast32_t slots; /* slot numbers ever handed out: every slot < this */
+};
+
+/* `metrics` may be NULL (jobhost check): states then keep no metrics. */
+void jobstate_table_init(struct jobstate_table *t, struct metrics *metrics);
+
+/* Frees every state still in the table (at exit, when no thread uses them). */
 void jobstate_table_free(struct jobstate_table *t);
 
-/* The state for `id`, created on first use; holds a reference. Any thread
- * (a mutex guards the table; this is only on the reload path). */
+/* The state for `id`, created on first use; holds a reference for the
+ * caller. Main thread. */
 struct jobstate *jobstate_acquire(struct jobstate_table *t, const char *id);
+
+/* Drops a reference; the last frees the state and its metrics. Main
+ * thread. */
 void jobstate_release(struct jobstate_table *t, struct jobstate *s);
 
-/* Record / read the last run under the state's lock. */
-void jobstate_set_last(struct jobstate *s, int result, int64_t start_wall_ns, int64_t duration_ns,
-                       const char *run_id, const char *error);
-void jobstate_get_last(struct jobstate *s, struct job_last_run *out);
+/* The state's metrics block, created on first use (any thread; two racing
+ * creators agree on one). NULL when the table has no registry. */
+struct job_metrics *jobstate_metrics(struct jobstate_table *t, struct jobstate *s);
+
+/* Upper bound (exclusive) of the slot numbers of live states: a reader can
+ * size a bitmap with it. Any thread. */
+static inline uint32_t jobstate_slots(const struct jobstate_table *t)
+{
+    return (uint32_t)atomic_load_explicit(&t->slots, memory_order_acquire);
+}
 
 #endif /* JH_JOBSTATE_H */

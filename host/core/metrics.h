@@ -1,26 +1,27 @@
 /*
- * metrics — the registry behind GET /metrics: per-job counters, gauges and
- * histograms kept in C11 atomics, host-level gauges, the standard process_*
- * metrics, and the exposition in Prometheus text format 0.0.4 or
- * OpenMetrics 1.0.0.
+ * metrics — the registry behind GET /metrics: what each job's runs measured
+ * (counters, histograms, the last run), kept in C11 atomics, and the
+ * host-level values (reloads, the live configuration's size and plugins).
+ * The exposition (text format, OpenMetrics) is io/metrics_render.c, which
+ * reads the registry through the snapshot functions below; the outcome
+ * pipeline feeds it through core/outcome_metrics.c.
+ *
+ * A job's metrics block (struct job_metrics) is owned by its job state
+ * (jobstate.h), which creates it on the job's first run or skip and frees
+ * it with itself: one lifetime, no registry of its own.
  *
  * Who calls what:
- *   - reload / generation code (main thread): metrics_new, metrics_free,
- *     metrics_job_acquire / metrics_job_release, metrics_set_jobs,
- *     metrics_set_plugins, metrics_reload, metrics_set_log_dropped_source.
- *   - executor workers, concurrently: metrics_run_started,
- *     metrics_run_finished. Lock-free with respect to each other across jobs
- *     (no registry lock); runs of one job serialise on a tiny per-job
- *     spinlock held for a handful of stores.
- *   - scheduler / dispatcher thread: metrics_skipped, metrics_set_next_run
- *     (plain atomic read-modify-writes and stores, never wait).
- *   - HTTP thread: metrics_render. It never blocks a worker or the scheduler:
- *     it holds the registry mutex only to pin the job list, then reads each
- *     job through a sequence lock (it retries, writers never wait for it).
- *
- * Every function but metrics_new / metrics_free may be called from any
- * thread. Names, types and HELP texts of the series are fixed (dashboards and alerts depend on them);
- * the job label is `job_id`.
+ *   - workers, concurrently: metrics_run_started, metrics_run_finished.
+ *     Runs of one job serialise on a tiny per-job spinlock held for a
+ *     handful of stores; runs of different jobs never meet.
+ *   - the dispatcher, workers: metrics_skipped (atomic adds, never wait).
+ *   - readers (the exposition, the jobs API): metrics_job_snapshot,
+ *     metrics_job_last, metrics_host_snapshot. They never block a writer:
+ *     they read through a sequence lock and retry.
+ *   - the main thread: metrics_new, metrics_free, metrics_set_jobs,
+ *     metrics_set_plugins, metrics_reload.
+ * Names, types and HELP texts of the series are fixed (dashboards and
+ * alerts depend on them); they live in io/metrics_render.c.
  */
 #ifndef JH_METRICS_H
 #define JH_METRICS_H
@@ -29,28 +30,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/util.h"
+#include "core/outcome.h"
+#include "core/run.h"
 
-/* The result of a finished run: the `result` label of jobhost_job_runs_total. */
-enum metrics_result {
-    METRICS_SUCCESS,
-    METRICS_FAILURE,
-    METRICS_TIMEOUT,
-    METRICS_CRASHED,
-    METRICS_DRY_RUN,
-    METRICS_RESULT_COUNT
-};
+struct metrics;
+struct job_metrics;
 
-/* Why a firing did not run: the `reason` label of jobhost_job_skipped_total. */
-enum metrics_skip_reason {
-    METRICS_SKIP_MAX_INSTANCES, /* max_instances runs already in progress */
-    METRICS_SKIP_MISFIRE,       /* later than misfire_grace */
-    METRICS_SKIP_COALESCED,     /* folded into another firing by coalesce */
-    METRICS_SKIP_PAUSED,        /* the job is paused */
-    METRICS_SKIP_SHUTDOWN,      /* the daemon is stopping */
-    METRICS_SKIP_COUNT
-};
-
+/* The two exposition formats (io/metrics_render.c writes them). */
 enum metrics_format {
     METRICS_TEXT_004,        /* text/plain; version=0.0.4 */
     METRICS_OPENMETRICS_100, /* application/openmetrics-text; version=1.0.0 */
@@ -61,13 +47,6 @@ struct metrics_plugin {
     const char *name;
     const char *version;
 };
-
-/* Reads how many records a log sink dropped ("file", "syslog", "stderr",
- * "queue"); log_dropped() of log.h fits. Called from the rendering thread. */
-typedef uint64_t (*metrics_dropped_fn)(const char *sink);
-
-struct metrics;
-struct job_metrics;
 
 /* Upper bound on configurable histogram buckets. */
 #define METRICS_MAX_BUCKETS 64
@@ -92,48 +71,66 @@ int metrics_check_buckets(const double *bounds, size_t n, char *err, size_t errl
  * now. Returns NULL when the bucket list is invalid. Main thread. */
 struct metrics *metrics_new(const double *duration_buckets, size_t n);
 
-/* Frees the registry and every job entry still acquired: no thread may use
- * the registry or any job_metrics of it any more. NULL is a no-op. */
+/* Frees the registry; every job_metrics of it must be freed first. NULL is a
+ * no-op. */
 void metrics_free(struct metrics *m);
+
+/* Bucket bounds (seconds, increasing, without +Inf) of the two histograms. */
+size_t metrics_duration_bounds(const struct metrics *m, const double **bounds);
+size_t metrics_delay_bounds(const struct metrics *m, const double **bounds);
 
 /* --- per job ------------------------------------------------------------ */
 
-/* Returns the entry of `job_id`, creating it (all counters 0) on first use,
- * and takes one reference. A reload that keeps a job id acquires the entry
- * for the new generation before the old generation releases it, so the
- * counters carry over. `plugin` becomes the `plugin` label of the job's
- * jobhost_job_runs_total series (updated when it differs from the current
- * one). Both strings are copied; NULL plugin means "". Never returns NULL
- * (out of memory aborts). Any thread; takes the registry mutex. */
-struct job_metrics *metrics_job_acquire(struct metrics *m, const char *job_id, const char *plugin);
+/* A job's block, all zero (no run yet). Any thread. The block does not
+ * point back to its registry (8 bytes a job): the writers below take it. */
+struct job_metrics *metrics_job_new(struct metrics *m);
+void metrics_job_free(struct job_metrics *jm); /* NULL: no-op */
 
-/* Drops a reference taken by metrics_job_acquire. When the last one goes,
- * the job's series leave the exposition and `jm` must not be used again (a
- * later acquire of the same id starts from zero). NULL is a no-op. Any
- * thread; takes the registry mutex. */
-void metrics_job_release(struct metrics *m, struct job_metrics *jm);
+/* A run begins: the start delay histogram observes delay_ns (actual start
+ * minus scheduled time; negative counts as 0; a manual run passes 0) and
+ * last_run_timestamp = start_wall_ns. Worker thread. */
+void metrics_run_started(const struct metrics *m, struct job_metrics *jm, int64_t start_wall_ns,
+                         int64_t delay_ns);
 
-/* A run begins: jobhost_job_running +1, last_run_timestamp = start_wall_ns,
- * start_delay observes delay_ns (actual start minus scheduled time; negative
- * counts as 0; a manual run passes 0). Worker thread; `jm` NULL is a no-op. */
-void metrics_run_started(struct job_metrics *jm, int64_t start_wall_ns, int64_t delay_ns);
+/* A run ended: runs_total{result} +1, the duration histogram observes
+ * duration_ns (negative counts as 0), last_duration = duration;
+ * last_success_timestamp (success) or last_failure_timestamp (failure,
+ * timeout, crashed) = the run's end. The run's id, result, start, duration
+ * and error become the job's last run (metrics_job_last). Every started run
+ * finishes exactly once. Worker thread. */
+void metrics_run_finished(const struct metrics *m, struct job_metrics *jm, const struct run *run);
 
-/* A run ended with `r` after duration_ns (monotonic; negative counts as 0):
- * jobhost_job_running -1, runs_total{result} +1, the duration histogram
- * observes it, last_duration = duration; last_success_timestamp (success) or
- * last_failure_timestamp (failure, timeout, crashed) = end_wall_ns. dry_run
- * counts as neither. Every started run must finish exactly once. Worker
- * thread; `jm` NULL is a no-op. */
-void metrics_run_finished(struct job_metrics *jm, enum metrics_result r, int64_t duration_ns,
-                          int64_t end_wall_ns);
+/* `count` firings were skipped for `reason`. Any thread, never waits. */
+void metrics_skipped(struct job_metrics *jm, enum skip_reason reason, uint64_t count);
 
-/* A firing was skipped: jobhost_job_skipped_total{reason} +1. Any thread,
- * never waits; `jm` NULL is a no-op. */
-void metrics_skipped(struct job_metrics *jm, enum metrics_skip_reason reason);
+/* One consistent reading of a job's values. The bucket arrays are the
+ * caller's, sized by metrics_*_bounds() + 1 (the last is +Inf) and filled
+ * cumulative, or NULL when not wanted. `jm` NULL reads as a job that never
+ * ran. Any thread. */
+struct job_metrics_snapshot {
+    uint64_t runs[RUN_RESULT_COUNT];
+    uint64_t skipped[SKIP_REASON_COUNT];
+    uint64_t dur_sum_ns, delay_sum_ns;
+    int64_t last_run_ns;      /* start of the last run; 0 = never */
+    int64_t last_success_ns;  /* end of the last success; 0 = never */
+    int64_t last_failure_ns;  /* end of the last failed run; 0 = never */
+    int64_t last_duration_ns; /* -1 = no run finished */
+    uint64_t *dur_buckets;
+    uint64_t *delay_buckets;
+};
+void metrics_job_snapshot(const struct metrics *m, struct job_metrics *jm,
+                          struct job_metrics_snapshot *s);
 
-/* Sets jobhost_job_next_run_timestamp_seconds; 0 or negative removes the
- * series (no next run). Any thread, never waits; `jm` NULL is a no-op. */
-void metrics_set_next_run(struct job_metrics *jm, int64_t wall_ns);
+/* The job's last finished run, for the jobs API. */
+struct job_last_run {
+    bool ran;                 /* false: none finished yet (the rest is zero) */
+    uint64_t run_id;
+    enum run_result result;
+    int64_t start_wall_ns;
+    int64_t duration_ns;
+    char error[RUN_ERROR_MAX]; /* "" when none */
+};
+void metrics_job_last(struct job_metrics *jm, struct job_last_run *out);
 
 /* --- host level --------------------------------------------------------- */
 
@@ -141,40 +138,25 @@ void metrics_set_next_run(struct job_metrics *jm, int64_t wall_ns);
 void metrics_set_jobs(struct metrics *m, uint64_t n);
 
 /* Replaces jobhost_plugins_loaded{plugin,version} with `list` (copied).
- * Any thread; takes the registry mutex. */
+ * Main thread. */
 void metrics_set_plugins(struct metrics *m, const struct metrics_plugin *list, size_t n);
 
 /* Records a reload attempt: jobhost_reloads_total{result} +1,
  * jobhost_config_last_reload_successful = ok, and when ok the success
- * timestamp = wall_ns. Any thread. */
+ * timestamp = wall_ns. Main thread. */
 void metrics_reload(struct metrics *m, bool ok, int64_t wall_ns);
 
-/* Source of jobhost_log_records_dropped_total{sink}; read at every render for
- * the sinks "file", "syslog", "stderr" and "queue". NULL (the default) leaves
- * the family out. Set it before serving scrapes. */
-void metrics_set_log_dropped_source(struct metrics *m, metrics_dropped_fn fn);
+struct metrics_host_snapshot {
+    uint64_t jobs;
+    uint64_t reloads_failed, reloads_ok;
+    bool last_reload_ok;
+    int64_t last_reload_success_ns;
+};
+void metrics_host_snapshot(const struct metrics *m, struct metrics_host_snapshot *s);
 
-/* --- exposition --------------------------------------------------------- */
-
-/* Appends the whole exposition in format `f` to `out` (which the caller owns
- * and may reuse). Each job is read as one consistent snapshot: within one
- * render, sum(runs_total) == duration _count for every job. Families with no
- * samples are left out; a process metric that cannot be read is left out.
- * Returns 0, or -EINVAL for an unknown format. Any thread (the HTTP thread);
- * never blocks workers or the scheduler. */
-int metrics_render(struct metrics *m, enum metrics_format f, struct buf *out);
-
-/* metrics_render with the registry as a void pointer, to plug into
- * http_config.metrics_fn directly. */
-int metrics_render_cb(void *m, enum metrics_format f, struct buf *out);
-
-/* The exact Content-Type of a format, e.g. "text/plain; version=0.0.4;
- * charset=utf-8". Static string. */
-const char *metrics_content_type(enum metrics_format f);
-
-/* "success" ... "dry_run"; "max_instances" ... "shutdown". Static strings;
- * NULL for out-of-range values. */
-const char *metrics_result_name(enum metrics_result r);
-const char *metrics_skip_reason_name(enum metrics_skip_reason reason);
+/* Calls fn for each loaded plugin of the last metrics_set_plugins, under the
+ * registry's lock (keep fn short). Any thread. */
+void metrics_each_plugin(struct metrics *m, void (*fn)(void *arg, const struct metrics_plugin *p),
+                         void *arg);
 
 #endif /* JH_METRICS_H */

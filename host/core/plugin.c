@@ -21,6 +21,7 @@
 
 #include "core/hostapi.h"
 #include "core/log.h"
+#include "core/mainloop.h"
 #include "lib/sha256.h"
 #include "lib/util.h"
 
@@ -260,6 +261,7 @@ int plugin_load(const struct plugin_load_opts *opts, const char *name, struct pl
     struct stat before, after;
     int rc;
 
+    MAIN_THREAD_ONLY(); /* init runs here */
     *out = NULL;
     err[0] = '\0';
     fd = open_checked(opts, name, &path, err, errlen);
@@ -358,7 +360,7 @@ int plugin_load(const struct plugin_load_opts *opts, const char *name, struct pl
     p->loaded_path = xstrdup(copy.data ? copy.data : p->path);
     p->handle = handle;
     p->desc = desc;
-    atomic_init(&p->refs, 1);
+    p->refs = 1;
     handle = NULL;
 
     if (desc->init) {
@@ -394,10 +396,11 @@ out:
 
 void plugin_ref(struct plugin *p)
 {
-    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    MAIN_THREAD_ONLY();
+    p->refs++;
 }
 
-/* Written by whichever thread drops a plugin's last reference. */
+/* Written on the main thread, read by the exposition. */
 static atomic_uint unload_failures;
 
 unsigned plugin_unload_failures(void)
@@ -409,7 +412,10 @@ void plugin_unref(struct plugin *p)
 {
     void *still;
 
-    if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+    if (!p)
+        return;
+    MAIN_THREAD_ONLY();
+    if (--p->refs > 0)
         return;
     if (p->desc->shutdown)
         hostapi_call_shutdown(p);

@@ -3,10 +3,11 @@
  * checks, init; and unloading it (shutdown, dlclose) when the last
  * reference goes.
  *
- * A loaded plugin is shared by every job of a generation that names it and
- * can outlive the generation while runs are in flight: each run holds a
- * reference, so `shutdown` and `dlclose` happen only after the last run on
- * that code has returned.
+ * A loaded plugin is shared by every generation whose jobs name it (a
+ * reload keeps an unchanged plugin). Each such generation holds a
+ * reference, and runs hold their generation, so `shutdown` and `dlclose`
+ * happen only after the last run on that code has returned, and, like
+ * loading, only on the main thread.
  */
 #ifndef JH_PLUGIN_LOADER_H
 #define JH_PLUGIN_LOADER_H
@@ -24,7 +25,7 @@ struct plugin {
     char *loaded_path; /* what was dlopen()ed: the private copy, or path */
     void *handle;
     const struct jh_plugin *desc; /* inside the mapped object */
-    atomic_int refs;
+    unsigned refs; /* generations using it; main thread */
     /* Set when a reload replaces or drops this plugin: runs still on its
      * code see cancellation from then (host.drain_timeout after the
      * reload). 0 while the plugin is live. */
@@ -73,7 +74,7 @@ void plugin_ref(struct plugin *p);
 unsigned plugin_unload_failures(void);
 
 /* Drops a reference; the last one calls the plugin's shutdown, dlcloses it
- * and frees p. Any thread; shutdown then runs on that thread. */
+ * and frees p. Main thread, as plugin_ref. */
 void plugin_unref(struct plugin *p);
 
 #endif /* JH_PLUGIN_LOADER_H */

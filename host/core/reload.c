@@ -1,10 +1,13 @@
 /*
  * reload — the reload transaction. See reload.h.
  *
- * Threads: reloader_reload may be called from the main thread (SIGHUP) and
- * the HTTP thread (POST /-/reload); `reload_lock` serialises them, so only
- * one generation is ever being built. `live_lock` guards only the pointer
- * swap, so readers (the jobs API) never wait for a reload in progress.
+ * Threads: reloads run on the main thread (requests from other threads are
+ * deferred there, mainloop.h), so only one generation is ever being built.
+ * `live_lock` guards only the pointer swap and readers' references to it,
+ * so readers (the jobs API) never wait for a reload in progress.
+ *
+ * Cost: the comparison with the live generation looks every id up in the
+ * generations' idtables, so a reload is linear in the number of jobs.
  */
 #include "core/reload.h"
 
@@ -17,22 +20,23 @@
 #include "core/clock.h"
 #include "core/hostapi.h"
 #include "core/log.h"
+#include "core/mainloop.h"
 #include "core/metrics.h"
 #include "core/scheduler.h"
 #include "lib/units.h"
 
 struct reloader {
     char *manifest_path;
-    const struct runtime *rt;
+    struct runtime *rt;
     struct scheduler *sched;
     reload_applied_fn applied;
     void *applied_arg;
-    pthread_mutex_t reload_lock; /* one reload at a time */
-    pthread_mutex_t live_lock;   /* guards live */
-    struct generation *live;     /* one reference */
+    pthread_mutex_t live_lock; /* guards live */
+    struct generation *live;   /* one reference */
+    bool stopping;             /* main thread */
 };
 
-struct reloader *reloader_new(const char *manifest_path, const struct runtime *rt,
+struct reloader *reloader_new(const char *manifest_path, struct runtime *rt,
                               struct scheduler *sched, struct generation *initial,
                               reload_applied_fn applied, void *applied_arg)
 {
@@ -43,7 +47,6 @@ struct reloader *reloader_new(const char *manifest_path, const struct runtime *r
     r->live = initial;
     r->applied = applied;
     r->applied_arg = applied_arg;
-    pthread_mutex_init(&r->reload_lock, NULL);
     pthread_mutex_init(&r->live_lock, NULL);
     return r;
 }
@@ -53,7 +56,6 @@ void reloader_free(struct reloader *r)
     if (!r)
         return;
     generation_unref(r->live);
-    pthread_mutex_destroy(&r->reload_lock);
     pthread_mutex_destroy(&r->live_lock);
     free(r->manifest_path);
     free(r);
@@ -105,7 +107,7 @@ static bool job_unchanged(const struct job *a, const struct job *b)
            x->log_level == y->log_level && params_equal(x, y);
 }
 
-static json_t *summarise(const struct generation *old, struct generation *g, double ms)
+static json_t *summarise(const struct generation *old, struct generation *g)
 {
     json_t *added = json_array(), *removed = json_array(), *changed = json_array();
     json_t *unchanged = json_array(), *loaded = json_array(), *unloaded = json_array();
@@ -113,7 +115,7 @@ static json_t *summarise(const struct generation *old, struct generation *g, dou
 
     for (size_t i = 0; i < g->n_jobs; i++) {
         struct job *j = &g->jobs[i];
-        struct job *was = generation_find_job((struct generation *)old, j->spec->id);
+        struct job *was = generation_find_job(old, j->spec->id);
         json_array_append_new(!was ? added : job_unchanged(was, j) ? unchanged : changed,
                               json_string(j->spec->id));
     }
@@ -131,10 +133,9 @@ static json_t *summarise(const struct generation *old, struct generation *g, dou
         if (generation_find_plugin(g, p->name) != p)
             json_array_append_new(unloaded, json_string(p->name));
     }
-    return json_pack("{s:s, s:{s:o, s:o, s:o, s:o}, s:{s:o, s:o, s:o}, s:f}", "status", "applied",
+    return json_pack("{s:s, s:{s:o, s:o, s:o, s:o}, s:{s:o, s:o, s:o}}", "status", "applied",
                      "jobs", "added", added, "removed", removed, "changed", changed, "unchanged",
-                     unchanged, "plugins", "loaded", loaded, "unloaded", unloaded, "kept", kept,
-                     "duration_ms", ms);
+                     unchanged, "plugins", "loaded", loaded, "unloaded", unloaded, "kept", kept);
 }
 
 static void put_json(struct buf *out, json_t *doc)
@@ -187,24 +188,25 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
     struct manifest *m = NULL;
     struct generation *g = NULL, *old;
     int64_t t0 = mono_ns();
+    json_t *doc;
     double ms;
     int rc;
 
-    pthread_mutex_lock(&r->reload_lock);
+    MAIN_THREAD_ONLY();
     jlog(JH_LOG_INFO, "reload_started", "source=%s manifest=%s", source, r->manifest_path);
     rc = manifest_load(r->manifest_path, &m, errs);
     if (rc == 0)
         rc = generation_build(r->rt, m, r->live, &g, errs);
     if (rc < 0) {
-        rc = -EINVAL;
         refused(summary, errs);
         jlog(JH_LOG_ERROR, "reload_refused", "source=%s errors=%zu manifest=%s", source,
              errs->count, r->manifest_path);
         if (r->rt->metrics)
             metrics_reload(r->rt->metrics, false, wall_ns());
-        goto out;
+        return -EINVAL;
     }
     /* The one step: from here on the new table is the live one. */
+    generation_publish(g);
     scheduler_set_generation(r->sched, g, wall_ns());
     pthread_mutex_lock(&r->live_lock);
     old = r->live;
@@ -215,15 +217,57 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
         r->applied(r->applied_arg, g);
     if (r->rt->metrics)
         metrics_reload(r->rt->metrics, true, wall_ns());
+    doc = summarise(old, g);
+    /* Runs in flight keep their own references: the old generation, and
+     * plugins only it used, go when the last of them returns (now, when
+     * none is in flight: that is part of the reload's time). */
+    generation_unref(old);
     ms = (double)(mono_ns() - t0) / 1e6;
-    put_json(summary, summarise(old, g, ms));
+    json_object_set_new(doc, "duration_ms", json_real(ms));
+    put_json(summary, doc);
     jlog(JH_LOG_INFO, "reload_applied", "source=%s jobs=%zu plugins=%zu duration_ms=%.3f summary=%.*s",
          source, g->n_jobs, g->n_plugins, ms, (int)(summary->len ? summary->len - 1 : 0),
          summary->data ? summary->data : "");
-    /* Runs in flight keep their own references: the old generation, and
-     * plugins only it used, go when the last of them returns. */
-    generation_unref(old);
-out:
-    pthread_mutex_unlock(&r->reload_lock);
-    return rc;
+    return 0;
+}
+
+struct request {
+    struct reloader *r;
+    const char *source;
+    reload_done_fn done;
+    void *arg;
+};
+
+static void run_request(void *arg)
+{
+    struct request *req = arg;
+    struct errors errs = {0};
+    struct buf summary = {0};
+    int rc = -ESHUTDOWN;
+
+    if (!req->r->stopping)
+        rc = reloader_reload(req->r, req->source, &summary, &errs);
+
+    if (req->done)
+        req->done(req->arg, rc, &summary);
+    buf_free(&summary);
+    errors_free(&errs);
+    free(req);
+}
+
+void reloader_stop(struct reloader *r)
+{
+    MAIN_THREAD_ONLY();
+    r->stopping = true;
+}
+
+void reloader_request(struct reloader *r, const char *source, reload_done_fn done, void *arg)
+{
+    struct request *req = xmalloc(sizeof(*req));
+
+    req->r = r;
+    req->source = source;
+    req->done = done;
+    req->arg = arg;
+    mainloop_defer(run_request, req);
 }

@@ -5,8 +5,11 @@
  * Any error refuses the whole reload and leaves the live table, schedules,
  * running jobs and metrics as they were.
  *
- * Reloads are serialised: a SIGHUP, a POST /-/reload and a file watch may
- * ask at the same time; each waits for the one before it.
+ * Reloads run on the main thread only, so they never overlap and plugin
+ * init runs where the lifecycle belongs. A SIGHUP is read by the main
+ * thread itself; POST /-/reload (the HTTP thread) and the file watcher hand
+ * theirs over with reloader_request and are answered when it is done, so
+ * the HTTP thread keeps serving meanwhile.
  */
 #ifndef JH_RELOAD_H
 #define JH_RELOAD_H
@@ -17,12 +20,12 @@
 struct reloader;
 struct scheduler;
 
-/* Called after a swap, with the reload lock held: re-apply host settings
- * (log sinks, metrics gauges). */
+/* Called on the main thread after a swap: re-apply host settings (log
+ * sinks, metrics gauges). */
 typedef void (*reload_applied_fn)(void *arg, struct generation *g);
 
 /* Takes over `initial` (one reference). rt and sched are borrowed. */
-struct reloader *reloader_new(const char *manifest_path, const struct runtime *rt,
+struct reloader *reloader_new(const char *manifest_path, struct runtime *rt,
                               struct scheduler *sched, struct generation *initial,
                               reload_applied_fn applied, void *applied_arg);
 
@@ -35,11 +38,26 @@ struct generation *reloader_live(struct reloader *r);
 /* Runs one reload transaction. Returns 0 when applied, with a JSON summary
  * in `summary` ({"status":"applied","jobs":{"added":[...],"removed":[...],
  * "changed":[...],"unchanged":[...]},"plugins":{"loaded":[...],
- * "unloaded":[...],"kept":[...]},"duration_ms":N}); or -EINVAL when refused,
- * with every error in errs and {"status":"refused","errors":[...]} in
- * summary. `source` ("SIGHUP", "http", "watch") goes in the records.
- * Any thread; blocks while another reload runs. */
+ * "unloaded":[...],"kept":[...]},"duration_ms":N}, N covering the whole
+ * transaction, the old generation's release included); or -EINVAL when
+ * refused, with every error in errs and {"status":"refused","errors":[...]}
+ * in summary. `source` ("SIGHUP", "http", "watch") goes in the records.
+ * Linear in the number of jobs. Main thread. */
 int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
                     struct errors *errs);
+
+/* The result of a reload asked for with reloader_request: rc as
+ * reloader_reload returns it and its summary (borrowed for the call). */
+typedef void (*reload_done_fn)(void *arg, int rc, const struct buf *summary);
+
+/* From now on requests are answered -ESHUTDOWN without reloading (the
+ * daemon is stopping); run mainloop_run_pending() after it so that those
+ * already queued are answered. Main thread. */
+void reloader_stop(struct reloader *r);
+
+/* Asks the main thread for a reload; `done` (may be NULL) then runs on the
+ * main thread with its result. `source` must be a string literal. Any
+ * thread; returns at once. */
+void reloader_request(struct reloader *r, const char *source, reload_done_fn done, void *arg);
 
 #endif /* JH_RELOAD_H */

@@ -1,141 +1,154 @@
 /*
- * run — the instrumented wrapper. See run.h.
+ * run — the instrumented wrapper and run ids. See run.h.
  *
- * Cost matters here: this is on the path of every run, so the records are
- * level-checked before anything is formatted, the clock is read twice per
- * run, and the metrics calls are lock-free.
+ * Cost matters here: this is on the path of every run, so the clock is read
+ * twice per run, nothing is formatted (the log observer formats, and only
+ * records that pass the level), and the run id is one atomic operation.
  */
 #include "core/run.h"
 
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/clock.h"
 #include "core/generation.h"
+#include "core/hostapi.h"
 #include "core/isolate.h"
-#include "core/log.h"
-#include "core/metrics.h"
-#include "lib/trigger.h"
 #include "lib/units.h"
-#include "lib/util.h"
 
-const char *run_result_name(enum run_result r)
+/* --- run ids ------------------------------------------------------------------ */
+
+#define RUN_ID_COUNTER_BITS 20
+
+/* The last id given, any thread (compare-and-swap). */
+static _Atomic uint64_t last_run_id;
+
+/* An id for a run starting at wall_ns. */
+static uint64_t run_id_at(int64_t wall)
 {
-    static const char *const names[] = {"success", "failure", "timeout", "crashed", "dry_run"};
-    return (unsigned)r < ARRAY_SIZE(names) ? names[r] : "unknown";
+    uint64_t floor_id = (uint64_t)(wall > 0 ? wall / NS_PER_MS : 0) << RUN_ID_COUNTER_BITS;
+    uint64_t prev = atomic_load_explicit(&last_run_id, memory_order_relaxed), next;
+
+    /* The millisecond's first id, or one past the last when that is later
+     * (a burst within a millisecond, or a clock that stepped back). */
+    do {
+        next = prev >= floor_id ? prev + 1 : floor_id;
+    } while (!atomic_compare_exchange_weak_explicit(&last_run_id, &prev, next,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return next;
 }
 
-const char *run_trigger_name(enum run_trigger t)
+uint64_t run_new_id(void)
 {
-    static const char *const names[] = {"schedule", "manual", "cli"};
-    return (unsigned)t < ARRAY_SIZE(names) ? names[t] : "unknown";
+    return run_id_at(wall_ns());
 }
 
-static enum metrics_result to_metrics_result(enum run_result r)
+void run_id_format(uint64_t id, char out[RUN_ID_LEN])
 {
-    switch (r) {
-    case RUN_SUCCESS:
-        return METRICS_SUCCESS;
-    case RUN_FAILURE:
-        return METRICS_FAILURE;
-    case RUN_TIMEOUT:
-        return METRICS_TIMEOUT;
-    case RUN_CRASHED:
-        return METRICS_CRASHED;
-    default:
-        return METRICS_DRY_RUN;
+    static const char hex[] = "0123456789abcdef";
+    /* by hand: this is on every run's path and snprintf is slow */
+    for (int i = 0; i < 16; i++)
+        out[i] = hex[(id >> (60 - 4 * i)) & 0xf];
+    out[16] = '\0';
+}
+
+int run_id_parse(const char *text, uint64_t *id)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 16; i++) {
+        char c = text[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            d = (unsigned)(c - 'A' + 10);
+        else
+            return -EINVAL;
+        v = v << 4 | d;
     }
+    if (text[16] != '\0')
+        return -EINVAL;
+    *id = v;
+    return 0;
 }
 
-void run_job(struct job *job, const struct run_opts *opts, struct run_outcome *out)
+/* --- the wrapper ------------------------------------------------------------------ */
+
+/* Runs the plugin, in a worker process or on this thread; its result. */
+static int call_plugin(struct job *job, struct run_ctx *rc, bool *crashed)
+{
+    int ret = JH_FAIL;
+
+    if (job->spec->isolation != ISOLATION_PROCESS)
+        return job->plugin->desc->run(&rc->pub);
+    switch (isolate_run(job, rc, &ret)) {
+    case ISOLATE_RETURNED:
+        break;
+    case ISOLATE_KILLED:
+        ret = JH_CANCELLED;
+        break;
+    case ISOLATE_CRASHED:
+        *crashed = true;
+        break;
+    case ISOLATE_FAILED:
+        ret = JH_FAIL;
+        break;
+    }
+    return ret;
+}
+
+void run_job(struct job *job, const struct run_opts *opts, struct run *run)
 {
     const struct manifest_job *spec = job->spec;
     struct run_ctx rc;
-    int64_t start_mono, start_wall, end_mono, deadline = 0;
-    int ret = JH_FAIL;
+    int64_t end_mono, deadline = 0;
     bool crashed = false;
-    enum run_result result;
+    int ret;
 
-    start_mono = mono_ns();
-    start_wall = wall_from_mono(start_mono);
+    run->job = job;
+    run->trigger = opts->trigger;
+    run->dry_run = opts->dry_run;
+    run->scheduled_wall_ns = opts->scheduled_wall_ns;
+    run->start_mono_ns = mono_ns();
+    run->start_wall_ns = wall_from_mono(run->start_mono_ns);
+    run->id = opts->run_id ? opts->run_id : run_id_at(run->start_wall_ns);
+    run_id_format(run->id, run->id_text);
     if (spec->timeout_ns > 0)
-        deadline = start_mono + spec->timeout_ns;
-    hostapi_run_ctx(&rc, spec, job->plugin->desc->name, opts->dry_run, deadline);
-    if (opts->run_id[0])
-        memcpy(rc.run_id, opts->run_id, sizeof(rc.run_id));
+        deadline = run->start_mono_ns + spec->timeout_ns;
+    hostapi_run_ctx(&rc, run, job->plugin->desc->name, deadline);
     rc.drain_deadline = &job->plugin->drain_deadline_mono;
 
-    atomic_fetch_add_explicit(&job->state->running, 1, memory_order_relaxed);
-    if (job->metrics)
-        metrics_run_started(job->metrics, start_wall,
-                            opts->scheduled_wall_ns ? start_wall - opts->scheduled_wall_ns : 0);
-    if (log_enabled(JH_LOG_INFO) && rc.log.level <= JH_LOG_INFO) {
-        char scheduled[RFC3339_BUFLEN] = "";
-        if (opts->scheduled_wall_ns)
-            rfc3339_format(opts->scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
-        jlog_ctx(&rc.log, JH_LOG_INFO, "job_started",
-                 "trigger=%s scheduled=%s plugin_version=%s dry_run=%s",
-                 run_trigger_name(opts->trigger), scheduled, job->plugin->desc->version,
-                 opts->dry_run ? "true" : "false");
-    }
-
-    if (spec->isolation == ISOLATION_PROCESS) {
-        switch (isolate_run(job, &rc, &ret)) {
-        case ISOLATE_RETURNED:
-            break;
-        case ISOLATE_KILLED:
-            ret = JH_CANCELLED;
-            break;
-        case ISOLATE_CRASHED:
-            crashed = true;
-            break;
-        case ISOLATE_FAILED:
-            ret = JH_FAIL;
-            break;
-        }
-    } else {
-        ret = job->plugin->desc->run(&rc.pub);
-    }
-
+    outcome_started(run);
+    ret = call_plugin(job, &rc, &crashed);
     end_mono = mono_ns();
+
     if (crashed)
-        result = RUN_CRASHED;
+        run->result = RUN_CRASHED;
     else if (deadline && end_mono > deadline)
-        result = RUN_TIMEOUT; /* the plugin overran, whatever it returned */
+        run->result = RUN_TIMEOUT; /* the plugin overran, whatever it returned */
     else if (ret == JH_OK)
-        result = opts->dry_run ? RUN_DRY_RUN : RUN_SUCCESS;
+        run->result = opts->dry_run ? RUN_DRY_RUN : RUN_SUCCESS;
     else
-        result = RUN_FAILURE;
-    if (result == RUN_TIMEOUT && !rc.error[0]) {
+        run->result = RUN_FAILURE;
+    if (run->result == RUN_TIMEOUT && !rc.error[0]) {
         char d[32];
         snprintf(rc.error, sizeof(rc.error), "ran past its timeout of %s",
                  duration_format(spec->timeout_ns, d, sizeof(d)));
-    } else if (result == RUN_FAILURE && !rc.error[0]) {
+    } else if (run->result == RUN_FAILURE && !rc.error[0]) {
         snprintf(rc.error, sizeof(rc.error), "plugin returned %d%s", ret,
                  ret == JH_CANCELLED ? " (cancelled)" : "");
     }
-
-    out->result = result;
-    out->duration_ns = end_mono - start_mono;
-    memcpy(out->run_id, rc.run_id, sizeof(out->run_id));
-    /* both 256 bytes; not snprintf, which showed up in every run's profile */
-    _Static_assert(sizeof(out->error) == sizeof(rc.error), "error buffers differ");
+    run->duration_ns = end_mono - run->start_mono_ns;
+    /* both RUN_ERROR_MAX bytes; not snprintf, which showed in every run's profile */
+    _Static_assert(sizeof(run->error) == sizeof(rc.error), "error buffers differ");
     size_t elen = strnlen(rc.error, sizeof(rc.error) - 1);
-    memcpy(out->error, rc.error, elen);
-    out->error[elen] = '\0';
+    memcpy(run->error, rc.error, elen);
+    run->error[elen] = '\0';
 
-    if (job->metrics)
-        metrics_run_finished(job->metrics, to_metrics_result(result), out->duration_ns,
-                             start_wall + out->duration_ns);
-    jobstate_set_last(job->state, (int)result, start_wall, out->duration_ns, rc.run_id, rc.error);
-    atomic_fetch_sub_explicit(&job->state->running, 1, memory_order_relaxed);
-
-    if (result == RUN_SUCCESS || result == RUN_DRY_RUN) {
-        if (log_enabled(JH_LOG_INFO) && rc.log.level <= JH_LOG_INFO)
-            jlog_ctx(&rc.log, JH_LOG_INFO, "job_finished", "result=%s duration_ms=%.3f",
-                     run_result_name(result), (double)out->duration_ns / 1e6);
-    } else {
-        jlog_ctx(&rc.log, JH_LOG_WARN, "job_finished", "result=%s duration_ms=%.3f error=%s",
-                 run_result_name(result), (double)out->duration_ns / 1e6, rc.error);
-    }
+    outcome_finished(run);
 }

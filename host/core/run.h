@@ -1,8 +1,15 @@
 /*
- * run — the instrumented wrapper: every run of a job, scheduled, manual,
- * `run-once` or dry, goes through run_job(). It gives the run its id, binds
- * the log context (job, run_id, plugin), times it on the monotonic clock,
- * classifies the result and records it in the job's metrics and state.
+ * run — one run of a job, and the instrumented wrapper every run goes
+ * through: scheduled, manual, `run-once` and dry runs alike call run_job().
+ * It gives the run its id, prepares the plugin's context, times the run on
+ * the monotonic clock, classifies the result and reports start and finish
+ * to the outcome pipeline (outcome.h), which feeds metrics, records and
+ * state. The wrapper itself records nothing.
+ *
+ * Run ids are made here: 64-bit, the millisecond of their making in the
+ * high 44 bits and a counter in the low 20, so they are unique across
+ * restarts of the host (as long as the clock does not go back past ids
+ * already given) and sort by start time. Shown as 16 hex digits.
  */
 #ifndef JH_RUN_H
 #define JH_RUN_H
@@ -10,31 +17,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/hostapi.h"
+#include "core/outcome.h"
 
 struct job;
 
-enum run_result {
-    RUN_SUCCESS = 0,
-    RUN_FAILURE,
-    RUN_TIMEOUT,
-    RUN_CRASHED,
-    RUN_DRY_RUN,
-};
+#define RUN_ID_LEN 17    /* 16 hex digits and NUL */
+#define RUN_ERROR_MAX 256 /* bytes of a run's error text, NUL included */
 
-/* How the run came about; shown in the job_started record. */
-enum run_trigger {
-    RUN_SCHEDULED = 0,
-    RUN_MANUAL,  /* the jobs API */
-    RUN_CLI,     /* jobhost run-once */
-};
-
+/* What a caller asks for. */
 struct run_opts {
     enum run_trigger trigger;
     int64_t scheduled_wall_ns; /* when it was due; 0 = now (manual) */
     bool dry_run;
-    char run_id[RUN_ID_LEN];   /* assigned before queueing (manual runs answer with it);
-                                  "" = assign at start */
+    uint64_t run_id;           /* given before queueing (a manual run answers with it);
+                                  0 = assigned at start */
 };
 
 /* One run to queue: what the scheduler hands the executor. */
@@ -43,18 +39,34 @@ struct run_request {
     struct run_opts opts;
 };
 
-struct run_outcome {
-    enum run_result result;
+/* A run as the outcome pipeline sees it. Filled by run_job on the thread
+ * that runs it; observers borrow it for the duration of their callback. */
+struct run {
+    struct job *job;
+    uint64_t id;
+    char id_text[RUN_ID_LEN];
+    enum run_trigger trigger;
+    bool dry_run;
+    int64_t scheduled_wall_ns; /* 0 = none (a manual run) */
+    int64_t start_wall_ns;
+    int64_t start_mono_ns;
+    /* Valid once finished: */
     int64_t duration_ns;
-    char run_id[RUN_ID_LEN];
-    char error[256]; /* the plugin's jh_set_error, or the host's reason */
+    enum run_result result;
+    char error[RUN_ERROR_MAX]; /* the plugin's jh_set_error, or the host's reason; "" */
 };
 
-/* Runs `job` once on the calling thread and records the outcome. The caller
- * keeps a reference to the job's generation for the duration. */
-void run_job(struct job *job, const struct run_opts *opts, struct run_outcome *out);
+/* Runs `job` once on the calling thread; *run holds the outcome afterwards.
+ * The caller keeps a reference to the job's generation for the duration. */
+void run_job(struct job *job, const struct run_opts *opts, struct run *run);
 
-const char *run_result_name(enum run_result r);
-const char *run_trigger_name(enum run_trigger t);
+/* A fresh run id (never 0). Any thread. */
+uint64_t run_new_id(void);
+
+/* 16 lowercase hex digits and NUL. */
+void run_id_format(uint64_t id, char out[RUN_ID_LEN]);
+
+/* Reads 16 hex digits; 0, or -EINVAL. */
+int run_id_parse(const char *text, uint64_t *id);
 
 #endif /* JH_RUN_H */

@@ -29,7 +29,7 @@
 #include "core/executor.h"
 #include "core/generation.h"
 #include "core/log.h"
-#include "core/metrics.h"
+#include "core/outcome.h"
 #include "lib/trigger.h"
 #include "lib/units.h"
 #include "lib/util.h"
@@ -146,18 +146,13 @@ static int64_t jitter(struct scheduler *s, const struct trigger *t)
 
 static void set_next(struct scheduler *s, struct job *job, int64_t nominal)
 {
-    struct jobstate *st = job->state;
-    st->plan_nominal_ns = nominal;
+    job->state->plan_nominal_ns = nominal;
     if (nominal < 0) {
-        atomic_store_explicit(&st->next_run_wall_ns, 0, memory_order_relaxed);
-        if (job->metrics)
-            metrics_set_next_run(job->metrics, 0);
+        outcome_planned(job, -1);
         return;
     }
     struct entry e = {.due = nominal + jitter(s, &job->spec->trigger), .nominal = nominal, .job = job};
-    atomic_store_explicit(&st->next_run_wall_ns, e.due, memory_order_relaxed);
-    if (job->metrics)
-        metrics_set_next_run(job->metrics, e.due);
+    outcome_planned(job, e.due);
     heap_push(s, e);
 }
 
@@ -178,7 +173,7 @@ static int64_t past_date(struct job *job, int64_t now)
 
     if (grace == 0 || now - at <= grace)
         return at;
-    executor_record_skip(job, SKIP_MISFIRE, at, 1);
+    outcome_skipped(job, SKIP_MISFIRE, at, 1);
     return -1;
 }
 
@@ -301,7 +296,7 @@ static size_t fire(struct scheduler *s, struct entry e, int64_t now)
     uint64_t between = 0;
 
     if (atomic_load_explicit(&job->state->paused, memory_order_relaxed)) {
-        executor_record_skip(job, SKIP_PAUSED, nominal, 1);
+        outcome_skipped(job, SKIP_PAUSED, nominal, 1);
         next = trigger_next(t, latest_due(t, nominal, now, s->anchor_ns, &between), s->anchor_ns);
         set_next(s, job, next);
         return 0;
@@ -309,7 +304,7 @@ static size_t fire(struct scheduler *s, struct entry e, int64_t now)
     if (spec->coalesce) {
         int64_t latest = latest_due(t, nominal, now, s->anchor_ns, &between);
         if (between > 0)
-            executor_record_skip(job, SKIP_COALESCED, nominal, between);
+            outcome_skipped(job, SKIP_COALESCED, nominal, between);
         submit(s, job, latest);
         submitted = 1;
         next = trigger_next(t, latest, s->anchor_ns);
@@ -320,7 +315,7 @@ static size_t fire(struct scheduler *s, struct entry e, int64_t now)
              * it in bulk instead of queueing each. */
             int64_t cutoff = now - grace;
             int64_t last_missed = latest_due(t, nominal, cutoff, s->anchor_ns, &between);
-            executor_record_skip(job, SKIP_MISFIRE, nominal, between + 1);
+            outcome_skipped(job, SKIP_MISFIRE, nominal, between + 1);
             next = trigger_next(t, last_missed, s->anchor_ns);
         } else {
             submit(s, job, nominal);
@@ -373,7 +368,7 @@ void scheduler_clock_stepped(struct scheduler *s, int64_t delta_ns)
         e->due += delta_ns;
         e->nominal += delta_ns;
         e->job->state->plan_nominal_ns = e->nominal;
-        atomic_store_explicit(&e->job->state->next_run_wall_ns, e->due, memory_order_relaxed);
+        outcome_planned(e->job, e->due);
     }
     heap_build(s);
     pthread_mutex_unlock(&s->lock);

@@ -10,13 +10,15 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/executor.h"
 #include "core/generation.h"
-#include "core/hostapi.h"
 #include "core/jobstate.h"
+#include "core/metrics.h"
 #include "core/reload.h"
 #include "core/run.h"
 #include "lib/trigger.h"
@@ -55,11 +57,13 @@ static json_t *job_json(const struct job *job)
     const struct manifest_job *spec = job->spec;
     struct job_last_run last;
     json_t *last_json = json_null();
+    char run_id[RUN_ID_LEN];
 
-    jobstate_get_last(job->state, &last);
-    if (last.result >= 0) {
-        last_json = json_pack("{s:s, s:s, s:o, s:f, s:s?}", "run_id", last.run_id, "result",
-                              run_result_name((enum run_result)last.result), "started",
+    metrics_job_last(atomic_load(&job->state->metrics), &last);
+    if (last.ran) {
+        run_id_format(last.run_id, run_id);
+        last_json = json_pack("{s:s, s:s, s:o, s:f, s:s?}", "run_id", run_id, "result",
+                              run_result_name(last.result), "started",
                               time_or_null(last.start_wall_ns), "duration_ms",
                               (double)last.duration_ns / 1e6, "error",
                               last.error[0] ? last.error : NULL);
@@ -74,17 +78,47 @@ static json_t *job_json(const struct job *job)
                      last_json);
 }
 
+/* A reload handed to the main thread, waited for here. */
+struct reload_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int rc;
+    struct buf summary;
+};
+
+static void reload_done(void *arg, int rc, const struct buf *summary)
+{
+    struct reload_wait *w = arg;
+    pthread_mutex_lock(&w->lock);
+    w->rc = rc;
+    if (summary->len)
+        buf_append(&w->summary, summary->data, summary->len);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
 static void handle_reload(void *arg, const struct http_request *req, struct http_response *resp)
 {
     struct api *api = arg;
-    struct errors errs = {0};
-    int rc;
+    struct reload_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     (void)req;
 
-    rc = reloader_reload(api->reloader, "http", &resp->body, &errs);
-    resp->status = rc == 0 ? 200 : 400;
-    resp->content_type = "application/json";
-    errors_free(&errs);
+    reloader_request(api->reloader, "http", reload_done, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    if (w.rc == -ESHUTDOWN) {
+        reply_error(resp, 503, "shutting down");
+    } else {
+        resp->status = w.rc == 0 ? 200 : 400;
+        resp->content_type = "application/json";
+        if (w.summary.len)
+            buf_append(&resp->body, w.summary.data, w.summary.len);
+    }
+    buf_free(&w.summary);
 }
 
 static void handle_list(void *arg, const struct http_request *req, struct http_response *resp)
@@ -156,11 +190,13 @@ static void handle_job_post(void *arg, const struct http_request *req, struct ht
         reply_error(resp, 404, "no such job");
     } else if (strcmp(action, "run") == 0) {
         const char *dry = http_request_arg(req, "dry_run");
-        struct run_opts ro = {.trigger = RUN_MANUAL, .dry_run = dry && strcmp(dry, "true") == 0};
-        hostapi_new_run_id(ro.run_id);
+        struct run_opts ro = {.trigger = RUN_MANUAL, .dry_run = dry && strcmp(dry, "true") == 0,
+                              .run_id = run_new_id()};
+        char run_id[RUN_ID_LEN];
         int rc = executor_submit(api->executor, job, &ro);
+        run_id_format(ro.run_id, run_id);
         if (rc == 0)
-            reply(resp, 202, json_pack("{s:s, s:s}", "job", id, "run_id", ro.run_id));
+            reply(resp, 202, json_pack("{s:s, s:s}", "job", id, "run_id", run_id));
         else if (rc == -EBUSY)
             reply(resp, 409, json_pack("{s:s, s:i}", "error", "max_instances reached",
                                        "max_instances", (json_int_t)job->spec->max_instances));

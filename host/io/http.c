@@ -55,6 +55,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/metrics_render.h"
 #include "lib/sha256.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9464"

@@ -4,9 +4,9 @@
  * DESIGN. One thread blocks in poll() on an inotify fd and an eventfd (stop).
  * A change to the manifest (matched by name in its directory, so editors
  * that save by rename are seen) or to a *.so in plugin_dir arms a quiet
- * period; every further change restarts it; when it passes, the thread runs
- * one reload through reload.c, which serialises it with SIGHUP and HTTP
- * reloads. After each reload the plugin_dir watch follows the live
+ * period; every further change restarts it; when it passes, the thread asks
+ * the main thread for one reload (reloader_request), as SIGHUP and HTTP
+ * reloads do. A second after asking, the plugin_dir watch follows the live
  * manifest. Nothing wakes the thread while no file changes.
  */
 #include "io/watch.h"
@@ -29,6 +29,7 @@
 #include "lib/util.h"
 
 #define QUIET_MS 300
+#define REFRESH_MS 1000 /* after asking for a reload: follow plugin_dir then */
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE)
 
 struct watcher {
@@ -82,12 +83,12 @@ static bool relevant_events(struct watcher *w)
 static void *watch_main(void *arg)
 {
     struct watcher *w = arg;
-    bool pending = false;
+    bool pending = false, refresh = false;
 
     for (;;) {
         struct pollfd fds[2] = {{.fd = w->inotify_fd, .events = POLLIN},
                                 {.fd = w->stop_fd, .events = POLLIN}};
-        int n = poll(fds, 2, pending ? QUIET_MS : -1);
+        int n = poll(fds, 2, pending ? QUIET_MS : refresh ? REFRESH_MS : -1);
 
         if (n < 0 && errno != EINTR)
             break;
@@ -98,13 +99,12 @@ static void *watch_main(void *arg)
             continue;
         }
         if (n == 0 && pending) {
-            struct errors errs = {0};
-            struct buf summary = {0};
             pending = false;
-            reloader_reload(w->reloader, "watch", &summary, &errs);
-            buf_free(&summary);
-            errors_free(&errs);
-            watch_plugin_dir(w);
+            refresh = true;
+            reloader_request(w->reloader, "watch", NULL, NULL);
+        } else if (n == 0 && refresh) {
+            refresh = false;
+            watch_plugin_dir(w); /* the reload may have moved plugin_dir */
         }
     }
     return NULL;

@@ -32,6 +32,7 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "cu_main.h"
+#include "fake_gen.h"
 #include "io/http.h"
 #include "lib/util.h"
 
@@ -272,11 +273,17 @@ static const struct http_route extra_routes[] = {
 };
 
 struct fixture {
-    struct metrics *m;
-    struct job_metrics *jm[3];
+    struct fake_rt f;
+    struct generation *g;
+    struct job *jm[3];
     struct http_server *srv;
     int port;
 };
+
+static int render_metrics(void *arg, enum metrics_format f, struct buf *out)
+{
+    return metrics_render_all(arg, f, out);
+}
 
 static void fixture_start(struct fixture *fx, size_t max_body)
 {
@@ -284,20 +291,21 @@ static void fixture_start(struct fixture *fx, size_t max_body)
     struct http_config cfg = {
         .listen = "127.0.0.1:0",
         .max_body = max_body,
-        .metrics_fn = metrics_render_cb,
+        .metrics_fn = render_metrics,
         .ready_fn = is_ready,
         .routes = extra_routes,
         .n_routes = ARRAY_SIZE(extra_routes),
     };
 
-    fx->m = metrics_new(NULL, 0);
-    cfg.metrics_arg = fx->m;
+    const char *ids[3] = {"job-0", "job-1", "job-2"};
+    fake_rt_init(&fx->f, NULL, 0);
+    cfg.metrics_arg = &fx->f.src;
+    fx->g = fake_gen(&fx->f, ids, 3, "exec");
     for (int i = 0; i < 3; i++) {
-        char id[16];
-        snprintf(id, sizeof id, "job-%d", i);
-        fx->jm[i] = metrics_job_acquire(fx->m, id, "exec");
-        metrics_run_started(fx->jm[i], wall_ns(), 1000);
-        metrics_run_finished(fx->jm[i], METRICS_SUCCESS, 12345678, wall_ns());
+        struct run run;
+        fx->jm[i] = &fx->g->jobs[i];
+        fake_started(fx->jm[i], &run, wall_ns(), 1000);
+        fake_finished(&run, RUN_SUCCESS, 12345678);
     }
     atomic_store(&ready_flag, true);
     fx->srv = http_start(&cfg, err, sizeof err);
@@ -309,9 +317,8 @@ static void fixture_start(struct fixture *fx, size_t max_body)
 static void fixture_stop(struct fixture *fx)
 {
     http_stop(fx->srv);
-    for (int i = 0; i < 3; i++)
-        metrics_job_release(fx->m, fx->jm[i]);
-    metrics_free(fx->m);
+    generation_unref(fx->g);
+    fake_rt_free(&fx->f);
 }
 
 /* --- server tests ------------------------------------------------------------------ */
@@ -707,7 +714,7 @@ static void test_no_fd_leak(void)
 
 /* Scrapes from several clients while workers record: for TSan. */
 struct recorder {
-    struct job_metrics *jm;
+    struct job *jm;
     atomic_bool *stop;
 };
 
@@ -715,8 +722,7 @@ static void *record_main(void *arg)
 {
     struct recorder *rc = arg;
     while (!atomic_load(rc->stop)) {
-        metrics_run_started(rc->jm, wall_ns(), 0);
-        metrics_run_finished(rc->jm, METRICS_FAILURE, 1000, wall_ns());
+        fake_run(rc->jm, RUN_FAILURE, 1000, wall_ns());
     }
     return NULL;
 }

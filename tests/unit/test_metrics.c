@@ -1,8 +1,10 @@
 /*
  * test_metrics — the registry and its exposition: number formatting,
  * escaping, histogram edges, OpenMetrics shape, carry-over across a reload,
- * process metrics, a many-threads-record-while-scraping test (run it under
- * TSan too), and `promtool check metrics` on real renders.
+ * process metrics, a many-threads-record-while-scraping test and a
+ * reload storm while scraping (run them under TSan too), and
+ * `promtool check metrics` on real renders. Jobs live in fake generations
+ * (fake_gen.h); runs go through the real outcome pipeline.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,8 +22,10 @@
 
 #include "core/clock.h"
 #include "core/metrics.h"
-#include "lib/numfmt.h"
 #include "cu_main.h"
+#include "fake_gen.h"
+#include "io/metrics_render.h"
+#include "lib/numfmt.h"
 #include "lib/util.h"
 
 extern char **environ;
@@ -35,11 +39,38 @@ extern char **environ;
 
 /* --- helpers ---------------------------------------------------------------- */
 
-static char *render(struct metrics *m, enum metrics_format f)
+/* The runtime of the test that runs now. */
+static struct fake_rt F;
+
+static char *render(enum metrics_format f)
 {
     struct buf b = {0};
-    CU_ASSERT_EQUAL(metrics_render(m, f, &b), 0);
+    CU_ASSERT_EQUAL(metrics_render_all(&F.src, f, &b), 0);
     return b.data;
+}
+
+/* One job in a generation of its own. */
+static struct job *acquire(const char *id, const char *plugin)
+{
+    return &fake_gen(&F, &id, 1, plugin)->jobs[0];
+}
+
+static void release(struct job *j)
+{
+    generation_unref(j->gen);
+}
+
+/* A whole run: started at `start` with `delay`, finished after `dur`. */
+static void run1(struct job *j, int64_t start, int64_t delay, enum run_result r, int64_t dur)
+{
+    struct run run;
+    fake_started(j, &run, start, delay);
+    fake_finished(&run, r, dur);
+}
+
+static void set_next_run(struct job *j, int64_t wall)
+{
+    outcome_planned(j, wall);
 }
 
 /* The value of the sample line that starts with `series` + ' ' exactly, or
@@ -189,9 +220,9 @@ static void test_check_buckets(void)
 
 static void test_names(void)
 {
-    CU_ASSERT_STRING_EQUAL(metrics_result_name(METRICS_DRY_RUN), "dry_run");
-    CU_ASSERT_STRING_EQUAL(metrics_skip_reason_name(METRICS_SKIP_MAX_INSTANCES), "max_instances");
-    CU_ASSERT_PTR_NULL(metrics_result_name(METRICS_RESULT_COUNT));
+    CU_ASSERT_STRING_EQUAL(run_result_name(RUN_DRY_RUN), "dry_run");
+    CU_ASSERT_STRING_EQUAL(skip_reason_name(SKIP_MAX_INSTANCES), "max_instances");
+    CU_ASSERT_STRING_EQUAL(run_result_name(RUN_RESULT_COUNT), "unknown");
     CU_ASSERT_STRING_EQUAL(metrics_content_type(METRICS_TEXT_004),
                            "text/plain; version=0.0.4; charset=utf-8");
     CU_ASSERT_STRING_EQUAL(metrics_content_type(METRICS_OPENMETRICS_100),
@@ -202,14 +233,14 @@ static void test_names(void)
 
 static void test_escaping(void)
 {
-    struct metrics *m = metrics_new(NULL, 0);
-    struct job_metrics *a = metrics_job_acquire(m, "back\\slash \"quoted\"\nnext", "p\"lug\\in");
-    struct job_metrics *b = metrics_job_acquire(m, "zürich-✓-日本", "exec");
-    struct job_metrics *c = metrics_job_acquire(m, "bad\xff\xfe utf8 \xe2\x82", "exec");
-    struct job_metrics *d = metrics_job_acquire(m, "tab\there {braces} = , ok", "exec");
+    fake_rt_init(&F, NULL, 0);
+    struct job *a = acquire("back\\slash \"quoted\"\nnext", "p\"lug\\in");
+    struct job *b = acquire("zürich-✓-日本", "exec");
+    struct job *c = acquire("bad\xff\xfe utf8 \xe2\x82", "exec");
+    struct job *d = acquire("tab\there {braces} = , ok", "exec");
 
     for (int f = 0; f < 2; f++) {
-        char *t = render(m, f ? METRICS_OPENMETRICS_100 : METRICS_TEXT_004);
+        char *t = render(f ? METRICS_OPENMETRICS_100 : METRICS_TEXT_004);
         CU_ASSERT_TRUE(has_line(t, "jobhost_job_running{job_id=\"back\\\\slash \\\"quoted\\\"\\nnext\"} 0"));
         CU_ASSERT_TRUE(has_line(t, "jobhost_job_runs_total{job_id=\"back\\\\slash \\\"quoted\\\"\\nnext\","
                                    "plugin=\"p\\\"lug\\\\in\",result=\"success\"} 0"));
@@ -221,18 +252,18 @@ static void test_escaping(void)
         CU_ASSERT_TRUE(has_line(t, "jobhost_job_running{job_id=\"tab\there {braces} = , ok\"} 0"));
         free(t);
     }
-    metrics_job_release(m, a);
-    metrics_job_release(m, b);
-    metrics_job_release(m, c);
-    metrics_job_release(m, d);
-    metrics_free(m);
+    release(a);
+    release(b);
+    release(c);
+    release(d);
+    fake_rt_free(&F);
 }
 
 static void test_bucket_edges(void)
 {
     const double bounds[] = {0.1, 1, 10};
-    struct metrics *m = metrics_new(bounds, 3);
-    struct job_metrics *j = metrics_job_acquire(m, "edge", "exec");
+    fake_rt_init(&F, bounds, 3);
+    struct job *j = acquire("edge", "exec");
     const int64_t obs[] = {
         0,                /* 0 -> le 0.1 */
         -5,               /* negative clamps to 0 -> le 0.1 */
@@ -243,11 +274,9 @@ static void test_bucket_edges(void)
         10 * NS + 1,      /* just above the last bound -> +Inf only */
         INT64_MAX / 2,    /* huge -> +Inf */
     };
-    for (size_t i = 0; i < ARRAY_SIZE(obs); i++) {
-        metrics_run_started(j, 1, obs[i]);
-        metrics_run_finished(j, METRICS_SUCCESS, obs[i], 2);
-    }
-    char *t = render(m, METRICS_TEXT_004);
+    for (size_t i = 0; i < ARRAY_SIZE(obs); i++)
+        run1(j, 1, obs[i], RUN_SUCCESS, obs[i]);
+    char *t = render(METRICS_TEXT_004);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_duration_seconds_bucket{job_id=\"edge\",le=\"0.1\"}"), 3);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_duration_seconds_bucket{job_id=\"edge\",le=\"1\"}"), 5);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_duration_seconds_bucket{job_id=\"edge\",le=\"10\"}"), 6);
@@ -262,29 +291,27 @@ static void test_bucket_edges(void)
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_start_delay_seconds_count{job_id=\"edge\"}"), 8);
     CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_duration_seconds{job_id=\"edge\"} 4611686018.427387903"));
     free(t);
+    release(j);
+    fake_rt_free(&F);
 
     /* bounds that are not exact in binary still take their exact value */
     const double odd[] = {0.3, 0.7};
-    struct metrics *m2 = metrics_new(odd, 2);
-    struct job_metrics *k = metrics_job_acquire(m2, "odd", "exec");
-    metrics_run_started(k, 1, 0);
-    metrics_run_finished(k, METRICS_SUCCESS, 300000000, 2); /* 0.3 s */
-    metrics_run_started(k, 1, 0);
-    metrics_run_finished(k, METRICS_SUCCESS, 700000000, 2); /* 0.7 s */
-    t = render(m2, METRICS_TEXT_004);
+    fake_rt_init(&F, odd, 2);
+    struct job *k = acquire("odd", "exec");
+    run1(k, 1, 0, RUN_SUCCESS, 300000000); /* 0.3 s */
+    run1(k, 1, 0, RUN_SUCCESS, 700000000); /* 0.7 s */
+    t = render(METRICS_TEXT_004);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_duration_seconds_bucket{job_id=\"odd\",le=\"0.3\"}"), 1);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_duration_seconds_bucket{job_id=\"odd\",le=\"0.7\"}"), 2);
     free(t);
-    metrics_job_release(m2, k);
-    metrics_free(m2);
-    metrics_job_release(m, j);
-    metrics_free(m);
+    release(k);
+    fake_rt_free(&F);
 }
 
 static void test_cumulative(void)
 {
-    struct metrics *m = metrics_new(NULL, 0);
-    struct job_metrics *j = metrics_job_acquire(m, "c", "exec");
+    fake_rt_init(&F, NULL, 0);
+    struct job *j = acquire("c", "exec");
     static const char *const les[] = {"0.001", "0.005", "0.01", "0.05", "0.1", "0.5", "1", "5",
                                       "10",    "30",    "60",   "300",  "900", "1800", "3600", "+Inf"};
     uint64_t x = 7;
@@ -295,10 +322,9 @@ static void test_cumulative(void)
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
         int64_t d = (int64_t)((x >> 20) % (4000LL * NS)); /* 0 .. 4000 s */
         sum += d;
-        metrics_run_started(j, 1, 0);
-        metrics_run_finished(j, (enum metrics_result)(i % METRICS_RESULT_COUNT), d, 2);
+        run1(j, 1, 0, (enum run_result)(i % RUN_RESULT_COUNT), d);
     }
-    char *t = render(m, METRICS_TEXT_004);
+    char *t = render(METRICS_TEXT_004);
     char series[128];
     double prev = 0;
     for (size_t i = 0; i < ARRAY_SIZE(les); i++) {
@@ -312,10 +338,10 @@ static void test_cumulative(void)
     CU_ASSERT_EQUAL(prev, n);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_duration_seconds_count{job_id=\"c\"}"), n);
     double runs = 0;
-    for (int r = 0; r < METRICS_RESULT_COUNT; r++) {
+    for (int r = 0; r < RUN_RESULT_COUNT; r++) {
         snprintf(series, sizeof series,
                  "jobhost_job_runs_total{job_id=\"c\",plugin=\"exec\",result=\"%s\"}",
-                 metrics_result_name((enum metrics_result)r));
+                 run_result_name((enum run_result)r));
         runs += sample(t, series);
     }
     CU_ASSERT_EQUAL(runs, n);
@@ -324,30 +350,32 @@ static void test_cumulative(void)
     /* exactly 15 finite bounds + Inf, as the defaults say */
     CU_ASSERT_EQUAL(count_substr(t, "jobhost_job_duration_seconds_bucket{job_id=\"c\""), 16);
     free(t);
-    metrics_job_release(m, j);
-    metrics_free(m);
+    release(j);
+    fake_rt_free(&F);
 }
 
 static void test_gauges_and_results(void)
 {
-    struct metrics *m = metrics_new(NULL, 0);
-    struct job_metrics *j = metrics_job_acquire(m, "g", "exec");
+    fake_rt_init(&F, NULL, 0);
+    struct job *j = acquire("g", "exec");
+    struct run run;
 
-    char *t = render(m, METRICS_TEXT_004);
-    /* nothing happened yet: the last_* and next_run series are absent */
+    char *t = render(METRICS_TEXT_004);
+    /* nothing happened yet: the last_* and next_run series are absent, and
+     * so are the histograms */
     CU_ASSERT_TRUE(isnan(sample(t, "jobhost_job_last_run_timestamp_seconds{job_id=\"g\"}")));
     CU_ASSERT_TRUE(isnan(sample(t, "jobhost_job_last_duration_seconds{job_id=\"g\"}")));
     CU_ASSERT_TRUE(isnan(sample(t, "jobhost_job_next_run_timestamp_seconds{job_id=\"g\"}")));
+    CU_ASSERT_PTR_NULL(strstr(t, "jobhost_job_duration_seconds_bucket{job_id=\"g\""));
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_running{job_id=\"g\"}"), 0);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_skipped_total{job_id=\"g\",reason=\"shutdown\"}"), 0);
     free(t);
 
-    metrics_run_started(j, 1700000000 * NS + 5, 250000000);
-    metrics_set_next_run(j, 1700000100 * NS);
-    metrics_skipped(j, METRICS_SKIP_MAX_INSTANCES);
-    metrics_skipped(j, METRICS_SKIP_MAX_INSTANCES);
-    metrics_skipped(j, METRICS_SKIP_COALESCED);
-    t = render(m, METRICS_TEXT_004);
+    fake_started(j, &run, 1700000000 * NS + 5, 250000000);
+    set_next_run(j, 1700000100 * NS);
+    outcome_skipped(j, SKIP_MAX_INSTANCES, 0, 2);
+    outcome_skipped(j, SKIP_COALESCED, 0, 1);
+    t = render(METRICS_TEXT_004);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_running{job_id=\"g\"}"), 1);
     CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_run_timestamp_seconds{job_id=\"g\"} 1700000000.000000005"));
     CU_ASSERT_TRUE(has_line(t, "jobhost_job_next_run_timestamp_seconds{job_id=\"g\"} 1700000100"));
@@ -357,26 +385,25 @@ static void test_gauges_and_results(void)
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_skipped_total{job_id=\"g\",reason=\"misfire\"}"), 0);
     free(t);
 
-    metrics_run_finished(j, METRICS_TIMEOUT, 1500000000, 1700000001 * NS);
-    metrics_set_next_run(j, 0); /* no next run: the series goes */
-    t = render(m, METRICS_TEXT_004);
+    /* ends at 1700000001.5: last_failure is the end, last_duration 1.5 s */
+    run.start_wall_ns = 1700000000 * NS;
+    fake_finished(&run, RUN_TIMEOUT, 1500000000);
+    set_next_run(j, -1); /* no next run: the series goes */
+    t = render(METRICS_TEXT_004);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_running{job_id=\"g\"}"), 0);
-    CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_failure_timestamp_seconds{job_id=\"g\"} 1700000001"));
+    CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_failure_timestamp_seconds{job_id=\"g\"} 1700000001.5"));
     CU_ASSERT_TRUE(isnan(sample(t, "jobhost_job_last_success_timestamp_seconds{job_id=\"g\"}")));
     CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_duration_seconds{job_id=\"g\"} 1.5"));
     CU_ASSERT_TRUE(isnan(sample(t, "jobhost_job_next_run_timestamp_seconds{job_id=\"g\"}")));
     free(t);
 
     /* success and dry_run: only success moves last_success; dry_run moves neither */
-    metrics_run_started(j, 1700000002 * NS, 0);
-    metrics_run_finished(j, METRICS_SUCCESS, 0, 1700000003 * NS);
-    metrics_run_started(j, 1700000004 * NS, 0);
-    metrics_run_finished(j, METRICS_DRY_RUN, 1000, 1700000005 * NS);
-    metrics_run_started(j, 1700000006 * NS, 0);
-    metrics_run_finished(j, METRICS_CRASHED, 1000, 1700000007 * NS);
-    t = render(m, METRICS_TEXT_004);
+    run1(j, 1700000003 * NS, 0, RUN_SUCCESS, 0);
+    run1(j, 1700000004 * NS, 0, RUN_DRY_RUN, 1000);
+    run1(j, 1700000007 * NS, 0, RUN_CRASHED, 1000);
+    t = render(METRICS_TEXT_004);
     CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_success_timestamp_seconds{job_id=\"g\"} 1700000003"));
-    CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_failure_timestamp_seconds{job_id=\"g\"} 1700000007"));
+    CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_failure_timestamp_seconds{job_id=\"g\"} 1700000007.000001"));
     CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_duration_seconds{job_id=\"g\"} 0.000001"));
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_runs_total{job_id=\"g\",plugin=\"exec\",result=\"dry_run\"}"), 1);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_runs_total{job_id=\"g\",plugin=\"exec\",result=\"crashed\"}"), 1);
@@ -384,14 +411,16 @@ static void test_gauges_and_results(void)
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_runs_total{job_id=\"g\",plugin=\"exec\",result=\"success\"}"), 1);
     free(t);
 
-    /* NULL entries are accepted everywhere on the run path */
-    metrics_run_started(NULL, 1, 1);
-    metrics_run_finished(NULL, METRICS_SUCCESS, 1, 1);
-    metrics_skipped(NULL, METRICS_SKIP_PAUSED);
-    metrics_set_next_run(NULL, 1);
-    metrics_job_release(m, NULL);
-    metrics_job_release(m, j);
-    metrics_free(m);
+    /* the last run, as the jobs API reads it */
+    struct job_last_run last;
+    metrics_job_last(atomic_load(&j->state->metrics), &last);
+    CU_ASSERT_TRUE(last.ran);
+    CU_ASSERT_EQUAL(last.result, RUN_CRASHED);
+    CU_ASSERT_EQUAL(last.start_wall_ns, 1700000007 * NS);
+    metrics_job_last(NULL, &last);
+    CU_ASSERT_FALSE(last.ran);
+    release(j);
+    fake_rt_free(&F);
 }
 
 static uint64_t fake_dropped(const char *sink)
@@ -401,8 +430,9 @@ static uint64_t fake_dropped(const char *sink)
 
 static void test_host_metrics(void)
 {
-    struct metrics *m = metrics_new(NULL, 0);
-    char *t = render(m, METRICS_TEXT_004);
+    fake_rt_init(&F, NULL, 0);
+    struct metrics *m = F.rt.metrics;
+    char *t = render(METRICS_TEXT_004);
 
     /* a fresh registry: built after a successful load, no reload yet */
     CU_ASSERT_TRUE(has_line(t, "jobhost_build_info{version=\"" JOBHOST_VERSION "\",abi=\"1\"} 1"));
@@ -422,8 +452,8 @@ static void test_host_metrics(void)
     metrics_set_jobs(m, 42);
     metrics_reload(m, true, 1700000000 * NS);
     metrics_reload(m, false, 1700000100 * NS);
-    metrics_set_log_dropped_source(m, fake_dropped);
-    t = render(m, METRICS_TEXT_004);
+    F.src.dropped = fake_dropped;
+    t = render(METRICS_TEXT_004);
     CU_ASSERT_TRUE(has_line(t, "jobhost_plugins_loaded{plugin=\"hello\",version=\"1.0.0\"} 1"));
     CU_ASSERT_TRUE(has_line(t, "jobhost_plugins_loaded{plugin=\"we\\\"ird\",version=\"2\\\\x\"} 1"));
     CU_ASSERT_EQUAL(sample(t, "jobhost_jobs"), 42);
@@ -438,16 +468,16 @@ static void test_host_metrics(void)
     free(t);
 
     metrics_set_plugins(m, NULL, 0);
-    t = render(m, METRICS_TEXT_004);
+    t = render(METRICS_TEXT_004);
     CU_ASSERT_PTR_NULL(strstr(t, "jobhost_plugins_loaded"));
     free(t);
-    metrics_free(m);
+    fake_rt_free(&F);
 }
 
 static void test_process_metrics(void)
 {
-    struct metrics *m = metrics_new(NULL, 0);
-    char *t = render(m, METRICS_TEXT_004);
+    fake_rt_init(&F, NULL, 0);
+    char *t = render(METRICS_TEXT_004);
     static const char *const names[] = {
         "process_cpu_seconds_total", "process_max_fds", "process_open_fds",
         "process_resident_memory_bytes", "process_start_time_seconds",
@@ -475,23 +505,22 @@ static void test_process_metrics(void)
     int fds[8];
     for (int i = 0; i < 8; i++)
         fds[i] = open("/dev/null", O_RDONLY);
-    char *t2 = render(m, METRICS_TEXT_004);
+    char *t2 = render(METRICS_TEXT_004);
     CU_ASSERT_EQUAL(sample(t2, "process_open_fds"), sample(t, "process_open_fds") + 8);
     for (int i = 0; i < 8; i++)
         close(fds[i]);
     free(t2);
     free(t);
-    metrics_free(m);
+    fake_rt_free(&F);
 }
 
 static void test_openmetrics_shape(void)
 {
-    struct metrics *m = metrics_new(NULL, 0);
-    struct job_metrics *j = metrics_job_acquire(m, "om", "exec");
-    metrics_run_started(j, 5 * NS, 0);
-    metrics_run_finished(j, METRICS_SUCCESS, NS, 6 * NS);
-    metrics_set_log_dropped_source(m, fake_dropped);
-    char *t = render(m, METRICS_OPENMETRICS_100);
+    fake_rt_init(&F, NULL, 0);
+    struct job *j = acquire("om", "exec");
+    run1(j, 5 * NS, 0, RUN_SUCCESS, NS);
+    F.src.dropped = fake_dropped;
+    char *t = render(METRICS_OPENMETRICS_100);
     size_t len = strlen(t);
 
     CU_ASSERT_TRUE(len > 6 && strcmp(t + len - 6, "# EOF\n") == 0);
@@ -523,7 +552,7 @@ static void test_openmetrics_shape(void)
     CU_ASSERT_PTR_NULL(strstr(t, "\n\n"));
     free(t);
 
-    t = render(m, METRICS_TEXT_004);
+    t = render(METRICS_TEXT_004);
     CU_ASSERT_PTR_NULL(strstr(t, "# EOF"));
     CU_ASSERT_PTR_NULL(strstr(t, "# UNIT"));
     CU_ASSERT_TRUE(has_line(t, "# TYPE jobhost_job_runs_total counter"));
@@ -534,82 +563,133 @@ static void test_openmetrics_shape(void)
     free(t);
 
     struct buf b = {0};
-    CU_ASSERT_EQUAL(metrics_render(m, (enum metrics_format)7, &b), -EINVAL);
+    CU_ASSERT_EQUAL(metrics_render_all(&F.src, (enum metrics_format)7, &b), -EINVAL);
     buf_free(&b);
-    metrics_job_release(m, j);
-    metrics_free(m);
+    release(j);
+    fake_rt_free(&F);
 }
+
+/* The exposition comes in pieces; joined they are the whole text, and no
+ * piece ends inside a line. */
+static void test_pieces(void)
+{
+    enum { N = 3000 };
+    static char ids[N][16];
+    const char *idp[N];
+
+    fake_rt_init(&F, NULL, 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "job%05d", i);
+        idp[i] = ids[i];
+    }
+    struct generation *g = fake_gen(&F, idp, N, "exec");
+    for (int i = 0; i < N; i += 3)
+        run1(&g->jobs[i], 1, 0, RUN_SUCCESS, 1000);
+    char *whole = render(METRICS_TEXT_004);
+    struct metrics_render *r = metrics_render_new(&F.src, METRICS_TEXT_004);
+    struct buf all = {0}, piece = {0};
+    int pieces = 0, bad_ends = 0;
+    for (int more = 1; more;) {
+        buf_reset(&piece);
+        more = metrics_render_next(r, &piece);
+        pieces++;
+        if (piece.len && piece.data[piece.len - 1] != '\n')
+            bad_ends++;
+        if (more)
+            CU_ASSERT_TRUE(piece.len >= METRICS_PIECE);
+        buf_append(&all, piece.data, piece.len);
+    }
+    metrics_render_free(r);
+    CU_ASSERT_TRUE(pieces > 10);
+    CU_ASSERT_EQUAL(bad_ends, 0);
+    /* the process metrics move between two renders: compare up to them */
+    const char *cut = strstr(whole, "# HELP process_");
+    CU_ASSERT_PTR_NOT_NULL(cut);
+    if (cut)
+        CU_ASSERT_EQUAL(strncmp(all.data, whole, (size_t)(cut - whole)), 0);
+    free(whole);
+    buf_free(&all);
+    buf_free(&piece);
+    generation_unref(g);
+    fake_rt_free(&F);
+}
+
+/* --- across reloads ------------------------------------------------------------------ */
 
 static void test_carry_over(void)
 {
-    struct metrics *m = metrics_new(NULL, 0);
-    struct job_metrics *old = metrics_job_acquire(m, "keep", "exec");
-    struct job_metrics *gone = metrics_job_acquire(m, "drop", "exec");
+    fake_rt_init(&F, NULL, 0);
+    const char *ids1[] = {"keep", "drop"};
+    struct generation *g1 = fake_gen(&F, ids1, 2, "exec");
 
-    for (int i = 0; i < 3; i++) {
-        metrics_run_started(old, 1, 0);
-        metrics_run_finished(old, METRICS_SUCCESS, 1000, 2);
-    }
-    metrics_run_started(gone, 1, 0);
-    metrics_run_finished(gone, METRICS_FAILURE, 1000, 2);
+    for (int i = 0; i < 3; i++)
+        run1(&g1->jobs[0], 1, 0, RUN_SUCCESS, 1000);
+    run1(&g1->jobs[1], 1, 0, RUN_FAILURE, 1000);
 
-    /* reload: the new generation acquires before the old one releases */
-    struct job_metrics *now = metrics_job_acquire(m, "keep", "exec2");
-    CU_ASSERT_PTR_EQUAL(now, old);
-    metrics_job_release(m, old);
-    metrics_job_release(m, gone);
-    metrics_run_started(now, 1, 0);
-    metrics_run_finished(now, METRICS_SUCCESS, 1000, 2);
+    /* reload: the new generation is built before the old one goes */
+    const char *ids2[] = {"keep"};
+    struct generation *g2 = fake_gen(&F, ids2, 1, "exec2");
+    CU_ASSERT_PTR_EQUAL(g2->jobs[0].state, g1->jobs[0].state);
+    char *t = render(METRICS_TEXT_004);
+    /* both generations live: each id once, from the newest that has it */
+    CU_ASSERT_EQUAL(count_substr(t, "jobhost_job_running{job_id=\"keep\"}"), 1);
+    CU_ASSERT_EQUAL(count_substr(t, "jobhost_job_running{job_id=\"drop\"}"), 1);
+    free(t);
+    generation_unref(g1);
+    run1(&g2->jobs[0], 1, 0, RUN_SUCCESS, 1000);
 
-    char *t = render(m, METRICS_TEXT_004);
+    t = render(METRICS_TEXT_004);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_runs_total{job_id=\"keep\",plugin=\"exec2\",result=\"success\"}"), 4);
     CU_ASSERT_TRUE(isnan(sample(t, "jobhost_job_runs_total{job_id=\"keep\",plugin=\"exec\",result=\"success\"}")));
     CU_ASSERT_PTR_NULL(strstr(t, "job_id=\"drop\""));
     free(t);
 
     /* a released id that comes back starts from zero */
-    gone = metrics_job_acquire(m, "drop", "exec");
-    t = render(m, METRICS_TEXT_004);
+    const char *ids3[] = {"drop"};
+    struct generation *g3 = fake_gen(&F, ids3, 1, "exec");
+    t = render(METRICS_TEXT_004);
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_runs_total{job_id=\"drop\",plugin=\"exec\",result=\"failure\"}"), 0);
     free(t);
-    metrics_job_release(m, gone);
-    metrics_job_release(m, now);
-    t = render(m, METRICS_TEXT_004);
+    generation_unref(g3);
+    generation_unref(g2);
+    t = render(METRICS_TEXT_004);
     CU_ASSERT_PTR_NULL(strstr(t, "job_id="));
     free(t);
-    metrics_free(m);
+    fake_rt_free(&F);
 }
 
-/* Many ids, out of order, added and removed: the table grows, the output is
- * sorted by id, removal keeps it sorted. */
-static void test_many_jobs_sorted(void)
+/* Many ids, added and half removed by a reload: each survivor appears once,
+ * in the new generation's order, and nothing of the removed. */
+static void test_many_jobs(void)
 {
-    struct metrics *m = metrics_new(NULL, 0);
     enum { N = 1000 };
-    struct job_metrics *jm[N];
-    char id[32];
+    static char ids[N][16];
+    const char *all[N], *half[N / 2];
 
+    fake_rt_init(&F, NULL, 0);
     for (int i = 0; i < N; i++) {
-        snprintf(id, sizeof id, "job%04d", (i * 7919) % N);
-        jm[i] = metrics_job_acquire(m, id, "exec");
+        snprintf(ids[i], sizeof ids[i], "job%04d", (i * 7919) % N);
+        all[i] = ids[i];
+        if (i % 2)
+            half[i / 2] = ids[i];
     }
-    for (int i = 0; i < N; i += 2)
-        metrics_job_release(m, jm[i]);
-    char *t = render(m, METRICS_TEXT_004);
-    const char *p = t, *prev = NULL;
-    size_t count = 0;
+    struct generation *g1 = fake_gen(&F, all, N, "exec");
+    struct generation *g2 = fake_gen(&F, half, N / 2, "exec");
+    generation_unref(g1);
+    char *t = render(METRICS_TEXT_004);
+    const char *p = t;
+    size_t count = 0, wrong = 0;
     while ((p = strstr(p, "\njobhost_job_running{job_id=\""))) {
         p += strlen("\njobhost_job_running{job_id=\"");
-        if (prev)
-            CU_ASSERT_TRUE(strncmp(prev, p, 7) < 0);
-        prev = p;
+        if (count < N / 2 && strncmp(p, half[count], 7) != 0)
+            wrong++;
         count++;
     }
     CU_ASSERT_EQUAL(count, N / 2);
+    CU_ASSERT_EQUAL(wrong, 0);
     free(t);
-    for (int i = 1; i < N; i += 2)
-        metrics_job_release(m, jm[i]);
-    metrics_free(m);
+    generation_unref(g2);
+    fake_rt_free(&F);
 }
 
 /* --- concurrency ------------------------------------------------------------------ */
@@ -617,10 +697,10 @@ static void test_many_jobs_sorted(void)
 enum { C_JOBS = 4, C_THREADS = 8 };
 
 struct writer {
-    struct job_metrics **jobs;
+    struct job *jobs;
     int runs;
     unsigned seed;
-    uint64_t made[C_JOBS][METRICS_RESULT_COUNT];
+    uint64_t made[C_JOBS][RUN_RESULT_COUNT];
 };
 
 static void *writer_main(void *arg)
@@ -630,24 +710,24 @@ static void *writer_main(void *arg)
     for (int i = 0; i < w->runs; i++) {
         x = x * 1103515245u + 12345u;
         unsigned j = (x >> 8) % C_JOBS;
-        enum metrics_result r = (enum metrics_result)((x >> 16) % METRICS_RESULT_COUNT);
+        enum run_result r = (enum run_result)((x >> 16) % RUN_RESULT_COUNT);
         int64_t d = (int64_t)((x >> 4) % 5000) * 1000003;
-        metrics_run_started(w->jobs[j], wall_ns(), d / 3);
-        metrics_run_finished(w->jobs[j], r, d, wall_ns());
+        run1(&w->jobs[j], wall_ns(), d / 3, r, d);
         if ((x & 63) == 0)
-            metrics_skipped(w->jobs[j], METRICS_SKIP_MISFIRE);
+            outcome_skipped(&w->jobs[j], SKIP_MISFIRE, 0, 1);
         w->made[j][r]++;
     }
     return NULL;
 }
 
 struct job_view {
-    double runs, count, inf, delay_count, running, prev_bucket;
+    double count, inf, delay_count, delay_inf, prev_bucket;
     bool monotone;
 };
 
-/* Collects the per-job figures of one render and checks each job agrees
- * with itself. Returns the number of inconsistent jobs. */
+/* Collects the per-job figures of one render and checks that each family
+ * agrees with itself: buckets cumulative, _count == +Inf. Returns the
+ * number of inconsistent jobs. */
 static int check_scrape(const char *t, struct job_view v[C_JOBS])
 {
     memset(v, 0, sizeof(struct job_view) * C_JOBS);
@@ -662,38 +742,35 @@ static int check_scrape(const char *t, struct job_view v[C_JOBS])
             while (sp > p && sp[-1] != ' ')
                 sp--;
             double val = strtod(sp, NULL);
-            if (strncmp(p, "jobhost_job_runs_total{", 23) == 0)
-                v[j].runs += val;
-            else if (strncmp(p, "jobhost_job_duration_seconds_count{", 35) == 0)
+            if (strncmp(p, "jobhost_job_duration_seconds_count{", 35) == 0)
                 v[j].count = val;
-            else if (strncmp(p, "jobhost_job_duration_seconds_bucket{", 36) == 0) {
+            else if (strncmp(p, "jobhost_job_start_delay_seconds_count{", 38) == 0)
+                v[j].delay_count = val;
+            else if (strncmp(p, "jobhost_job_duration_seconds_bucket{", 36) == 0 ||
+                     strncmp(p, "jobhost_job_start_delay_seconds_bucket{", 39) == 0) {
+                bool delay = strncmp(p, "jobhost_job_start", 17) == 0;
+                const char *first = delay ? "le=\"0.0005\"" : "le=\"0.001\"";
+                const char *le = strstr(p, "le=\"");
+                if (le && le < sp && strncmp(le, first, strlen(first)) == 0)
+                    v[j].prev_bucket = 0; /* a family's first bucket */
                 if (val < v[j].prev_bucket)
                     v[j].monotone = false;
                 v[j].prev_bucket = val;
-                if (strstr(p, "le=\"+Inf\"") && strstr(p, "le=\"+Inf\"") < sp)
-                    v[j].inf = val;
-            } else if (strncmp(p, "jobhost_job_start_delay_seconds_count{", 38) == 0)
-                v[j].delay_count = val;
-            else if (strncmp(p, "jobhost_job_running{", 20) == 0)
-                v[j].running = val;
-            else if (strncmp(p, "jobhost_job_start_delay_seconds_bucket{", 39) == 0)
-                v[j].prev_bucket = 0; /* duration buckets ended */
+                if (le && le < sp && strncmp(le, "le=\"+Inf\"", 9) == 0)
+                    *(delay ? &v[j].delay_inf : &v[j].inf) = val;
+            }
         }
         p = nl ? nl + 1 : NULL;
     }
     int bad = 0;
     for (int j = 0; j < C_JOBS; j++) {
-        /* a run is counted in runs_total, _count and +Inf at the same time,
-         * and in the delay histogram from its start until it finishes */
-        if (v[j].runs != v[j].count || v[j].count != v[j].inf || !v[j].monotone ||
-            v[j].delay_count != v[j].runs + v[j].running)
+        if (v[j].count != v[j].inf || v[j].delay_count != v[j].delay_inf || !v[j].monotone)
             bad++;
     }
     return bad;
 }
 
 struct scraper {
-    struct metrics *m;
     atomic_bool *stop;
     int scrapes, bad;
 };
@@ -705,7 +782,7 @@ static void *scraper_main(void *arg)
     struct job_view v[C_JOBS];
     while (!atomic_load(s->stop) || s->scrapes < 5) {
         buf_reset(&b);
-        metrics_render(s->m, s->scrapes % 2 ? METRICS_OPENMETRICS_100 : METRICS_TEXT_004, &b);
+        metrics_render_all(&F.src, s->scrapes % 2 ? METRICS_OPENMETRICS_100 : METRICS_TEXT_004, &b);
         s->bad += check_scrape(b.data, v);
         s->scrapes++;
     }
@@ -715,22 +792,18 @@ static void *scraper_main(void *arg)
 
 static void test_concurrent_scrape(void)
 {
-    struct metrics *m = metrics_new(NULL, 0);
-    struct job_metrics *jobs[C_JOBS];
     struct writer w[C_THREADS];
     pthread_t wt[C_THREADS], st;
     atomic_bool stop = false;
-    struct scraper sc = {.m = m, .stop = &stop};
-    char id[16];
+    struct scraper sc = {.stop = &stop};
+    const char *ids[C_JOBS] = {"j0", "j1", "j2", "j3"};
 
-    for (int j = 0; j < C_JOBS; j++) {
-        snprintf(id, sizeof id, "j%d", j);
-        jobs[j] = metrics_job_acquire(m, id, "exec");
-    }
+    fake_rt_init(&F, NULL, 0);
+    struct generation *g = fake_gen(&F, ids, C_JOBS, "exec");
     pthread_create(&st, NULL, scraper_main, &sc);
     for (int i = 0; i < C_THREADS; i++) {
         memset(&w[i], 0, sizeof w[i]);
-        w[i].jobs = jobs;
+        w[i].jobs = g->jobs;
         w[i].runs = 20000;
         w[i].seed = 1234u + (unsigned)i * 77u;
         pthread_create(&wt[i], NULL, writer_main, &w[i]);
@@ -746,18 +819,18 @@ static void test_concurrent_scrape(void)
         printf("\n  %d inconsistent jobs over %d scrapes", sc.bad, sc.scrapes);
 
     /* the final totals are exactly the runs made */
-    char *t = render(m, METRICS_TEXT_004);
+    char *t = render(METRICS_TEXT_004);
     char series[160];
     for (int j = 0; j < C_JOBS; j++) {
         uint64_t total = 0;
-        for (int r = 0; r < METRICS_RESULT_COUNT; r++) {
+        for (int r = 0; r < RUN_RESULT_COUNT; r++) {
             uint64_t made = 0;
             for (int i = 0; i < C_THREADS; i++)
                 made += w[i].made[j][r];
             total += made;
             snprintf(series, sizeof series,
                      "jobhost_job_runs_total{job_id=\"j%d\",plugin=\"exec\",result=\"%s\"}", j,
-                     metrics_result_name((enum metrics_result)r));
+                     run_result_name((enum run_result)r));
             CU_ASSERT_EQUAL((uint64_t)sample(t, series), made);
         }
         snprintf(series, sizeof series, "jobhost_job_duration_seconds_count{job_id=\"j%d\"}", j);
@@ -766,53 +839,77 @@ static void test_concurrent_scrape(void)
         CU_ASSERT_EQUAL(sample(t, series), 0);
     }
     free(t);
-    for (int j = 0; j < C_JOBS; j++)
-        metrics_job_release(m, jobs[j]);
-    metrics_free(m);
+    generation_unref(g);
+    fake_rt_free(&F);
 }
 
-/* A reload storm while workers record and a scraper renders: entries are
- * acquired and released concurrently with both. */
-struct churn {
-    struct metrics *m;
-    atomic_bool *stop;
-};
+/* A reload storm while workers record and a scraper renders: generations
+ * come and go on the main thread (this one), workers and the scraper hold
+ * and drop them, and every teardown is handed to the main thread. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct generation *live; /* under live_lock */
 
-static void *churn_main(void *arg)
+static struct generation *take_live(void)
 {
-    struct churn *c = arg;
-    char id[16];
-    for (int i = 0; !atomic_load(c->stop); i++) {
-        snprintf(id, sizeof id, "c%d", i % 50);
-        struct job_metrics *a = metrics_job_acquire(c->m, id, i % 3 ? "exec" : "other");
-        metrics_run_started(a, 1, 0);
-        metrics_run_finished(a, METRICS_SUCCESS, 1, 2);
-        metrics_job_release(c->m, a);
+    pthread_mutex_lock(&live_lock);
+    struct generation *g = live;
+    generation_ref(g);
+    pthread_mutex_unlock(&live_lock);
+    return g;
+}
+
+static void *churn_writer(void *arg)
+{
+    atomic_bool *stop = arg;
+    for (unsigned i = 0; !atomic_load(stop); i++) {
+        struct generation *g = take_live();
+        run1(&g->jobs[i % g->n_jobs], 1, 0, RUN_SUCCESS, 1);
+        generation_unref(g); /* may be the last: queued to the main thread */
     }
     return NULL;
 }
 
 static void test_concurrent_reload(void)
 {
-    struct metrics *m = metrics_new(NULL, 0);
     atomic_bool stop = false;
-    struct churn c = {m, &stop};
-    struct scraper sc = {.m = m, .stop = &stop};
-    pthread_t ct[2], st;
+    struct scraper sc = {.stop = &stop};
+    pthread_t wt[2], st;
+    static char names[50][8];
+    const char *ids[50];
+    int64_t until;
 
+    mainloop_init();
+    fake_rt_init(&F, NULL, 0);
+    for (int i = 0; i < 50; i++) {
+        sfmt(names[i], sizeof names[i], "c%d", i);
+        ids[i] = names[i];
+    }
+    live = fake_gen(&F, ids, 10, "exec");
     pthread_create(&st, NULL, scraper_main, &sc);
     for (int i = 0; i < 2; i++)
-        pthread_create(&ct[i], NULL, churn_main, &c);
-    usleep(300000);
+        pthread_create(&wt[i], NULL, churn_writer, &stop);
+    until = mono_ns() + 300 * 1000000LL;
+    for (int i = 1; mono_ns() < until; i++) {
+        struct generation *g = fake_gen(&F, ids + i % 40, 10, i % 3 ? "exec" : "other");
+        pthread_mutex_lock(&live_lock);
+        struct generation *old = live;
+        live = g;
+        pthread_mutex_unlock(&live_lock);
+        generation_unref(old);
+        mainloop_run_pending();
+    }
     atomic_store(&stop, true);
     for (int i = 0; i < 2; i++)
-        pthread_join(ct[i], NULL);
+        pthread_join(wt[i], NULL);
     pthread_join(st, NULL);
+    generation_unref(live);
+    mainloop_run_pending();
     CU_ASSERT_EQUAL(sc.bad, 0);
-    char *t = render(m, METRICS_TEXT_004);
+    char *t = render(METRICS_TEXT_004);
     CU_ASSERT_PTR_NULL(strstr(t, "job_id="));
     free(t);
-    metrics_free(m);
+    CU_ASSERT_EQUAL(F.rt.states.by_id.count, 0);
+    fake_rt_free(&F);
 }
 
 /* --- promtool ------------------------------------------------------------------------ */
@@ -871,34 +968,39 @@ static void promtool_registry(size_t n_jobs)
         CU_PASS("promtool not installed; skipped");
         return;
     }
-    struct metrics *m = metrics_new(NULL, 0);
-    struct job_metrics **jm = calloc(n_jobs, sizeof *jm);
-    char id[64];
+    fake_rt_init(&F, NULL, 0);
+    struct metrics *m = F.rt.metrics;
+    char (*ids)[64] = calloc(n_jobs, sizeof *ids);
+    const char **idp = calloc(n_jobs, sizeof *idp);
     const struct metrics_plugin plugins[] = {{"exec", "0.1.0"}, {"hello", "1.0.0"}};
 
     metrics_set_plugins(m, plugins, 2);
     metrics_set_jobs(m, n_jobs);
     metrics_reload(m, true, wall_ns());
-    metrics_set_log_dropped_source(m, fake_dropped);
+    F.src.dropped = fake_dropped;
     for (size_t i = 0; i < n_jobs; i++) {
         /* a few ids that need escaping among plain ones */
         if (i % 10 == 3)
-            snprintf(id, sizeof id, "job \"%zu\" \\ with\nnewline ü", i);
+            snprintf(ids[i], sizeof ids[i], "job \"%zu\" \\ with\nnewline ü", i);
         else
-            snprintf(id, sizeof id, "job_%05zu", i);
-        jm[i] = metrics_job_acquire(m, id, i % 2 ? "exec" : "hello");
-        for (size_t k = 0; k < i % 7; k++) {
-            metrics_run_started(jm[i], wall_ns(), (int64_t)(k * 777777));
-            metrics_run_finished(jm[i], (enum metrics_result)(k % METRICS_RESULT_COUNT),
-                                 (int64_t)(k * 123456789), wall_ns());
-        }
+            snprintf(ids[i], sizeof ids[i], "job_%05zu", i);
+        idp[i] = ids[i];
+    }
+    /* two generations, two plugins */
+    struct generation *g1 = fake_gen(&F, idp, (n_jobs + 1) / 2, "hello");
+    struct generation *g2 = fake_gen(&F, idp + (n_jobs + 1) / 2, n_jobs / 2, "exec");
+    for (size_t i = 0; i < n_jobs; i++) {
+        struct job *job = i < (n_jobs + 1) / 2 ? &g1->jobs[i] : &g2->jobs[i - (n_jobs + 1) / 2];
+        for (size_t k = 0; k < i % 7; k++)
+            run1(job, wall_ns(), (int64_t)(k * 777777), (enum run_result)(k % RUN_RESULT_COUNT),
+                 (int64_t)(k * 123456789));
         if (i % 3 == 0)
-            metrics_set_next_run(jm[i], wall_ns() + 60 * NS);
+            set_next_run(job, wall_ns() + 60 * NS);
         if (i % 4 == 0)
-            metrics_skipped(jm[i], METRICS_SKIP_COALESCED);
+            outcome_skipped(job, SKIP_COALESCED, 0, 1);
     }
     struct buf b = {0};
-    CU_ASSERT_EQUAL(metrics_render(m, METRICS_TEXT_004, &b), 0);
+    CU_ASSERT_EQUAL(metrics_render_all(&F.src, METRICS_TEXT_004, &b), 0);
     char *out = NULL;
     int status = promtool_check(b.data, b.len, &out);
     CU_ASSERT_EQUAL(status, 0);
@@ -910,10 +1012,11 @@ static void promtool_registry(size_t n_jobs)
     }
     free(out);
     buf_free(&b);
-    for (size_t i = 0; i < n_jobs; i++)
-        metrics_job_release(m, jm[i]);
-    free(jm);
-    metrics_free(m);
+    generation_unref(g1);
+    generation_unref(g2);
+    free(ids);
+    free(idp);
+    fake_rt_free(&F);
 }
 
 static void test_promtool_small(void)
@@ -944,18 +1047,19 @@ static const struct cu_test exposition_tests[] = {
     {"host-level metrics", test_host_metrics},
     {"process metrics present and numeric", test_process_metrics},
     {"OpenMetrics shape and # EOF", test_openmetrics_shape},
+    {"pieces join into the whole exposition", test_pieces},
     {NULL, NULL},
 };
 
 static const struct cu_test registry_tests[] = {
-    {"acquire/release carries counters over a reload", test_carry_over},
-    {"1000 jobs: hash growth, sorted output, removal", test_many_jobs_sorted},
+    {"a reload carries counters over, a removed id leaves", test_carry_over},
+    {"1000 jobs, half removed by a reload", test_many_jobs},
     {NULL, NULL},
 };
 
 static const struct cu_test concurrency_tests[] = {
-    {"8 writers + scraper: every scrape self-consistent", test_concurrent_scrape},
-    {"acquire/release churn while scraping", test_concurrent_reload},
+    {"8 writers + scraper: every family self-consistent", test_concurrent_scrape},
+    {"reload storm while recording and scraping", test_concurrent_reload},
     {NULL, NULL},
 };
 

@@ -16,6 +16,7 @@
 #include "core/metrics.h"
 #include "core/scheduler.h"
 #include "cu_main.h"
+#include "fake_gen.h"
 #include "lib/trigger.h"
 #include "lib/units.h"
 
@@ -37,7 +38,7 @@ static int record(void *arg, struct job *job, const struct run_opts *opts)
 {
     struct recorder *r = arg;
     if (!executor_claim_instance(job)) {
-        executor_record_skip(job, SKIP_MAX_INSTANCES, opts->scheduled_wall_ns, 1);
+        outcome_skipped(job, SKIP_MAX_INSTANCES, opts->scheduled_wall_ns, 1);
         return -1;
     }
     if (!r->hold_instances)
@@ -52,7 +53,7 @@ static int record(void *arg, struct job *job, const struct run_opts *opts)
 }
 
 struct fixture {
-    struct runtime rt;
+    struct fake_rt f;
     struct generation *gen;
     struct scheduler *sched;
     struct recorder rec;
@@ -74,10 +75,11 @@ static struct generation *build(struct fixture *f, const char *jobs_yaml)
         fprintf(stderr, "%s", errs.text.data);
         CU_FAIL_FATAL("manifest refused");
     }
-    if (generation_build(&f->rt, m, NULL, &g, &errs) < 0) {
+    if (generation_build(&f->f.rt, m, NULL, &g, &errs) < 0) {
         fprintf(stderr, "%s", errs.text.data);
         CU_FAIL_FATAL("generation refused");
     }
+    generation_publish(g);
     buf_free(&text);
     errors_free(&errs);
     return g;
@@ -86,8 +88,7 @@ static struct generation *build(struct fixture *f, const char *jobs_yaml)
 static void setup(struct fixture *f, const char *jobs_yaml, bool dry_run, int64_t now)
 {
     memset(f, 0, sizeof(*f));
-    f->rt.states = jobstate_table_new();
-    f->rt.metrics = metrics_new(NULL, 0);
+    fake_rt_init(&f->f, NULL, 0);
     f->gen = build(f, jobs_yaml);
     struct scheduler_opts so = {.submit = record, .submit_arg = &f->rec, .dry_run = dry_run};
     f->sched = scheduler_new(&so);
@@ -98,8 +99,7 @@ static void teardown(struct fixture *f)
 {
     scheduler_free(f->sched);
     generation_unref(f->gen);
-    metrics_free(f->rt.metrics);
-    jobstate_table_free(f->rt.states);
+    fake_rt_free(&f->f);
 }
 
 /* The value of one sample in the exposition, or -1 when absent. */
@@ -107,7 +107,7 @@ static double sample(struct fixture *f, const char *series)
 {
     struct buf out = {0};
     double v = -1;
-    metrics_render(f->rt.metrics, METRICS_TEXT_004, &out);
+    metrics_render_all(&f->f.src, METRICS_TEXT_004, &out);
     const char *p = strstr(out.data, series);
     if (p && p[strlen(series)] == ' ')
         v = strtod(p + strlen(series) + 1, NULL);

@@ -1,0 +1,94 @@
+/*
+ * outcome_log — outcomes as log records. See outcome_log.h.
+ *
+ * Cost matters: this runs on every run, so each record is level-checked
+ * before anything is formatted (a job may be quieter than the host,
+ * never louder).
+ */
+#include "core/outcome_log.h"
+
+#include "core/generation.h"
+#include "core/log.h"
+#include "core/run.h"
+#include "lib/trigger.h"
+#include "lib/units.h"
+
+static void run_log_ctx(const struct run *run, struct log_ctx *lc)
+{
+    const struct job *job = run->job;
+    lc->job = job->spec->id;
+    lc->run_id = run->id_text;
+    lc->plugin = job->plugin->desc->name;
+    lc->level = job->spec->log_level >= 0 ? job->spec->log_level : JH_LOG_DEBUG;
+}
+
+static bool wanted(const struct log_ctx *lc, int level)
+{
+    return log_enabled(level) && level >= lc->level;
+}
+
+static void on_skipped(void *arg, struct job *job, const struct outcome_skip *skip)
+{
+    struct log_ctx lc = {.job = job->spec->id, .plugin = job->spec->plugin,
+                         .level = job->spec->log_level};
+    char scheduled[RFC3339_BUFLEN] = "";
+
+    (void)arg;
+    if (!wanted(&lc, JH_LOG_WARN))
+        return;
+    if (skip->scheduled_wall_ns > 0)
+        rfc3339_format(skip->scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
+    jlog_ctx(&lc, JH_LOG_WARN, "job_skipped", "reason=%s scheduled=%s count=%llu",
+             skip_reason_name(skip->reason), scheduled, (unsigned long long)skip->count);
+}
+
+static void on_started(void *arg, const struct run *run)
+{
+    struct log_ctx lc;
+    char scheduled[RFC3339_BUFLEN] = "";
+
+    (void)arg;
+    run_log_ctx(run, &lc);
+    if (!wanted(&lc, JH_LOG_INFO))
+        return;
+    if (run->scheduled_wall_ns)
+        rfc3339_format(run->scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
+    jlog_ctx(&lc, JH_LOG_INFO, "job_started", "trigger=%s scheduled=%s plugin_version=%s dry_run=%s",
+             run_trigger_name(run->trigger), scheduled, run->job->plugin->desc->version,
+             run->dry_run ? "true" : "false");
+}
+
+static void on_record(void *arg, const struct run *run, const struct outcome_record *rec)
+{
+    struct log_ctx lc;
+
+    (void)arg;
+    run_log_ctx(run, &lc);
+    if (wanted(&lc, rec->level))
+        jlog_pairs(&lc, rec->level, rec->event, rec->kv, rec->n_pairs);
+}
+
+static void on_finished(void *arg, const struct run *run)
+{
+    struct log_ctx lc;
+    double ms = (double)run->duration_ns / 1e6;
+
+    (void)arg;
+    run_log_ctx(run, &lc);
+    if (run->result == RUN_SUCCESS || run->result == RUN_DRY_RUN) {
+        if (wanted(&lc, JH_LOG_INFO))
+            jlog_ctx(&lc, JH_LOG_INFO, "job_finished", "result=%s duration_ms=%.3f",
+                     run_result_name(run->result), ms);
+    } else if (wanted(&lc, JH_LOG_WARN)) {
+        jlog_ctx(&lc, JH_LOG_WARN, "job_finished", "result=%s duration_ms=%.3f error=%s",
+                 run_result_name(run->result), ms, run->error);
+    }
+}
+
+const struct outcome_observer outcome_log = {
+    .name = "log",
+    .skipped = on_skipped,
+    .started = on_started,
+    .record = on_record,
+    .finished = on_finished,
+};

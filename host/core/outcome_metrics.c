@@ -1,0 +1,46 @@
+/*
+ * outcome_metrics — outcomes into per-job metrics. See outcome_metrics.h.
+ *
+ * A job's metrics block is made by its first run or skip
+ * (jobstate_metrics), so the many jobs that never ran cost nothing.
+ */
+#include "core/outcome_metrics.h"
+
+#include "core/generation.h"
+#include "core/metrics.h"
+#include "core/run.h"
+
+static void on_skipped(void *arg, struct job *job, const struct outcome_skip *skip)
+{
+    struct runtime *rt = arg;
+    struct job_metrics *jm = jobstate_metrics(&rt->states, job->state);
+
+    if (jm)
+        metrics_skipped(jm, skip->reason, skip->count);
+}
+
+static void on_started(void *arg, const struct run *run)
+{
+    struct runtime *rt = arg;
+    struct job_metrics *jm = jobstate_metrics(&rt->states, run->job->state);
+    int64_t delay = run->scheduled_wall_ns ? run->start_wall_ns - run->scheduled_wall_ns : 0;
+
+    if (jm)
+        metrics_run_started(rt->metrics, jm, run->start_wall_ns, delay);
+}
+
+static void on_finished(void *arg, const struct run *run)
+{
+    struct runtime *rt = arg;
+    struct job_metrics *jm = jobstate_metrics(&rt->states, run->job->state);
+
+    if (jm)
+        metrics_run_finished(rt->metrics, jm, run);
+}
+
+const struct outcome_observer outcome_metrics = {
+    .name = "metrics",
+    .skipped = on_skipped,
+    .started = on_started,
+    .finished = on_finished,
+};

@@ -1,0 +1,685 @@
+/*
+ * metrics_render — the exposition as a cursor. See metrics_render.h.
+ *
+ * The cursor walks a fixed list of sections: the host head, one section
+ * per per-job family (each a pass over the job list of the generation
+ * view), and the host tail. A piece ends after the job (or host section)
+ * that takes it past METRICS_PIECE, so no job's lines are ever split.
+ *
+ * Speed: job ids and plugin names are escaped as they are written (the
+ * manifest allows only [A-Za-z0-9._-] in them, so that is a copy), the
+ * le="..." suffixes are made once per cursor, each job's lines are
+ * reserved at once, and numbers are written by lib/numfmt: counts as
+ * integers, durations and timestamps (integer nanoseconds) as exact
+ * decimal seconds, other doubles in Go's shortest 'g' form.
+ */
+#include "io/metrics_render.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jobhost/plugin.h>
+
+#include "core/generation.h"
+#include "core/jobstate.h"
+#include "io/procstat.h"
+#include "lib/numfmt.h"
+#include "lib/utf8.h"
+
+#ifndef JOBHOST_VERSION
+#define JOBHOST_VERSION "0.0.0"
+#endif
+
+static const char *const log_sinks[] = {"file", "syslog", "stderr", "queue"};
+
+/* --- families ----------------------------------------------------------- */
+
+enum ftype { T_COUNTER, T_GAUGE, T_HISTOGRAM, T_INFO };
+
+struct family {
+    const char *name; /* as in the 0.0.4 text format */
+    enum ftype type;
+    const char *unit; /* OpenMetrics # UNIT, or NULL */
+    const char *help;
+};
+
+/* In exposition order (alphabetical). */
+enum fam {
+    F_BUILD_INFO,
+    F_RELOAD_SUCCESS_TS,
+    F_RELOAD_OK,
+    F_DURATION,
+    F_LAST_DURATION,
+    F_LAST_FAILURE,
+    F_LAST_RUN,
+    F_LAST_SUCCESS,
+    F_NEXT_RUN,
+    F_RUNNING,
+    F_RUNS,
+    F_SKIPPED,
+    F_DELAY,
+    F_JOBS,
+    F_LOG_DROPPED,
+    F_PLUGINS,
+    F_RELOADS,
+    F_CPU,
+    F_MAX_FDS,
+    F_OPEN_FDS,
+    F_RSS,
+    F_START_TIME,
+    F_VSZ,
+};
+
+static const struct family families[] = {
+    [F_BUILD_INFO] = {"jobhost_build_info", T_INFO, NULL,
+                      "A metric with a constant 1 value labeled by the jobhost version and the "
+                      "plugin ABI version it was built with."},
+    [F_RELOAD_SUCCESS_TS] = {"jobhost_config_last_reload_success_timestamp_seconds", T_GAUGE,
+                             "seconds",
+                             "Unix time of the last successful configuration load or reload."},
+    [F_RELOAD_OK] = {"jobhost_config_last_reload_successful", T_GAUGE, NULL,
+                     "Whether the last configuration reload attempt was successful (1) or "
+                     "not (0)."},
+    [F_DURATION] = {"jobhost_job_duration_seconds", T_HISTOGRAM, "seconds",
+                    "Duration of finished job runs in seconds."},
+    [F_LAST_DURATION] = {"jobhost_job_last_duration_seconds", T_GAUGE, "seconds",
+                         "Duration of the last finished run of the job in seconds."},
+    [F_LAST_FAILURE] = {"jobhost_job_last_failure_timestamp_seconds", T_GAUGE, "seconds",
+                        "Unix time the last failed run (failure, timeout or crashed) of the job "
+                        "finished."},
+    [F_LAST_RUN] = {"jobhost_job_last_run_timestamp_seconds", T_GAUGE, "seconds",
+                    "Unix time the last run of the job started."},
+    [F_LAST_SUCCESS] = {"jobhost_job_last_success_timestamp_seconds", T_GAUGE, "seconds",
+                        "Unix time the last successful run of the job finished."},
+    [F_NEXT_RUN] = {"jobhost_job_next_run_timestamp_seconds", T_GAUGE, "seconds",
+                    "Unix time of the next scheduled run of the job."},
+    [F_RUNNING] = {"jobhost_job_running", T_GAUGE, NULL, "Runs of the job in progress."},
+    [F_RUNS] = {"jobhost_job_runs_total", T_COUNTER, NULL,
+                "Finished runs of the job by result (success, failure, timeout, crashed, "
+                "dry_run)."},
+    [F_SKIPPED] = {"jobhost_job_skipped_total", T_COUNTER, NULL,
+                   "Firings of the job that did not run, by reason."},
+    [F_DELAY] = {"jobhost_job_start_delay_seconds", T_HISTOGRAM, "seconds",
+                 "Actual start minus scheduled time of job runs in seconds."},
+    [F_JOBS] = {"jobhost_jobs", T_GAUGE, NULL, "Jobs in the active configuration."},
+    [F_LOG_DROPPED] = {"jobhost_log_records_dropped_total", T_COUNTER, NULL,
+                       "Log records dropped, by sink."},
+    [F_PLUGINS] = {"jobhost_plugins_loaded", T_GAUGE, NULL,
+                   "Plugins loaded by the active configuration, labeled by name and version."},
+    [F_RELOADS] = {"jobhost_reloads_total", T_COUNTER, NULL,
+                   "Configuration reload attempts by result."},
+    [F_CPU] = {"process_cpu_seconds_total", T_COUNTER, "seconds",
+               "Total user and system CPU time spent in seconds."},
+    [F_MAX_FDS] = {"process_max_fds", T_GAUGE, NULL, "Maximum number of open file descriptors."},
+    [F_OPEN_FDS] = {"process_open_fds", T_GAUGE, NULL, "Number of open file descriptors."},
+    [F_RSS] = {"process_resident_memory_bytes", T_GAUGE, "bytes", "Resident memory size in bytes."},
+    [F_START_TIME] = {"process_start_time_seconds", T_GAUGE, "seconds",
+                      "Start time of the process since unix epoch in seconds."},
+    [F_VSZ] = {"process_virtual_memory_bytes", T_GAUGE, "bytes", "Virtual memory size in bytes."},
+};
+
+/* The sections of an exposition, in order. */
+enum section {
+    S_HEAD,
+    S_DURATION,
+    S_LAST_DURATION,
+    S_LAST_FAILURE,
+    S_LAST_RUN,
+    S_LAST_SUCCESS,
+    S_NEXT_RUN,
+    S_RUNNING,
+    S_RUNS,
+    S_SKIPPED,
+    S_DELAY,
+    S_TAIL,
+    S_DONE,
+};
+
+/* le="..." suffixes of one histogram in one format. */
+struct hist_sfx {
+    size_t n; /* finite bounds; suffix n is +Inf */
+    char **sfx;
+    size_t *len;
+    size_t max;
+};
+
+struct metrics_render {
+    const struct metrics_source *src;
+    const struct metrics *m;
+    bool om;
+    struct generation_view view;
+    enum section section;
+    size_t next_job;  /* within a per-job section */
+    bool header_done; /* the current section's # HELP/# TYPE lines */
+    struct hist_sfx dur, delay;
+    uint64_t *bk;     /* room for one job's buckets */
+};
+
+/* --- writing helpers ------------------------------------------------------ */
+
+/* Appends `s` escaped as a label value (or, with `help`, as HELP text):
+ * backslash and newline always, double quote in label values and in
+ * OpenMetrics HELP (`quote`). Both formats must be valid UTF-8, so an
+ * invalid byte becomes U+FFFD rather than breaking the whole exposition. */
+static void escape_into(struct buf *b, const char *s, bool quote)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    while (*p) {
+        const unsigned char *run = p;
+        size_t n;
+        while (*p && *p != '\\' && *p != '\n' && !(quote && *p == '"') &&
+               (n = utf8_seq(p, (size_t)(end - p))) > 0)
+            p += n;
+        buf_append(b, run, (size_t)(p - run));
+        if (!*p)
+            break;
+        if (*p == '\\')
+            buf_append(b, "\\\\", 2);
+        else if (*p == '\n')
+            buf_append(b, "\\n", 2);
+        else if (*p == '"')
+            buf_append(b, "\\\"", 2);
+        else
+            buf_append(b, "\xEF\xBF\xBD", 3);
+        p++;
+    }
+}
+
+static inline char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* Makes room for `n` more bytes and returns where to write them. */
+static inline char *wbegin(struct buf *b, size_t n)
+{
+    buf_reserve(b, n);
+    return b->data + b->len;
+}
+
+static inline void wend(struct buf *b, char *p)
+{
+    b->len = (size_t)(p - b->data);
+    b->data[b->len] = '\0';
+}
+
+/* Family name as declared in # HELP/# TYPE/# UNIT lines of a format. */
+static size_t family_decl_name(const struct family *fam, bool om, const char **name)
+{
+    size_t n = strlen(fam->name);
+    *name = fam->name;
+    if (om && fam->type == T_COUNTER && n > 6 && strcmp(fam->name + n - 6, "_total") == 0)
+        n -= 6;
+    if (om && fam->type == T_INFO && n > 5 && strcmp(fam->name + n - 5, "_info") == 0)
+        n -= 5;
+    return n;
+}
+
+static void write_header(struct buf *b, enum fam f, bool om)
+{
+    static const char *const type_names[] = {
+        [T_COUNTER] = "counter", [T_GAUGE] = "gauge", [T_HISTOGRAM] = "histogram",
+        [T_INFO] = "info"};
+    const struct family *fam = &families[f];
+    const char *name;
+    size_t n = family_decl_name(fam, om, &name);
+    /* 0.0.4 has no info type: it is a gauge there. */
+    const char *type = (!om && fam->type == T_INFO) ? "gauge" : type_names[fam->type];
+
+    if (om) {
+        buf_append(b, "# TYPE ", 7);
+        buf_append(b, name, n);
+        buf_putc(b, ' ');
+        buf_puts(b, type);
+        buf_putc(b, '\n');
+        if (fam->unit) {
+            buf_append(b, "# UNIT ", 7);
+            buf_append(b, name, n);
+            buf_putc(b, ' ');
+            buf_puts(b, fam->unit);
+            buf_putc(b, '\n');
+        }
+    }
+    buf_append(b, "# HELP ", 7);
+    buf_append(b, name, n);
+    buf_putc(b, ' ');
+    escape_into(b, fam->help, om);
+    buf_putc(b, '\n');
+    if (!om) {
+        buf_append(b, "# TYPE ", 7);
+        buf_append(b, name, n);
+        buf_putc(b, ' ');
+        buf_puts(b, type);
+        buf_putc(b, '\n');
+    }
+}
+
+/* A sample without labels: name value */
+static void write_plain_u64(struct buf *b, enum fam f, bool om, uint64_t v)
+{
+    write_header(b, f, om);
+    buf_puts(b, families[f].name);
+    char *p = wbegin(b, NUMFMT_MAX + 2);
+    *p++ = ' ';
+    p = numfmt_u64(p, v);
+    *p++ = '\n';
+    wend(b, p);
+}
+
+static void write_plain_double(struct buf *b, enum fam f, bool om, double v)
+{
+    char num[NUMFMT_MAX];
+    numfmt_double(v, false, num);
+    write_header(b, f, om);
+    buf_puts(b, families[f].name);
+    buf_putc(b, ' ');
+    buf_puts(b, num);
+    buf_putc(b, '\n');
+}
+
+static void write_plain_ns(struct buf *b, enum fam f, bool om, int64_t ns)
+{
+    write_header(b, f, om);
+    buf_puts(b, families[f].name);
+    char *p = wbegin(b, NUMFMT_MAX + 2);
+    *p++ = ' ';
+    p = numfmt_ns_seconds(p, ns);
+    *p++ = '\n';
+    wend(b, p);
+}
+
+/* `{job_id="ID"` (no closing brace) */
+static void put_job_label(struct buf *b, const struct job *job)
+{
+    buf_append(b, "{job_id=\"", 9);
+    escape_into(b, job->spec->id, true);
+    buf_putc(b, '"');
+}
+
+/* --- histogram suffixes ----------------------------------------------------- */
+
+static void sfx_init(struct hist_sfx *h, const double *bounds, size_t n, bool om)
+{
+    char num[NUMFMT_MAX];
+    struct buf b = {0};
+
+    h->n = n;
+    h->sfx = xcalloc(n + 1, sizeof(*h->sfx));
+    h->len = xcalloc(n + 1, sizeof(*h->len));
+    h->max = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n)
+            numfmt_double(bounds[i], om, num);
+        else
+            memcpy(num, "+Inf", 5);
+        buf_reset(&b);
+        buf_puts(&b, ",le=\"");
+        buf_puts(&b, num);
+        buf_puts(&b, "\"} ");
+        h->len[i] = b.len;
+        h->sfx[i] = xstrndup(b.data, b.len);
+        if (b.len > h->max)
+            h->max = b.len;
+    }
+    buf_free(&b);
+}
+
+static void sfx_free(struct hist_sfx *h)
+{
+    for (size_t i = 0; h->sfx && i <= h->n; i++)
+        free(h->sfx[i]);
+    free(h->sfx);
+    free(h->len);
+}
+
+/* --- per-job families ------------------------------------------------------- */
+
+static void write_histogram(struct metrics_render *r, struct buf *b, enum fam f,
+                            const struct hist_sfx *h, const struct job *job)
+{
+    struct job_metrics *jm =
+        atomic_load_explicit(&job->state->metrics, memory_order_acquire);
+    struct job_metrics_snapshot s = {0};
+    const char *name = families[f].name;
+    size_t nlen = strlen(name);
+    struct buf lbl = {0};
+    char *p;
+
+    if (!jm)
+        return; /* the histograms appear once the job ran */
+    if (f == F_DURATION)
+        s.dur_buckets = r->bk;
+    else
+        s.delay_buckets = r->bk;
+    metrics_job_snapshot(r->m, jm, &s);
+    if (!r->header_done) {
+        write_header(b, f, r->om);
+        r->header_done = true;
+    }
+    put_job_label(&lbl, job);
+    p = wbegin(b, (nlen + 8 + lbl.len + h->max + NUMFMT_MAX + 2) * (h->n + 3));
+    for (size_t i = 0; i <= h->n; i++) {
+        p = put(p, name, nlen);
+        p = put(p, "_bucket", 7);
+        p = put(p, lbl.data, lbl.len);
+        p = put(p, h->sfx[i], h->len[i]);
+        p = numfmt_u64(p, r->bk[i]);
+        *p++ = '\n';
+    }
+    p = put(p, name, nlen);
+    p = put(p, "_sum", 4);
+    p = put(p, lbl.data, lbl.len);
+    p = put(p, "} ", 2);
+    p = numfmt_ns_seconds(p, (int64_t)(f == F_DURATION ? s.dur_sum_ns : s.delay_sum_ns));
+    *p++ = '\n';
+    p = put(p, name, nlen);
+    p = put(p, "_count", 6);
+    p = put(p, lbl.data, lbl.len);
+    p = put(p, "} ", 2);
+    p = numfmt_u64(p, r->bk[h->n]);
+    *p++ = '\n';
+    wend(b, p);
+    buf_free(&lbl);
+}
+
+/* One sample of a per-job family: name{job_id="ID"<extra>} value */
+static void write_job_sample(struct metrics_render *r, struct buf *b, enum fam f,
+                             const struct job *job, const char *extra, bool ns, int64_t v)
+{
+    char *p;
+
+    if (!r->header_done) {
+        write_header(b, f, r->om);
+        r->header_done = true;
+    }
+    buf_puts(b, families[f].name);
+    put_job_label(b, job);
+    if (extra)
+        buf_puts(b, extra);
+    p = wbegin(b, NUMFMT_MAX + 4);
+    p = put(p, "} ", 2);
+    p = ns ? numfmt_ns_seconds(p, v) : numfmt_i64(p, v);
+    *p++ = '\n';
+    wend(b, p);
+}
+
+/* A per-job gauge in seconds; absent while its value is unset (a duration
+ * below 0, a timestamp at or below 0). */
+static void write_job_gauge(struct metrics_render *r, struct buf *b, enum fam f,
+                            const struct job *job)
+{
+    struct job_metrics *jm =
+        atomic_load_explicit(&job->state->metrics, memory_order_acquire);
+    struct job_metrics_snapshot s = {0};
+    int64_t v;
+
+    if (f == F_NEXT_RUN) {
+        v = atomic_load_explicit(&job->state->next_run_wall_ns, memory_order_relaxed);
+    } else {
+        metrics_job_snapshot(r->m, jm, &s);
+        v = f == F_LAST_DURATION  ? s.last_duration_ns
+            : f == F_LAST_FAILURE ? s.last_failure_ns
+            : f == F_LAST_RUN     ? s.last_run_ns
+                                  : s.last_success_ns;
+    }
+    if (f == F_LAST_DURATION ? v < 0 : v <= 0)
+        return;
+    write_job_sample(r, b, f, job, NULL, true, v);
+}
+
+static void write_runs(struct metrics_render *r, struct buf *b, const struct job *job)
+{
+    struct job_metrics *jm =
+        atomic_load_explicit(&job->state->metrics, memory_order_acquire);
+    struct job_metrics_snapshot s = {0};
+    struct buf extra = {0};
+
+    metrics_job_snapshot(r->m, jm, &s);
+    for (size_t i = 0; i < RUN_RESULT_COUNT; i++) {
+        buf_reset(&extra);
+        buf_puts(&extra, ",plugin=\"");
+        escape_into(&extra, job->spec->plugin, true);
+        buf_puts(&extra, "\",result=\"");
+        buf_puts(&extra, run_result_name((enum run_result)i));
+        buf_putc(&extra, '"');
+        write_job_sample(r, b, F_RUNS, job, extra.data, false, (int64_t)s.runs[i]);
+    }
+    buf_free(&extra);
+}
+
+static void write_skipped(struct metrics_render *r, struct buf *b, const struct job *job)
+{
+    struct job_metrics *jm =
+        atomic_load_explicit(&job->state->metrics, memory_order_acquire);
+    struct job_metrics_snapshot s = {0};
+    char extra[64];
+
+    metrics_job_snapshot(r->m, jm, &s);
+    for (size_t i = 0; i < SKIP_REASON_COUNT; i++) {
+        snprintf(extra, sizeof(extra), ",reason=\"%s\"", skip_reason_name((enum skip_reason)i));
+        write_job_sample(r, b, F_SKIPPED, job, extra, false, (int64_t)s.skipped[i]);
+    }
+}
+
+static void write_job(struct metrics_render *r, struct buf *b, const struct job *job)
+{
+    switch (r->section) {
+    case S_DURATION:
+        write_histogram(r, b, F_DURATION, &r->dur, job);
+        break;
+    case S_DELAY:
+        write_histogram(r, b, F_DELAY, &r->delay, job);
+        break;
+    case S_LAST_DURATION:
+        write_job_gauge(r, b, F_LAST_DURATION, job);
+        break;
+    case S_LAST_FAILURE:
+        write_job_gauge(r, b, F_LAST_FAILURE, job);
+        break;
+    case S_LAST_RUN:
+        write_job_gauge(r, b, F_LAST_RUN, job);
+        break;
+    case S_LAST_SUCCESS:
+        write_job_gauge(r, b, F_LAST_SUCCESS, job);
+        break;
+    case S_NEXT_RUN:
+        write_job_gauge(r, b, F_NEXT_RUN, job);
+        break;
+    case S_RUNNING:
+        write_job_sample(r, b, F_RUNNING, job, NULL, false,
+                         atomic_load_explicit(&job->state->running, memory_order_relaxed));
+        break;
+    case S_RUNS:
+        write_runs(r, b, job);
+        break;
+    case S_SKIPPED:
+        write_skipped(r, b, job);
+        break;
+    default:
+        break;
+    }
+}
+
+/* --- host sections ---------------------------------------------------------- */
+
+static void write_head(struct metrics_render *r, struct buf *b)
+{
+    struct metrics_host_snapshot h;
+    char abi[16];
+
+    metrics_host_snapshot(r->m, &h);
+    write_header(b, F_BUILD_INFO, r->om);
+    buf_puts(b, families[F_BUILD_INFO].name);
+    buf_puts(b, "{version=\"");
+    escape_into(b, JOBHOST_VERSION, true);
+    snprintf(abi, sizeof(abi), "%d", JH_ABI_VERSION);
+    buf_puts(b, "\",abi=\"");
+    buf_puts(b, abi);
+    buf_puts(b, "\"} 1\n");
+    write_plain_ns(b, F_RELOAD_SUCCESS_TS, r->om, h.last_reload_success_ns);
+    write_plain_u64(b, F_RELOAD_OK, r->om, h.last_reload_ok ? 1 : 0);
+}
+
+struct plugins_writer {
+    struct buf *b;
+    bool any;
+    bool om;
+};
+
+static void write_plugin(void *arg, const struct metrics_plugin *p)
+{
+    struct plugins_writer *w = arg;
+    if (!w->any) {
+        write_header(w->b, F_PLUGINS, w->om);
+        w->any = true;
+    }
+    buf_puts(w->b, families[F_PLUGINS].name);
+    buf_puts(w->b, "{plugin=\"");
+    escape_into(w->b, p->name, true);
+    buf_puts(w->b, "\",version=\"");
+    escape_into(w->b, p->version, true);
+    buf_puts(w->b, "\"} 1\n");
+}
+
+static void write_tail(struct metrics_render *r, struct buf *b)
+{
+    struct metrics_host_snapshot h;
+    struct plugins_writer pw = {.b = b, .om = r->om};
+    struct procstat ps;
+    const bool om = r->om;
+
+    metrics_host_snapshot(r->m, &h);
+    write_plain_u64(b, F_JOBS, om, h.jobs);
+    if (r->src->dropped) {
+        write_header(b, F_LOG_DROPPED, om);
+        for (size_t i = 0; i < ARRAY_SIZE(log_sinks); i++) {
+            char *p;
+            buf_puts(b, families[F_LOG_DROPPED].name);
+            buf_puts(b, "{sink=\"");
+            buf_puts(b, log_sinks[i]);
+            p = wbegin(b, NUMFMT_MAX + 4);
+            p = put(p, "\"} ", 3);
+            p = numfmt_u64(p, r->src->dropped(log_sinks[i]));
+            *p++ = '\n';
+            wend(b, p);
+        }
+    }
+    metrics_each_plugin((struct metrics *)r->m, write_plugin, &pw);
+    write_header(b, F_RELOADS, om);
+    {
+        char *p = wbegin(b, 2 * (strlen(families[F_RELOADS].name) + 32 + NUMFMT_MAX));
+        size_t n = strlen(families[F_RELOADS].name);
+        p = put(p, families[F_RELOADS].name, n);
+        p = put(p, "{result=\"failure\"} ", 19);
+        p = numfmt_u64(p, h.reloads_failed);
+        *p++ = '\n';
+        p = put(p, families[F_RELOADS].name, n);
+        p = put(p, "{result=\"success\"} ", 19);
+        p = numfmt_u64(p, h.reloads_ok);
+        *p++ = '\n';
+        wend(b, p);
+    }
+    procstat_read(&ps);
+    if (ps.have_stat)
+        write_plain_double(b, F_CPU, om, ps.cpu_seconds);
+    if (ps.have_max_fds) {
+        if (ps.max_fds_unlimited)
+            write_plain_double(b, F_MAX_FDS, om, (double)UINT64_MAX);
+        else
+            write_plain_u64(b, F_MAX_FDS, om, ps.max_fds);
+    }
+    if (ps.have_open_fds)
+        write_plain_u64(b, F_OPEN_FDS, om, ps.open_fds);
+    if (ps.have_stat)
+        write_plain_u64(b, F_RSS, om, ps.rss_bytes);
+    if (ps.have_start_time)
+        write_plain_double(b, F_START_TIME, om, ps.start_time_seconds);
+    if (ps.have_stat)
+        write_plain_u64(b, F_VSZ, om, ps.vsize_bytes);
+    if (om)
+        buf_puts(b, "# EOF\n");
+}
+
+/* --- the cursor --------------------------------------------------------------- */
+
+struct metrics_render *metrics_render_new(const struct metrics_source *src, enum metrics_format f)
+{
+    struct metrics_render *r;
+    const double *bounds;
+    size_t n, nd, nl;
+
+    if (f != METRICS_TEXT_004 && f != METRICS_OPENMETRICS_100)
+        return NULL;
+    r = xcalloc(1, sizeof(*r));
+    r->src = src;
+    r->m = src->rt->metrics;
+    r->om = f == METRICS_OPENMETRICS_100;
+    nd = metrics_duration_bounds(r->m, &bounds);
+    sfx_init(&r->dur, bounds, nd, r->om);
+    nl = metrics_delay_bounds(r->m, &bounds);
+    sfx_init(&r->delay, bounds, nl, r->om);
+    n = (nd > nl ? nd : nl) + 1;
+    r->bk = xcalloc(n, sizeof(*r->bk));
+    generation_view_take(src->rt, &r->view);
+    r->section = S_HEAD;
+    return r;
+}
+
+void metrics_render_free(struct metrics_render *r)
+{
+    if (!r)
+        return;
+    generation_view_free(&r->view);
+    sfx_free(&r->dur);
+    sfx_free(&r->delay);
+    free(r->bk);
+    free(r);
+}
+
+int metrics_render_next(struct metrics_render *r, struct buf *out)
+{
+    size_t start = out->len;
+
+    buf_reserve(out, METRICS_PIECE + 4096);
+    while (r->section != S_DONE && out->len - start < METRICS_PIECE) {
+        if (r->section == S_HEAD) {
+            write_head(r, out);
+        } else if (r->section == S_TAIL) {
+            write_tail(r, out);
+        } else if (r->next_job < r->view.n_jobs) {
+            write_job(r, out, r->view.jobs[r->next_job++]);
+            continue;
+        }
+        /* the section is complete */
+        r->section++;
+        r->next_job = 0;
+        r->header_done = false;
+    }
+    if (out->data)
+        out->data[out->len] = '\0';
+    return r->section != S_DONE;
+}
+
+int metrics_render_all(const struct metrics_source *src, enum metrics_format f, struct buf *out)
+{
+    struct metrics_render *r = metrics_render_new(src, f);
+
+    if (!r)
+        return -EINVAL;
+    while (metrics_render_next(r, out) > 0)
+        ;
+    metrics_render_free(r);
+    return 0;
+}
+
+const char *metrics_content_type(enum metrics_format f)
+{
+    if (f == METRICS_OPENMETRICS_100)
+        return "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    return "text/plain; version=0.0.4; charset=utf-8";
+}
