@@ -20,6 +20,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -313,6 +314,7 @@ static int start(struct daemon *d, struct errors *errs)
     }
     if (g->manifest->host.watch)
         d->watcher = watch_start(d->reloader, opts->manifest_path);
+    malloc_trim(0); /* the manifest's parse left freed heap behind: give it back */
     atomic_store(&d->ready, true);
     jlog(JH_LOG_INFO, "host_started", "version=%s pid=%d jobs=%zu plugins=%zu workers=%u dry_run=%s",
          JOBHOST_VERSION, (int)getpid(), g->n_jobs, g->n_plugins, workers,

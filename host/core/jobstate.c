@@ -33,7 +33,7 @@ static void state_free(struct jobstate *s)
 void jobstate_table_free(struct jobstate_table *t)
 {
     for (size_t i = 0; i < t->by_id.cap; i++) {
-        if (t->by_id.slots[i].hash)
+        if (t->by_id.slots[i].key)
             state_free(t->by_id.slots[i].value);
     }
     idtable_free(&t->by_id);
@@ -54,7 +54,6 @@ struct jobstate *jobstate_acquire(struct jobstate_table *t, const char *id)
     len = strlen(id);
     s = xcalloc(1, sizeof(*s) + len + 1);
     memcpy((char *)(s + 1), id, len + 1);
-    s->id = (const char *)(s + 1);
     if (t->n_free > 0) {
         s->slot = t->free_slots[--t->n_free];
     } else {
@@ -62,12 +61,13 @@ struct jobstate *jobstate_acquire(struct jobstate_table *t, const char *id)
         atomic_store_explicit(&t->slots, s->slot + 1, memory_order_release);
     }
     s->refs = 1;
+    s->plan_nominal_ns = -1;
     atomic_init(&s->instances, 0);
     atomic_init(&s->running, 0);
     atomic_init(&s->paused, false);
     atomic_init(&s->next_run_wall_ns, 0);
     atomic_init(&s->metrics, NULL);
-    (void)idtable_put(&t->by_id, s->id, s); /* new: cannot exist */
+    (void)idtable_put(&t->by_id, jobstate_id(s), s); /* new: cannot exist */
     return s;
 }
 
@@ -78,7 +78,7 @@ void jobstate_release(struct jobstate_table *t, struct jobstate *s)
     MAIN_THREAD_ONLY();
     if (--s->refs > 0)
         return;
-    idtable_del(&t->by_id, s->id);
+    idtable_del(&t->by_id, jobstate_id(s));
     if (t->n_free == t->cap_free) {
         t->cap_free = t->cap_free ? 2 * t->cap_free : 64;
         t->free_slots = xrealloc(t->free_slots, t->cap_free * sizeof(*t->free_slots));

@@ -27,27 +27,30 @@
 struct job_metrics;
 struct metrics;
 
+/* Every job id of the configuration has one, so it is kept small (the id
+ * follows it in the same allocation: jobstate_id). */
 struct jobstate {
-    /* Set at creation, then read-only. */
-    const char *id;  /* points into this allocation */
-    uint32_t slot;   /* dense number among live states: see jobstate_slots() */
-
-    unsigned refs;   /* generations holding it; main thread */
+    uint32_t slot; /* dense number among live states, set at creation: see jobstate_slots() */
+    unsigned refs; /* generations holding it; main thread */
 
     atomic_uint instances; /* runs queued or running: what max_instances limits */
     atomic_uint running;   /* runs executing now */
     atomic_bool paused;
     atomic_int_fast64_t next_run_wall_ns; /* 0 = none planned; set by the planned outcome */
 
-    /* The scheduler's plan, kept across reloads (under the scheduler's
-     * lock): which trigger it was made for and the next nominal time. */
-    uint64_t plan_key;
+    /* The scheduler's next nominal fire time, kept across reloads that
+     * keep the job's trigger (under the scheduler's lock); -1 = none. */
     int64_t plan_nominal_ns;
 
     /* What runs measured; created by the first run or skip (see
      * jobstate_metrics), so a job that never ran costs nothing here. */
     _Atomic(struct job_metrics *) metrics;
 };
+
+static inline const char *jobstate_id(const struct jobstate *s)
+{
+    return (const char *)(s + 1);
+}
 
 struct jobstate_table {
     struct metrics *metrics; /* the registry the metrics blocks belong to; may be NULL */

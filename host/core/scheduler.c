@@ -42,8 +42,7 @@
 #define MAX_ENUMERATED_MISSES 1024
 
 struct entry {
-    int64_t due;     /* when to fire: nominal + jitter */
-    int64_t nominal; /* the trigger's time */
+    int64_t due; /* when to fire: the plan's nominal time (job->state) + jitter */
     struct job *job;
 };
 
@@ -123,14 +122,17 @@ static void heap_build(struct scheduler *s)
 
 /* ---- planning ---------------------------------------------------------------- */
 
-static uint64_t plan_key_of(const struct manifest_job *spec)
+static bool str_eq(const char *a, const char *b)
 {
-    uint64_t h = 1469598103934665603u;
-    const struct trigger *t = &spec->trigger;
-    for (const char *c = spec->trigger_text; *c; c++)
-        h = (h ^ (unsigned char)*c) * 1099511628211u;
-    h ^= (uint64_t)t->start_ns * 31 + (uint64_t)t->end_ns * 17 + (uint64_t)t->jitter_ns;
-    return h | 1; /* never 0: 0 means "no plan" */
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* A job keeps its plan across a reload when it fires the same way. */
+static bool same_plan(const struct manifest_job *a, const struct manifest_job *b)
+{
+    return a->enabled && b->enabled && str_eq(a->trigger_text, b->trigger_text) &&
+           str_eq(a->timezone, b->timezone) && a->trigger.start_ns == b->trigger.start_ns &&
+           a->trigger.end_ns == b->trigger.end_ns && a->trigger.jitter_ns == b->trigger.jitter_ns;
 }
 
 static int64_t jitter(struct scheduler *s, const struct trigger *t)
@@ -151,7 +153,7 @@ static void set_next(struct scheduler *s, struct job *job, int64_t nominal)
         outcome_planned(job, -1);
         return;
     }
-    struct entry e = {.due = nominal + jitter(s, &job->spec->trigger), .nominal = nominal, .job = job};
+    struct entry e = {.due = nominal + jitter(s, &job->spec->trigger), .job = job};
     outcome_planned(job, e.due);
     heap_push(s, e);
 }
@@ -193,22 +195,19 @@ void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t
     for (size_t i = 0; i < g->n_jobs; i++) {
         struct job *job = &g->jobs[i];
         const struct manifest_job *spec = job->spec;
-        struct jobstate *st = job->state;
-        uint64_t key = plan_key_of(spec);
+        struct job *was = old ? generation_find_job(old, spec->id) : NULL;
         int64_t nominal;
 
         if (!spec->enabled || spec->trigger.kind == TRIGGER_NONE) {
-            st->plan_key = 0;
             set_next(s, job, -1);
             continue;
         }
-        if (st->plan_key == key)
-            nominal = st->plan_nominal_ns; /* unchanged: keep its plan (-1: done) */
+        if (was && same_plan(was->spec, spec))
+            nominal = job->state->plan_nominal_ns; /* unchanged: keep its plan (-1: done) */
         else if (spec->trigger.kind == TRIGGER_DATE && spec->trigger.at_ns <= now)
             nominal = past_date(job, now);
         else
             nominal = trigger_next(&spec->trigger, now, s->anchor_ns);
-        st->plan_key = key;
         set_next(s, job, nominal);
     }
     pthread_mutex_unlock(&s->lock);
@@ -292,7 +291,7 @@ static size_t fire(struct scheduler *s, struct entry e, int64_t now)
     const struct manifest_job *spec = job->spec;
     const struct trigger *t = &spec->trigger;
     size_t submitted = 0;
-    int64_t nominal = e.nominal, next;
+    int64_t nominal = job->state->plan_nominal_ns, next;
     uint64_t between = 0;
 
     if (atomic_load_explicit(&job->state->paused, memory_order_relaxed)) {
@@ -366,8 +365,7 @@ void scheduler_clock_stepped(struct scheduler *s, int64_t delta_ns)
         if (t->kind != TRIGGER_INTERVAL || t->start_ns)
             continue;
         e->due += delta_ns;
-        e->nominal += delta_ns;
-        e->job->state->plan_nominal_ns = e->nominal;
+        e->job->state->plan_nominal_ns += delta_ns;
         outcome_planned(e->job, e->due);
     }
     heap_build(s);

@@ -22,10 +22,16 @@ uint64_t idtable_hash(const char *s)
     return h ? h : 1;
 }
 
+/* At most 3/4 full: short probe runs, a third of the memory of 1/2. */
+static bool too_full(size_t count, size_t cap)
+{
+    return 4 * count > 3 * cap;
+}
+
 static size_t cap_for(size_t n)
 {
     size_t cap = 16;
-    while (cap < 2 * n)
+    while (too_full(n, cap))
         cap *= 2;
     return cap;
 }
@@ -44,16 +50,16 @@ void idtable_free(struct idtable *t)
     t->cap = t->count = 0;
 }
 
-static size_t find(const struct idtable *t, const char *key, uint64_t h, bool *found)
+static size_t find(const struct idtable *t, const char *key, bool *found)
 {
-    size_t mask = t->cap - 1, i = (size_t)h & mask;
+    size_t mask = t->cap - 1, i = (size_t)idtable_hash(key) & mask;
     for (;; i = (i + 1) & mask) {
         const struct idtable_slot *s = &t->slots[i];
-        if (!s->hash) {
+        if (!s->key) {
             *found = false;
             return i;
         }
-        if (s->hash == h && strcmp(s->key, key) == 0) {
+        if (s->key[0] == key[0] && strcmp(s->key, key) == 0) {
             *found = true;
             return i;
         }
@@ -67,7 +73,7 @@ void *idtable_get(const struct idtable *t, const char *key)
 
     if (!t->cap)
         return NULL;
-    i = find(t, key, idtable_hash(key), &found);
+    i = find(t, key, &found);
     return found ? t->slots[i].value : NULL;
 }
 
@@ -79,9 +85,9 @@ static void grow(struct idtable *t)
     t->slots = xcalloc(t->cap, sizeof(*t->slots));
     for (size_t i = 0; i < old.cap; i++) {
         const struct idtable_slot *s = &old.slots[i];
-        if (s->hash) {
-            size_t j = (size_t)s->hash & (t->cap - 1);
-            while (t->slots[j].hash)
+        if (s->key) {
+            size_t j = (size_t)idtable_hash(s->key) & (t->cap - 1);
+            while (t->slots[j].key)
                 j = (j + 1) & (t->cap - 1);
             t->slots[j] = *s;
         }
@@ -91,16 +97,15 @@ static void grow(struct idtable *t)
 
 int idtable_put(struct idtable *t, const char *key, void *value)
 {
-    uint64_t h = idtable_hash(key);
     bool found;
     size_t i;
 
-    if (2 * (t->count + 1) > t->cap)
+    if (!t->cap || too_full(t->count + 1, t->cap))
         grow(t);
-    i = find(t, key, h, &found);
+    i = find(t, key, &found);
     if (found)
         return -EEXIST;
-    t->slots[i] = (struct idtable_slot){.hash = h, .key = key, .value = value};
+    t->slots[i] = (struct idtable_slot){.key = key, .value = value};
     t->count++;
     return 0;
 }
@@ -113,13 +118,13 @@ void *idtable_del(struct idtable *t, const char *key)
 
     if (!t->cap)
         return NULL;
-    i = find(t, key, idtable_hash(key), &found);
+    i = find(t, key, &found);
     if (!found)
         return NULL;
     value = t->slots[i].value;
     /* Move back every later entry of the run whose home is not in (i, j]. */
-    for (j = (i + 1) & mask; t->slots[j].hash; j = (j + 1) & mask) {
-        size_t home = (size_t)t->slots[j].hash & mask;
+    for (j = (i + 1) & mask; t->slots[j].key; j = (j + 1) & mask) {
+        size_t home = (size_t)idtable_hash(t->slots[j].key) & mask;
         bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
         if (!stays) {
             t->slots[i] = t->slots[j];

@@ -1,7 +1,10 @@
 /*
  * idtable — a hash table from string ids (job ids, plugin names) to
  * pointers: open addressing with linear probing, FNV-1a hashes, grown at
- * half full. The one id table of the host: the per-job state, each
+ * three quarters full. A slot is two pointers (16 bytes): hashes are not
+ * kept but recomputed when the table grows or an entry is deleted, since a
+ * table holds an entry per job and at a million jobs that memory counts.
+ * The one id table of the host: the per-job state, each
  * generation's index of its jobs and plugins, and the reload's comparison
  * of two generations all look ids up here, in O(1).
  *
@@ -17,8 +20,7 @@
 #include <stdint.h>
 
 struct idtable_slot {
-    uint64_t hash; /* 0 = empty */
-    const char *key;
+    const char *key; /* NULL = empty */
     void *value;
 };
 
