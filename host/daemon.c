@@ -77,6 +77,11 @@ static size_t submit_many_to_executor(void *arg, const struct run_request *reqs,
     return executor_submit_many(arg, reqs, n);
 }
 
+static void pool_stats(void *arg, struct executor_stats *out)
+{
+    executor_stats(arg, out);
+}
+
 static bool is_ready(void *arg)
 {
     struct daemon *d = arg;
@@ -290,7 +295,16 @@ static int start(struct daemon *d, struct errors *errs)
     }
     generation_publish(g);
     publish_host_metrics(d, g);
-    d->ex = executor_new(workers);
+    {
+        struct executor_opts eo = {
+            .workers = workers,
+            .stuck_grace_ns = 10 * NS_PER_SEC,
+            .max_stuck_workers = 16,
+        };
+        d->ex = executor_new(&eo);
+        d->metrics_src.pool = pool_stats;
+        d->metrics_src.pool_arg = d->ex;
+    }
     {
         struct scheduler_opts so = {
             .submit = submit_to_executor,

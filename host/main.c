@@ -143,7 +143,7 @@ static int cmd_run_once(const struct cli *cli)
     struct metrics *metrics = NULL;
     struct runtime rt;
     struct log_config lc = {.level = JH_LOG_INFO, .to_stderr = true};
-    struct run run;
+    struct run run = {0};
     struct run_opts ro = {.trigger = RUN_CLI, .dry_run = cli->dry_run};
     struct job *job;
     int status = 1;

@@ -1,17 +1,39 @@
 /*
  * executor — the worker pool. See executor.h.
  *
- * DESIGN. Submitters (the dispatcher thread, the HTTP thread for manual
- * runs) append tasks to one FIFO under `lock` and signal `work`. Workers
- * take up to a batch of tasks per lock round (fewer lock round-trips when
- * many runs are due at once), run each through run_job() with no lock held,
- * then count them done. executor_stop() flips `stopping`, waits on `idle`
- * for the running count to reach zero, raising cancellation at the deadline.
+ * DESIGN. Submitters (the dispatcher, the HTTP thread for manual runs)
+ * append tasks to one FIFO under `lock` and signal `work`. A worker that
+ * wakes takes a share of the queue into its own batch (up to WORKER_BATCH
+ * slots, fewer when other workers are idle) in one lock round and then
+ * starts the tasks one by one, each claimed with an atomic exchange of its
+ * slot. A worker that finds the FIFO empty looks, still under `lock`, for a
+ * task not yet started in another worker's batch and claims that: a task
+ * queued behind a slow run waits only while every worker is busy. Batch
+ * slots are refilled only under `lock`, by their owner.
+ *
+ * The watch thread sleeps on `watch` until the earliest stuck deadline
+ * (a thread-mode run's timeout plus stuck_grace) of the runs in progress,
+ * and writes off the runs past it (run_write_off). Each worker publishes
+ * its run's stuck moment in `cur_stuck_at` and signals the watch (under
+ * `lock`: only runs with a timeout do); the watch reads it under `lock`
+ * and acts only through run_write_off's compare-and-swap on the run's fate,
+ * so a run that returns at that moment is reported once, by whoever wins.
+ * A written-off worker leaves the pool when its plugin returns; a new
+ * worker takes its place at once (up to max_stuck_workers). Nothing wakes
+ * the watch while no run has a timeout.
+ *
+ * Per run, a worker takes no lock: the counts a run changes are atomics,
+ * finished task nodes are handed back at the next lock round, and only the
+ * last run to finish takes `lock` to wake executor_stop.
+ *
+ * Lock order: `lock` is taken under the scheduler's lock (the dispatcher
+ * submits while holding it) and takes nothing else but leaf locks.
  */
 #include "core/executor.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,102 +55,51 @@ struct task {
     struct task *next;
 };
 
-struct executor {
-    pthread_mutex_t lock;
-    pthread_cond_t work; /* a task was queued, or stopping */
-    pthread_cond_t idle; /* running dropped to zero */
-    struct task *head, *tail; /* under lock */
-    struct task *free_tasks;  /* under lock: recycled task nodes */
-    size_t queued;            /* under lock */
-    size_t running;           /* under lock */
-    bool stopping;            /* under lock */
-    unsigned n_workers;
-    pthread_t *workers;
+struct worker {
+    struct executor *ex;
+    pthread_t thread;
+    /* Tasks taken from the FIFO, claimed by atomic exchange (by the owner,
+     * or by an idle worker under `lock`); refilled only by the owner under
+     * `lock`. */
+    _Atomic(struct task *) batch[WORKER_BATCH];
+    size_t n_batch; /* under lock */
+    /* The run in progress (see DESIGN): its fate word and the moment it is
+     * stuck (0 = never). Written by the owner, read by the watch. */
+    struct run run;
+    _Atomic int64_t cur_stuck_at;
+    atomic_bool busy;        /* in a run */
+    atomic_bool written_off; /* set by the watch under lock: it leaves after its run */
+    bool retiring;    /* under lock: the pool shrank; it leaves after its batch */
+    struct worker *next; /* under lock */
 };
 
-static void finish_task(struct job *job)
-{
-    executor_release_instance(job);
-    generation_unref(job->gen);
-}
+struct executor {
+    pthread_mutex_t lock;
+    pthread_cond_t work;  /* a task was queued, or stopping */
+    pthread_cond_t idle;  /* running dropped to zero */
+    pthread_cond_t watch; /* a run's stuck deadline is earlier than the watch knew */
+    struct task *head, *tail; /* under lock */
+    struct task *free_tasks;  /* under lock: recycled task nodes */
+    size_t queued;            /* under lock: tasks in the FIFO */
+    atomic_size_t batched;    /* tasks in batches, not started */
+    atomic_size_t running;    /* tasks claimed, not finished (stuck included) */
+    atomic_uint n_busy;       /* workers in a run */
+    unsigned target;          /* under lock: the pool's size */
+    unsigned n_workers;       /* under lock: workers not written off or retiring */
+    unsigned n_idle;          /* under lock: workers waiting for work */
+    unsigned n_stuck;         /* under lock: written-off workers still in a plugin */
+    unsigned n_threads;       /* under lock: worker threads alive */
+    bool stopping;            /* under lock */
+    int64_t stuck_grace_ns;
+    unsigned max_stuck;
+    pthread_t watch_thread;
+    bool watch_running;
+    struct worker *workers;   /* under lock: every worker thread alive */
+};
 
-static void execute(struct task *t)
-{
-    const struct manifest_job *spec = t->job->spec;
-    struct run run;
+static void *worker_main(void *arg);
 
-    if (t->opts.trigger == RUN_SCHEDULED && spec->misfire_grace_ns > 0 &&
-        wall_ns() > t->opts.scheduled_wall_ns + spec->misfire_grace_ns) {
-        outcome_skipped(t->job, SKIP_MISFIRE, t->opts.scheduled_wall_ns, 1);
-        return;
-    }
-    run_job(t->job, &t->opts, &run);
-}
-
-static void *worker_main(void *arg)
-{
-    struct executor *ex = arg;
-    struct task *batch[WORKER_BATCH];
-
-    pthread_mutex_lock(&ex->lock);
-    for (;;) {
-        size_t n = 0;
-        while (!ex->head && !ex->stopping)
-            pthread_cond_wait(&ex->work, &ex->lock);
-        if (!ex->head && ex->stopping)
-            break;
-        /* Take a fair share: never leave other idle workers without work. */
-        size_t share = ex->queued / ex->n_workers + 1;
-        while (ex->head && n < WORKER_BATCH && n < share) {
-            batch[n++] = ex->head;
-            ex->head = ex->head->next;
-            ex->queued--;
-        }
-        if (!ex->head)
-            ex->tail = NULL;
-        ex->running += n;
-        pthread_mutex_unlock(&ex->lock);
-
-        for (size_t i = 0; i < n; i++) {
-            execute(batch[i]);
-            finish_task(batch[i]->job);
-        }
-
-        pthread_mutex_lock(&ex->lock);
-        for (size_t i = 0; i < n; i++) {
-            batch[i]->next = ex->free_tasks;
-            ex->free_tasks = batch[i];
-        }
-        ex->running -= n;
-        if (ex->running == 0 && !ex->head)
-            pthread_cond_broadcast(&ex->idle);
-    }
-    pthread_mutex_unlock(&ex->lock);
-    return NULL;
-}
-
-struct executor *executor_new(unsigned workers)
-{
-    struct executor *ex = xcalloc(1, sizeof(*ex));
-    pthread_condattr_t attr;
-
-    pthread_mutex_init(&ex->lock, NULL);
-    pthread_cond_init(&ex->work, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&ex->idle, &attr);
-    pthread_condattr_destroy(&attr);
-    ex->n_workers = workers ? workers : 1;
-    ex->workers = xcalloc(ex->n_workers, sizeof(*ex->workers));
-    for (unsigned i = 0; i < ex->n_workers; i++) {
-        int rc = pthread_create(&ex->workers[i], NULL, worker_main, ex);
-        if (rc != 0) {
-            fprintf(stderr, "jobhost: cannot start worker thread: %s\n", strerror(rc));
-            abort();
-        }
-    }
-    return ex;
-}
+/* --- instances --------------------------------------------------------------- */
 
 bool executor_claim_instance(struct job *job)
 {
@@ -144,6 +115,344 @@ bool executor_claim_instance(struct job *job)
 void executor_release_instance(struct job *job)
 {
     atomic_fetch_sub_explicit(&job->state->instances, 1, memory_order_relaxed);
+}
+
+/* --- workers ----------------------------------------------------------------- */
+
+/* Under lock. */
+static void spawn_worker(struct executor *ex)
+{
+    struct worker *w = xcalloc(1, sizeof(*w));
+    int rc;
+
+    w->ex = ex;
+    for (size_t i = 0; i < WORKER_BATCH; i++)
+        atomic_init(&w->batch[i], NULL);
+    atomic_init(&w->cur_stuck_at, 0);
+    atomic_init(&w->busy, false);
+    atomic_init(&w->written_off, false);
+    atomic_init(&w->run.fate, 0);
+    w->next = ex->workers;
+    ex->workers = w;
+    ex->n_workers++;
+    ex->n_threads++;
+    rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc != 0) {
+        fprintf(stderr, "jobhost: cannot start worker thread: %s\n", strerror(rc));
+        abort();
+    }
+    /* Threads leave by themselves (written off, retired) or at free. */
+    pthread_detach(w->thread);
+}
+
+/* Under lock: unlinks w, which is leaving. */
+static void unlink_worker(struct executor *ex, struct worker *w)
+{
+    for (struct worker **pp = &ex->workers; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    ex->n_threads--;
+    pthread_cond_broadcast(&ex->idle);
+}
+
+static void finish_task(struct job *job, bool release_instance)
+{
+    if (release_instance)
+        executor_release_instance(job);
+    generation_unref(job->gen);
+}
+
+/* Runs one claimed task on w's thread. Returns false when its run was
+ * written off (the instance was given back by the watch). */
+static bool execute(struct worker *w, struct task *t)
+{
+    const struct manifest_job *spec = t->job->spec;
+    struct executor *ex = w->ex;
+    bool ours;
+
+    if (t->opts.trigger == RUN_SCHEDULED && spec->misfire_grace_ns > 0 &&
+        wall_ns() > t->opts.scheduled_wall_ns + spec->misfire_grace_ns) {
+        outcome_skipped(t->job, SKIP_MISFIRE, t->opts.scheduled_wall_ns, 1);
+        return true;
+    }
+    if (spec->timeout_ns > 0 && spec->isolation == ISOLATION_THREAD && ex->stuck_grace_ns > 0) {
+        /* the stuck moment is known before the run starts: tell the watch
+         * first, so it is never late (run_job publishes the fate itself) */
+        int64_t at = mono_ns() + spec->timeout_ns + ex->stuck_grace_ns;
+        pthread_mutex_lock(&ex->lock);
+        atomic_store_explicit(&w->cur_stuck_at, at, memory_order_relaxed);
+        pthread_cond_signal(&ex->watch);
+        pthread_mutex_unlock(&ex->lock);
+    }
+    ours = run_job(t->job, &t->opts, &w->run);
+    atomic_store_explicit(&w->cur_stuck_at, 0, memory_order_relaxed);
+    return ours;
+}
+
+/* Under lock: a task not yet started in another worker's batch, claimed. */
+static struct task *steal(struct executor *ex, struct worker *self)
+{
+    for (struct worker *w = ex->workers; w; w = w->next) {
+        if (w == self)
+            continue;
+        for (size_t i = 0; i < w->n_batch; i++) {
+            struct task *t = atomic_exchange_explicit(&w->batch[i], NULL, memory_order_acq_rel);
+            if (t) {
+                atomic_fetch_sub_explicit(&ex->batched, 1, memory_order_relaxed);
+                return t;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Under lock: fills w's batch from the FIFO with a fair share. */
+static size_t take_batch(struct executor *ex, struct worker *w)
+{
+    /* Leave work for the workers that are idle or will wake for it. */
+    size_t share = ex->queued / (ex->n_idle + 1);
+    size_t n = 0;
+
+    if (share < 1)
+        share = 1;
+    while (ex->head && n < WORKER_BATCH && n < share) {
+        struct task *t = ex->head;
+        ex->head = t->next;
+        ex->queued--;
+        atomic_store_explicit(&w->batch[n++], t, memory_order_relaxed);
+    }
+    if (!ex->head)
+        ex->tail = NULL;
+    w->n_batch = n;
+    atomic_fetch_add_explicit(&ex->batched, n, memory_order_relaxed);
+    /* Idle workers may take over what this one has not started. */
+    if (n > 1 && ex->n_idle > 0)
+        pthread_cond_signal(&ex->work);
+    return n;
+}
+
+/* Under lock: takes t's node back. */
+static void recycle(struct executor *ex, struct task *t)
+{
+    t->next = ex->free_tasks;
+    ex->free_tasks = t;
+}
+
+/* Runs t (claimed by w, counted in `running`) without the lock; its node
+ * joins *done. Returns false when its run was written off. */
+static bool run_one(struct executor *ex, struct worker *w, struct task *t, struct task **done)
+{
+    bool ours;
+
+    atomic_store_explicit(&w->busy, true, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ex->n_busy, 1, memory_order_relaxed);
+    ours = execute(w, t);
+    finish_task(t->job, ours);
+    atomic_fetch_sub_explicit(&ex->n_busy, 1, memory_order_relaxed);
+    atomic_store_explicit(&w->busy, false, memory_order_relaxed);
+    if (!ours) {
+        /* the plugin of a written-off run returned at last */
+        atomic_fetch_sub_explicit(&t->job->state->stuck, 1, memory_order_relaxed);
+        pthread_mutex_lock(&ex->lock);
+        ex->n_stuck--;
+        pthread_mutex_unlock(&ex->lock);
+    }
+    t->next = *done;
+    *done = t;
+    if (atomic_fetch_sub_explicit(&ex->running, 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_lock(&ex->lock);
+        pthread_cond_broadcast(&ex->idle);
+        pthread_mutex_unlock(&ex->lock);
+    }
+    return ours;
+}
+
+/* Under lock: puts the tasks of w's batch not yet started back at the
+ * queue's front (w was written off and leaves). */
+static void requeue_batch(struct executor *ex, struct worker *w)
+{
+    for (size_t k = w->n_batch; k-- > 0;) {
+        struct task *t = atomic_exchange_explicit(&w->batch[k], NULL, memory_order_acq_rel);
+        if (!t)
+            continue;
+        atomic_fetch_sub_explicit(&ex->batched, 1, memory_order_relaxed);
+        t->next = ex->head;
+        ex->head = t;
+        if (!ex->tail)
+            ex->tail = t;
+        ex->queued++;
+        pthread_cond_signal(&ex->work);
+    }
+    w->n_batch = 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct executor *ex = w->ex;
+    struct task *done = NULL, *t;
+
+    pthread_mutex_lock(&ex->lock);
+    for (;;) {
+        while (done) {
+            struct task *next = done->next;
+            recycle(ex, done);
+            done = next;
+        }
+        if (atomic_load_explicit(&w->written_off, memory_order_relaxed) || w->retiring)
+            break;
+        if (ex->head) {
+            size_t n = take_batch(ex, w);
+            bool ours = true;
+            pthread_mutex_unlock(&ex->lock);
+            for (size_t i = 0; i < n && ours; i++) {
+                t = atomic_exchange_explicit(&w->batch[i], NULL, memory_order_acq_rel);
+                if (!t)
+                    continue; /* an idle worker took it over */
+                atomic_fetch_sub_explicit(&ex->batched, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&ex->running, 1, memory_order_relaxed);
+                ours = run_one(ex, w, t, &done);
+            }
+            pthread_mutex_lock(&ex->lock);
+            if (ours)
+                w->n_batch = 0;
+            else
+                requeue_batch(ex, w);
+            continue;
+        }
+        if ((t = steal(ex, w))) {
+            atomic_fetch_add_explicit(&ex->running, 1, memory_order_relaxed);
+            pthread_mutex_unlock(&ex->lock);
+            (void)run_one(ex, w, t, &done); /* written off: the loop ends */
+            pthread_mutex_lock(&ex->lock);
+            continue;
+        }
+        if (ex->stopping)
+            break;
+        ex->n_idle++;
+        pthread_cond_wait(&ex->work, &ex->lock);
+        ex->n_idle--;
+    }
+    if (!atomic_load_explicit(&w->written_off, memory_order_relaxed) && !w->retiring)
+        ex->n_workers--; /* stopping */
+    unlink_worker(ex, w);
+    pthread_mutex_unlock(&ex->lock);
+    free(w);
+    return NULL;
+}
+
+/* --- the stuck watch ----------------------------------------------------------- */
+
+/* Under lock: writes off w's run if it is past its stuck moment; returns the
+ * next stuck moment of w's run otherwise (INT64_MAX: none). */
+static int64_t check_worker(struct executor *ex, struct worker *w, int64_t now)
+{
+    int64_t at = atomic_load_explicit(&w->cur_stuck_at, memory_order_relaxed);
+    uint64_t fate = atomic_load_explicit(&w->run.fate, memory_order_acquire);
+    struct job *job;
+
+    if (!atomic_load_explicit(&w->busy, memory_order_relaxed) ||
+        atomic_load_explicit(&w->written_off, memory_order_relaxed) || at == 0 ||
+        RUN_FATE_STATE(fate) != RUN_RUNNING)
+        return INT64_MAX;
+    if (now < at)
+        return at;
+    job = w->run.job;
+    if (!run_write_off(&w->run, fate))
+        return INT64_MAX; /* it returned meanwhile */
+    atomic_fetch_add_explicit(&job->state->stuck, 1, memory_order_relaxed);
+    executor_release_instance(job); /* the schedule goes on */
+    atomic_store_explicit(&w->written_off, true, memory_order_relaxed);
+    ex->n_workers--;
+    ex->n_stuck++;
+    if (ex->n_stuck <= ex->max_stuck && !ex->stopping) {
+        spawn_worker(ex);
+    } else {
+        jlog(JH_LOG_ERROR, "worker_not_replaced", "job=%s run_id=%s stuck_workers=%u max=%u",
+             job->spec->id, w->run.id_text, ex->n_stuck, ex->max_stuck);
+    }
+    return INT64_MAX;
+}
+
+static void *watch_main(void *arg)
+{
+    struct executor *ex = arg;
+
+    pthread_mutex_lock(&ex->lock);
+    for (;;) {
+        int64_t now = mono_ns(), next = INT64_MAX;
+
+        for (struct worker *w = ex->workers; w; w = w->next) {
+            int64_t at = check_worker(ex, w, now);
+            if (at < next)
+                next = at;
+        }
+        if (ex->stopping && atomic_load(&ex->running) == 0)
+            break;
+        if (next == INT64_MAX) {
+            pthread_cond_wait(&ex->watch, &ex->lock);
+        } else {
+            struct timespec ts = {.tv_sec = next / NS_PER_SEC, .tv_nsec = next % NS_PER_SEC};
+            pthread_cond_timedwait(&ex->watch, &ex->lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&ex->lock);
+    return NULL;
+}
+
+/* --- the pool ---------------------------------------------------------------------- */
+
+struct executor *executor_new(const struct executor_opts *opts)
+{
+    struct executor *ex = xcalloc(1, sizeof(*ex));
+    pthread_condattr_t attr;
+    int rc;
+
+    pthread_mutex_init(&ex->lock, NULL);
+    pthread_cond_init(&ex->work, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&ex->idle, &attr);
+    pthread_cond_init(&ex->watch, &attr);
+    pthread_condattr_destroy(&attr);
+    atomic_init(&ex->batched, 0);
+    atomic_init(&ex->running, 0);
+    atomic_init(&ex->n_busy, 0);
+    ex->stuck_grace_ns = opts->stuck_grace_ns;
+    ex->max_stuck = opts->max_stuck_workers;
+    ex->target = opts->workers ? opts->workers : 1;
+    pthread_mutex_lock(&ex->lock);
+    for (unsigned i = 0; i < ex->target; i++)
+        spawn_worker(ex);
+    pthread_mutex_unlock(&ex->lock);
+    rc = pthread_create(&ex->watch_thread, NULL, watch_main, ex);
+    if (rc != 0) {
+        fprintf(stderr, "jobhost: cannot start the stuck-run watch: %s\n", strerror(rc));
+        abort();
+    }
+    ex->watch_running = true;
+    return ex;
+}
+
+void executor_resize(struct executor *ex, unsigned workers)
+{
+    if (workers == 0)
+        workers = 1;
+    pthread_mutex_lock(&ex->lock);
+    ex->target = workers;
+    while (ex->n_workers < ex->target && !ex->stopping)
+        spawn_worker(ex);
+    for (struct worker *w = ex->workers; w && ex->n_workers > ex->target; w = w->next) {
+        if (!atomic_load(&w->written_off) && !w->retiring) {
+            w->retiring = true;
+            ex->n_workers--;
+        }
+    }
+    pthread_cond_broadcast(&ex->work); /* idle retirees leave now */
+    pthread_mutex_unlock(&ex->lock);
 }
 
 size_t executor_submit_many(struct executor *ex, const struct run_request *reqs, size_t n)
@@ -188,8 +497,7 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
     pthread_mutex_lock(&ex->lock);
     while (spare) { /* unused nodes go back */
         struct task *next = spare->next;
-        spare->next = ex->free_tasks;
-        ex->free_tasks = spare;
+        recycle(ex, spare);
         spare = next;
     }
     if (queued && ex->stopping) {
@@ -198,7 +506,7 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
         while (head) {
             struct task *next = head->next;
             outcome_skipped(head->job, SKIP_SHUTDOWN, head->opts.scheduled_wall_ns, 1);
-            finish_task(head->job);
+            finish_task(head->job, true);
             free(head);
             head = next;
         }
@@ -227,88 +535,136 @@ int executor_submit(struct executor *ex, struct job *job, const struct run_opts 
 
     if (executor_submit_many(ex, &req, 1) == 1)
         return 0;
-    /* Not queued, and already recorded as skipped: say which way. */
+    /* Not queued, and already reported skipped: say which way. */
     pthread_mutex_lock(&ex->lock);
     stopping = ex->stopping;
     pthread_mutex_unlock(&ex->lock);
     return stopping ? -ESHUTDOWN : -EBUSY;
 }
 
+/* Under lock: waits until nothing runs but written-off runs, or `deadline`. */
 static void wait_idle_until(struct executor *ex, int64_t deadline)
 {
     struct timespec ts = {.tv_sec = deadline / NS_PER_SEC, .tv_nsec = deadline % NS_PER_SEC};
-    while (ex->running > 0 && mono_ns() < deadline)
+    while (atomic_load(&ex->running) > ex->n_stuck && mono_ns() < deadline)
         pthread_cond_timedwait(&ex->idle, &ex->lock, &ts);
+}
+
+/* Under lock: claims every task not yet started in a batch onto *list. */
+static void drain_batches(struct executor *ex, struct task **list)
+{
+    for (struct worker *w = ex->workers; w; w = w->next) {
+        for (size_t i = 0; i < w->n_batch; i++) {
+            struct task *t = atomic_exchange_explicit(&w->batch[i], NULL, memory_order_acq_rel);
+            if (t) {
+                atomic_fetch_sub_explicit(&ex->batched, 1, memory_order_relaxed);
+                t->next = *list;
+                *list = t;
+            }
+        }
+    }
 }
 
 unsigned executor_stop(struct executor *ex, int64_t deadline_mono_ns, int64_t grace_ns)
 {
     struct task *dropped;
-    unsigned left;
+    unsigned left = 0;
 
     pthread_mutex_lock(&ex->lock);
     ex->stopping = true;
     dropped = ex->head;
     ex->head = ex->tail = NULL;
     ex->queued = 0;
+    drain_batches(ex, &dropped); /* nothing starts from now on */
     pthread_cond_broadcast(&ex->work);
     pthread_mutex_unlock(&ex->lock);
 
     while (dropped) {
         struct task *next = dropped->next;
         outcome_skipped(dropped->job, SKIP_SHUTDOWN, dropped->opts.scheduled_wall_ns, 1);
-        finish_task(dropped->job);
+        finish_task(dropped->job, true);
         free(dropped);
         dropped = next;
     }
 
     pthread_mutex_lock(&ex->lock);
     wait_idle_until(ex, deadline_mono_ns);
-    if (ex->running > 0) {
+    if (atomic_load(&ex->running) > ex->n_stuck) {
+        size_t running = atomic_load(&ex->running) - ex->n_stuck;
         pthread_mutex_unlock(&ex->lock);
-        jlog(JH_LOG_WARN, "shutdown_cancelling", "running=%zu", ex->running);
+        jlog(JH_LOG_WARN, "shutdown_cancelling", "running=%zu", running);
         hostapi_cancel_all();
         pthread_mutex_lock(&ex->lock);
         wait_idle_until(ex, mono_ns() + grace_ns);
     }
-    left = (unsigned)ex->running;
+    /* Name every run still in a plugin: they are abandoned to the exit. */
+    for (struct worker *w = ex->workers; w; w = w->next) {
+        uint64_t fate = atomic_load_explicit(&w->run.fate, memory_order_acquire);
+        if (!atomic_load(&w->busy) || RUN_FATE_STATE(fate) == RUN_DONE)
+            continue;
+        left++;
+        jlog(JH_LOG_ERROR, "run_abandoned", "job=%s run_id=%s plugin=%s stuck=%s",
+             w->run.job->spec->id, w->run.id_text, w->run.job->spec->plugin,
+             atomic_load(&w->written_off) ? "true" : "false");
+    }
+    /* Queued runs can no longer be taken: wake the watch to see it end. */
+    pthread_cond_broadcast(&ex->watch);
     pthread_mutex_unlock(&ex->lock);
     return left;
 }
 
 void executor_free(struct executor *ex)
 {
+    bool busy;
+
     if (!ex)
         return;
     pthread_mutex_lock(&ex->lock);
     ex->stopping = true;
     pthread_cond_broadcast(&ex->work);
-    bool busy = ex->running > 0;
+    pthread_cond_broadcast(&ex->watch);
+    busy = atomic_load(&ex->running) > 0;
     pthread_mutex_unlock(&ex->lock);
     if (busy) {
-        /* A plugin ignored cancellation: its thread cannot be joined, and
-         * its memory must stay valid; leave the pool to the process exit. */
+        /* A plugin ignored cancellation: its thread cannot be waited for,
+         * and its memory must stay valid; leave the pool to the exit. */
         return;
     }
-    for (unsigned i = 0; i < ex->n_workers; i++)
-        pthread_join(ex->workers[i], NULL);
+    if (ex->watch_running)
+        pthread_join(ex->watch_thread, NULL);
+    /* The workers are detached: wait for them to unlink themselves. */
+    pthread_mutex_lock(&ex->lock);
+    while (ex->n_threads > 0)
+        pthread_cond_wait(&ex->idle, &ex->lock);
+    pthread_mutex_unlock(&ex->lock);
     while (ex->free_tasks) {
         struct task *next = ex->free_tasks->next;
         free(ex->free_tasks);
         ex->free_tasks = next;
     }
-    free(ex->workers);
     pthread_cond_destroy(&ex->work);
     pthread_cond_destroy(&ex->idle);
+    pthread_cond_destroy(&ex->watch);
     pthread_mutex_destroy(&ex->lock);
     free(ex);
+}
+
+void executor_stats(struct executor *ex, struct executor_stats *out)
+{
+    pthread_mutex_lock(&ex->lock);
+    out->queued = ex->queued + atomic_load_explicit(&ex->batched, memory_order_relaxed);
+    out->busy = atomic_load_explicit(&ex->n_busy, memory_order_relaxed) - ex->n_stuck;
+    out->workers = ex->n_workers;
+    out->stuck = ex->n_stuck;
+    pthread_mutex_unlock(&ex->lock);
 }
 
 size_t executor_pending(struct executor *ex)
 {
     size_t n;
     pthread_mutex_lock(&ex->lock);
-    n = ex->queued + ex->running;
+    n = ex->queued + atomic_load_explicit(&ex->batched, memory_order_relaxed) +
+        atomic_load_explicit(&ex->running, memory_order_relaxed);
     pthread_mutex_unlock(&ex->lock);
     return n;
 }

@@ -1,12 +1,26 @@
 /*
- * executor — a fixed pool of worker threads that run jobs through the
- * instrumented wrapper (run.h).
+ * executor — the worker pool that runs jobs through the instrumented
+ * wrapper (run.h).
+ *
+ * Fairness: no run waits while a worker is idle, and runs start in the
+ * order they were queued (the dispatcher queues them in order of their
+ * scheduled time). A worker may take several queued runs at once (fewer
+ * lock rounds when many are due together), but the runs it has not started
+ * yet stay visible to the others: an idle worker takes them over, so a slow
+ * run never holds back the quick ones queued behind it.
  *
  * A submitted run holds a reference to its job's generation and counts as
  * one of the job's instances (max_instances) from submission until it
  * returns. A run that starts later than its scheduled time plus the job's
  * misfire_grace is skipped (reason "misfire") instead of run. Every skip is
  * reported to the outcome pipeline (outcome.h), never recorded here.
+ *
+ * Stuck runs: a thread-mode run still running `stuck_grace` after its
+ * timeout is written off at that moment: reported finished as `timeout`
+ * (the job_stuck record), its instance given back, and its worker thread
+ * left to the plugin and replaced by a new one, up to `max_stuck_workers`
+ * such threads at a time. When the plugin finally returns, the thread
+ * exits and nothing more is reported.
  */
 #ifndef JH_EXECUTOR_H
 #define JH_EXECUTOR_H
@@ -20,13 +34,24 @@
 struct executor;
 struct job;
 
+struct executor_opts {
+    unsigned workers;           /* threads; 0 = 1 */
+    int64_t stuck_grace_ns;     /* after a run's timeout; 0 = never write a run off */
+    unsigned max_stuck_workers; /* written-off threads replaced at most at once */
+};
+
 /* Takes one of the job's max_instances slots; false when all are taken.
  * executor_submit does this itself; exposed for the scheduler's tests. */
 bool executor_claim_instance(struct job *job);
 void executor_release_instance(struct job *job);
 
-/* Starts `workers` threads. */
-struct executor *executor_new(unsigned workers);
+/* Starts the workers and the stuck-run watch. */
+struct executor *executor_new(const struct executor_opts *opts);
+
+/* Grows or shrinks the pool to `workers` threads (a reload changed
+ * host.workers): new threads start at once, surplus ones end after the run
+ * they are in. Any thread. */
+void executor_resize(struct executor *ex, unsigned workers);
 
 /* Queues one run of `job`, unless the job already has max_instances runs
  * queued or running (then the firing is reported skipped and -EBUSY
@@ -42,12 +67,22 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
 
 /* Graceful stop: no new runs are taken; queued runs not yet started are
  * skipped (reason "shutdown"); running ones get until `deadline_mono_ns` to
- * return, then cancellation is raised and they get `grace_ns` more.
- * Returns the number of runs still running when it gave up (0 = clean). */
+ * return, then cancellation is raised and they get `grace_ns` more. Each
+ * run still running then (written-off ones included) is named in a
+ * run_abandoned record. Returns how many (0 = clean). */
 unsigned executor_stop(struct executor *ex, int64_t deadline_mono_ns, int64_t grace_ns);
 
 /* Joins the workers (after executor_stop) and frees. */
 void executor_free(struct executor *ex);
+
+/* What the pool does now, for /metrics. Any thread. */
+struct executor_stats {
+    uint64_t queued;  /* runs waiting for a worker */
+    uint64_t busy;    /* workers in a run */
+    uint64_t workers; /* workers in the pool */
+    uint64_t stuck;   /* written-off threads still in a plugin */
+};
+void executor_stats(struct executor *ex, struct executor_stats *out);
 
 /* Runs queued + running now. */
 size_t executor_pending(struct executor *ex);

@@ -64,6 +64,7 @@ struct jobstate *jobstate_acquire(struct jobstate_table *t, const char *id)
     s->plan_nominal_ns = -1;
     atomic_init(&s->instances, 0);
     atomic_init(&s->running, 0);
+    atomic_init(&s->stuck, 0);
     atomic_init(&s->paused, false);
     atomic_init(&s->next_run_wall_ns, 0);
     atomic_init(&s->metrics, NULL);

@@ -35,6 +35,7 @@ struct jobstate {
 
     atomic_uint instances; /* runs queued or running: what max_instances limits */
     atomic_uint running;   /* runs executing now */
+    atomic_uint stuck;     /* runs written off as stuck whose plugin has not returned */
     atomic_bool paused;
     atomic_int_fast64_t next_run_wall_ns; /* 0 = none planned; set by the planned outcome */
 

@@ -80,8 +80,10 @@ static void on_finished(void *arg, const struct run *run)
             jlog_ctx(&lc, JH_LOG_INFO, "job_finished", "result=%s duration_ms=%.3f",
                      run_result_name(run->result), ms);
     } else if (wanted(&lc, JH_LOG_WARN)) {
-        jlog_ctx(&lc, JH_LOG_WARN, "job_finished", "result=%s duration_ms=%.3f error=%s",
-                 run_result_name(run->result), ms, run->error);
+        /* a stuck run is finished for the schedule, not for its plugin */
+        jlog_ctx(&lc, JH_LOG_WARN, run->stuck ? "job_stuck" : "job_finished",
+                 "result=%s duration_ms=%.3f error=%s", run_result_name(run->result), ms,
+                 run->error);
     }
 }
 

@@ -102,12 +102,35 @@ static int call_plugin(struct job *job, struct run_ctx *rc, bool *crashed)
     return ret;
 }
 
-void run_job(struct job *job, const struct run_opts *opts, struct run *run)
+bool run_write_off(struct run *run, uint64_t fate)
+{
+    uint64_t written_off = (fate & ~(uint64_t)3) | RUN_WRITTEN_OFF;
+    char d[32], late[32];
+    int64_t now = mono_ns();
+
+    if (RUN_FATE_STATE(fate) != RUN_RUNNING ||
+        !atomic_compare_exchange_strong_explicit(&run->fate, &fate, written_off,
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return false;
+    run->result = RUN_TIMEOUT;
+    run->stuck = true;
+    run->duration_ns = now - run->start_mono_ns;
+    snprintf(run->error, sizeof(run->error),
+             "still running %s after its timeout of %s: its worker thread was written off",
+             duration_format(now - run->deadline_mono_ns, late, sizeof(late)),
+             duration_format(run->job->spec->timeout_ns, d, sizeof(d)));
+    outcome_finished(run);
+    return true;
+}
+
+bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
 {
     const struct manifest_job *spec = job->spec;
     struct run_ctx rc;
     int64_t end_mono, deadline = 0;
     bool crashed = false;
+    enum run_result result;
+    uint64_t fate;
     int ret;
 
     run->job = job;
@@ -118,8 +141,13 @@ void run_job(struct job *job, const struct run_opts *opts, struct run *run)
     run->start_wall_ns = wall_from_mono(run->start_mono_ns);
     run->id = opts->run_id ? opts->run_id : run_id_at(run->start_wall_ns);
     run_id_format(run->id, run->id_text);
+    run->stuck = false;
     if (spec->timeout_ns > 0)
         deadline = run->start_mono_ns + spec->timeout_ns;
+    run->deadline_mono_ns = deadline;
+    /* Published last: a watch that sees RUN_RUNNING sees the fields above. */
+    fate = ((atomic_load_explicit(&run->fate, memory_order_relaxed) >> 2) + 1) << 2 | RUN_RUNNING;
+    atomic_store_explicit(&run->fate, fate, memory_order_release);
     hostapi_run_ctx(&rc, run, job->plugin->desc->name, deadline);
     rc.drain_deadline = &job->plugin->drain_deadline_mono;
 
@@ -128,13 +156,19 @@ void run_job(struct job *job, const struct run_opts *opts, struct run *run)
     end_mono = mono_ns();
 
     if (crashed)
-        run->result = RUN_CRASHED;
+        result = RUN_CRASHED;
     else if (deadline && end_mono > deadline)
-        run->result = RUN_TIMEOUT; /* the plugin overran, whatever it returned */
+        result = RUN_TIMEOUT; /* the plugin overran, whatever it returned */
     else if (ret == JH_OK)
-        run->result = opts->dry_run ? RUN_DRY_RUN : RUN_SUCCESS;
+        result = opts->dry_run ? RUN_DRY_RUN : RUN_SUCCESS;
     else
-        run->result = RUN_FAILURE;
+        result = RUN_FAILURE;
+    /* The finish is ours to report unless the stuck watch took it. */
+    if (!atomic_compare_exchange_strong_explicit(&run->fate, &fate,
+                                                 (fate & ~(uint64_t)3) | RUN_DONE,
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return false;
+    run->result = result;
     if (run->result == RUN_TIMEOUT && !rc.error[0]) {
         char d[32];
         snprintf(rc.error, sizeof(rc.error), "ran past its timeout of %s",
@@ -151,4 +185,5 @@ void run_job(struct job *job, const struct run_opts *opts, struct run *run)
     run->error[elen] = '\0';
 
     outcome_finished(run);
+    return true;
 }

@@ -14,6 +14,7 @@
 #ifndef JH_RUN_H
 #define JH_RUN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,15 +51,32 @@ struct run {
     int64_t scheduled_wall_ns; /* 0 = none (a manual run) */
     int64_t start_wall_ns;
     int64_t start_mono_ns;
+    int64_t deadline_mono_ns;  /* the run's timeout; 0 = none */
     /* Valid once finished: */
     int64_t duration_ns;
     enum run_result result;
+    bool stuck;                /* finished by run_write_off, still running */
     char error[RUN_ERROR_MAX]; /* the plugin's jh_set_error, or the host's reason; "" */
+    /* Who reports the finish: a counter of the runs this struct has held
+     * (so a stale look cannot act on a later run) and a state, RUN_RUNNING
+     * until run_job or run_write_off claims it. */
+    _Atomic uint64_t fate;
 };
 
+#define RUN_FATE_STATE(f) ((f)&3u)
+enum { RUN_IDLE = 0, RUN_RUNNING = 1, RUN_DONE = 2, RUN_WRITTEN_OFF = 3 };
+
 /* Runs `job` once on the calling thread; *run holds the outcome afterwards.
- * The caller keeps a reference to the job's generation for the duration. */
-void run_job(struct job *job, const struct run_opts *opts, struct run *run);
+ * `run` must be zeroed before its first use and may be reused for the next
+ * run (its fate counter continues). The caller keeps a reference to the
+ * job's generation for the duration. Returns false when the run was written
+ * off meanwhile (run_write_off reported its finish, nothing more is). */
+bool run_job(struct job *job, const struct run_opts *opts, struct run *run);
+
+/* Reports the run whose fate read `fate` (RUN_RUNNING) finished as a
+ * timeout now, though its plugin has not returned: the executor's stuck
+ * watch. False when the run finished (or moved on) first. Any thread. */
+bool run_write_off(struct run *run, uint64_t fate);
 
 /* A fresh run id (never 0). Any thread. */
 uint64_t run_new_id(void);

@@ -68,11 +68,12 @@ static json_t *job_json(const struct job *job)
                               (double)last.duration_ns / 1e6, "error",
                               last.error[0] ? last.error : NULL);
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:o, s:o}", "id", spec->id,
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:i, s:o, s:o}", "id", spec->id,
                      "plugin", spec->plugin, "plugin_version", job->plugin->desc->version,
                      "trigger", spec->trigger_text, "enabled", spec->enabled, "paused",
                      atomic_load(&job->state->paused), "running",
-                     (json_int_t)atomic_load(&job->state->running), "max_instances",
+                     (json_int_t)atomic_load(&job->state->running), "stuck",
+                     (json_int_t)atomic_load(&job->state->stuck), "max_instances",
                      (json_int_t)spec->max_instances, "next_run",
                      time_or_null(atomic_load(&job->state->next_run_wall_ns)), "last_run",
                      last_json);

@@ -24,6 +24,7 @@
 
 #include <jobhost/plugin.h>
 
+#include "core/executor.h"
 #include "core/generation.h"
 #include "core/jobstate.h"
 #include "io/procstat.h"
@@ -52,6 +53,10 @@ enum fam {
     F_BUILD_INFO,
     F_RELOAD_SUCCESS_TS,
     F_RELOAD_OK,
+    F_EXEC_BUSY,
+    F_EXEC_QUEUED,
+    F_EXEC_STUCK,
+    F_EXEC_WORKERS,
     F_DURATION,
     F_LAST_DURATION,
     F_LAST_FAILURE,
@@ -84,6 +89,15 @@ static const struct family families[] = {
     [F_RELOAD_OK] = {"jobhost_config_last_reload_successful", T_GAUGE, NULL,
                      "Whether the last configuration reload attempt was successful (1) or "
                      "not (0)."},
+    [F_EXEC_BUSY] = {"jobhost_executor_busy_workers", T_GAUGE, NULL,
+                     "Worker threads running a job now."},
+    [F_EXEC_QUEUED] = {"jobhost_executor_queued_runs", T_GAUGE, NULL,
+                       "Runs due and waiting for a worker."},
+    [F_EXEC_STUCK] = {"jobhost_executor_stuck_workers", T_GAUGE, NULL,
+                      "Worker threads written off: their run passed its timeout plus "
+                      "host.stuck_grace and its plugin has not returned."},
+    [F_EXEC_WORKERS] = {"jobhost_executor_workers", T_GAUGE, NULL,
+                        "Worker threads in the pool (host.workers)."},
     [F_DURATION] = {"jobhost_job_duration_seconds", T_HISTOGRAM, "seconds",
                     "Duration of finished job runs in seconds."},
     [F_LAST_DURATION] = {"jobhost_job_last_duration_seconds", T_GAUGE, "seconds",
@@ -523,6 +537,14 @@ static void write_head(struct metrics_render *r, struct buf *b)
     buf_puts(b, "\"} 1\n");
     write_plain_ns(b, F_RELOAD_SUCCESS_TS, r->om, h.last_reload_success_ns);
     write_plain_u64(b, F_RELOAD_OK, r->om, h.last_reload_ok ? 1 : 0);
+    if (r->src->pool) {
+        struct executor_stats es;
+        r->src->pool(r->src->pool_arg, &es);
+        write_plain_u64(b, F_EXEC_BUSY, r->om, es.busy);
+        write_plain_u64(b, F_EXEC_QUEUED, r->om, es.queued);
+        write_plain_u64(b, F_EXEC_STUCK, r->om, es.stuck);
+        write_plain_u64(b, F_EXEC_WORKERS, r->om, es.workers);
+    }
 }
 
 struct plugins_writer {

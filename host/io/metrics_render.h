@@ -37,10 +37,17 @@ struct runtime;
  * "queue"); log_dropped() of core/log.h fits. */
 typedef uint64_t (*metrics_dropped_fn)(const char *sink);
 
+/* What the worker pool does now (executor_stats of core/executor.h fits,
+ * with its executor as `arg`). */
+struct executor_stats;
+typedef void (*metrics_pool_fn)(void *arg, struct executor_stats *out);
+
 /* What the exposition reads. Borrowed; must outlive every cursor. */
 struct metrics_source {
     struct runtime *rt;         /* its metrics registry and live generations */
     metrics_dropped_fn dropped; /* NULL leaves jobhost_log_records_dropped_total out */
+    metrics_pool_fn pool;       /* NULL leaves the jobhost_executor_* gauges out */
+    void *pool_arg;
 };
 
 /* The bytes a piece aims at: metrics_render_next appends at least this

@@ -1,0 +1,291 @@
+/*
+ * The worker pool: fairness (no run waits while a worker is idle, a slow
+ * run never holds back quick ones), stuck runs written off and their
+ * workers replaced, live resizing, and shutdown naming every abandoned run.
+ * Jobs live in fake generations (fake_gen.h) and run a plugin descriptor
+ * defined here, through the real run wrapper and outcome pipeline.
+ */
+#include "core/executor.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jobhost/plugin.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "cu_main.h"
+#include "fake_gen.h"
+#include "lib/units.h"
+
+#define MS NS_PER_MS
+
+/* --- a plugin in the test binary -------------------------------------------------- */
+
+/* What each run does, by job id's first letter: h = hang (ignores
+ * cancellation) until `release`, q = note its start and return, anything
+ * else returns at once. */
+static atomic_bool release;
+static atomic_int hanging; /* runs in the hang now */
+static _Atomic int64_t started_at[64]; /* mono ns of each quick job's start, by index */
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int test_run(jh_ctx *ctx)
+{
+    const char *id = jh_job_id(ctx);
+    if (id[0] == 'h') {
+        atomic_fetch_add(&hanging, 1);
+        while (!atomic_load(&release))
+            sleep_ms(5);
+        atomic_fetch_sub(&hanging, 1);
+    } else if (id[0] == 'q') {
+        atomic_store(&started_at[atoi(id + 1)], mono_ns());
+    }
+    return JH_OK;
+}
+
+static const struct jh_plugin test_desc = {
+    .abi_version = JH_ABI_VERSION, .size = sizeof(struct jh_plugin), .name = "t",
+    .version = "1", .run = test_run};
+
+static struct plugin test_plugin = {.name = "t", .desc = &test_desc};
+
+/* --- an observer that counts outcomes ----------------------------------------------- */
+
+static atomic_int n_finished, n_stuck_reports, n_skipped;
+
+static void on_finished(void *arg, const struct run *run)
+{
+    (void)arg;
+    atomic_fetch_add(&n_finished, 1);
+    if (run->stuck && run->result == RUN_TIMEOUT)
+        atomic_fetch_add(&n_stuck_reports, 1);
+}
+
+static void on_skipped(void *arg, struct job *job, const struct outcome_skip *skip)
+{
+    (void)arg;
+    (void)job;
+    atomic_fetch_add(&n_skipped, (int)skip->count);
+}
+
+static const struct outcome_observer counter = {
+    .name = "counter", .finished = on_finished, .skipped = on_skipped};
+
+static struct fake_rt F;
+
+static struct generation *setup(const char *const *ids, size_t n)
+{
+    struct log_config quiet = {.level = JH_LOG_ERROR + 1};
+    log_setup(&quiet);
+    fake_rt_init(&F, NULL, 0);
+    outcome_register(&counter, NULL);
+    atomic_store(&n_finished, 0);
+    atomic_store(&n_stuck_reports, 0);
+    atomic_store(&n_skipped, 0);
+    atomic_store(&release, false);
+    atomic_store(&hanging, 0);
+    for (size_t i = 0; i < 64; i++)
+        atomic_store(&started_at[i], 0);
+    struct generation *g = fake_gen(&F, ids, n, "t");
+    for (size_t i = 0; i < n; i++)
+        g->jobs[i].plugin = &test_plugin;
+    return g;
+}
+
+static void teardown(struct generation *g)
+{
+    generation_unref(g);
+    fake_rt_free(&F);
+    log_shutdown();
+}
+
+static void submit_all(struct executor *ex, struct generation *g)
+{
+    struct run_request reqs[64];
+    for (size_t i = 0; i < g->n_jobs; i++)
+        reqs[i] = (struct run_request){.job = &g->jobs[i],
+                                       .opts = {.trigger = RUN_MANUAL}};
+    generation_ref(g);
+    executor_submit_many(ex, reqs, g->n_jobs);
+    generation_unref(g);
+}
+
+static bool wait_int(atomic_int *v, int n, int64_t timeout_ns)
+{
+    int64_t until = mono_ns() + timeout_ns;
+    while (atomic_load(v) < n && mono_ns() < until)
+        sleep_ms(2);
+    return atomic_load(v) >= n;
+}
+
+static bool wait_finished(int n, int64_t timeout_ns)
+{
+    int64_t until = mono_ns() + timeout_ns;
+    while (atomic_load(&n_finished) < n && mono_ns() < until)
+        sleep_ms(2);
+    return atomic_load(&n_finished) >= n;
+}
+
+/* --- tests --------------------------------------------------------------------------- */
+
+/* Two workers, one run that hangs and nine quick ones due together: every
+ * quick one runs while the first still hangs, none is skipped. */
+static void test_slow_run_does_not_hold_back_quick_ones(void)
+{
+    const char *ids[] = {"hang", "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"};
+    struct generation *g = setup(ids, 10);
+    struct executor_opts eo = {.workers = 2};
+    struct executor *ex = executor_new(&eo);
+
+    submit_all(ex, g);
+    CU_ASSERT_TRUE(wait_finished(9, 10 * NS_PER_SEC));
+    CU_ASSERT_EQUAL(atomic_load(&hanging), 1); /* all nine ran beside it */
+    int missing = 0;
+    for (int i = 0; i < 9; i++)
+        missing += atomic_load(&started_at[i]) == 0;
+    CU_ASSERT_EQUAL(missing, 0);
+    CU_ASSERT_EQUAL(atomic_load(&n_skipped), 0);
+    atomic_store(&release, true);
+    CU_ASSERT_TRUE(wait_finished(10, 10 * NS_PER_SEC));
+    CU_ASSERT_EQUAL(executor_stop(ex, mono_ns() + NS_PER_SEC, NS_PER_SEC), 0);
+    executor_free(ex);
+    teardown(g);
+}
+
+/* Many quick runs through several workers: all run, in the counts made. */
+static void test_burst_all_run(void)
+{
+    const char *ids[] = {"a", "b", "c", "d"};
+    struct generation *g = setup(ids, 4);
+    struct executor_opts eo = {.workers = 3};
+    struct executor *ex = executor_new(&eo);
+    struct run_request reqs[4];
+
+    for (size_t i = 0; i < 4; i++) {
+        g->manifest->jobs[i].max_instances = 100000;
+        reqs[i] = (struct run_request){.job = &g->jobs[i], .opts = {.trigger = RUN_MANUAL}};
+    }
+    generation_ref(g);
+    for (int round = 0; round < 2500; round++)
+        executor_submit_many(ex, reqs, 4);
+    generation_unref(g);
+    CU_ASSERT_TRUE(wait_finished(10000, 20 * NS_PER_SEC));
+    CU_ASSERT_EQUAL(atomic_load(&n_finished), 10000);
+    CU_ASSERT_EQUAL(executor_stop(ex, mono_ns() + NS_PER_SEC, NS_PER_SEC), 0);
+    executor_free(ex);
+    teardown(g);
+}
+
+/* A run that ignores its timeout is written off at timeout + grace and its
+ * worker replaced: the only other worker-free job still runs meanwhile. */
+static void test_stuck_run_written_off(void)
+{
+    const char *ids[] = {"hang", "q0"};
+    struct generation *g = setup(ids, 2);
+    struct executor_opts eo = {.workers = 1, .stuck_grace_ns = 100 * MS, .max_stuck_workers = 2};
+    struct executor *ex = executor_new(&eo);
+    struct executor_stats st;
+    struct run_opts ro = {.trigger = RUN_MANUAL};
+
+    g->manifest->jobs[0].timeout_ns = 100 * MS;
+    CU_ASSERT_EQUAL(executor_submit(ex, &g->jobs[0], &ro), 0);
+    int64_t t0 = mono_ns();
+    CU_ASSERT_TRUE(wait_finished(1, 3 * NS_PER_SEC));
+    int64_t took = mono_ns() - t0;
+    CU_ASSERT_EQUAL(atomic_load(&n_stuck_reports), 1);
+    CU_ASSERT_TRUE(took >= 190 * MS); /* not before its timeout + grace */
+    CU_ASSERT_EQUAL(atomic_load(&g->jobs[0].state->stuck), 1);
+    CU_ASSERT_EQUAL(atomic_load(&g->jobs[0].state->instances), 0); /* it may fire again */
+    executor_stats(ex, &st);
+    CU_ASSERT_EQUAL(st.stuck, 1);
+    CU_ASSERT_EQUAL(st.workers, 1);
+
+    /* the replacement worker runs the next job */
+    CU_ASSERT_EQUAL(executor_submit(ex, &g->jobs[1], &ro), 0);
+    CU_ASSERT_TRUE(wait_finished(2, 3 * NS_PER_SEC));
+    CU_ASSERT_NOT_EQUAL(atomic_load(&started_at[0]), 0);
+
+    /* the plugin returns at last: nothing more is reported */
+    atomic_store(&release, true);
+    int64_t until = mono_ns() + 2 * NS_PER_SEC;
+    while (atomic_load(&g->jobs[0].state->stuck) != 0 && mono_ns() < until)
+        sleep_ms(5);
+    CU_ASSERT_EQUAL(atomic_load(&g->jobs[0].state->stuck), 0);
+    CU_ASSERT_EQUAL(atomic_load(&n_finished), 2);
+    executor_stats(ex, &st);
+    CU_ASSERT_EQUAL(st.stuck, 0);
+    CU_ASSERT_EQUAL(executor_stop(ex, mono_ns() + NS_PER_SEC, NS_PER_SEC), 0);
+    executor_free(ex);
+    teardown(g);
+}
+
+/* Resizing: more workers run more hanging runs at once; fewer again after. */
+static void test_resize(void)
+{
+    const char *ids[] = {"h1", "h2", "h3", "h4"};
+    struct generation *g = setup(ids, 4);
+    struct executor_opts eo = {.workers = 1};
+    struct executor *ex = executor_new(&eo);
+    struct executor_stats st;
+
+    executor_resize(ex, 4);
+    executor_stats(ex, &st);
+    CU_ASSERT_EQUAL(st.workers, 4);
+    submit_all(ex, g);
+    /* four runs side by side, not one after another */
+    CU_ASSERT_TRUE(wait_int(&hanging, 4, 10 * NS_PER_SEC));
+    atomic_store(&release, true);
+    CU_ASSERT_TRUE(wait_finished(4, 10 * NS_PER_SEC));
+    executor_resize(ex, 2);
+    executor_stats(ex, &st);
+    CU_ASSERT_EQUAL(st.workers, 2);
+    CU_ASSERT_EQUAL(executor_stop(ex, mono_ns() + NS_PER_SEC, NS_PER_SEC), 0);
+    executor_free(ex);
+    teardown(g);
+}
+
+/* At stop, a run that ignores cancellation is named and counted. */
+static void test_stop_names_abandoned_runs(void)
+{
+    const char *ids[] = {"hang"};
+    struct generation *g = setup(ids, 1);
+    struct executor_opts eo = {.workers = 1};
+    struct executor *ex = executor_new(&eo);
+    struct run_opts ro = {.trigger = RUN_MANUAL};
+
+    CU_ASSERT_EQUAL(executor_submit(ex, &g->jobs[0], &ro), 0);
+    sleep_ms(50);
+    CU_ASSERT_EQUAL(executor_stop(ex, mono_ns() + 50 * MS, 50 * MS), 1);
+    /* let it go so that the pool can be freed and nothing leaks */
+    atomic_store(&release, true);
+    CU_ASSERT_TRUE(wait_finished(1, 2 * NS_PER_SEC));
+    sleep_ms(20);
+    executor_free(ex);
+    teardown(g);
+}
+
+static const struct cu_test tests[] = {
+    {"a slow run does not hold back quick ones", test_slow_run_does_not_hold_back_quick_ones},
+    {"10,000 runs through 3 workers all run", test_burst_all_run},
+    {"a stuck run is written off and its worker replaced", test_stuck_run_written_off},
+    {"the pool grows and shrinks", test_resize},
+    {"stop names abandoned runs", test_stop_names_abandoned_runs},
+    {NULL, NULL},
+};
+
+static const struct cu_suite suites[] = {
+    {"executor", tests},
+    {NULL, NULL},
+};
+
+CU_MAIN(suites)
