@@ -27,7 +27,7 @@ const char *run_result_name(enum run_result r)
 {
     static const char *const names[RUN_RESULT_COUNT] = {
         [RUN_SUCCESS] = "success", [RUN_FAILURE] = "failure", [RUN_TIMEOUT] = "timeout",
-        [RUN_CRASHED] = "crashed", [RUN_DRY_RUN] = "dry_run",
+        [RUN_CRASHED] = "crashed", [RUN_CANCELLED] = "cancelled", [RUN_DRY_RUN] = "dry_run",
     };
     return (unsigned)r < RUN_RESULT_COUNT ? names[r] : "unknown";
 }

@@ -51,7 +51,8 @@ enum run_result {
     RUN_FAILURE,
     RUN_TIMEOUT,
     RUN_CRASHED,
-    RUN_DRY_RUN,
+    RUN_CANCELLED, /* stopped early because the host asked: shutdown or drain */
+    RUN_DRY_RUN,   /* any dry run: never counted as a failure */
     RUN_RESULT_COUNT
 };
 

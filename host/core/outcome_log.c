@@ -75,8 +75,14 @@ static void on_finished(void *arg, const struct run *run)
 
     (void)arg;
     run_log_ctx(run, &lc);
-    if (run->result == RUN_SUCCESS || run->result == RUN_DRY_RUN) {
-        if (wanted(&lc, JH_LOG_INFO))
+    if (run->result == RUN_SUCCESS || run->result == RUN_DRY_RUN ||
+        run->result == RUN_CANCELLED) {
+        if (!wanted(&lc, JH_LOG_INFO))
+            return;
+        if (run->error[0])
+            jlog_ctx(&lc, JH_LOG_INFO, "job_finished", "result=%s duration_ms=%.3f error=%s",
+                     run_result_name(run->result), ms, run->error);
+        else
             jlog_ctx(&lc, JH_LOG_INFO, "job_finished", "result=%s duration_ms=%.3f",
                      run_result_name(run->result), ms);
     } else if (wanted(&lc, JH_LOG_WARN)) {

@@ -79,6 +79,15 @@ int run_id_parse(const char *text, uint64_t *id)
 
 /* --- the wrapper ------------------------------------------------------------------ */
 
+/* Whether the host asked the run to stop: the daemon is shutting down, or a
+ * reload replaced its plugin and the drain deadline passed. */
+static bool host_cancelled(const struct run_ctx *rc, int64_t now_mono)
+{
+    int64_t drain =
+        rc->drain_deadline ? atomic_load_explicit(rc->drain_deadline, memory_order_relaxed) : 0;
+    return hostapi_cancelled_all() || (drain && now_mono >= drain);
+}
+
 /* Runs the plugin, in a worker process or on this thread; its result. */
 static int call_plugin(struct job *job, struct run_ctx *rc, bool *crashed)
 {
@@ -155,12 +164,16 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     ret = call_plugin(job, &rc, &crashed);
     end_mono = mono_ns();
 
-    if (crashed)
+    if (opts->dry_run && !crashed)
+        result = RUN_DRY_RUN; /* whatever it returned: a dry run is never a failure */
+    else if (crashed)
         result = RUN_CRASHED;
     else if (deadline && end_mono > deadline)
         result = RUN_TIMEOUT; /* the plugin overran, whatever it returned */
     else if (ret == JH_OK)
-        result = opts->dry_run ? RUN_DRY_RUN : RUN_SUCCESS;
+        result = RUN_SUCCESS;
+    else if (ret == JH_CANCELLED && host_cancelled(&rc, end_mono))
+        result = RUN_CANCELLED; /* stopped because the host asked (shutdown, drain) */
     else
         result = RUN_FAILURE;
     /* The finish is ours to report unless the stuck watch took it. */
@@ -173,7 +186,8 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
         char d[32];
         snprintf(rc.error, sizeof(rc.error), "ran past its timeout of %s",
                  duration_format(spec->timeout_ns, d, sizeof(d)));
-    } else if (run->result == RUN_FAILURE && !rc.error[0]) {
+    } else if ((run->result == RUN_FAILURE || run->result == RUN_DRY_RUN) && ret != JH_OK &&
+               !rc.error[0]) {
         snprintf(rc.error, sizeof(rc.error), "plugin returned %d%s", ret,
                  ret == JH_CANCELLED ? " (cancelled)" : "");
     }

@@ -52,9 +52,6 @@ struct scheduler {
     struct generation *gen; /* under lock; one reference */
     struct entry *heap;     /* under lock; min-heap on due */
     size_t n, cap;
-    int64_t anchor_ns;      /* phase origin of interval triggers without start: the
-                               time of the first plan; under lock */
-    bool anchored;          /* under lock */
     uint64_t rng;           /* under lock; jitter */
     struct run_request *batch; /* under lock: runs due in this advance */
     size_t n_batch, cap_batch;
@@ -188,10 +185,6 @@ void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t
     old = s->gen;
     s->gen = g;
     s->n = 0;
-    if (!s->anchored) {
-        s->anchor_ns = now;
-        s->anchored = true;
-    }
     for (size_t i = 0; i < g->n_jobs; i++) {
         struct job *job = &g->jobs[i];
         const struct manifest_job *spec = job->spec;
@@ -207,7 +200,7 @@ void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t
         else if (spec->trigger.kind == TRIGGER_DATE && spec->trigger.at_ns <= now)
             nominal = past_date(job, now);
         else
-            nominal = trigger_next(&spec->trigger, now, s->anchor_ns);
+            nominal = trigger_next(&spec->trigger, now, now); /* one period from now */
         set_next(s, job, nominal);
     }
     pthread_mutex_unlock(&s->lock);
@@ -296,30 +289,30 @@ static size_t fire(struct scheduler *s, struct entry e, int64_t now)
 
     if (atomic_load_explicit(&job->state->paused, memory_order_relaxed)) {
         outcome_skipped(job, SKIP_PAUSED, nominal, 1);
-        next = trigger_next(t, latest_due(t, nominal, now, s->anchor_ns, &between), s->anchor_ns);
+        next = trigger_next(t, latest_due(t, nominal, now, nominal, &between), nominal);
         set_next(s, job, next);
         return 0;
     }
     if (spec->coalesce) {
-        int64_t latest = latest_due(t, nominal, now, s->anchor_ns, &between);
+        int64_t latest = latest_due(t, nominal, now, nominal, &between);
         if (between > 0)
             outcome_skipped(job, SKIP_COALESCED, nominal, between);
         submit(s, job, latest);
         submitted = 1;
-        next = trigger_next(t, latest, s->anchor_ns);
+        next = trigger_next(t, latest, nominal);
     } else {
         int64_t grace = spec->misfire_grace_ns;
         if (grace > 0 && now - nominal > grace) {
             /* Everything older than the grace would be skipped anyway: skip
              * it in bulk instead of queueing each. */
             int64_t cutoff = now - grace;
-            int64_t last_missed = latest_due(t, nominal, cutoff, s->anchor_ns, &between);
+            int64_t last_missed = latest_due(t, nominal, cutoff, nominal, &between);
             outcome_skipped(job, SKIP_MISFIRE, nominal, between + 1);
-            next = trigger_next(t, last_missed, s->anchor_ns);
+            next = trigger_next(t, last_missed, nominal);
         } else {
             submit(s, job, nominal);
             submitted = 1;
-            next = trigger_next(t, nominal, s->anchor_ns);
+            next = trigger_next(t, nominal, nominal);
         }
     }
     set_next(s, job, next);
@@ -358,7 +351,6 @@ size_t scheduler_advance(struct scheduler *s, int64_t now)
 void scheduler_clock_stepped(struct scheduler *s, int64_t delta_ns)
 {
     pthread_mutex_lock(&s->lock);
-    s->anchor_ns += delta_ns;
     for (size_t i = 0; i < s->n; i++) {
         struct entry *e = &s->heap[i];
         const struct trigger *t = &e->job->spec->trigger;

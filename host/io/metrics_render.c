@@ -114,7 +114,7 @@ static const struct family families[] = {
     [F_RUNNING] = {"jobhost_job_running", T_GAUGE, NULL, "Runs of the job in progress."},
     [F_RUNS] = {"jobhost_job_runs_total", T_COUNTER, NULL,
                 "Finished runs of the job by result (success, failure, timeout, crashed, "
-                "dry_run)."},
+                "cancelled, dry_run)."},
     [F_SKIPPED] = {"jobhost_job_skipped_total", T_COUNTER, NULL,
                    "Firings of the job that did not run, by reason."},
     [F_DELAY] = {"jobhost_job_start_delay_seconds", T_HISTOGRAM, "seconds",

@@ -67,6 +67,19 @@ class Firing(DaemonTest):
         self.assertFalse(os.path.exists("/tmp/jobhost-never/created"))
         self.assertTrue(d.wait_events("would_run", job="ex"))
 
+    def test_failing_dry_run_is_not_a_failure(self):
+        d = self.daemon("  - id: bad\n    plugin: fail\n    trigger: {interval: 200ms}\n",
+                        args=["--dry-run"])
+        d.start()
+        wait_for(lambda: d.metric('jobhost_job_runs_total{job_id="bad",plugin="fail",result="dry_run"}')
+                 >= 2, what="dry runs")
+        m = d.metrics()
+        self.assertEqual(m['jobhost_job_runs_total{job_id="bad",plugin="fail",result="failure"}'], 0)
+        self.assertNotIn('jobhost_job_last_failure_timestamp_seconds{job_id="bad"}', m)
+        rec = d.wait_events("job_finished", job="bad")[0]
+        self.assertEqual(rec["result"], "dry_run")
+        self.assertEqual(rec["error"], "fixture failure")
+
 
 class Stopping(DaemonTest):
     def test_sigterm_lets_running_job_finish(self):
@@ -94,7 +107,8 @@ class Stopping(DaemonTest):
         self.assertEqual(d.stop(signal.SIGINT), 0)
         self.assertLess(time.monotonic() - t0, 20)
         self.assertTrue(d.events("shutdown_cancelling"))
-        self.assertEqual(d.events("job_finished", job="stuck")[-1]["result"], "failure")
+        # stopped because the host asked: cancelled, not a failure
+        self.assertEqual(d.events("job_finished", job="stuck")[-1]["result"], "cancelled")
 
     def test_bad_manifest_refuses_to_start(self):
         d = self.daemon(TICK)
