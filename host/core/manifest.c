@@ -22,12 +22,12 @@
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 #include <yaml.h>
 
 #include <jobhost/plugin.h>
 
 #include "core/log.h"
+#include "lib/listen.h"
 #include "lib/tz.h"
 #include "lib/units.h"
 #include "lib/utf8.h"
@@ -550,66 +550,6 @@ static bool get_path(struct parse *p, const struct ynode *n, const char *path, c
 
 /* ---- host ------------------------------------------------------------------ */
 
-int listen_parse(const char *text, char *host, size_t hostlen, int *port, const char **why)
-{
-    const char *colon;
-    size_t hlen;
-    char *end;
-    long v;
-
-    *why = NULL;
-    if (text[0] == '[') {
-        const char *close = strchr(text, ']');
-        if (!close || close[1] != ':') {
-            *why = "expected [IPv6]:PORT";
-            return -EINVAL;
-        }
-        hlen = (size_t)(close - text - 1);
-        if (hlen >= hostlen) {
-            *why = "address too long";
-            return -EINVAL;
-        }
-        memcpy(host, text + 1, hlen);
-        host[hlen] = '\0';
-        colon = close + 1;
-        unsigned char addr[16];
-        if (inet_pton(AF_INET6, host, addr) != 1) {
-            *why = "not an IPv6 address";
-            return -EINVAL;
-        }
-    } else {
-        colon = strrchr(text, ':');
-        if (!colon) {
-            *why = "expected HOST:PORT, e.g. 127.0.0.1:9464";
-            return -EINVAL;
-        }
-        hlen = (size_t)(colon - text);
-        if (hlen >= hostlen) {
-            *why = "address too long";
-            return -EINVAL;
-        }
-        memcpy(host, text, hlen);
-        host[hlen] = '\0';
-        if (memchr(host, ':', hlen)) {
-            *why = "IPv6 addresses go in brackets: [::1]:9464";
-            return -EINVAL;
-        }
-        unsigned char addr[4];
-        if (hlen && strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, addr) != 1) {
-            *why = "host must be an IPv4 address, [IPv6] address, localhost or empty (all)";
-            return -EINVAL;
-        }
-    }
-    errno = 0;
-    v = strtol(colon + 1, &end, 10);
-    if (!isdigit((unsigned char)colon[1]) || *end || errno || v < 0 || v > 65535) {
-        *why = "port must be a number 0-65535";
-        return -EINVAL;
-    }
-    *port = (int)v;
-    return 0;
-}
-
 static const struct {
     const char *name;
     int value;
@@ -740,11 +680,11 @@ static void parse_http(struct parse *p, const struct ynode *n, const char *path,
     if ((v = map_get(n, "listen"))) {
         child_path(sub, sizeof(sub), path, "listen");
         if (get_string(p, v, sub, &h->http.listen)) {
-            char host[256];
-            int port;
-            const char *why;
-            if (listen_parse(h->http.listen, host, sizeof(host), &port, &why) < 0)
-                perr(p, v->line, v->col, sub, "invalid listen address \"%s\": %s", v->text, why);
+            struct listen_addr addr;
+            char why[256];
+            /* the same parser the server binds with: port 0 is "any free port" */
+            if (listen_parse(h->http.listen, LISTEN_PORT_ZERO, &addr, why, sizeof(why)) < 0)
+                perr(p, v->line, v->col, sub, "%s", why);
         }
     }
     if ((v = map_get(n, "token_file"))) {

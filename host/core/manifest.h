@@ -120,8 +120,4 @@ const struct manifest_job *manifest_find_job(const struct manifest *m, const cha
  * loaded: `jobhost run-once` uses it. */
 void manifest_retain_job(struct manifest *m, const char *id);
 
-/* Parses "127.0.0.1:9464", "[::1]:9464", "localhost:80", ":9464" (all
- * interfaces) into host (empty for all) and port. 0 or -EINVAL with a reason. */
-int listen_parse(const char *text, char *host, size_t hostlen, int *port, const char **why);
-
 #endif /* JH_MANIFEST_H */

@@ -1,6 +1,6 @@
 /*
  * test_manifest — the YAML manifest parser (host/manifest.c) and the unit
- * parsers it rests on (host/units.c, listen_parse).
+ * parsers it rests on (lib/units.c; lib/listen.c has test_listen).
  *
  * Valid manifests are parsed from memory with manifest_parse() (file name
  * "t.yaml", directory /tmp/jh-test, which is never touched: it only resolves
@@ -598,21 +598,20 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:4:20: jobs[0].max_instances: 0 is out of range 1-10000"},
     {"keep too many", "host:\n  log:\n    file: {path: x, keep: 1001}\n", 0,
      "t.yaml:3:27: host.log.file.keep: 1001 is out of range 0-1000"},
-    /* listen addresses */
+    /* listen addresses (every form: test_listen) */
     {"listen without port", "host:\n  http:\n    listen: 127.0.0.1\n", 0,
-     "t.yaml:3:13: host.http.listen: invalid listen address \"127.0.0.1\": expected HOST:PORT, "
-     "e.g. 127.0.0.1:9464"},
+     "t.yaml:3:13: host.http.listen: missing port in \"127.0.0.1\" (expected HOST:PORT or :PORT)"},
     {"listen port 70000", "host:\n  http:\n    listen: 127.0.0.1:70000\n", 0,
-     "t.yaml:3:13: host.http.listen: invalid listen address \"127.0.0.1:70000\": port must be a "
-     "number 0-65535"},
+     "t.yaml:3:13: host.http.listen: invalid port \"70000\" in \"127.0.0.1:70000\" (expected "
+     "0-65535)"},
     {"listen IPv6 without brackets", "host:\n  http:\n    listen: \"::1:80\"\n", 0,
-     "t.yaml:3:13: host.http.listen: invalid listen address \"::1:80\": IPv6 addresses go in "
-     "brackets: [::1]:9464"},
+     "t.yaml:3:13: host.http.listen: IPv6 address in \"::1:80\" must be in brackets: "
+     "[ADDRESS]:PORT"},
     {"listen host name", "host:\n  http:\n    listen: example.com:80\n", 0,
-     "t.yaml:3:13: host.http.listen: invalid listen address \"example.com:80\": host must be an "
-     "IPv4 address, [IPv6] address, localhost or empty (all)"},
+     "t.yaml:3:13: host.http.listen: invalid host \"example.com\" in \"example.com:80\" (expected "
+     "an IPv4 address, [IPv6] address, localhost, or nothing for every interface)"},
     {"listen bad IPv6", "host:\n  http:\n    listen: \"[::g]:80\"\n", 0,
-     "t.yaml:3:13: host.http.listen: invalid listen address \"[::g]:80\": not an IPv6 address"},
+     "t.yaml:3:13: host.http.listen: invalid IPv6 address \"::g\" in \"[::g]:80\""},
     /* cron */
     {"cron day of month 32", JOB "    trigger: {cron: \"0 3 32 * *\"}\n", 0,
      "t.yaml:4:21: jobs[0].trigger.cron: field 3 (day of month): value 32 out of range 1-31"},
@@ -1138,67 +1137,6 @@ static void test_size_parse(void)
     CU_ASSERT_EQUAL(size_parse(NULL, &(uint64_t){0}), -EINVAL);
 }
 
-static void test_listen_parse(void)
-{
-    static const struct {
-        const char *text;
-        const char *host; /* NULL: refused, why = the message */
-        int port;
-        const char *why;
-    } cases[] = {
-        {"127.0.0.1:9464", "127.0.0.1", 9464, NULL},
-        {"[::1]:9464", "::1", 9464, NULL},
-        {"[fe80::1%lo]:80", NULL, 0, "not an IPv6 address"},
-        {"[::]:0", "::", 0, NULL},
-        {"localhost:80", "localhost", 80, NULL},
-        {":9464", "", 9464, NULL},
-        {"0.0.0.0:65535", "0.0.0.0", 65535, NULL},
-        {"127.0.0.1", NULL, 0, "expected HOST:PORT, e.g. 127.0.0.1:9464"},
-        {"", NULL, 0, "expected HOST:PORT, e.g. 127.0.0.1:9464"},
-        {"127.0.0.1:70000", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1:", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1:-1", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1:+80", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1: 80", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1:80x", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1:99999999999999999999", NULL, 0, "port must be a number 0-65535"},
-        {"::1:80", NULL, 0, "IPv6 addresses go in brackets: [::1]:9464"},
-        {"example.com:80", NULL, 0,
-         "host must be an IPv4 address, [IPv6] address, localhost or empty (all)"},
-        {"256.0.0.1:80", NULL, 0,
-         "host must be an IPv4 address, [IPv6] address, localhost or empty (all)"},
-        {"[::1]", NULL, 0, "expected [IPv6]:PORT"},
-        {"[::1]80", NULL, 0, "expected [IPv6]:PORT"},
-        {"[::1", NULL, 0, "expected [IPv6]:PORT"},
-        {"[zz]:80", NULL, 0, "not an IPv6 address"},
-        {"[127.0.0.1]:80", NULL, 0, "not an IPv6 address"},
-        {"[::1]:", NULL, 0, "port must be a number 0-65535"},
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        char host[256] = "unset";
-        int port = -1;
-        const char *why = "unset";
-        int rc = listen_parse(cases[i].text, host, sizeof(host), &port, &why);
-        bool ok;
-        if (cases[i].host)
-            ok = rc == 0 && why == NULL && strcmp(host, cases[i].host) == 0 && port == cases[i].port;
-        else
-            ok = rc == -EINVAL && why && strcmp(why, cases[i].why) == 0;
-        CU_ASSERT(ok);
-        if (!ok)
-            fprintf(stderr, "\nlisten_parse(\"%s\") = %d host=%s port=%d why=%s\n", cases[i].text,
-                    rc, host, port, nn(why));
-    }
-    /* a host longer than the caller's buffer is refused, not overrun */
-    char tiny[4];
-    int port;
-    const char *why;
-    CU_ASSERT_EQUAL(listen_parse("127.0.0.1:80", tiny, sizeof(tiny), &port, &why), -EINVAL);
-    ASSERT_STR(why, "address too long");
-    CU_ASSERT_EQUAL(listen_parse("[::ffff:1.2.3.4]:80", tiny, sizeof(tiny), &port, &why), -EINVAL);
-    ASSERT_STR(why, "address too long");
-}
-
 /* --- registration ------------------------------------------------------------ */
 
 static const struct cu_test valid_tests[] = {
@@ -1227,7 +1165,6 @@ static const struct cu_test units_tests[] = {
     {"duration_parse", test_duration_parse},
     {"duration_format", test_duration_format},
     {"size_parse", test_size_parse},
-    {"listen_parse", test_listen_parse},
     {NULL, NULL},
 };
 
