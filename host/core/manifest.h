@@ -1,6 +1,6 @@
 /*
- * manifest — the YAML manifest read into a plain struct. Pure: no dlopen, no
- * threads, no globals; the same input always gives the same result, which is
+ * manifest — the YAML manifest read into a plain struct. No dlopen, no
+ * threads, no globals; the same files always give the same result, which is
  * what `jobhost check`, reload and the tests rely on.
  *
  * Every error names the file, the line and column of the offending node and
@@ -9,7 +9,12 @@
  * and parsing goes on after an error, so one pass reports every problem.
  *
  * Relative paths in the manifest (plugin_dir, log file, ...) are resolved
- * against the manifest's own directory.
+ * against the manifest's own directory. Limits: 64 MiB, 2,000,000 YAML
+ * nodes, 32 levels of nesting.
+ *
+ * Reading is split by concern: core/yamltree.c (bytes to a node tree),
+ * core/schema.c (typed getters and messages), core/manifest_file.c (files),
+ * and core/manifest.c (this model).
  */
 #ifndef JH_MANIFEST_H
 #define JH_MANIFEST_H
@@ -18,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/arena.h"
 #include "lib/trigger.h"
 #include "lib/util.h"
 
@@ -36,28 +42,38 @@ struct manifest_param {
     char **values;  /* JH_PARAM_LIST / JH_PARAM_MAP: the items */
 };
 
+/* The limits of a job's worker process (`isolation: process`); 0 = no limit. */
+struct manifest_limits {
+    uint64_t address_space; /* bytes (RLIMIT_AS) */
+    int64_t cpu_ns;         /* CPU time per worker process (RLIMIT_CPU, whole seconds) */
+    unsigned open_files;    /* RLIMIT_NOFILE */
+};
+
+/* One job. Strings belong to the manifest and are shared between jobs where
+ * they are equal (plugin names, trigger texts, parameters): never free or
+ * change them. Laid out widest first: a manifest holds one per job, and a
+ * host may hold a million. */
 struct manifest_job {
     char *id;
-    char *plugin;           /* a bare name: <plugin_dir>/<plugin>.so */
-    struct trigger trigger; /* kind TRIGGER_NONE when the job has no trigger */
-    char *trigger_text;     /* the trigger as written, for display: "cron 0 3 * * *" */
-    char *timezone;         /* IANA name, NULL = host local */
+    char *plugin;             /* a bare name: <plugin_dir>/<plugin>.so */
+    char *trigger_text;       /* the trigger as written, for display: "cron 0 3 * * * (Europe/Berlin)" */
+    const char *file;         /* the file it is written in, as messages name it: the
+                               * manifest's path */
     struct manifest_param *params;
-    size_t n_params;
-    bool enabled;           /* default true */
-    unsigned max_instances; /* default 1 */
+    const struct manifest_limits *limits; /* isolation: process only; NULL = none */
+    struct trigger trigger;   /* kind TRIGGER_NONE when the job has no trigger; a cron
+                               * trigger's zone name is tz_name(trigger.tz) */
     int64_t misfire_grace_ns; /* default 60 s; 0 = no limit */
-    bool coalesce;            /* default true */
     int64_t timeout_ns;       /* default 0 = none */
-    enum isolation isolation; /* default thread */
-    struct {                  /* isolation: process only; 0 = no limit */
-        uint64_t address_space; /* bytes (RLIMIT_AS) */
-        int64_t cpu_ns;         /* CPU time per worker process (RLIMIT_CPU, whole seconds) */
-        unsigned open_files;    /* RLIMIT_NOFILE */
-    } limits;
+    uint32_t n_params;
+    unsigned max_instances;   /* default 1 */
     int log_level;            /* -1 = the host's level */
-    int line, col;            /* where the job's entry starts */
+    enum isolation isolation; /* default thread */
+    unsigned index;           /* its place in that file's `jobs:` list ("jobs[3]") */
+    int line, col;            /* where the job's entry starts in that file */
     int plugin_line, plugin_col; /* where its `plugin:` value is, for loader errors */
+    bool enabled;             /* default true */
+    bool coalesce;            /* default true */
 };
 
 struct manifest_host {
@@ -98,12 +114,17 @@ struct manifest {
     struct manifest_host host;
     struct manifest_job *jobs;
     size_t n_jobs;
+    char **files;   /* every file read, named as messages name them: the manifest */
+    size_t n_files;
+    struct arena arena; /* private: holds every string and array above */
 };
 
-/* Reads and validates the manifest at `path`. On success returns 0 and
- * *out (free with manifest_free). On failure returns -EINVAL (or -errno when
- * the file cannot be read), leaves *out NULL and appends one line per
- * problem to `errs`. */
+/* Reads and validates the manifest at `path`. On
+ * success returns 0 and *out (free with manifest_free). On failure returns
+ * -EINVAL (or -errno when the manifest itself cannot be read), leaves *out
+ * NULL and appends one line per problem to `errs`. The file is opened
+ * without following a symbolic link as its last component and read only
+ * when it is a regular file (a FIFO is refused, not waited on). */
 int manifest_load(const char *path, struct manifest **out, struct errors *errs);
 
 /* The same from memory; `name` is used in messages and `dir` resolves

@@ -55,7 +55,9 @@ fi
 # What each target links, and the longest input it is given.
 sources() {
     case $1 in
-    manifest) echo host/core/manifest.c host/lib/units.c host/lib/util.c host/lib/trigger.c \
+    manifest) echo host/core/manifest.c host/core/manifest_file.c host/core/schema.c \
+        host/core/yamltree.c host/lib/arena.c host/lib/idtable.c host/lib/listen.c \
+        host/lib/units.c host/lib/util.c host/lib/trigger.c \
         host/lib/tz.c host/lib/civil.c host/core/log.c host/lib/logfmt.c host/lib/numfmt.c \
         host/lib/utf8.c host/core/clock.c ;;
     cron) echo host/lib/trigger.c host/lib/tz.c host/lib/civil.c host/lib/units.c host/lib/util.c ;;

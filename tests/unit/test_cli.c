@@ -332,9 +332,9 @@ static void test_check_many(void)
     sfmt(want, sizeof(want), "%s:8:14: jobs[0].timeout: duration \"5\" needs a unit (ms, s, m, h, d), "
                              "e.g. \"5s\"", path);
     ASSERT_STR(line_of(r.err, 0, line, sizeof(line)), want);
-    sfmt(want, sizeof(want), "%s:11:14: jobs[1].enabled: expected true or false, got \"nope\"", path);
-    ASSERT_STR(line_of(r.err, 1, line, sizeof(line)), want);
     sfmt(want, sizeof(want), "%s:9:9: jobs[1].id: duplicate job id \"a\" (also jobs[0], line 6)", path);
+    ASSERT_STR(line_of(r.err, 1, line, sizeof(line)), want);
+    sfmt(want, sizeof(want), "%s:11:14: jobs[1].enabled: expected true or false, got \"nope\"", path);
     ASSERT_STR(line_of(r.err, 2, line, sizeof(line)), want);
     sfmt(want, sizeof(want), "%s: 3 errors", path);
     ASSERT_STR(line_of(r.err, 3, line, sizeof(line)), want);

@@ -30,6 +30,7 @@
 #include "core/manifest.h"
 #include "cu_main.h"
 #include "lib/trigger.h"
+#include "lib/tz.h"
 #include "lib/units.h"
 #include "lib/util.h"
 
@@ -156,7 +157,7 @@ static void test_brief_example(void)
     CU_ASSERT_EQUAL(j->trigger.end_ns, 0);
     CU_ASSERT_EQUAL(j->trigger.jitter_ns, 0);
     ASSERT_STR(j->trigger_text, "every 10s");
-    CU_ASSERT_PTR_NULL(j->timezone);
+    CU_ASSERT_PTR_NULL(j->trigger.tz);
     CU_ASSERT_TRUE(j->enabled);
     CU_ASSERT_EQUAL(j->max_instances, 1);
     CU_ASSERT_EQUAL(j->misfire_grace_ns, 60 * NS_PER_SEC);
@@ -182,7 +183,7 @@ static void test_brief_example(void)
     CU_ASSERT_EQUAL(j->trigger.cron.months, 0x1ffe); /* bits 1..12 */
     CU_ASSERT_EQUAL(j->trigger.cron.wdays, 0x7f);
     CU_ASSERT_PTR_NOT_NULL(j->trigger.tz);
-    ASSERT_STR(j->timezone, "Europe/Berlin");
+    ASSERT_STR(tz_name(j->trigger.tz), "Europe/Berlin");
     ASSERT_STR(j->trigger_text, "cron 0 3 * * * (Europe/Berlin)");
     CU_ASSERT_EQUAL(j->max_instances, 1);
     CU_ASSERT_EQUAL(j->misfire_grace_ns, 5 * 60 * NS_PER_SEC);
@@ -238,7 +239,7 @@ static void test_defaults(void)
     j = &m->jobs[0];
     CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_NONE);
     ASSERT_STR(j->trigger_text, "manual");
-    CU_ASSERT_PTR_NULL(j->timezone);
+    CU_ASSERT_PTR_NULL(j->trigger.tz);
     CU_ASSERT_EQUAL(j->n_params, 0);
     CU_ASSERT_TRUE(j->enabled);
     CU_ASSERT_EQUAL(j->max_instances, 1);
@@ -374,7 +375,7 @@ static void test_every_field(void)
     CU_ASSERT_EQUAL(j->trigger.cron.minutes, UINT64_C(1));
     CU_ASSERT_EQUAL(j->trigger.cron.hours, 1u);
     CU_ASSERT_PTR_NOT_NULL(j->trigger.tz);
-    ASSERT_STR(j->timezone, "UTC");
+    ASSERT_STR(tz_name(j->trigger.tz), "UTC");
 
     j = &m->jobs[4];
     CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_NONE);
@@ -914,7 +915,7 @@ static void test_load_config(void)
     CU_ASSERT_EQUAL(m->jobs[1].trigger.kind, TRIGGER_CRON);
     CU_ASSERT_EQUAL(m->jobs[1].timeout_ns, 30 * NS_PER_SEC);
     ASSERT_STR(m->jobs[2].id, "nightly-prune");
-    ASSERT_STR(m->jobs[2].timezone, "Europe/Berlin");
+    ASSERT_STR(tz_name(m->jobs[2].trigger.tz), "Europe/Berlin");
     CU_ASSERT_EQUAL(m->jobs[2].misfire_grace_ns, 300 * NS_PER_SEC);
     manifest_free(m);
     errors_free(&errs);
@@ -990,6 +991,31 @@ static void test_load_files(void)
     unlink(path);
     rmdir(sub);
     rmdir(dir);
+}
+
+/* --- byte order mark --------------------------------------------------------- */
+
+/* A UTF-8 byte order mark at the start is skipped: the manifest parses, and
+ * positions are those an editor shows (the mark takes no column). */
+static void test_bom(void)
+{
+    static const char good[] = "\xef\xbb\xbfhost:\n  workers: 2\njobs:\n  - id: a\n    plugin: ok\n";
+    static const char bad[] = "\xef\xbb\xbfhost:\n  workers: 0\n";
+    struct manifest *m = parse_ok(good);
+    char first[512];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(m->host.workers, 2);
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 1);
+    CU_ASSERT_EQUAL(m->jobs[0].line, 4);
+    CU_ASSERT_EQUAL(m->jobs[0].col, 5);
+    manifest_free(m);
+
+    CU_ASSERT_EQUAL(parse_bad(bad, strlen(bad), first, sizeof(first)), 1);
+    ASSERT_STR(first, "t.yaml:2:12: host.workers: 0 is out of range 1-1024");
+    /* on the first line too */
+    CU_ASSERT_EQUAL(parse_bad("\xef\xbb\xbfjobz: []\n", 12, first, sizeof(first)), 1);
+    ASSERT_STR(first, "t.yaml:1:1: jobz: unknown key (did you mean \"jobs\"?)");
 }
 
 /* --- units -------------------------------------------------------------------- */
@@ -1148,8 +1174,11 @@ static const struct cu_test valid_tests[] = {
     {"find and retain a job", test_find_and_retain},
     {"manifest_load config/jobhost.yaml", test_load_config},
     {"manifest_load on files", test_load_files},
+    {"byte order mark", test_bom},
     {NULL, NULL},
 };
+
+
 
 static const struct cu_test bad_tests[] = {
     {"table of bad manifests", test_bad_table},

@@ -1,0 +1,29 @@
+/*
+ * manifest_file — the manifest's files on disk: reading one safely.
+ * Internal to the manifest reader (core/manifest.c); the only part of it
+ * that touches the file system.
+ *
+ * The daemon reads its manifest as root, so a file is opened with
+ * O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK and checked with fstat on that
+ * descriptor: a symbolic link as the last component is refused, a FIFO or a
+ * device is refused without blocking, and what was checked is what is read.
+ */
+#ifndef JH_MANIFEST_FILE_H
+#define JH_MANIFEST_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "lib/util.h"
+
+/* Reads the regular file at `path` into *text (appended; NUL-terminated),
+ * at most `max` + 1 bytes, so a caller can tell a file that is too large.
+ * *st receives fstat of the descriptor read. Returns 0, or -errno with a
+ * message in err naming no file ("cannot open: No such file or directory",
+ * "is a symbolic link (links are not followed)", "not a regular file",
+ * "cannot read: ..."). */
+int manifest_file_read(const char *path, size_t max, struct buf *text, struct stat *st, char *err,
+                       size_t errlen);
+
+#endif /* JH_MANIFEST_FILE_H */
