@@ -1,13 +1,14 @@
 /*
  * manifest — the model: what the keys of a manifest mean (host:, jobs:,
- * triggers, params, defaults) and the checks across jobs
+ * triggers, params, defaults, include:) and the checks across jobs
  * (duplicate ids). See manifest.h.
  *
  * Each file is read in one pass over its YAML events (core/yamltree.c):
  * the items of `jobs:` are streamed, each job read against the schema
  * (core/schema.c) as soon as its entry is complete and its nodes dropped at
  * once, so the node tree of a 100,000-job file is never held whole. The
- * rest of the file (host:) is small and read from the tree after.
+ * rest of the file (host:, include:) is small and read from the tree after.
+ * Included files follow, in order, each the same way.
  *
  * What stays is compact: every string and small array of the manifest sits
  * in one arena (manifest_free gives it back at once), strings that many
@@ -42,6 +43,13 @@
 
 #define JOB_ID_MAX 128
 
+/* An `include:` entry of the manifest, kept once its tree is gone. */
+struct include {
+    char *pattern;
+    int line, col;
+    char path[32]; /* "include" or "include[3]" */
+};
+
 /* The state of one load: the manifest being built and what finding
  * duplicates and sharing strings needs on the way. */
 struct build {
@@ -54,6 +62,14 @@ struct build {
     struct idtable ids;      /* job id -> its index in m->jobs + 1 */
     struct idtable shared;   /* string -> its one copy in m->arena */
     struct buf scratch;      /* the trigger text being put together */
+    struct include *includes;
+    size_t n_includes;
+    struct {                 /* files read so far, to refuse one read twice */
+        dev_t dev;
+        ino_t ino;
+        size_t include; /* the include entry that named it; SIZE_MAX: the manifest */
+    } *seen;
+    size_t n_seen;
 };
 
 /* The one copy of s in the manifest: strings many jobs repeat cost once. */
@@ -758,10 +774,48 @@ static void check_jobs_value(struct schema *s, const struct ynode *root)
         (void)schema_expect(s, v, YSEQ, "jobs"); /* only to report what it is */
 }
 
+static void keep_include(struct build *b, const struct ynode *n, const char *path)
+{
+    struct include *inc;
+
+    if (!schema_expect(&b->s, n, YSCALAR, path))
+        return;
+    if (n->text[0] == '\0') {
+        schema_error(&b->s, n->line, n->col, path, "must not be empty");
+        return;
+    }
+    b->includes = xrealloc(b->includes, (b->n_includes + 1) * sizeof(*b->includes));
+    inc = &b->includes[b->n_includes++];
+    inc->pattern = xstrdup(n->text);
+    inc->line = n->line;
+    inc->col = n->col;
+    snprintf(inc->path, sizeof(inc->path), "%s", path);
+}
+
+/* `include:` of the manifest: a pattern or a list of them. */
+static void parse_include(struct build *b, const struct ynode *n)
+{
+    char path[32];
+    size_t i = 0;
+
+    if (schema_is_null(n))
+        return;
+    if (n->kind == YSCALAR) {
+        keep_include(b, n, "include");
+        return;
+    }
+    if (!schema_expect(&b->s, n, YSEQ, "include"))
+        return;
+    for (const struct ynode *c = n->first; c; c = c->next, i++) {
+        schema_index_path(path, sizeof(path), "include", i);
+        keep_include(b, c, path);
+    }
+}
+
 /* The manifest's own text. */
 static void read_manifest(struct build *b, const char *text, size_t len)
 {
-    static const char *const top_keys[] = {"host", "jobs", NULL};
+    static const char *const top_keys[] = {"host", "jobs", "include", NULL};
     static const char empty[] = "manifest is empty (expected a mapping with `host` and `jobs`)";
     const struct yamltree_stream stream = {.key = "jobs", .fn = on_job, .arg = b};
     struct schema *s = &b->s;
@@ -779,15 +833,145 @@ static void read_manifest(struct build *b, const char *text, size_t len)
     if ((v = schema_get(root, "host")) && !schema_is_null(v))
         parse_host(s, v, &b->m->host);
     check_jobs_value(s, root);
+    if ((v = schema_get(root, "include")))
+        parse_include(b, v);
+}
+
+/* An included file's text: `jobs:` and nothing else. */
+static void read_included(struct build *b, const char *text, size_t len)
+{
+    const struct yamltree_stream stream = {.key = "jobs", .fn = on_job, .arg = b};
+    struct schema *s = &b->s;
+    const struct ynode *root;
+
+    root = yamltree_parse(s, &b->nodes, text, len, &stream);
+    if (!root || schema_is_null(root))
+        return; /* empty, or reported: an empty drop-in is fine */
+    if (!schema_expect(s, root, YMAP, NULL))
+        return;
+    schema_check_keys(s, root, "", NULL); /* plain keys, each once */
+    for (const struct ynode *k = root->first; k && k->next; k = k->next->next) {
+        if (k->kind != YSCALAR || strcmp(k->text, "jobs") == 0)
+            continue;
+        if (strcmp(k->text, "host") == 0)
+            schema_error(s, k->line, k->col, "host",
+                         "an included file holds only `jobs`; host settings belong in %s",
+                         b->m->path);
+        else if (strcmp(k->text, "include") == 0)
+            schema_error(s, k->line, k->col, "include",
+                         "an included file cannot include others; list every file in the "
+                         "include of %s",
+                         b->m->path);
+        else
+            schema_error(s, k->line, k->col, k->text,
+                         "unknown key (an included file holds only `jobs`)");
+    }
+    check_jobs_value(s, root);
+}
+
+/* Whether the file behind st was read already; when not, remembers it. */
+static bool seen_before(struct build *b, const struct stat *st, size_t include, size_t *by)
+{
+    for (size_t i = 0; i < b->n_seen; i++) {
+        if (b->seen[i].dev == st->st_dev && b->seen[i].ino == st->st_ino) {
+            *by = b->seen[i].include;
+            return true;
+        }
+    }
+    b->seen = xrealloc(b->seen, (b->n_seen + 1) * sizeof(*b->seen));
+    b->seen[b->n_seen].dev = st->st_dev;
+    b->seen[b->n_seen].ino = st->st_ino;
+    b->seen[b->n_seen].include = include;
+    b->n_seen++;
+    return false;
+}
+
+/* How messages name a file the include entry found: relative patterns
+ * under the directory of the manifest's path as given ("conf/jobs.d/a.yaml"
+ * for conf/jobhost.yaml), absolute ones as they are. */
+static void display_name(struct build *b, const char *pattern, const char *found, struct buf *out)
+{
+    const char *slash = strrchr(b->m->path, '/');
+    size_t dl = strlen(b->m->dir);
+
+    buf_reset(out);
+    if (pattern[0] == '/' || strncmp(found, b->m->dir, dl) != 0) {
+        buf_puts(out, found);
+        return;
+    }
+    found += dl;
+    while (*found == '/')
+        found++;
+    if (slash)
+        buf_append(out, b->m->path, (size_t)(slash - b->m->path) + 1);
+    buf_puts(out, found);
+}
+
+static void read_one_include(struct build *b, size_t k, const char *found, struct buf *name,
+                             struct buf *text)
+{
+    const struct include *inc = &b->includes[k];
+    struct stat st;
+    char err[256];
+    size_t by;
+    int rc;
+
+    display_name(b, inc->pattern, found, name);
+    buf_reset(text);
+    rc = manifest_file_read(found, YAMLTREE_MAX_BYTES, text, &st, err, sizeof(err));
+    /* problems with the file as a whole are told where the manifest names it */
+    b->s.file = b->m->path;
+    b->s.file_seq = 0;
+    if (rc < 0) {
+        schema_error(&b->s, inc->line, inc->col, inc->path, "%s: %s", name->data, err);
+        return;
+    }
+    if (seen_before(b, &st, k, &by)) {
+        if (by == SIZE_MAX)
+            schema_error(&b->s, inc->line, inc->col, inc->path,
+                         "%s: is the manifest itself", name->data);
+        else
+            schema_error(&b->s, inc->line, inc->col, inc->path, "%s: already included by %s",
+                         name->data, b->includes[by].path);
+        return;
+    }
+    add_file(b, name->data);
+    read_included(b, text->data, text->len);
+    arena_free(&b->nodes);
+}
+
+static void read_includes(struct build *b)
+{
+    struct buf name = {0}, text = {0};
+
+    for (size_t k = 0; k < b->n_includes; k++) {
+        const struct include *inc = &b->includes[k];
+        char **found;
+        size_t n;
+        char err[512];
+
+        if (manifest_file_expand(b->m->dir, inc->pattern, &found, &n, err, sizeof(err)) < 0) {
+            b->s.file = b->m->path;
+            b->s.file_seq = 0;
+            schema_error(&b->s, inc->line, inc->col, inc->path, "%s", err);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            read_one_include(b, k, found[i], &name, &text);
+        manifest_file_paths_free(found, n);
+    }
+    buf_free(&name);
+    buf_free(&text);
 }
 
 /* ---- the whole ------------------------------------------------------------- */
 
 static int build_manifest(const char *name, const char *dir, const char *text, size_t len,
-                          struct manifest **out, struct errors *errs)
+                          const struct stat *main_st, struct manifest **out, struct errors *errs)
 {
     struct build b = {0};
     struct manifest *m = xcalloc(1, sizeof(*m));
+    size_t by;
     int rc = -EINVAL;
 
     *out = NULL;
@@ -799,10 +983,13 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     host_defaults(&m->arena, &m->host, m->dir);
     idtable_init(&b.ids, 64);
     idtable_init(&b.shared, 64);
+    if (main_st)
+        (void)seen_before(&b, main_st, SIZE_MAX, &by); /* first: never seen */
 
     add_file(&b, name);
     read_manifest(&b, text, len);
     arena_free(&b.nodes);
+    read_includes(&b);
 
     /* what stays: the jobs array at its size */
     m->jobs = xrealloc(m->jobs, (m->n_jobs ? m->n_jobs : 1) * sizeof(*m->jobs));
@@ -813,6 +1000,10 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     idtable_free(&b.ids);
     idtable_free(&b.shared);
     buf_free(&b.scratch);
+    for (size_t i = 0; i < b.n_includes; i++)
+        free(b.includes[i].pattern);
+    free(b.includes);
+    free(b.seen);
     if (rc == 0)
         *out = m;
     else
@@ -823,7 +1014,7 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
 int manifest_parse(const char *name, const char *dir, const char *text, size_t len,
                    struct manifest **out, struct errors *errs)
 {
-    return build_manifest(name, dir, text, len, out, errs);
+    return build_manifest(name, dir, text, len, NULL, out, errs);
 }
 
 int manifest_load(const char *path, struct manifest **out, struct errors *errs)
@@ -852,7 +1043,7 @@ int manifest_load(const char *path, struct manifest **out, struct errors *errs)
         slash[1] = '\0';
     else if (slash)
         *slash = '\0';
-    rc = build_manifest(path, dirbuf, text.data, text.len, out, errs);
+    rc = build_manifest(path, dirbuf, text.data, text.len, &st, out, errs);
 out:
     buf_free(&text);
     return rc;

@@ -8,13 +8,19 @@
  *   config/jobhost.yaml:14:7: jobs[2].trigger.cron: field 3 (day of month): value 32 out of range 1-31
  * and parsing goes on after an error, so one pass reports every problem.
  *
- * Relative paths in the manifest (plugin_dir, log file, ...) are resolved
- * against the manifest's own directory. Limits: 64 MiB, 2,000,000 YAML
- * nodes, 32 levels of nesting.
+ * Relative paths in the manifest (plugin_dir, log file, include patterns,
+ * ...) are resolved against the manifest's own directory.
+ *
+ * A manifest may come in pieces: `include:` lists globs and paths (every
+ * *.yaml of jobs.d, more.yaml) of more files holding `jobs:` only, read in
+ * order (glob matches sorted) after the manifest's own jobs; their errors name them ("conf/jobs.d/a.yaml:3:7:
+ * jobs[0]..."), counting jobs within each file. Included files include
+ * nothing further. The limits (64 MiB, 2,000,000 YAML nodes, 32 levels)
+ * hold per file.
  *
  * Reading is split by concern: core/yamltree.c (bytes to a node tree),
- * core/schema.c (typed getters and messages), core/manifest_file.c (files),
- * and core/manifest.c (this model).
+ * core/schema.c (typed getters and messages), core/manifest_file.c (files
+ * and include patterns), and core/manifest.c (this model).
  */
 #ifndef JH_MANIFEST_H
 #define JH_MANIFEST_H
@@ -58,7 +64,7 @@ struct manifest_job {
     char *plugin;             /* a bare name: <plugin_dir>/<plugin>.so */
     char *trigger_text;       /* the trigger as written, for display: "cron 0 3 * * * (Europe/Berlin)" */
     const char *file;         /* the file it is written in, as messages name it: the
-                               * manifest's path */
+                               * manifest's path, or an included file */
     struct manifest_param *params;
     const struct manifest_limits *limits; /* isolation: process only; NULL = none */
     struct trigger trigger;   /* kind TRIGGER_NONE when the job has no trigger; a cron
@@ -112,23 +118,25 @@ struct manifest {
     char *path; /* as given */
     char *dir;  /* directory holding the manifest, absolute */
     struct manifest_host host;
-    struct manifest_job *jobs;
+    struct manifest_job *jobs; /* the manifest's own, then each included file's */
     size_t n_jobs;
-    char **files;   /* every file read, named as messages name them: the manifest */
+    char **files;   /* every file read: [0] the manifest (path), then the included
+                     * ones in reading order, named as messages name them */
     size_t n_files;
     struct arena arena; /* private: holds every string and array above */
 };
 
-/* Reads and validates the manifest at `path`. On
+/* Reads and validates the manifest at `path` and the files it includes. On
  * success returns 0 and *out (free with manifest_free). On failure returns
  * -EINVAL (or -errno when the manifest itself cannot be read), leaves *out
- * NULL and appends one line per problem to `errs`. The file is opened
+ * NULL and appends one line per problem to `errs`. Every file is opened
  * without following a symbolic link as its last component and read only
  * when it is a regular file (a FIFO is refused, not waited on). */
 int manifest_load(const char *path, struct manifest **out, struct errors *errs);
 
 /* The same from memory; `name` is used in messages and `dir` resolves
- * relative paths. For tests and fuzzing. */
+ * relative paths, included files among them (read from disk). For tests and
+ * fuzzing. */
 int manifest_parse(const char *name, const char *dir, const char *text, size_t len,
                    struct manifest **out, struct errors *errs);
 

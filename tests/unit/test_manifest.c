@@ -15,6 +15,7 @@
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -528,7 +529,7 @@ static const struct bad_case bad_cases[] = {
     {"unknown top-level key, suggestion", "host: {}\njobz: []\n", 0,
      "t.yaml:2:1: jobz: unknown key (did you mean \"jobs\"?)"},
     {"unknown top-level key, list", "version: 2\njobs: []\n", 0,
-     "t.yaml:1:1: version: unknown key (expected one of: host, jobs)"},
+     "t.yaml:1:1: version: unknown key (expected one of: host, jobs, include)"},
     {"unknown host key", "host:\n  worker: 4\n", 0,
      "t.yaml:2:3: host.worker: unknown key (did you mean \"workers\"?)"},
     {"unknown http key", "host:\n  http:\n    listen: 127.0.0.1:9464\n    lisen: x\n", 0,
@@ -1018,6 +1019,320 @@ static void test_bom(void)
     ASSERT_STR(first, "t.yaml:1:1: jobz: unknown key (did you mean \"jobs\"?)");
 }
 
+/* --- include ------------------------------------------------------------------ */
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+/* A scratch tree: <tmp>/conf/ for the manifest, <tmp>/conf/jobs.d/ for
+ * drop-ins. */
+struct tree {
+    char root[64];
+    char conf[128];
+};
+
+static void tree_new(struct tree *t)
+{
+    char sub[192];
+
+    sfmt(t->root, sizeof(t->root), "/tmp/jh-include-XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(t->root));
+    sfmt(t->conf, sizeof(t->conf), "%s/conf", t->root);
+    CU_ASSERT_EQUAL_FATAL(mkdir(t->conf, 0755), 0);
+    sfmt(sub, sizeof(sub), "%s/jobs.d", t->conf);
+    CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0755), 0);
+}
+
+static void tree_put(const struct tree *t, const char *name, const char *text)
+{
+    char path[256];
+    sfmt(path, sizeof(path), "%s/%s", t->conf, name);
+    write_file(path, text, strlen(text));
+}
+
+static void tree_free(struct tree *t)
+{
+    nftw(t->root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Parses `text` as conf/jobhost.yaml of the tree, as the daemon would with
+ * `-c conf/jobhost.yaml` from the tree's root: included files are named
+ * conf/... in messages. */
+static int parse_in(const struct tree *t, const char *text, struct manifest **m,
+                    struct errors *errs)
+{
+    return manifest_parse("conf/jobhost.yaml", t->conf, text, strlen(text), m, errs);
+}
+
+#define JOB_AT(id) "  - id: " id "\n    plugin: ok\n"
+
+static void test_include_globs(void)
+{
+    struct tree t;
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+
+    tree_new(&t);
+    tree_put(&t, "jobs.d/b.yaml", "jobs:\n" JOB_AT("b1") JOB_AT("b2"));
+    tree_put(&t, "jobs.d/a.yaml", "\xef\xbb\xbf# the first in byte order\njobs:\n" JOB_AT("a1"));
+    tree_put(&t, "jobs.d/C.yaml", "jobs: []\n"); /* 'C' sorts before 'a' */
+    tree_put(&t, "jobs.d/.hidden.yaml", "jobs:\n" JOB_AT("hidden"));
+    tree_put(&t, "jobs.d/notes.txt", "not yaml: [\n");
+    tree_put(&t, "jobs.d/empty.yaml", "# nothing yet\n");
+    tree_put(&t, "extra.yaml", "jobs:\n" JOB_AT("x1"));
+    int rc = parse_in(&t,
+                      "host: {workers: 2}\n"
+                      "jobs:\n" JOB_AT("own") "include:\n"
+                      "  - jobs.d/*.yaml\n"
+                      "  - none.d/*.yaml\n" /* matches nothing: fine */
+                      "  - extra.yaml\n",
+                      &m, &errs);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (errs.count)
+        fprintf(stderr, "\n%s", errs.text.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    static const char *const ids[] = {"own", "a1", "b1", "b2", "x1"};
+    static const char *const files[] = {"conf/jobhost.yaml", "conf/jobs.d/a.yaml",
+                                        "conf/jobs.d/b.yaml", "conf/jobs.d/b.yaml",
+                                        "conf/extra.yaml"};
+    static const unsigned index[] = {0, 0, 0, 1, 0};
+    static const int line[] = {3, 3, 2, 4, 2};
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, ARRAY_SIZE(ids));
+    for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+        ASSERT_STR(m->jobs[i].id, ids[i]);
+        ASSERT_STR(m->jobs[i].file, files[i]);
+        CU_ASSERT_EQUAL(m->jobs[i].index, index[i]);
+        CU_ASSERT_EQUAL(m->jobs[i].line, line[i]);
+    }
+    static const char *const read[] = {"conf/jobhost.yaml", "conf/jobs.d/C.yaml",
+                                       "conf/jobs.d/a.yaml", "conf/jobs.d/b.yaml",
+                                       "conf/jobs.d/empty.yaml", "conf/extra.yaml"};
+    CU_ASSERT_EQUAL_FATAL(m->n_files, ARRAY_SIZE(read));
+    for (size_t i = 0; i < ARRAY_SIZE(read); i++)
+        ASSERT_STR(m->files[i], read[i]);
+    /* strings many jobs repeat are kept once */
+    CU_ASSERT_PTR_EQUAL(m->jobs[0].plugin, m->jobs[4].plugin);
+    CU_ASSERT_PTR_EQUAL(m->jobs[0].trigger_text, m->jobs[4].trigger_text);
+    CU_ASSERT_PTR_NOT_NULL(manifest_find_job(m, "b2"));
+    manifest_free(m);
+    errors_free(&errs);
+
+    /* one pattern may stand alone; an absolute one is taken as it is */
+    char text[512];
+    sfmt(text, sizeof(text), "include: %s/jobs.d/b.yaml\n", t.conf);
+    CU_ASSERT_EQUAL(parse_in(&t, text, &m, &errs), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 2);
+    char want[256];
+    sfmt(want, sizeof(want), "%s/jobs.d/b.yaml", t.conf);
+    ASSERT_STR(m->jobs[0].file, want);
+    manifest_free(m);
+    errors_free(&errs);
+
+    /* a directory whose name holds glob characters is not a pattern */
+    tree_put(&t, "jobs.d/[x].yaml", "jobs:\n" JOB_AT("bracket"));
+    CU_ASSERT_EQUAL(parse_in(&t, "include: ['jobs.d/\\[x\\].yaml']\n", &m, &errs), 0);
+    CU_ASSERT_EQUAL(m ? m->n_jobs : 0, 1);
+    manifest_free(m);
+    errors_free(&errs);
+    tree_free(&t);
+}
+
+/* Errors in an included file name it, with its own line, column and job
+ * index; errors about the file as a whole are told where it is included. */
+static void test_include_errors(void)
+{
+    static const struct {
+        const char *what;
+        const char *file, *text; /* an included file, or NULL */
+        const char *manifest;
+        const char *expect; /* the first error */
+    } cases[] = {
+        {"error in an included file", "jobs.d/a.yaml",
+         "jobs:\n" JOB_AT("ok1") "  - id: bad\n    plugin: ok\n    trigger: {cron: \"0 3 32 * *\"}\n",
+         "include: [jobs.d/*.yaml]\n",
+         "conf/jobs.d/a.yaml:6:21: jobs[1].trigger.cron: field 3 (day of month): value 32 out "
+         "of range 1-31"},
+        {"YAML syntax error in an included file", "jobs.d/a.yaml", "jobs:\n  - {id: a\n",
+         "include: [jobs.d/*.yaml]\n", "conf/jobs.d/a.yaml:3:1: YAML syntax error"},
+        {"host in an included file", "jobs.d/a.yaml", "host: {workers: 2}\njobs: []\n",
+         "include: [jobs.d/*.yaml]\n",
+         "conf/jobs.d/a.yaml:1:1: host: an included file holds only `jobs`; host settings "
+         "belong in conf/jobhost.yaml"},
+        {"include in an included file", "jobs.d/a.yaml", "jobs: []\ninclude: [more/*.yaml]\n",
+         "include: [jobs.d/*.yaml]\n",
+         "conf/jobs.d/a.yaml:2:1: include: an included file cannot include others; list every "
+         "file in the include of conf/jobhost.yaml"},
+        {"unknown key in an included file", "jobs.d/a.yaml", "jbos: []\n",
+         "include: [jobs.d/*.yaml]\n",
+         "conf/jobs.d/a.yaml:1:1: jbos: unknown key (an included file holds only `jobs`)"},
+        {"included file that is a list", "jobs.d/a.yaml", "- id: a\n",
+         "include: [jobs.d/*.yaml]\n", "conf/jobs.d/a.yaml:1:1: expected a mapping, got a list"},
+        {"jobs that are a mapping", "jobs.d/a.yaml", "jobs: {id: a}\n",
+         "include: [jobs.d/*.yaml]\n", "conf/jobs.d/a.yaml:1:7: jobs: expected a list, got a mapping"},
+        {"invalid UTF-8 in an included file", "jobs.d/a.yaml", "jobs: []\n# \xff\n",
+         "include: [jobs.d/*.yaml]\n",
+         "conf/jobs.d/a.yaml:2:3: not valid UTF-8 (byte 0xff); a manifest must be UTF-8 text"},
+        {"a plain path that is missing", NULL, NULL, "jobs: []\ninclude: [jobs.d/*.yaml, nope.yaml]\n",
+         "conf/jobhost.yaml:2:26: include[1]: conf/nope.yaml: cannot open: No such file or "
+         "directory"},
+        {"include that is a mapping", NULL, NULL, "include: {a: b}\n",
+         "conf/jobhost.yaml:1:10: include: expected a list, got a mapping"},
+        {"an empty pattern", NULL, NULL, "include: ['']\n",
+         "conf/jobhost.yaml:1:11: include[0]: must not be empty"},
+        {"the same file twice", NULL, NULL, "include: [jobs.d/*.yaml, jobs.d/b.yaml]\n",
+         "conf/jobhost.yaml:1:26: include[1]: conf/jobs.d/b.yaml: already included by include[0]"},
+        {"a directory that matches", NULL, NULL, "include: ['jobs.d/*']\n",
+         "conf/jobhost.yaml:1:11: include[0]: conf/jobs.d/sub: not a regular file"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct tree t;
+        struct errors errs = {0};
+        struct manifest *m = NULL;
+        char first[1024];
+
+        tree_new(&t);
+        tree_put(&t, "jobs.d/b.yaml", "jobs: []\n");
+        if (cases[i].file)
+            tree_put(&t, cases[i].file, cases[i].text);
+        if (strstr(cases[i].what, "directory")) {
+            char sub[256];
+            sfmt(sub, sizeof(sub), "%s/jobs.d/sub", t.conf);
+            CU_ASSERT_EQUAL(mkdir(sub, 0755), 0);
+        }
+        CU_ASSERT_EQUAL(parse_in(&t, cases[i].manifest, &m, &errs), -EINVAL);
+        CU_ASSERT_PTR_NULL(m);
+        err_line(&errs, 0, first, sizeof(first));
+        bool ok = strncmp(first, cases[i].expect, strlen(cases[i].expect)) == 0;
+        CU_ASSERT(ok);
+        if (!ok)
+            fprintf(stderr, "\n[%s]\n  want: %s\n  got:  %s\n", cases[i].what, cases[i].expect,
+                    first);
+        errors_free(&errs);
+        tree_free(&t);
+    }
+}
+
+/* Included files are opened like the manifest: a symbolic link is not
+ * followed and a FIFO is refused at once, without waiting for a writer. */
+static void test_include_unsafe_files(void)
+{
+    struct tree t;
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    char path[256], target[256], line[1024];
+
+    tree_new(&t);
+    tree_put(&t, "real.yaml", "jobs:\n" JOB_AT("real"));
+    sfmt(target, sizeof(target), "%s/real.yaml", t.conf);
+    sfmt(path, sizeof(path), "%s/jobs.d/link.yaml", t.conf);
+    CU_ASSERT_EQUAL_FATAL(symlink(target, path), 0);
+    sfmt(path, sizeof(path), "%s/jobs.d/pipe.yaml", t.conf);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+
+    CU_ASSERT_EQUAL(parse_in(&t, "include: [jobs.d/*.yaml]\n", &m, &errs), -EINVAL);
+    CU_ASSERT_EQUAL(errs.count, 2);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)),
+               "conf/jobhost.yaml:1:11: include[0]: conf/jobs.d/link.yaml: is a symbolic link "
+               "(links are not followed)");
+    ASSERT_STR(err_line(&errs, 1, line, sizeof(line)),
+               "conf/jobhost.yaml:1:11: include[0]: conf/jobs.d/pipe.yaml: not a regular file");
+    errors_free(&errs);
+
+    /* the manifest itself the same way */
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), -EINVAL);
+    sfmt(target, sizeof(target), "%s: not a regular file", path);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), target);
+    errors_free(&errs);
+    sfmt(path, sizeof(path), "%s/jobs.d/link.yaml", t.conf);
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), -ELOOP);
+    sfmt(target, sizeof(target), "%s: is a symbolic link (links are not followed)", path);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), target);
+    errors_free(&errs);
+
+    /* a glob matching the manifest itself */
+    tree_put(&t, "jobhost.yaml", "include: ['*.yaml']\n");
+    sfmt(path, sizeof(path), "%s/jobhost.yaml", t.conf);
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), -EINVAL);
+    sfmt(target, sizeof(target), "%s:1:11: include[0]: %s/jobhost.yaml: is the manifest itself",
+             path, t.conf);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), target);
+    errors_free(&errs);
+    tree_free(&t);
+}
+
+/* A job id used in two files is refused, naming both positions. */
+static void test_include_duplicate_ids(void)
+{
+    struct tree t;
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    char line[1024];
+
+    tree_new(&t);
+    tree_put(&t, "jobs.d/a.yaml", "jobs:\n" JOB_AT("solo") JOB_AT("twice"));
+    tree_put(&t, "jobs.d/b.yaml", "jobs:\n" JOB_AT("other") JOB_AT("twice") JOB_AT("own"));
+    CU_ASSERT_EQUAL(parse_in(&t, "jobs:\n" JOB_AT("own") "include: [jobs.d/*.yaml]\n", &m, &errs),
+                    -EINVAL);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_EQUAL(errs.count, 2);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)),
+               "conf/jobs.d/b.yaml:4:9: jobs[1].id: duplicate job id \"twice\" (also jobs[1] at "
+               "conf/jobs.d/a.yaml:4:5)");
+    ASSERT_STR(err_line(&errs, 1, line, sizeof(line)),
+               "conf/jobs.d/b.yaml:6:9: jobs[2].id: duplicate job id \"own\" (also jobs[0] at "
+               "conf/jobhost.yaml:2:5)");
+    errors_free(&errs);
+    tree_free(&t);
+}
+
+/* A reload calls manifest_load again: files added to or removed from a
+ * drop-in directory are seen, the manifest unchanged. */
+static void test_include_reload(void)
+{
+    struct tree t;
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    char path[256], gone[256];
+
+    tree_new(&t);
+    tree_put(&t, "jobhost.yaml", "jobs:\n" JOB_AT("own") "include: [jobs.d/*.yaml]\n");
+    tree_put(&t, "jobs.d/10-a.yaml", "jobs:\n" JOB_AT("a"));
+    tree_put(&t, "jobs.d/20-b.yaml", "jobs:\n" JOB_AT("b"));
+    sfmt(path, sizeof(path), "%s/jobhost.yaml", t.conf);
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(m->n_jobs, 3);
+    CU_ASSERT_PTR_NOT_NULL(manifest_find_job(m, "a"));
+    CU_ASSERT_EQUAL(m->n_files, 3);
+    manifest_free(m);
+
+    sfmt(gone, sizeof(gone), "%s/jobs.d/10-a.yaml", t.conf);
+    CU_ASSERT_EQUAL(unlink(gone), 0);
+    tree_put(&t, "jobs.d/15-c.yaml", "jobs:\n" JOB_AT("c") JOB_AT("d"));
+    tree_put(&t, "jobs.d/20-b.yaml", "jobs:\n" JOB_AT("b2"));
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 4);
+    ASSERT_STR(m->jobs[0].id, "own");
+    ASSERT_STR(m->jobs[1].id, "c");
+    ASSERT_STR(m->jobs[2].id, "d");
+    ASSERT_STR(m->jobs[3].id, "b2");
+    CU_ASSERT_PTR_NULL(manifest_find_job(m, "a"));
+    char want[256];
+    sfmt(want, sizeof(want), "%s/jobs.d/15-c.yaml", t.conf);
+    ASSERT_STR(m->jobs[1].file, want);
+    manifest_free(m);
+    CU_ASSERT_EQUAL(errs.count, 0);
+    errors_free(&errs);
+    tree_free(&t);
+}
+
 /* --- units -------------------------------------------------------------------- */
 
 static void test_duration_parse(void)
@@ -1178,7 +1493,14 @@ static const struct cu_test valid_tests[] = {
     {NULL, NULL},
 };
 
-
+static const struct cu_test include_tests[] = {
+    {"globs, order, names", test_include_globs},
+    {"errors name the included file", test_include_errors},
+    {"links and FIFOs", test_include_unsafe_files},
+    {"duplicate ids across files", test_include_duplicate_ids},
+    {"load again after the files change", test_include_reload},
+    {NULL, NULL},
+};
 
 static const struct cu_test bad_tests[] = {
     {"table of bad manifests", test_bad_table},
@@ -1200,6 +1522,7 @@ static const struct cu_test units_tests[] = {
 static const struct cu_suite suites[] = {
     {"manifest: valid", valid_tests},
     {"manifest: bad", bad_tests},
+    {"manifest: include", include_tests},
     {"units", units_tests},
     {NULL, NULL},
 };
