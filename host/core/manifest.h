@@ -123,7 +123,8 @@ struct manifest {
     char **files;   /* every file read: [0] the manifest (path), then the included
                      * ones in reading order, named as messages name them */
     size_t n_files;
-    struct arena arena; /* private: holds every string and array above */
+    struct arena arena; /* private: holds every string above and the small arrays
+                         * (params, limits, buckets); jobs and files are malloc'ed */
 };
 
 /* Reads and validates the manifest at `path` and the files it includes. On

@@ -26,7 +26,7 @@
  * "is a symbolic link (links are not followed)", "not a regular file",
  * "cannot read: ..."). */
 int manifest_file_read(const char *path, size_t max, struct buf *text, struct stat *st, char *err,
-                       size_t errlen);
+                       size_t errlen) __attribute__((warn_unused_result));
 
 /* True when `pattern` holds glob characters (*, ? or [). */
 bool manifest_file_is_glob(const char *pattern);
@@ -40,7 +40,7 @@ bool manifest_file_is_glob(const char *pattern);
  * a directory on the way cannot be read (a missing one just matches
  * nothing). */
 int manifest_file_expand(const char *dir, const char *pattern, char ***paths, size_t *n, char *err,
-                         size_t errlen);
+                         size_t errlen) __attribute__((warn_unused_result));
 
 void manifest_file_paths_free(char **paths, size_t n);
 

@@ -14,6 +14,7 @@
  */
 #include "core/yamltree.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <yaml.h>
