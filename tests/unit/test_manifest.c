@@ -1,7 +1,7 @@
 /*
  * test_manifest — the YAML manifest reader (host/core/manifest.c, yamltree.c,
- * schema.c, manifest_file.c) and the unit
- * parsers it rests on (lib/units.c; lib/listen.c has test_listen).
+ * schema.c, manifest_file.c) and the unit parsers it rests on (lib/units.c;
+ * lib/listen.c has test_listen).
  *
  * Valid manifests are parsed from memory with manifest_parse() (file name
  * "t.yaml", directory /tmp/jh-test, which is never touched: it only resolves
