@@ -73,7 +73,7 @@ $(OUT)/host/%.o: host/%.c $(HOST_HDR) sdk/include/jobhost/plugin.h
 $(JOBHOST): $(HOST_OBJ)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(OUT)/tests/%: tests/unit/%.c tests/unit/cu_main.h $(LIB_OBJ) | $(OUT)/tests
+$(OUT)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h tests/common/*.h) $(LIB_OBJ) | $(OUT)/tests
 	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(LIB_OBJ) -lcunit $(LIBS)
 
 plugins/%.so: plugins/%.c sdk/include/jobhost/plugin.h

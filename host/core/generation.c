@@ -128,8 +128,9 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
             continue;
         }
         if (probe_rc < 0 || plugin_load(&opts, spec->plugin, &p, err, sizeof(err)) < 0) {
-            errors_add(errs, "%s:%d:%d: jobs[%zu].plugin: %s", m->path, spec->plugin_line,
-                       spec->plugin_col, i, err);
+            /* named where it is written: the manifest or an included file */
+            errors_add(errs, "%s:%d:%d: jobs[%u].plugin: %s", spec->file, spec->plugin_line,
+                       spec->plugin_col, spec->index, err);
             jlog(JH_LOG_ERROR, "plugin_load_failed", "plugin=%s job=%s error=%s", spec->plugin,
                  spec->id, err);
             rc = -EINVAL;

@@ -132,13 +132,21 @@ static void worker_stop(struct worker *w)
     free(w);
 }
 
+/* A job without `limits:` has none: every limit 0. */
+static const struct manifest_limits no_limits;
+
+static const struct manifest_limits *limits_of(const struct manifest_job *s)
+{
+    return s->limits ? s->limits : &no_limits;
+}
+
 static char *worker_key(const struct job *job)
 {
     struct buf b = {0};
     const struct manifest_job *s = job->spec;
+    const struct manifest_limits *l = limits_of(s);
     buf_printf(&b, "%s/%s/%s/%llu/%lld/%u", s->id, job->plugin->name, job->plugin->hash,
-               (unsigned long long)s->limits.address_space, (long long)s->limits.cpu_ns,
-               s->limits.open_files);
+               (unsigned long long)l->address_space, (long long)l->cpu_ns, l->open_files);
     return b.data;
 }
 
@@ -319,9 +327,9 @@ static struct worker *worker_spawn(const struct job *job, char *key, char *err, 
     send_msg(w->fd, json_pack("{s:s, s:s, s:s, s:s, s:b, s:{s:I, s:I, s:I}}", "op", "load",
                               "plugin_dir", h->plugin_dir, "name", job->plugin->name, "hash",
                               job->plugin->hash, "strict", h->strict_permissions, "limits",
-                              "address_space", (json_int_t)s->limits.address_space, "cpu_s",
-                              (json_int_t)(s->limits.cpu_ns / NS_PER_SEC), "open_files",
-                              (json_int_t)s->limits.open_files));
+                              "address_space", (json_int_t)limits_of(s)->address_space, "cpu_s",
+                              (json_int_t)(limits_of(s)->cpu_ns / NS_PER_SEC), "open_files",
+                              (json_int_t)limits_of(s)->open_files));
     rc = wait_msg(w->fd, LOAD_TIMEOUT_MS, &reply);
     if (rc == 1 && strcmp(msg_op(reply), "loaded") == 0) {
         json_decref(reply);

@@ -1,6 +1,6 @@
 /*
- * manifest — the YAML manifest read into a plain struct. Pure: no dlopen, no
- * threads, no globals; the same input always gives the same result, which is
+ * manifest — the YAML manifest read into a plain struct. No dlopen, no
+ * threads, no globals; the same files always give the same result, which is
  * what `jobhost check`, reload and the tests rely on.
  *
  * Every error names the file, the line and column of the offending node and
@@ -8,8 +8,19 @@
  *   config/jobhost.yaml:14:7: jobs[2].trigger.cron: field 3 (day of month): value 32 out of range 1-31
  * and parsing goes on after an error, so one pass reports every problem.
  *
- * Relative paths in the manifest (plugin_dir, log file, ...) are resolved
- * against the manifest's own directory.
+ * Relative paths in the manifest (plugin_dir, log file, include patterns,
+ * ...) are resolved against the manifest's own directory.
+ *
+ * A manifest may come in pieces: `include:` lists globs and paths (every
+ * *.yaml of jobs.d, more.yaml) of more files holding `jobs:` only, read in
+ * order (glob matches sorted) after the manifest's own jobs; their errors name them ("conf/jobs.d/a.yaml:3:7:
+ * jobs[0]..."), counting jobs within each file. Included files include
+ * nothing further. The limits (64 MiB, 2,000,000 YAML nodes, 32 levels)
+ * hold per file.
+ *
+ * Reading is split by concern: core/yamltree.c (bytes to a node tree),
+ * core/schema.c (typed getters and messages), core/manifest_file.c (files
+ * and include patterns), and core/manifest.c (this model).
  */
 #ifndef JH_MANIFEST_H
 #define JH_MANIFEST_H
@@ -18,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/arena.h"
 #include "lib/trigger.h"
 #include "lib/util.h"
 
@@ -36,28 +48,38 @@ struct manifest_param {
     char **values;  /* JH_PARAM_LIST / JH_PARAM_MAP: the items */
 };
 
+/* The limits of a job's worker process (`isolation: process`); 0 = no limit. */
+struct manifest_limits {
+    uint64_t address_space; /* bytes (RLIMIT_AS) */
+    int64_t cpu_ns;         /* CPU time per worker process (RLIMIT_CPU, whole seconds) */
+    unsigned open_files;    /* RLIMIT_NOFILE */
+};
+
+/* One job. Strings belong to the manifest and are shared between jobs where
+ * they are equal (plugin names, trigger texts, parameters): never free or
+ * change them. Laid out widest first: a manifest holds one per job, and a
+ * host may hold a million. */
 struct manifest_job {
     char *id;
-    char *plugin;           /* a bare name: <plugin_dir>/<plugin>.so */
-    struct trigger trigger; /* kind TRIGGER_NONE when the job has no trigger */
-    char *trigger_text;     /* the trigger as written, for display: "cron 0 3 * * *" */
-    char *timezone;         /* IANA name, NULL = host local */
+    char *plugin;             /* a bare name: <plugin_dir>/<plugin>.so */
+    char *trigger_text;       /* the trigger as written, for display: "cron 0 3 * * * (Europe/Berlin)" */
+    const char *file;         /* the file it is written in, as messages name it: the
+                               * manifest's path, or an included file */
     struct manifest_param *params;
-    size_t n_params;
-    bool enabled;           /* default true */
-    unsigned max_instances; /* default 1 */
+    const struct manifest_limits *limits; /* isolation: process only; NULL = none */
+    struct trigger trigger;   /* kind TRIGGER_NONE when the job has no trigger; a cron
+                               * trigger's zone name is tz_name(trigger.tz) */
     int64_t misfire_grace_ns; /* default 60 s; 0 = no limit */
-    bool coalesce;            /* default true */
     int64_t timeout_ns;       /* default 0 = none */
-    enum isolation isolation; /* default thread */
-    struct {                  /* isolation: process only; 0 = no limit */
-        uint64_t address_space; /* bytes (RLIMIT_AS) */
-        int64_t cpu_ns;         /* CPU time per worker process (RLIMIT_CPU, whole seconds) */
-        unsigned open_files;    /* RLIMIT_NOFILE */
-    } limits;
+    uint32_t n_params;
+    unsigned max_instances;   /* default 1 */
     int log_level;            /* -1 = the host's level */
-    int line, col;            /* where the job's entry starts */
+    enum isolation isolation; /* default thread */
+    unsigned index;           /* its place in that file's `jobs:` list ("jobs[3]") */
+    int line, col;            /* where the job's entry starts in that file */
     int plugin_line, plugin_col; /* where its `plugin:` value is, for loader errors */
+    bool enabled;             /* default true */
+    bool coalesce;            /* default true */
 };
 
 struct manifest_host {
@@ -96,22 +118,35 @@ struct manifest {
     char *path; /* as given */
     char *dir;  /* directory holding the manifest, absolute */
     struct manifest_host host;
-    struct manifest_job *jobs;
+    struct manifest_job *jobs; /* the manifest's own, then each included file's */
     size_t n_jobs;
+    char **files;   /* every file read: [0] the manifest (path), then the included
+                     * ones in reading order, named as messages name them */
+    size_t n_files;
+    struct arena arena; /* private: holds every string above and the small arrays
+                         * (params, limits, buckets); jobs and files are malloc'ed */
 };
 
-/* Reads and validates the manifest at `path`. On success returns 0 and
- * *out (free with manifest_free). On failure returns -EINVAL (or -errno when
- * the file cannot be read), leaves *out NULL and appends one line per
- * problem to `errs`. */
+/* Reads and validates the manifest at `path` and the files it includes. On
+ * success returns 0 and *out (free with manifest_free). On failure returns
+ * -EINVAL (or -errno when the manifest itself cannot be read), leaves *out
+ * NULL and appends one line per problem to `errs`. Every file is opened
+ * without following a symbolic link as its last component and read only
+ * when it is a regular file (a FIFO is refused, not waited on). */
 int manifest_load(const char *path, struct manifest **out, struct errors *errs);
 
 /* The same from memory; `name` is used in messages and `dir` resolves
- * relative paths. For tests and fuzzing. */
+ * relative paths, included files among them (read from disk). For tests and
+ * fuzzing. */
 int manifest_parse(const char *name, const char *dir, const char *text, size_t len,
                    struct manifest **out, struct errors *errs);
 
 void manifest_free(struct manifest *m);
+
+/* True when two entries configure the same job: every setting, the trigger
+ * (trigger_equal) and the params, but not where they are written. A new
+ * field of struct manifest_job is compared here. */
+bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job *b);
 
 /* The job with this id, or NULL. */
 const struct manifest_job *manifest_find_job(const struct manifest *m, const char *id);
@@ -119,9 +154,5 @@ const struct manifest_job *manifest_find_job(const struct manifest *m, const cha
 /* Drops every job but `id` (which must exist), so that only its plugin is
  * loaded: `jobhost run-once` uses it. */
 void manifest_retain_job(struct manifest *m, const char *id);
-
-/* Parses "127.0.0.1:9464", "[::1]:9464", "localhost:80", ":9464" (all
- * interfaces) into host (empty for all) and port. 0 or -EINVAL with a reason. */
-int listen_parse(const char *text, char *host, size_t hostlen, int *port, const char **why);
 
 #endif /* JH_MANIFEST_H */

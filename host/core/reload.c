@@ -72,40 +72,10 @@ struct generation *reloader_live(struct reloader *r)
     return g;
 }
 
-static bool str_eq(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-static bool params_equal(const struct manifest_job *a, const struct manifest_job *b)
-{
-    if (a->n_params != b->n_params)
-        return false;
-    for (size_t i = 0; i < a->n_params; i++) {
-        const struct manifest_param *p = &a->params[i], *q = &b->params[i];
-        if (!str_eq(p->key, q->key) || p->kind != q->kind || !str_eq(p->value, q->value) ||
-            p->n != q->n)
-            return false;
-        for (size_t k = 0; k < p->n; k++) {
-            if (!str_eq(p->values[k], q->values[k]) ||
-                (p->names && !str_eq(p->names[k], q->names[k])))
-                return false;
-        }
-    }
-    return true;
-}
-
 /* Same job, as far as a user can tell: same settings and same plugin code. */
 static bool job_unchanged(const struct job *a, const struct job *b)
 {
-    const struct manifest_job *x = a->spec, *y = b->spec;
-    return str_eq(x->plugin, y->plugin) && strcmp(a->plugin->hash, b->plugin->hash) == 0 &&
-           str_eq(x->trigger_text, y->trigger_text) && x->trigger.start_ns == y->trigger.start_ns &&
-           x->trigger.end_ns == y->trigger.end_ns && x->trigger.jitter_ns == y->trigger.jitter_ns &&
-           x->enabled == y->enabled && x->max_instances == y->max_instances &&
-           x->misfire_grace_ns == y->misfire_grace_ns && x->coalesce == y->coalesce &&
-           x->timeout_ns == y->timeout_ns && x->isolation == y->isolation &&
-           x->log_level == y->log_level && params_equal(x, y);
+    return strcmp(a->plugin->hash, b->plugin->hash) == 0 && manifest_job_equal(a->spec, b->spec);
 }
 
 static json_t *summarise(const struct generation *old, struct generation *g)

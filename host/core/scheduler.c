@@ -119,17 +119,10 @@ static void heap_build(struct scheduler *s)
 
 /* ---- planning ---------------------------------------------------------------- */
 
-static bool str_eq(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
 /* A job keeps its plan across a reload when it fires the same way. */
 static bool same_plan(const struct manifest_job *a, const struct manifest_job *b)
 {
-    return a->enabled && b->enabled && str_eq(a->trigger_text, b->trigger_text) &&
-           str_eq(a->timezone, b->timezone) && a->trigger.start_ns == b->trigger.start_ns &&
-           a->trigger.end_ns == b->trigger.end_ns && a->trigger.jitter_ns == b->trigger.jitter_ns;
+    return a->enabled && b->enabled && trigger_equal(&a->trigger, &b->trigger);
 }
 
 static int64_t jitter(struct scheduler *s, const struct trigger *t)

@@ -56,6 +56,7 @@
 #include <zlib.h>
 
 #include "io/metrics_render.h"
+#include "lib/listen.h"
 #include "lib/sha256.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9464"
@@ -632,67 +633,15 @@ void http_route(const struct http_router *r, const struct http_request *req,
 
 /* --- listen address ------------------------------------------------------------ */
 
-int http_parse_listen(const char *listen, char *host, size_t hostlen, char *port, size_t portlen,
-                      char *err, size_t errlen)
-{
-    const char *h, *p;
-    size_t hn;
-
-    if (!listen || !*listen) {
-        snprintf(err, errlen, "empty listen address");
-        return -EINVAL;
-    }
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (!close) {
-            snprintf(err, errlen, "missing ']' in \"%s\"", listen);
-            return -EINVAL;
-        }
-        h = listen + 1;
-        hn = (size_t)(close - h);
-        if (close[1] != ':') {
-            snprintf(err, errlen, "missing port in \"%s\" (expected [ADDRESS]:PORT)", listen);
-            return -EINVAL;
-        }
-        p = close + 2;
-    } else {
-        const char *colon = strrchr(listen, ':');
-        if (!colon) {
-            snprintf(err, errlen, "missing port in \"%s\" (expected HOST:PORT or :PORT)", listen);
-            return -EINVAL;
-        }
-        h = listen;
-        hn = (size_t)(colon - h);
-        if (memchr(h, ':', hn)) {
-            snprintf(err, errlen, "IPv6 address in \"%s\" must be in brackets: [ADDRESS]:PORT",
-                     listen);
-            return -EINVAL;
-        }
-        p = colon + 1;
-    }
-    size_t pn = strlen(p);
-    if (pn == 0 || pn > 5 || strspn(p, "0123456789") != pn || strtol(p, NULL, 10) > 65535) {
-        snprintf(err, errlen, "invalid port \"%s\" in \"%s\" (expected 0-65535)", p, listen);
-        return -EINVAL;
-    }
-    if (hn + 1 > hostlen || pn + 1 > portlen) {
-        snprintf(err, errlen, "listen address \"%s\" is too long", listen);
-        return -EINVAL;
-    }
-    memcpy(host, h, hn);
-    host[hn] = '\0';
-    memcpy(port, p, pn + 1);
-    return 0;
-}
-
 bool http_listen_is_loopback(const char *listen)
 {
-    char host[256], port[8], err[160];
+    struct listen_addr addr;
+    const char *host = addr.host;
+    char err[160];
     struct in_addr a4;
     struct in6_addr a6;
 
-    if (http_parse_listen(listen ? listen : DEFAULT_LISTEN, host, sizeof host, port, sizeof port,
-                          err, sizeof err) < 0)
+    if (listen_parse(listen ? listen : DEFAULT_LISTEN, LISTEN_PORT_ZERO, &addr, err, sizeof err) < 0)
         return false;
     if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
         return true;
@@ -864,11 +813,13 @@ int http_read_file(const char *path, char **text, char *err, size_t errlen)
  * has IPv6, else 0.0.0.0). Returns the socket or -1 with a message. */
 static int open_listener(const char *listen_addr, int *port_out, char *err, size_t errlen)
 {
-    char host[256], port[8], why[160] = "no usable address";
+    struct listen_addr addr;
+    const char *host = addr.host, *port = addr.port;
+    char why[160] = "no usable address";
     struct addrinfo hints, *res = NULL;
     int fd = -1, rc;
 
-    if (http_parse_listen(listen_addr, host, sizeof host, port, sizeof port, why, sizeof why) < 0) {
+    if (listen_parse(listen_addr, LISTEN_PORT_ZERO, &addr, why, sizeof why) < 0) {
         snprintf(err, errlen, "listen %s: %s", listen_addr, why);
         return -1;
     }

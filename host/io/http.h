@@ -213,15 +213,9 @@ bool http_accepts_gzip(const char *accept_encoding);
 
 struct http_server;
 
-/* Splits a listen address into host (empty for all interfaces; brackets
- * removed) and port. Returns 0, or -EINVAL with a message in err
- * ("missing port in \"127.0.0.1\""). Pure; for the manifest validator too. */
-int http_parse_listen(const char *listen, char *host, size_t hostlen, char *port, size_t portlen,
-                      char *err, size_t errlen);
-
-/* True when `listen` (as http_parse_listen takes it; NULL is the default
- * 127.0.0.1:9464) binds only loopback: "localhost", 127.0.0.0/8 (any form
- * inet_aton reads), ::1 or ::ffff:127.x.y.z. False for every interface
+/* True when `listen` (as lib/listen.h reads it; NULL is the default
+ * 127.0.0.1:9464) binds only loopback: "localhost", 127.0.0.0/8, ::1 or
+ * ::ffff:127.x.y.z. False for every interface
  * (":PORT", 0.0.0.0, ::), any other address or host name, and an invalid
  * address. Pure (no name lookup): the daemon logs a warning when false. */
 bool http_listen_is_loopback(const char *listen);

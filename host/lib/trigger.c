@@ -672,3 +672,73 @@ char *rfc3339_format(int64_t ns, const struct tz *tz, bool millis, char *buf, si
              c.hour, c.min, c.sec, frac, off < 0 ? '-' : '+', aoff / 3600, aoff / 60 % 60);
     return buf;
 }
+
+/* ---- equality and hash ---------------------------------------------------- */
+
+/* Every field of struct trigger that decides when it fires, as numbers, in
+ * one place: trigger_equal and trigger_hash both read this list, so a new
+ * field is one line here (the assertion below is the reminder). The zone is
+ * returned apart, by name. */
+#define TRIGGER_FIELDS_MAX 16
+
+_Static_assert(sizeof(void *) != 8 || sizeof(struct trigger) == 88,
+               "struct trigger changed: add the new field to trigger_fields()");
+
+static size_t trigger_fields(const struct trigger *t, uint64_t v[TRIGGER_FIELDS_MAX],
+                             const char **zone)
+{
+    size_t n = 0;
+
+    v[n++] = (uint64_t)t->kind;
+    v[n++] = t->cron.seconds;
+    v[n++] = t->cron.minutes;
+    v[n++] = t->cron.hours;
+    v[n++] = t->cron.mdays;
+    v[n++] = t->cron.months;
+    v[n++] = t->cron.wdays;
+    v[n++] = (uint64_t)t->cron.mday_star << 1 | (uint64_t)t->cron.wday_star;
+    v[n++] = (uint64_t)t->interval_ns;
+    v[n++] = (uint64_t)t->start_ns;
+    v[n++] = (uint64_t)t->end_ns;
+    v[n++] = (uint64_t)t->jitter_ns;
+    v[n++] = (uint64_t)t->at_ns;
+    *zone = t->tz ? tz_name(t->tz) : NULL;
+    return n;
+}
+
+bool trigger_equal(const struct trigger *a, const struct trigger *b)
+{
+    uint64_t va[TRIGGER_FIELDS_MAX], vb[TRIGGER_FIELDS_MAX];
+    const char *za, *zb;
+    size_t n = trigger_fields(a, va, &za);
+
+    trigger_fields(b, vb, &zb);
+    if (memcmp(va, vb, n * sizeof(va[0])) != 0)
+        return false;
+    if (!za || !zb)
+        return za == zb;
+    return a->tz == b->tz || strcmp(za, zb) == 0;
+}
+
+/* FNV-1a, a byte at a time, numbers little-endian whatever the host's order. */
+static uint64_t fnv_byte(uint64_t h, unsigned char c)
+{
+    return (h ^ c) * UINT64_C(1099511628211);
+}
+
+uint64_t trigger_hash(const struct trigger *t)
+{
+    uint64_t v[TRIGGER_FIELDS_MAX], h = UINT64_C(14695981039346656037);
+    const char *zone;
+    size_t n = trigger_fields(t, v, &zone);
+
+    for (size_t i = 0; i < n; i++) {
+        for (int b = 0; b < 64; b += 8)
+            h = fnv_byte(h, (unsigned char)(v[i] >> b));
+    }
+    /* a marker first, so no zone and the zone "" differ */
+    h = fnv_byte(h, zone ? 1 : 0);
+    for (const char *c = zone; c && *c; c++)
+        h = fnv_byte(h, (unsigned char)*c);
+    return h ? h : 1;
+}

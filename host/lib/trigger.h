@@ -119,4 +119,15 @@ char *rfc3339_format(int64_t ns, const struct tz *tz, bool millis, char *buf, si
  * hourly job does not run again in the repeated hour). See tz_from_civil. */
 int64_t trigger_next(const struct trigger *t, int64_t after_ns, int64_t anchor_ns);
 
+/* True when a and b fire at the same times: same kind, cron fields, zone
+ * (by name; NULL, the host's zone, is a zone of its own), interval, date,
+ * start, end and jitter. What reload uses to tell a changed schedule from an
+ * unchanged one. */
+bool trigger_equal(const struct trigger *a, const struct trigger *b);
+
+/* A 64-bit hash of the same fields, never 0, such that equal triggers hash
+ * alike. Stable: it depends on the field values and the zone's name only
+ * (not on addresses, the byte order or the run), so it may be stored. */
+uint64_t trigger_hash(const struct trigger *t);
+
 #endif /* JH_TRIGGER_H */

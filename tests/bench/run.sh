@@ -10,8 +10,9 @@
 #   ANCHORS=DIR                      the anchors (../shared/anchors)
 #
 # Workloads: oneshot burst latency memory idle metrics reload overhead floor log
-# (floor: not jobhost, what a bare timer wake-up and thread hand-off cost on
-# this machine, to read the latency figures against).
+# manifest (floor: not jobhost, what a bare timer wake-up and thread hand-off
+# cost on this machine, to read the latency figures against; manifest: reading
+# 1k to 1M jobs, one round, printed after the table).
 # Each runs BENCH_ROUNDS times (default 3) on jobhost and, when the peer is
 # importable by /usr/bin/python3, on the peer's anchor script, alternating
 # (jobhost first in odd rounds, the peer first in even ones). Every figure is
@@ -165,6 +166,13 @@ if want log; then
         "$ROOT/build/bench/bench_log" > "$OUT/log.txt" 2>&1
 fi
 
+# Reading manifests has no peer workload either.
+if want manifest; then
+    # shellcheck disable=SC2086
+    cc $CFLAGS -o "$ROOT/build/bench/bench_manifest" tests/bench/bench_manifest.c $OBJS $LIBS &&
+        "$ROOT/build/bench/bench_manifest" > "$OUT/manifest.txt" 2>&1
+fi
+
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/env.txt"
 if [ -x "$PY" ]; then
     "$PY" tests/bench/summarize.py "$OUT" tests/bench/results.json
@@ -175,4 +183,9 @@ if [ -s "$OUT/log.txt" ]; then
     echo
     echo "== logging (no peer workload): file sink throughput from 2 threads, cost per run"
     cat "$OUT/log.txt"
+fi
+if [ -s "$OUT/manifest.txt" ]; then
+    echo
+    echo "== manifest (no peer workload): load time and bytes kept per job"
+    cat "$OUT/manifest.txt"
 fi

@@ -20,8 +20,8 @@
  * inflates to what the handler wrote, with Vary and Content-Encoding set;
  * HEAD answers as GET; a spare buffer changes nothing in the answer.
  * The header values and the path also go through http_negotiate_format,
- * http_accepts_gzip, http_parse_listen (with exact-size buffers, so ASan
- * sees any overrun), http_listen_is_loopback and http_token_equal.
+ * http_accepts_gzip, listen_parse (lib/listen.h, the parser the server
+ * binds with), http_listen_is_loopback and http_token_equal.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -31,6 +31,7 @@
 
 #include "fuzz_common.h"
 #include "io/http.h"
+#include "lib/listen.h"
 
 #define TOKEN "s3cret-T0ken"
 #define MAX_HEADERS 16
@@ -436,7 +437,7 @@ static bool contains_ci(const char *s, const char *what)
     return found;
 }
 
-static void check_strings(const char *s, size_t hostlen, size_t portlen)
+static void check_strings(const char *s, unsigned listen_flags)
 {
     enum metrics_format f = http_negotiate_format(s);
     FUZZ_CHECK(f == METRICS_TEXT_004 || f == METRICS_OPENMETRICS_100, "format %d", (int)f);
@@ -445,27 +446,23 @@ static void check_strings(const char *s, size_t hostlen, size_t portlen)
     if (http_accepts_gzip(s))
         FUZZ_CHECK(contains_ci(s, "gzip") || strchr(s, '*'), "gzip accepted for \"%s\"", s);
 
-    /* Exact-size buffers: ASan sees one byte too many. */
-    char *host = malloc(hostlen ? hostlen : 1), *port = malloc(portlen ? portlen : 1);
+    struct listen_addr addr;
     char err[160];
-    int rc = http_parse_listen(s, host, hostlen, port, portlen, err, sizeof(err));
-    FUZZ_CHECK(rc == 0 || rc == -EINVAL, "http_parse_listen = %d", rc);
+    int rc = listen_parse(s, listen_flags, &addr, err, sizeof(err));
+    FUZZ_CHECK(rc == 0 || rc == -EINVAL, "listen_parse = %d", rc);
     if (rc == 0) {
-        size_t pn = strlen(port);
-        FUZZ_CHECK(strlen(host) < hostlen && pn < portlen, "lengths");
-        FUZZ_CHECK(pn >= 1 && pn <= 5 && strspn(port, "0123456789") == pn &&
-                       strtol(port, NULL, 10) <= 65535,
-                   "port \"%s\" from \"%s\"", port, s);
+        size_t pn = strlen(addr.port);
+        FUZZ_CHECK(memchr(addr.host, '\0', sizeof(addr.host)) != NULL, "host not terminated");
+        FUZZ_CHECK(pn >= 1 && pn <= 5 && strspn(addr.port, "0123456789") == pn &&
+                       strtoul(addr.port, NULL, 10) == addr.port_num && addr.port_num <= 65535 &&
+                       (addr.port_num > 0 || (listen_flags & LISTEN_PORT_ZERO)),
+                   "port \"%s\" from \"%s\"", addr.port, s);
     } else {
         FUZZ_CHECK(memchr(err, '\0', sizeof(err)) && err[0], "no message for \"%s\"", s);
     }
-    free(host);
-    free(port);
-    if (http_listen_is_loopback(s)) {
-        char h[256], p[8];
-        FUZZ_CHECK(http_parse_listen(s, h, sizeof(h), p, sizeof(p), err, sizeof(err)) == 0,
+    if (http_listen_is_loopback(s))
+        FUZZ_CHECK(listen_parse(s, LISTEN_PORT_ZERO, &addr, err, sizeof(err)) == 0,
                    "\"%s\" is loopback but does not parse", s);
-    }
 }
 
 /* ---- the input ----------------------------------------------------------------------------- */
@@ -483,7 +480,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_metrics_fail = data[0] & 2;
     g_not_ready = data[0] & 4;
     bool lend = data[0] & 8;
-    size_t hostlen = data[0] >> 4; /* 0..15: small buffers for http_parse_listen */
+    unsigned listen_flags = data[0] & 16 ? LISTEN_PORT_ZERO : 0;
     text = fuzz_cstr(data + 1, size - 1);
 
     /* Request line. */
@@ -563,10 +560,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     http_response_free(&a);
     buf_free(&spare);
 
-    check_strings(req.path, hostlen, 6);
-    check_strings(req.method, 256, hostlen);
+    check_strings(req.path, listen_flags);
+    check_strings(req.method, listen_flags);
     for (size_t i = 0; i < n_headers; i++)
-        check_strings(headers[i].value, hostlen + 1, 8);
+        check_strings(headers[i].value, listen_flags);
     FUZZ_CHECK(http_token_equal(req.method, strlen(req.method), req.path, strlen(req.path)) ==
                    (strcmp(req.method, req.path) == 0),
                "http_token_equal(\"%s\", \"%s\")", req.method, req.path);

@@ -14,26 +14,103 @@
  *     name, a trigger text, a trigger of a known kind whose next firing can
  *     be computed; paths are absolute under the manifest's directory; and
  *     manifest_find_job / manifest_retain_job work on it.
+ *
+ * Included files never come from disk: this target links a fake of
+ * core/manifest_file.c (below) instead. The input may hold a second file
+ * after a line "#8<": that is DIR/in.yaml, which every include pattern
+ * matching "in.yaml" finds; any other file does not exist. Messages about
+ * it name "in.yaml".
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdbool.h>
 
 #include "core/manifest.h"
+#include "core/manifest_file.h"
 #include "fuzz_common.h"
 #include "lib/trigger.h"
 #include "lib/units.h"
 
 #define NAME "fuzz.yaml"
 #define DIR "/nonexistent/jobhost-fuzz"
+#define INCLUDED "in.yaml"
+#define CUT "\n#8<\n"
 #define TOO_MANY NAME ": too many errors, stopping"
 
-/* "fuzz.yaml:LINE:COL: " followed by a message. */
+/* ---- the fake file system: one file, DIR/in.yaml ----------------------------- */
+
+/* The text of DIR/in.yaml for the current input, NULL when it has none.
+ * libFuzzer runs one input at a time on one thread. */
+static const char *g_included;
+static size_t g_included_len;
+
+int manifest_file_read(const char *path, size_t max, struct buf *text, struct stat *st, char *err,
+                       size_t errlen)
+{
+    if (!g_included || strcmp(path, DIR "/" INCLUDED) != 0) {
+        snprintf(err, errlen, "cannot open: %s", strerror(ENOENT));
+        return -ENOENT;
+    }
+    memset(st, 0, sizeof(*st));
+    st->st_dev = 1;
+    st->st_ino = 2;
+    st->st_mode = S_IFREG | 0644;
+    buf_append(text, g_included, g_included_len > max + 1 ? max + 1 : g_included_len);
+    return 0;
+}
+
+bool manifest_file_is_glob(const char *pattern)
+{
+    return strpbrk(pattern, "*?[") != NULL;
+}
+
+int manifest_file_expand(const char *dir, const char *pattern, char ***paths, size_t *n, char *err,
+                         size_t errlen)
+{
+    struct buf full = {0};
+
+    (void)err;
+    (void)errlen;
+    FUZZ_CHECK(strcmp(dir, DIR) == 0, "include relative to \"%s\"", dir);
+    *paths = NULL;
+    *n = 0;
+    if (pattern[0] != '/')
+        buf_puts(&full, DIR "/");
+    buf_puts(&full, pattern);
+    if (manifest_file_is_glob(pattern) && fnmatch(full.data, DIR "/" INCLUDED, FNM_PATHNAME) != 0) {
+        buf_free(&full);
+        return 0; /* matches nothing */
+    }
+    if (manifest_file_is_glob(pattern)) {
+        buf_reset(&full);
+        buf_puts(&full, DIR "/" INCLUDED);
+    }
+    *paths = calloc(1, sizeof(**paths));
+    (*paths)[0] = full.data;
+    *n = 1;
+    return 0;
+}
+
+void manifest_file_paths_free(char **paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+}
+
+/* ---- checks -------------------------------------------------------------------- */
+
+/* "fuzz.yaml:LINE:COL: " or "in.yaml:LINE:COL: " followed by a message. */
 static bool positioned(const char *line, size_t len)
 {
-    size_t n = strlen(NAME ":"), digits;
+    size_t n, digits;
 
-    if (len < n || memcmp(line, NAME ":", n) != 0)
+    if (len >= strlen(NAME ":") && memcmp(line, NAME ":", strlen(NAME ":")) == 0)
+        n = strlen(NAME ":");
+    else if (len >= strlen(INCLUDED ":") && memcmp(line, INCLUDED ":", strlen(INCLUDED ":")) == 0)
+        n = strlen(INCLUDED ":");
+    else
         return false;
     for (int field = 0; field < 2; field++) {
         for (digits = 0; n < len && isdigit((unsigned char)line[n]); n++)
@@ -108,6 +185,8 @@ static void check_manifest(struct manifest *m)
         FUZZ_CHECK(valid_name(j->plugin, false), "jobs[%zu].plugin \"%s\"", i,
                    j->plugin ? j->plugin : "(null)");
         FUZZ_CHECK(j->trigger_text != NULL, "jobs[%zu] has no trigger text", i);
+        FUZZ_CHECK(j->file && (strcmp(j->file, NAME) == 0 || strcmp(j->file, INCLUDED) == 0),
+                   "jobs[%zu] from \"%s\"", i, j->file ? j->file : "(null)");
         FUZZ_CHECK(j->max_instances >= 1 && j->max_instances <= 10000, "max_instances %u",
                    j->max_instances);
         FUZZ_CHECK(j->misfire_grace_ns >= 0 && j->timeout_ns >= 0, "negative durations");
@@ -145,8 +224,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct manifest *m = (struct manifest *)1, *m2 = (struct manifest *)1;
     struct errors errs = {0}, errs2 = {0};
     const char *text = (const char *)data;
+    const char *cut = memmem(data, size, CUT, strlen(CUT));
     int rc, rc2;
 
+    g_included = NULL;
+    if (cut) {
+        g_included = cut + strlen(CUT);
+        g_included_len = size - (size_t)(g_included - text);
+        size = (size_t)(cut - text) + 1; /* the main text keeps its newline */
+    }
     rc = manifest_parse(NAME, DIR, text, size, &m, &errs);
     FUZZ_CHECK(rc == 0 || rc == -EINVAL, "manifest_parse = %d", rc);
     if (rc == 0) {

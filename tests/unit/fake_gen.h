@@ -40,8 +40,7 @@ struct fake_rt {
 static inline void fake_rt_init(struct fake_rt *f, const double *buckets, size_t n)
 {
     runtime_init(&f->rt, metrics_new(buckets, n), NULL);
-    f->src.rt = &f->rt;
-    f->src.dropped = NULL;
+    f->src = (struct metrics_source){.rt = &f->rt};
     outcome_reset();
     outcome_register(&outcome_metrics, &f->rt);
     outcome_register(&outcome_state, NULL);
@@ -65,7 +64,7 @@ static inline struct generation *fake_gen(struct fake_rt *f, const char *const *
     struct generation *g = xcalloc(1, sizeof(*g));
     struct manifest *m = xcalloc(1, sizeof(*m));
 
-    /* A manifest that manifest_free can take: every job's strings malloc'd. */
+    /* A manifest that manifest_free can take: its strings in its arena. */
     m->jobs = xcalloc(n + 1, sizeof(*m->jobs));
     m->n_jobs = n;
     atomic_init(&g->refs, 1);
@@ -78,8 +77,8 @@ static inline struct generation *fake_gen(struct fake_rt *f, const char *const *
     g->n_jobs = n;
     for (size_t i = 0; i < n; i++) {
         struct manifest_job *spec = &m->jobs[i];
-        spec->id = xstrdup(ids[i]);
-        spec->plugin = xstrdup(plugin);
+        spec->id = arena_strdup(&m->arena, ids[i]);
+        spec->plugin = arena_strdup(&m->arena, plugin);
         spec->enabled = true;
         spec->max_instances = 1;
         spec->log_level = -1;

@@ -332,9 +332,9 @@ static void test_check_many(void)
     sfmt(want, sizeof(want), "%s:8:14: jobs[0].timeout: duration \"5\" needs a unit (ms, s, m, h, d), "
                              "e.g. \"5s\"", path);
     ASSERT_STR(line_of(r.err, 0, line, sizeof(line)), want);
-    sfmt(want, sizeof(want), "%s:11:14: jobs[1].enabled: expected true or false, got \"nope\"", path);
-    ASSERT_STR(line_of(r.err, 1, line, sizeof(line)), want);
     sfmt(want, sizeof(want), "%s:9:9: jobs[1].id: duplicate job id \"a\" (also jobs[0], line 6)", path);
+    ASSERT_STR(line_of(r.err, 1, line, sizeof(line)), want);
+    sfmt(want, sizeof(want), "%s:11:14: jobs[1].enabled: expected true or false, got \"nope\"", path);
     ASSERT_STR(line_of(r.err, 2, line, sizeof(line)), want);
     sfmt(want, sizeof(want), "%s: 3 errors", path);
     ASSERT_STR(line_of(r.err, 3, line, sizeof(line)), want);
@@ -676,10 +676,46 @@ static void test_corpus(void)
 }
 
 /* Removes what the tests left in tmpdir (they clean up most as they go). */
+/* A manifest in pieces: a plugin error in an included file names that
+ * file and the job's index there; run-once finds an included job. */
+static void test_check_included(void)
+{
+    char path[PATH_MAX], dir[PATH_MAX], piece[PATH_MAX], want[2048];
+    struct result r;
+
+    manifest(path, sizeof(path), "inc.yaml", fixture_dir,
+             "  - id: own\n    plugin: ok\ninclude: [inc.d/*.yaml]\n");
+    sfmt(dir, sizeof(dir), "%s/inc.d", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0755), 0);
+    sfmt(piece, sizeof(piece), "%s/a.yaml", dir);
+    write_file(piece, "jobs:\n  - id: fine\n    plugin: ok\n  - id: broken\n    plugin: bad_abi\n");
+    RUN(&r, "check", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 1);
+    sfmt(want, sizeof(want), "%s:5:13: jobs[1].plugin: %s/bad_abi.so: ABI version mismatch: plugin "
+                             "was built for ABI 42, this host speaks ABI 1 (rebuild it against this "
+                             "jobhost's SDK)",
+         piece, fixture_dir);
+    CU_ASSERT(has_line(r.err, want));
+    if (!has_line(r.err, want))
+        dump("included plugin error", &r);
+    result_free(&r);
+
+    write_file(piece, "jobs:\n  - id: fine\n    plugin: ok\n");
+    RUN(&r, "check", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 0);
+    result_free(&r);
+    RUN(&r, "run-once", "fine", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 0);
+    CU_ASSERT(result_line_ok(r.out, "fine", "success"));
+    result_free(&r);
+    unlink(piece);
+    rmdir(dir);
+}
+
 static void test_cleanup(void)
 {
     static const char *const left[] = {"bad.yaml", "many.yaml", "run.yaml", "exec.yaml", "created",
-                                       "perm.yaml"};
+                                       "perm.yaml", "inc.yaml"};
     char path[PATH_MAX];
 
     if (!tmpdir[0])
@@ -698,6 +734,7 @@ static const struct cu_test cli_tests[] = {
     {"check reports every error", test_check_many},
     {"check a missing file", test_check_missing_file},
     {"check plugin permissions", test_check_permissions},
+    {"check and run-once with included files", test_check_included},
     {"run-once ok and fail", test_run_once_ok},
     {"run-once unknown job", test_run_once_unknown_job},
     {"run-once --dry-run", test_run_once_dry_run},

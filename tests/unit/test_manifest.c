@@ -1,6 +1,7 @@
 /*
- * test_manifest — the YAML manifest parser (host/manifest.c) and the unit
- * parsers it rests on (host/units.c, listen_parse).
+ * test_manifest — the YAML manifest reader (host/core/manifest.c, yamltree.c,
+ * schema.c, manifest_file.c) and the unit parsers it rests on (lib/units.c;
+ * lib/listen.c has test_listen).
  *
  * Valid manifests are parsed from memory with manifest_parse() (file name
  * "t.yaml", directory /tmp/jh-test, which is never touched: it only resolves
@@ -15,6 +16,7 @@
  */
 #include <CUnit/CUnit.h>
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 #include "core/manifest.h"
 #include "cu_main.h"
 #include "lib/trigger.h"
+#include "lib/tz.h"
 #include "lib/units.h"
 #include "lib/util.h"
 
@@ -156,7 +159,7 @@ static void test_brief_example(void)
     CU_ASSERT_EQUAL(j->trigger.end_ns, 0);
     CU_ASSERT_EQUAL(j->trigger.jitter_ns, 0);
     ASSERT_STR(j->trigger_text, "every 10s");
-    CU_ASSERT_PTR_NULL(j->timezone);
+    CU_ASSERT_PTR_NULL(j->trigger.tz);
     CU_ASSERT_TRUE(j->enabled);
     CU_ASSERT_EQUAL(j->max_instances, 1);
     CU_ASSERT_EQUAL(j->misfire_grace_ns, 60 * NS_PER_SEC);
@@ -182,7 +185,7 @@ static void test_brief_example(void)
     CU_ASSERT_EQUAL(j->trigger.cron.months, 0x1ffe); /* bits 1..12 */
     CU_ASSERT_EQUAL(j->trigger.cron.wdays, 0x7f);
     CU_ASSERT_PTR_NOT_NULL(j->trigger.tz);
-    ASSERT_STR(j->timezone, "Europe/Berlin");
+    ASSERT_STR(tz_name(j->trigger.tz), "Europe/Berlin");
     ASSERT_STR(j->trigger_text, "cron 0 3 * * * (Europe/Berlin)");
     CU_ASSERT_EQUAL(j->max_instances, 1);
     CU_ASSERT_EQUAL(j->misfire_grace_ns, 5 * 60 * NS_PER_SEC);
@@ -238,7 +241,7 @@ static void test_defaults(void)
     j = &m->jobs[0];
     CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_NONE);
     ASSERT_STR(j->trigger_text, "manual");
-    CU_ASSERT_PTR_NULL(j->timezone);
+    CU_ASSERT_PTR_NULL(j->trigger.tz);
     CU_ASSERT_EQUAL(j->n_params, 0);
     CU_ASSERT_TRUE(j->enabled);
     CU_ASSERT_EQUAL(j->max_instances, 1);
@@ -374,7 +377,7 @@ static void test_every_field(void)
     CU_ASSERT_EQUAL(j->trigger.cron.minutes, UINT64_C(1));
     CU_ASSERT_EQUAL(j->trigger.cron.hours, 1u);
     CU_ASSERT_PTR_NOT_NULL(j->trigger.tz);
-    ASSERT_STR(j->timezone, "UTC");
+    ASSERT_STR(tz_name(j->trigger.tz), "UTC");
 
     j = &m->jobs[4];
     CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_NONE);
@@ -527,7 +530,7 @@ static const struct bad_case bad_cases[] = {
     {"unknown top-level key, suggestion", "host: {}\njobz: []\n", 0,
      "t.yaml:2:1: jobz: unknown key (did you mean \"jobs\"?)"},
     {"unknown top-level key, list", "version: 2\njobs: []\n", 0,
-     "t.yaml:1:1: version: unknown key (expected one of: host, jobs)"},
+     "t.yaml:1:1: version: unknown key (expected one of: host, jobs, include)"},
     {"unknown host key", "host:\n  worker: 4\n", 0,
      "t.yaml:2:3: host.worker: unknown key (did you mean \"workers\"?)"},
     {"unknown http key", "host:\n  http:\n    listen: 127.0.0.1:9464\n    lisen: x\n", 0,
@@ -598,21 +601,20 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:4:20: jobs[0].max_instances: 0 is out of range 1-10000"},
     {"keep too many", "host:\n  log:\n    file: {path: x, keep: 1001}\n", 0,
      "t.yaml:3:27: host.log.file.keep: 1001 is out of range 0-1000"},
-    /* listen addresses */
+    /* listen addresses (every form: test_listen) */
     {"listen without port", "host:\n  http:\n    listen: 127.0.0.1\n", 0,
-     "t.yaml:3:13: host.http.listen: invalid listen address \"127.0.0.1\": expected HOST:PORT, "
-     "e.g. 127.0.0.1:9464"},
+     "t.yaml:3:13: host.http.listen: missing port in \"127.0.0.1\" (expected HOST:PORT or :PORT)"},
     {"listen port 70000", "host:\n  http:\n    listen: 127.0.0.1:70000\n", 0,
-     "t.yaml:3:13: host.http.listen: invalid listen address \"127.0.0.1:70000\": port must be a "
-     "number 0-65535"},
+     "t.yaml:3:13: host.http.listen: invalid port \"70000\" in \"127.0.0.1:70000\" (expected "
+     "0-65535)"},
     {"listen IPv6 without brackets", "host:\n  http:\n    listen: \"::1:80\"\n", 0,
-     "t.yaml:3:13: host.http.listen: invalid listen address \"::1:80\": IPv6 addresses go in "
-     "brackets: [::1]:9464"},
+     "t.yaml:3:13: host.http.listen: IPv6 address in \"::1:80\" must be in brackets: "
+     "[ADDRESS]:PORT"},
     {"listen host name", "host:\n  http:\n    listen: example.com:80\n", 0,
-     "t.yaml:3:13: host.http.listen: invalid listen address \"example.com:80\": host must be an "
-     "IPv4 address, [IPv6] address, localhost or empty (all)"},
+     "t.yaml:3:13: host.http.listen: invalid host \"example.com\" in \"example.com:80\" (expected "
+     "an IPv4 address, [IPv6] address, localhost, or nothing for every interface)"},
     {"listen bad IPv6", "host:\n  http:\n    listen: \"[::g]:80\"\n", 0,
-     "t.yaml:3:13: host.http.listen: invalid listen address \"[::g]:80\": not an IPv6 address"},
+     "t.yaml:3:13: host.http.listen: invalid IPv6 address \"::g\" in \"[::g]:80\""},
     /* cron */
     {"cron day of month 32", JOB "    trigger: {cron: \"0 3 32 * *\"}\n", 0,
      "t.yaml:4:21: jobs[0].trigger.cron: field 3 (day of month): value 32 out of range 1-31"},
@@ -915,7 +917,7 @@ static void test_load_config(void)
     CU_ASSERT_EQUAL(m->jobs[1].trigger.kind, TRIGGER_CRON);
     CU_ASSERT_EQUAL(m->jobs[1].timeout_ns, 30 * NS_PER_SEC);
     ASSERT_STR(m->jobs[2].id, "nightly-prune");
-    ASSERT_STR(m->jobs[2].timezone, "Europe/Berlin");
+    ASSERT_STR(tz_name(m->jobs[2].trigger.tz), "Europe/Berlin");
     CU_ASSERT_EQUAL(m->jobs[2].misfire_grace_ns, 300 * NS_PER_SEC);
     manifest_free(m);
     errors_free(&errs);
@@ -991,6 +993,345 @@ static void test_load_files(void)
     unlink(path);
     rmdir(sub);
     rmdir(dir);
+}
+
+/* --- byte order mark --------------------------------------------------------- */
+
+/* A UTF-8 byte order mark at the start is skipped: the manifest parses, and
+ * positions are those an editor shows (the mark takes no column). */
+static void test_bom(void)
+{
+    static const char good[] = "\xef\xbb\xbfhost:\n  workers: 2\njobs:\n  - id: a\n    plugin: ok\n";
+    static const char bad[] = "\xef\xbb\xbfhost:\n  workers: 0\n";
+    struct manifest *m = parse_ok(good);
+    char first[512];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(m->host.workers, 2);
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 1);
+    CU_ASSERT_EQUAL(m->jobs[0].line, 4);
+    CU_ASSERT_EQUAL(m->jobs[0].col, 5);
+    manifest_free(m);
+
+    CU_ASSERT_EQUAL(parse_bad(bad, strlen(bad), first, sizeof(first)), 1);
+    ASSERT_STR(first, "t.yaml:2:12: host.workers: 0 is out of range 1-1024");
+    /* on the first line too */
+    CU_ASSERT_EQUAL(parse_bad("\xef\xbb\xbfjobz: []\n", 12, first, sizeof(first)), 1);
+    ASSERT_STR(first, "t.yaml:1:1: jobz: unknown key (did you mean \"jobs\"?)");
+}
+
+/* --- include ------------------------------------------------------------------ */
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+/* A scratch tree: <tmp>/conf/ for the manifest, <tmp>/conf/jobs.d/ for
+ * drop-ins. */
+struct tree {
+    char root[64];
+    char conf[128];
+};
+
+static void tree_new(struct tree *t)
+{
+    char sub[192];
+
+    sfmt(t->root, sizeof(t->root), "/tmp/jh-include-XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(t->root));
+    sfmt(t->conf, sizeof(t->conf), "%s/conf", t->root);
+    CU_ASSERT_EQUAL_FATAL(mkdir(t->conf, 0755), 0);
+    sfmt(sub, sizeof(sub), "%s/jobs.d", t->conf);
+    CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0755), 0);
+}
+
+static void tree_put(const struct tree *t, const char *name, const char *text)
+{
+    char path[256];
+    sfmt(path, sizeof(path), "%s/%s", t->conf, name);
+    write_file(path, text, strlen(text));
+}
+
+static void tree_free(struct tree *t)
+{
+    nftw(t->root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Parses `text` as conf/jobhost.yaml of the tree, as the daemon would with
+ * `-c conf/jobhost.yaml` from the tree's root: included files are named
+ * conf/... in messages. */
+static int parse_in(const struct tree *t, const char *text, struct manifest **m,
+                    struct errors *errs)
+{
+    return manifest_parse("conf/jobhost.yaml", t->conf, text, strlen(text), m, errs);
+}
+
+#define JOB_AT(id) "  - id: " id "\n    plugin: ok\n"
+
+static void test_include_globs(void)
+{
+    struct tree t;
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+
+    tree_new(&t);
+    tree_put(&t, "jobs.d/b.yaml", "jobs:\n" JOB_AT("b1") JOB_AT("b2"));
+    tree_put(&t, "jobs.d/a.yaml", "\xef\xbb\xbf# the first in byte order\njobs:\n" JOB_AT("a1"));
+    tree_put(&t, "jobs.d/C.yaml", "jobs: []\n"); /* 'C' sorts before 'a' */
+    tree_put(&t, "jobs.d/.hidden.yaml", "jobs:\n" JOB_AT("hidden"));
+    tree_put(&t, "jobs.d/notes.txt", "not yaml: [\n");
+    tree_put(&t, "jobs.d/empty.yaml", "# nothing yet\n");
+    tree_put(&t, "extra.yaml", "jobs:\n" JOB_AT("x1"));
+    int rc = parse_in(&t,
+                      "host: {workers: 2}\n"
+                      "jobs:\n" JOB_AT("own") "include:\n"
+                      "  - jobs.d/*.yaml\n"
+                      "  - none.d/*.yaml\n" /* matches nothing: fine */
+                      "  - extra.yaml\n",
+                      &m, &errs);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (errs.count)
+        fprintf(stderr, "\n%s", errs.text.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    static const char *const ids[] = {"own", "a1", "b1", "b2", "x1"};
+    static const char *const files[] = {"conf/jobhost.yaml", "conf/jobs.d/a.yaml",
+                                        "conf/jobs.d/b.yaml", "conf/jobs.d/b.yaml",
+                                        "conf/extra.yaml"};
+    static const unsigned index[] = {0, 0, 0, 1, 0};
+    static const int line[] = {3, 3, 2, 4, 2};
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, ARRAY_SIZE(ids));
+    for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+        ASSERT_STR(m->jobs[i].id, ids[i]);
+        ASSERT_STR(m->jobs[i].file, files[i]);
+        CU_ASSERT_EQUAL(m->jobs[i].index, index[i]);
+        CU_ASSERT_EQUAL(m->jobs[i].line, line[i]);
+    }
+    static const char *const read[] = {"conf/jobhost.yaml", "conf/jobs.d/C.yaml",
+                                       "conf/jobs.d/a.yaml", "conf/jobs.d/b.yaml",
+                                       "conf/jobs.d/empty.yaml", "conf/extra.yaml"};
+    CU_ASSERT_EQUAL_FATAL(m->n_files, ARRAY_SIZE(read));
+    for (size_t i = 0; i < ARRAY_SIZE(read); i++)
+        ASSERT_STR(m->files[i], read[i]);
+    /* strings many jobs repeat are kept once */
+    CU_ASSERT_PTR_EQUAL(m->jobs[0].plugin, m->jobs[4].plugin);
+    CU_ASSERT_PTR_EQUAL(m->jobs[0].trigger_text, m->jobs[4].trigger_text);
+    CU_ASSERT_PTR_NOT_NULL(manifest_find_job(m, "b2"));
+    manifest_free(m);
+    errors_free(&errs);
+
+    /* one pattern may stand alone; an absolute one is taken as it is */
+    char text[512];
+    sfmt(text, sizeof(text), "include: %s/jobs.d/b.yaml\n", t.conf);
+    CU_ASSERT_EQUAL(parse_in(&t, text, &m, &errs), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 2);
+    char want[256];
+    sfmt(want, sizeof(want), "%s/jobs.d/b.yaml", t.conf);
+    ASSERT_STR(m->jobs[0].file, want);
+    manifest_free(m);
+    errors_free(&errs);
+
+    /* a directory whose name holds glob characters is not a pattern */
+    tree_put(&t, "jobs.d/[x].yaml", "jobs:\n" JOB_AT("bracket"));
+    CU_ASSERT_EQUAL(parse_in(&t, "include: ['jobs.d/\\[x\\].yaml']\n", &m, &errs), 0);
+    CU_ASSERT_EQUAL(m ? m->n_jobs : 0, 1);
+    manifest_free(m);
+    errors_free(&errs);
+    tree_free(&t);
+}
+
+/* Errors in an included file name it, with its own line, column and job
+ * index; errors about the file as a whole are told where it is included. */
+static void test_include_errors(void)
+{
+    static const struct {
+        const char *what;
+        const char *file, *text; /* an included file, or NULL */
+        const char *manifest;
+        const char *expect; /* the first error */
+    } cases[] = {
+        {"error in an included file", "jobs.d/a.yaml",
+         "jobs:\n" JOB_AT("ok1") "  - id: bad\n    plugin: ok\n    trigger: {cron: \"0 3 32 * *\"}\n",
+         "include: [jobs.d/*.yaml]\n",
+         "conf/jobs.d/a.yaml:6:21: jobs[1].trigger.cron: field 3 (day of month): value 32 out "
+         "of range 1-31"},
+        {"YAML syntax error in an included file", "jobs.d/a.yaml", "jobs:\n  - {id: a\n",
+         "include: [jobs.d/*.yaml]\n", "conf/jobs.d/a.yaml:3:1: YAML syntax error"},
+        {"host in an included file", "jobs.d/a.yaml", "host: {workers: 2}\njobs: []\n",
+         "include: [jobs.d/*.yaml]\n",
+         "conf/jobs.d/a.yaml:1:1: host: an included file holds only `jobs`; host settings "
+         "belong in conf/jobhost.yaml"},
+        {"include in an included file", "jobs.d/a.yaml", "jobs: []\ninclude: [more/*.yaml]\n",
+         "include: [jobs.d/*.yaml]\n",
+         "conf/jobs.d/a.yaml:2:1: include: an included file cannot include others; list every "
+         "file in the include of conf/jobhost.yaml"},
+        {"unknown key in an included file", "jobs.d/a.yaml", "jbos: []\n",
+         "include: [jobs.d/*.yaml]\n",
+         "conf/jobs.d/a.yaml:1:1: jbos: unknown key (an included file holds only `jobs`)"},
+        {"included file that is a list", "jobs.d/a.yaml", "- id: a\n",
+         "include: [jobs.d/*.yaml]\n", "conf/jobs.d/a.yaml:1:1: expected a mapping, got a list"},
+        {"jobs that are a mapping", "jobs.d/a.yaml", "jobs: {id: a}\n",
+         "include: [jobs.d/*.yaml]\n", "conf/jobs.d/a.yaml:1:7: jobs: expected a list, got a mapping"},
+        {"invalid UTF-8 in an included file", "jobs.d/a.yaml", "jobs: []\n# \xff\n",
+         "include: [jobs.d/*.yaml]\n",
+         "conf/jobs.d/a.yaml:2:3: not valid UTF-8 (byte 0xff); a manifest must be UTF-8 text"},
+        {"a plain path that is missing", NULL, NULL, "jobs: []\ninclude: [jobs.d/*.yaml, nope.yaml]\n",
+         "conf/jobhost.yaml:2:26: include[1]: conf/nope.yaml: cannot open: No such file or "
+         "directory"},
+        {"include that is a mapping", NULL, NULL, "include: {a: b}\n",
+         "conf/jobhost.yaml:1:10: include: expected a list, got a mapping"},
+        {"an empty pattern", NULL, NULL, "include: ['']\n",
+         "conf/jobhost.yaml:1:11: include[0]: must not be empty"},
+        {"the same file twice", NULL, NULL, "include: [jobs.d/*.yaml, jobs.d/b.yaml]\n",
+         "conf/jobhost.yaml:1:26: include[1]: conf/jobs.d/b.yaml: already included by include[0]"},
+        {"a directory that matches", NULL, NULL, "include: ['jobs.d/*']\n",
+         "conf/jobhost.yaml:1:11: include[0]: conf/jobs.d/sub: not a regular file"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct tree t;
+        struct errors errs = {0};
+        struct manifest *m = NULL;
+        char first[1024];
+
+        tree_new(&t);
+        tree_put(&t, "jobs.d/b.yaml", "jobs: []\n");
+        if (cases[i].file)
+            tree_put(&t, cases[i].file, cases[i].text);
+        if (strstr(cases[i].what, "directory")) {
+            char sub[256];
+            sfmt(sub, sizeof(sub), "%s/jobs.d/sub", t.conf);
+            CU_ASSERT_EQUAL(mkdir(sub, 0755), 0);
+        }
+        CU_ASSERT_EQUAL(parse_in(&t, cases[i].manifest, &m, &errs), -EINVAL);
+        CU_ASSERT_PTR_NULL(m);
+        err_line(&errs, 0, first, sizeof(first));
+        bool ok = strncmp(first, cases[i].expect, strlen(cases[i].expect)) == 0;
+        CU_ASSERT(ok);
+        if (!ok)
+            fprintf(stderr, "\n[%s]\n  want: %s\n  got:  %s\n", cases[i].what, cases[i].expect,
+                    first);
+        errors_free(&errs);
+        tree_free(&t);
+    }
+}
+
+/* Included files are opened like the manifest: a symbolic link is not
+ * followed and a FIFO is refused at once, without waiting for a writer. */
+static void test_include_unsafe_files(void)
+{
+    struct tree t;
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    char path[256], target[256], line[1024];
+
+    tree_new(&t);
+    tree_put(&t, "real.yaml", "jobs:\n" JOB_AT("real"));
+    sfmt(target, sizeof(target), "%s/real.yaml", t.conf);
+    sfmt(path, sizeof(path), "%s/jobs.d/link.yaml", t.conf);
+    CU_ASSERT_EQUAL_FATAL(symlink(target, path), 0);
+    sfmt(path, sizeof(path), "%s/jobs.d/pipe.yaml", t.conf);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+
+    CU_ASSERT_EQUAL(parse_in(&t, "include: [jobs.d/*.yaml]\n", &m, &errs), -EINVAL);
+    CU_ASSERT_EQUAL(errs.count, 2);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)),
+               "conf/jobhost.yaml:1:11: include[0]: conf/jobs.d/link.yaml: is a symbolic link "
+               "(links are not followed)");
+    ASSERT_STR(err_line(&errs, 1, line, sizeof(line)),
+               "conf/jobhost.yaml:1:11: include[0]: conf/jobs.d/pipe.yaml: not a regular file");
+    errors_free(&errs);
+
+    /* the manifest itself the same way */
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), -EINVAL);
+    sfmt(target, sizeof(target), "%s: not a regular file", path);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), target);
+    errors_free(&errs);
+    sfmt(path, sizeof(path), "%s/jobs.d/link.yaml", t.conf);
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), -ELOOP);
+    sfmt(target, sizeof(target), "%s: is a symbolic link (links are not followed)", path);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), target);
+    errors_free(&errs);
+
+    /* a glob matching the manifest itself */
+    tree_put(&t, "jobhost.yaml", "include: ['*.yaml']\n");
+    sfmt(path, sizeof(path), "%s/jobhost.yaml", t.conf);
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), -EINVAL);
+    sfmt(target, sizeof(target), "%s:1:11: include[0]: %s/jobhost.yaml: is the manifest itself",
+             path, t.conf);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)), target);
+    errors_free(&errs);
+    tree_free(&t);
+}
+
+/* A job id used in two files is refused, naming both positions. */
+static void test_include_duplicate_ids(void)
+{
+    struct tree t;
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    char line[1024];
+
+    tree_new(&t);
+    tree_put(&t, "jobs.d/a.yaml", "jobs:\n" JOB_AT("solo") JOB_AT("twice"));
+    tree_put(&t, "jobs.d/b.yaml", "jobs:\n" JOB_AT("other") JOB_AT("twice") JOB_AT("own"));
+    CU_ASSERT_EQUAL(parse_in(&t, "jobs:\n" JOB_AT("own") "include: [jobs.d/*.yaml]\n", &m, &errs),
+                    -EINVAL);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_EQUAL(errs.count, 2);
+    ASSERT_STR(err_line(&errs, 0, line, sizeof(line)),
+               "conf/jobs.d/b.yaml:4:9: jobs[1].id: duplicate job id \"twice\" (also jobs[1] at "
+               "conf/jobs.d/a.yaml:4:5)");
+    ASSERT_STR(err_line(&errs, 1, line, sizeof(line)),
+               "conf/jobs.d/b.yaml:6:9: jobs[2].id: duplicate job id \"own\" (also jobs[0] at "
+               "conf/jobhost.yaml:2:5)");
+    errors_free(&errs);
+    tree_free(&t);
+}
+
+/* A reload calls manifest_load again: files added to or removed from a
+ * drop-in directory are seen, the manifest unchanged. */
+static void test_include_reload(void)
+{
+    struct tree t;
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    char path[256], gone[256];
+
+    tree_new(&t);
+    tree_put(&t, "jobhost.yaml", "jobs:\n" JOB_AT("own") "include: [jobs.d/*.yaml]\n");
+    tree_put(&t, "jobs.d/10-a.yaml", "jobs:\n" JOB_AT("a"));
+    tree_put(&t, "jobs.d/20-b.yaml", "jobs:\n" JOB_AT("b"));
+    sfmt(path, sizeof(path), "%s/jobhost.yaml", t.conf);
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(m->n_jobs, 3);
+    CU_ASSERT_PTR_NOT_NULL(manifest_find_job(m, "a"));
+    CU_ASSERT_EQUAL(m->n_files, 3);
+    manifest_free(m);
+
+    sfmt(gone, sizeof(gone), "%s/jobs.d/10-a.yaml", t.conf);
+    CU_ASSERT_EQUAL(unlink(gone), 0);
+    tree_put(&t, "jobs.d/15-c.yaml", "jobs:\n" JOB_AT("c") JOB_AT("d"));
+    tree_put(&t, "jobs.d/20-b.yaml", "jobs:\n" JOB_AT("b2"));
+    CU_ASSERT_EQUAL(manifest_load(path, &m, &errs), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 4);
+    ASSERT_STR(m->jobs[0].id, "own");
+    ASSERT_STR(m->jobs[1].id, "c");
+    ASSERT_STR(m->jobs[2].id, "d");
+    ASSERT_STR(m->jobs[3].id, "b2");
+    CU_ASSERT_PTR_NULL(manifest_find_job(m, "a"));
+    char want[256];
+    sfmt(want, sizeof(want), "%s/jobs.d/15-c.yaml", t.conf);
+    ASSERT_STR(m->jobs[1].file, want);
+    manifest_free(m);
+    CU_ASSERT_EQUAL(errs.count, 0);
+    errors_free(&errs);
+    tree_free(&t);
 }
 
 /* --- units -------------------------------------------------------------------- */
@@ -1138,67 +1479,6 @@ static void test_size_parse(void)
     CU_ASSERT_EQUAL(size_parse(NULL, &(uint64_t){0}), -EINVAL);
 }
 
-static void test_listen_parse(void)
-{
-    static const struct {
-        const char *text;
-        const char *host; /* NULL: refused, why = the message */
-        int port;
-        const char *why;
-    } cases[] = {
-        {"127.0.0.1:9464", "127.0.0.1", 9464, NULL},
-        {"[::1]:9464", "::1", 9464, NULL},
-        {"[fe80::1%lo]:80", NULL, 0, "not an IPv6 address"},
-        {"[::]:0", "::", 0, NULL},
-        {"localhost:80", "localhost", 80, NULL},
-        {":9464", "", 9464, NULL},
-        {"0.0.0.0:65535", "0.0.0.0", 65535, NULL},
-        {"127.0.0.1", NULL, 0, "expected HOST:PORT, e.g. 127.0.0.1:9464"},
-        {"", NULL, 0, "expected HOST:PORT, e.g. 127.0.0.1:9464"},
-        {"127.0.0.1:70000", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1:", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1:-1", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1:+80", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1: 80", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1:80x", NULL, 0, "port must be a number 0-65535"},
-        {"127.0.0.1:99999999999999999999", NULL, 0, "port must be a number 0-65535"},
-        {"::1:80", NULL, 0, "IPv6 addresses go in brackets: [::1]:9464"},
-        {"example.com:80", NULL, 0,
-         "host must be an IPv4 address, [IPv6] address, localhost or empty (all)"},
-        {"256.0.0.1:80", NULL, 0,
-         "host must be an IPv4 address, [IPv6] address, localhost or empty (all)"},
-        {"[::1]", NULL, 0, "expected [IPv6]:PORT"},
-        {"[::1]80", NULL, 0, "expected [IPv6]:PORT"},
-        {"[::1", NULL, 0, "expected [IPv6]:PORT"},
-        {"[zz]:80", NULL, 0, "not an IPv6 address"},
-        {"[127.0.0.1]:80", NULL, 0, "not an IPv6 address"},
-        {"[::1]:", NULL, 0, "port must be a number 0-65535"},
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        char host[256] = "unset";
-        int port = -1;
-        const char *why = "unset";
-        int rc = listen_parse(cases[i].text, host, sizeof(host), &port, &why);
-        bool ok;
-        if (cases[i].host)
-            ok = rc == 0 && why == NULL && strcmp(host, cases[i].host) == 0 && port == cases[i].port;
-        else
-            ok = rc == -EINVAL && why && strcmp(why, cases[i].why) == 0;
-        CU_ASSERT(ok);
-        if (!ok)
-            fprintf(stderr, "\nlisten_parse(\"%s\") = %d host=%s port=%d why=%s\n", cases[i].text,
-                    rc, host, port, nn(why));
-    }
-    /* a host longer than the caller's buffer is refused, not overrun */
-    char tiny[4];
-    int port;
-    const char *why;
-    CU_ASSERT_EQUAL(listen_parse("127.0.0.1:80", tiny, sizeof(tiny), &port, &why), -EINVAL);
-    ASSERT_STR(why, "address too long");
-    CU_ASSERT_EQUAL(listen_parse("[::ffff:1.2.3.4]:80", tiny, sizeof(tiny), &port, &why), -EINVAL);
-    ASSERT_STR(why, "address too long");
-}
-
 /* --- registration ------------------------------------------------------------ */
 
 static const struct cu_test valid_tests[] = {
@@ -1210,6 +1490,16 @@ static const struct cu_test valid_tests[] = {
     {"find and retain a job", test_find_and_retain},
     {"manifest_load config/jobhost.yaml", test_load_config},
     {"manifest_load on files", test_load_files},
+    {"byte order mark", test_bom},
+    {NULL, NULL},
+};
+
+static const struct cu_test include_tests[] = {
+    {"globs, order, names", test_include_globs},
+    {"errors name the included file", test_include_errors},
+    {"links and FIFOs", test_include_unsafe_files},
+    {"duplicate ids across files", test_include_duplicate_ids},
+    {"load again after the files change", test_include_reload},
     {NULL, NULL},
 };
 
@@ -1227,13 +1517,13 @@ static const struct cu_test units_tests[] = {
     {"duration_parse", test_duration_parse},
     {"duration_format", test_duration_format},
     {"size_parse", test_size_parse},
-    {"listen_parse", test_listen_parse},
     {NULL, NULL},
 };
 
 static const struct cu_suite suites[] = {
     {"manifest: valid", valid_tests},
     {"manifest: bad", bad_tests},
+    {"manifest: include", include_tests},
     {"units", units_tests},
     {NULL, NULL},
 };

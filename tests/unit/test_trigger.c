@@ -742,6 +742,105 @@ static void test_rfc3339_small_buffer(void)
     CU_ASSERT_PTR_NULL(rfc3339_format(0, zone("UTC"), false, NULL, 0));
 }
 
+/* --- equality and hash ------------------------------------------------------ */
+
+static struct trigger base_trigger(void)
+{
+    struct trigger t = {.kind = TRIGGER_CRON};
+    char err[128];
+
+    CU_ASSERT_EQUAL(cron_parse("*/5 * * * *", &t.cron, err, sizeof(err)), 0);
+    t.tz = tz_get("UTC", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(t.tz);
+    t.start_ns = 1000;
+    t.end_ns = 2000;
+    t.jitter_ns = 3;
+    return t;
+}
+
+/* Changes field number `field` of t; false past the last one. */
+static bool change_field(struct trigger *t, int field, const struct tz *other)
+{
+    switch (field) {
+    case 0: t->kind = TRIGGER_INTERVAL; break;
+    case 1: t->cron.seconds ^= 2; break;
+    case 2: t->cron.minutes ^= 2; break;
+    case 3: t->cron.hours ^= 2; break;
+    case 4: t->cron.mdays ^= 2; break;
+    case 5: t->cron.months ^= 2; break;
+    case 6: t->cron.wdays ^= 2; break;
+    case 7: t->cron.mday_star = !t->cron.mday_star; break;
+    case 8: t->cron.wday_star = !t->cron.wday_star; break;
+    case 9: t->tz = NULL; break;
+    case 10: t->tz = other; break;
+    case 11: t->interval_ns = 1; break;
+    case 12: t->start_ns++; break;
+    case 13: t->end_ns++; break;
+    case 14: t->jitter_ns++; break;
+    case 15: t->at_ns = 1; break;
+    default: return false;
+    }
+    return true;
+}
+
+/* Each change of one field that decides when a trigger fires makes it
+ * unequal, with another hash; a copy is equal, with the same hash. */
+static void test_equal_and_hash(void)
+{
+    const struct trigger base = base_trigger();
+    struct trigger t = base;
+    char err[128];
+    const struct tz *berlin = tz_get("Europe/Berlin", err, sizeof(err));
+    struct trigger variants[16];
+    size_t n = 0;
+
+    CU_ASSERT_TRUE(trigger_equal(&base, &t));
+    CU_ASSERT_EQUAL(trigger_hash(&base), trigger_hash(&t));
+    CU_ASSERT_NOT_EQUAL(trigger_hash(&base), 0);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(berlin);
+    for (int field = 0; n < ARRAY_SIZE(variants); field++) {
+        t = base;
+        if (!change_field(&t, field, berlin))
+            break;
+        variants[n++] = t;
+    }
+    CU_ASSERT_EQUAL(n, 16);
+    for (size_t i = 0; i < n; i++) {
+        CU_ASSERT_FALSE(trigger_equal(&base, &variants[i]));
+        CU_ASSERT_FALSE(trigger_equal(&variants[i], &base));
+        CU_ASSERT_NOT_EQUAL(trigger_hash(&base), trigger_hash(&variants[i]));
+        CU_ASSERT_NOT_EQUAL(trigger_hash(&variants[i]), 0);
+        for (size_t j = 0; j < i; j++)
+            CU_ASSERT_NOT_EQUAL(trigger_hash(&variants[i]), trigger_hash(&variants[j]));
+    }
+
+    /* the zone counts by name: the same zone looked up again is equal */
+    t = base;
+    t.tz = tz_get("UTC", err, sizeof(err));
+    CU_ASSERT_TRUE(trigger_equal(&base, &t));
+    /* two triggers in the host's zone are equal */
+    struct trigger a = base, b = base;
+    a.tz = b.tz = NULL;
+    CU_ASSERT_TRUE(trigger_equal(&a, &b));
+    CU_ASSERT_EQUAL(trigger_hash(&a), trigger_hash(&b));
+    /* nothing set: TRIGGER_NONE */
+    struct trigger none = {0}, none2 = {0};
+    CU_ASSERT_TRUE(trigger_equal(&none, &none2));
+    CU_ASSERT_NOT_EQUAL(trigger_hash(&none), 0);
+}
+
+/* The hash is stable: the same fields give the same value in every run,
+ * build and host, so it may be stored. Pinned here. */
+static void test_hash_stable(void)
+{
+    struct trigger t = {.kind = TRIGGER_INTERVAL, .interval_ns = 10 * NS_PER_SEC};
+    struct trigger c = base_trigger();
+
+    CU_ASSERT_EQUAL(trigger_hash(&t), UINT64_C(0xa0c2307a40e2c102));
+    CU_ASSERT_EQUAL(trigger_hash(&c), UINT64_C(0x70f6c48070f88052));
+}
+
 static const struct cu_test parse_tests[] = {
     {"fields", test_parse_fields},
     {"macros", test_parse_macros},
@@ -769,10 +868,17 @@ static const struct cu_test rfc3339_tests[] = {
     {NULL, NULL},
 };
 
+static const struct cu_test equal_tests[] = {
+    {"every field counts", test_equal_and_hash},
+    {"hash is stable", test_hash_stable},
+    {NULL, NULL},
+};
+
 static const struct cu_suite suites[] = {
     {"cron_parse", parse_tests},
     {"trigger_next", next_tests},
     {"rfc3339", rfc3339_tests},
+    {"trigger_equal and trigger_hash", equal_tests},
     {NULL, NULL},
 };
 

@@ -1,0 +1,387 @@
+/*
+ * schema — typed getters, key checks and messages over the YAML node tree.
+ * See schema.h.
+ *
+ * Messages are kept with their position and sorted when flushed, because the
+ * reader does not meet problems in document order: a streamed `jobs:` list
+ * is read while the tree is still being built, before a `host:` that came
+ * earlier in the file. Collection stops at ten times what is shown, which
+ * bounds the memory a manifest full of mistakes can take.
+ */
+#include "core/schema.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/units.h"
+
+#define SCHEMA_KEEP_ERRORS (10 * SCHEMA_MAX_ERRORS)
+
+struct schema_error {
+    unsigned file_seq;
+    int line, col;
+    size_t seq; /* order of report, to keep the sort stable */
+    char *msg;
+};
+
+/* ---- messages -------------------------------------------------------------- */
+
+/* Messages quote keys and values as written; a problem must stay one line
+ * whatever they hold, and must not drive the user's terminal: control
+ * characters are shown escaped. */
+static void one_line(struct buf *out, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n')
+            buf_puts(out, "\\n");
+        else if (c == '\t')
+            buf_puts(out, "\\t");
+        else if (c < 0x20 || c == 0x7f)
+            buf_printf(out, "\\x%02x", c);
+        else
+            buf_putc(out, (char)c);
+    }
+}
+
+void schema_error(struct schema *s, int line, int col, const char *path, const char *fmt, ...)
+{
+    struct buf raw = {0}, msg = {0};
+    va_list ap;
+
+    s->failed = true;
+    if (s->n_errors >= SCHEMA_KEEP_ERRORS) {
+        s->dropped++;
+        return;
+    }
+    if (path && *path)
+        buf_printf(&raw, "%s:%d:%d: %s: ", s->file, line, col, path);
+    else
+        buf_printf(&raw, "%s:%d:%d: ", s->file, line, col);
+    va_start(ap, fmt);
+    buf_vprintf(&raw, fmt, ap);
+    va_end(ap);
+    one_line(&msg, raw.data); /* keys in the path are the user's too */
+    buf_free(&raw);
+    if (s->n_errors == s->cap_errors) {
+        s->cap_errors = s->cap_errors ? 2 * s->cap_errors : 8;
+        s->errors = xrealloc(s->errors, s->cap_errors * sizeof(*s->errors));
+    }
+    s->errors[s->n_errors] = (struct schema_error){
+        .file_seq = s->file_seq, .line = line, .col = col, .seq = s->n_errors, .msg = msg.data};
+    s->n_errors++;
+}
+
+static int error_cmp(const void *a, const void *b)
+{
+    const struct schema_error *x = a, *y = b;
+
+    if (x->file_seq != y->file_seq)
+        return x->file_seq < y->file_seq ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void schema_withdraw(struct schema *s, size_t since)
+{
+    while (s->n_errors > since)
+        free(s->errors[--s->n_errors].msg);
+}
+
+void schema_flush(struct schema *s, struct errors *errs, const char *main)
+{
+    size_t shown = 0;
+
+    if (s->n_errors)
+        qsort(s->errors, s->n_errors, sizeof(*s->errors), error_cmp);
+    for (size_t i = 0; i < s->n_errors; i++) {
+        if (shown < SCHEMA_MAX_ERRORS) {
+            errors_add(errs, "%s", s->errors[i].msg);
+            shown++;
+        }
+        free(s->errors[i].msg);
+    }
+    if (s->n_errors + s->dropped > SCHEMA_MAX_ERRORS)
+        errors_add(errs, "%s: too many errors, stopping", main);
+    free(s->errors);
+    s->errors = NULL;
+    s->n_errors = s->cap_errors = s->dropped = 0;
+}
+
+/* ---- key paths --------------------------------------------------------------- */
+
+/* A path too long for the buffer is cut, which only shortens a message. */
+static void path_join(char *out, size_t len, const char *parent, const char *sep,
+                      const char *key, const char *close)
+{
+    size_t used = 0;
+    const char *parts[] = {parent, sep, key, close};
+
+    for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+        size_t n = parts[i] ? strlen(parts[i]) : 0;
+        if (n > len - 1 - used)
+            n = len - 1 - used;
+        memcpy(out + used, parts[i], n);
+        used += n;
+    }
+    out[used] = '\0';
+}
+
+void schema_child_path(char *out, size_t len, const char *parent, const char *key)
+{
+    path_join(out, len, parent, parent && *parent ? "." : "", key, "");
+}
+
+void schema_index_path(char *out, size_t len, const char *parent, size_t i)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%zu", i);
+    path_join(out, len, parent, "[", num, "]");
+}
+
+/* ---- shapes ------------------------------------------------------------------- */
+
+const char *schema_kind_name(const struct ynode *n)
+{
+    switch (n->kind) {
+    case YSCALAR:
+        return "a scalar";
+    case YSEQ:
+        return "a list";
+    default:
+        return "a mapping";
+    }
+}
+
+bool schema_is_null(const struct ynode *n)
+{
+    return n->kind == YSCALAR && n->plain &&
+           (n->text[0] == '\0' || strcmp(n->text, "~") == 0 || strcmp(n->text, "null") == 0 ||
+            strcmp(n->text, "Null") == 0 || strcmp(n->text, "NULL") == 0);
+}
+
+bool schema_expect(struct schema *s, const struct ynode *n, enum ynode_kind kind, const char *path)
+{
+    static const char *const names[] = {"a scalar", "a list", "a mapping"};
+
+    if (n->kind == kind)
+        return true;
+    schema_error(s, n->line, n->col, path, "expected %s, got %s", names[kind], schema_kind_name(n));
+    return false;
+}
+
+/* Edit distance, for "did you mean" on unknown keys. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t row[64];
+
+    if (la >= 63 || lb >= 63)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            size_t best = prev + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+static void unknown_key(struct schema *s, const struct ynode *key, const char *kpath,
+                        const char *const *allowed)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    struct buf list = {0};
+
+    for (const char *const *a = allowed; *a; a++) {
+        size_t d = edit_distance(*a, key->text);
+        /* a suggestion must share most of the key: "x" is not "id" */
+        if (d < best_d && d < strlen(key->text)) {
+            best_d = d;
+            best = *a;
+        }
+        buf_printf(&list, "%s%s", a == allowed ? "" : ", ", *a);
+    }
+    if (best)
+        schema_error(s, key->line, key->col, kpath, "unknown key (did you mean \"%s\"?)", best);
+    else
+        schema_error(s, key->line, key->col, kpath, "unknown key (expected one of: %s)",
+                     list.data ? list.data : "");
+    buf_free(&list);
+}
+
+void schema_check_keys(struct schema *s, const struct ynode *map, const char *path,
+                       const char *const *allowed)
+{
+    for (const struct ynode *key = map->first; key && key->next; key = key->next->next) {
+        char kpath[SCHEMA_PATH_MAX];
+        bool known = false;
+
+        if (key->kind != YSCALAR) {
+            schema_error(s, key->line, key->col, path, "keys must be plain strings, got %s",
+                         schema_kind_name(key));
+            continue;
+        }
+        schema_child_path(kpath, sizeof(kpath), path, key->text);
+        for (const struct ynode *earlier = map->first; earlier != key;
+             earlier = earlier->next->next) {
+            if (earlier->kind == YSCALAR && strcmp(earlier->text, key->text) == 0) {
+                schema_error(s, key->line, key->col, kpath, "duplicate key (first at line %d)",
+                             earlier->line);
+                break;
+            }
+        }
+        if (!allowed)
+            continue;
+        for (const char *const *a = allowed; *a && !known; a++)
+            known = strcmp(*a, key->text) == 0;
+        if (!known)
+            unknown_key(s, key, kpath, allowed);
+    }
+}
+
+const struct ynode *schema_get(const struct ynode *map, const char *key)
+{
+    for (const struct ynode *k = map->first; k && k->next; k = k->next->next) {
+        if (k->kind == YSCALAR && strcmp(k->text, key) == 0)
+            return k->next;
+    }
+    return NULL;
+}
+
+/* ---- typed values ------------------------------------------------------------- */
+
+bool schema_string(struct schema *s, const struct ynode *n, const char *path, char **out)
+{
+    if (!schema_expect(s, n, YSCALAR, path))
+        return false;
+    *out = arena_strdup(s->strings, n->text);
+    return true;
+}
+
+bool schema_bool(struct schema *s, const struct ynode *n, const char *path, bool *out)
+{
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "on", "On", NULL};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "off", "Off", NULL};
+
+    if (!schema_expect(s, n, YSCALAR, path))
+        return false;
+    for (const char *const *w = yes; *w; w++) {
+        if (strcmp(n->text, *w) == 0) {
+            *out = true;
+            return true;
+        }
+    }
+    for (const char *const *w = no; *w; w++) {
+        if (strcmp(n->text, *w) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    schema_error(s, n->line, n->col, path, "expected true or false, got \"%s\"", n->text);
+    return false;
+}
+
+bool schema_uint(struct schema *s, const struct ynode *n, const char *path, unsigned long min,
+                 unsigned long max, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+
+    if (!schema_expect(s, n, YSCALAR, path))
+        return false;
+    errno = 0;
+    v = strtoul(n->text, &end, 10);
+    if (!isdigit((unsigned char)n->text[0]) || *end || errno) {
+        schema_error(s, n->line, n->col, path, "expected a whole number, got \"%s\"", n->text);
+        return false;
+    }
+    if (v < min || v > max) {
+        schema_error(s, n->line, n->col, path, "%lu is out of range %lu-%lu", v, min, max);
+        return false;
+    }
+    *out = (unsigned)v;
+    return true;
+}
+
+bool schema_duration(struct schema *s, const struct ynode *n, const char *path, int64_t *out)
+{
+    int rc;
+
+    if (!schema_expect(s, n, YSCALAR, path))
+        return false;
+    rc = duration_parse(n->text, out);
+    if (rc == -ERANGE) {
+        schema_error(s, n->line, n->col, path, "duration \"%s\" is too long", n->text);
+        return false;
+    }
+    if (rc < 0) {
+        char *end;
+        (void)strtod(n->text, &end); /* only to tell a bare number from other text */
+        if (n->text[0] && !*end)
+            schema_error(s, n->line, n->col, path,
+                         "duration \"%s\" needs a unit (ms, s, m, h, d), e.g. \"%ss\"", n->text,
+                         n->text);
+        else
+            schema_error(s, n->line, n->col, path,
+                         "invalid duration \"%s\" (expected e.g. 500ms, 10s, 5m, 1h30m, 14d)",
+                         n->text);
+        return false;
+    }
+    return true;
+}
+
+bool schema_size(struct schema *s, const struct ynode *n, const char *path, uint64_t *out)
+{
+    if (!schema_expect(s, n, YSCALAR, path))
+        return false;
+    if (size_parse(n->text, out) < 0) {
+        schema_error(s, n->line, n->col, path,
+                     "invalid size \"%s\" (expected e.g. 512KiB, 10MiB, 1GiB)", n->text);
+        return false;
+    }
+    return true;
+}
+
+bool schema_path(struct schema *s, const struct ynode *n, const char *path, char **out)
+{
+    size_t dl, tl;
+    char *p;
+
+    if (!schema_expect(s, n, YSCALAR, path))
+        return false;
+    if (n->text[0] == '\0') {
+        schema_error(s, n->line, n->col, path, "must not be empty");
+        return false;
+    }
+    if (n->text[0] == '/') {
+        *out = arena_strdup(s->strings, n->text);
+        return true;
+    }
+    dl = strlen(s->dir);
+    tl = strlen(n->text);
+    p = arena_alloc(s->strings, dl + 1 + tl + 1);
+    memcpy(p, s->dir, dl);
+    p[dl] = '/';
+    memcpy(p + dl + 1, n->text, tl + 1);
+    *out = p;
+    return true;
+}
