@@ -351,6 +351,8 @@ int cron_parse(const char *text, struct cron_expr *out, char *err, size_t errlen
             break;
         case F_HOUR:
             e.hours = (uint32_t)bits;
+            e.hour_span = memchr(fs[i], '*', fl[i]) || memchr(fs[i], '-', fl[i]) ||
+                          memchr(fs[i], '/', fl[i]);
             break;
         case F_MDAY:
             e.mdays = (uint32_t)bits;
@@ -501,6 +503,70 @@ static int64_t wall_high_water(const struct tz *tz, int64_t t)
     return lo + before > best ? lo + before : best;
 }
 
+/* The first fall-back in (from, to]: its instant, and the offsets before
+ * and after it; -1 when there is none. Zones change at most a few times a
+ * year, so a day's step finds each (a second change within a day does not
+ * occur in the tz database). */
+static int64_t next_fall_back(const struct tz *tz, int64_t from, int64_t to, int32_t *before,
+                              int32_t *after)
+{
+    for (int64_t t = from; t < to;) {
+        int64_t t2 = to - t > 86400 ? t + 86400 : to;
+        int32_t a = tz_offset_at(tz, t), b = tz_offset_at(tz, t2);
+        if (b < a) {
+            int64_t lo = t, hi = t2; /* lo has offset a, hi offset b */
+            while (hi - lo > 1) {
+                int64_t mid = lo + (hi - lo) / 2;
+                if (tz_offset_at(tz, mid) == a)
+                    lo = mid;
+                else
+                    hi = mid;
+            }
+            *before = a;
+            *after = b;
+            return hi;
+        }
+        t = t2;
+    }
+    return -1;
+}
+
+/* For a job whose hour field spans hours, the first match in [lo, limit)
+ * among the clock readings a fall-back shows a second time (cron, cronie
+ * and systemd keep such jobs firing through the repeated hour); -1 when
+ * there is none. lo may be inside that second pass, or before it. */
+static int64_t repeated_match(const struct trigger *t, const struct tz *tz, int64_t lo,
+                              int64_t limit)
+{
+    int64_t high = wall_high_water(tz, lo - 1), reading = lo + tz_offset_at(tz, lo);
+    int64_t first, last, s; /* readings of the second pass, inclusive */
+    int32_t offset;
+    struct civil c;
+
+    if (reading <= high) {
+        /* inside it: from the reading now to the highest shown before */
+        first = reading;
+        last = high;
+        offset = tz_offset_at(tz, lo);
+    } else {
+        int32_t before, after;
+        int64_t change = next_fall_back(tz, lo, limit, &before, &after);
+        if (change < 0)
+            return -1;
+        first = change + after;
+        last = change + before - 1;
+        offset = after;
+    }
+    tz_utc_to_civil(first, &c);
+    if (cron_search(&t->cron, &c, c.year + 1) < 0)
+        return -1;
+    s = tz_utc_from_civil(&c);
+    if (s > last)
+        return -1;
+    s -= offset;
+    return s >= lo && s < limit ? s : -1;
+}
+
 static int64_t cron_next(const struct trigger *t, int64_t after_ns)
 {
     const struct tz *tz = t->tz ? t->tz : tz_local();
@@ -523,6 +589,11 @@ static int64_t cron_next(const struct trigger *t, int64_t after_ns)
         if (s >= lo)
             break;
         c.sec++;
+    }
+    if (t->cron.hour_span) {
+        int64_t again = repeated_match(t, tz, lo, s > lo ? s : lo + 1);
+        if (again >= 0)
+            s = again;
     }
     if (s > INT64_MAX / NS_PER_SEC)
         return -1;
@@ -696,7 +767,8 @@ static size_t trigger_fields(const struct trigger *t, uint64_t v[TRIGGER_FIELDS_
     v[n++] = t->cron.mdays;
     v[n++] = t->cron.months;
     v[n++] = t->cron.wdays;
-    v[n++] = (uint64_t)t->cron.mday_star << 1 | (uint64_t)t->cron.wday_star;
+    v[n++] = (uint64_t)t->cron.hour_span << 2 | (uint64_t)t->cron.mday_star << 1 |
+             (uint64_t)t->cron.wday_star;
     v[n++] = (uint64_t)t->interval_ns;
     v[n++] = (uint64_t)t->start_ns;
     v[n++] = (uint64_t)t->end_ns;

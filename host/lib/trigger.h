@@ -13,8 +13,10 @@
  * the system's TZif files, see tz.h) or the host's local zone.
  * DST rule: a local time skipped by a spring-forward fires once, at the first
  * instant after the gap (the instant of the change: "30 2 * * *" on Berlin's
- * spring-forward day fires at 03:00 CEST); a local time repeated by a
- * fall-back fires once, at its first occurrence.
+ * spring-forward day fires at 03:00 CEST). Through a fall-back, an
+ * expression whose hour field is "*", a range or a step (cron_expr.hour_span)
+ * fires in both passes of the repeated hour, as Vixie cron and cronie do; one
+ * with fixed hours fires once, at the first pass.
  */
 #ifndef JH_TRIGGER_H
 #define JH_TRIGGER_H
@@ -42,6 +44,8 @@ struct cron_expr {
     uint8_t wdays;    /* bits 0..6, Sunday = 0 */
     bool mday_star;   /* day-of-month field was "*" (or "?") */
     bool wday_star;   /* day-of-week field was "*" (or "?") */
+    bool hour_span;   /* hour field was "*", a range or a step: it fires through both
+                         passes of a fall-back's repeated hour (a fixed hour, once) */
 };
 
 struct trigger {

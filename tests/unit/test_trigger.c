@@ -267,21 +267,21 @@ static const struct cron_case cron_cases[] = {
     {"0 * * * *", "Europe/Berlin", "2025-03-29T23:30:00Z",
      {"2025-03-30T01:00:00+01:00", "2025-03-30T03:00:00+02:00", "2025-03-30T04:00:00+02:00",
       "2025-03-30T05:00:00+02:00"}},
-    /* hourly over fall back: the repeated 02:00 CET does not fire */
+    /* hourly over fall back: the hour is "*", so 02:00 fires in CEST and again in CET */
     {"0 * * * *", "Europe/Berlin", "2025-10-25T22:30:00Z",
-     {"2025-10-26T01:00:00+02:00", "2025-10-26T02:00:00+02:00", "2025-10-26T03:00:00+01:00",
-      "2025-10-26T04:00:00+01:00", "2025-10-26T05:00:00+01:00"}},
+     {"2025-10-26T01:00:00+02:00", "2025-10-26T02:00:00+02:00", "2025-10-26T02:00:00+01:00",
+      "2025-10-26T03:00:00+01:00", "2025-10-26T04:00:00+01:00"}},
     /* 02:00..02:45 skipped: one firing at 03:00 */
     {"*/15 * * * *", "Europe/Berlin", "2025-03-30T00:40:00Z",
      {"2025-03-30T01:45:00+01:00", "2025-03-30T03:00:00+02:00", "2025-03-30T03:15:00+02:00",
       "2025-03-30T03:30:00+02:00"}},
-    /* after 02:45 CEST the repeated hour is silent */
+    /* after 02:45 CEST the repeated hour fires again, in CET */
     {"*/15 * * * *", "Europe/Berlin", "2025-10-26T00:40:00Z",
-     {"2025-10-26T02:45:00+02:00", "2025-10-26T03:00:00+01:00", "2025-10-26T03:15:00+01:00",
-      "2025-10-26T03:30:00+01:00"}},
-    /* asked inside the repeated hour (02:10 CET) */
+     {"2025-10-26T02:45:00+02:00", "2025-10-26T02:00:00+01:00", "2025-10-26T02:15:00+01:00",
+      "2025-10-26T02:30:00+01:00"}},
+    /* asked inside the repeated hour (02:10 CET): every minute goes on */
     {"* * * * *", "Europe/Berlin", "2025-10-26T01:10:00Z",
-     {"2025-10-26T03:00:00+01:00", "2025-10-26T03:01:00+01:00"}},
+     {"2025-10-26T02:11:00+01:00", "2025-10-26T02:12:00+01:00"}},
     /* 02:00 already fired in CEST; next is tomorrow */
     {"0 2 * * *", "Europe/Berlin", "2025-10-26T00:30:00Z",
      {"2025-10-27T02:00:00+01:00", "2025-10-28T02:00:00+01:00"}},
@@ -293,13 +293,13 @@ static const struct cron_case cron_cases[] = {
      {"2025-11-02T01:30:00-04:00", "2025-11-03T01:30:00-05:00", "2025-11-04T01:30:00-05:00"}},
     {"0 * * * *", "America/New_York", "2025-03-09T05:30:00Z",
      {"2025-03-09T01:00:00-05:00", "2025-03-09T03:00:00-04:00", "2025-03-09T04:00:00-04:00"}},
-    /* 01:00 EST (the repeat) does not fire */
+    /* the hour is "*": 01:00 EST (the repeat) fires too */
     {"0 * * * *", "America/New_York", "2025-11-02T04:30:00Z",
-     {"2025-11-02T01:00:00-04:00", "2025-11-02T02:00:00-05:00", "2025-11-02T03:00:00-05:00",
-      "2025-11-02T04:00:00-05:00"}},
+     {"2025-11-02T01:00:00-04:00", "2025-11-02T01:00:00-05:00", "2025-11-02T02:00:00-05:00",
+      "2025-11-02T03:00:00-05:00"}},
     {"*/15 * * * *", "America/New_York", "2025-11-02T05:40:00Z",
-     {"2025-11-02T01:45:00-04:00", "2025-11-02T02:00:00-05:00", "2025-11-02T02:15:00-05:00",
-      "2025-11-02T02:30:00-05:00"}},
+     {"2025-11-02T01:45:00-04:00", "2025-11-02T01:00:00-05:00", "2025-11-02T01:15:00-05:00",
+      "2025-11-02T01:30:00-05:00"}},
     /* weekdays, over a weekend and a DST change */
     {"15 10 * * 1-5", "America/New_York", "2025-03-07T16:00:00Z",
      {"2025-03-10T10:15:00-04:00", "2025-03-11T10:15:00-04:00", "2025-03-12T10:15:00-04:00"}},
@@ -317,8 +317,8 @@ static const struct cron_case cron_cases[] = {
      {"2100-03-27T02:30:00+01:00", "2100-03-28T03:00:00+02:00", "2100-03-29T02:30:00+02:00"}},
     /* 2100 fall back, footer rule */
     {"0 * * * *", "America/New_York", "2100-11-07T04:30:00Z",
-     {"2100-11-07T01:00:00-04:00", "2100-11-07T02:00:00-05:00", "2100-11-07T03:00:00-05:00",
-      "2100-11-07T04:00:00-05:00"}},
+     {"2100-11-07T01:00:00-04:00", "2100-11-07T01:00:00-05:00", "2100-11-07T02:00:00-05:00",
+      "2100-11-07T03:00:00-05:00"}},
     /* a 30-minute DST shift */
     {"30 1 * * *", "Australia/Lord_Howe", "2025-10-04T12:00:00Z",
      {"2025-10-05T01:30:00+10:30", "2025-10-06T01:30:00+11:00", "2025-10-07T01:30:00+11:00"}},
@@ -467,47 +467,110 @@ static void test_cron_strictly_after(void)
 }
 
 /* Over a whole DST day, asked from every minute and second between: every
- * answer lies after the question, and a chain of firings never shows the
- * same wall-clock reading twice. */
+ * answer lies after the question; a chain of firings of a fixed-hour
+ * expression never shows the same wall-clock reading twice, and one whose
+ * hour field spans hours shows a reading at most twice (the two passes of
+ * a fall-back's repeated hour). */
 static void sweep(const char *expr, const char *zone_name, const char *day_start)
 {
     struct trigger t = cron_trigger(expr, zone_name);
     int64_t start = at(day_start), prev = -1, after;
-    struct civil last = {0}, now;
-
-    bool after_ok = true, readings_rise = true;
+    int64_t readings[4096];
+    size_t n = 0;
+    bool after_ok = true, readings_ok = true;
 
     for (after = start; after < start + SEC(26 * 3600); after += SEC(60) + 7 * NS_PER_SEC / 10) {
         if (trigger_next(&t, after, 0) <= after)
             after_ok = false;
     }
-    for (after = start; after < start + SEC(26 * 3600); after = prev) {
+    for (after = start; after < start + SEC(26 * 3600) && n < ARRAY_SIZE(readings); after = prev) {
+        struct civil now;
+        size_t seen = 0;
         prev = trigger_next(&t, after, 0);
         CU_ASSERT_FATAL(prev > after);
         tz_to_civil(t.tz, prev / NS_PER_SEC, &now);
-        if (after != start && tz_utc_from_civil(&now) <= tz_utc_from_civil(&last))
-            readings_rise = false;
-        last = now;
+        readings[n] = tz_utc_from_civil(&now);
+        for (size_t i = 0; i < n; i++)
+            seen += readings[i] == readings[n];
+        if (seen > (t.cron.hour_span ? 1u : 0u))
+            readings_ok = false;
+        n++;
     }
-    if (!after_ok || !readings_rise)
+    if (!after_ok || !readings_ok)
         fprintf(stderr, "\n  \"%s\" in %s from %s\n", expr, zone_name, day_start);
     CU_ASSERT_TRUE(after_ok);
-    CU_ASSERT_TRUE(readings_rise);
+    CU_ASSERT_TRUE(readings_ok);
 }
 
 static void test_cron_dst_sweeps(void)
 {
     static const char *const exprs[] = {"* * * * *", "*/15 * * * *", "0 * * * *", "30 2 * * *",
-                                        "0 2 * * *", "*/7 1-3 * * *", "59 1 * * *"};
+                                        "0 2 * * *", "*/7 1-3 * * *", "59 1 * * *", "0 1,2 * * *"};
     static const char *const days[][2] = {
         {"Europe/Berlin", "2025-03-29T22:00:00Z"},    {"Europe/Berlin", "2025-10-25T22:00:00Z"},
         {"America/New_York", "2025-03-09T04:00:00Z"}, {"America/New_York", "2025-11-02T03:00:00Z"},
         {"Australia/Lord_Howe", "2025-04-05T12:00:00Z"},
+        {"Australia/Lord_Howe", "2025-10-04T12:00:00Z"},
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(exprs); i++) {
         for (size_t j = 0; j < ARRAY_SIZE(days); j++)
             sweep(exprs[i], days[j][0], days[j][1]);
+    }
+}
+
+/* The DST rule as cron users expect it: through a fall-back a job whose
+ * hour is "*", a range or a step fires in both passes of the repeated hour,
+ * a fixed hour fires once, at the first; times a spring-forward skips fire
+ * once, at the change. */
+static void test_cron_dst_rule(void)
+{
+    static const struct {
+        const char *expr, *zone, *from;
+        const char *want[5];
+    } cases[] = {
+        {"*/30 * * * *", "Europe/Berlin", "2025-10-26T01:45:00+02:00",
+         {"2025-10-26T02:00:00+02:00", "2025-10-26T02:30:00+02:00", "2025-10-26T02:00:00+01:00",
+          "2025-10-26T02:30:00+01:00", "2025-10-26T03:00:00+01:00"}},
+        {"*/5 * * * *", "Europe/Berlin", "2025-10-26T02:50:00+02:00",
+         {"2025-10-26T02:55:00+02:00", "2025-10-26T02:00:00+01:00", "2025-10-26T02:05:00+01:00"}},
+        {"0 * * * *", "America/New_York", "2025-11-02T00:30:00-04:00",
+         {"2025-11-02T01:00:00-04:00", "2025-11-02T01:00:00-05:00", "2025-11-02T02:00:00-05:00"}},
+        {"30 1 * * *", "America/New_York", "2025-11-01T12:00:00-04:00",
+         {"2025-11-02T01:30:00-04:00", "2025-11-03T01:30:00-05:00"}},
+        {"0 1-2 * * *", "America/New_York", "2025-11-02T00:30:00-04:00",
+         {"2025-11-02T01:00:00-04:00", "2025-11-02T01:00:00-05:00", "2025-11-02T02:00:00-05:00"}},
+        {"*/15 * * * *", "Australia/Lord_Howe", "2025-04-06T01:20:00+11:00",
+         {"2025-04-06T01:30:00+11:00", "2025-04-06T01:45:00+11:00", "2025-04-06T01:30:00+10:30",
+          "2025-04-06T01:45:00+10:30", "2025-04-06T02:00:00+10:30"}},
+        {"45 1 * * *", "Australia/Lord_Howe", "2025-04-05T12:00:00+11:00",
+         {"2025-04-06T01:45:00+11:00", "2025-04-07T01:45:00+10:30"}},
+        /* spring forward */
+        {"*/30 * * * *", "Europe/Berlin", "2025-03-30T01:45:00+01:00",
+         {"2025-03-30T03:00:00+02:00", "2025-03-30T03:30:00+02:00"}},
+        {"30 2 * * *", "Europe/Berlin", "2025-03-29T12:00:00+01:00",
+         {"2025-03-30T03:00:00+02:00", "2025-03-31T02:30:00+02:00"}},
+        {"30 2 * * *", "America/New_York", "2025-03-08T12:00:00-05:00",
+         {"2025-03-09T03:00:00-04:00", "2025-03-10T02:30:00-04:00"}},
+        {"*/15 * * * *", "Australia/Lord_Howe", "2025-10-05T01:40:00+10:30",
+         {"2025-10-05T01:45:00+10:30", "2025-10-05T02:30:00+11:00", "2025-10-05T02:45:00+11:00"}},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct trigger t = cron_trigger(cases[i].expr, cases[i].zone);
+        int64_t after = at(cases[i].from);
+        for (size_t k = 0; k < ARRAY_SIZE(cases[i].want) && cases[i].want[k]; k++) {
+            int64_t got = trigger_next(&t, after, 0);
+            if (got != at(cases[i].want[k])) {
+                char text[64];
+                rfc3339_format(got, t.tz, false, text, sizeof(text));
+                fprintf(stderr, "\n  \"%s\" in %s, firing %zu: got %s, want %s\n",
+                        cases[i].expr, cases[i].zone, k, text, cases[i].want[k]);
+                CU_FAIL("DST rule");
+                break;
+            }
+            after = got;
+        }
     }
 }
 
@@ -838,7 +901,7 @@ static void test_hash_stable(void)
     struct trigger c = base_trigger();
 
     CU_ASSERT_EQUAL(trigger_hash(&t), UINT64_C(0xa0c2307a40e2c102));
-    CU_ASSERT_EQUAL(trigger_hash(&c), UINT64_C(0x70f6c48070f88052));
+    CU_ASSERT_EQUAL(trigger_hash(&c), UINT64_C(0x86a834a6c9d85a1e));
 }
 
 static const struct cu_test parse_tests[] = {
@@ -852,6 +915,7 @@ static const struct cu_test parse_tests[] = {
 static const struct cu_test next_tests[] = {
     {"tables", test_cron_tables},
     {"strictly after", test_cron_strictly_after},
+    {"DST rule: spanning hours repeat, fixed hours once", test_cron_dst_rule},
     {"DST sweeps", test_cron_dst_sweeps},
     {"start and end", test_cron_start_end},
     {"local zone", test_cron_local_zone},
