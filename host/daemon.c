@@ -28,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -53,8 +55,14 @@
 #include "lib/units.h"
 #include "lib/util.h"
 
+/* After host.shutdown_timeout, cancellation is raised and runs get this
+ * much more before they are abandoned (named, and their worker processes
+ * killed). */
+#define SHUTDOWN_GRACE_NS (5 * NS_PER_SEC)
+
 struct daemon {
     const struct daemon_opts *opts;
+    char *pid_file; /* written at start, removed at exit; NULL = none */
     struct runtime rt;
     struct metrics_source metrics_src; /* what /metrics renders */
     char *copy_dir;
@@ -257,6 +265,52 @@ static void signal_loop(struct daemon *d, int sfd)
     }
 }
 
+/* host.pid_file: our pid, for tools that signal the daemon (logrotate,
+ * `kill -HUP $(cat ...)`). Never through a symbolic link: the daemon may
+ * run as root and the directory may be shared. */
+static int pid_file_write(const char *path, struct errors *errs)
+{
+    char text[32];
+    struct stat st;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+    int len, rc = -errno;
+
+    if (fd < 0) {
+        errors_add(errs, "host.pid_file %s: %s", path,
+                   errno == ELOOP ? "is a symbolic link (not followed)" : strerror(errno));
+        return rc;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        errors_add(errs, "host.pid_file %s: not a regular file", path);
+        close(fd);
+        return -EINVAL;
+    }
+    len = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+    rc = write(fd, text, (size_t)len) == len ? 0 : -errno;
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc < 0)
+        errors_add(errs, "host.pid_file %s: %s", path, strerror(-rc));
+    return rc;
+}
+
+/* Removes the pid file if it still holds our pid (a newer daemon may have
+ * written its own). */
+static void pid_file_remove(const char *path)
+{
+    char text[32] = "", want[32];
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    ssize_t n;
+
+    if (fd < 0)
+        return;
+    n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    snprintf(want, sizeof(want), "%d\n", (int)getpid());
+    if (n > 0 && strcmp(text, want) == 0)
+        unlink(path);
+}
+
 /* Builds the first generation and starts every thread; 0 or -errno. */
 static int start(struct daemon *d, struct errors *errs)
 {
@@ -298,8 +352,8 @@ static int start(struct daemon *d, struct errors *errs)
     {
         struct executor_opts eo = {
             .workers = workers,
-            .stuck_grace_ns = 10 * NS_PER_SEC,
-            .max_stuck_workers = 16,
+            .stuck_grace_ns = g->manifest->host.stuck_grace_ns,
+            .max_stuck_workers = g->manifest->host.max_stuck_workers,
         };
         d->ex = executor_new(&eo);
         d->metrics_src.pool = pool_stats;
@@ -320,6 +374,12 @@ static int start(struct daemon *d, struct errors *errs)
         errors_add(errs, "%s: cannot listen on %s (see the http_failed record)",
                    opts->manifest_path, g->manifest->host.http.listen);
         return -EADDRNOTAVAIL;
+    }
+    if (g->manifest->host.pid_file) {
+        int rc = pid_file_write(g->manifest->host.pid_file, errs);
+        if (rc < 0)
+            return rc;
+        d->pid_file = xstrdup(g->manifest->host.pid_file);
     }
     scheduler_set_generation(d->sched, g, wall_ns());
     if (scheduler_start(d->sched) < 0) {
@@ -382,9 +442,11 @@ int daemon_run(const struct daemon_opts *opts)
         generation_unref(g);
     }
     if (d.ex) {
-        left = executor_stop(d.ex, mono_ns() + shutdown_timeout, 5 * NS_PER_SEC);
-        if (left > 0)
+        left = executor_stop(d.ex, mono_ns() + shutdown_timeout, SHUTDOWN_GRACE_NS);
+        if (left > 0) {
             status = 1;
+            isolate_kill_busy(); /* no worker process outlives the daemon */
+        }
     }
     http_stop(d.http);
     isolate_shutdown();
@@ -406,6 +468,10 @@ int daemon_run(const struct daemon_opts *opts)
     if (d.copy_dir) {
         rmdir(d.copy_dir);
         free(d.copy_dir);
+    }
+    if (d.pid_file) {
+        pid_file_remove(d.pid_file);
+        free(d.pid_file);
     }
     log_shutdown();
     errors_free(&errs);

@@ -247,8 +247,8 @@ int main(int argc, char **argv)
 
     /* A worker process for `isolation: process` jobs, started by the host
      * itself with its end of a socketpair on fd 3. Not for users. */
-    if (argc == 2 && strcmp(argv[1], "__worker") == 0)
-        return isolate_worker_main(3);
+    if (argc >= 2 && strcmp(argv[1], "__worker") == 0)
+        return isolate_worker_main(3, argc >= 3 ? (pid_t)strtol(argv[2], NULL, 10) : 0);
     mainloop_init();
 
     opterr = 0;

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -280,12 +281,15 @@ static struct worker *worker_spawn(const struct job *job, char *key, char *err, 
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
-    char *argv[] = {"jobhost", "__worker", NULL};
+    char parent[24];
+    /* its own name: `pidof jobhost` and `pkill -x jobhost` match daemons only */
+    char *argv[] = {"jobhost-worker", "__worker", parent, NULL};
     int sv[2], child_end, rc;
     pid_t pid;
     struct worker *w;
     json_t *reply = NULL;
 
+    snprintf(parent, sizeof(parent), "%d", (int)getpid());
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         snprintf(err, errlen, "socketpair: %s", strerror(errno));
         free(key);
@@ -399,12 +403,51 @@ static void forward_log(struct run_ctx *rc, json_t *msg)
     free(pairs);
 }
 
+/* Workers in a run, by pid (under pool_lock): what the host kills when it
+ * stops and gives up on them. */
+static pid_t *busy_pids;
+static size_t n_busy, cap_busy;
+
+static void busy_add(pid_t pid)
+{
+    pthread_mutex_lock(&pool_lock);
+    if (n_busy == cap_busy) {
+        cap_busy = cap_busy ? 2 * cap_busy : 16;
+        busy_pids = xrealloc(busy_pids, cap_busy * sizeof(*busy_pids));
+    }
+    busy_pids[n_busy++] = pid;
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static void busy_del(pid_t pid)
+{
+    pthread_mutex_lock(&pool_lock);
+    for (size_t i = 0; i < n_busy; i++) {
+        if (busy_pids[i] == pid) {
+            busy_pids[i] = busy_pids[--n_busy];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool_lock);
+}
+
+void isolate_kill_busy(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    for (size_t i = 0; i < n_busy; i++)
+        kill(-busy_pids[i], SIGKILL);
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static enum isolate_outcome converse(struct job *job, struct run_ctx *rc, int *ret,
+                                     struct worker *w);
+
 enum isolate_outcome isolate_run(struct job *job, struct run_ctx *rc, int *ret)
 {
     char *key = worker_key(job);
     struct worker *w = pool_take(key);
-    int64_t deadline, term_at = 0;
-    bool cancel_sent = false;
+    enum isolate_outcome out;
+    pid_t pid;
 
     if (w) {
         free(key);
@@ -414,6 +457,20 @@ enum isolate_outcome isolate_run(struct job *job, struct run_ctx *rc, int *ret)
         if (!w)
             return crashed ? ISOLATE_CRASHED : ISOLATE_FAILED;
     }
+    pid = w->pid;
+    busy_add(pid);
+    out = converse(job, rc, ret, w); /* w is back in the pool or gone */
+    busy_del(pid);
+    return out;
+}
+
+/* Runs one run in w and waits for its end. */
+static enum isolate_outcome converse(struct job *job, struct run_ctx *rc, int *ret,
+                                     struct worker *w)
+{
+    int64_t deadline, term_at = 0;
+    bool cancel_sent = false;
+
     send_msg(w->fd, json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:i, s:o}", "op", "run", "job",
                               job->spec->id, "plugin", job->plugin->desc->name, "run_id",
                               rc->run_id, "dry_run", rc->dry_run, "deadline_mono",
@@ -506,6 +563,7 @@ static pthread_cond_t mailbox_cond = PTHREAD_COND_INITIALIZER;
 static json_t *mailbox;    /* under mailbox_lock; NULL = empty */
 static bool mailbox_eof;   /* under mailbox_lock */
 static bool cancel_seen;   /* under mailbox_lock */
+static bool exit_asked;    /* under mailbox_lock: the host sent "exit" */
 
 static void *worker_reader(void *arg)
 {
@@ -521,13 +579,25 @@ static void *worker_reader(void *arg)
             hostapi_cancel_all();
             continue;
         }
+        if (r != 1) {
+            /* The daemon is gone (or dropped us without asking us to exit):
+             * leave now, whatever the plugin is doing, so that no worker
+             * outlives its daemon. */
+            pthread_mutex_lock(&mailbox_lock);
+            bool asked = exit_asked;
+            pthread_mutex_unlock(&mailbox_lock);
+            if (!asked)
+                _exit(1);
+        }
         pthread_mutex_lock(&mailbox_lock);
         while (mailbox && r == 1)
             pthread_cond_wait(&mailbox_cond, &mailbox_lock);
-        if (r == 1)
+        if (r == 1) {
             mailbox = msg;
-        else
+            exit_asked = exit_asked || strcmp(msg_op(msg), "exit") == 0;
+        } else {
             mailbox_eof = true;
+        }
         pthread_cond_broadcast(&mailbox_cond);
         pthread_mutex_unlock(&mailbox_lock);
         if (r != 1)
@@ -665,7 +735,7 @@ static void worker_run(struct plugin *p, json_t *msg)
     job_clear(&job);
 }
 
-int isolate_worker_main(int fd)
+int isolate_worker_main(int fd, pid_t parent)
 {
     struct log_config quiet = {.level = JH_LOG_ERROR, .to_stderr = true};
     struct plugin *p = NULL;
@@ -673,6 +743,14 @@ int isolate_worker_main(int fd)
     char *copy_dir;
     bool cancelled = false;
 
+    /* Signals meant for the daemon (a reload, a log reopen, Ctrl-C in its
+     * terminal) are not the worker's; it dies with the daemon, whoever
+     * kills it, and is named apart from it. */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    prctl(PR_SET_NAME, "jobhost-worker", 0, 0, 0);
+    (void)parent; /* its death shows as the socket's end (worker_reader) */
     worker_fd = fd;
     log_setup(&quiet);
     hostapi_set_log_forward(worker_forward_log);
@@ -689,6 +767,7 @@ int isolate_worker_main(int fd)
 
         if (strcmp(op, "load") == 0 && !p) {
             p = worker_load(msg, copy_dir);
+            rmdir(copy_dir); /* the copy is mapped and unlinked: nothing left to leak */
         } else if (strcmp(op, "run") == 0 && p) {
             worker_run(p, msg);
         } else {

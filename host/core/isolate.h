@@ -17,6 +17,7 @@
 #define JH_ISOLATE_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 struct job;
 struct run_ctx;
@@ -37,8 +38,12 @@ enum isolate_outcome isolate_run(struct job *job, struct run_ctx *rc, int *ret);
 /* Stops every idle worker. Main thread, at shutdown. */
 void isolate_shutdown(void);
 
-/* The worker process's main: serves requests on fd until told to exit.
- * Returns the process exit status. */
-int isolate_worker_main(int fd);
+/* Kills every worker still in a run (SIGKILL to its process group): the
+ * daemon stops and has given up waiting for them. Any thread. */
+void isolate_kill_busy(void);
+
+/* The worker process's main: serves requests on fd until told to exit or
+ * `parent` (the daemon; 0 = unknown) dies. Returns the process exit status. */
+int isolate_worker_main(int fd, pid_t parent);
 
 #endif /* JH_ISOLATE_H */

@@ -301,7 +301,8 @@ static void parse_metrics(struct schema *s, const struct ynode *n, const char *p
 static void parse_host(struct schema *s, const struct ynode *n, struct manifest_host *h)
 {
     static const char *const keys[] = {"plugin_dir", "strict_permissions", "workers",
-                                       "shutdown_timeout", "drain_timeout", "watch", "http", "log",
+                                       "shutdown_timeout", "drain_timeout", "stuck_grace",
+                                       "max_stuck_workers", "pid_file", "watch", "http", "log",
                                        "metrics", NULL};
     const struct ynode *v;
 
@@ -318,6 +319,12 @@ static void parse_host(struct schema *s, const struct ynode *n, struct manifest_
         schema_duration(s, v, "host.shutdown_timeout", &h->shutdown_timeout_ns);
     if ((v = schema_get(n, "drain_timeout")))
         schema_duration(s, v, "host.drain_timeout", &h->drain_timeout_ns);
+    if ((v = schema_get(n, "stuck_grace")))
+        schema_duration(s, v, "host.stuck_grace", &h->stuck_grace_ns);
+    if ((v = schema_get(n, "max_stuck_workers")))
+        schema_uint(s, v, "host.max_stuck_workers", 0, 1024, &h->max_stuck_workers);
+    if ((v = schema_get(n, "pid_file")))
+        schema_path(s, v, "host.pid_file", &h->pid_file);
     if ((v = schema_get(n, "watch")))
         schema_bool(s, v, "host.watch", &h->watch);
     if ((v = schema_get(n, "http")))
@@ -341,6 +348,8 @@ static void host_defaults(struct arena *a, struct manifest_host *h, const char *
     h->workers = cpus > 0 ? (unsigned)cpus : 1;
     h->shutdown_timeout_ns = 30 * NS_PER_SEC;
     h->drain_timeout_ns = 60 * NS_PER_SEC;
+    h->stuck_grace_ns = 10 * NS_PER_SEC;
+    h->max_stuck_workers = 16;
     h->http.enabled = true;
     h->http.listen = arena_strdup(a, "127.0.0.1:9464");
     h->log.level = JH_LOG_INFO;

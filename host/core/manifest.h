@@ -88,6 +88,9 @@ struct manifest_host {
     unsigned workers;         /* default: number of online CPUs */
     int64_t shutdown_timeout_ns; /* default 30 s */
     int64_t drain_timeout_ns;    /* default 60 s */
+    int64_t stuck_grace_ns;      /* default 10 s: after a thread-mode run's timeout */
+    unsigned max_stuck_workers;  /* default 16 */
+    char *pid_file;              /* resolved; NULL = none */
     bool watch;                  /* default false */
 
     struct {

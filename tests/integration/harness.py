@@ -231,12 +231,44 @@ class Daemon:
         except (AttributeError, FileNotFoundError):
             return ""
 
+    def worker_pids(self):
+        """Pids of this daemon's worker processes (isolation: process), alive
+        or not yet reaped: argv is `jobhost-worker __worker DAEMON_PID`."""
+        if self.proc is None:
+            return []
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if len(argv) >= 3 and argv[1] == b"__worker" and argv[2] == str(self.proc.pid).encode():
+                found.append(int(name))
+        return found
+
     def close(self):
         try:
             self.stop(signal.SIGKILL)
         except AssertionError:
             pass
         if self.proc is not None:
+            # No process of the daemon's may outlive it: its workers leave
+            # when their socket closes.
+            deadline = time.monotonic() + 5 * SLOW
+            left = self.worker_pids()
+            while left and time.monotonic() < deadline:
+                time.sleep(0.05)
+                left = self.worker_pids()
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            if left:
+                raise AssertionError("worker processes outlived the daemon: %s" % left)
             self.stderr.close()
             # A sanitizer report goes to stderr: make it a failure.
             text = self.stderr_text()
