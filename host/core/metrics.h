@@ -87,7 +87,8 @@ struct job_metrics *metrics_job_new(struct metrics *m);
 void metrics_job_free(struct job_metrics *jm); /* NULL: no-op */
 
 /* A run begins: the start delay histogram observes delay_ns (actual start
- * minus scheduled time; negative counts as 0; a manual run passes 0) and
+ * minus scheduled time; negative counts as 0; a run its schedule did not
+ * fire (manual, cli, catch-up) passes 0) and
  * last_run_timestamp = start_wall_ns. Worker thread. */
 void metrics_run_started(const struct metrics *m, struct job_metrics *jm, int64_t start_wall_ns,
                          int64_t delay_ns);
@@ -95,7 +96,7 @@ void metrics_run_started(const struct metrics *m, struct job_metrics *jm, int64_
 /* A run ended: runs_total{result} +1, the duration histogram observes
  * duration_ns (negative counts as 0), last_duration = duration;
  * last_success_timestamp (success) or last_failure_timestamp (failure,
- * timeout, crashed) = the run's end. The run's id, result, start, duration
+ * timeout, crashed, interrupted) = the run's end. The run's id, result, start, duration
  * and error become the job's last run (metrics_job_last). Every started run
  * finishes exactly once. Worker thread. */
 void metrics_run_finished(const struct metrics *m, struct job_metrics *jm, const struct run *run);

@@ -103,8 +103,8 @@ static const struct family families[] = {
     [F_LAST_DURATION] = {"jobhost_job_last_duration_seconds", T_GAUGE, "seconds",
                          "Duration of the last finished run of the job in seconds."},
     [F_LAST_FAILURE] = {"jobhost_job_last_failure_timestamp_seconds", T_GAUGE, "seconds",
-                        "Unix time the last failed run (failure, timeout or crashed) of the job "
-                        "finished."},
+                        "Unix time the last failed run (failure, timeout, crashed or interrupted) "
+                        "of the job finished."},
     [F_LAST_RUN] = {"jobhost_job_last_run_timestamp_seconds", T_GAUGE, "seconds",
                     "Unix time the last run of the job started."},
     [F_LAST_SUCCESS] = {"jobhost_job_last_success_timestamp_seconds", T_GAUGE, "seconds",
@@ -114,7 +114,7 @@ static const struct family families[] = {
     [F_RUNNING] = {"jobhost_job_running", T_GAUGE, NULL, "Runs of the job in progress."},
     [F_RUNS] = {"jobhost_job_runs_total", T_COUNTER, NULL,
                 "Finished runs of the job by result (success, failure, timeout, crashed, "
-                "cancelled, dry_run)."},
+                "cancelled, dry_run, interrupted)."},
     [F_SKIPPED] = {"jobhost_job_skipped_total", T_COUNTER, NULL,
                    "Firings of the job that did not run, by reason."},
     [F_DELAY] = {"jobhost_job_start_delay_seconds", T_HISTOGRAM, "seconds",

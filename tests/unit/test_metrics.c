@@ -533,7 +533,7 @@ static void test_openmetrics_shape(void)
     CU_ASSERT_TRUE(has_line(t, "# TYPE process_cpu_seconds counter"));
     CU_ASSERT_TRUE(has_line(t, "# UNIT process_cpu_seconds seconds"));
     CU_ASSERT_TRUE(has_line(t, "# HELP jobhost_job_runs Finished runs of the job by result (success, "
-                               "failure, timeout, crashed, cancelled, dry_run)."));
+                               "failure, timeout, crashed, cancelled, dry_run, interrupted)."));
     CU_ASSERT_PTR_NULL(strstr(t, "_total counter"));
     CU_ASSERT_TRUE(has_line(t, "jobhost_job_runs_total{job_id=\"om\",plugin=\"exec\",result=\"success\"} 1"));
     /* info and histogram types, units, canonical le values */
