@@ -133,6 +133,17 @@ struct job_last_run {
 };
 void metrics_job_last(struct job_metrics *jm, struct job_last_run *out);
 
+/* What the run store kept of a job across a restart, put back at start
+ * (before the job's first run or skip of this process): the last finished
+ * run (`last`, as metrics_job_last reads it; last_run_timestamp is its
+ * start), the end of the last success and of the last failed run (0 =
+ * none). Counters and histograms are not restored: they restart at zero,
+ * as Prometheus expects of a new process; only `interrupted`, the runs this
+ * start found in flight and closed, is added to runs_total{interrupted}.
+ * The error text is copied. Main thread. */
+void metrics_job_restore(struct job_metrics *jm, const struct job_last_run *last,
+                         int64_t last_success_ns, int64_t last_failure_ns, uint64_t interrupted);
+
 /* --- host level --------------------------------------------------------- */
 
 /* jobhost_jobs: jobs in the active configuration. Any thread. */
