@@ -172,6 +172,8 @@ void generation_publish(struct generation *g)
     rt->newest = g;
     g->published = true;
     pthread_mutex_unlock(&rt->gens_lock);
+    if (rt->on_publish)
+        rt->on_publish(rt->on_publish_arg, g);
 }
 
 void generation_ref(struct generation *g)
