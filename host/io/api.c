@@ -15,16 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/executor.h"
 #include "core/generation.h"
+#include "core/history.h"
 #include "core/jobstate.h"
 #include "core/metrics.h"
 #include "core/reload.h"
 #include "core/run.h"
+#include "io/api_history.h"
+#include "core/log.h"
 #include "lib/trigger.h"
+#include "lib/units.h"
 #include "lib/util.h"
 
 #define JOBS_PREFIX "/api/v1/jobs/"
+#define RUNS_PREFIX "/api/v1/runs/"
+/* How long a pause waits for the run store before it is answered anyway. */
+#define PAUSE_STORE_WAIT_NS (2 * NS_PER_SEC)
 
 static void reply(struct http_response *resp, int status, json_t *doc)
 {
@@ -158,13 +166,16 @@ static void handle_job_get(void *arg, const struct http_request *req, struct htt
     struct generation *g;
     struct job *job;
 
-    if (!split_path(req->path, id, sizeof(id), &action) || action[0]) {
+    if (!split_path(req->path, id, sizeof(id), &action) ||
+        (action[0] && strcmp(action, "runs") != 0)) {
         reply_error(resp, 404, "no such resource");
         return;
     }
     g = reloader_live(api->reloader);
     job = generation_find_job(g, id);
-    if (job)
+    if (action[0])
+        api_history_job_runs(api, id, job != NULL, req, resp); /* also jobs no longer configured */
+    else if (job)
         reply(resp, 200, job_json(job));
     else
         reply_error(resp, 404, "no such job");
@@ -204,7 +215,14 @@ static void handle_job_post(void *arg, const struct http_request *req, struct ht
         else
             reply_error(resp, 503, "shutting down");
     } else {
-        atomic_store(&job->state->paused, strcmp(action, "pause") == 0);
+        bool paused = strcmp(action, "pause") == 0;
+        atomic_store(&job->state->paused, paused);
+        /* stored before the answer, so a restart right after keeps it */
+        if (api->history &&
+            history_set_paused(api->history, id, paused, wall_ns(), PAUSE_STORE_WAIT_NS) < 0)
+            jlog(JH_LOG_WARN, "pause_not_stored", "job=%s paused=%s error=%s", id,
+                 paused ? "true" : "false", "the run store did not take it in time: it is kept "
+                                            "queued and written once the store works");
         reply(resp, 200, job_json(job));
     }
     generation_unref(g);
@@ -212,13 +230,15 @@ static void handle_job_post(void *arg, const struct http_request *req, struct ht
 
 size_t api_routes(struct api *api, struct http_route *routes)
 {
+    pthread_mutex_init(&api->reader_lock, NULL);
     const struct http_route list[API_ROUTES] = {
         {"POST", "/-/reload", HTTP_MATCH_EXACT, handle_reload, api, 0},
         {"GET", "/api/v1/jobs", HTTP_MATCH_EXACT, handle_list, api, HTTP_ROUTE_GZIP},
         {"GET", JOBS_PREFIX, HTTP_MATCH_PREFIX, handle_job_get, api, 0},
         {"POST", JOBS_PREFIX, HTTP_MATCH_PREFIX, handle_job_post, api, 0},
+        {"GET", RUNS_PREFIX, HTTP_MATCH_PREFIX, api_history_run, api, HTTP_ROUTE_GZIP},
     };
-    size_t n = 4;
+    size_t n = 5;
     memcpy(routes, list, n * sizeof(*routes));
     return n;
 }

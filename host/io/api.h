@@ -6,16 +6,27 @@
 #ifndef JH_API_H
 #define JH_API_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include "io/http.h"
 
 struct reloader;
 struct executor;
+struct history;
+struct store_backend;
 
 struct api {
     struct reloader *reloader; /* the live generation and reloads */
     struct executor *executor; /* manual runs */
+    /* The run store: history queries and stored pauses; history NULL when
+     * there is none (then /runs answer 404 and pauses are not stored). */
+    struct history *history;
+    const struct store_backend *store_backend;
+    const char *store_path;
+    /* The history routes' read handle (io/api_history.c), under its lock. */
+    pthread_mutex_t reader_lock;
+    struct store_reader *reader;
 };
 
 /* Fills `routes` (room for API_ROUTES entries) with the API's routes, whose

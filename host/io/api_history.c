@@ -1,0 +1,242 @@
+/*
+ * api_history — run history routes. See api_history.h.
+ */
+#include "io/api_history.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/history.h"
+#include "core/run.h"
+#include "core/store.h"
+#include "io/history_json.h"
+#include "lib/util.h"
+
+#define RUNS_PREFIX "/api/v1/runs/"
+#define LIMIT_DEFAULT 50
+#define LIMIT_MAX 1000
+
+static void reply(struct http_response *resp, int status, json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    resp->status = status;
+    resp->content_type = "application/json";
+    if (text) {
+        buf_puts(&resp->body, text);
+        buf_putc(&resp->body, '\n');
+        free(text);
+    }
+    json_decref(doc);
+}
+
+static void reply_error(struct http_response *resp, int status, const char *message)
+{
+    reply(resp, status, json_pack("{s:s}", "error", message));
+}
+
+/* The read handle, opened on first use; NULL (and the answer given) when
+ * there is none. Under api->reader_lock. */
+static struct store_reader *reader(struct api *api, struct http_response *resp)
+{
+    char err[512] = "";
+    int rc;
+
+    if (!api->history) {
+        reply_error(resp, 404, "no run store (host.store.enabled is false, or a dry run)");
+        return NULL;
+    }
+    if (api->reader)
+        return api->reader;
+    rc = api->store_backend->open_reader(api->store_path, &api->reader, err, sizeof(err));
+    if (rc < 0) {
+        history_count_read_error(api->history);
+        reply_error(resp, 503, err);
+        return NULL;
+    }
+    return api->reader;
+}
+
+/* A read failed: the handle may be stale (a store file replaced): drop it. */
+static void read_failed(struct api *api, struct http_response *resp, int rc)
+{
+    history_count_read_error(api->history);
+    if (api->reader) {
+        api->reader->ops->reader_close(api->reader);
+        api->reader = NULL;
+    }
+    reply_error(resp, 503, rc == -EAGAIN ? "run store busy" : "run store read failed");
+}
+
+static int add_entry(void *arg, const struct store_entry *e)
+{
+    json_array_append_new(arg, history_entry_json(e));
+    return 0;
+}
+
+static bool parse_uint(const char *text, unsigned long max, unsigned long *out)
+{
+    char *end;
+    unsigned long v;
+
+    if (!text || !*text || *text == '-' || *text == '+')
+        return false;
+    errno = 0;
+    v = strtoul(text, &end, 10);
+    if (*end || errno || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+void api_history_job_runs(struct api *api, const char *id, bool configured,
+                          const struct http_request *req, struct http_response *resp)
+{
+    const char *limit = http_request_arg(req, "limit"), *before = http_request_arg(req, "before");
+    const char *result = http_request_arg(req, "result");
+    struct store_query q = {.job_id = id, .limit = LIMIT_DEFAULT, .result = INT32_MIN};
+    struct store_reader *r;
+    unsigned long n;
+    json_t *runs;
+    int rc;
+
+    if (limit) {
+        if (!parse_uint(limit, LIMIT_MAX, &n) || n == 0) {
+            reply_error(resp, 400, "limit: a whole number from 1 to 1000");
+            return;
+        }
+        q.limit = (unsigned)n;
+    }
+    if (before && run_id_parse(before, &q.before) < 0) {
+        reply_error(resp, 400, "before: a run id (16 hex digits)");
+        return;
+    }
+    if (result && history_result_parse(result, &q.result) < 0) {
+        reply_error(resp, 400, "result: one of success, failure, timeout, crashed, cancelled, "
+                               "dry_run, interrupted, skipped, running");
+        return;
+    }
+    pthread_mutex_lock(&api->reader_lock);
+    if (!(r = reader(api, resp)))
+        goto out;
+    runs = json_array();
+    rc = r->ops->list(r, &q, add_entry, runs);
+    if (rc == -ENOENT && !configured) {
+        json_decref(runs);
+        reply_error(resp, 404, "no such job");
+    } else if (rc < 0 && rc != -ENOENT) {
+        json_decref(runs);
+        read_failed(api, resp, rc);
+    } else {
+        reply(resp, 200, json_pack("{s:s, s:o}", "job_id", id, "runs", runs));
+    }
+out:
+    pthread_mutex_unlock(&api->reader_lock);
+}
+
+struct one {
+    json_t *row;
+};
+
+static int take_entry(void *arg, const struct store_entry *e)
+{
+    struct one *o = arg;
+    o->row = history_entry_json(e);
+    return 1;
+}
+
+static int add_record(void *arg, const struct store_record *rec)
+{
+    json_array_append_new(arg, history_record_json(rec));
+    return 0;
+}
+
+static int line_record(void *arg, const struct store_record *rec)
+{
+    json_t *j = history_record_json(rec);
+    char *text = json_dumps(j, JSON_COMPACT);
+
+    if (text) {
+        buf_puts(arg, text);
+        buf_putc(arg, '\n');
+        free(text);
+    }
+    json_decref(j);
+    return 0;
+}
+
+void api_history_run(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    struct api *api = arg;
+    const char *rest = req->path + strlen(RUNS_PREFIX), *slash = strchr(rest, '/');
+    const char *follow = http_request_arg(req, "follow");
+    char text[RUN_ID_LEN + 1];
+    size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
+    struct store_reader *r;
+    struct one one = {0};
+    uint64_t id;
+    int rc;
+
+    if (len != RUN_ID_LEN - 1 || (slash && strcmp(slash, "/output") != 0)) {
+        reply_error(resp, 404, "no such resource (/api/v1/runs/RUN_ID, /api/v1/runs/RUN_ID/output)");
+        return;
+    }
+    memcpy(text, rest, len);
+    text[len] = '\0';
+    if (run_id_parse(text, &id) < 0) {
+        reply_error(resp, 404, "no such run");
+        return;
+    }
+    if (slash && follow && strcmp(follow, "true") == 0) {
+        reply_error(resp, 501, "follow=true needs streamed responses, which this server does "
+                               "not offer yet; poll without it");
+        return;
+    }
+    pthread_mutex_lock(&api->reader_lock);
+    if (!(r = reader(api, resp)))
+        goto out;
+    rc = r->ops->get(r, id, take_entry, &one);
+    if (rc == -ENOENT) {
+        reply_error(resp, 404, "no such run");
+        goto out;
+    }
+    if (rc < 0) {
+        read_failed(api, resp, rc);
+        goto out;
+    }
+    if (slash) {
+        json_decref(one.row);
+        rc = r->ops->output(r, id, 0, 0, line_record, &resp->body);
+        if (rc < 0) {
+            buf_reset(&resp->body);
+            read_failed(api, resp, rc);
+            goto out;
+        }
+        resp->status = 200;
+        resp->content_type = "application/x-ndjson";
+    } else {
+        json_t *output = json_array();
+        rc = r->ops->output(r, id, 0, 0, add_record, output);
+        if (rc < 0) {
+            json_decref(output);
+            json_decref(one.row);
+            read_failed(api, resp, rc);
+            goto out;
+        }
+        json_object_set_new(one.row, "output", output);
+        reply(resp, 200, one.row);
+    }
+out:
+    pthread_mutex_unlock(&api->reader_lock);
+}
+
+void api_history_close(struct api *api)
+{
+    pthread_mutex_lock(&api->reader_lock);
+    if (api->reader)
+        api->reader->ops->reader_close(api->reader);
+    api->reader = NULL;
+    pthread_mutex_unlock(&api->reader_lock);
+}

@@ -1,0 +1,33 @@
+/*
+ * api_history — the run history routes of the jobs API:
+ *
+ *   GET /api/v1/jobs/ID/runs?limit=N&before=RUN_ID&result=R
+ *       {"job_id": ID, "runs": [row, ...]}: runs and skip records, newest
+ *       first, at most N (default 50, at most 1000); before= pages on (the
+ *       rows with smaller ids); result= keeps one result (success, failure,
+ *       timeout, crashed, cancelled, dry_run, interrupted, skipped, running)
+ *   GET /api/v1/runs/RUN_ID
+ *       one row with its "output": [record, ...]
+ *   GET /api/v1/runs/RUN_ID/output
+ *       its records, one JSON object a line (application/x-ndjson)
+ * Rows and records as io/history_json.h describes them. Handlers run on
+ * the HTTP thread and read the store through a read-only handle of their
+ * own (never the writer's), opened on first use.
+ */
+#ifndef JH_API_HISTORY_H
+#define JH_API_HISTORY_H
+
+#include "io/api.h"
+#include "io/http.h"
+
+/* GET /api/v1/jobs/ID/runs, for the job `id` (configured now or not). */
+void api_history_job_runs(struct api *api, const char *id, bool configured,
+                          const struct http_request *req, struct http_response *resp);
+
+/* GET /api/v1/runs/... (a route handler; arg is the struct api). */
+void api_history_run(void *arg, const struct http_request *req, struct http_response *resp);
+
+/* The read handle, closed (the server has stopped). */
+void api_history_close(struct api *api);
+
+#endif /* JH_API_HISTORY_H */
