@@ -561,8 +561,9 @@ static int take_lock(struct sqlite_store *s, char *err, size_t errlen)
     return 0;
 }
 
-/* Creates the schema, or migrates an older one, or refuses. */
-static int settle_schema(struct sqlite_store *s, char *err, size_t errlen)
+/* Creates the schema, or migrates an older one, or refuses. A tool
+ * (store_config.tool) only takes the current schema. */
+static int settle_schema(struct sqlite_store *s, bool tool, char *err, size_t errlen)
 {
     int64_t version = 0, app = 0, tables = 0;
     bool found;
@@ -594,6 +595,15 @@ static int settle_schema(struct sqlite_store *s, char *err, size_t errlen)
     }
     if (version == STORE_SQLITE_SCHEMA)
         return 0;
+    if (tool) {
+        /* a command beside a daemon migrates nothing under its feet */
+        snprintf(err, errlen, "%s: %s", s->path,
+                 version == 0 && tables == 0
+                     ? "no run store there yet (the daemon creates it at its first start)"
+                     : "store schema older than this jobhost's: its daemon migrates it at its "
+                       "next start");
+        return -ENOENT;
+    }
     if ((rc = exec(s, "BEGIN IMMEDIATE", "starting the schema transaction")) < 0)
         goto failed;
     if (version == 0 && tables == 0) {
@@ -678,7 +688,7 @@ static int sqlite_open(const struct store_config *cfg, struct store **out, char 
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(s->db, 0);
-    if ((rc = settle_schema(s, err, errlen)) < 0)
+    if ((rc = settle_schema(s, cfg->tool, err, errlen)) < 0)
         goto out;
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -%d;"
