@@ -88,7 +88,7 @@ $(OUT)/tests:
 # --- dependencies -----------------------------------------------------------
 DEB_BUILD := gcc make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev zlib1g-dev \
 	libsystemd-dev
-DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl
+DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl sqlite3
 DEB_FUZZ := clang libclang-rt-14-dev
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ)
 

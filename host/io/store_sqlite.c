@@ -1322,7 +1322,7 @@ static int prune_job(struct sqlite_store *s, const struct store_retention *r, in
         sqlite3_bind_int64(st, 1, job);
         sqlite3_bind_int64(st, 2, (int64_t)(cut > INT64_MAX ? INT64_MAX : cut));
         sqlite3_bind_int64(st, 3, (int64_t)(keep_failed > INT64_MAX ? INT64_MAX : keep_failed));
-        sqlite3_bind_int64(st, 4, budget);
+        sqlite3_bind_int64(st, 4, dry_run ? -1 : (int64_t)budget); /* a dry run counts all */
         rc = sqlite3_step(st);
         if (dry_run && rc == SQLITE_ROW)
             *n = (uint64_t)sqlite3_column_int64(st, 0);
