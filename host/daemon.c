@@ -8,7 +8,7 @@
  * pending in the signalfd and is read once afterwards: any number of them
  * coalesce into exactly one follow-up reload. Other threads: the dispatcher
  * (scheduler.c), the workers (executor.c), the log writer (log.c) and
- * libmicrohttpd's thread (http.c), which may also run a reload
+ * libmicrohttpd's thread (io/http_server.c), which may also run a reload
  * (POST /-/reload); reload.c serialises the two.
  */
 #include "daemon.h"
@@ -35,7 +35,7 @@
 #include "core/reload.h"
 #include "core/scheduler.h"
 #include "io/api.h"
-#include "io/http.h"
+#include "io/http_server.h"
 #include "io/watch.h"
 #include "lib/units.h"
 #include "lib/util.h"

@@ -1,5 +1,6 @@
 /*
- * fuzz_http — the pure router of host/http.h and its string helpers.
+ * fuzz_http — the pure router of host/io/http_router.h, its string helpers
+ * and the listen-address helpers of http_server.h.
  *
  * Input layout: byte 0 holds switches (bit 0: the router has a bearer token;
  * bit 1: the metrics callback fails; bit 2: not ready; bit 3: lend a spare
@@ -10,10 +11,11 @@
  * Two routers (with and without a token) are built once with a dummy
  * metrics callback and a handful of extra routes, exact and prefix, one
  * replacing a built-in path, some gzipped. For each input http_route must
- * give what the contract in http.h says, as worked out here independently:
- * 501 for an unknown method, 401 (+ WWW-Authenticate) for a non-GET/HEAD
- * without the right "Bearer" token, 404 for an unknown path, 405 with the
- * exact Allow set, or the most specific route's handler, and nothing else.
+ * give what the contract in http_router.h says, as worked out here
+ * independently: 501 for an unknown method, 401 (+ WWW-Authenticate) for a
+ * non-GET/HEAD without the right "Bearer" token, 404 for an unknown path,
+ * 405 with the exact Allow set, or the most specific route's handler, and
+ * nothing else.
  * Also: response headers are well-formed (a handler cannot split the
  * response: http_response_header accepts a header exactly when it is a
  * token and a value without CR, LF or other controls); a gzipped body
@@ -30,7 +32,7 @@
 #include <zlib.h>
 
 #include "fuzz_common.h"
-#include "io/http.h"
+#include "io/http_server.h"
 
 #define TOKEN "s3cret-T0ken"
 #define MAX_HEADERS 16
@@ -192,7 +194,7 @@ static const struct ref_route ref_routes[] = {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    struct http_config cfg = {
+    struct http_router_config cfg = {
         .metrics_fn = metrics_fn,
         .ready_fn = ready_fn,
         .routes = routes,

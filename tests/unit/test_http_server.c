@@ -1,13 +1,13 @@
 /*
- * test_http — the router without a socket, and the real libmicrohttpd
- * server on 127.0.0.1 (and ::1 when the host has it) spoken to by a plain
- * HTTP/1.1 client written here: content negotiation, gzip, Vary, 404, 405 +
- * Allow, /-/ready, HEAD, POST bodies, listen address forms, keep-alive,
- * concurrent scrapes while workers record; and the hardening: bearer token
- * (router and server), constant-time comparison, 501 for unknown methods,
+ * test_http_server — the real libmicrohttpd server on 127.0.0.1 (and ::1
+ * when the host has it) spoken to by a plain HTTP/1.1 client written here:
+ * content negotiation, gzip, Vary, 404, 405 + Allow, /-/ready, HEAD, POST
+ * bodies, listen address forms, keep-alive, concurrent scrapes while
+ * workers record; and the hardening: bearer token, 501 for unknown methods,
  * per-IP limit, oversize request heads, body limits, idle timeout, token and
  * PEM file readers, loopback detection, TLS with a certificate made at test
- * time by openssl and checked with curl.
+ * time by openssl and checked with curl. The router's own cases are in
+ * test_http_router.c.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -32,7 +32,7 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "cu_main.h"
-#include "io/http.h"
+#include "io/http_server.h"
 #include "lib/util.h"
 
 #define PROM_ACCEPT                                                                               \
@@ -765,301 +765,6 @@ static void test_concurrent_clients(void)
     fixture_stop(&fx);
 }
 
-/* --- the pure router ------------------------------------------------------------------ */
-
-static void route(const struct http_router *rt, const char *method, const char *path,
-                  const char *accept_encoding, struct http_response *resp)
-{
-    struct http_header h[] = {{"accept-encoding", accept_encoding}};
-    struct http_request req = {.method = method, .path = path, .headers = h,
-                               .n_headers = accept_encoding ? 1 : 0};
-    http_route(rt, &req, resp, NULL);
-}
-
-static void test_router(void)
-{
-    struct http_config cfg = {.metrics_fn = fake_metrics, .routes = extra_routes,
-                              .n_routes = ARRAY_SIZE(extra_routes)};
-    struct http_router *rt = http_router_new(&cfg);
-    struct http_response resp;
-
-    route(rt, "GET", "/nope", NULL, &resp);
-    CU_ASSERT_EQUAL(resp.status, 404);
-    http_response_free(&resp);
-    route(rt, "HEAD", "/metrics", NULL, &resp);
-    CU_ASSERT_EQUAL(resp.status, 200);
-    CU_ASSERT_TRUE(resp.body.len > 1000);
-    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "vary"), "Accept-Encoding, Accept");
-    http_response_free(&resp);
-    route(rt, "POST", "/metrics", NULL, &resp);
-    CU_ASSERT_EQUAL(resp.status, 405);
-    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "Allow"), "GET, HEAD");
-    http_response_free(&resp);
-    route(rt, "get", "/metrics", NULL, &resp); /* methods are case-sensitive: unknown */
-    CU_ASSERT_EQUAL(resp.status, 501);
-    http_response_free(&resp);
-    route(rt, "GET", "/metrics", "gzip", &resp);
-    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "Content-Encoding"), "gzip");
-    http_response_free(&resp);
-    route(rt, "GET", "/-/healthy", "gzip", &resp); /* not a gzip route */
-    CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "Content-Encoding"));
-    CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "Vary"));
-    http_response_free(&resp);
-    route(rt, "GET", "/api/v1/jobs/", NULL, &resp);
-    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "X-Route"), "one");
-    http_response_free(&resp);
-    route(rt, "GET", "/api/v1/job", NULL, &resp);
-    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "X-Route"), "api");
-    http_response_free(&resp);
-    route(rt, "GET", "", NULL, &resp);
-    CU_ASSERT_EQUAL(resp.status, 404);
-    http_response_free(&resp);
-    struct http_request empty = {0}; /* no method at all: not implemented */
-    http_route(rt, &empty, &resp, NULL);
-    CU_ASSERT_EQUAL(resp.status, 501);
-    http_response_free(&resp);
-
-    /* a spare buffer lends its memory and gets the big one back after gzip */
-    struct buf spare = {0};
-    buf_reserve(&spare, 1 << 20);
-    char *mem = spare.data;
-    struct http_header h[] = {{"Accept-Encoding", "gzip"}};
-    struct http_request req = {.method = "GET", .path = "/metrics", .headers = h, .n_headers = 1};
-    http_route(rt, &req, &resp, &spare);
-    CU_ASSERT_PTR_EQUAL(spare.data, mem);
-    CU_ASSERT_EQUAL(spare.len, 0);
-    CU_ASSERT_PTR_NOT_EQUAL(resp.body.data, mem);
-    http_response_free(&resp);
-    req.n_headers = 0;
-    http_route(rt, &req, &resp, &spare);
-    CU_ASSERT_PTR_EQUAL(resp.body.data, mem); /* uncompressed: the body is the lent memory */
-    CU_ASSERT_PTR_NULL(spare.data);
-    http_response_free(&resp);
-    http_router_free(rt);
-
-    /* header values cannot split a response */
-    http_response_init(&resp);
-    CU_ASSERT_EQUAL(http_response_header(&resp, "X-A", "ok value\twith tab"), 0);
-    CU_ASSERT_EQUAL(http_response_header(&resp, "X-B", "evil\r\nSet-Cookie: x"), -EINVAL);
-    CU_ASSERT_EQUAL(http_response_header(&resp, "Bad Name", "v"), -EINVAL);
-    CU_ASSERT_EQUAL(http_response_header(&resp, "", "v"), -EINVAL);
-    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "x-a"), "ok value\twith tab");
-    CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "X-B"));
-    http_response_free(&resp);
-    http_router_free(NULL);
-}
-
-static void test_negotiation(void)
-{
-    static const struct {
-        const char *accept;
-        enum metrics_format f;
-    } fmt[] = {
-        {NULL, METRICS_TEXT_004},
-        {"", METRICS_TEXT_004},
-        {"*/*", METRICS_TEXT_004},
-        {"text/plain", METRICS_TEXT_004},
-        {"application/openmetrics-text", METRICS_OPENMETRICS_100},
-        {"Application/OpenMetrics-Text; version=1.0.0", METRICS_OPENMETRICS_100},
-        {"application/openmetrics-text;version=\"0.0.1\"", METRICS_OPENMETRICS_100},
-        {"application/openmetrics-text;version=2.0.0", METRICS_TEXT_004},
-        {"application/openmetrics-text;q=0", METRICS_TEXT_004},
-        {"application/openmetrics-text;q=0.2, text/plain;q=0.5", METRICS_TEXT_004},
-        {"text/plain;q=0.5, application/openmetrics-text;q=0.9", METRICS_OPENMETRICS_100},
-        {PROM_ACCEPT, METRICS_OPENMETRICS_100},
-        {"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
-         "encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
-         METRICS_TEXT_004},
-        {"application/json", METRICS_TEXT_004},
-    };
-    static const struct {
-        const char *ae;
-        bool gzip;
-    } enc[] = {
-        {NULL, false},        {"", false},          {"gzip", true},
-        {"GZIP", true},       {"x-gzip", true},     {"deflate, gzip;q=0.5", true},
-        {"gzip;q=0", false},  {"gzip; q=0.000", false}, {"*", true},
-        {"*;q=0", false},     {"identity", false},  {"br, *;q=0.1", true},
-        {"*, gzip;q=0", false}, {"gzipfoo", false},
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(fmt); i++)
-        CU_ASSERT_EQUAL(http_negotiate_format(fmt[i].accept), fmt[i].f);
-    for (size_t i = 0; i < ARRAY_SIZE(enc); i++) {
-        CU_ASSERT_EQUAL(http_accepts_gzip(enc[i].ae), enc[i].gzip);
-        if (http_accepts_gzip(enc[i].ae) != enc[i].gzip)
-            printf("\n  Accept-Encoding %s", enc[i].ae ? enc[i].ae : "(null)");
-    }
-}
-
-/* --- hardening: the pure parts ------------------------------------------------------ */
-
-static void test_token_equal(void)
-{
-    static const struct {
-        const char *a;
-        size_t an;
-        const char *b;
-        size_t bn;
-        bool eq;
-    } cases[] = {
-        {"abc", 3, "abc", 3, true},   {"", 0, "", 0, true},        {"abc", 3, "abd", 3, false},
-        {"abc", 3, "xbc", 3, false},  {"abc", 3, "ab", 2, false},  {"ab", 2, "abc", 3, false},
-        {"abc", 3, "", 0, false},     {"", 0, "a", 1, false},      {"a\0b", 3, "a\0c", 3, false},
-        {"a\0b", 3, "a\0b", 3, true}, {"a\0b", 3, "a", 1, false},  {"A", 1, "a", 1, false},
-    };
-    char x[1000], y[1000];
-
-    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        bool eq = http_token_equal(cases[i].a, cases[i].an, cases[i].b, cases[i].bn);
-        CU_ASSERT_EQUAL(eq, cases[i].eq);
-        if (eq != cases[i].eq)
-            printf("\n  token_equal case %zu: got %d", i, eq);
-    }
-    memset(x, 'x', sizeof x);
-    memcpy(y, x, sizeof y);
-    CU_ASSERT_TRUE(http_token_equal(x, sizeof x, y, sizeof y));
-    for (size_t at = 0; at < sizeof y; at += 333) { /* first, middle and last bytes */
-        y[at] = 'y';
-        CU_ASSERT_FALSE(http_token_equal(x, sizeof x, y, sizeof y));
-        y[at] = 'x';
-    }
-    y[sizeof y - 1] = 'y';
-    CU_ASSERT_FALSE(http_token_equal(x, sizeof x, y, sizeof y));
-    CU_ASSERT_FALSE(http_token_equal(x, sizeof x, x, sizeof x - 1));
-}
-
-static const struct http_route token_routes[] = {
-    {"POST", "/-/reload", HTTP_MATCH_EXACT, h_reload, NULL, 0},
-    {"DELETE", "/api/v1/jobs/", HTTP_MATCH_PREFIX, h_jobs, "delete", 0},
-};
-
-static void route_auth(const struct http_router *rt, const char *method, const char *path,
-                       const char *auth, struct http_response *resp)
-{
-    struct http_header h[] = {{"Accept", "*/*"}, {"authorization", auth}};
-    struct http_request req = {.method = method, .path = path, .headers = h,
-                               .n_headers = auth ? 2 : 1};
-    http_route(rt, &req, resp, NULL);
-}
-
-static void test_router_token(void)
-{
-#define TOKEN "s3cr3t-token"
-    static const struct {
-        const char *method, *path, *auth;
-        int status;
-    } cases[] = {
-        {"GET", "/metrics", NULL, 200},
-        {"HEAD", "/metrics", NULL, 200},
-        {"GET", "/-/healthy", "Bearer wrong", 200}, /* reads ignore the header */
-        {"POST", "/-/reload", NULL, 401},
-        {"POST", "/-/reload", "Bearer " TOKEN, 200},
-        {"POST", "/-/reload", "bearer " TOKEN, 200},
-        {"POST", "/-/reload", "BEARER \t " TOKEN "  ", 200},
-        {"POST", "/-/reload", "Bearer s3cr3t-toke", 401},
-        {"POST", "/-/reload", "Bearer " TOKEN "2", 401},
-        {"POST", "/-/reload", "Bearer S3cr3t-token", 401},
-        {"POST", "/-/reload", "Bearer " TOKEN " x", 401},
-        {"POST", "/-/reload", "Bearer ", 401},
-        {"POST", "/-/reload", "Bearer", 401},
-        {"POST", "/-/reload", "Bearer" TOKEN, 401},
-        {"POST", "/-/reload", "Basic czNjcjN0LXRva2Vu", 401},
-        {"POST", "/-/reload", TOKEN, 401},
-        {"POST", "/-/reload", "", 401},
-        {"DELETE", "/api/v1/jobs/x", NULL, 401},
-        {"DELETE", "/api/v1/jobs/x", "Bearer " TOKEN, 200},
-        {"POST", "/nope", NULL, 401}, /* refused before routing: no probing for routes */
-        {"POST", "/nope", "Bearer " TOKEN, 404},
-        {"POST", "/metrics", "Bearer " TOKEN, 405},
-        {"PUT", "/metrics", NULL, 401},
-        {"OPTIONS", "/metrics", NULL, 401},
-        {"PATCH", "/metrics", "Bearer " TOKEN, 405},
-        {"BREW", "/-/reload", "Bearer " TOKEN, 501},
-        {"BREW", "/-/reload", NULL, 501},
-    };
-    struct http_config cfg = {.metrics_fn = fake_metrics, .routes = token_routes,
-                              .n_routes = ARRAY_SIZE(token_routes), .token = TOKEN};
-    struct http_router *rt = http_router_new(&cfg);
-    struct http_response resp;
-
-    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        route_auth(rt, cases[i].method, cases[i].path, cases[i].auth, &resp);
-        CU_ASSERT_EQUAL(resp.status, cases[i].status);
-        if (resp.status != cases[i].status)
-            printf("\n  %s %s [%s]: %d", cases[i].method, cases[i].path,
-                   cases[i].auth ? cases[i].auth : "-", resp.status);
-        if (cases[i].status == 401) {
-            const char *h = http_response_get_header(&resp, "WWW-Authenticate");
-            CU_ASSERT_TRUE(h && strcmp(h, "Bearer realm=\"jobhost\"") == 0);
-            CU_ASSERT_STRING_EQUAL(resp.content_type, "text/plain; charset=utf-8");
-            CU_ASSERT_STRING_EQUAL(resp.body.data,
-                                   cases[i].auth && strncasecmp(cases[i].auth, "Bearer ", 7) == 0 &&
-                                           cases[i].auth[7]
-                                       ? "401 unauthorized: invalid bearer token\n"
-                                       : "401 unauthorized: bearer token required\n");
-        } else {
-            CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "WWW-Authenticate"));
-        }
-        http_response_free(&resp);
-    }
-    route_auth(rt, "BREW", "/", NULL, &resp);
-    CU_ASSERT_STRING_EQUAL(resp.body.data, "501 method not implemented\n");
-    http_response_free(&resp);
-    http_router_free(rt);
-
-    /* an empty token (a misconfiguration) refuses every mutating request */
-    cfg.token = "";
-    rt = http_router_new(&cfg);
-    route_auth(rt, "POST", "/-/reload", "Bearer ", &resp);
-    CU_ASSERT_EQUAL(resp.status, 401);
-    http_response_free(&resp);
-    route_auth(rt, "POST", "/-/reload", "Bearer x", &resp);
-    CU_ASSERT_EQUAL(resp.status, 401);
-    http_response_free(&resp);
-    route_auth(rt, "GET", "/-/healthy", NULL, &resp);
-    CU_ASSERT_EQUAL(resp.status, 200);
-    http_response_free(&resp);
-    http_router_free(rt);
-
-    /* no token: mutating requests pass the gate */
-    cfg.token = NULL;
-    rt = http_router_new(&cfg);
-    route_auth(rt, "POST", "/-/reload", NULL, &resp);
-    CU_ASSERT_EQUAL(resp.status, 200);
-    http_response_free(&resp);
-    route_auth(rt, "POST", "/-/reload", "Bearer whatever", &resp);
-    CU_ASSERT_EQUAL(resp.status, 200);
-    http_response_free(&resp);
-    http_router_free(rt);
-#undef TOKEN
-}
-
-static void test_router_methods(void)
-{
-    static const struct {
-        const char *method, *path;
-        int status;
-    } cases[] = {
-        {"BREW", "/metrics", 501},   {"BREW", "/nope", 501},     {"get", "/metrics", 501},
-        {"", "/metrics", 501},       {"GET ", "/metrics", 501},  {"PROPFIND", "/", 501},
-        {"PATCH", "/metrics", 405},  {"OPTIONS", "/metrics", 405}, {"TRACE", "/-/ready", 405},
-        {"CONNECT", "localhost:80", 404}, {"PUT", "/nope", 404}, {"DELETE", "/-/reload", 405},
-        {"POST", "/-/reload", 200},
-    };
-    struct http_config cfg = {.metrics_fn = fake_metrics, .routes = token_routes,
-                              .n_routes = ARRAY_SIZE(token_routes)};
-    struct http_router *rt = http_router_new(&cfg);
-    struct http_response resp;
-
-    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        route(rt, cases[i].method, cases[i].path, NULL, &resp);
-        CU_ASSERT_EQUAL(resp.status, cases[i].status);
-        if (resp.status != cases[i].status)
-            printf("\n  [%s] %s: %d", cases[i].method, cases[i].path, resp.status);
-        http_response_free(&resp);
-    }
-    http_router_free(rt);
-}
 
 static void test_listen_loopback(void)
 {
@@ -1612,7 +1317,7 @@ static void test_idle_timeout(void)
     CU_ASSERT_TRUE(send_all(partial, half, strlen(half)));
     CU_ASSERT_TRUE(send_all(trickle, half, strlen(half)));
     /* a byte every 0.4 s keeps a connection alive past the 1 s timeout:
-     * the timeout is an idle timeout (see http.h), the per-IP limit is what
+     * the timeout is an idle timeout (see http_server.h), the per-IP limit is what
      * bounds such clients */
     bool alive = true;
     for (int i = 0; i < 6 && alive; i++) {
@@ -1853,13 +1558,8 @@ static void test_tls(void)
 
 /* --- suites ------------------------------------------------------------------------ */
 
-static const struct cu_test router_tests[] = {
-    {"router: 404, 405 + Allow, HEAD, prefixes, gzip, spare buffer", test_router},
-    {"Accept / Accept-Encoding negotiation", test_negotiation},
+static const struct cu_test pure_tests[] = {
     {"listen address parsing", test_listen_parse},
-    {"constant-time token comparison", test_token_equal},
-    {"router: bearer token accepted, refused, missing; 401 + WWW-Authenticate", test_router_token},
-    {"router: 501 for unknown methods, 405 for known ones", test_router_methods},
     {"listen address: loopback or not", test_listen_loopback},
     {"token file: mode, empty, whitespace, size", test_read_token_file},
     {"PEM file reader: size limit, errors", test_read_file},
@@ -1890,9 +1590,10 @@ static const struct cu_test server_tests[] = {
 };
 
 static const struct cu_suite suites[] = {
-    {"http_router", router_tests},
+    {"http_server: addresses and files", pure_tests},
     {"http_server", server_tests},
     {NULL, NULL},
 };
 
 CU_MAIN(suites)
+

@@ -1,5 +1,5 @@
 /*
- * http — router and libmicrohttpd glue. See http.h for the contract.
+ * http_server — libmicrohttpd glue. See http_server.h for the contract.
  *
  * DESIGN. http_start binds the listening socket itself (so that errors name
  * the address and the failing step, and port 0 works) and hands it to one
@@ -13,9 +13,9 @@
  *
  * Hardening: the gate (unknown method -> 501, missing or wrong bearer token
  * -> 401) is part of the pure router, so unit tests and fuzzers meet it;
- * on_request also runs it, with the Content-Length check, as soon as the
- * headers are in, so the body of a refused request is never read. The
- * router keeps a SHA-256 digest of the token, not the token. Connection
+ * on_request also runs it (http_check_gate), with the Content-Length
+ * check, as soon as the headers are in, so the body of a refused request
+ * is never read. Connection
  * limits, the idle timeout and the request-head size are libmicrohttpd
  * options; TLS is libmicrohttpd's GnuTLS support with the PEM texts the
  * caller read (the server keeps its copies until http_stop, the key wiped
@@ -34,13 +34,12 @@
  * `spare` is guarded by `spare_lock` (the free callback may also run on the
  * main thread inside MHD_stop_daemon).
  */
-#include "io/http.h"
+#include "io/http_server.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -53,9 +52,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
-
-#include "lib/sha256.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9464"
 #define DEFAULT_CONNECTION_LIMIT 64
@@ -68,29 +64,6 @@
 #define MAX_TOKEN_FILE 4096
 #define MAX_READ_FILE (1024 * 1024)
 #define LOG_BURST 20 /* libmicrohttpd messages per second, then a count */
-#define REALM "Bearer realm=\"jobhost\""
-
-struct route {
-    char *method;
-    char *path;
-    size_t path_len;
-    enum http_match match;
-    http_handler_fn fn;
-    void *arg;
-    unsigned flags;
-};
-
-struct http_router {
-    struct route *routes; /* immutable after http_router_new */
-    size_t n;
-    bool has_token;                 /* cfg->token was set */
-    unsigned char token_digest[32]; /* SHA-256 of the token */
-    size_t token_len;
-    http_metrics_fn metrics_fn;
-    void *metrics_arg;
-    http_ready_fn ready_fn;
-    void *ready_arg;
-};
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -110,444 +83,6 @@ struct http_server {
     struct buf spare; /* spare_lock */
 };
 
-/* --- responses ------------------------------------------------------------ */
-
-void http_response_init(struct http_response *resp)
-{
-    resp->status = 200;
-    resp->content_type = "text/plain; charset=utf-8";
-    resp->body = (struct buf){0};
-    resp->headers = (struct buf){0};
-}
-
-void http_response_free(struct http_response *resp)
-{
-    buf_free(&resp->body);
-    buf_free(&resp->headers);
-}
-
-static bool is_tchar(unsigned char c)
-{
-    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-int http_response_header(struct http_response *resp, const char *name, const char *value)
-{
-    if (!*name)
-        return -EINVAL;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (!is_tchar(*p))
-            return -EINVAL;
-    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-        if (*p == '\r' || *p == '\n' || (*p < 0x20 && *p != '\t') || *p == 0x7f)
-            return -EINVAL;
-    /* Stored as "name\0value\0" pairs. */
-    buf_append(&resp->headers, name, strlen(name) + 1);
-    buf_append(&resp->headers, value, strlen(value) + 1);
-    return 0;
-}
-
-const char *http_response_header_at(const struct http_response *resp, size_t i, const char **name)
-{
-    const char *p = resp->headers.data, *end;
-
-    if (!p) /* no header yet (and NULL + 0 is undefined) */
-        return NULL;
-    end = p + resp->headers.len;
-    while (p < end) {
-        const char *n = p;
-        const char *v = n + strlen(n) + 1;
-        if (i-- == 0) {
-            *name = n;
-            return v;
-        }
-        p = v + strlen(v) + 1;
-    }
-    return NULL;
-}
-
-const char *http_response_get_header(const struct http_response *resp, const char *name)
-{
-    const char *n, *v;
-    for (size_t i = 0; (v = http_response_header_at(resp, i, &n)); i++)
-        if (strcasecmp(n, name) == 0)
-            return v;
-    return NULL;
-}
-
-const char *http_request_header(const struct http_request *req, const char *name)
-{
-    for (size_t i = 0; i < req->n_headers; i++)
-        if (req->headers[i].name && strcasecmp(req->headers[i].name, name) == 0)
-            return req->headers[i].value;
-    return NULL;
-}
-
-const char *http_request_arg(const struct http_request *req, const char *name)
-{
-    for (size_t i = 0; i < req->n_args; i++)
-        if (req->args[i].name && strcmp(req->args[i].name, name) == 0)
-            return req->args[i].value;
-    return NULL;
-}
-
-static void set_error(struct http_response *resp, int status, const char *text)
-{
-    resp->status = status;
-    resp->content_type = "text/plain; charset=utf-8";
-    buf_reset(&resp->body);
-    buf_puts(&resp->body, text);
-}
-
-/* --- negotiation ------------------------------------------------------------ */
-
-/* Iterates the elements of a comma-separated header value: for each one,
- * the leading token (media range or coding, trimmed, lower-cased into
- * `token`), its q (default 1) and its version parameter if any. */
-struct hdr_elem {
-    char token[96];
-    char version[32];
-    double q;
-};
-
-static const char *next_elem(const char *p, struct hdr_elem *e)
-{
-    size_t n;
-
-    while (*p == ' ' || *p == '\t' || *p == ',')
-        p++;
-    if (!*p)
-        return NULL;
-    e->q = 1;
-    e->version[0] = '\0';
-    n = 0;
-    while (*p && *p != ',' && *p != ';') {
-        if (*p != ' ' && *p != '\t' && n + 1 < sizeof e->token)
-            e->token[n++] = (char)tolower((unsigned char)*p);
-        p++;
-    }
-    e->token[n] = '\0';
-    while (*p == ';') {
-        char key[16], val[32];
-        size_t kn = 0, vn = 0;
-        p++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        while (*p && *p != '=' && *p != ';' && *p != ',') {
-            if (*p != ' ' && *p != '\t' && kn + 1 < sizeof key)
-                key[kn++] = (char)tolower((unsigned char)*p);
-            p++;
-        }
-        key[kn] = '\0';
-        if (*p == '=') {
-            p++;
-            while (*p && *p != ';' && *p != ',') {
-                if (*p != ' ' && *p != '\t' && *p != '"' && vn + 1 < sizeof val)
-                    val[vn++] = *p;
-                p++;
-            }
-        }
-        val[vn] = '\0';
-        if (strcmp(key, "q") == 0) {
-            char *end;
-            double q = strtod(val, &end);
-            e->q = (end == val || q < 0) ? 0 : (q > 1 ? 1 : q);
-        } else if (strcmp(key, "version") == 0) {
-            memcpy(e->version, val, vn + 1);
-        }
-    }
-    return p;
-}
-
-enum metrics_format http_negotiate_format(const char *accept)
-{
-    struct hdr_elem e;
-    double q_om = 0, q_text = 0;
-
-    if (!accept)
-        return METRICS_TEXT_004;
-    for (const char *p = accept; (p = next_elem(p, &e));) {
-        if (strcmp(e.token, "application/openmetrics-text") == 0) {
-            if (!e.version[0] || strcmp(e.version, "1.0.0") == 0 ||
-                strcmp(e.version, "0.0.1") == 0)
-                q_om = e.q > q_om ? e.q : q_om;
-        } else if (strcmp(e.token, "text/plain") == 0 || strcmp(e.token, "text/*") == 0 ||
-                   strcmp(e.token, "*/*") == 0) {
-            q_text = e.q > q_text ? e.q : q_text;
-        }
-    }
-    return q_om > 0 && q_om >= q_text ? METRICS_OPENMETRICS_100 : METRICS_TEXT_004;
-}
-
-bool http_accepts_gzip(const char *accept_encoding)
-{
-    struct hdr_elem e;
-    double q_gzip = -1, q_any = -1;
-
-    if (!accept_encoding)
-        return false;
-    for (const char *p = accept_encoding; (p = next_elem(p, &e));) {
-        if (strcmp(e.token, "gzip") == 0 || strcmp(e.token, "x-gzip") == 0)
-            q_gzip = e.q > q_gzip ? e.q : q_gzip;
-        else if (strcmp(e.token, "*") == 0)
-            q_any = e.q > q_any ? e.q : q_any;
-    }
-    return q_gzip >= 0 ? q_gzip > 0 : q_any > 0;
-}
-
-/* gzip (fastest level: an exposition compresses ~10x at level 1 already,
- * and the polling thread should not spend long on it). 0 or -ENOMEM. */
-static int gzip_buf(const char *in, size_t len, struct buf *out)
-{
-    z_stream zs;
-    size_t left = len;
-    int rc;
-
-    memset(&zs, 0, sizeof zs);
-    if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -ENOMEM;
-    buf_reserve(out, deflateBound(&zs, len > UINT_MAX ? UINT_MAX : (uLong)len));
-    zs.next_in = (Bytef *)in;
-    for (;;) {
-        if (zs.avail_in == 0 && left > 0) {
-            zs.avail_in = left > (1u << 30) ? (1u << 30) : (uInt)left;
-            left -= zs.avail_in;
-        }
-        if (out->cap - out->len < 4096)
-            buf_reserve(out, out->cap);
-        size_t room = out->cap - out->len - 1; /* keep the NUL's byte */
-        zs.next_out = (Bytef *)out->data + out->len;
-        zs.avail_out = room > UINT_MAX ? UINT_MAX : (uInt)room;
-        rc = deflate(&zs, left == 0 ? Z_FINISH : Z_NO_FLUSH);
-        out->len = (size_t)((char *)zs.next_out - out->data);
-        if (rc == Z_STREAM_END)
-            break;
-        if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            deflateEnd(&zs);
-            return -ENOMEM;
-        }
-    }
-    deflateEnd(&zs);
-    out->data[out->len] = '\0';
-    return 0;
-}
-
-/* --- built-in handlers ------------------------------------------------------- */
-
-static void h_metrics(void *arg, const struct http_request *req, struct http_response *resp)
-{
-    const struct http_router *r = arg;
-    enum metrics_format f = http_negotiate_format(http_request_header(req, "Accept"));
-
-    int rc = r->metrics_fn(r->metrics_arg, f, &resp->body);
-    if (rc < 0) {
-        set_error(resp, 500, "");
-        buf_printf(&resp->body, "error rendering metrics: %s\n", strerror(-rc));
-        return;
-    }
-    resp->content_type = metrics_content_type(f);
-    /* The representation depends on both headers. */
-    http_response_header(resp, "Vary", "Accept-Encoding, Accept");
-}
-
-static void h_healthy(void *arg, const struct http_request *req, struct http_response *resp)
-{
-    (void)arg;
-    (void)req;
-    buf_puts(&resp->body, "jobhost is Healthy.\n");
-}
-
-static void h_ready(void *arg, const struct http_request *req, struct http_response *resp)
-{
-    const struct http_router *r = arg;
-    (void)req;
-    if (r->ready_fn && !r->ready_fn(r->ready_arg)) {
-        resp->status = 503;
-        buf_puts(&resp->body, "jobhost is not ready.\n");
-        return;
-    }
-    buf_puts(&resp->body, "jobhost is Ready.\n");
-}
-
-/* --- the gate: methods and the bearer token -------------------------------- */
-
-static void digest(const char *p, size_t len, unsigned char out[32])
-{
-    struct sha256 h;
-    sha256_init(&h);
-    sha256_update(&h, p, len);
-    sha256_final(&h, out);
-}
-
-/* The comparison proper: every byte of both digests, OR-ed differences, no
- * branch on the data; different lengths count as a difference the same way. */
-static bool digests_equal(const unsigned char a[32], size_t a_len, const unsigned char b[32],
-                          size_t b_len)
-{
-    size_t diff = a_len ^ b_len;
-    unsigned acc = 0;
-
-    for (size_t i = 0; i < 32; i++)
-        acc |= (unsigned)(a[i] ^ b[i]);
-    /* (diff | -diff) has its top bit set exactly when diff != 0 */
-    acc |= (unsigned)((diff | (0 - diff)) >> (sizeof diff * CHAR_BIT - 1));
-    return acc == 0;
-}
-
-bool http_token_equal(const char *a, size_t a_len, const char *b, size_t b_len)
-{
-    unsigned char da[32], db[32];
-
-    digest(a, a_len, da);
-    digest(b, b_len, db);
-    return digests_equal(da, a_len, db, b_len);
-}
-
-/* The methods of RFC 9110 and PATCH: others get 501 Not Implemented. */
-static bool method_known(const char *m)
-{
-    static const char *const known[] = {"GET",   "HEAD",    "POST",  "PUT",    "DELETE",
-                                        "PATCH", "OPTIONS", "TRACE", "CONNECT"};
-    for (size_t i = 0; i < ARRAY_SIZE(known); i++)
-        if (strcmp(m, known[i]) == 0)
-            return true;
-    return false;
-}
-
-/* The credentials of "Bearer <token>" (scheme case-insensitive, blanks
- * around the token ignored), or NULL when `auth` is anything else. */
-static const char *bearer_credentials(const char *auth, size_t *len)
-{
-    const char *p, *end;
-
-    if (!auth || strncasecmp(auth, "Bearer", 6) != 0 || (auth[6] != ' ' && auth[6] != '\t'))
-        return NULL;
-    p = auth + 6;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    end = p + strlen(p);
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    if (end == p)
-        return NULL;
-    *len = (size_t)(end - p);
-    return p;
-}
-
-/* 501 for an unknown method; 401 when the router has a token and a request
- * that is not GET or HEAD lacks it. Returns true when it answered `resp`. */
-static bool gate(const struct http_router *r, const struct http_request *req,
-                 struct http_response *resp)
-{
-    const char *method = req->method ? req->method : "";
-    const char *cred;
-    size_t len = 0;
-
-    if (!method_known(method)) {
-        set_error(resp, 501, "501 method not implemented\n");
-        return true;
-    }
-    if (!r->has_token || strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-        return false;
-    cred = bearer_credentials(http_request_header(req, "Authorization"), &len);
-    if (cred) {
-        unsigned char d[32];
-        digest(cred, len, d);
-        if (digests_equal(d, len, r->token_digest, r->token_len) && r->token_len > 0)
-            return false;
-    }
-    set_error(resp, 401,
-              cred ? "401 unauthorized: invalid bearer token\n"
-                   : "401 unauthorized: bearer token required\n");
-    http_response_header(resp, "WWW-Authenticate", REALM);
-    return true;
-}
-
-/* --- router ------------------------------------------------------------------ */
-
-static void route_add(struct http_router *r, const struct http_route *src, void *arg)
-{
-    struct route *d = &r->routes[r->n++];
-    d->method = xstrdup(src->method);
-    d->path = xstrdup(src->path);
-    d->path_len = strlen(src->path);
-    d->match = src->match;
-    d->fn = src->fn;
-    d->arg = arg;
-    d->flags = src->flags;
-}
-
-struct http_router *http_router_new(const struct http_config *cfg)
-{
-    struct http_router *r = xcalloc(1, sizeof *r);
-    size_t n_user = cfg->routes ? cfg->n_routes : 0;
-
-    r->routes = xcalloc(n_user + 3, sizeof *r->routes);
-    r->metrics_fn = cfg->metrics_fn;
-    r->metrics_arg = cfg->metrics_arg;
-    r->ready_fn = cfg->ready_fn;
-    r->ready_arg = cfg->ready_arg;
-    if (cfg->token) {
-        r->has_token = true;
-        r->token_len = strlen(cfg->token);
-        digest(cfg->token, r->token_len, r->token_digest);
-    }
-    for (size_t i = 0; i < n_user; i++)
-        route_add(r, &cfg->routes[i], cfg->routes[i].arg);
-    if (cfg->metrics_fn)
-        route_add(r,
-                  &(struct http_route){"GET", "/metrics", HTTP_MATCH_EXACT, h_metrics, NULL,
-                                       HTTP_ROUTE_GZIP},
-                  r);
-    route_add(r, &(struct http_route){"GET", "/-/healthy", HTTP_MATCH_EXACT, h_healthy, NULL, 0},
-              r);
-    route_add(r, &(struct http_route){"GET", "/-/ready", HTTP_MATCH_EXACT, h_ready, NULL, 0}, r);
-    return r;
-}
-
-void http_router_free(struct http_router *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->routes[i].method);
-        free(r->routes[i].path);
-    }
-    free(r->routes);
-    free(r);
-}
-
-/* How specifically `rt` matches `path`: exact beats any prefix, a longer
- * prefix beats a shorter one; 0 when it does not match. */
-static size_t route_score(const struct route *rt, const char *path)
-{
-    if (rt->match == HTTP_MATCH_EXACT)
-        return strcmp(rt->path, path) == 0 ? SIZE_MAX : 0;
-    return strncmp(rt->path, path, rt->path_len) == 0 ? rt->path_len + 1 : 0;
-}
-
-static bool method_ok(const struct route *rt, const char *method)
-{
-    return strcmp(rt->method, method) == 0 ||
-           (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
-}
-
-/* Appends `m` to a ", "-separated list unless it is there already. */
-static void allow_add(struct buf *allow, const char *m)
-{
-    size_t n = strlen(m);
-    for (const char *p = allow->data; p && *p;) {
-        const char *end = strstr(p, ", ");
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == n && memcmp(p, m, n) == 0)
-            return;
-        p = end ? end + 2 : p + len;
-    }
-    if (allow->len)
-        buf_append(allow, ", ", 2);
-    buf_append(allow, m, n);
-}
-
 /* Keeps the bigger of two buffers in *spare and frees the other. */
 static void spare_keep(struct buf *spare, struct buf *b)
 {
@@ -558,75 +93,6 @@ static void spare_keep(struct buf *spare, struct buf *b)
     }
     buf_free(b);
     buf_reset(spare);
-}
-
-void http_route(const struct http_router *r, const struct http_request *req,
-                struct http_response *resp, struct buf *spare)
-{
-    const struct route *best = NULL;
-    size_t best_score = 0;
-    bool path_known = false;
-
-    http_response_init(resp);
-    if (spare && spare->data) {
-        resp->body = *spare;
-        *spare = (struct buf){0};
-        buf_reset(&resp->body);
-    }
-    const char *path = req->path ? req->path : "";
-    const char *method = req->method ? req->method : "";
-
-    if (gate(r, req, resp))
-        return;
-    for (size_t i = 0; i < r->n; i++) {
-        size_t score = route_score(&r->routes[i], path);
-        if (!score)
-            continue;
-        path_known = true;
-        if (score > best_score && method_ok(&r->routes[i], method)) {
-            best = &r->routes[i];
-            best_score = score;
-        }
-    }
-    if (!path_known) {
-        set_error(resp, 404, "404 page not found\n");
-        return;
-    }
-    if (!best) {
-        struct buf allow = {0};
-        for (size_t i = 0; i < r->n; i++) {
-            if (!route_score(&r->routes[i], path))
-                continue;
-            allow_add(&allow, r->routes[i].method);
-            if (strcmp(r->routes[i].method, "GET") == 0)
-                allow_add(&allow, "HEAD");
-        }
-        set_error(resp, 405, "405 method not allowed\n");
-        http_response_header(resp, "Allow", allow.data);
-        buf_free(&allow);
-        return;
-    }
-
-    best->fn(best->arg, req, resp);
-
-    if (best->flags & HTTP_ROUTE_GZIP) {
-        if (!http_response_get_header(resp, "Vary"))
-            http_response_header(resp, "Vary", "Accept-Encoding");
-        if (resp->status == 200 && resp->body.len > 0 &&
-            http_accepts_gzip(http_request_header(req, "Accept-Encoding"))) {
-            struct buf z = {0};
-            if (gzip_buf(resp->body.data, resp->body.len, &z) == 0) {
-                if (spare)
-                    spare_keep(spare, &resp->body);
-                else
-                    buf_free(&resp->body);
-                resp->body = z;
-                http_response_header(resp, "Content-Encoding", "gzip");
-            } else {
-                buf_free(&z);
-            }
-        }
-    }
 }
 
 /* --- listen address ------------------------------------------------------------ */
@@ -1022,7 +488,8 @@ static enum MHD_Result send_simple(struct http_server *s, struct MHD_Connection 
 {
     struct http_response resp;
     http_response_init(&resp);
-    set_error(&resp, status, text);
+    resp.status = status;
+    buf_puts(&resp.body, text);
     enum MHD_Result ret = send_response(s, c, &resp);
     http_response_free(&resp);
     return ret;
@@ -1054,7 +521,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cr = xcalloc(1, sizeof *cr);
         *req_cls = cr;
         http_response_init(&resp);
-        if (gate(s->router, &pre, &resp)) {
+        if (http_check_gate(s->router, &pre, &resp)) {
             ret = send_response(s, c, &resp);
             http_response_free(&resp);
             return ret;
@@ -1255,7 +722,15 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->spare_lock, NULL);
     pthread_mutex_init(&s->log_lock, NULL);
-    s->router = http_router_new(cfg);
+    s->router = http_router_new(&(struct http_router_config){
+        .token = cfg->token,
+        .metrics_fn = cfg->metrics_fn,
+        .metrics_arg = cfg->metrics_arg,
+        .ready_fn = cfg->ready_fn,
+        .ready_arg = cfg->ready_arg,
+        .routes = cfg->routes,
+        .n_routes = cfg->n_routes,
+    });
     s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
     s->port = port;
     s->log_fn = cfg->log_fn;

@@ -1,0 +1,163 @@
+/*
+ * http_router — method + path -> handler, and everything about an HTTP
+ * answer that needs no socket: the gate (501 for unknown methods, 401
+ * without the bearer token, compared in constant time), 404 / 405 + Allow,
+ * Accept negotiation for /metrics (Prometheus text format 0.0.4 or
+ * OpenMetrics 1.0), gzip negotiation, and the built-in routes GET /metrics,
+ * GET /-/healthy and GET /-/ready beside the caller's.
+ *
+ * Pure: no sockets, no threads, no globals. Unit tests and the fuzzer drive
+ * it with a struct http_request they build; the server (http_server.h)
+ * feeds it what libmicrohttpd reads and sends what it answers.
+ */
+#ifndef JH_HTTP_ROUTER_H
+#define JH_HTTP_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/metrics.h"
+#include "lib/util.h"
+
+/* A request as handlers see it. Every pointer is borrowed for the call. */
+struct http_header {
+    const char *name;
+    const char *value;
+};
+
+struct http_request {
+    const char *method; /* "GET", "HEAD", "POST", ... (case-sensitive) */
+    const char *path;   /* percent-decoded path, without the query string */
+    const struct http_header *headers; /* request headers */
+    size_t n_headers;
+    const struct http_header *args; /* query arguments (?a=1&b=2) */
+    size_t n_args;
+    const char *body; /* POST/PUT body (NUL-terminated copy), or NULL */
+    size_t body_len;
+};
+
+/* What a handler fills in. http_route() initialises it: status 200, content
+ * type "text/plain; charset=utf-8", empty body, no extra headers. */
+struct http_response {
+    int status;
+    const char *content_type; /* static storage (a string literal) */
+    struct buf body;          /* owned by the response */
+    struct buf headers;       /* extra headers; use http_response_header() */
+};
+
+typedef void (*http_handler_fn)(void *arg, const struct http_request *req,
+                                struct http_response *resp);
+
+enum http_match {
+    HTTP_MATCH_EXACT,  /* path equals route.path */
+    HTTP_MATCH_PREFIX, /* path starts with route.path ("/api/v1/jobs/") */
+};
+
+/* Route flags. */
+#define HTTP_ROUTE_GZIP 1u /* gzip the body when the client accepts it */
+
+struct http_route {
+    const char *method; /* "GET" (then HEAD is answered too), "POST", ... */
+    const char *path;
+    enum http_match match;
+    http_handler_fn fn;
+    void *arg; /* passed to fn; must outlive the router */
+    unsigned flags;
+};
+
+/* Renders the metrics exposition in format `f` into `out`; 0 or -errno.
+ * metrics_render_cb of metrics.h fits (arg = struct metrics *). */
+typedef int (*http_metrics_fn)(void *arg, enum metrics_format f, struct buf *out);
+
+/* True when the daemon is ready to serve (configuration loaded, scheduler
+ * running). Called on the routing thread: read an atomic, do not lock. */
+typedef bool (*http_ready_fn)(void *arg);
+
+struct http_router_config {
+    /* Bearer token (the text itself). When set, every request whose method
+     * is not GET or HEAD must carry "Authorization: Bearer <token>", else
+     * 401. NULL: no token. An empty string refuses every such request. The
+     * router keeps only a digest of it; borrowed. */
+    const char *token;
+    http_metrics_fn metrics_fn; /* NULL: no /metrics route */
+    void *metrics_arg;
+    http_ready_fn ready_fn; /* NULL: /-/ready is always 200 */
+    void *ready_arg;
+    /* Extra routes, matched before the built-in ones (so they may replace
+     * them). The array is copied; the strings must be string literals or
+     * outlive the router. */
+    const struct http_route *routes;
+    size_t n_routes;
+};
+
+struct http_router;
+
+/* The built-in routes (GET /metrics when cfg->metrics_fn is set,
+ * GET /-/healthy, GET /-/ready) after cfg->routes. Copies what it needs of
+ * cfg; the callbacks' args are borrowed. */
+struct http_router *http_router_new(const struct http_router_config *cfg);
+void http_router_free(struct http_router *r); /* NULL: no-op */
+
+/* Answers `req` into `resp` (which it initialises; the caller frees it with
+ * http_response_free). First the gate: 501 for a method that is not one of
+ * GET HEAD POST PUT DELETE PATCH OPTIONS TRACE CONNECT; then, when the
+ * router has a token and the method is not GET or HEAD, 401 with
+ * "WWW-Authenticate: Bearer realm=\"jobhost\"" unless the request carries
+ * "Authorization: Bearer <token>" (scheme case-insensitive). Then the
+ * handler of the most specific route that has the path and the method (an
+ * exact path before the longest prefix); 404 when no route has the path;
+ * 405 with an Allow header when routes have the path but not the method.
+ * HEAD is served by GET routes with the body GET would send (the server
+ * transmits only the headers). For HTTP_ROUTE_GZIP routes,
+ * "Vary: Accept-Encoding" is always set and the body is gzipped when
+ * Accept-Encoding allows it (Content-Encoding: gzip).
+ *
+ * `spare` (may be NULL) lends memory across requests: resp->body starts
+ * with spare's allocation (emptied), and a body buffer the response no
+ * longer needs (the uncompressed text after gzip) is handed back into
+ * *spare. A big exposition then reuses warm pages instead of faulting in
+ * fresh ones on every scrape. Handlers append to resp->body; they must not
+ * replace it. Runs on the caller's thread; the router is read-only. */
+void http_route(const struct http_router *r, const struct http_request *req,
+                struct http_response *resp, struct buf *spare);
+
+/* Only the gate of http_route (501 / 401), for a server that checks a
+ * request as soon as its headers are in, before reading its body. True
+ * when it answered `resp` (which the caller initialised). */
+bool http_check_gate(const struct http_router *r, const struct http_request *req,
+                     struct http_response *resp);
+
+void http_response_init(struct http_response *resp);
+void http_response_free(struct http_response *resp);
+
+/* Adds a header. Names must be tokens, values must not hold CR or LF:
+ * anything else is refused with -EINVAL (so a handler cannot split the
+ * response). Returns 0 or -EINVAL. */
+int http_response_header(struct http_response *resp, const char *name, const char *value);
+
+/* Value of a header added with http_response_header (case-insensitive), or
+ * NULL. Iterate all with http_response_header_at(resp, i, &name) until NULL. */
+const char *http_response_get_header(const struct http_response *resp, const char *name);
+const char *http_response_header_at(const struct http_response *resp, size_t i, const char **name);
+
+/* Request header (case-insensitive) or query argument (case-sensitive), or NULL. */
+const char *http_request_header(const struct http_request *req, const char *name);
+const char *http_request_arg(const struct http_request *req, const char *name);
+
+/* Which format an Accept header asks for: OpenMetrics when
+ * application/openmetrics-text (version 1.0.0, 0.0.1 or none) has q > 0 and
+ * at least the q of text/plain; the text format otherwise. NULL: text. Pure. */
+enum metrics_format http_negotiate_format(const char *accept);
+
+/* True when a and b (a_len and b_len bytes) are the same bytes. Takes the
+ * same time whatever the contents and wherever they first differ, and does
+ * not stop early on different lengths: both are hashed (SHA-256) and the
+ * digests compared without a branch, so the time depends only on the two
+ * lengths. For secrets: the bearer token. Pure. */
+bool http_token_equal(const char *a, size_t a_len, const char *b, size_t b_len);
+
+/* True when an Accept-Encoding header allows gzip (gzip, x-gzip or * with
+ * q > 0, gzip not refused with q=0). Pure. */
+bool http_accepts_gzip(const char *accept_encoding);
+
+#endif /* JH_HTTP_ROUTER_H */

@@ -1,0 +1,372 @@
+/*
+ * test_http_router — the pure router without a socket: 404, 405 + Allow,
+ * HEAD, exact and prefix routes, gzip and Vary, Accept and Accept-Encoding
+ * negotiation, the gate (501 for unknown methods, the bearer token:
+ * accepted, refused, missing; 401 + WWW-Authenticate), the constant-time
+ * token comparison, and response headers that cannot split a response.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/metrics.h"
+#include "cu_main.h"
+#include "io/http_router.h"
+#include "lib/util.h"
+
+
+#define PROM_ACCEPT                                                                               \
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"     \
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+/* --- routes and a fake exposition ---------------------------------------------------- */
+
+static void h_reload(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    (void)arg;
+    buf_printf(&resp->body, "got %zu bytes: %.*s\n", req->body_len, (int)req->body_len,
+               req->body ? req->body : "");
+}
+
+static void h_jobs(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    const char *x = http_request_arg(req, "x");
+    resp->content_type = "application/json";
+    buf_printf(&resp->body, "{\"route\":\"%s\",\"path\":\"%s\",\"x\":\"%s\"}", (const char *)arg,
+               req->path, x ? x : "");
+    http_response_header(resp, "X-Route", arg);
+}
+
+static const struct http_route extra_routes[] = {
+    {"POST", "/-/reload", HTTP_MATCH_EXACT, h_reload, NULL, 0},
+    {"GET", "/api/v1/jobs", HTTP_MATCH_EXACT, h_jobs, "list", 0},
+    {"GET", "/api/v1/jobs/", HTTP_MATCH_PREFIX, h_jobs, "one", 0},
+    {"DELETE", "/api/v1/jobs/", HTTP_MATCH_PREFIX, h_jobs, "delete", 0},
+    {"GET", "/api/v1/", HTTP_MATCH_PREFIX, h_jobs, "api", HTTP_ROUTE_GZIP},
+};
+
+/* Deterministic content, big enough for gzip to matter. */
+static int fake_metrics(void *arg, enum metrics_format f, struct buf *out)
+{
+    (void)arg;
+    for (int i = 0; i < 20000; i++)
+        buf_printf(out, "fake_total{n=\"%d\"} %d\n", i, i * 7);
+    if (f == METRICS_OPENMETRICS_100)
+        buf_puts(out, "# EOF\n");
+    return 0;
+}
+
+/* --- routing ------------------------------------------------------------------------ */
+
+static void route(const struct http_router *rt, const char *method, const char *path,
+                  const char *accept_encoding, struct http_response *resp)
+{
+    struct http_header h[] = {{"accept-encoding", accept_encoding}};
+    struct http_request req = {.method = method, .path = path, .headers = h,
+                               .n_headers = accept_encoding ? 1 : 0};
+    http_route(rt, &req, resp, NULL);
+}
+
+static void test_router(void)
+{
+    struct http_router_config cfg = {.metrics_fn = fake_metrics, .routes = extra_routes,
+                              .n_routes = ARRAY_SIZE(extra_routes)};
+    struct http_router *rt = http_router_new(&cfg);
+    struct http_response resp;
+
+    route(rt, "GET", "/nope", NULL, &resp);
+    CU_ASSERT_EQUAL(resp.status, 404);
+    http_response_free(&resp);
+    route(rt, "HEAD", "/metrics", NULL, &resp);
+    CU_ASSERT_EQUAL(resp.status, 200);
+    CU_ASSERT_TRUE(resp.body.len > 1000);
+    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "vary"), "Accept-Encoding, Accept");
+    http_response_free(&resp);
+    route(rt, "POST", "/metrics", NULL, &resp);
+    CU_ASSERT_EQUAL(resp.status, 405);
+    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "Allow"), "GET, HEAD");
+    http_response_free(&resp);
+    route(rt, "get", "/metrics", NULL, &resp); /* methods are case-sensitive: unknown */
+    CU_ASSERT_EQUAL(resp.status, 501);
+    http_response_free(&resp);
+    route(rt, "GET", "/metrics", "gzip", &resp);
+    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "Content-Encoding"), "gzip");
+    http_response_free(&resp);
+    route(rt, "GET", "/-/healthy", "gzip", &resp); /* not a gzip route */
+    CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "Content-Encoding"));
+    CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "Vary"));
+    http_response_free(&resp);
+    route(rt, "GET", "/api/v1/jobs/", NULL, &resp);
+    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "X-Route"), "one");
+    http_response_free(&resp);
+    route(rt, "GET", "/api/v1/job", NULL, &resp);
+    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "X-Route"), "api");
+    http_response_free(&resp);
+    route(rt, "GET", "", NULL, &resp);
+    CU_ASSERT_EQUAL(resp.status, 404);
+    http_response_free(&resp);
+    struct http_request empty = {0}; /* no method at all: not implemented */
+    http_route(rt, &empty, &resp, NULL);
+    CU_ASSERT_EQUAL(resp.status, 501);
+    http_response_free(&resp);
+
+    /* a spare buffer lends its memory and gets the big one back after gzip */
+    struct buf spare = {0};
+    buf_reserve(&spare, 1 << 20);
+    char *mem = spare.data;
+    struct http_header h[] = {{"Accept-Encoding", "gzip"}};
+    struct http_request req = {.method = "GET", .path = "/metrics", .headers = h, .n_headers = 1};
+    http_route(rt, &req, &resp, &spare);
+    CU_ASSERT_PTR_EQUAL(spare.data, mem);
+    CU_ASSERT_EQUAL(spare.len, 0);
+    CU_ASSERT_PTR_NOT_EQUAL(resp.body.data, mem);
+    http_response_free(&resp);
+    req.n_headers = 0;
+    http_route(rt, &req, &resp, &spare);
+    CU_ASSERT_PTR_EQUAL(resp.body.data, mem); /* uncompressed: the body is the lent memory */
+    CU_ASSERT_PTR_NULL(spare.data);
+    http_response_free(&resp);
+    http_router_free(rt);
+
+    /* header values cannot split a response */
+    http_response_init(&resp);
+    CU_ASSERT_EQUAL(http_response_header(&resp, "X-A", "ok value\twith tab"), 0);
+    CU_ASSERT_EQUAL(http_response_header(&resp, "X-B", "evil\r\nSet-Cookie: x"), -EINVAL);
+    CU_ASSERT_EQUAL(http_response_header(&resp, "Bad Name", "v"), -EINVAL);
+    CU_ASSERT_EQUAL(http_response_header(&resp, "", "v"), -EINVAL);
+    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "x-a"), "ok value\twith tab");
+    CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "X-B"));
+    http_response_free(&resp);
+    http_router_free(NULL);
+}
+
+static void test_negotiation(void)
+{
+    static const struct {
+        const char *accept;
+        enum metrics_format f;
+    } fmt[] = {
+        {NULL, METRICS_TEXT_004},
+        {"", METRICS_TEXT_004},
+        {"*/*", METRICS_TEXT_004},
+        {"text/plain", METRICS_TEXT_004},
+        {"application/openmetrics-text", METRICS_OPENMETRICS_100},
+        {"Application/OpenMetrics-Text; version=1.0.0", METRICS_OPENMETRICS_100},
+        {"application/openmetrics-text;version=\"0.0.1\"", METRICS_OPENMETRICS_100},
+        {"application/openmetrics-text;version=2.0.0", METRICS_TEXT_004},
+        {"application/openmetrics-text;q=0", METRICS_TEXT_004},
+        {"application/openmetrics-text;q=0.2, text/plain;q=0.5", METRICS_TEXT_004},
+        {"text/plain;q=0.5, application/openmetrics-text;q=0.9", METRICS_OPENMETRICS_100},
+        {PROM_ACCEPT, METRICS_OPENMETRICS_100},
+        {"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+         "encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+         METRICS_TEXT_004},
+        {"application/json", METRICS_TEXT_004},
+    };
+    static const struct {
+        const char *ae;
+        bool gzip;
+    } enc[] = {
+        {NULL, false},        {"", false},          {"gzip", true},
+        {"GZIP", true},       {"x-gzip", true},     {"deflate, gzip;q=0.5", true},
+        {"gzip;q=0", false},  {"gzip; q=0.000", false}, {"*", true},
+        {"*;q=0", false},     {"identity", false},  {"br, *;q=0.1", true},
+        {"*, gzip;q=0", false}, {"gzipfoo", false},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(fmt); i++)
+        CU_ASSERT_EQUAL(http_negotiate_format(fmt[i].accept), fmt[i].f);
+    for (size_t i = 0; i < ARRAY_SIZE(enc); i++) {
+        CU_ASSERT_EQUAL(http_accepts_gzip(enc[i].ae), enc[i].gzip);
+        if (http_accepts_gzip(enc[i].ae) != enc[i].gzip)
+            printf("\n  Accept-Encoding %s", enc[i].ae ? enc[i].ae : "(null)");
+    }
+}
+
+/* --- the gate -------------------------------------------------------------------- */
+
+static void test_token_equal(void)
+{
+    static const struct {
+        const char *a;
+        size_t an;
+        const char *b;
+        size_t bn;
+        bool eq;
+    } cases[] = {
+        {"abc", 3, "abc", 3, true},   {"", 0, "", 0, true},        {"abc", 3, "abd", 3, false},
+        {"abc", 3, "xbc", 3, false},  {"abc", 3, "ab", 2, false},  {"ab", 2, "abc", 3, false},
+        {"abc", 3, "", 0, false},     {"", 0, "a", 1, false},      {"a\0b", 3, "a\0c", 3, false},
+        {"a\0b", 3, "a\0b", 3, true}, {"a\0b", 3, "a", 1, false},  {"A", 1, "a", 1, false},
+    };
+    char x[1000], y[1000];
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        bool eq = http_token_equal(cases[i].a, cases[i].an, cases[i].b, cases[i].bn);
+        CU_ASSERT_EQUAL(eq, cases[i].eq);
+        if (eq != cases[i].eq)
+            printf("\n  token_equal case %zu: got %d", i, eq);
+    }
+    memset(x, 'x', sizeof x);
+    memcpy(y, x, sizeof y);
+    CU_ASSERT_TRUE(http_token_equal(x, sizeof x, y, sizeof y));
+    for (size_t at = 0; at < sizeof y; at += 333) { /* first, middle and last bytes */
+        y[at] = 'y';
+        CU_ASSERT_FALSE(http_token_equal(x, sizeof x, y, sizeof y));
+        y[at] = 'x';
+    }
+    y[sizeof y - 1] = 'y';
+    CU_ASSERT_FALSE(http_token_equal(x, sizeof x, y, sizeof y));
+    CU_ASSERT_FALSE(http_token_equal(x, sizeof x, x, sizeof x - 1));
+}
+
+static const struct http_route token_routes[] = {
+    {"POST", "/-/reload", HTTP_MATCH_EXACT, h_reload, NULL, 0},
+    {"DELETE", "/api/v1/jobs/", HTTP_MATCH_PREFIX, h_jobs, "delete", 0},
+};
+
+static void route_auth(const struct http_router *rt, const char *method, const char *path,
+                       const char *auth, struct http_response *resp)
+{
+    struct http_header h[] = {{"Accept", "*/*"}, {"authorization", auth}};
+    struct http_request req = {.method = method, .path = path, .headers = h,
+                               .n_headers = auth ? 2 : 1};
+    http_route(rt, &req, resp, NULL);
+}
+
+static void test_router_token(void)
+{
+#define TOKEN "s3cr3t-token"
+    static const struct {
+        const char *method, *path, *auth;
+        int status;
+    } cases[] = {
+        {"GET", "/metrics", NULL, 200},
+        {"HEAD", "/metrics", NULL, 200},
+        {"GET", "/-/healthy", "Bearer wrong", 200}, /* reads ignore the header */
+        {"POST", "/-/reload", NULL, 401},
+        {"POST", "/-/reload", "Bearer " TOKEN, 200},
+        {"POST", "/-/reload", "bearer " TOKEN, 200},
+        {"POST", "/-/reload", "BEARER \t " TOKEN "  ", 200},
+        {"POST", "/-/reload", "Bearer s3cr3t-toke", 401},
+        {"POST", "/-/reload", "Bearer " TOKEN "2", 401},
+        {"POST", "/-/reload", "Bearer S3cr3t-token", 401},
+        {"POST", "/-/reload", "Bearer " TOKEN " x", 401},
+        {"POST", "/-/reload", "Bearer ", 401},
+        {"POST", "/-/reload", "Bearer", 401},
+        {"POST", "/-/reload", "Bearer" TOKEN, 401},
+        {"POST", "/-/reload", "Basic czNjcjN0LXRva2Vu", 401},
+        {"POST", "/-/reload", TOKEN, 401},
+        {"POST", "/-/reload", "", 401},
+        {"DELETE", "/api/v1/jobs/x", NULL, 401},
+        {"DELETE", "/api/v1/jobs/x", "Bearer " TOKEN, 200},
+        {"POST", "/nope", NULL, 401}, /* refused before routing: no probing for routes */
+        {"POST", "/nope", "Bearer " TOKEN, 404},
+        {"POST", "/metrics", "Bearer " TOKEN, 405},
+        {"PUT", "/metrics", NULL, 401},
+        {"OPTIONS", "/metrics", NULL, 401},
+        {"PATCH", "/metrics", "Bearer " TOKEN, 405},
+        {"BREW", "/-/reload", "Bearer " TOKEN, 501},
+        {"BREW", "/-/reload", NULL, 501},
+    };
+    struct http_router_config cfg = {.metrics_fn = fake_metrics, .routes = token_routes,
+                              .n_routes = ARRAY_SIZE(token_routes), .token = TOKEN};
+    struct http_router *rt = http_router_new(&cfg);
+    struct http_response resp;
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        route_auth(rt, cases[i].method, cases[i].path, cases[i].auth, &resp);
+        CU_ASSERT_EQUAL(resp.status, cases[i].status);
+        if (resp.status != cases[i].status)
+            printf("\n  %s %s [%s]: %d", cases[i].method, cases[i].path,
+                   cases[i].auth ? cases[i].auth : "-", resp.status);
+        if (cases[i].status == 401) {
+            const char *h = http_response_get_header(&resp, "WWW-Authenticate");
+            CU_ASSERT_TRUE(h && strcmp(h, "Bearer realm=\"jobhost\"") == 0);
+            CU_ASSERT_STRING_EQUAL(resp.content_type, "text/plain; charset=utf-8");
+            CU_ASSERT_STRING_EQUAL(resp.body.data,
+                                   cases[i].auth && strncasecmp(cases[i].auth, "Bearer ", 7) == 0 &&
+                                           cases[i].auth[7]
+                                       ? "401 unauthorized: invalid bearer token\n"
+                                       : "401 unauthorized: bearer token required\n");
+        } else {
+            CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "WWW-Authenticate"));
+        }
+        http_response_free(&resp);
+    }
+    route_auth(rt, "BREW", "/", NULL, &resp);
+    CU_ASSERT_STRING_EQUAL(resp.body.data, "501 method not implemented\n");
+    http_response_free(&resp);
+    http_router_free(rt);
+
+    /* an empty token (a misconfiguration) refuses every mutating request */
+    cfg.token = "";
+    rt = http_router_new(&cfg);
+    route_auth(rt, "POST", "/-/reload", "Bearer ", &resp);
+    CU_ASSERT_EQUAL(resp.status, 401);
+    http_response_free(&resp);
+    route_auth(rt, "POST", "/-/reload", "Bearer x", &resp);
+    CU_ASSERT_EQUAL(resp.status, 401);
+    http_response_free(&resp);
+    route_auth(rt, "GET", "/-/healthy", NULL, &resp);
+    CU_ASSERT_EQUAL(resp.status, 200);
+    http_response_free(&resp);
+    http_router_free(rt);
+
+    /* no token: mutating requests pass the gate */
+    cfg.token = NULL;
+    rt = http_router_new(&cfg);
+    route_auth(rt, "POST", "/-/reload", NULL, &resp);
+    CU_ASSERT_EQUAL(resp.status, 200);
+    http_response_free(&resp);
+    route_auth(rt, "POST", "/-/reload", "Bearer whatever", &resp);
+    CU_ASSERT_EQUAL(resp.status, 200);
+    http_response_free(&resp);
+    http_router_free(rt);
+#undef TOKEN
+}
+
+static void test_router_methods(void)
+{
+    static const struct {
+        const char *method, *path;
+        int status;
+    } cases[] = {
+        {"BREW", "/metrics", 501},   {"BREW", "/nope", 501},     {"get", "/metrics", 501},
+        {"", "/metrics", 501},       {"GET ", "/metrics", 501},  {"PROPFIND", "/", 501},
+        {"PATCH", "/metrics", 405},  {"OPTIONS", "/metrics", 405}, {"TRACE", "/-/ready", 405},
+        {"CONNECT", "localhost:80", 404}, {"PUT", "/nope", 404}, {"DELETE", "/-/reload", 405},
+        {"POST", "/-/reload", 200},
+    };
+    struct http_router_config cfg = {.metrics_fn = fake_metrics, .routes = token_routes,
+                              .n_routes = ARRAY_SIZE(token_routes)};
+    struct http_router *rt = http_router_new(&cfg);
+    struct http_response resp;
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        route(rt, cases[i].method, cases[i].path, NULL, &resp);
+        CU_ASSERT_EQUAL(resp.status, cases[i].status);
+        if (resp.status != cases[i].status)
+            printf("\n  [%s] %s: %d", cases[i].method, cases[i].path, resp.status);
+        http_response_free(&resp);
+    }
+    http_router_free(rt);
+}
+
+/* --- suites ------------------------------------------------------------------------ */
+
+static const struct cu_test router_tests[] = {
+    {"router: 404, 405 + Allow, HEAD, prefixes, gzip, spare buffer", test_router},
+    {"Accept / Accept-Encoding negotiation", test_negotiation},
+    {"constant-time token comparison", test_token_equal},
+    {"router: bearer token accepted, refused, missing; 401 + WWW-Authenticate", test_router_token},
+    {"router: 501 for unknown methods, 405 for known ones", test_router_methods},
+    {NULL, NULL},
+};
+
+static const struct cu_suite suites[] = {
+    {"http_router", router_tests},
+    {NULL, NULL},
+};
+
+CU_MAIN(suites)
