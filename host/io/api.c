@@ -100,18 +100,16 @@ static void handle_list(void *arg, const struct http_request *req, struct http_r
     reply(resp, 200, json_pack("{s:o}", "jobs", jobs));
 }
 
-/* "/api/v1/jobs/ID" or "/api/v1/jobs/ID/ACTION": splits off id and action. */
-static bool split_path(const char *path, char *id, size_t idlen, const char **action)
+/* "/api/v1/jobs/{id}" or "/api/v1/jobs/{id}/ACTION": the id, decoded (an id
+ * holding "%2F" or "%00" is nobody's), and the action. */
+static bool split_path(const struct http_request *req, char *id, size_t idlen,
+                       const char **action)
 {
-    const char *rest = path + strlen(JOBS_PREFIX);
-    const char *slash = strchr(rest, '/');
-    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    const char *rest = req->param + req->param_len;
 
-    if (n == 0 || n >= idlen)
+    if (http_request_param(req, id, idlen) <= 0)
         return false;
-    memcpy(id, rest, n);
-    id[n] = '\0';
-    *action = slash ? slash + 1 : "";
+    *action = *rest == '/' ? rest + 1 : "";
     return true;
 }
 
@@ -123,7 +121,7 @@ static void handle_job_get(void *arg, const struct http_request *req, struct htt
     struct generation *g;
     struct job *job;
 
-    if (!split_path(req->path, id, sizeof(id), &action) || action[0]) {
+    if (!split_path(req, id, sizeof(id), &action) || action[0]) {
         reply_error(resp, 404, "no such resource");
         return;
     }
@@ -144,7 +142,7 @@ static void handle_job_post(void *arg, const struct http_request *req, struct ht
     struct generation *g;
     struct job *job;
 
-    if (!split_path(req->path, id, sizeof(id), &action) ||
+    if (!split_path(req, id, sizeof(id), &action) ||
         (strcmp(action, "run") != 0 && strcmp(action, "pause") != 0 &&
          strcmp(action, "resume") != 0)) {
         reply_error(resp, 404, "no such action (run, pause, resume)");
@@ -178,10 +176,12 @@ size_t api_routes(struct api *api, struct http_route *routes)
     const struct http_route list[API_ROUTES] = {
         {"POST", "/-/reload", HTTP_MATCH_EXACT, handle_reload, api, 0},
         {"GET", "/api/v1/jobs", HTTP_MATCH_EXACT, handle_list, api, HTTP_ROUTE_GZIP},
-        {"GET", JOBS_PREFIX, HTTP_MATCH_PREFIX, handle_job_get, api, 0},
-        {"POST", JOBS_PREFIX, HTTP_MATCH_PREFIX, handle_job_post, api, 0},
+        {"GET", JOBS_PREFIX "{id}", HTTP_MATCH_EXACT, handle_job_get, api, 0},
+        {"POST", JOBS_PREFIX "{id}/run", HTTP_MATCH_EXACT, handle_job_post, api, 0},
+        {"POST", JOBS_PREFIX "{id}/pause", HTTP_MATCH_EXACT, handle_job_post, api, 0},
+        {"POST", JOBS_PREFIX "{id}/resume", HTTP_MATCH_EXACT, handle_job_post, api, 0},
     };
-    size_t n = 4;
+    size_t n = 6;
     memcpy(routes, list, n * sizeof(*routes));
     return n;
 }

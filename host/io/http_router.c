@@ -26,6 +26,11 @@ struct route {
     char *method;
     char *path;
     size_t path_len;
+    /* A pattern ("/api/v1/jobs/{id}/run"): the parameter segment is
+     * path[pre_len .. path_len - post_len), the text around it literal.
+     * pattern is false for a literal exact path and for a prefix. */
+    bool pattern;
+    size_t pre_len, post_len;
     enum http_match match;
     http_handler_fn fn;
     void *arg;
@@ -123,6 +128,47 @@ const char *http_request_arg(const struct http_request *req, const char *name)
         if (req->args[i].name && strcmp(req->args[i].name, name) == 0)
             return req->args[i].value;
     return NULL;
+}
+
+static int hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (unsigned char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+ssize_t http_decode_segment(const char *s, size_t len, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            int h = i + 2 < len ? hex_digit((unsigned char)s[i + 1]) : -1;
+            int l = h >= 0 ? hex_digit((unsigned char)s[i + 2]) : -1;
+            if (l < 0)
+                return -EINVAL;
+            c = h * 16 + l;
+            i += 2;
+        }
+        if (c == '/' || c == '\0')
+            return -EINVAL;
+        if (n + 1 < outlen)
+            out[n] = (char)c;
+        n++; /* counted on, so that a bad byte later still wins over the length */
+    }
+    if (n + 1 > outlen)
+        return -ENAMETOOLONG;
+    out[n] = '\0';
+    return (ssize_t)n;
+}
+
+ssize_t http_request_param(const struct http_request *req, char *out, size_t outlen)
+{
+    if (!req->param)
+        return -ENOENT;
+    return http_decode_segment(req->param, req->param_len, out, outlen);
 }
 
 static void set_error(struct http_response *resp, int status, const char *text)
@@ -397,6 +443,23 @@ bool http_check_gate(const struct http_router *r, const struct http_request *req
 
 /* --- router ------------------------------------------------------------------ */
 
+/* Finds the parameter of an exact route: the first segment that is exactly
+ * "{name}" (a brace anywhere else is literal). */
+static void find_pattern(struct route *d)
+{
+    for (const char *p = strchr(d->path, '/'); p; p = strchr(p + 1, '/')) {
+        const char *seg = p + 1, *end = strchr(seg, '/');
+        size_t n = end ? (size_t)(end - seg) : strlen(seg);
+        if (n >= 3 && seg[0] == '{' && seg[n - 1] == '}' && !memchr(seg + 1, '{', n - 2) &&
+            !memchr(seg + 1, '}', n - 2)) {
+            d->pattern = true;
+            d->pre_len = (size_t)(seg - d->path);
+            d->post_len = d->path_len - d->pre_len - n;
+            return;
+        }
+    }
+}
+
 static void route_add(struct http_router *r, const struct http_route *src, void *arg)
 {
     struct route *d = &r->routes[r->n++];
@@ -407,6 +470,8 @@ static void route_add(struct http_router *r, const struct http_route *src, void 
     d->fn = src->fn;
     d->arg = arg;
     d->flags = src->flags;
+    if (d->match == HTTP_MATCH_EXACT)
+        find_pattern(d);
 }
 
 struct http_router *http_router_new(const struct http_router_config *cfg)
@@ -449,13 +514,29 @@ void http_router_free(struct http_router *r)
     free(r);
 }
 
-/* How specifically `rt` matches `path`: exact beats any prefix, a longer
- * prefix beats a shorter one; 0 when it does not match. */
-static size_t route_score(const struct route *rt, const char *path)
+/* How specifically `rt` matches `path` (of `len` bytes): a literal exact
+ * path beats any pattern, a pattern with more literal text beats one with
+ * less, any pattern beats any prefix, a longer prefix a shorter one; 0 when
+ * it does not match. For a pattern, *param and *param_len get the segment. */
+static size_t route_score(const struct route *rt, const char *path, size_t len,
+                          const char **param, size_t *param_len)
 {
-    if (rt->match == HTTP_MATCH_EXACT)
-        return strcmp(rt->path, path) == 0 ? SIZE_MAX : 0;
-    return strncmp(rt->path, path, rt->path_len) == 0 ? rt->path_len + 1 : 0;
+    if (rt->match == HTTP_MATCH_PREFIX)
+        return len >= rt->path_len && memcmp(rt->path, path, rt->path_len) == 0
+                   ? rt->path_len + 1
+                   : 0;
+    if (!rt->pattern)
+        return len == rt->path_len && memcmp(rt->path, path, len) == 0 ? SIZE_MAX : 0;
+    size_t lit = rt->pre_len + rt->post_len;
+    if (len <= lit || memcmp(rt->path, path, rt->pre_len) != 0 ||
+        memcmp(rt->path + rt->path_len - rt->post_len, path + len - rt->post_len,
+               rt->post_len) != 0 ||
+        memchr(path + rt->pre_len, '/', len - lit))
+        return 0;
+    *param = path + rt->pre_len;
+    *param_len = len - lit;
+    /* above every prefix score (a prefix is no longer than the path) */
+    return SIZE_MAX / 2 + lit;
 }
 
 static bool method_ok(const struct route *rt, const char *method)
@@ -507,17 +588,25 @@ void http_route(const struct http_router *r, const struct http_request *req,
     }
     const char *path = req->path ? req->path : "";
     const char *method = req->method ? req->method : "";
+    size_t path_len = strlen(path);
+    struct http_request routed = *req; /* what the handler sees: param set */
 
+    routed.param = NULL;
+    routed.param_len = 0;
     if (http_check_gate(r, req, resp))
         return;
     for (size_t i = 0; i < r->n; i++) {
-        size_t score = route_score(&r->routes[i], path);
+        const char *param = NULL;
+        size_t param_len = 0;
+        size_t score = route_score(&r->routes[i], path, path_len, &param, &param_len);
         if (!score)
             continue;
         path_known = true;
         if (score > best_score && method_ok(&r->routes[i], method)) {
             best = &r->routes[i];
             best_score = score;
+            routed.param = param;
+            routed.param_len = param_len;
         }
     }
     if (!path_known) {
@@ -527,7 +616,9 @@ void http_route(const struct http_router *r, const struct http_request *req,
     if (!best) {
         struct buf allow = {0};
         for (size_t i = 0; i < r->n; i++) {
-            if (!route_score(&r->routes[i], path))
+            const char *param;
+            size_t param_len;
+            if (!route_score(&r->routes[i], path, path_len, &param, &param_len))
                 continue;
             allow_add(&allow, r->routes[i].method);
             if (strcmp(r->routes[i].method, "GET") == 0)
@@ -539,7 +630,7 @@ void http_route(const struct http_router *r, const struct http_request *req,
         return;
     }
 
-    best->fn(best->arg, req, resp);
+    best->fn(best->arg, &routed, resp);
 
     if (best->flags & HTTP_ROUTE_GZIP) {
         if (!http_response_get_header(resp, "Vary"))

@@ -9,12 +9,30 @@
  * Pure: no sockets, no threads, no globals. Unit tests and the fuzzer drive
  * it with a struct http_request they build; the server (http_server.h)
  * feeds it what libmicrohttpd reads and sends what it answers.
+ *
+ * Paths are routed as sent: the router and the handlers see the path of
+ * the request line without its query string and without percent-decoding,
+ * so "/api/v1/jobs/a%2Fb/run" is the path of the job "a/b" (or of nobody),
+ * never "/api/v1/jobs/a/b/run", and "%00" cannot cut a path short. A
+ * handler that needs a segment's text decodes it (http_request_param,
+ * http_decode_segment). Query arguments arrive decoded.
+ *
+ * A route matches a path exactly ("/-/reload"), by pattern with one
+ * parameter segment ("/api/v1/jobs/{id}/run": "{id}" stands for one
+ * non-empty segment, handed to the handler raw in req->param), or by prefix
+ * ("/static/"). The most specific route that has the path and the method
+ * wins: an exact path, then a pattern (the one with more literal text),
+ * then the longest prefix. A path no route has is a 404; a path that some
+ * routes have, but not with this method, a 405 whose Allow header lists
+ * their methods. So an API that declares each of its routes exactly gets
+ * its 404s and 405s from the router.
  */
 #ifndef JH_HTTP_ROUTER_H
 #define JH_HTTP_ROUTER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "core/metrics.h"
 #include "lib/util.h"
@@ -27,13 +45,18 @@ struct http_header {
 
 struct http_request {
     const char *method; /* "GET", "HEAD", "POST", ... (case-sensitive) */
-    const char *path;   /* percent-decoded path, without the query string */
+    const char *path;   /* as sent (not percent-decoded), without the query string */
     const struct http_header *headers; /* request headers */
     size_t n_headers;
-    const struct http_header *args; /* query arguments (?a=1&b=2) */
+    const struct http_header *args; /* query arguments (?a=1&b=2), decoded */
     size_t n_args;
     const char *body; /* POST/PUT body (NUL-terminated copy), or NULL */
     size_t body_len;
+    /* Set by the router for a pattern route: the "{name}" segment of
+     * `path`, raw and not NUL-terminated (see http_request_param). NULL
+     * for other routes. */
+    const char *param;
+    size_t param_len;
 };
 
 /* What a handler fills in. http_route() initialises it: status 200, content
@@ -49,8 +72,9 @@ typedef void (*http_handler_fn)(void *arg, const struct http_request *req,
                                 struct http_response *resp);
 
 enum http_match {
-    HTTP_MATCH_EXACT,  /* path equals route.path */
-    HTTP_MATCH_PREFIX, /* path starts with route.path ("/api/v1/jobs/") */
+    HTTP_MATCH_EXACT,  /* path equals route.path, where one segment that is
+                        * exactly "{name}" stands for any non-empty segment */
+    HTTP_MATCH_PREFIX, /* path starts with route.path ("/static/") */
 };
 
 /* Route flags. */
@@ -58,7 +82,7 @@ enum http_match {
 
 struct http_route {
     const char *method; /* "GET" (then HEAD is answered too), "POST", ... */
-    const char *path;
+    const char *path;   /* "/-/reload", "/api/v1/jobs/{id}/run", "/static/" */
     enum http_match match;
     http_handler_fn fn;
     void *arg; /* passed to fn; must outlive the router */
@@ -83,9 +107,9 @@ struct http_router_config {
     void *metrics_arg;
     http_ready_fn ready_fn; /* NULL: /-/ready is always 200 */
     void *ready_arg;
-    /* Extra routes, matched before the built-in ones (so they may replace
-     * them). The array is copied; the strings must be string literals or
-     * outlive the router. */
+    /* Extra routes, before the built-in ones (at equal specificity the
+     * first wins, so they may replace them). The array is copied; the
+     * strings must be string literals or outlive the router. */
     const struct http_route *routes;
     size_t n_routes;
 };
@@ -103,11 +127,9 @@ void http_router_free(struct http_router *r); /* NULL: no-op */
  * GET HEAD POST PUT DELETE PATCH OPTIONS TRACE CONNECT; then, when the
  * router has a token and the method is not GET or HEAD, 401 with
  * "WWW-Authenticate: Bearer realm=\"jobhost\"" unless the request carries
- * "Authorization: Bearer <token>" (scheme case-insensitive). Then the
- * handler of the most specific route that has the path and the method (an
- * exact path before the longest prefix); 404 when no route has the path;
- * 405 with an Allow header when routes have the path but not the method.
- * HEAD is served by GET routes with the body GET would send (the server
+ * "Authorization: Bearer <token>" (scheme case-insensitive). Then routing
+ * as described at the top: the handler (with req->param set for a
+ * pattern), 404, or 405 + Allow. HEAD is served by GET routes with the body GET would send (the server
  * transmits only the headers). For HTTP_ROUTE_GZIP routes,
  * "Vary: Accept-Encoding" is always set and the body is gzipped when
  * Accept-Encoding allows it (Content-Encoding: gzip).
@@ -143,6 +165,19 @@ const char *http_response_header_at(const struct http_response *resp, size_t i, 
 /* Request header (case-insensitive) or query argument (case-sensitive), or NULL. */
 const char *http_request_header(const struct http_request *req, const char *name);
 const char *http_request_arg(const struct http_request *req, const char *name);
+
+/* Percent-decodes one path segment: the `len` bytes at `s` into `out`,
+ * NUL-terminated. Refuses with -EINVAL a '%' not followed by two hex
+ * digits and anything that is or decodes to '/' or NUL, so that a segment
+ * can never become two segments or a shorter string; else -ENAMETOOLONG
+ * when the text and its NUL do not fit in outlen (out then holds a
+ * prefix, not terminated). Returns the decoded length.
+ * '+' is a plus sign (form decoding is for query strings). Pure. */
+ssize_t http_decode_segment(const char *s, size_t len, char *out, size_t outlen);
+
+/* http_decode_segment of req->param (the pattern's segment); -ENOENT when
+ * the route has no parameter. */
+ssize_t http_request_param(const struct http_request *req, char *out, size_t outlen);
 
 /* Which format an Accept header asks for: OpenMetrics when
  * application/openmetrics-text (version 1.0.0, 0.0.1 or none) has q > 0 and

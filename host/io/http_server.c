@@ -7,7 +7,8 @@
  * libmicrohttpd has it). That thread does everything: it reads requests,
  * calls on_request, which gathers the headers, query arguments and body of
  * a request into a struct http_request and calls http_route, and then
- * writes responses. Nothing else runs on it and it shares with the rest of
+ * writes responses. The path routed is the one on_uri saw in the request
+ * line, not libmicrohttpd's percent-decoded copy (see on_uri). Nothing else runs on it and it shares with the rest of
  * the daemon only what the handlers touch (the metrics registry, which
  * renders without blocking workers; the ready flag; the caller's routes).
  *
@@ -15,9 +16,8 @@
  * -> 401) is part of the pure router, so unit tests and fuzzers meet it;
  * on_request also runs it (http_check_gate), with the Content-Length
  * check, as soon as the headers are in, so the body of a refused request
- * is never read. Connection
- * limits, the idle timeout and the request-head size are libmicrohttpd
- * options; TLS is libmicrohttpd's GnuTLS support with the PEM texts the
+ * is never read. Connection limits, the idle timeout and the request-head
+ * size are libmicrohttpd options; TLS is libmicrohttpd's GnuTLS support with the PEM texts the
  * caller read (the server keeps its copies until http_stop, the key wiped
  * on free).
  *
@@ -406,10 +406,28 @@ static int open_listener(const char *listen_addr, int *port_out, char *err, size
 
 /* --- libmicrohttpd glue ------------------------------------------------------------ */
 
-/* Per request, in *req_cls. Polling thread. */
+/* Per request, in *req_cls: made by on_uri when the request line is in,
+ * freed by on_completed. Polling thread. */
 struct conn_req {
+    char *path;      /* the path as sent: not percent-decoded, no query */
+    bool headers_in; /* on_request has seen the headers (and run the gate) */
     struct buf body; /* at most max_body bytes */
 };
+
+/* libmicrohttpd percent-decodes the path before on_request sees it, which
+ * would let "/jobs/a%2Frun" reach "/jobs/a/run" and "%00" cut a path
+ * short. The URI log callback is the one place that sees the request
+ * target as sent (before the query is split off and anything is decoded),
+ * and what it returns becomes the request's *req_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct conn_req *cr = xcalloc(1, sizeof *cr);
+    (void)cls;
+    (void)c;
+    uri = uri ? uri : "";
+    cr->path = xstrndup(uri, strcspn(uri, "?"));
+    return cr;
+}
 
 struct kv_list {
     struct http_header *v;
@@ -502,9 +520,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     struct http_server *s = cls;
     struct conn_req *cr = *req_cls;
+    (void)url; /* decoded: cr->path is what is routed */
     (void)version;
 
-    if (!cr) {
+    if (!cr) /* on_uri runs for every request line libmicrohttpd accepts */
+        return MHD_NO;
+    if (!cr->headers_in) {
         /* Headers are in; the body (if any) follows in later calls. The
          * gate and the declared length are checked now, so that a refused
          * request's body is never read (libmicrohttpd closes the connection
@@ -513,13 +534,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             "Authorization",
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
         };
-        struct http_request pre = {
-            .method = method, .path = url, .headers = &auth, .n_headers = auth.value ? 1 : 0};
+        struct http_request pre = {.method = method,
+                                   .path = cr->path,
+                                   .headers = &auth,
+                                   .n_headers = auth.value ? 1 : 0};
         struct http_response resp;
         enum MHD_Result ret;
 
-        cr = xcalloc(1, sizeof *cr);
-        *req_cls = cr;
+        cr->headers_in = true;
         http_response_init(&resp);
         if (http_check_gate(s->router, &pre, &resp)) {
             ret = send_response(s, c, &resp);
@@ -552,7 +574,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_kv, &args);
     struct http_request req = {
         .method = method,
-        .path = url,
+        .path = cr->path,
         .headers = headers.v,
         .n_headers = headers.n,
         .args = args.v,
@@ -590,6 +612,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     (void)c;
     (void)toe;
     if (cr) {
+        free(cr->path);
         buf_free(&cr->body);
         free(cr);
         *req_cls = NULL;
@@ -771,6 +794,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     /* The logger goes first, so that start-up messages use it too. */
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                                 MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     pthread_mutex_lock(&s->log_lock);

@@ -9,13 +9,16 @@
  *     METHOD SP PATH[?QUERY] LF (NAME ":" VALUE LF)* LF BODY
  *
  * Two routers (with and without a token) are built once with a dummy
- * metrics callback and a handful of extra routes, exact and prefix, one
- * replacing a built-in path, some gzipped. For each input http_route must
- * give what the contract in http_router.h says, as worked out here
- * independently: 501 for an unknown method, 401 (+ WWW-Authenticate) for a
- * non-GET/HEAD without the right "Bearer" token, 404 for an unknown path,
- * 405 with the exact Allow set, or the most specific route's handler, and
- * nothing else.
+ * metrics callback and a handful of extra routes, exact, "{id}" patterns
+ * and prefix, one replacing a built-in path, some gzipped. Paths are fed
+ * raw, as the server hands them over ("%2F", "%00" and all). For each
+ * input http_route must give what the contract in http_router.h says, as
+ * worked out here independently: 501 for an unknown method, 401 (+
+ * WWW-Authenticate) for a non-GET/HEAD without the right "Bearer" token,
+ * 404 for an unknown path, 405 with the exact Allow set, or the most
+ * specific route's handler (with the pattern's segment as its parameter,
+ * worked out segment by segment), and nothing else. http_decode_segment is
+ * checked against a decoder written here, on the path and its segments.
  * Also: response headers are well-formed (a handler cannot split the
  * response: http_response_header accepts a header exactly when it is a
  * token and a value without CR, LF or other controls); a gzipped body
@@ -41,6 +44,7 @@
 /* What the last handler did; single-threaded, reset before each route. */
 static int g_ran;             /* id of the handler that ran, -1 none */
 static struct buf g_written;  /* the body it wrote, before any gzip */
+static struct buf g_param;    /* the raw parameter a pattern handler got */
 static bool g_metrics_fail, g_not_ready;
 
 static struct http_router *g_router[2]; /* [0] no token, [1] with TOKEN */
@@ -137,6 +141,22 @@ static void h_put_healthy(void *arg, const struct http_request *req, struct http
     note(6, resp);
 }
 
+/* A route that may be a pattern: checks the parameter against the path it
+ * came from and decodes it (the decoder is checked in check_segment). */
+static void h_pattern(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    char id[32];
+    FUZZ_CHECK(!req->param || (req->param >= req->path &&
+                               req->param + req->param_len <= req->path + strlen(req->path)),
+               "parameter outside the path %s", req->path);
+    buf_reset(&g_param);
+    if (req->param)
+        buf_append(&g_param, req->param, req->param_len);
+    ssize_t n = http_request_param(req, id, sizeof(id));
+    buf_printf(&resp->body, "%s %zd\n", (const char *)"param", n);
+    note((int)(intptr_t)arg, resp);
+}
+
 static int metrics_fn(void *arg, enum metrics_format f, struct buf *out)
 {
     (void)arg;
@@ -168,6 +188,12 @@ static const struct http_route routes[] = {
     {"GET", "/status/", HTTP_MATCH_PREFIX, h_status, NULL, HTTP_ROUTE_GZIP},
     {"PUT", "/-/healthy", HTTP_MATCH_EXACT, h_put_healthy, NULL, 0},
     {"PATCH", "/patch/", HTTP_MATCH_PREFIX, h_echo_body, (void *)7, 0},
+    {"GET", "/api/v1/jobs/{id}", HTTP_MATCH_EXACT, h_pattern, (void *)8, 0},
+    {"POST", "/api/v1/jobs/{id}/run", HTTP_MATCH_EXACT, h_pattern, (void *)9, HTTP_ROUTE_GZIP},
+    {"POST", "/api/v1/jobs/{id}/pause", HTTP_MATCH_EXACT, h_pattern, (void *)10, 0},
+    {"GET", "/api/v1/jobs/stats", HTTP_MATCH_EXACT, h_pattern, (void *)11, 0},
+    {"PUT", "/p/{a}/{b}", HTTP_MATCH_EXACT, h_pattern, (void *)12, 0},
+    {"GET", "/q/x{y}", HTTP_MATCH_EXACT, h_pattern, (void *)13, 0},
 };
 
 /* The whole table as the router sees it: ours, then the built-ins. */
@@ -186,6 +212,12 @@ static const struct ref_route ref_routes[] = {
     {"GET", "/status/", HTTP_MATCH_PREFIX, 5, true},
     {"PUT", "/-/healthy", HTTP_MATCH_EXACT, 6, false},
     {"PATCH", "/patch/", HTTP_MATCH_PREFIX, 7, false},
+    {"GET", "/api/v1/jobs/{id}", HTTP_MATCH_EXACT, 8, false},
+    {"POST", "/api/v1/jobs/{id}/run", HTTP_MATCH_EXACT, 9, true},
+    {"POST", "/api/v1/jobs/{id}/pause", HTTP_MATCH_EXACT, 10, false},
+    {"GET", "/api/v1/jobs/stats", HTTP_MATCH_EXACT, 11, false},
+    {"PUT", "/p/{a}/{b}", HTTP_MATCH_EXACT, 12, false},
+    {"GET", "/q/x{y}", HTTP_MATCH_EXACT, 13, false},
     {"GET", "/metrics", HTTP_MATCH_EXACT, 100, true},
     {"GET", "/-/healthy", HTTP_MATCH_EXACT, 101, false},
     {"GET", "/-/ready", HTTP_MATCH_EXACT, 102, false},
@@ -210,11 +242,82 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ---- the reference ----------------------------------------------------------------- */
 
-static size_t ref_score(const struct ref_route *rt, const char *path)
+/* The n-th '/'-separated segment of s (the one before the first '/' is
+ * number 0) as [*seg, *seg + *len); false when s has fewer. */
+static bool segment(const char *s, size_t n, const char **seg, size_t *len)
 {
-    if (rt->match == HTTP_MATCH_EXACT)
-        return strcmp(rt->path, path) == 0 ? SIZE_MAX : 0;
-    return strncmp(rt->path, path, strlen(rt->path)) == 0 ? strlen(rt->path) + 1 : 0;
+    for (; n > 0; n--) {
+        s = strchr(s, '/');
+        if (!s)
+            return false;
+        s++;
+    }
+    *seg = s;
+    *len = strcspn(s, "/");
+    return true;
+}
+
+static size_t count_segments(const char *s)
+{
+    size_t n = 1;
+    for (; (s = strchr(s, '/')); s++)
+        n++;
+    return n;
+}
+
+static bool is_param(const char *seg, size_t len)
+{
+    return len >= 3 && seg[0] == '{' && seg[len - 1] == '}' && !memchr(seg + 1, '{', len - 2) &&
+           !memchr(seg + 1, '}', len - 2);
+}
+
+/* How specific a match is, compared as (kind, length): a literal exact path
+ * (3), a pattern (2, by its literal text), a prefix (1, by its length); kind
+ * 0 when the route does not have the path. Worked out segment by segment,
+ * unlike the router's text comparison. *param gets a pattern's segment. */
+struct ref_score {
+    int kind;
+    size_t len;
+};
+
+static struct ref_score ref_score(const struct ref_route *rt, const char *path, const char **param,
+                                  size_t *param_len)
+{
+    struct ref_score none = {0, 0};
+    if (rt->match == HTTP_MATCH_PREFIX)
+        return strncmp(rt->path, path, strlen(rt->path)) == 0
+                   ? (struct ref_score){1, strlen(rt->path)}
+                   : none;
+    size_t n = count_segments(rt->path), at = SIZE_MAX;
+    const char *rs, *ps;
+    size_t rl, pl;
+    for (size_t i = 0; i < n && at == SIZE_MAX; i++)
+        if (segment(rt->path, i, &rs, &rl) && is_param(rs, rl))
+            at = i;
+    if (at == SIZE_MAX)
+        return strcmp(rt->path, path) == 0 ? (struct ref_score){3, 0} : none;
+    if (count_segments(path) != n)
+        return none;
+    for (size_t i = 0; i < n; i++) {
+        segment(rt->path, i, &rs, &rl);
+        segment(path, i, &ps, &pl);
+        if (i == at) {
+            if (pl == 0)
+                return none;
+            *param = ps;
+            *param_len = pl;
+            continue;
+        }
+        if (rl != pl || memcmp(rs, ps, rl) != 0)
+            return none;
+    }
+    segment(rt->path, at, &rs, &rl);
+    return (struct ref_score){2, strlen(rt->path) - rl};
+}
+
+static bool ref_better(struct ref_score a, struct ref_score b)
+{
+    return a.kind > b.kind || (a.kind == b.kind && a.len > b.len);
 }
 
 static bool ref_method_ok(const struct ref_route *rt, const char *m)
@@ -303,7 +406,9 @@ static void check_allow(const char *allow, const char *path)
 
     FUZZ_CHECK(allow && *allow, "405 without Allow");
     for (size_t i = 0; i < N_REF; i++) {
-        if (!ref_score(&ref_routes[i], path))
+        const char *param;
+        size_t param_len;
+        if (!ref_score(&ref_routes[i], path, &param, &param_len).kind)
             continue;
         const char *ms[2] = {ref_routes[i].method, strcmp(ref_routes[i].method, "GET") ? NULL : "HEAD"};
         for (int k = 0; k < 2 && ms[k]; k++) {
@@ -328,10 +433,13 @@ static void route_and_check(int tok, const struct http_request *req, struct http
 {
     const char *method = req->method, *path = req->path;
     const struct ref_route *best = NULL;
-    size_t best_score = 0;
+    struct ref_score best_score = {0, 0};
+    const char *best_param = NULL;
+    size_t best_param_len = 0;
     bool path_known = false;
 
     g_ran = -1;
+    buf_reset(&g_param);
     http_route(g_router[tok], req, resp, spare);
     check_headers(resp);
     if (spare)
@@ -350,13 +458,17 @@ static void route_and_check(int tok, const struct http_request *req, struct http
         return;
     }
     for (size_t i = 0; i < N_REF; i++) {
-        size_t score = ref_score(&ref_routes[i], path);
-        if (!score)
+        const char *param = NULL;
+        size_t param_len = 0;
+        struct ref_score score = ref_score(&ref_routes[i], path, &param, &param_len);
+        if (!score.kind)
             continue;
         path_known = true;
-        if (score > best_score && ref_method_ok(&ref_routes[i], method)) {
+        if (ref_better(score, best_score) && ref_method_ok(&ref_routes[i], method)) {
             best = &ref_routes[i];
             best_score = score;
+            best_param = param;
+            best_param_len = param_len;
         }
     }
     if (!path_known) {
@@ -390,6 +502,12 @@ static void route_and_check(int tok, const struct http_request *req, struct http
         return;
     }
     FUZZ_CHECK(g_ran == best->id, "%s %s ran handler %d, want %d", method, path, g_ran, best->id);
+    if (best->id >= 8 && best->id <= 13)
+        FUZZ_CHECK(g_param.len == best_param_len &&
+                       (best_param_len == 0 || memcmp(g_param.data, best_param, best_param_len) == 0),
+                   "%s %s: parameter \"%s\", want \"%.*s\"", method, path,
+                   g_param.data ? g_param.data : "", (int)best_param_len,
+                   best_param ? best_param : "");
     if (best->gzip) {
         bool want_gzip = resp->status == 200 && g_written.len > 0 &&
                          http_accepts_gzip(http_request_header(req, "Accept-Encoding"));
@@ -436,6 +554,43 @@ static bool contains_ci(const char *s, const char *what)
     found = strcasestr(t, what) != NULL;
     free(t);
     return found;
+}
+
+/* http_decode_segment against a decoder written here, into a buffer of
+ * exactly outlen bytes (ASan sees a write past it). */
+static void check_segment(const char *s, size_t len, size_t outlen)
+{
+    char *want = malloc(len + 1), *out = malloc(outlen ? outlen : 1);
+    ssize_t rc = 0;
+    size_t n = 0;
+
+    for (size_t i = 0; i < len && rc == 0; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= len || !isxdigit((unsigned char)s[i + 1]) ||
+                !isxdigit((unsigned char)s[i + 2])) {
+                rc = -EINVAL;
+                break;
+            }
+            char hex[3] = {s[i + 1], s[i + 2], '\0'};
+            c = (int)strtol(hex, NULL, 16);
+            i += 2;
+        }
+        if (c == '/' || c == 0)
+            rc = -EINVAL;
+        else
+            want[n++] = (char)c;
+    }
+    if (rc == 0 && n + 1 > outlen)
+        rc = -ENAMETOOLONG;
+    ssize_t got = http_decode_segment(s, len, out, outlen);
+    FUZZ_CHECK(got == (rc ? rc : (ssize_t)n), "decode \"%.*s\" (%zu): %zd, want %zd", (int)len, s,
+               outlen, got, rc ? rc : (ssize_t)n);
+    if (got >= 0)
+        FUZZ_CHECK(memcmp(out, want, n) == 0 && out[n] == '\0', "decode \"%.*s\": wrong text",
+                   (int)len, s);
+    free(want);
+    free(out);
 }
 
 static void check_strings(const char *s, size_t hostlen, size_t portlen)
@@ -566,6 +721,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_free(&spare);
 
     check_strings(req.path, hostlen, 6);
+    check_segment(req.path, strlen(req.path), hostlen);
+    for (const char *seg = req.path; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL)
+        check_segment(seg, strcspn(seg, "/"), hostlen * 2);
     check_strings(req.method, 256, hostlen);
     for (size_t i = 0; i < n_headers; i++)
         check_strings(headers[i].value, hostlen + 1, 8);

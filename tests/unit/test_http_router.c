@@ -141,6 +141,145 @@ static void test_router(void)
     http_router_free(NULL);
 }
 
+/* Echoes which route ran and the decoded parameter (or the error). */
+static void h_param(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    char id[16];
+    ssize_t n = http_request_param(req, id, sizeof id);
+
+    if (n >= 0)
+        buf_printf(&resp->body, "%s %s", (const char *)arg, id);
+    else
+        buf_printf(&resp->body, "%s error %zd", (const char *)arg, n);
+    if (req->param)
+        CU_ASSERT_TRUE(req->param >= req->path && req->param < req->path + strlen(req->path));
+}
+
+static const struct http_route pattern_routes[] = {
+    {"GET", "/api/v1/jobs/{id}", HTTP_MATCH_EXACT, h_param, "job", 0},
+    {"POST", "/api/v1/jobs/{id}/run", HTTP_MATCH_EXACT, h_param, "run", 0},
+    {"POST", "/api/v1/jobs/{id}/pause", HTTP_MATCH_EXACT, h_param, "pause", 0},
+    {"GET", "/api/v1/jobs/stats", HTTP_MATCH_EXACT, h_param, "stats", 0},
+    {"GET", "/files/", HTTP_MATCH_PREFIX, h_param, "files", 0},
+    {"GET", "/files/{name}", HTTP_MATCH_EXACT, h_param, "file", 0},
+    {"GET", "/odd/{x", HTTP_MATCH_EXACT, h_param, "odd", 0},      /* no parameter: literal */
+    {"GET", "/odd/a{x}", HTTP_MATCH_EXACT, h_param, "odd2", 0},   /* not a whole segment */
+    {"GET", "/two/{a}/{b}", HTTP_MATCH_EXACT, h_param, "two", 0}, /* the second is literal */
+};
+
+static void test_router_patterns(void)
+{
+    static const struct {
+        const char *method, *path;
+        int status;
+        const char *body;  /* for a 200 */
+        const char *allow; /* for a 405 */
+    } cases[] = {
+        {"GET", "/api/v1/jobs/tick", 200, "job tick", NULL},
+        {"HEAD", "/api/v1/jobs/tick", 200, "job tick", NULL},
+        {"GET", "/api/v1/jobs/night%20ly", 200, "job night ly", NULL},
+        {"POST", "/api/v1/jobs/tick/run", 200, "run tick", NULL},
+        {"POST", "/api/v1/jobs/tick/pause", 200, "pause tick", NULL},
+        /* a wrong method on a known path: 405 with the methods it has */
+        {"GET", "/api/v1/jobs/tick/run", 405, NULL, "POST"},
+        {"POST", "/api/v1/jobs/tick", 405, NULL, "GET, HEAD"},
+        {"DELETE", "/api/v1/jobs/tick/pause", 405, NULL, "POST"},
+        /* raw paths: an encoded '/' stays inside its segment, NUL too */
+        {"POST", "/api/v1/jobs/tick%2Frun", 405, NULL, "GET, HEAD"},
+        {"GET", "/api/v1/jobs/tick%2Frun", 200, "job error -22", NULL},
+        {"GET", "/api/v1/jobs/tick%00x", 200, "job error -22", NULL},
+        {"GET", "/api/v1/jobs/tick%4", 200, "job error -22", NULL},
+        {"GET", "/api/v1/jobs/0123456789abcdef", 200, "job error -36", NULL},
+        /* not one non-empty segment: no route */
+        {"GET", "/api/v1/jobs/", 404, NULL, NULL},
+        {"GET", "/api/v1/jobs/a/b", 404, NULL, NULL},
+        {"POST", "/api/v1/jobs//run", 404, NULL, NULL},
+        {"POST", "/api/v1/jobs/a/b/run", 404, NULL, NULL},
+        {"POST", "/api/v1/jobs/tick/run/", 404, NULL, NULL},
+        /* a literal path beats a pattern, a pattern beats a prefix */
+        {"GET", "/api/v1/jobs/stats", 200, "stats error -2", NULL},
+        {"GET", "/files/a", 200, "file a", NULL},
+        {"GET", "/files/a/b", 200, "files error -2", NULL},
+        {"GET", "/files/", 200, "files error -2", NULL},
+        /* braces that are not a whole segment are literal */
+        {"GET", "/odd/{x", 200, "odd error -2", NULL},
+        {"GET", "/odd/y", 404, NULL, NULL},
+        {"GET", "/odd/a{x}", 200, "odd2 error -2", NULL},
+        {"GET", "/odd/ay", 404, NULL, NULL},
+        {"GET", "/two/1/{b}", 200, "two 1", NULL},
+        {"GET", "/two/1/2", 404, NULL, NULL},
+    };
+    struct http_router_config cfg = {.routes = pattern_routes,
+                                     .n_routes = ARRAY_SIZE(pattern_routes)};
+    struct http_router *rt = http_router_new(&cfg);
+    struct http_response resp;
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        route(rt, cases[i].method, cases[i].path, NULL, &resp);
+        CU_ASSERT_EQUAL(resp.status, cases[i].status);
+        if (cases[i].body)
+            ASSERT_STR(resp.body.data, cases[i].body);
+        if (cases[i].allow)
+            ASSERT_STR(http_response_get_header(&resp, "Allow"), cases[i].allow);
+        if (resp.status != cases[i].status || (cases[i].body && strcmp(nn(resp.body.data), cases[i].body)))
+            printf("\n  %s %s: %d %s", cases[i].method, cases[i].path, resp.status,
+                   nn(resp.body.data));
+        http_response_free(&resp);
+    }
+    http_router_free(rt);
+}
+
+static void test_decode_segment(void)
+{
+    static const struct {
+        const char *in;
+        size_t outlen;
+        ssize_t rc;
+        const char *out;
+    } cases[] = {
+        {"tick", 16, 4, "tick"},
+        {"", 16, 0, ""},
+        {"night%20ly", 16, 8, "night ly"},
+        {"%41%62%7e%7E", 16, 4, "Ab~~"},
+        {"a+b", 16, 3, "a+b"}, /* a path is not a form */
+        {"%e2%82%ac", 16, 3, "\xe2\x82\xac"},
+        {"%ff", 16, 1, "\xff"},
+        {"a%2Fb", 16, -EINVAL, NULL},
+        {"a%2fb", 16, -EINVAL, NULL},
+        {"a/b", 16, -EINVAL, NULL},
+        {"a%00b", 16, -EINVAL, NULL},
+        {"%", 16, -EINVAL, NULL},
+        {"%4", 16, -EINVAL, NULL},
+        {"%4g", 16, -EINVAL, NULL},
+        {"%g4", 16, -EINVAL, NULL},
+        {"abc%", 16, -EINVAL, NULL},
+        {"abcd", 5, 4, "abcd"},
+        {"abcd", 4, -ENAMETOOLONG, NULL},
+        {"%61bcd", 4, -ENAMETOOLONG, NULL},
+        {"abcd", 0, -ENAMETOOLONG, NULL},
+        {"abcdefgh%2F", 4, -EINVAL, NULL}, /* a bad byte wins over the length */
+    };
+    char out[16];
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        memset(out, 'X', sizeof out);
+        ssize_t rc = http_decode_segment(cases[i].in, strlen(cases[i].in), out, cases[i].outlen);
+        CU_ASSERT_EQUAL(rc, cases[i].rc);
+        if (rc != cases[i].rc)
+            printf("\n  decode \"%s\" (%zu): %zd", cases[i].in, cases[i].outlen, rc);
+        if (cases[i].out && rc >= 0)
+            CU_ASSERT_STRING_EQUAL(out, cases[i].out);
+        if (cases[i].outlen < sizeof out)
+            CU_ASSERT_EQUAL(out[cases[i].outlen], 'X'); /* never past outlen */
+    }
+    /* the length is what counts, not a NUL */
+    CU_ASSERT_EQUAL(http_decode_segment("ab\0c", 4, out, sizeof out), -EINVAL);
+    CU_ASSERT_EQUAL(http_decode_segment("abcdef", 3, out, sizeof out), 3);
+    CU_ASSERT_STRING_EQUAL(out, "abc");
+    struct http_request none = {.method = "GET", .path = "/"};
+    CU_ASSERT_EQUAL(http_request_param(&none, out, sizeof out), -ENOENT);
+}
+
 static void test_negotiation(void)
 {
     static const struct {
@@ -357,6 +496,8 @@ static void test_router_methods(void)
 
 static const struct cu_test router_tests[] = {
     {"router: 404, 405 + Allow, HEAD, prefixes, gzip, spare buffer", test_router},
+    {"router: {id} patterns, raw paths, 405 + Allow per action", test_router_patterns},
+    {"path segment decoding: %XX, refused '/' and NUL, sizes", test_decode_segment},
     {"Accept / Accept-Encoding negotiation", test_negotiation},
     {"constant-time token comparison", test_token_equal},
     {"router: bearer token accepted, refused, missing; 401 + WWW-Authenticate", test_router_token},

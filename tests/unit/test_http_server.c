@@ -263,8 +263,23 @@ static void h_jobs(void *arg, const struct http_request *req, struct http_respon
     http_response_header(resp, "X-Route", arg);
 }
 
+/* POST /api/v1/jobs/{id}/run: "run ID" with the id decoded, 404 when it
+ * cannot be (an encoded '/' or NUL). */
+static void h_run(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    char id[64];
+    (void)arg;
+    if (http_request_param(req, id, sizeof id) < 0) {
+        resp->status = 404;
+        buf_puts(&resp->body, "no such job\n");
+        return;
+    }
+    buf_printf(&resp->body, "run %s\n", id);
+}
+
 static const struct http_route extra_routes[] = {
     {"POST", "/-/reload", HTTP_MATCH_EXACT, h_reload, NULL, 0},
+    {"POST", "/api/v1/jobs/{id}/run", HTTP_MATCH_EXACT, h_run, NULL, 0},
     {"GET", "/api/v1/jobs", HTTP_MATCH_EXACT, h_jobs, "list", 0},
     {"GET", "/api/v1/jobs/", HTTP_MATCH_PREFIX, h_jobs, "one", 0},
     {"DELETE", "/api/v1/jobs/", HTTP_MATCH_PREFIX, h_jobs, "delete", 0},
@@ -544,8 +559,9 @@ static void test_post_and_routes(void)
     CU_ASSERT_STRING_EQUAL(reply_header(&r, "Content-Type"), "application/json");
     CU_ASSERT_STRING_EQUAL(reply_header(&r, "X-Route"), "list");
     reply_free(&r);
-    CU_ASSERT_TRUE_FATAL(get(fx.port, "/api/v1/jobs/night%20ly?x=1&y", NULL, &r));
-    CU_ASSERT_STRING_EQUAL(r.body.data, "{\"route\":\"one\",\"path\":\"/api/v1/jobs/night ly\",\"x\":\"1\"}");
+    /* handlers see the path as sent; query arguments arrive decoded */
+    CU_ASSERT_TRUE_FATAL(get(fx.port, "/api/v1/jobs/night%20ly?x=%31&y", NULL, &r));
+    CU_ASSERT_STRING_EQUAL(r.body.data, "{\"route\":\"one\",\"path\":\"/api/v1/jobs/night%20ly\",\"x\":\"1\"}");
     reply_free(&r);
     CU_ASSERT_TRUE_FATAL(request(AF_INET, fx.port, "DELETE", "/api/v1/jobs/a", NULL, NULL, &r));
     CU_ASSERT_STRING_EQUAL(reply_header(&r, "X-Route"), "delete");
@@ -555,6 +571,49 @@ static void test_post_and_routes(void)
     CU_ASSERT_STRING_EQUAL(reply_header(&r, "X-Route"), "api");
     CU_ASSERT_STRING_EQUAL(reply_header(&r, "Content-Encoding"), "gzip");
     reply_free(&r);
+    fixture_stop(&fx);
+}
+
+/* The path is routed as sent: an encoded '/' does not make a new segment
+ * and an encoded NUL does not cut the id short. */
+static void test_raw_path(void)
+{
+    static const struct {
+        const char *method, *path;
+        int status;
+        const char *body;  /* NULL: not checked */
+        const char *allow; /* for a 405 */
+    } cases[] = {
+        {"POST", "/api/v1/jobs/tick/run", 200, "run tick\n", NULL},
+        {"POST", "/api/v1/jobs/night%20ly/run", 200, "run night ly\n", NULL},
+        {"POST", "/api/v1/jobs/%74ick/run", 200, "run tick\n", NULL},
+        /* one segment "tick%2Frun": the {id}/run route does not have it */
+        {"POST", "/api/v1/jobs/tick%2Frun", 405, NULL, "GET, HEAD, DELETE"},
+        {"POST", "/api/v1/jobs/tick%2frun", 405, NULL, "GET, HEAD, DELETE"},
+        {"POST", "/api/v1/jobs/a%2Fb/run", 404, "no such job\n", NULL},
+        {"POST", "/api/v1/jobs/tick%00x/run", 404, "no such job\n", NULL},
+        {"POST", "/api/v1/jobs/tick%zz/run", 404, "no such job\n", NULL},
+        {"GET", "/api/v1/jobs/tick/run", 200, NULL, NULL}, /* the GET prefix route */
+        {"GET", "/api/v1/jobs/tick%00x",
+         200, "{\"route\":\"one\",\"path\":\"/api/v1/jobs/tick%00x\",\"x\":\"\"}", NULL},
+        {"GET", "/-/health%79", 404, NULL, NULL}, /* no decoding before routing at all */
+    };
+    struct fixture fx;
+    struct reply r;
+
+    fixture_start(&fx, 0);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        CU_ASSERT_TRUE_FATAL(request(AF_INET, fx.port, cases[i].method, cases[i].path, NULL,
+                                     strcmp(cases[i].method, "POST") == 0 ? "" : NULL, &r));
+        CU_ASSERT_EQUAL(r.status, cases[i].status);
+        if (cases[i].body)
+            CU_ASSERT_STRING_EQUAL(r.body.data, cases[i].body);
+        if (cases[i].allow)
+            CU_ASSERT_STRING_EQUAL(reply_header(&r, "Allow"), cases[i].allow);
+        if (r.status != cases[i].status)
+            printf("\n  %s %s: %d %s", cases[i].method, cases[i].path, r.status, nn(r.body.data));
+        reply_free(&r);
+    }
     fixture_stop(&fx);
 }
 
@@ -1574,6 +1633,7 @@ static const struct cu_test server_tests[] = {
     {"/-/ready 503 then 200, /-/healthy", test_ready_healthy},
     {"HEAD sends headers only", test_head},
     {"POST bodies, 413, prefix routes, query args", test_post_and_routes},
+    {"paths are routed as sent: %2F and %00 stay in their segment", test_raw_path},
     {"keep-alive: three scrapes on one connection", test_keep_alive},
     {"listen forms: address, :port, host name, [::1], in use", test_listen_forms},
     {"start/stop leaks no descriptor", test_no_fd_leak},
