@@ -35,6 +35,7 @@
 #include "core/reload.h"
 #include "core/scheduler.h"
 #include "io/api.h"
+#include "io/exposition.h"
 #include "io/http_server.h"
 #include "io/watch.h"
 #include "lib/units.h"
@@ -132,7 +133,7 @@ static int start_http(struct daemon *d, const struct manifest *m)
     struct http_route routes[API_ROUTES];
     struct http_config hc = {
         .listen = h->http.listen,
-        .metrics_fn = metrics_render_cb,
+        .metrics_fn = exposition_stream,
         .metrics_arg = d->rt.metrics,
         .ready_fn = is_ready,
         .ready_arg = d,

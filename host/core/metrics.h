@@ -164,8 +164,7 @@ void metrics_set_log_dropped_source(struct metrics *m, metrics_dropped_fn fn);
  * never blocks workers or the scheduler. */
 int metrics_render(struct metrics *m, enum metrics_format f, struct buf *out);
 
-/* metrics_render with the registry as a void pointer, to plug into
- * http_config.metrics_fn directly. */
+/* metrics_render with the registry as a void pointer, for callbacks. */
 int metrics_render_cb(void *m, enum metrics_format f, struct buf *out);
 
 /* The exact Content-Type of a format, e.g. "text/plain; version=0.0.4;

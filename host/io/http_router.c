@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zlib.h>
 
 #include "lib/sha256.h"
 
@@ -57,12 +56,22 @@ void http_response_init(struct http_response *resp)
     resp->content_type = "text/plain; charset=utf-8";
     resp->body = (struct buf){0};
     resp->headers = (struct buf){0};
+    resp->stream = (struct http_stream){0};
 }
 
 void http_response_free(struct http_response *resp)
 {
     buf_free(&resp->body);
     buf_free(&resp->headers);
+    http_stream_free(&resp->stream);
+}
+
+void http_response_stream(struct http_response *resp, struct http_stream *s)
+{
+    http_stream_free(&resp->stream);
+    buf_free(&resp->body);
+    resp->stream = *s;
+    *s = (struct http_stream){0};
 }
 
 static bool is_tchar(unsigned char c)
@@ -175,6 +184,7 @@ static void set_error(struct http_response *resp, int status, const char *text)
 {
     resp->status = status;
     resp->content_type = "text/plain; charset=utf-8";
+    http_stream_free(&resp->stream);
     buf_reset(&resp->body);
     buf_puts(&resp->body, text);
 }
@@ -275,43 +285,6 @@ bool http_accepts_gzip(const char *accept_encoding)
     return q_gzip >= 0 ? q_gzip > 0 : q_any > 0;
 }
 
-/* gzip (fastest level: an exposition compresses ~10x at level 1 already,
- * and the polling thread should not spend long on it). 0 or -ENOMEM. */
-static int gzip_buf(const char *in, size_t len, struct buf *out)
-{
-    z_stream zs;
-    size_t left = len;
-    int rc;
-
-    memset(&zs, 0, sizeof zs);
-    if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -ENOMEM;
-    buf_reserve(out, deflateBound(&zs, len > UINT_MAX ? UINT_MAX : (uLong)len));
-    zs.next_in = (Bytef *)in;
-    for (;;) {
-        if (zs.avail_in == 0 && left > 0) {
-            zs.avail_in = left > (1u << 30) ? (1u << 30) : (uInt)left;
-            left -= zs.avail_in;
-        }
-        if (out->cap - out->len < 4096)
-            buf_reserve(out, out->cap);
-        size_t room = out->cap - out->len - 1; /* keep the NUL's byte */
-        zs.next_out = (Bytef *)out->data + out->len;
-        zs.avail_out = room > UINT_MAX ? UINT_MAX : (uInt)room;
-        rc = deflate(&zs, left == 0 ? Z_FINISH : Z_NO_FLUSH);
-        out->len = (size_t)((char *)zs.next_out - out->data);
-        if (rc == Z_STREAM_END)
-            break;
-        if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            deflateEnd(&zs);
-            return -ENOMEM;
-        }
-    }
-    deflateEnd(&zs);
-    out->data[out->len] = '\0';
-    return 0;
-}
-
 /* --- built-in handlers ------------------------------------------------------- */
 
 static void h_metrics(void *arg, const struct http_request *req, struct http_response *resp)
@@ -319,12 +292,17 @@ static void h_metrics(void *arg, const struct http_request *req, struct http_res
     const struct http_router *r = arg;
     enum metrics_format f = http_negotiate_format(http_request_header(req, "Accept"));
 
-    int rc = r->metrics_fn(r->metrics_arg, f, &resp->body);
+    struct http_stream body = {0};
+
+    int rc = r->metrics_fn(r->metrics_arg, f, &body);
     if (rc < 0) {
+        http_stream_free(&body); /* in case it made one before failing */
         set_error(resp, 500, "");
         buf_printf(&resp->body, "error rendering metrics: %s\n", strerror(-rc));
         return;
     }
+    if (body.next)
+        http_response_stream(resp, &body);
     resp->content_type = metrics_content_type(f);
     /* The representation depends on both headers. */
     http_response_header(resp, "Vary", "Accept-Encoding, Accept");
@@ -561,31 +539,38 @@ static void allow_add(struct buf *allow, const char *m)
     buf_append(allow, m, n);
 }
 
-/* Keeps the bigger of two buffers in *spare and frees the other. */
-static void spare_keep(struct buf *spare, struct buf *b)
+/* gzip for a gzip route whose client accepts it: a 200's stream piece by
+ * piece, or its buffer when it is not empty. Left as it is (correct, only
+ * bigger) when zlib has no memory. */
+static void compress(struct http_response *resp)
 {
-    if (b->cap > spare->cap) {
-        struct buf t = *spare;
-        *spare = *b;
-        *b = t;
+    if (resp->status != 200)
+        return;
+    if (resp->stream.next) {
+        if (http_stream_gzip(&resp->stream) < 0)
+            return;
+    } else {
+        struct buf z = {0};
+        if (resp->body.len == 0)
+            return;
+        if (http_gzip(resp->body.data, resp->body.len, &z) < 0) {
+            buf_free(&z);
+            return;
+        }
+        buf_free(&resp->body);
+        resp->body = z;
     }
-    buf_free(b);
-    buf_reset(spare);
+    (void)http_response_header(resp, "Content-Encoding", "gzip"); /* a valid header */
 }
 
 void http_route(const struct http_router *r, const struct http_request *req,
-                struct http_response *resp, struct buf *spare)
+                struct http_response *resp)
 {
     const struct route *best = NULL;
     size_t best_score = 0;
     bool path_known = false;
 
     http_response_init(resp);
-    if (spare && spare->data) {
-        resp->body = *spare;
-        *spare = (struct buf){0};
-        buf_reset(&resp->body);
-    }
     const char *path = req->path ? req->path : "";
     const char *method = req->method ? req->method : "";
     size_t path_len = strlen(path);
@@ -634,20 +619,8 @@ void http_route(const struct http_router *r, const struct http_request *req,
 
     if (best->flags & HTTP_ROUTE_GZIP) {
         if (!http_response_get_header(resp, "Vary"))
-            http_response_header(resp, "Vary", "Accept-Encoding");
-        if (resp->status == 200 && resp->body.len > 0 &&
-            http_accepts_gzip(http_request_header(req, "Accept-Encoding"))) {
-            struct buf z = {0};
-            if (gzip_buf(resp->body.data, resp->body.len, &z) == 0) {
-                if (spare)
-                    spare_keep(spare, &resp->body);
-                else
-                    buf_free(&resp->body);
-                resp->body = z;
-                http_response_header(resp, "Content-Encoding", "gzip");
-            } else {
-                buf_free(&z);
-            }
-        }
+            (void)http_response_header(resp, "Vary", "Accept-Encoding"); /* valid */
+        if (http_accepts_gzip(http_request_header(req, "Accept-Encoding")))
+            compress(resp);
     }
 }

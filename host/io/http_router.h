@@ -26,6 +26,10 @@
  * routes have, but not with this method, a 405 whose Allow header lists
  * their methods. So an API that declares each of its routes exactly gets
  * its 404s and 405s from the router.
+ *
+ * A body is a buffer (resp->body) or a stream produced in pieces
+ * (resp->stream, see http_stream.h), which the server pulls only as fast
+ * as the client reads.
  */
 #ifndef JH_HTTP_ROUTER_H
 #define JH_HTTP_ROUTER_H
@@ -35,6 +39,7 @@
 #include <sys/types.h>
 
 #include "core/metrics.h"
+#include "io/http_stream.h"
 #include "lib/util.h"
 
 /* A request as handlers see it. Every pointer is borrowed for the call. */
@@ -60,12 +65,15 @@ struct http_request {
 };
 
 /* What a handler fills in. http_route() initialises it: status 200, content
- * type "text/plain; charset=utf-8", empty body, no extra headers. */
+ * type "text/plain; charset=utf-8", empty body, no stream, no extra
+ * headers. The body is `body`, or the stream when stream.next is set (see
+ * http_response_stream; `body` then stays empty). */
 struct http_response {
     int status;
-    const char *content_type; /* static storage (a string literal) */
-    struct buf body;          /* owned by the response */
-    struct buf headers;       /* extra headers; use http_response_header() */
+    const char *content_type;  /* static storage (a string literal) */
+    struct buf body;           /* owned by the response */
+    struct buf headers;        /* extra headers; use http_response_header() */
+    struct http_stream stream; /* owned by the response */
 };
 
 typedef void (*http_handler_fn)(void *arg, const struct http_request *req,
@@ -89,9 +97,13 @@ struct http_route {
     unsigned flags;
 };
 
-/* Renders the metrics exposition in format `f` into `out`; 0 or -errno.
- * metrics_render_cb of metrics.h fits (arg = struct metrics *). */
-typedef int (*http_metrics_fn)(void *arg, enum metrics_format f, struct buf *out);
+/* Hands the metrics exposition in format `f` to *out as a stream (see
+ * http_stream.h; leaving *out cleared is an empty body). 0, or -errno when
+ * there is nothing to send (GET /metrics then answers 500 with the
+ * reason). Called on the thread that routes the request; the stream then
+ * runs on the server's polling thread. exposition_stream of io/exposition.h
+ * fits (arg = struct metrics *). */
+typedef int (*http_metrics_fn)(void *arg, enum metrics_format f, struct http_stream *out);
 
 /* True when the daemon is ready to serve (configuration loaded, scheduler
  * running). Called on the routing thread: read an atomic, do not lock. */
@@ -129,19 +141,15 @@ void http_router_free(struct http_router *r); /* NULL: no-op */
  * "WWW-Authenticate: Bearer realm=\"jobhost\"" unless the request carries
  * "Authorization: Bearer <token>" (scheme case-insensitive). Then routing
  * as described at the top: the handler (with req->param set for a
- * pattern), 404, or 405 + Allow. HEAD is served by GET routes with the body GET would send (the server
- * transmits only the headers). For HTTP_ROUTE_GZIP routes,
- * "Vary: Accept-Encoding" is always set and the body is gzipped when
- * Accept-Encoding allows it (Content-Encoding: gzip).
- *
- * `spare` (may be NULL) lends memory across requests: resp->body starts
- * with spare's allocation (emptied), and a body buffer the response no
- * longer needs (the uncompressed text after gzip) is handed back into
- * *spare. A big exposition then reuses warm pages instead of faulting in
- * fresh ones on every scrape. Handlers append to resp->body; they must not
- * replace it. Runs on the caller's thread; the router is read-only. */
+ * pattern), 404, or 405 + Allow. HEAD is served by GET routes with the
+ * body GET would send (the server transmits only the headers and never
+ * pulls a stream). For HTTP_ROUTE_GZIP routes "Vary: Accept-Encoding" is
+ * always set and, when Accept-Encoding allows gzip, a 200's body is
+ * gzipped (Content-Encoding: gzip): a buffer when it is not empty, a
+ * stream piece by piece as it is pulled. Runs on the caller's thread; the
+ * router is read-only. */
 void http_route(const struct http_router *r, const struct http_request *req,
-                struct http_response *resp, struct buf *spare);
+                struct http_response *resp);
 
 /* Only the gate of http_route (501 / 401), for a server that checks a
  * request as soon as its headers are in, before reading its body. True
@@ -150,7 +158,12 @@ bool http_check_gate(const struct http_router *r, const struct http_request *req
                      struct http_response *resp);
 
 void http_response_init(struct http_response *resp);
+/* Frees the body, the headers and the stream (its free runs). */
 void http_response_free(struct http_response *resp);
+
+/* Makes the stream *s the body (taken: *s is cleared); a buffer body or an
+ * earlier stream is freed. */
+void http_response_stream(struct http_response *resp, struct http_stream *s);
 
 /* Adds a header. Names must be tokens, values must not hold CR or LF:
  * anything else is refused with -EINVAL (so a handler cannot split the

@@ -27,12 +27,14 @@
  * polling thread logs, and so does the main thread inside MHD_start_daemon
  * and MHD_stop_daemon).
  *
- * Memory: a 10,000-job exposition is tens of MB. Its buffer is handed to
- * libmicrohttpd without a copy, and when libmicrohttpd is done with it the
- * free callback keeps it as the server's `spare`, which the next request
- * starts from, so steady-state scrapes write into already-mapped pages.
- * `spare` is guarded by `spare_lock` (the free callback may also run on the
- * main thread inside MHD_stop_daemon).
+ * Bodies: a buffer is handed to libmicrohttpd without a copy and freed
+ * when it is sent. A stream (the /metrics exposition, tens of MB at 10,000
+ * jobs) becomes a libmicrohttpd content-reader response sent chunked: the
+ * reader (pump_read) pulls the next piece only when libmicrohttpd has room
+ * in the connection's write buffer, that is when the socket took the last
+ * one, so a client that stops reading holds one piece, not the body. The
+ * reader runs on the polling thread; its free callback on the polling
+ * thread too, or on the main thread inside MHD_stop_daemon.
  */
 #include "io/http_server.h"
 
@@ -79,21 +81,7 @@ struct http_server {
     unsigned log_suppressed; /* log_lock: dropped since the last one logged */
     bool log_capture;        /* log_lock: http_start collects the messages */
     char log_start[512];     /* log_lock: those messages, for its error */
-    pthread_mutex_t spare_lock;
-    struct buf spare; /* spare_lock */
 };
-
-/* Keeps the bigger of two buffers in *spare and frees the other. */
-static void spare_keep(struct buf *spare, struct buf *b)
-{
-    if (b->cap > spare->cap) {
-        struct buf t = *spare;
-        *spare = *b;
-        *b = t;
-    }
-    buf_free(b);
-    buf_reset(spare);
-}
 
 /* --- listen address ------------------------------------------------------------ */
 
@@ -449,45 +437,110 @@ static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
-/* What libmicrohttpd holds while it sends a body; returned to `spare`. */
-struct sent_body {
-    struct http_server *server;
-    struct buf body;
+/* A streamed body as libmicrohttpd's content reader sees it: the piece
+ * being sent and how much of it is out. Polling thread (and the main
+ * thread in MHD_stop_daemon, for pump_free). */
+struct pump {
+    struct http_stream stream;
+    struct buf piece;
+    size_t off;
+    bool last; /* the stream gave its last piece */
 };
 
-static void return_body(void *cls)
+static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
 {
-    struct sent_body *sb = cls;
-    struct http_server *s = sb->server;
-    pthread_mutex_lock(&s->spare_lock);
-    spare_keep(&s->spare, &sb->body);
-    pthread_mutex_unlock(&s->spare_lock);
-    free(sb);
+    struct pump *p = cls;
+    size_t n;
+    (void)pos;
+
+    if (p->off == p->piece.len) {
+        if (p->last)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        buf_reset(&p->piece);
+        p->off = 0;
+        int rc = p->stream.next(p->stream.state, &p->piece);
+        if (rc < 0) /* libmicrohttpd closes the connection: no chunk terminator */
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        p->last = rc == 0;
+        /* One piece of work per call, even when it gave no bytes (gzip
+         * holding its output back): 0 makes libmicrohttpd serve the other
+         * ready connections and come back at once (the connection stays
+         * in its ready list, the poll timeout is 0), so one big body never
+         * keeps /-/healthy waiting for more than a round of pieces. */
+        if (p->piece.len == 0)
+            return p->last ? MHD_CONTENT_READER_END_OF_STREAM : 0;
+    }
+    n = p->piece.len - p->off;
+    if (n > max)
+        n = max;
+    memcpy(out, p->piece.data + p->off, n);
+    p->off += n;
+    return (ssize_t)n;
 }
 
-static enum MHD_Result send_response(struct http_server *s, struct MHD_Connection *c,
-                                     struct http_response *resp)
+/* Runs once per response, whether it was sent whole, cut off by the
+ * client, or never started (HEAD, a closed connection, http_stop). */
+static void pump_free(void *cls)
+{
+    struct pump *p = cls;
+    http_stream_free(&p->stream);
+    buf_free(&p->piece);
+    free(p);
+}
+
+static void free_body(void *cls)
+{
+    free(cls);
+}
+
+static ssize_t no_body(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)out;
+    (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* Queues resp (whose body and stream it takes) on c; `head`: the request
+ * was a HEAD. */
+static enum MHD_Result send_response(struct MHD_Connection *c, struct http_response *resp,
+                                     bool head)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
 
-    if (resp->body.len > 0) {
-        struct sent_body *sb = xmalloc(sizeof *sb);
-        sb->server = s;
-        sb->body = resp->body;
-        resp->body = (struct buf){0};
-        r = MHD_create_response_from_buffer_with_free_callback_cls(sb->body.len, sb->body.data,
-                                                                   return_body, sb);
+    if (resp->stream.next && head) {
+        /* The length is not known without producing the body, and
+         * libmicrohttpd 0.9.75 ends a chunked answer to HEAD with a last
+         * chunk ("0" CRLF CRLF) that a keep-alive client would read as the
+         * next response. So: no length, no chunking, and the connection
+         * closes after the headers, which RFC 9112 allows. */
+        http_stream_free(&resp->stream);
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, no_body, NULL, NULL);
+        if (!r)
+            return MHD_NO;
+        (void)MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END);
+    } else if (resp->stream.next) {
+        struct pump *p = xcalloc(1, sizeof *p);
+        p->stream = resp->stream;
+        resp->stream = (struct http_stream){0};
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_PIECE, pump_read, p,
+                                              pump_free);
         if (!r) {
-            return_body(sb);
+            pump_free(p);
+            return MHD_NO;
+        }
+    } else if (resp->body.len > 0) {
+        char *data = resp->body.data;
+        size_t len = resp->body.len;
+        resp->body = (struct buf){0};
+        r = MHD_create_response_from_buffer_with_free_callback(len, data, free_body);
+        if (!r) {
+            free(data);
             return MHD_NO;
         }
     } else {
-        if (resp->body.data) {
-            pthread_mutex_lock(&s->spare_lock);
-            spare_keep(&s->spare, &resp->body);
-            pthread_mutex_unlock(&s->spare_lock);
-        }
         r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         if (!r)
             return MHD_NO;
@@ -501,14 +554,13 @@ static enum MHD_Result send_response(struct http_server *s, struct MHD_Connectio
     return ret;
 }
 
-static enum MHD_Result send_simple(struct http_server *s, struct MHD_Connection *c, int status,
-                                   const char *text)
+static enum MHD_Result send_simple(struct MHD_Connection *c, int status, const char *text)
 {
     struct http_response resp;
     http_response_init(&resp);
     resp.status = status;
     buf_puts(&resp.body, text);
-    enum MHD_Result ret = send_response(s, c, &resp);
+    enum MHD_Result ret = send_response(c, &resp, false);
     http_response_free(&resp);
     return ret;
 }
@@ -544,7 +596,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cr->headers_in = true;
         http_response_init(&resp);
         if (http_check_gate(s->router, &pre, &resp)) {
-            ret = send_response(s, c, &resp);
+            ret = send_response(c, &resp, false);
             http_response_free(&resp);
             return ret;
         }
@@ -552,7 +604,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->max_body)
-            return send_simple(s, c, 413, "413 request body too large\n");
+            return send_simple(c, 413, "413 request body too large\n");
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -583,21 +635,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body_len = cr->body.len,
     };
     struct http_response resp;
-    struct buf spare;
 
-    pthread_mutex_lock(&s->spare_lock);
-    spare = s->spare;
-    s->spare = (struct buf){0};
-    pthread_mutex_unlock(&s->spare_lock);
-
-    http_route(s->router, &req, &resp, &spare);
-
-    if (spare.data) {
-        pthread_mutex_lock(&s->spare_lock);
-        spare_keep(&s->spare, &spare);
-        pthread_mutex_unlock(&s->spare_lock);
-    }
-    enum MHD_Result ret = send_response(s, c, &resp);
+    http_route(s->router, &req, &resp);
+    enum MHD_Result ret = send_response(c, &resp, strcmp(method, "HEAD") == 0);
     http_response_free(&resp);
     free(headers.v);
     free(args.v);
@@ -702,14 +742,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static void server_free(struct http_server *s)
 {
     http_router_free(s->router);
-    buf_free(&s->spare);
     free(s->cert_pem);
     if (s->key_pem) {
         explicit_bzero(s->key_pem, strlen(s->key_pem));
         free(s->key_pem);
     }
     pthread_mutex_destroy(&s->log_lock);
-    pthread_mutex_destroy(&s->spare_lock);
     free(s);
 }
 
@@ -743,7 +781,6 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         return NULL;
 
     s = xcalloc(1, sizeof *s);
-    pthread_mutex_init(&s->spare_lock, NULL);
     pthread_mutex_init(&s->log_lock, NULL);
     s->router = http_router_new(&(struct http_router_config){
         .token = cfg->token,
@@ -826,7 +863,8 @@ void http_stop(struct http_server *s)
     if (!s)
         return;
     /* Closes the listening socket and every connection, joins the thread;
-     * responses still held are released (return_body) on this thread. */
+     * responses still held are released (free_body, pump_free) on this
+     * thread. */
     MHD_stop_daemon(s->daemon);
     pthread_mutex_lock(&s->log_lock);
     suppressed = s->log_suppressed;

@@ -3,8 +3,9 @@
  * and the listen-address helpers of http_server.h.
  *
  * Input layout: byte 0 holds switches (bit 0: the router has a bearer token;
- * bit 1: the metrics callback fails; bit 2: not ready; bit 3: lend a spare
- * buffer), then text split like an HTTP/1 request:
+ * bit 1: the metrics callback fails; bit 2: not ready; bit 3: the metrics
+ * stream fails after one piece; the high nibble also sets the size of the
+ * metrics stream's pieces), then text split like an HTTP/1 request:
  *
  *     METHOD SP PATH[?QUERY] LF (NAME ":" VALUE LF)* LF BODY
  *
@@ -23,7 +24,9 @@
  * response: http_response_header accepts a header exactly when it is a
  * token and a value without CR, LF or other controls); a gzipped body
  * inflates to what the handler wrote, with Vary and Content-Encoding set;
- * HEAD answers as GET; a spare buffer changes nothing in the answer.
+ * a streamed body (the metrics route; /status/ with ?stream) drains to
+ * what the handler meant, gzipped piece by piece, and a stream's error
+ * comes through gzip; HEAD answers as GET; routing twice gives the same.
  * The header values and the path also go through http_negotiate_format,
  * http_accepts_gzip, http_parse_listen (with exact-size buffers, so ASan
  * sees any overrun), http_listen_is_loopback and http_token_equal.
@@ -45,7 +48,8 @@
 static int g_ran;             /* id of the handler that ran, -1 none */
 static struct buf g_written;  /* the body it wrote, before any gzip */
 static struct buf g_param;    /* the raw parameter a pattern handler got */
-static bool g_metrics_fail, g_not_ready;
+static bool g_metrics_fail, g_not_ready, g_stream_fail;
+static size_t g_piece; /* bytes per piece of the metrics stream */
 
 static struct http_router *g_router[2]; /* [0] no token, [1] with TOKEN */
 
@@ -131,6 +135,13 @@ static void h_status(void *arg, const struct http_request *req, struct http_resp
     if (b)
         buf_puts(&resp->body, b);
     note(5, resp);
+    if (http_request_arg(req, "stream")) { /* the same body, 3 bytes a piece */
+        struct http_stream st;
+        struct buf copy = resp->body;
+        resp->body = (struct buf){0};
+        http_stream_from_buf(&st, &copy, 3);
+        http_response_stream(resp, &st);
+    }
 }
 
 static void h_put_healthy(void *arg, const struct http_request *req, struct http_response *resp)
@@ -157,19 +168,55 @@ static void h_pattern(void *arg, const struct http_request *req, struct http_res
     note((int)(intptr_t)arg, resp);
 }
 
-static int metrics_fn(void *arg, enum metrics_format f, struct buf *out)
+/* The metrics stream, written here (not http_stream_from_buf): g_piece
+ * bytes of its text a piece, -EIO on the second when g_stream_fail. */
+struct text_stream {
+    struct buf text;
+    size_t off;
+    int pieces;
+};
+
+static int text_next(void *state, struct buf *out)
 {
+    struct text_stream *ts = state;
+    size_t n = ts->text.len - ts->off;
+
+    if (g_stream_fail && ++ts->pieces == 2) /* the text is longer than a piece */
+        return -EIO;
+    if (n > g_piece)
+        n = g_piece;
+    buf_append(out, ts->text.data + ts->off, n);
+    ts->off += n;
+    return ts->off < ts->text.len ? 1 : 0;
+}
+
+static int g_text_frees; /* text streams freed, to check each is freed once */
+
+static void text_free(void *state)
+{
+    struct text_stream *ts = state;
+    buf_free(&ts->text);
+    free(ts);
+    g_text_frees++;
+}
+
+static int metrics_fn(void *arg, enum metrics_format f, struct http_stream *out)
+{
+    struct text_stream *ts;
     (void)arg;
     if (g_metrics_fail)
         return -EIO;
-    buf_printf(out, "# TYPE jobhost_up gauge\njobhost_up %d\n", (int)f);
+    ts = calloc(1, sizeof(*ts));
+    buf_printf(&ts->text, "# TYPE jobhost_up gauge\njobhost_up %d\n", (int)f);
     for (int i = 0; i < 50; i++)
-        buf_printf(out, "jobhost_job_runs_total{job_id=\"j%d\",result=\"success\"} %d\n", i, i);
+        buf_printf(&ts->text, "jobhost_job_runs_total{job_id=\"j%d\",result=\"success\"} %d\n",
+                   i, i);
     if (f == METRICS_OPENMETRICS_100)
-        buf_puts(out, "# EOF\n");
+        buf_puts(&ts->text, "# EOF\n");
     g_ran = 100;
     buf_reset(&g_written);
-    buf_append(&g_written, out->data, out->len);
+    buf_append(&g_written, ts->text.data, ts->text.len);
+    *out = (struct http_stream){text_next, text_free, ts};
     return 0;
 }
 
@@ -429,7 +476,7 @@ static void check_allow(const char *allow, const char *path)
 /* Routes `req` and checks the answer against the reference. The response is
  * returned for comparisons; the caller frees it. */
 static void route_and_check(int tok, const struct http_request *req, struct http_response *resp,
-                            struct buf *spare)
+                            struct buf *body)
 {
     const char *method = req->method, *path = req->path;
     const struct ref_route *best = NULL;
@@ -440,10 +487,21 @@ static void route_and_check(int tok, const struct http_request *req, struct http
 
     g_ran = -1;
     buf_reset(&g_param);
-    http_route(g_router[tok], req, resp, spare);
+    int frees = g_text_frees;
+    http_route(g_router[tok], req, resp);
     check_headers(resp);
-    if (spare)
-        FUZZ_CHECK(spare->len == 0, "spare handed back with %zu bytes", spare->len);
+    /* the body, whole: a stream is drained (and freed) here */
+    bool streamed = resp->stream.next != NULL;
+    int drained = 0;
+    if (streamed) {
+        FUZZ_CHECK(resp->body.len == 0, "a body beside a stream");
+        drained = http_stream_drain(&resp->stream, body);
+        FUZZ_CHECK(!resp->stream.next, "drained stream still set");
+    } else {
+        buf_append(body, resp->body.data ? resp->body.data : "", resp->body.len);
+    }
+    FUZZ_CHECK(g_text_frees - frees == (g_ran == 100 ? 1 : 0), "metrics stream freed %d times",
+               g_text_frees - frees);
 
     if (!ref_known_method(method)) {
         FUZZ_CHECK(resp->status == 501 && g_ran == -1, "method \"%s\": %d, handler %d", method,
@@ -490,17 +548,21 @@ static void route_and_check(int tok, const struct http_request *req, struct http
         const char *text = best->id == 101 ? "jobhost is Healthy.\n"
                            : g_not_ready   ? "jobhost is not ready.\n"
                                            : "jobhost is Ready.\n";
-        FUZZ_CHECK(g_ran == -1 && strcmp(resp->body.data ? resp->body.data : "", text) == 0,
+        FUZZ_CHECK(g_ran == -1 && !streamed && strcmp(body->data ? body->data : "", text) == 0,
                    "%s %s: built-in %d answered \"%s\"", method, path, best->id,
-                   resp->body.data ? resp->body.data : "");
+                   body->data ? body->data : "");
         FUZZ_CHECK(resp->status == (best->id == 102 && g_not_ready ? 503 : 200), "status %d",
                    resp->status);
         return;
     }
     if (best->id == 100 && g_metrics_fail) {
-        FUZZ_CHECK(resp->status == 500 && g_ran == -1, "failing metrics: %d", resp->status);
+        FUZZ_CHECK(resp->status == 500 && g_ran == -1 && !streamed, "failing metrics: %d",
+                   resp->status);
         return;
     }
+    FUZZ_CHECK(drained == (best->id == 100 && g_stream_fail ? -EIO : 0), "drained: %d", drained);
+    FUZZ_CHECK(streamed == (best->id == 100 || (best->id == 5 && http_request_arg(req, "stream"))),
+               "%s %s: streamed %d", method, path, streamed);
     FUZZ_CHECK(g_ran == best->id, "%s %s ran handler %d, want %d", method, path, g_ran, best->id);
     if (best->id >= 8 && best->id <= 13)
         FUZZ_CHECK(g_param.len == best_param_len &&
@@ -509,7 +571,7 @@ static void route_and_check(int tok, const struct http_request *req, struct http
                    g_param.data ? g_param.data : "", (int)best_param_len,
                    best_param ? best_param : "");
     if (best->gzip) {
-        bool want_gzip = resp->status == 200 && g_written.len > 0 &&
+        bool want_gzip = resp->status == 200 && (streamed || g_written.len > 0) &&
                          http_accepts_gzip(http_request_header(req, "Accept-Encoding"));
         FUZZ_CHECK(http_response_get_header(resp, "Vary") != NULL, "gzip route without Vary");
         FUZZ_CHECK((enc != NULL) == want_gzip, "%s %s: Content-Encoding %s, gzip expected %d",
@@ -517,11 +579,13 @@ static void route_and_check(int tok, const struct http_request *req, struct http
     } else {
         FUZZ_CHECK(enc == NULL, "%s %s: Content-Encoding on a plain route", method, path);
     }
+    if (drained < 0)
+        return; /* cut off: the server aborts the connection, nothing to compare */
     if (enc) {
         FUZZ_CHECK(strcmp(enc, "gzip") == 0, "Content-Encoding %s", enc);
-        inflate_all(&resp->body, &plain);
+        inflate_all(body, &plain);
     } else {
-        buf_append(&plain, resp->body.data ? resp->body.data : "", resp->body.len);
+        buf_append(&plain, body->data ? body->data : "", body->len);
     }
     FUZZ_CHECK(plain.len == g_written.len && memcmp(plain.data, g_written.data, plain.len) == 0,
                "%s %s: body (%zu bytes) is not what the handler wrote (%zu bytes)", method, path,
@@ -529,10 +593,11 @@ static void route_and_check(int tok, const struct http_request *req, struct http
     buf_free(&plain);
 }
 
-static bool same_response(const struct http_response *a, const struct http_response *b)
+static bool same_response(const struct http_response *a, const struct buf *abody,
+                          const struct http_response *b, const struct buf *bbody)
 {
-    return a->status == b->status && a->body.len == b->body.len &&
-           (a->body.len == 0 || memcmp(a->body.data, b->body.data, a->body.len) == 0) &&
+    return a->status == b->status && abody->len == bbody->len &&
+           (abody->len == 0 || memcmp(abody->data, bbody->data, abody->len) == 0) &&
            a->headers.len == b->headers.len &&
            (a->headers.len == 0 || memcmp(a->headers.data, b->headers.data, a->headers.len) == 0) &&
            strcmp(a->content_type, b->content_type) == 0;
@@ -639,8 +704,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int tok = data[0] & 1;
     g_metrics_fail = data[0] & 2;
     g_not_ready = data[0] & 4;
-    bool lend = data[0] & 8;
+    g_stream_fail = data[0] & 8;
     size_t hostlen = data[0] >> 4; /* 0..15: small buffers for http_parse_listen */
+    g_piece = 1 + hostlen * 97;
     text = fuzz_cstr(data + 1, size - 1);
 
     /* Request line. */
@@ -702,23 +768,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     req.body_len = body ? strlen(body) : 0;
 
     struct http_response a, b;
-    struct buf spare = {0};
-    if (lend)
-        buf_reserve(&spare, 100);
-    route_and_check(tok, &req, &a, lend ? &spare : NULL);
-    route_and_check(tok, &req, &b, NULL);
-    FUZZ_CHECK(same_response(&a, &b), "%s %s: a spare buffer changed the answer", req.method,
-               req.path);
+    struct buf abody = {0}, bbody = {0};
+    route_and_check(tok, &req, &a, &abody);
+    route_and_check(tok, &req, &b, &bbody);
+    FUZZ_CHECK(same_response(&a, &abody, &b, &bbody), "%s %s: a second routing differs",
+               req.method, req.path);
     http_response_free(&b);
+    buf_free(&bbody);
     if (strcmp(req.method, "GET") == 0) {
         req.method = "HEAD";
-        route_and_check(tok, &req, &b, NULL);
-        FUZZ_CHECK(same_response(&a, &b), "HEAD %s differs from GET", req.path);
+        route_and_check(tok, &req, &b, &bbody);
+        FUZZ_CHECK(same_response(&a, &abody, &b, &bbody), "HEAD %s differs from GET", req.path);
         http_response_free(&b);
+        buf_free(&bbody);
         req.method = "GET";
     }
     http_response_free(&a);
-    buf_free(&spare);
+    buf_free(&abody);
 
     check_strings(req.path, hostlen, 6);
     check_segment(req.path, strlen(req.path), hostlen);

@@ -3,23 +3,26 @@
  * HEAD, exact and prefix routes, gzip and Vary, Accept and Accept-Encoding
  * negotiation, the gate (501 for unknown methods, the bearer token:
  * accepted, refused, missing; 401 + WWW-Authenticate), the constant-time
- * token comparison, and response headers that cannot split a response.
+ * token comparison, response headers that cannot split a response; and
+ * the bodies: streams served in pieces, gzip piece by piece, a stream's
+ * free that runs exactly once, a failing stream.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
 #include "core/metrics.h"
 #include "cu_main.h"
 #include "io/http_router.h"
 #include "lib/util.h"
 
-
 #define PROM_ACCEPT                                                                               \
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"     \
     "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+
 /* --- routes and a fake exposition ---------------------------------------------------- */
 
 static void h_reload(void *arg, const struct http_request *req, struct http_response *resp)
@@ -46,14 +49,90 @@ static const struct http_route extra_routes[] = {
     {"GET", "/api/v1/", HTTP_MATCH_PREFIX, h_jobs, "api", HTTP_ROUTE_GZIP},
 };
 
-/* Deterministic content, big enough for gzip to matter. */
-static int fake_metrics(void *arg, enum metrics_format f, struct buf *out)
+/* A fake exposition: deterministic, big enough for gzip to matter, made
+ * 1,000 lines a piece by a stream that counts how often it is freed. */
+#define FAKE_LINES 20000
+
+static void fake_text(enum metrics_format f, struct buf *out)
 {
-    (void)arg;
-    for (int i = 0; i < 20000; i++)
+    for (int i = 0; i < FAKE_LINES; i++)
         buf_printf(out, "fake_total{n=\"%d\"} %d\n", i, i * 7);
     if (f == METRICS_OPENMETRICS_100)
         buf_puts(out, "# EOF\n");
+}
+
+struct fake_stream {
+    enum metrics_format f;
+    int line;
+    int fail_at; /* fail when this line comes up (-1: never) */
+};
+
+static int fake_frees;
+
+static int fake_next(void *state, struct buf *out)
+{
+    struct fake_stream *fs = state;
+    for (int n = 0; n < 1000 && fs->line < FAKE_LINES; n++, fs->line++) {
+        if (fs->line == fs->fail_at)
+            return -EIO;
+        buf_printf(out, "fake_total{n=\"%d\"} %d\n", fs->line, fs->line * 7);
+    }
+    if (fs->line < FAKE_LINES)
+        return 1;
+    if (fs->f == METRICS_OPENMETRICS_100)
+        buf_puts(out, "# EOF\n");
+    return 0;
+}
+
+static void fake_free(void *state)
+{
+    fake_frees++;
+    free(state);
+}
+
+static void fake_stream(struct http_stream *out, enum metrics_format f, int fail_at)
+{
+    struct fake_stream *fs = xcalloc(1, sizeof *fs);
+    fs->f = f;
+    fs->fail_at = fail_at;
+    *out = (struct http_stream){fake_next, fake_free, fs};
+}
+
+static int fake_metrics(void *arg, enum metrics_format f, struct http_stream *out)
+{
+    (void)arg;
+    fake_stream(out, f, -1);
+    return 0;
+}
+
+static bool gunzip(const struct buf *in, struct buf *out)
+{
+    z_stream zs;
+    unsigned char chunk[65536];
+    int rc;
+
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+        return false;
+    zs.next_in = (unsigned char *)in->data;
+    zs.avail_in = (uInt)in->len;
+    do {
+        zs.next_out = chunk;
+        zs.avail_out = sizeof chunk;
+        rc = inflate(&zs, Z_NO_FLUSH);
+        buf_append(out, chunk, sizeof chunk - zs.avail_out);
+    } while (rc == Z_OK);
+    inflateEnd(&zs);
+    return rc == Z_STREAM_END && zs.avail_in == 0;
+}
+
+/* The whole body of a response, stream or buffer (the stream is drained:
+ * its free runs). */
+static int body_of(struct http_response *resp, struct buf *out)
+{
+    if (resp->stream.next)
+        return http_stream_drain(&resp->stream, out);
+    buf_append(out, resp->body.data ? resp->body.data : "", resp->body.len);
     return 0;
 }
 
@@ -65,7 +144,7 @@ static void route(const struct http_router *rt, const char *method, const char *
     struct http_header h[] = {{"accept-encoding", accept_encoding}};
     struct http_request req = {.method = method, .path = path, .headers = h,
                                .n_headers = accept_encoding ? 1 : 0};
-    http_route(rt, &req, resp, NULL);
+    http_route(rt, &req, resp);
 }
 
 static void test_router(void)
@@ -80,7 +159,8 @@ static void test_router(void)
     http_response_free(&resp);
     route(rt, "HEAD", "/metrics", NULL, &resp);
     CU_ASSERT_EQUAL(resp.status, 200);
-    CU_ASSERT_TRUE(resp.body.len > 1000);
+    CU_ASSERT_PTR_NOT_NULL(resp.stream.next); /* as GET; the server does not pull it */
+    CU_ASSERT_EQUAL(resp.body.len, 0);
     CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "vary"), "Accept-Encoding, Accept");
     http_response_free(&resp);
     route(rt, "POST", "/metrics", NULL, &resp);
@@ -107,25 +187,17 @@ static void test_router(void)
     CU_ASSERT_EQUAL(resp.status, 404);
     http_response_free(&resp);
     struct http_request empty = {0}; /* no method at all: not implemented */
-    http_route(rt, &empty, &resp, NULL);
+    http_route(rt, &empty, &resp);
     CU_ASSERT_EQUAL(resp.status, 501);
     http_response_free(&resp);
-
-    /* a spare buffer lends its memory and gets the big one back after gzip */
-    struct buf spare = {0};
-    buf_reserve(&spare, 1 << 20);
-    char *mem = spare.data;
-    struct http_header h[] = {{"Accept-Encoding", "gzip"}};
-    struct http_request req = {.method = "GET", .path = "/metrics", .headers = h, .n_headers = 1};
-    http_route(rt, &req, &resp, &spare);
-    CU_ASSERT_PTR_EQUAL(spare.data, mem);
-    CU_ASSERT_EQUAL(spare.len, 0);
-    CU_ASSERT_PTR_NOT_EQUAL(resp.body.data, mem);
-    http_response_free(&resp);
-    req.n_headers = 0;
-    http_route(rt, &req, &resp, &spare);
-    CU_ASSERT_PTR_EQUAL(resp.body.data, mem); /* uncompressed: the body is the lent memory */
-    CU_ASSERT_PTR_NULL(spare.data);
+    /* a buffer body on a gzip route: gzipped whole */
+    route(rt, "GET", "/api/v1/x", "gzip", &resp);
+    CU_ASSERT_PTR_NULL(resp.stream.next);
+    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "Content-Encoding"), "gzip");
+    struct buf plain = {0};
+    CU_ASSERT_TRUE(gunzip(&resp.body, &plain));
+    CU_ASSERT_STRING_EQUAL(plain.data, "{\"route\":\"api\",\"path\":\"/api/v1/x\",\"x\":\"\"}");
+    buf_free(&plain);
     http_response_free(&resp);
     http_router_free(rt);
 
@@ -280,6 +352,142 @@ static void test_decode_segment(void)
     CU_ASSERT_EQUAL(http_request_param(&none, out, sizeof out), -ENOENT);
 }
 
+/* GET /metrics is a stream: plain, gzipped piece by piece, OpenMetrics;
+ * every stream freed exactly once, drained or not. */
+static void test_router_streams(void)
+{
+    struct http_router_config cfg = {.metrics_fn = fake_metrics};
+    struct http_router *rt = http_router_new(&cfg);
+    struct http_response resp;
+    struct buf want = {0}, got = {0}, gz = {0};
+
+    fake_frees = 0;
+    fake_text(METRICS_TEXT_004, &want);
+    route(rt, "GET", "/metrics", NULL, &resp);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(resp.stream.next);
+    CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "Content-Encoding"));
+    CU_ASSERT_STRING_EQUAL(resp.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    CU_ASSERT_EQUAL(body_of(&resp, &got), 0);
+    CU_ASSERT_TRUE(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
+    CU_ASSERT_EQUAL(fake_frees, 1);
+    http_response_free(&resp); /* drained: nothing left to free */
+    CU_ASSERT_EQUAL(fake_frees, 1);
+
+    /* gzip: one gzip member for the whole body, deflated as pieces come */
+    route(rt, "GET", "/metrics", "gzip", &resp);
+    CU_ASSERT_STRING_EQUAL(http_response_get_header(&resp, "Content-Encoding"), "gzip");
+    CU_ASSERT_EQUAL(body_of(&resp, &gz), 0);
+    buf_reset(&got);
+    CU_ASSERT_TRUE(gunzip(&gz, &got));
+    CU_ASSERT_TRUE(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
+    CU_ASSERT_TRUE(gz.len < want.len / 3);
+    CU_ASSERT_EQUAL(fake_frees, 2);
+    http_response_free(&resp);
+
+    /* never pulled (HEAD, a client gone): freed with the response */
+    route(rt, "HEAD", "/metrics", "gzip", &resp);
+    CU_ASSERT_EQUAL(fake_frees, 2);
+    http_response_free(&resp);
+    CU_ASSERT_EQUAL(fake_frees, 3);
+
+    /* OpenMetrics, gzipped */
+    struct http_header h[] = {{"Accept", PROM_ACCEPT}, {"Accept-Encoding", "x-gzip"}};
+    struct http_request req = {.method = "GET", .path = "/metrics", .headers = h, .n_headers = 2};
+    http_route(rt, &req, &resp);
+    CU_ASSERT_STRING_EQUAL(resp.content_type,
+                           "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    buf_reset(&gz);
+    buf_reset(&got);
+    CU_ASSERT_EQUAL(body_of(&resp, &gz), 0);
+    CU_ASSERT_TRUE(gunzip(&gz, &got));
+    CU_ASSERT_TRUE(got.len == want.len + 6 && strcmp(got.data + want.len, "# EOF\n") == 0);
+    http_response_free(&resp);
+    CU_ASSERT_EQUAL(fake_frees, 4);
+    http_router_free(rt);
+
+    /* a stream that fails half-way: the error comes through gzip too */
+    struct http_stream st;
+    fake_stream(&st, METRICS_TEXT_004, 5500);
+    buf_reset(&got);
+    CU_ASSERT_EQUAL(http_stream_drain(&st, &got), -EIO);
+    CU_ASSERT_EQUAL(got.len > 0 && got.len < want.len, true);
+    fake_stream(&st, METRICS_TEXT_004, 5500);
+    CU_ASSERT_EQUAL_FATAL(http_stream_gzip(&st), 0);
+    buf_reset(&gz);
+    CU_ASSERT_EQUAL(http_stream_drain(&st, &gz), -EIO);
+    CU_ASSERT_PTR_NULL(st.next);
+    CU_ASSERT_EQUAL(fake_frees, 6);
+    http_stream_free(&st); /* a cleared stream: no-op */
+    CU_ASSERT_EQUAL(fake_frees, 6);
+
+    /* a buffer served in pieces of the size asked for, then gzipped */
+    struct buf b = {0};
+    buf_append(&b, want.data, want.len);
+    http_stream_from_buf(&st, &b, 1000);
+    CU_ASSERT_PTR_NULL(b.data); /* taken */
+    struct buf piece = {0};
+    int rc, pieces = 0;
+    buf_reset(&got);
+    do {
+        buf_reset(&piece);
+        rc = st.next(st.state, &piece);
+        CU_ASSERT_TRUE(piece.len <= 1000);
+        buf_append(&got, piece.data, piece.len);
+        pieces++;
+    } while (rc == 1);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL((size_t)pieces, (want.len + 999) / 1000);
+    CU_ASSERT_TRUE(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
+    http_stream_free(&st);
+    buf_free(&piece);
+    b = (struct buf){0};
+    http_stream_from_buf(&st, &b, 0); /* empty */
+    CU_ASSERT_EQUAL(http_stream_gzip(&st), 0);
+    buf_reset(&gz);
+    buf_reset(&got);
+    CU_ASSERT_EQUAL(http_stream_drain(&st, &gz), 0);
+    CU_ASSERT_TRUE(gunzip(&gz, &got));
+    CU_ASSERT_EQUAL(got.len, 0);
+
+    /* a handler's stream replaces its buffer body */
+    http_response_init(&resp);
+    buf_puts(&resp.body, "dropped");
+    fake_stream(&st, METRICS_TEXT_004, -1);
+    http_response_stream(&resp, &st);
+    CU_ASSERT_PTR_NULL(st.next);
+    CU_ASSERT_EQUAL(resp.body.len, 0);
+    http_response_free(&resp);
+    CU_ASSERT_EQUAL(fake_frees, 7);
+
+    buf_free(&want);
+    buf_free(&got);
+    buf_free(&gz);
+}
+
+static int failing_metrics(void *arg, enum metrics_format f, struct http_stream *out)
+{
+    (void)arg;
+    fake_stream(out, f, -1); /* made, then an error: the router frees it */
+    return -EIO;
+}
+
+static void test_router_metrics_error(void)
+{
+    struct http_router_config cfg = {.metrics_fn = failing_metrics};
+    struct http_router *rt = http_router_new(&cfg);
+    struct http_response resp;
+
+    fake_frees = 0;
+    route(rt, "GET", "/metrics", "gzip", &resp);
+    CU_ASSERT_EQUAL(resp.status, 500);
+    CU_ASSERT_PTR_NULL(resp.stream.next);
+    CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "Content-Encoding"));
+    CU_ASSERT_STRING_EQUAL(resp.body.data, "error rendering metrics: Input/output error\n");
+    CU_ASSERT_EQUAL(fake_frees, 1);
+    http_response_free(&resp);
+    http_router_free(rt);
+}
+
 static void test_negotiation(void)
 {
     static const struct {
@@ -370,7 +578,7 @@ static void route_auth(const struct http_router *rt, const char *method, const c
     struct http_header h[] = {{"Accept", "*/*"}, {"authorization", auth}};
     struct http_request req = {.method = method, .path = path, .headers = h,
                                .n_headers = auth ? 2 : 1};
-    http_route(rt, &req, resp, NULL);
+    http_route(rt, &req, resp);
 }
 
 static void test_router_token(void)
@@ -495,7 +703,9 @@ static void test_router_methods(void)
 /* --- suites ------------------------------------------------------------------------ */
 
 static const struct cu_test router_tests[] = {
-    {"router: 404, 405 + Allow, HEAD, prefixes, gzip, spare buffer", test_router},
+    {"router: 404, 405 + Allow, HEAD, prefixes, gzip", test_router},
+    {"streamed bodies: pieces, gzip per piece, free exactly once, errors", test_router_streams},
+    {"GET /metrics: a failing exposition is a 500", test_router_metrics_error},
     {"router: {id} patterns, raw paths, 405 + Allow per action", test_router_patterns},
     {"path segment decoding: %XX, refused '/' and NUL, sizes", test_decode_segment},
     {"Accept / Accept-Encoding negotiation", test_negotiation},

@@ -32,7 +32,9 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "cu_main.h"
+#include "io/exposition.h"
 #include "io/http_server.h"
+#include "lib/sha256.h"
 #include "lib/util.h"
 
 #define PROM_ACCEPT                                                                               \
@@ -106,6 +108,7 @@ static bool send_all(int fd, const char *p, size_t n)
 
 struct reply {
     int status;
+    bool chunked; /* the body came chunked (and was put together) */
     struct buf head; /* status line and headers, without the blank line */
     struct buf body;
 };
@@ -141,9 +144,72 @@ static const char *reply_header(const struct reply *r, const char *name)
     return NULL;
 }
 
-/* Reads one response from fd: headers, then Content-Length bytes. For HEAD
- * (or a reply without Content-Length) it reads to EOF instead, so that a
- * body sent where none belongs shows up in r->body. */
+/* Appends what one recv gives to raw; false at EOF or on an error. */
+static bool recv_more(int fd, struct buf *raw)
+{
+    char chunk[65536];
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0)
+        return false;
+    buf_append(raw, chunk, (size_t)n);
+    return true;
+}
+
+/* The offset just past the next CRLF at or after `off`, reading more as
+ * needed; 0 when the connection ends first. */
+static size_t line_end(int fd, struct buf *raw, size_t off)
+{
+    for (;;) {
+        const char *eol = raw->len > off ? memmem(raw->data + off, raw->len - off, "\r\n", 2) : NULL;
+        if (eol)
+            return (size_t)(eol - raw->data) + 2;
+        if (!recv_more(fd, raw))
+            return 0;
+    }
+}
+
+/* A chunked body (RFC 9112 7.1): `raw` holds what came after the headers.
+ * True when the last chunk and the trailer section arrived. */
+static bool read_chunked(int fd, struct buf *raw, struct buf *body)
+{
+    size_t off = 0, eol;
+
+    for (;;) {
+        if (off > (1 << 20)) { /* keep raw small on big bodies */
+            memmove(raw->data, raw->data + off, raw->len - off);
+            raw->len -= off;
+            off = 0;
+        }
+        if (!(eol = line_end(fd, raw, off)))
+            return false;
+        char *end;
+        size_t size = strtoul(raw->data + off, &end, 16);
+        if (end == raw->data + off)
+            return false;
+        off = eol;
+        if (size == 0)
+            break;
+        while (raw->len - off < size + 2)
+            if (!recv_more(fd, raw))
+                return false;
+        if (memcmp(raw->data + off + size, "\r\n", 2) != 0)
+            return false;
+        buf_append(body, raw->data + off, size);
+        off += size + 2;
+    }
+    for (;;) { /* trailers, up to an empty line */
+        if (!(eol = line_end(fd, raw, off)))
+            return false;
+        bool empty = eol == off + 2;
+        off = eol;
+        if (empty)
+            return true;
+    }
+}
+
+/* Reads one response from fd: headers, then Content-Length bytes or a
+ * chunked body. For HEAD (or a reply with neither) it reads to EOF instead,
+ * so that a body sent where none belongs shows up in r->body. */
 static bool read_reply(int fd, bool to_eof, struct reply *r)
 {
     struct buf raw = {0};
@@ -162,6 +228,16 @@ static bool read_reply(int fd, bool to_eof, struct reply *r)
     }
     buf_append(&r->head, raw.data, (size_t)(end - raw.data));
     r->status = (int)strtol(raw.data + 9, NULL, 10);
+    const char *te = reply_header(r, "Transfer-Encoding");
+    if (te && strcasecmp(te, "chunked") == 0 && !to_eof) {
+        size_t off = (size_t)(end + 4 - raw.data);
+        memmove(raw.data, raw.data + off, raw.len - off);
+        raw.len -= off;
+        r->chunked = true;
+        bool ok = read_chunked(fd, &raw, &r->body);
+        buf_free(&raw);
+        return ok;
+    }
     buf_append(&r->body, end + 4, raw.len - (size_t)(end + 4 - raw.data));
     buf_free(&raw);
 
@@ -299,7 +375,7 @@ static void fixture_start(struct fixture *fx, size_t max_body)
     struct http_config cfg = {
         .listen = "127.0.0.1:0",
         .max_body = max_body,
-        .metrics_fn = metrics_render_cb,
+        .metrics_fn = exposition_stream,
         .ready_fn = is_ready,
         .routes = extra_routes,
         .n_routes = ARRAY_SIZE(extra_routes),
@@ -371,21 +447,29 @@ static void test_metrics_openmetrics(void)
 }
 
 /* Deterministic content, big enough for gzip to matter. */
-static int fake_metrics(void *arg, enum metrics_format f, struct buf *out)
+static void fake_text(enum metrics_format f, struct buf *out)
 {
-    (void)arg;
     for (int i = 0; i < 20000; i++)
         buf_printf(out, "fake_total{n=\"%d\"} %d\n", i, i * 7);
     if (f == METRICS_OPENMETRICS_100)
         buf_puts(out, "# EOF\n");
+}
+
+/* ... streamed in 4 KiB pieces, so a scrape is many of them. */
+static int fake_metrics(void *arg, enum metrics_format f, struct http_stream *out)
+{
+    struct buf text = {0};
+    (void)arg;
+    fake_text(f, &text);
+    http_stream_from_buf(out, &text, 4096);
     return 0;
 }
 
-static int failing_metrics(void *arg, enum metrics_format f, struct buf *out)
+static int failing_metrics(void *arg, enum metrics_format f, struct http_stream *out)
 {
     (void)arg;
     (void)f;
-    buf_puts(out, "partial");
+    (void)out;
     return -EIO;
 }
 
@@ -399,7 +483,7 @@ static void test_metrics_gzip(void)
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
     int port = http_port(srv);
-    fake_metrics(NULL, METRICS_TEXT_004, &expect);
+    fake_text(METRICS_TEXT_004, &expect);
 
     CU_ASSERT_TRUE_FATAL(get(port, "/metrics", "Accept-Encoding: gzip, deflate, br\r\n", &gz));
     CU_ASSERT_EQUAL(gz.status, 200);
@@ -417,7 +501,7 @@ static void test_metrics_gzip(void)
     CU_ASSERT_TRUE(plain.body.len == expect.len && memcmp(plain.body.data, expect.data, expect.len) == 0);
     reply_free(&plain);
 
-    /* gzip of the OpenMetrics form too; the spare buffer comes back and is reused */
+    /* gzip of the OpenMetrics form too, a few times over */
     for (int i = 0; i < 3; i++) {
         struct reply om;
         struct buf dec = {0};
@@ -513,7 +597,10 @@ static void test_head(void)
     CU_ASSERT_TRUE_FATAL(request(AF_INET, fx.port, "HEAD", "/metrics", NULL, NULL, &r));
     CU_ASSERT_EQUAL(r.status, 200);
     CU_ASSERT_STRING_EQUAL(reply_header(&r, "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
-    CU_ASSERT_TRUE(reply_header(&r, "Content-Length") && strtol(reply_header(&r, "Content-Length"), NULL, 10) > 1000);
+    /* a streamed body: its length is not known without producing it, so
+     * HEAD gives none (and closes the connection after the headers) */
+    CU_ASSERT_PTR_NULL(reply_header(&r, "Content-Length"));
+    CU_ASSERT_PTR_NULL(reply_header(&r, "Transfer-Encoding"));
     CU_ASSERT_EQUAL(r.body.len, 0); /* headers only */
     reply_free(&r);
     CU_ASSERT_TRUE_FATAL(request(AF_INET, fx.port, "HEAD", "/-/healthy", NULL, NULL, &r));
@@ -525,7 +612,7 @@ static void test_head(void)
     CU_ASSERT_TRUE_FATAL(request(AF_INET, fx.port, "HEAD", "/-/reload", NULL, NULL, &r));
     CU_ASSERT_EQUAL(r.status, 405);
     reply_free(&r);
-    /* HEAD with gzip reports the gzipped length */
+    /* HEAD with gzip reports the encoding GET would use */
     CU_ASSERT_TRUE_FATAL(request(AF_INET, fx.port, "HEAD", "/metrics", "Accept-Encoding: gzip\r\n", NULL, &r));
     CU_ASSERT_STRING_EQUAL(reply_header(&r, "Content-Encoding"), "gzip");
     CU_ASSERT_TRUE_FATAL(get(fx.port, "/-/healthy", NULL, &g));
@@ -1436,6 +1523,265 @@ static void test_log_rate_limit(void)
     CU_ASSERT_TRUE(suppressed >= 1);
 }
 
+/* --- streamed bodies ---------------------------------------------------------------- */
+
+/* GET /big: BIG_PIECES pieces of 64 KiB of text, made only when the server
+ * pulls them; counts what it made and how often a stream was freed. */
+#define BIG_PIECE (64 * 1024)
+#define BIG_PIECES 800 /* 50 MiB */
+
+static atomic_size_t big_made[2]; /* bytes produced: [0] plain, [1] gzipped streams */
+static atomic_int big_started, big_freed;
+
+struct big_stream {
+    int piece;
+    bool gzip; /* the router gzips it */
+};
+
+/* Piece k: 2,048 lines of 32 bytes, "piece 000123 line 00042 ok tick\n"
+ * (digits written by hand: the server thread makes gigabytes of these in
+ * the slow-client test). */
+static void big_piece(int k, struct buf *out)
+{
+    char line[33] = "piece 000000 line 00000 ok tick\n";
+
+    for (int d = 11, v = k; d >= 6; d--, v /= 10)
+        line[d] = (char)('0' + v % 10);
+    buf_reserve(out, BIG_PIECE);
+    for (int n = 0; n < BIG_PIECE / 32; n++) {
+        for (int d = 22, v = n; d >= 18; d--, v /= 10)
+            line[d] = (char)('0' + v % 10);
+        memcpy(out->data + out->len + (size_t)n * 32, line, 32);
+    }
+    out->len += BIG_PIECE;
+    out->data[out->len] = '\0';
+}
+
+static int big_next(void *state, struct buf *out)
+{
+    struct big_stream *bs = state;
+    big_piece(bs->piece++, out);
+    atomic_fetch_add(&big_made[bs->gzip], BIG_PIECE);
+    return bs->piece < BIG_PIECES ? 1 : 0;
+}
+
+static void big_free(void *state)
+{
+    atomic_fetch_add(&big_freed, 1);
+    free(state);
+}
+
+static void h_big(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    struct big_stream *bs = xcalloc(1, sizeof *bs);
+    struct http_stream st = {big_next, big_free, bs};
+    (void)arg;
+    bs->gzip = http_accepts_gzip(http_request_header(req, "Accept-Encoding"));
+    atomic_fetch_add(&big_started, 1);
+    resp->content_type = "text/plain";
+    http_response_stream(resp, &st);
+}
+
+static const struct http_route big_routes[] = {
+    {"GET", "/big", HTTP_MATCH_EXACT, h_big, NULL, HTTP_ROUTE_GZIP},
+};
+
+static void big_digest(unsigned char out[32])
+{
+    struct sha256 h;
+    struct buf piece = {0};
+
+    sha256_init(&h);
+    for (int k = 0; k < BIG_PIECES; k++) {
+        buf_reset(&piece);
+        big_piece(k, &piece);
+        sha256_update(&h, piece.data, piece.len);
+    }
+    sha256_final(&h, out);
+    buf_free(&piece);
+}
+
+static void digest_of(const struct buf *b, unsigned char out[32])
+{
+    struct sha256 h;
+    sha256_init(&h);
+    sha256_update(&h, b->data, b->len);
+    sha256_final(&h, out);
+}
+
+/* Waits (up to `seconds`) until `counter` reaches `want`. */
+static bool wait_count(atomic_int *counter, int want, double seconds)
+{
+    for (int i = 0; i < (int)(seconds * 100); i++) {
+        if (atomic_load(counter) >= want)
+            return true;
+        usleep(10 * 1000);
+    }
+    return atomic_load(counter) >= want;
+}
+
+/* 50 MiB in 64 KiB pieces arrives whole, plain and gzipped, chunked. */
+static void test_stream_big(void)
+{
+    struct http_config cfg = {.routes = big_routes, .n_routes = ARRAY_SIZE(big_routes)};
+    struct http_server *s = start_cfg(&cfg);
+    unsigned char want[32], got[32];
+    struct reply r;
+    struct buf plain = {0};
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int port = http_port(s);
+    atomic_store(&big_started, 0);
+    atomic_store(&big_freed, 0);
+    big_digest(want);
+
+    CU_ASSERT_TRUE_FATAL(get(port, "/big", NULL, &r));
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_TRUE(r.chunked);
+    CU_ASSERT_PTR_NULL(reply_header(&r, "Content-Encoding"));
+    CU_ASSERT_EQUAL(r.body.len, (size_t)BIG_PIECES * BIG_PIECE);
+    digest_of(&r.body, got);
+    CU_ASSERT_EQUAL(memcmp(got, want, 32), 0);
+    reply_free(&r);
+
+    CU_ASSERT_TRUE_FATAL(get(port, "/big", "Accept-Encoding: gzip\r\n", &r));
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(reply_header(&r, "Content-Encoding"), "gzip");
+    CU_ASSERT_TRUE(r.body.len < (size_t)BIG_PIECES * BIG_PIECE / 5);
+    CU_ASSERT_TRUE(gunzip(&r.body, &plain));
+    CU_ASSERT_EQUAL(plain.len, (size_t)BIG_PIECES * BIG_PIECE);
+    digest_of(&plain, got);
+    CU_ASSERT_EQUAL(memcmp(got, want, 32), 0);
+    if (getenv("HTTP_TEST_VERBOSE"))
+        printf("\n  50 MiB streamed: %zu bytes gzipped", r.body.len);
+    reply_free(&r);
+    buf_free(&plain);
+
+    /* HEAD: headers only, the stream never pulled; the connection closes
+     * rather than leave a keep-alive client guessing where the body ends */
+    int fd = dial(AF_INET, port);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    const char *two = "HEAD /big HTTP/1.1\r\nHost: x\r\n\r\nGET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n";
+    CU_ASSERT_TRUE(send_all(fd, two, strlen(two)));
+    CU_ASSERT_TRUE(read_reply(fd, true, &r));
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_EQUAL(r.body.len, 0); /* read to EOF: nothing after the headers */
+    reply_free(&r);
+    close(fd);
+
+    CU_ASSERT_TRUE(wait_count(&big_freed, 3, 10));
+    CU_ASSERT_EQUAL(atomic_load(&big_started), 3);
+    http_stop(s);
+    CU_ASSERT_EQUAL(atomic_load(&big_freed), 3);
+}
+
+static long rss_kib(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* The most the kernel lets a socket's send buffer grow to. */
+static size_t tcp_wmem_max(void)
+{
+    long lo = 0, def = 0, max = 4 * 1024 * 1024;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld %ld", &lo, &def, &max) != 3)
+            max = 4 * 1024 * 1024;
+        fclose(f);
+    }
+    return (size_t)max;
+}
+
+/* A connection whose receive buffer is fixed at 32 KiB (set before
+ * connect, so the kernel does not grow it): what the server made for it
+ * beyond that is what the server holds, not what sits in the socket. */
+static int dial_small(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 32 * 1024;
+
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* 100 clients ask for 50 MiB each and never read: the server holds what
+ * the sockets hold, plus a piece each, not 100 bodies. Each stream is freed
+ * once its client goes away. */
+static void test_stream_slow_clients(void)
+{
+    enum { CLIENTS = 100 };
+    struct http_config cfg = {.routes = big_routes, .n_routes = ARRAY_SIZE(big_routes),
+                              .connection_limit = CLIENTS + 20, .per_ip_limit = CLIENTS + 10,
+                              .connection_timeout = 60};
+    struct http_server *s = start_cfg(&cfg);
+    int fds[CLIENTS];
+    struct reply r;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int port = http_port(s);
+    atomic_store(&big_started, 0);
+    atomic_store(&big_freed, 0);
+    atomic_store(&big_made[0], 0);
+    atomic_store(&big_made[1], 0);
+    long before = rss_kib();
+    for (int i = 0; i < CLIENTS; i++) {
+        const char *req = i % 2 ? "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+                                : "GET /big HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n";
+        fds[i] = dial_small(port);
+        CU_ASSERT_TRUE_FATAL(fds[i] >= 0);
+        CU_ASSERT_TRUE(send_all(fds[i], req, strlen(req)));
+    }
+    CU_ASSERT_TRUE(wait_count(&big_started, CLIENTS, 20));
+    /* until the sockets are full: nothing more is made for 0.5 s */
+    size_t made = 0, plain = 0;
+    for (int i = 0; i < 200; i++) {
+        usleep(100 * 1000);
+        size_t now = atomic_load(&big_made[0]) + atomic_load(&big_made[1]);
+        if (now == made && i >= 5)
+            break;
+        made = now;
+    }
+    plain = atomic_load(&big_made[0]);
+    long after = rss_kib();
+    /* the server still answers at once */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_TRUE(get(port, "/-/healthy", NULL, &r) && r.status == 200);
+    reply_free(&r);
+    double took = since(&t0);
+    printf("\n  %d clients not reading 50 MiB each: made %.2f MiB per plain client, %.1f MiB per"
+           " gzip client (before compression); RSS +%ld MiB; /-/healthy in %.1f ms",
+           CLIENTS, (double)plain / (CLIENTS / 2) / (1 << 20),
+           (double)(made - plain) / (CLIENTS / 2) / (1 << 20), (after - before) / 1024,
+           took * 1e3);
+    CU_ASSERT_TRUE(after - before < 64 * 1024);
+    /* A plain client got what its socket holds (the kernel grows the
+     * server's send buffer up to tcp_wmem's maximum) and a piece or two,
+     * nowhere near 50 MiB. */
+    CU_ASSERT_TRUE(plain / (CLIENTS / 2) < tcp_wmem_max() + 1024 * 1024);
+    CU_ASSERT_EQUAL(atomic_load(&big_freed), 0);
+    for (int i = 0; i < CLIENTS; i++)
+        close(fds[i]);
+    CU_ASSERT_TRUE(wait_count(&big_freed, CLIENTS, 20));
+    http_stop(s);
+    CU_ASSERT_EQUAL(atomic_load(&big_freed), CLIENTS);
+}
+
 /* --- TLS -------------------------------------------------------------------------- */
 
 extern char **environ;
@@ -1634,6 +1980,8 @@ static const struct cu_test server_tests[] = {
     {"HEAD sends headers only", test_head},
     {"POST bodies, 413, prefix routes, query args", test_post_and_routes},
     {"paths are routed as sent: %2F and %00 stay in their segment", test_raw_path},
+    {"streamed body: 50 MiB in 64 KiB pieces, plain and gzipped; HEAD", test_stream_big},
+    {"100 clients that never read: memory bounded, streams freed", test_stream_slow_clients},
     {"keep-alive: three scrapes on one connection", test_keep_alive},
     {"listen forms: address, :port, host name, [::1], in use", test_listen_forms},
     {"start/stop leaks no descriptor", test_no_fd_leak},
