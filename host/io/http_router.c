@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "io/http_deferred.h"
 #include "lib/sha256.h"
 
 #define REALM "Bearer realm=\"jobhost\""
@@ -57,6 +58,8 @@ void http_response_init(struct http_response *resp)
     resp->body = (struct buf){0};
     resp->headers = (struct buf){0};
     resp->stream = (struct http_stream){0};
+    resp->deferred = NULL;
+    resp->gzip = false;
 }
 
 void http_response_free(struct http_response *resp)
@@ -64,6 +67,8 @@ void http_response_free(struct http_response *resp)
     buf_free(&resp->body);
     buf_free(&resp->headers);
     http_stream_free(&resp->stream);
+    http_deferred_release(resp->deferred);
+    resp->deferred = NULL;
 }
 
 void http_response_stream(struct http_response *resp, struct http_stream *s)
@@ -615,12 +620,14 @@ void http_route(const struct http_router *r, const struct http_request *req,
         return;
     }
 
+    resp->gzip = (best->flags & HTTP_ROUTE_GZIP) &&
+                 http_accepts_gzip(http_request_header(req, "Accept-Encoding"));
     best->fn(best->arg, &routed, resp);
 
     if (best->flags & HTTP_ROUTE_GZIP) {
         if (!http_response_get_header(resp, "Vary"))
             (void)http_response_header(resp, "Vary", "Accept-Encoding"); /* valid */
-        if (http_accepts_gzip(http_request_header(req, "Accept-Encoding")))
+        if (resp->gzip && !resp->deferred) /* a deferred answer: when it comes */
             compress(resp);
     }
 }

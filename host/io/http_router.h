@@ -29,7 +29,8 @@
  *
  * A body is a buffer (resp->body) or a stream produced in pieces
  * (resp->stream, see http_stream.h), which the server pulls only as fast
- * as the client reads.
+ * as the client reads. A handler may also leave the answer for later, to
+ * be given from another thread (http_defer, see http_deferred.h).
  */
 #ifndef JH_HTTP_ROUTER_H
 #define JH_HTTP_ROUTER_H
@@ -41,6 +42,8 @@
 #include "core/metrics.h"
 #include "io/http_stream.h"
 #include "lib/util.h"
+
+struct http_deferred;
 
 /* A request as handlers see it. Every pointer is borrowed for the call. */
 struct http_header {
@@ -74,6 +77,12 @@ struct http_response {
     struct buf body;           /* owned by the response */
     struct buf headers;        /* extra headers; use http_response_header() */
     struct http_stream stream; /* owned by the response */
+    /* Set by http_defer: the answer comes later (a reference, owned; the
+     * server takes it over). */
+    struct http_deferred *deferred;
+    /* Set by the router before the handler runs: the route gzips and the
+     * client accepts gzip. A deferred answer keeps it (http_defer). */
+    bool gzip;
 };
 
 typedef void (*http_handler_fn)(void *arg, const struct http_request *req,
@@ -146,8 +155,8 @@ void http_router_free(struct http_router *r); /* NULL: no-op */
  * pulls a stream). For HTTP_ROUTE_GZIP routes "Vary: Accept-Encoding" is
  * always set and, when Accept-Encoding allows gzip, a 200's body is
  * gzipped (Content-Encoding: gzip): a buffer when it is not empty, a
- * stream piece by piece as it is pulled. Runs on the caller's thread; the
- * router is read-only. */
+ * stream piece by piece as it is pulled, a deferred answer when it is
+ * given. Runs on the caller's thread; the router is read-only. */
 void http_route(const struct http_router *r, const struct http_request *req,
                 struct http_response *resp);
 
@@ -158,7 +167,8 @@ bool http_check_gate(const struct http_router *r, const struct http_request *req
                      struct http_response *resp);
 
 void http_response_init(struct http_response *resp);
-/* Frees the body, the headers and the stream (its free runs). */
+/* Frees the body, the headers, the stream (its free runs) and drops the
+ * deferred reference. */
 void http_response_free(struct http_response *resp);
 
 /* Makes the stream *s the body (taken: *s is cleared); a buffer body or an

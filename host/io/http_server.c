@@ -21,6 +21,21 @@
  * caller read (the server keeps its copies until http_stop, the key wiped
  * on free).
  *
+ * Deferred answers (http_deferred.h): when a handler defers, wait_answer
+ * puts the request on `waiting` and suspends its connection
+ * (MHD_suspend_connection: libmicrohttpd stops polling it, and its idle
+ * timeout stops). The answering thread's http_deferred_answer calls the
+ * wake, resume(), which resumes it; libmicrohttpd then calls on_request
+ * again, which sends the answer, and on_completed takes the request off
+ * `waiting`. libmicrohttpd must not be stopped with a connection still
+ * suspended: http_stop first sets `stopping` and answers everything on
+ * `waiting` with 503 (waking each), gives those answers a second to go
+ * out, and only then stops libmicrohttpd; a request that defers after
+ * `stopping` is set is answered 503 at once. Lock order: s->lock, then a
+ * deferred's mutex, then libmicrohttpd's own (inside MHD_resume_connection);
+ * libmicrohttpd calls on_request and on_completed without holding its
+ * lock, and nothing takes s->lock under a deferred's mutex.
+ *
  * libmicrohttpd's messages go to the caller's log_fn, at most
  * LOG_BURST per second: a flood of refused connections must not become a
  * flood of log records. The limiter's state is under `log_lock` (the
@@ -55,6 +70,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io/http_deferred.h"
+
 #define DEFAULT_LISTEN "127.0.0.1:9464"
 #define DEFAULT_CONNECTION_LIMIT 64
 #define DEFAULT_PER_IP_LIMIT 32
@@ -66,6 +83,10 @@
 #define MAX_TOKEN_FILE 4096
 #define MAX_READ_FILE (1024 * 1024)
 #define LOG_BURST 20 /* libmicrohttpd messages per second, then a count */
+#define STOP_GRACE_MS 1000 /* http_stop waits this long for the 503s to deferred requests */
+#define STOPPING_TEXT "503 the server is shutting down\n"
+
+struct conn_req;
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -81,6 +102,10 @@ struct http_server {
     unsigned log_suppressed; /* log_lock: dropped since the last one logged */
     bool log_capture;        /* log_lock: http_start collects the messages */
     char log_start[512];     /* log_lock: those messages, for its error */
+    pthread_mutex_t lock;     /* the deferred requests; see DESIGN */
+    pthread_cond_t drained;   /* lock: signalled when `waiting` empties */
+    struct conn_req *waiting; /* lock: requests waiting for a deferred answer */
+    bool stopping;            /* lock: http_stop began; no request starts waiting */
 };
 
 /* --- listen address ------------------------------------------------------------ */
@@ -400,6 +425,15 @@ struct conn_req {
     char *path;      /* the path as sent: not percent-decoded, no query */
     bool headers_in; /* on_request has seen the headers (and run the gate) */
     struct buf body; /* at most max_body bytes */
+    /* A deferred answer (see wait_answer): the handle, the response as the
+     * router left it (its headers go out with the answer), the connection
+     * for http_stop's sweep, and the links of s->waiting (s->lock). */
+    struct http_deferred *deferred;
+    struct http_response pending;
+    bool head;
+    struct MHD_Connection *conn;
+    struct conn_req *prev, *next;
+    bool linked;
 };
 
 /* libmicrohttpd percent-decodes the path before on_request sees it, which
@@ -565,6 +599,68 @@ static enum MHD_Result send_simple(struct MHD_Connection *c, int status, const c
     return ret;
 }
 
+/* --- deferred answers --------------------------------------------------------------- */
+
+static void unlink_waiting(struct http_server *s, struct conn_req *cr)
+{
+    if (cr->prev)
+        cr->prev->next = cr->next;
+    else
+        s->waiting = cr->next;
+    if (cr->next)
+        cr->next->prev = cr->prev;
+    cr->prev = cr->next = NULL;
+    cr->linked = false;
+}
+
+/* The deferred's wake: the answer is in. Runs on the answering thread (or
+ * in http_stop), under the deferred's mutex; the connection is suspended
+ * until then, so it is still there. */
+static void resume(void *cls)
+{
+    MHD_resume_connection(cls);
+}
+
+/* The handler deferred its answer: park the connection until it comes.
+ * libmicrohttpd calls on_request again once the connection is resumed,
+ * which then sends the answer (see on_request). */
+static enum MHD_Result wait_answer(struct http_server *s, struct MHD_Connection *c,
+                                   struct conn_req *cr, struct http_response *resp, bool head)
+{
+    cr->deferred = resp->deferred;
+    cr->pending = *resp;
+    http_response_init(resp); /* the caller frees what is left: nothing */
+    cr->pending.deferred = NULL;
+    buf_free(&cr->pending.body); /* ignored once deferred; the answer brings its own */
+    http_stream_free(&cr->pending.stream);
+    cr->head = head;
+    cr->conn = c;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->stopping) {
+        /* http_stop has swept the waiting list already: nobody would wake
+         * this one. Answer now, as the sweep did the others. */
+        pthread_mutex_unlock(&s->lock);
+        http_deferred_cancel(cr->deferred, 503, STOPPING_TEXT);
+        http_deferred_take(cr->deferred, &cr->pending);
+        return send_response(c, &cr->pending, head);
+    }
+    cr->next = s->waiting;
+    if (s->waiting)
+        s->waiting->prev = cr;
+    s->waiting = cr;
+    cr->linked = true;
+    pthread_mutex_unlock(&s->lock);
+
+    /* Suspend first, then register the wake: an answer given in between
+     * (the handler may have answered before returning) finds no wake and
+     * we resume ourselves; never a resume before the suspend. */
+    MHD_suspend_connection(c);
+    if (!http_deferred_wait(cr->deferred, resume, c))
+        MHD_resume_connection(c);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -607,6 +703,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return send_simple(c, 413, "413 request body too large\n");
         return MHD_YES;
     }
+    if (cr->deferred) {
+        /* Resumed: the answer is in (the handler's or http_stop's 503). */
+        http_deferred_take(cr->deferred, &cr->pending);
+        return send_response(c, &cr->pending, cr->head);
+    }
     if (*upload_data_size) {
         if (cr->body.len + *upload_data_size > s->max_body) {
             /* A chunked body past the limit: stop reading it. libmicrohttpd
@@ -636,8 +737,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     };
     struct http_response resp;
 
+    enum MHD_Result ret;
+
     http_route(s->router, &req, &resp);
-    enum MHD_Result ret = send_response(c, &resp, strcmp(method, "HEAD") == 0);
+    if (resp.deferred)
+        ret = wait_answer(s, c, cr, &resp, strcmp(method, "HEAD") == 0);
+    else
+        ret = send_response(c, &resp, strcmp(method, "HEAD") == 0);
     http_response_free(&resp);
     free(headers.v);
     free(args.v);
@@ -647,16 +753,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct http_server *s = cls;
     struct conn_req *cr = *req_cls;
-    (void)cls;
     (void)c;
     (void)toe;
-    if (cr) {
-        free(cr->path);
-        buf_free(&cr->body);
-        free(cr);
-        *req_cls = NULL;
+    if (!cr)
+        return;
+    if (cr->linked) {
+        pthread_mutex_lock(&s->lock);
+        unlink_waiting(s, cr);
+        if (!s->waiting)
+            pthread_cond_broadcast(&s->drained);
+        pthread_mutex_unlock(&s->lock);
     }
+    http_deferred_release(cr->deferred); /* the answering side may still hold its own */
+    http_response_free(&cr->pending);
+    free(cr->path);
+    buf_free(&cr->body);
+    free(cr);
+    *req_cls = NULL;
 }
 
 /* One message to the caller's logger, else stderr. */
@@ -748,6 +863,8 @@ static void server_free(struct http_server *s)
         free(s->key_pem);
     }
     pthread_mutex_destroy(&s->log_lock);
+    pthread_cond_destroy(&s->drained);
+    pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
@@ -757,7 +874,8 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     bool tls = cfg->cert_pem || cfg->key_pem;
     struct http_server *s;
     int fd, port = 0;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    pthread_condattr_t ca;
     size_t memory = cfg->connection_memory ? cfg->connection_memory : DEFAULT_CONNECTION_MEMORY;
 
     /* Refuse a bad configuration before binding anything. */
@@ -782,6 +900,11 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
 
     s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->log_lock, NULL);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the grace period ignores clock steps */
+    pthread_cond_init(&s->drained, &ca);
+    pthread_condattr_destroy(&ca);
     s->router = http_router_new(&(struct http_router_config){
         .token = cfg->token,
         .metrics_fn = cfg->metrics_fn,
@@ -832,7 +955,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                                  MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     pthread_mutex_lock(&s->log_lock);
     s->log_capture = false;
@@ -856,12 +979,35 @@ int http_port(const struct http_server *s)
     return s->port;
 }
 
+/* Answers every waiting request 503 and gives the polling thread up to
+ * STOP_GRACE_MS to send those answers. libmicrohttpd must not be stopped
+ * with a connection still suspended, and after this none is: each waiting
+ * one is answered (so resumed, by its wake or by wait_answer), and no new
+ * one starts waiting once `stopping` is set. Main thread. */
+static void answer_waiting(struct http_server *s)
+{
+    struct timespec deadline;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_nsec += (long)STOP_GRACE_MS % 1000 * 1000000;
+    deadline.tv_sec += STOP_GRACE_MS / 1000 + deadline.tv_nsec / 1000000000;
+    deadline.tv_nsec %= 1000000000;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    for (struct conn_req *cr = s->waiting; cr; cr = cr->next)
+        http_deferred_cancel(cr->deferred, 503, STOPPING_TEXT);
+    while (s->waiting && pthread_cond_timedwait(&s->drained, &s->lock, &deadline) == 0)
+        ;
+    pthread_mutex_unlock(&s->lock);
+}
+
 void http_stop(struct http_server *s)
 {
     unsigned suppressed;
 
     if (!s)
         return;
+    answer_waiting(s);
     /* Closes the listening socket and every connection, joins the thread;
      * responses still held are released (free_body, pump_free) on this
      * thread. */

@@ -24,10 +24,17 @@
  *   what bounds such a client. Do not expose the port to untrusted networks
  *   without a proxy in front (http_listen_is_loopback lets the daemon warn).
  *
+ * Bodies may be streamed (http_stream.h): the server pulls a piece only
+ * when the socket took the last one, so a client that stops reading costs
+ * one piece. Answers may be deferred (http_deferred.h) and given later from
+ * another thread; the connection waits meanwhile without blocking others.
+ *
  * Threads: every handler, including the metrics and ready callbacks, runs on
  * the server's polling thread, one request at a time; a handler must not
  * block for long (a slow handler delays other requests, never the
- * scheduler). http_start and http_stop are called from the main thread.
+ * scheduler): work that takes long is handed to another thread and the
+ * answer deferred. http_start and http_stop are called from the main
+ * thread.
  */
 #ifndef JH_HTTP_SERVER_H
 #define JH_HTTP_SERVER_H
@@ -129,8 +136,13 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
 /* The bound TCP port (useful with port 0). */
 int http_port(const struct http_server *s);
 
-/* Stops accepting, closes every connection, waits for the polling thread
- * and frees the server. NULL is a no-op. Main thread. */
+/* Stops: answers every request still waiting for a deferred answer with
+ * 503 and gives those answers up to a second to be sent (a late
+ * http_deferred_answer is then dropped with -ECANCELED); then stops
+ * accepting, closes every connection (streams still being sent are freed),
+ * waits for the polling thread and frees the server. Returns within about
+ * a second whatever the handlers' workers do. NULL is a no-op. Main
+ * thread. */
 void http_stop(struct http_server *s);
 
 #endif /* JH_HTTP_SERVER_H */

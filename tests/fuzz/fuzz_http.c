@@ -26,7 +26,9 @@
  * inflates to what the handler wrote, with Vary and Content-Encoding set;
  * a streamed body (the metrics route; /status/ with ?stream) drains to
  * what the handler meant, gzipped piece by piece, and a stream's error
- * comes through gzip; HEAD answers as GET; routing twice gives the same.
+ * comes through gzip; a deferred answer (POST /defer, answered inside the
+ * handler) is taken as the server would and gzipped like any other; HEAD
+ * answers as GET; routing twice gives the same.
  * The header values and the path also go through http_negotiate_format,
  * http_accepts_gzip, http_parse_listen (with exact-size buffers, so ASan
  * sees any overrun), http_listen_is_loopback and http_token_equal.
@@ -38,6 +40,7 @@
 #include <zlib.h>
 
 #include "fuzz_common.h"
+#include "io/http_deferred.h"
 #include "io/http_server.h"
 
 #define TOKEN "s3cret-T0ken"
@@ -168,6 +171,26 @@ static void h_pattern(void *arg, const struct http_request *req, struct http_res
     note((int)(intptr_t)arg, resp);
 }
 
+/* POST /defer: deferred, and answered before the handler returns with the
+ * request's body and ?status (the server's side is played in
+ * route_and_check). */
+static void h_defer(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    const char *st = http_request_arg(req, "status");
+    long v = st ? strtol(st, NULL, 10) : 200;
+    struct buf body = {0};
+    (void)arg;
+    try_header(req, resp);
+    struct http_deferred *d = http_defer(resp);
+    if (req->body_len)
+        buf_append(&body, req->body, req->body_len);
+    buf_reset(&g_written);
+    buf_append(&g_written, body.data ? body.data : "", body.len);
+    g_ran = 14;
+    FUZZ_CHECK(http_deferred_answer(d, v >= 100 && v <= 599 ? (int)v : 500, NULL, &body) == 0,
+               "deferred answer refused");
+}
+
 /* The metrics stream, written here (not http_stream_from_buf): g_piece
  * bytes of its text a piece, -EIO on the second when g_stream_fail. */
 struct text_stream {
@@ -241,6 +264,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/jobs/stats", HTTP_MATCH_EXACT, h_pattern, (void *)11, 0},
     {"PUT", "/p/{a}/{b}", HTTP_MATCH_EXACT, h_pattern, (void *)12, 0},
     {"GET", "/q/x{y}", HTTP_MATCH_EXACT, h_pattern, (void *)13, 0},
+    {"POST", "/defer", HTTP_MATCH_EXACT, h_defer, NULL, HTTP_ROUTE_GZIP},
 };
 
 /* The whole table as the router sees it: ours, then the built-ins. */
@@ -265,6 +289,7 @@ static const struct ref_route ref_routes[] = {
     {"GET", "/api/v1/jobs/stats", HTTP_MATCH_EXACT, 11, false},
     {"PUT", "/p/{a}/{b}", HTTP_MATCH_EXACT, 12, false},
     {"GET", "/q/x{y}", HTTP_MATCH_EXACT, 13, false},
+    {"POST", "/defer", HTTP_MATCH_EXACT, 14, true},
     {"GET", "/metrics", HTTP_MATCH_EXACT, 100, true},
     {"GET", "/-/healthy", HTTP_MATCH_EXACT, 101, false},
     {"GET", "/-/ready", HTTP_MATCH_EXACT, 102, false},
@@ -489,6 +514,13 @@ static void route_and_check(int tok, const struct http_request *req, struct http
     buf_reset(&g_param);
     int frees = g_text_frees;
     http_route(g_router[tok], req, resp);
+    bool deferred = resp->deferred != NULL;
+    if (deferred) { /* the server's side: already answered, so no waiting */
+        FUZZ_CHECK(!http_response_get_header(resp, "Content-Encoding"), "gzip before the answer");
+        FUZZ_CHECK(!http_deferred_wait(resp->deferred, NULL, NULL), "answered, yet waits");
+        http_deferred_take(resp->deferred, resp);
+    }
+    FUZZ_CHECK(deferred == (g_ran == 14), "deferred %d, handler %d", deferred, g_ran);
     check_headers(resp);
     /* the body, whole: a stream is drained (and freed) here */
     bool streamed = resp->stream.next != NULL;

@@ -5,7 +5,9 @@
  * accepted, refused, missing; 401 + WWW-Authenticate), the constant-time
  * token comparison, response headers that cannot split a response; and
  * the bodies: streams served in pieces, gzip piece by piece, a stream's
- * free that runs exactly once, a failing stream.
+ * free that runs exactly once, a failing stream; deferred answers as the
+ * router and the server's side of the handle see them (no thread here:
+ * test_http_server.c answers from other threads).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 
 #include "core/metrics.h"
 #include "cu_main.h"
+#include "io/http_deferred.h"
 #include "io/http_router.h"
 #include "lib/util.h"
 
@@ -488,6 +491,110 @@ static void test_router_metrics_error(void)
     http_router_free(rt);
 }
 
+/* A handler that defers; the test answers through `parked`. */
+static struct http_deferred *parked;
+
+static void h_defer(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    (void)arg;
+    (void)req;
+    buf_puts(&resp->body, "ignored: the answer brings its body");
+    (void)http_response_header(resp, "X-Before", "1");
+    parked = http_defer(resp);
+    (void)http_response_header(resp, "X-After", "2");
+}
+
+static int wakes;
+
+static void count_wake(void *cls)
+{
+    CU_ASSERT_PTR_EQUAL(cls, &wakes);
+    wakes++;
+}
+
+static const struct http_route defer_routes[] = {
+    {"POST", "/defer", HTTP_MATCH_EXACT, h_defer, NULL, HTTP_ROUTE_GZIP},
+};
+
+static void test_router_deferred(void)
+{
+    struct http_router_config cfg = {.routes = defer_routes, .n_routes = 1};
+    struct http_router *rt = http_router_new(&cfg);
+    struct http_header gz[] = {{"Accept-Encoding", "gzip"}};
+    struct http_request req = {.method = "POST", .path = "/defer", .headers = gz, .n_headers = 1};
+    struct http_response resp;
+    struct buf body = {0}, plain = {0};
+
+    /* answered while the server waits: woken once; the answer is gzipped
+     * (a gzip route, a client that accepts it) and keeps the handler's
+     * headers, set before and after http_defer */
+    http_route(rt, &req, &resp);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(resp.deferred);
+    CU_ASSERT_PTR_EQUAL(resp.deferred, parked);
+    CU_ASSERT_TRUE(resp.gzip);
+    CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "Content-Encoding")); /* not yet */
+    ASSERT_STR(http_response_get_header(&resp, "Vary"), "Accept-Encoding");
+    wakes = 0;
+    CU_ASSERT_TRUE(http_deferred_wait(resp.deferred, count_wake, &wakes));
+    CU_ASSERT_EQUAL(wakes, 0);
+    buf_puts(&body, "reloaded: 3 jobs\n");
+    CU_ASSERT_EQUAL(http_deferred_answer(parked, 200, "application/json", &body), 0);
+    CU_ASSERT_PTR_NULL(body.data);
+    CU_ASSERT_EQUAL(wakes, 1);
+    http_deferred_cancel(resp.deferred, 503, "late\n"); /* the answer came first: no-op */
+    CU_ASSERT_EQUAL(wakes, 1);
+    http_deferred_take(resp.deferred, &resp);
+    CU_ASSERT_EQUAL(resp.status, 200);
+    ASSERT_STR(resp.content_type, "application/json");
+    ASSERT_STR(http_response_get_header(&resp, "Content-Encoding"), "gzip");
+    ASSERT_STR(http_response_get_header(&resp, "X-Before"), "1");
+    ASSERT_STR(http_response_get_header(&resp, "X-After"), "2");
+    CU_ASSERT_TRUE(gunzip(&resp.body, &plain));
+    ASSERT_STR(plain.data, "reloaded: 3 jobs\n");
+    http_response_free(&resp); /* the last reference: all freed (ASan) */
+
+    /* answered before the server looks: no wait, no wake; a 400 is sent
+     * plain; no Accept-Encoding: plain */
+    req.n_headers = 0;
+    http_route(rt, &req, &resp);
+    CU_ASSERT_FALSE(resp.gzip);
+    buf_puts(&body, "bad manifest\n");
+    CU_ASSERT_EQUAL(http_deferred_answer(parked, 400, NULL, &body), 0);
+    wakes = 0;
+    CU_ASSERT_FALSE(http_deferred_wait(resp.deferred, count_wake, &wakes));
+    http_deferred_take(resp.deferred, &resp);
+    CU_ASSERT_EQUAL(wakes, 0);
+    CU_ASSERT_EQUAL(resp.status, 400);
+    ASSERT_STR(resp.content_type, "text/plain; charset=utf-8");
+    ASSERT_STR(resp.body.data, "bad manifest\n");
+    http_response_free(&resp);
+
+    /* the server gives up first (stopping): 503, woken once, the answer
+     * dropped with -ECANCELED */
+    req.n_headers = 1;
+    http_route(rt, &req, &resp);
+    wakes = 0;
+    CU_ASSERT_TRUE(http_deferred_wait(resp.deferred, count_wake, &wakes));
+    http_deferred_cancel(resp.deferred, 503, "503 stopping\n");
+    CU_ASSERT_EQUAL(wakes, 1);
+    http_deferred_take(resp.deferred, &resp);
+    CU_ASSERT_EQUAL(resp.status, 503);
+    ASSERT_STR(resp.body.data, "503 stopping\n");
+    CU_ASSERT_PTR_NULL(http_response_get_header(&resp, "Content-Encoding"));
+    http_response_free(&resp);
+    buf_puts(&body, "too late\n");
+    CU_ASSERT_EQUAL(http_deferred_answer(parked, 200, NULL, &body), -ECANCELED);
+    CU_ASSERT_PTR_NULL(body.data);
+
+    /* the response goes first (a client gone, a router test): the answer
+     * still frees everything */
+    http_route(rt, &req, &resp);
+    http_response_free(&resp);
+    CU_ASSERT_EQUAL(http_deferred_answer(parked, 200, NULL, NULL), 0);
+    http_router_free(rt);
+    buf_free(&plain);
+}
+
 static void test_negotiation(void)
 {
     static const struct {
@@ -706,6 +813,7 @@ static const struct cu_test router_tests[] = {
     {"router: 404, 405 + Allow, HEAD, prefixes, gzip", test_router},
     {"streamed bodies: pieces, gzip per piece, free exactly once, errors", test_router_streams},
     {"GET /metrics: a failing exposition is a 500", test_router_metrics_error},
+    {"deferred answers: gzip, headers, wake once, cancel, either side last", test_router_deferred},
     {"router: {id} patterns, raw paths, 405 + Allow per action", test_router_patterns},
     {"path segment decoding: %XX, refused '/' and NUL, sizes", test_decode_segment},
     {"Accept / Accept-Encoding negotiation", test_negotiation},
