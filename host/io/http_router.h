@@ -6,16 +6,19 @@
  * OpenMetrics 1.0), gzip negotiation, and the built-in routes GET /metrics,
  * GET /-/healthy and GET /-/ready beside the caller's.
  *
- * Pure: no sockets, no threads, no globals. Unit tests and the fuzzer drive
- * it with a struct http_request they build; the server (http_server.h)
- * feeds it what libmicrohttpd reads and sends what it answers.
+ * Pure: no sockets, no threads, no globals (only a deferred answer's handle
+ * holds a mutex, for the thread that gives it). Unit tests and the fuzzer
+ * drive it with a struct http_request they build; the server
+ * (http_server.h) feeds it what libmicrohttpd reads and sends what it
+ * answers.
  *
  * Paths are routed as sent: the router and the handlers see the path of
  * the request line without its query string and without percent-decoding,
- * so "/api/v1/jobs/a%2Fb/run" is the path of the job "a/b" (or of nobody),
- * never "/api/v1/jobs/a/b/run", and "%00" cannot cut a path short. A
- * handler that needs a segment's text decodes it (http_request_param,
- * http_decode_segment). Query arguments arrive decoded.
+ * so "/api/v1/jobs/a%2Frun" has one segment after "jobs", never the two of
+ * "/api/v1/jobs/a/run", and "%00" cannot cut a path short. A handler that
+ * needs a segment's text decodes it (http_request_param,
+ * http_decode_segment, which refuse a '/' or NUL). Query arguments arrive
+ * decoded.
  *
  * A route matches a path exactly ("/-/reload"), by pattern with one
  * parameter segment ("/api/v1/jobs/{id}/run": "{id}" stands for one

@@ -426,12 +426,11 @@ struct conn_req {
     bool headers_in; /* on_request has seen the headers (and run the gate) */
     struct buf body; /* at most max_body bytes */
     /* A deferred answer (see wait_answer): the handle, the response as the
-     * router left it (its headers go out with the answer), the connection
-     * for http_stop's sweep, and the links of s->waiting (s->lock). */
+     * router left it (its headers go out with the answer), whether it
+     * answers a HEAD, and the links of s->waiting (under s->lock). */
     struct http_deferred *deferred;
     struct http_response pending;
     bool head;
-    struct MHD_Connection *conn;
     struct conn_req *prev, *next;
     bool linked;
 };
@@ -634,7 +633,6 @@ static enum MHD_Result wait_answer(struct http_server *s, struct MHD_Connection 
     buf_free(&cr->pending.body); /* ignored once deferred; the answer brings its own */
     http_stream_free(&cr->pending.stream);
     cr->head = head;
-    cr->conn = c;
 
     pthread_mutex_lock(&s->lock);
     if (s->stopping) {
