@@ -11,7 +11,7 @@
  * reload runs stays pending in the signalfd and is read once afterwards:
  * any number of them coalesce into exactly one follow-up reload. Other
  * threads: the dispatcher (scheduler.c), the workers (executor.c), the log
- * writer (log.c), libmicrohttpd's thread (http.c) and the file watcher
+ * writer (log.c), libmicrohttpd's thread (io/http_server.c) and the file watcher
  * (watch.c); host/README.md has the whole map.
  *
  * The wiring of the outcome pipeline is here, in the order observers see
@@ -49,7 +49,7 @@
 #include "core/reload.h"
 #include "core/scheduler.h"
 #include "io/api.h"
-#include "io/http.h"
+#include "io/http_server.h"
 #include "io/metrics_render.h"
 #include "io/watch.h"
 #include "lib/units.h"
@@ -153,19 +153,13 @@ static void free_secret(char *s)
     }
 }
 
-/* /metrics, rendered whole for the server. */
-static int render_metrics(void *arg, enum metrics_format f, struct buf *out)
-{
-    return metrics_render_all(arg, f, out);
-}
-
 static int start_http(struct daemon *d, const struct manifest *m)
 {
     const struct manifest_host *h = &m->host;
     struct http_route routes[API_ROUTES];
     struct http_config hc = {
         .listen = h->http.listen,
-        .metrics_fn = render_metrics,
+        .metrics_fn = metrics_render_stream,
         .metrics_arg = &d->metrics_src,
         .ready_fn = is_ready,
         .ready_arg = d,

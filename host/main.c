@@ -24,7 +24,7 @@
 #include "core/outcome_state.h"
 #include "core/run.h"
 #include "daemon.h"
-#include "io/http.h"
+#include "io/http_server.h"
 #include "lib/trigger.h"
 #include "lib/tz.h"
 #include "lib/units.h"

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "io/http.h"
+#include "io/http_router.h"
 
 struct reloader;
 struct executor;

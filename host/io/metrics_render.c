@@ -27,6 +27,7 @@
 #include "core/executor.h"
 #include "core/generation.h"
 #include "core/jobstate.h"
+#include "io/http_stream.h"
 #include "io/procstat.h"
 #include "lib/numfmt.h"
 #include "lib/utf8.h"
@@ -699,9 +700,24 @@ int metrics_render_all(const struct metrics_source *src, enum metrics_format f, 
     return 0;
 }
 
-const char *metrics_content_type(enum metrics_format f)
+static int stream_next(void *state, struct buf *out)
 {
-    if (f == METRICS_OPENMETRICS_100)
-        return "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    return "text/plain; version=0.0.4; charset=utf-8";
+    return metrics_render_next(state, out);
 }
+
+static void stream_free(void *state)
+{
+    metrics_render_free(state);
+}
+
+int metrics_render_stream(void *src, enum metrics_format f, struct http_stream *out)
+{
+    struct metrics_render *r = metrics_render_new(src, f);
+
+    *out = (struct http_stream){0};
+    if (!r)
+        return -EINVAL;
+    *out = (struct http_stream){.next = stream_next, .free = stream_free, .state = r};
+    return 0;
+}
+
