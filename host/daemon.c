@@ -49,7 +49,7 @@
 #include "core/reload.h"
 #include "core/scheduler.h"
 #include "io/api.h"
-#include "io/http_server.h"
+#include "io/http_host.h"
 #include "io/metrics_render.h"
 #include "io/watch.h"
 #include "lib/units.h"
@@ -70,7 +70,8 @@ struct daemon {
     struct scheduler *sched;
     struct reloader *reloader;
     struct api api;
-    struct http_server *http;
+    struct http_route routes[API_ROUTES]; /* the API's, for every server */
+    struct http_host *http;
     struct watcher *watcher;
     atomic_bool ready; /* read by the HTTP thread for /-/ready */
 };
@@ -136,71 +137,72 @@ static void publish_host_metrics(struct daemon *d, const struct generation *g)
     free(list);
 }
 
-/* After a reload swapped in g: the host settings that can change live. */
+/* What a reload cannot change while the daemon runs. */
+static void needs_restart(const struct manifest *was, const struct manifest *m,
+                          struct errors *errs)
+{
+    const struct manifest_host *a = &was->host, *b = &m->host;
+    bool buckets = a->n_duration_buckets != b->n_duration_buckets ||
+                   (a->n_duration_buckets &&
+                    memcmp(a->duration_buckets, b->duration_buckets,
+                           a->n_duration_buckets * sizeof(*a->duration_buckets)) != 0);
+
+    if (buckets)
+        errors_add(errs, "%s: host.metrics.duration_buckets: changing it needs a restart "
+                   "(the histograms' buckets are fixed while the daemon runs)", m->path);
+}
+
+/* Before a reload's swap: what can fail is done here, or the reload is
+ * refused with the live configuration untouched. */
+static int on_reload_prepare(void *arg, const struct generation *live, struct generation *next,
+                             struct errors *errs)
+{
+    struct daemon *d = arg;
+    size_t before = errs->count;
+
+    needs_restart(live->manifest, next->manifest, errs);
+    if (errs->count > before)
+        return -EINVAL;
+    if (d->http)
+        return http_host_prepare(d->http, &next->manifest->host, next->manifest->path, errs);
+    return 0;
+}
+
+/* After a reload swapped in g: the host settings that change live. */
 static void on_reload_applied(void *arg, struct generation *g)
 {
     struct daemon *d = arg;
+    const struct manifest_host *h = &g->manifest->host;
+
     apply_log_config(d, g->manifest);
     publish_host_metrics(d, g);
-}
-
-/* Frees a secret after wiping it: the server keeps its own copy. */
-static void free_secret(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
+    http_host_commit(d->http);
+    executor_resize(d->ex, h->workers);
+    executor_set_stuck(d->ex, h->stuck_grace_ns, h->max_stuck_workers);
 }
 
 static int start_http(struct daemon *d, const struct manifest *m)
 {
-    const struct manifest_host *h = &m->host;
-    struct http_route routes[API_ROUTES];
-    struct http_config hc = {
-        .listen = h->http.listen,
+    char err[512] = "";
+    struct http_host_wiring w = {
         .metrics_fn = metrics_render_stream,
         .metrics_arg = &d->metrics_src,
         .ready_fn = is_ready,
         .ready_arg = d,
         .log_fn = http_log,
-        .routes = routes,
+        .log_arg = d,
     };
-    char err[512] = "";
-    char *token = NULL, *cert = NULL, *key = NULL;
-    int rc = -EADDRNOTAVAIL;
+    int rc;
 
-    if (!h->http.enabled)
-        return 0;
     d->api.reloader = d->reloader;
     d->api.executor = d->ex;
-    hc.n_routes = api_routes(&d->api, routes);
-    if ((h->http.token_file && http_read_token_file(h->http.token_file, &token, err, sizeof(err)) < 0) ||
-        (h->http.cert_file && http_read_file(h->http.cert_file, &cert, err, sizeof(err)) < 0) ||
-        (h->http.key_file && http_read_file(h->http.key_file, &key, err, sizeof(err)) < 0))
-        goto out;
-    hc.token = token;
-    hc.cert_pem = cert;
-    hc.key_pem = key;
-    d->http = http_start(&hc, err, sizeof(err));
-    if (!d->http)
-        goto out;
-    jlog(JH_LOG_INFO, "http_listening", "listen=%s port=%d tls=%s token=%s", h->http.listen,
-         http_port(d->http), cert ? "on" : "off", token ? "required for POST" : "none");
-    if (!http_listen_is_loopback(h->http.listen))
-        jlog(JH_LOG_WARN, "http_not_loopback",
-             "listen=%s token=%s tls=%s hint=%s", h->http.listen, token ? "yes" : "no",
-             cert ? "yes" : "no",
-             "reachable from other hosts: set http.token_file (and TLS) or listen on 127.0.0.1");
-    rc = 0;
-out:
+    w.n_routes = api_routes(&d->api, d->routes);
+    w.routes = d->routes;
+    rc = http_host_start(&w, &m->host, &d->http, err, sizeof(err));
     if (rc < 0) {
-        jlog(JH_LOG_ERROR, "http_failed", "listen=%s error=%s", h->http.listen, err);
+        jlog(JH_LOG_ERROR, "http_failed", "listen=%s error=%s", m->host.http.listen, err);
         fprintf(stderr, "jobhost: %s\n", err);
     }
-    free_secret(token);
-    free(cert);
-    free_secret(key);
     return rc;
 }
 
@@ -362,10 +364,14 @@ static int start(struct daemon *d, struct errors *errs)
         };
         d->sched = scheduler_new(&so);
     }
-    d->reloader = reloader_new(opts->manifest_path, &d->rt, d->sched, g, on_reload_applied, d);
+    {
+        struct reload_hooks hooks = {
+            .prepare = on_reload_prepare, .applied = on_reload_applied, .arg = d};
+        d->reloader = reloader_new(opts->manifest_path, &d->rt, d->sched, g, &hooks);
+    }
     /* Everything that can fail comes before the first firing. */
     if (start_http(d, g->manifest) < 0) {
-        errors_add(errs, "%s: cannot listen on %s (see the http_failed record)",
+        errors_add(errs, "%s: host.http: cannot serve %s (see the http_failed record)",
                    opts->manifest_path, g->manifest->host.http.listen);
         return -EADDRNOTAVAIL;
     }
@@ -442,7 +448,7 @@ int daemon_run(const struct daemon_opts *opts)
             isolate_kill_busy(); /* no worker process outlives the daemon */
         }
     }
-    http_stop(d.http);
+    http_host_stop(d.http);
     isolate_shutdown();
     if (status == 0 || d.ex)
         jlog(left ? JH_LOG_ERROR : JH_LOG_INFO, "host_stopped", "abandoned_runs=%u", left);
@@ -470,5 +476,13 @@ int daemon_run(const struct daemon_opts *opts)
     log_shutdown();
     errors_free(&errs);
     close(sfd);
+    if (left > 0) {
+        /* Abandoned runs' threads are still in plugin code that uses the
+         * job table: leave now, without the exit handlers and destructors
+         * that would run beside them. */
+        fflush(stdout);
+        fflush(stderr);
+        _exit(status);
+    }
     return status;
 }

@@ -90,8 +90,8 @@ struct executor {
     unsigned n_stuck;         /* under lock: written-off workers still in a plugin */
     unsigned n_threads;       /* under lock: worker threads alive */
     bool stopping;            /* under lock */
-    int64_t stuck_grace_ns;
-    unsigned max_stuck;
+    _Atomic int64_t stuck_grace_ns; /* read per run, set by executor_set_stuck */
+    unsigned max_stuck;             /* under lock */
     pthread_t watch_thread;
     bool watch_running;
     struct worker *workers;   /* under lock: every worker thread alive */
@@ -178,10 +178,11 @@ static bool execute(struct worker *w, struct task *t)
         outcome_skipped(t->job, SKIP_MISFIRE, t->opts.scheduled_wall_ns, 1);
         return true;
     }
-    if (spec->timeout_ns > 0 && spec->isolation == ISOLATION_THREAD && ex->stuck_grace_ns > 0) {
+    int64_t grace = atomic_load_explicit(&ex->stuck_grace_ns, memory_order_relaxed);
+    if (spec->timeout_ns > 0 && spec->isolation == ISOLATION_THREAD && grace > 0) {
         /* the stuck moment is known before the run starts: tell the watch
          * first, so it is never late (run_job publishes the fate itself) */
-        int64_t at = mono_ns() + spec->timeout_ns + ex->stuck_grace_ns;
+        int64_t at = mono_ns() + spec->timeout_ns + grace;
         pthread_mutex_lock(&ex->lock);
         atomic_store_explicit(&w->cur_stuck_at, at, memory_order_relaxed);
         pthread_cond_signal(&ex->watch);
@@ -421,7 +422,7 @@ struct executor *executor_new(const struct executor_opts *opts)
     atomic_init(&ex->batched, 0);
     atomic_init(&ex->running, 0);
     atomic_init(&ex->n_busy, 0);
-    ex->stuck_grace_ns = opts->stuck_grace_ns;
+    atomic_init(&ex->stuck_grace_ns, opts->stuck_grace_ns);
     ex->max_stuck = opts->max_stuck_workers;
     ex->target = opts->workers ? opts->workers : 1;
     pthread_mutex_lock(&ex->lock);
@@ -435,6 +436,14 @@ struct executor *executor_new(const struct executor_opts *opts)
     }
     ex->watch_running = true;
     return ex;
+}
+
+void executor_set_stuck(struct executor *ex, int64_t stuck_grace_ns, unsigned max_stuck_workers)
+{
+    atomic_store_explicit(&ex->stuck_grace_ns, stuck_grace_ns, memory_order_relaxed);
+    pthread_mutex_lock(&ex->lock);
+    ex->max_stuck = max_stuck_workers;
+    pthread_mutex_unlock(&ex->lock);
 }
 
 void executor_resize(struct executor *ex, unsigned workers)

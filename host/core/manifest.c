@@ -219,7 +219,8 @@ static void parse_log(struct schema *s, const struct ynode *n, const char *path,
 static void parse_http(struct schema *s, const struct ynode *n, const char *path,
                        struct manifest_host *h)
 {
-    static const char *const keys[] = {"enabled", "listen", "token_file", "cert_file", "key_file",
+    static const char *const keys[] = {"enabled",  "listen",   "token_file",
+                                       "cert_file", "key_file", "allow_unauthenticated",
                                        NULL};
     const struct ynode *v;
     char sub[SCHEMA_PATH_MAX];
@@ -252,6 +253,10 @@ static void parse_http(struct schema *s, const struct ynode *n, const char *path
     if ((v = schema_get(n, "key_file"))) {
         schema_child_path(sub, sizeof(sub), path, "key_file");
         schema_path(s, v, sub, &h->http.key_file);
+    }
+    if ((v = schema_get(n, "allow_unauthenticated"))) {
+        schema_child_path(sub, sizeof(sub), path, "allow_unauthenticated");
+        schema_bool(s, v, sub, &h->http.allow_unauthenticated);
     }
     if (!h->http.cert_file != !h->http.key_file)
         schema_error(s, n->line, n->col, path, "cert_file and key_file go together");

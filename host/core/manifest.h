@@ -98,6 +98,8 @@ struct manifest_host {
         char *listen;          /* default "127.0.0.1:9464" */
         char *token_file;      /* NULL = no token */
         char *cert_file, *key_file;
+        bool allow_unauthenticated; /* default false: beyond loopback without a
+                                       token, mutating endpoints answer 403 */
     } http;
 
     struct {

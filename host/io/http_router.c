@@ -40,6 +40,7 @@ struct route {
 struct http_router {
     struct route *routes; /* immutable after http_router_new */
     size_t n;
+    bool read_only;                 /* only GET and HEAD */
     bool has_token;                 /* cfg->token was set */
     unsigned char token_digest[32]; /* SHA-256 of the token */
     size_t token_len;
@@ -408,7 +409,16 @@ bool http_check_gate(const struct http_router *r, const struct http_request *req
         set_error(resp, 501, "501 method not implemented\n");
         return true;
     }
-    if (!r->has_token || strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return false;
+    if (r->read_only) {
+        set_error(resp, 403,
+                  "403 forbidden: this listener is reachable from other hosts and has no token, "
+                  "so only GET and HEAD are served (set host.http.token_file, or "
+                  "host.http.allow_unauthenticated: true)\n");
+        return true;
+    }
+    if (!r->has_token)
         return false;
     cred = bearer_credentials(http_request_header(req, "Authorization"), &len);
     if (cred) {
@@ -467,6 +477,7 @@ struct http_router *http_router_new(const struct http_router_config *cfg)
     r->metrics_arg = cfg->metrics_arg;
     r->ready_fn = cfg->ready_fn;
     r->ready_arg = cfg->ready_arg;
+    r->read_only = cfg->read_only;
     if (cfg->token) {
         r->has_token = true;
         r->token_len = strlen(cfg->token);

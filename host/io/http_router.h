@@ -127,6 +127,10 @@ struct http_router_config {
      * 401. NULL: no token. An empty string refuses every such request. The
      * router keeps only a digest of it; borrowed. */
     const char *token;
+    /* Every method but GET and HEAD answers 403 (before the token check):
+     * the daemon sets it when it listens beyond loopback without a token
+     * and http.allow_unauthenticated is not set. */
+    bool read_only;
     http_metrics_fn metrics_fn; /* NULL: no /metrics route */
     void *metrics_arg;
     http_ready_fn ready_fn; /* NULL: /-/ready is always 200 */

@@ -825,7 +825,9 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     bool tls = cfg->cert_pem || cfg->key_pem;
     struct http_server *s;
     int fd, port = 0;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    /* MHD_USE_ITC: http_quiesce needs it with an internal thread */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
     pthread_condattr_t ca;
     size_t memory = cfg->connection_memory ? cfg->connection_memory : DEFAULT_CONNECTION_MEMORY;
 
@@ -845,9 +847,18 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
                  addr);
         return NULL;
     }
-    fd = open_listener(addr, &port, err, errlen);
-    if (fd < 0)
-        return NULL;
+    if (cfg->use_listen_fd) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        fd = cfg->listen_fd;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    } else {
+        fd = open_listener(addr, &port, err, errlen);
+        if (fd < 0)
+            return NULL;
+    }
 
     s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->log_lock, NULL);
@@ -858,6 +869,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     pthread_condattr_destroy(&ca);
     s->router = http_router_new(&(struct http_router_config){
         .token = cfg->token,
+        .read_only = cfg->read_only,
         .metrics_fn = cfg->metrics_fn,
         .metrics_arg = cfg->metrics_arg,
         .ready_fn = cfg->ready_fn,
@@ -950,6 +962,12 @@ static void answer_waiting(struct http_server *s)
     while (s->waiting && pthread_cond_timedwait(&s->drained, &s->lock, &deadline) == 0)
         ;
     pthread_mutex_unlock(&s->lock);
+}
+
+int http_quiesce(struct http_server *s)
+{
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    return fd == MHD_INVALID_SOCKET ? -1 : (int)fd;
 }
 
 void http_stop(struct http_server *s)

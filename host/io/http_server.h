@@ -53,6 +53,14 @@ struct http_config {
      * interfaces, IPv6 and IPv4). Port 0 picks a free port (see http_port).
      * NULL means "127.0.0.1:9464". */
     const char *listen;
+    /* With use_listen_fd, serve this bound, listening socket (what
+     * http_quiesce handed back) instead of binding `listen`: how a reload
+     * restarts the server on the same address without a moment closed. */
+    bool use_listen_fd;
+    int listen_fd;
+    /* Refuse every method but GET and HEAD with 403: a listener reachable
+     * from other hosts without a token (see http_router_config). */
+    bool read_only;
     unsigned connection_limit;   /* open connections in all; 0: 64 */
     unsigned per_ip_limit;       /* open connections from one IP address; 0: 32 */
     unsigned connection_timeout; /* idle seconds before a connection is closed; 0: 10 */
@@ -126,6 +134,13 @@ int http_read_file(const char *path, char **text, char *err, size_t errlen);
  * reason, e.g. for a certificate GnuTLS cannot read). cfg is copied (the
  * routes as http_router_new copies them). Main thread. */
 struct http_server *http_start(const struct http_config *cfg, char *err, size_t errlen);
+
+/* Stops accepting connections; returns the listening socket, which stays
+ * bound and queues new connections until another server takes it
+ * (http_config.use_listen_fd). Requests in progress are still served until
+ * http_stop, which then leaves the socket open. -1 when it cannot. Main
+ * thread. */
+int http_quiesce(struct http_server *s);
 
 /* The bound TCP port (useful with port 0). */
 int http_port(const struct http_server *s);
