@@ -30,8 +30,11 @@ as shipped, started and driven from outside the way an operator does it:
   stop       SIGTERM to exit (stop_s_N, stop_rc_N)
   check      `jobhost check -c` on the N-job manifest, after the daemon
              stopped (check_s_N, check_rc_N)
-Every cost is also printed per job (_us_per_job_N, bytes_per_job_N) so the
-rows can be compared: a linear cost shows the same figure at every N.
+The same steps run first on a manifest of 0 jobs (the _0 figures), and every
+cost is also printed per job over that daemon's: (figure at N - figure at
+0) / N, as KEY_us_per_job_N (times) and KEY_B_per_job_N (sizes), so that
+fixed costs do not hide in them and the rows can be compared: a linear
+cost shows the same per-job figure at every N.
 
 `*/5` and `*/7` fire at minute marks; a run of N jobs at once would disturb
 the figures, so each N starts when no mark falls inside its expected
@@ -257,61 +260,56 @@ def out(key, value):
     print("%s=%s" % (key, value), flush=True)
 
 
-def baseline(args, workdir):
-    """The same daemon on 0 jobs: its start time and VmRSS."""
-    path = os.path.join(workdir, "jobhost0.yaml")
-    port = free_port()
-    write_manifest(path, args.plugins, port, [])
-    d = Daemon(args.jobhost, path, workdir)
-    try:
-        healthy, ready = d.start(port, 30)
-        if healthy is None or ready is None:
-            log("the 0-job daemon did not start: %s" % " | ".join(d.errors()))
-            return None
-        time.sleep(0.3)
-        rss = proc_status(d.proc.pid)["VmRSS"]
-        stop_s, rc = d.stop(60)
-    finally:
-        d.kill()
-    out("start_healthy_s_0", healthy)
-    out("start_ready_s_0", ready)
-    out("rss_bytes_0", rss)
-    out("stop_s_0", stop_s)
-    out("stop_rc_0", rc)
-    return rss
+class Base:
+    """The figures of the 0-job daemon: per-job figures are taken over them,
+    (figure at N - figure at 0) / N, so fixed costs do not hide in them."""
+
+    def __init__(self):
+        self.v = {}
+
+    def per_job(self, key, n, value, scale, unit):
+        """Prints KEY_per_job_N (unit us or B) when the base is known."""
+        if n == 0:
+            self.v[key] = value
+            return
+        if key in self.v:
+            out("%s_%s_per_job_%d" % (key, unit, n), (value - self.v[key]) * scale / n)
 
 
-def one_size(args, workdir, n, rss0, expect_s):
+def one_size(args, workdir, n, base, expect_s):
     path = os.path.join(workdir, "jobhost.yaml")
     full = os.path.join(workdir, "jobhost_full.yaml")
     ids = job_ids(n)
     port = free_port()
     timeout = 60 + n * 1e-3  # generous: a timeout is a failure, not a figure
     size = write_manifest(path, args.plugins, port, [(j, "*/5 * * * *") for j in ids])
+    label_n = "{:,}".format(n)
     shutil.copyfile(path, full)
     out("manifest_bytes_%d" % n, size)
     wait_for_window(expect_s)
     t_begin = time.time()
     d = Daemon(args.jobhost, path, workdir)
     try:
-        log("N=%d: start" % n)
+        log("N=%s: start" % label_n)
         healthy, ready = d.start(port, timeout)
         if healthy is None or ready is None:
             why = " | ".join(d.errors()) or "no answer on /-/healthy"
-            log("N=%d: the daemon did not start: %s" % (n, why))
+            log("N=%s: the daemon did not start: %s" % (n, why))
             out("start_error_%d" % n, why.replace("\n", " "))
             return None
         out("start_healthy_s_%d" % n, healthy)
         out("start_ready_s_%d" % n, ready)
-        out("start_us_per_job_%d" % n, healthy * 1e6 / n)
+        base.per_job("start_healthy_s", n, healthy, 1e6, "us")
         time.sleep(0.3)
         pid = d.proc.pid
         rss = proc_status(pid)["VmRSS"]
         out("rss_bytes_%d" % n, rss)
-        if rss0 is not None:
-            out("bytes_per_job_%d" % n, "%.0f" % ((rss - rss0) / n))
+        if n == 0:
+            base.v["rss"] = rss
+        elif "rss" in base.v:
+            out("bytes_per_job_%d" % n, "%.0f" % ((rss - base.v["rss"]) / n))
 
-        log("N=%d: /metrics" % n)
+        log("N=%s: /metrics" % label_n)
         for label in ("scrape", "scrape2"):
             before = proc_status(pid)["VmRSS"]
             reset_hwm(pid)
@@ -320,14 +318,14 @@ def one_size(args, workdir, n, rss0, expect_s):
             st = proc_status(pid)
             out("%s_status_%d" % (label, n), status)
             out("%s_s_%d" % (label, n), secs)
-            out("%s_us_per_job_%d" % (label, n), secs * 1e6 / n)
+            base.per_job(label + "_s", n, secs, 1e6, "us")
             out("%s_bytes_%d" % (label, n), nbytes)
-            out("%s_bytes_per_job_%d" % (label, n), "%.0f" % (nbytes / n))
+            base.per_job(label + "_bytes", n, nbytes, 1, "B")
             out("%s_rss_before_bytes_%d" % (label, n), before)
             out("%s_peak_added_bytes_%d" % (label, n), st["VmHWM"] - before)
-            out("%s_peak_added_bytes_per_job_%d" % (label, n),
-                "%.0f" % ((st["VmHWM"] - before) / n))
+            base.per_job(label + "_peak_added_bytes", n, st["VmHWM"] - before, 1, "B")
             out("%s_left_bytes_%d" % (label, n), st["VmRSS"] - before)
+            base.per_job(label + "_left_bytes", n, st["VmRSS"] - before, 1, "B")
             if gauge.value is not None:
                 out("%s_jobhost_jobs_%d" % (label, n), gauge.value)
 
@@ -341,46 +339,47 @@ def one_size(args, workdir, n, rss0, expect_s):
                 doc = {}
             out("%s_status_%d" % (label, n), status)
             out("%s_wall_s_%d" % (label, n), secs)
-            out("%s_wall_us_per_job_%d" % (label, n), secs * 1e6 / n)
+            base.per_job(label + "_wall_s", n, secs, 1e6, "us")
             if "duration_ms" in doc:
-                out("%s_ms_%d" % (label, n), float(doc["duration_ms"]))
-                out("%s_us_per_job_%d" % (label, n), float(doc["duration_ms"]) * 1e3 / n)
+                ms = float(doc["duration_ms"])
+                out("%s_ms_%d" % (label, n), ms)
+                base.per_job(label + "_ms", n, ms, 1e3, "us")
             js = doc.get("jobs", {})
             for k in ("added", "removed", "changed", "unchanged"):
                 if k in js:
                     out("%s_jobs_%s_%d" % (label, k, n), len(js[k]))
             out("rss_after_%s_bytes_%d" % (label, n), proc_status(pid)["VmRSS"])
 
-        log("N=%d: reloads" % n)
+        log("N=%s: reloads" % label_n)
         reload("reload_same", None)
         changed = [(j, "*/7 * * * *" if i % 10 == 0 else "*/5 * * * *") for i, j in enumerate(ids)]
         reload("reload_changed", changed)
         reload("reload_half", changed[::2])
 
-        log("N=%d: stop" % n)
+        log("N=%s: stop" % label_n)
         stop_s, rc = d.stop(timeout)
         out("stop_s_%d" % n, stop_s)
-        out("stop_us_per_job_%d" % n, stop_s * 1e6 / n)
+        base.per_job("stop_s", n, stop_s, 1e6, "us")
         out("stop_rc_%d" % n, rc)
     finally:
         d.kill()
     t_end = time.time()
     out("cron_marks_crossed_%d" % n, marks_in(t_begin, t_end, (5, 7)))
 
-    log("N=%d: check" % n)
+    log("N=%s: check" % label_n)
     t0 = time.monotonic()
     r = subprocess.run([args.jobhost, "check", "-c", full], stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, timeout=timeout)
     secs = time.monotonic() - t0
     out("check_s_%d" % n, secs)
-    out("check_us_per_job_%d" % n, secs * 1e6 / n)
+    base.per_job("check_s", n, secs, 1e6, "us")
     out("check_rc_%d" % n, r.returncode)
     if r.returncode != 0:
-        log("N=%d: check: %s" % (n, r.stderr.decode(errors="replace").strip()[-300:]))
+        log("N=%s: check: %s" % (n, r.stderr.decode(errors="replace").strip()[-300:]))
     return t_end - t_begin
 
 
-TABLE = [("N", None), ("start s", "start_healthy_s"), ("us/job", "start_us_per_job"),
+TABLE = [("N", None), ("start s", "start_healthy_s"), ("us/job", "start_healthy_s_us_per_job"),
          ("B/job", "bytes_per_job"), ("scrape s", "scrape_s"), ("MB", "scrape_bytes"),
          ("peak MB", "scrape_peak_added_bytes"), ("left MB", "scrape_left_bytes"),
          ("same ms", "reload_same_ms"), ("10% ms", "reload_changed_ms"),
@@ -389,7 +388,7 @@ TABLE = [("N", None), ("start s", "start_healthy_s"), ("us/job", "start_us_per_j
 
 def print_table(results, sizes):
     rows = [[h for h, _ in TABLE]]
-    for n in sizes:
+    for n in [0] + sizes:
         row = ["{:,}".format(n)]
         for _, key in TABLE[1:]:
             v = results.get("%s_%d" % (key, n))
@@ -429,13 +428,13 @@ def main():
     os.chmod(workdir, 0o755)
     expect = 10.0
     prev_n = None
+    base = Base()
     try:
-        rss0 = baseline(args, workdir)
-        for n in sizes:
+        for n in [0] + sizes:
             if prev_n:
                 expect = expect * n / prev_n * 1.3 + 5
-            took = one_size(args, workdir, n, rss0, expect)
-            if took is None:
+            took = one_size(args, workdir, n, base, expect)
+            if took is None or n == 0:
                 continue
             expect, prev_n = took, n
     finally:
