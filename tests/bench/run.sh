@@ -64,7 +64,7 @@ if [ -n "${ANCHORS:-}" ]; then
     [ -n "$ANCHORS_DIR" ] || echo "bench: ANCHORS=$ANCHORS holds no anchors (aps_memory.py, prom_exposition.py); looking elsewhere" >&2
 fi
 try_anchors "$ROOT/../shared/anchors" "beside the repository"
-try_anchors /work/shared/anchors "/work/shared/anchors"
+try_anchors /work/shared/anchors "at the fixed location"
 common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
 [ -n "$common" ] && try_anchors "$(dirname "$common")/../shared/anchors" "beside the main worktree"
 
