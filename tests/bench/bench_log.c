@@ -33,7 +33,6 @@
  * Usage:  bench_log [--syslog-file PATH] [records-per-thread] [runs]
  *         (2,000,000 and 100,000 by default)
  */
-#include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>

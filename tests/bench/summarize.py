@@ -117,8 +117,8 @@ ROWS = [
 SCALE = [
     ("start to /-/healthy (peer: add_job x N + start())", "start_healthy_s", "s", "us",
      "start_in_process_s", []),
-    ("start to /-/healthy (peer: from exec, with Python's start)", "start_healthy_s", "s",
-     "us", "start_process_s", []),
+    ("start to /-/healthy (peer: exec to started)", "start_healthy_s", "s", "us",
+     "start_process_s", []),
     ("VmRSS per job (minus the 0-job daemon)", "bytes_per_job", "B", None, "bytes_per_job",
      [("ratio", 6), ("max", 512, "<= 512 B")]),
     ("GET /metrics: time", "scrape_s", "s", "us", None, []),
