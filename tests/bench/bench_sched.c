@@ -409,10 +409,12 @@ static void skipped_by_reason(const struct host *h, uint64_t out[SKIP_REASON_COU
         die("metrics_render_all failed");
     for (p = b.data; p && *p;) {
         const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
         if (strncmp(p, fam, sizeof(fam) - 1) == 0) {
-            const char *r = strstr(p, "reason=\"");
-            const char *v = strstr(p, "} ");
-            if (r && v && (!nl || v < nl)) {
+            /* within this line only */
+            const char *r = memmem(p, len, "reason=\"", 8);
+            const char *v = memmem(p, len, "} ", 2);
+            if (r && v) {
                 r += 8;
                 for (int k = 0; k < SKIP_REASON_COUNT; k++) {
                     const char *name = skip_reason_name((enum skip_reason)k);
@@ -1424,7 +1426,6 @@ static int bench_overhead(long n)
     printf("bare_ns_per_run=%.1f\n", median_d(bare, 5));
     printf("run_job_ns_per_run=%.1f\n", median_d(inst, 5));
     printf("overhead_ns_per_run=%.1f\n", median_d(diff, 5));
-    generation_unref(g);
     host_done(&h, &g, 1);
     return 0;
 }
