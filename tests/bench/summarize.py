@@ -355,16 +355,16 @@ def main():
                 errors = [r.get("start_error_%d" % n) for r in ours_rounds
                           if r.get("start_error_%d" % n)]
                 ours = stats([num(r.get("%s_%d" % (key, n))) for r in ours_rounds])
-                if ours is None:
-                    if errors and key == "start_healthy_s":
-                        why = errors[0].split(" | ")[0]
-                        why = why.split(": ", 1)[-1] if ": " in why else why
-                        table.append({"workload": "scale", "figure": fig, "error": errors[0],
-                                      "cells": ["scale", fig, "not started: " + why[:60], "-",
-                                                "-", ""]})
+                if ours is None and not (errors and key == "start_healthy_s"):
                     continue
-                ours_cell = cell(ours, unit)
-                if per:
+                if ours is None:
+                    # the daemon refused it: say why, beside the peer's figure
+                    why = errors[0].split(" | ")[0]
+                    ours_cell = "not started: " + (why.split(": ", 1)[-1] if ": " in why
+                                                   else why)[:60]
+                else:
+                    ours_cell = cell(ours, unit)
+                if per and ours is not None:
                     # over the 0-job daemon's figure, so fixed costs stay out
                     zero = stats([num(r.get("%s_0" % key)) for r in ours_rounds])
                     scale = 1e6 if unit == "s" else (1e3 if unit == "ms" else 1)
