@@ -126,7 +126,7 @@ SCALE = [
     ("GET /metrics: RSS peak added", "scrape_peak_added_bytes", "B", "B", None, []),
     ("GET /metrics: RSS left after", "scrape_left_bytes", "B", "B", None, []),
     ("second GET /metrics: time", "scrape2_s", "s", "us", None, []),
-    ("second GET /metrics: RSS peak added", "scrape2_peak_added_bytes", "B", "B", None, []),
+    ("second GET /metrics: RSS peak added", "scrape2_peak_added_bytes", "B", None, None, []),
     ("reload, nothing changed (duration_ms)", "reload_same_ms", "ms", "us", None, []),
     ("reload, nothing changed (POST wall)", "reload_same_wall_s", "s", "us", None, []),
     ("reload, 10% of triggers changed", "reload_changed_ms", "ms", "us", None, []),
