@@ -59,6 +59,12 @@ struct manifest_limits {
  * they are equal (plugin names, trigger texts, parameters): never free or
  * change them. Laid out widest first: a manifest holds one per job, and a
  * host may hold a million. */
+/* A job id named somewhere in the manifest, with where. */
+struct manifest_ref {
+    const char *id;
+    int line, col;
+};
+
 struct manifest_job {
     char *id;
     char *plugin;             /* a bare name: <plugin_dir>/<plugin>.so */
@@ -80,6 +86,8 @@ struct manifest_job {
     int plugin_line, plugin_col; /* where its `plugin:` value is, for loader errors */
     bool enabled;             /* default true */
     bool coalesce;            /* default true */
+    bool histograms;          /* its duration and start-delay histograms are exposed
+                                 (host.metrics.job_histograms); default true */
 };
 
 struct manifest_host {
@@ -117,6 +125,11 @@ struct manifest_host {
 
     double *duration_buckets; /* NULL = metrics defaults */
     size_t n_duration_buckets;
+    /* metrics.job_histograms: true (default), false, or a list of job ids;
+     * each job's `histograms` says what it came to. */
+    enum { HISTOGRAMS_ALL = 0, HISTOGRAMS_NONE, HISTOGRAMS_LISTED } job_histograms;
+    struct manifest_ref *histogram_jobs; /* HISTOGRAMS_LISTED */
+    size_t n_histogram_jobs;
 };
 
 struct manifest {

@@ -365,8 +365,8 @@ static void write_histogram(struct metrics_render *r, struct buf *b, enum fam f,
     struct buf lbl = {0};
     char *p;
 
-    if (!jm)
-        return; /* the histograms appear once the job ran */
+    if (!jm || !job->spec->histograms)
+        return; /* they appear once the job ran, unless metrics.job_histograms leaves them out */
     if (f == F_DURATION)
         s.dur_buckets = r->bk;
     else
@@ -456,6 +456,10 @@ static void write_runs(struct metrics_render *r, struct buf *b, const struct job
 
     metrics_job_snapshot(r->m, jm, &s);
     for (size_t i = 0; i < RUN_RESULT_COUNT; i++) {
+        /* Until a job's first run or skip, only success and failure (at 0):
+         * what ratios and alerts need, at a fraction of the bytes. */
+        if (!jm && i != RUN_SUCCESS && i != RUN_FAILURE)
+            continue;
         buf_reset(&extra);
         buf_puts(&extra, ",plugin=\"");
         escape_into(&extra, job->spec->plugin, true);
@@ -474,6 +478,8 @@ static void write_skipped(struct metrics_render *r, struct buf *b, const struct 
     struct job_metrics_snapshot s = {0};
     char extra[64];
 
+    if (!jm)
+        return; /* the skip reasons appear with the job's first run or skip */
     metrics_job_snapshot(r->m, jm, &s);
     for (size_t i = 0; i < SKIP_REASON_COUNT; i++) {
         snprintf(extra, sizeof(extra), ",reason=\"%s\"", skip_reason_name((enum skip_reason)i));
