@@ -76,7 +76,7 @@
 #include "core/reload.h"
 #include "core/run.h"
 #include "core/scheduler.h"
-#include "io/http.h"
+#include "io/http_server.h"
 #include "io/metrics_render.h"
 #include "lib/units.h"
 #include "lib/util.h"
@@ -271,7 +271,7 @@ static void host_pool(struct host *h, unsigned workers)
                                 .submit_many = submit_many_to_executor};
 
     h->workers = workers ? workers : online_cpus();
-    h->ex = executor_new(h->workers);
+    h->ex = executor_new(&(struct executor_opts){.workers = h->workers});
     so.submit_arg = h->ex;
     h->sched = scheduler_new(&so);
 }
@@ -1090,11 +1090,6 @@ static ssize_t http_get_metrics(int port, bool gzip, double *ms)
     return head ? (ssize_t)(total - head) : -1;
 }
 
-static int render_for_http(void *arg, enum metrics_format f, struct buf *out)
-{
-    return metrics_render_all(arg, f, out);
-}
-
 /* jobhost_plugins_loaded and jobhost_jobs for g, as daemon.c publishes them
  * after start and after every reload. */
 static void publish_host_metrics(struct host *h, const struct generation *g)
@@ -1140,7 +1135,7 @@ static int bench_metrics(size_t n, int reps)
     char path[] = "/tmp/jobhost-bench-metrics-XXXXXX";
     char err[256] = "";
     struct http_server *srv;
-    struct http_config hc = {.listen = "127.0.0.1:0", .metrics_fn = render_for_http};
+    struct http_config hc = {.listen = "127.0.0.1:0", .metrics_fn = metrics_render_stream};
     int fd;
 
     host_init(&h, anchor_buckets, ARRAY_SIZE(anchor_buckets), OBSERVE_NO_LOG);
@@ -1334,7 +1329,8 @@ static int bench_reload(size_t n, size_t n_plugins, int reps)
 
     /* The real transaction (SIGHUP / POST /-/reload): reloader_reload, with
      * the daemon's after-swap work (log sinks, host gauges). */
-    rl = reloader_new(path, &h.rt, h.sched, live, on_reload_applied, &h);
+    rl = reloader_new(path, &h.rt, h.sched, live,
+                      &(struct reload_hooks){.applied = on_reload_applied, .arg = &h});
     for (int r = 0; r < reps; r++) {
         struct buf summary = {0};
         write_reload_manifest(path, n, n_plugins, h.workers, edit++);
