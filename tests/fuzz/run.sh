@@ -60,7 +60,7 @@ sources() {
         host/lib/utf8.c host/core/clock.c ;;
     cron) echo host/lib/trigger.c host/lib/tz.c host/lib/civil.c host/lib/units.c host/lib/util.c ;;
     units) echo host/lib/units.c ;;
-    logfmt) echo host/lib/logfmt.c host/lib/util.c host/lib/trigger.c host/lib/tz.c \
+    logfmt) echo host/lib/logfmt.c tests/common/logfmt_parse.c host/lib/util.c host/lib/trigger.c host/lib/tz.c \
         host/lib/civil.c host/lib/units.c host/lib/numfmt.c host/lib/utf8.c ;;
     http) echo host/io/http.c host/lib/sha256.c host/core/metrics.c host/lib/util.c \
         host/core/clock.c host/lib/numfmt.c host/lib/utf8.c ;;
@@ -108,7 +108,7 @@ failed=0
 built=
 for t in $targets; do
     # shellcheck disable=SC2046,SC2086 # word splitting of the lists is intended
-    if $CC_FUZZ $CFLAGS ${FUZZ_CFLAGS:-} -Itests/fuzz -o "$OUT/fuzz_$t" "tests/fuzz/fuzz_$t.c" \
+    if $CC_FUZZ $CFLAGS ${FUZZ_CFLAGS:-} -Itests/fuzz -Itests/common -o "$OUT/fuzz_$t" "tests/fuzz/fuzz_$t.c" \
         $(sources "$t") $(libs "$t") >"$OUT/build-$t.log" 2>&1; then
         built="$built $t"
     else
