@@ -9,12 +9,12 @@
  *  3. the same pair below the level (what a filtered record costs);
  *  4. the pair for runs spread out in time, caches cold: 200 ms apart (the
  *     writer is ticking: no wake-up) and 1.5 s apart (the writer sleeps
- *     for good, so job_started pays for waking it: see DESIGN in log.c).
+ *     for good, so job_started pays for waking it: see DESIGN in
+ *     io/log_writer.c).
  *
- * Build:  gcc -std=gnu11 -O2 -g -pthread -D_GNU_SOURCE -DHAVE_SYSTEMD=1 \
- *           -Isdk/include -Ihost tests/bench/bench_log.c host/log.c \
- *           host/logfmt.c host/util.c -lsystemd -o build/bench_log
- * Usage:  build/bench_log [records-per-thread] [runs]
+ * Build:  tests/bench/run.sh builds it (BENCH_ONLY=log) with the release
+ *         objects of build/release/host but main.o, into build/bench/bench_log.
+ * Usage:  build/bench/bench_log [records-per-thread] [runs]
  */
 #include <ftw.h>
 #include <pthread.h>

@@ -46,18 +46,14 @@ ALL_TARGETS="manifest cron units logfmt http"
 CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
  -fno-sanitize-recover=all -std=gnu11 -D_GNU_SOURCE -pthread -Isdk/include -Ihost \
  -Wall -Wextra -Wno-missing-field-initializers"
-SYSTEMD_LIBS=
-if pkg-config --exists libsystemd 2>/dev/null; then
-    CFLAGS="$CFLAGS -DHAVE_SYSTEMD=1" # as the Makefile builds log.c
-    SYSTEMD_LIBS=-lsystemd
-fi
 
 # What each target links, and the longest input it is given.
 sources() {
     case $1 in
     manifest) echo host/core/manifest.c host/lib/units.c host/lib/util.c host/lib/trigger.c \
-        host/lib/tz.c host/lib/civil.c host/core/log.c host/lib/logfmt.c host/lib/numfmt.c \
-        host/lib/utf8.c host/core/clock.c ;;
+        host/lib/tz.c host/lib/civil.c host/core/log.c host/core/log_record.c \
+        host/core/log_queue.c host/lib/logfmt.c host/lib/numfmt.c host/lib/utf8.c \
+        host/core/clock.c ;;
     cron) echo host/lib/trigger.c host/lib/tz.c host/lib/civil.c host/lib/units.c host/lib/util.c ;;
     units) echo host/lib/units.c ;;
     logfmt) echo host/lib/logfmt.c tests/common/logfmt_parse.c host/lib/util.c host/lib/trigger.c host/lib/tz.c \
@@ -68,7 +64,7 @@ sources() {
 }
 libs() {
     case $1 in
-    manifest) echo -lyaml $SYSTEMD_LIBS -lm ;;
+    manifest) echo -lyaml -lm ;;
     http) echo -lmicrohttpd -lz -lm ;;
     *) echo -lm ;;
     esac
