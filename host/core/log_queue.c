@@ -28,27 +28,10 @@
 #define FIELD_MAX 255                      /* raw journald fields kept per record */
 #define TICK_NS (100LL * 1000000)          /* the writer's own wake-up while records flow */
 #define DEEP_AFTER_NS 1000000000LL         /* no record this long: sleep until woken */
-#define REC_ALIGN 16
 
 /* Any thread increments, metrics read: relaxed atomics, never reset. */
 static atomic_uint_fast64_t g_queue_dropped;
 static atomic_uint_fast64_t g_stderr_dropped;
-
-/* One record in the ring: this header, the line ('\n' included), then the
- * raw event, job and run_id (for journald fields), padded to REC_ALIGN. A
- * slot with `wrap` set only fills the ring up to its end. */
-struct rec {
-    uint32_t size;     /* slot bytes, header included, a multiple of REC_ALIGN */
-    uint8_t wrap;      /* 1: padding, no record */
-    uint8_t level;
-    uint16_t ts_len;   /* bytes of "ts=... " that syslog and journald skip */
-    uint32_t line_len; /* bytes of the line, '\n' included */
-    uint8_t event_len;
-    uint8_t job_len;
-    uint8_t run_len;
-    uint8_t pad;       /* the header stays REC_ALIGN bytes */
-};
-_Static_assert(sizeof(struct rec) == REC_ALIGN, "ring slots stay aligned");
 
 /* The queue and the writer's life. Every field below mu is under mu, but
  * ring and mask: set by log_queue_offer before the writer starts, freed by
@@ -179,13 +162,9 @@ void log_queue_push(const struct log_record *rec, int level, const char *event,
     const char *job = ctx ? ctx->job : NULL;
     const char *run = ctx ? ctx->run_id : NULL;
     size_t ev_len = field_len(event), job_len = field_len(job), run_len = field_len(run);
-    size_t line_len = rec->line.len, need;
+    size_t need = log_line_size(rec->line.len, ev_len, job_len, run_len);
     int64_t deadline = 0;
-    struct rec *r;
-    char *p;
-
-    need = (sizeof(struct rec) + line_len + ev_len + job_len + run_len + REC_ALIGN - 1) &
-           ~(size_t)(REC_ALIGN - 1);
+    struct log_line *r;
 
     pthread_mutex_lock(&g.mu);
     for (;;) {
@@ -193,7 +172,7 @@ void log_queue_push(const struct log_record *rec, int level, const char *event,
 
         if (!g.running) {
             pthread_mutex_unlock(&g.mu);
-            log_stderr_write(rec->line.data, line_len);
+            log_stderr_write(rec->line.data, rec->line.len);
             return;
         }
         pos = g.head & g.mask;
@@ -201,7 +180,7 @@ void log_queue_push(const struct log_record *rec, int level, const char *event,
         pad = to_end < need ? to_end : 0;
         if (g.head + pad + need - g.tail <= g.mask + 1) {
             if (pad) {
-                r = (struct rec *)(g.ring + pos);
+                r = (struct log_line *)(g.ring + pos);
                 r->size = (uint32_t)pad;
                 r->wrap = 1;
                 g.head += pad;
@@ -224,26 +203,8 @@ void log_queue_push(const struct log_record *rec, int level, const char *event,
         pthread_cond_timedwait(&g.space, &g.mu, &ts);
         g.space_waiters--;
     }
-    r = (struct rec *)(g.ring + (g.head & g.mask));
-    r->size = (uint32_t)need;
-    r->wrap = 0;
-    r->level = (uint8_t)log_level_clamp(level);
-    r->ts_len = (uint16_t)rec->ts_len;
-    r->line_len = (uint32_t)line_len;
-    r->event_len = (uint8_t)ev_len;
-    r->job_len = (uint8_t)job_len;
-    r->run_len = (uint8_t)run_len;
-    p = (char *)(r + 1);
-    memcpy(p, rec->line.data, line_len);
-    p += line_len;
-    if (ev_len)
-        memcpy(p, event, ev_len);
-    p += ev_len;
-    if (job_len)
-        memcpy(p, job, job_len);
-    p += job_len;
-    if (run_len)
-        memcpy(p, run, run_len);
+    log_line_write((struct log_line *)(g.ring + (g.head & g.mask)), rec, level, event, ev_len, job,
+                   job_len, run, run_len);
     g.head += need;
     if (g.writer_idle &&
         (g.writer_deep || level >= JH_LOG_WARN || g.head - g.tail >= high_water()))
@@ -362,6 +323,8 @@ static bool writer_has_work(void)
 /* Under g.mu. */
 static void take_locked(struct log_take *t)
 {
+    t->ring = g.ring;
+    t->mask = g.mask;
     t->tail = g.tail;
     t->head = g.head;
     t->sinks = g.pending;
@@ -400,27 +363,6 @@ void log_queue_take(struct log_take *t, int64_t last_busy)
     g.writer_idle = false;
     take_locked(t);
     pthread_mutex_unlock(&g.mu);
-}
-
-bool log_queue_read(uint64_t pos, struct log_line *line, uint64_t *next)
-{
-    const struct rec *r = (const struct rec *)(g.ring + (pos & g.mask));
-    const char *text = (const char *)(r + 1);
-
-    *next = pos + r->size;
-    if (r->wrap)
-        return false;
-    line->text = text;
-    line->len = r->line_len;
-    line->ts_len = r->ts_len;
-    line->level = r->level;
-    line->event = text + r->line_len;
-    line->event_len = r->event_len;
-    line->job = line->event + r->event_len;
-    line->job_len = r->job_len;
-    line->run_id = line->job + r->job_len;
-    line->run_len = r->run_len;
-    return true;
 }
 
 void log_queue_release(uint64_t end)

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "core/log_record.h"
@@ -23,27 +24,6 @@
 /* The set of sinks log_setup hands to the writer (io/log_writer.c); the
  * queue only passes it on. */
 struct log_sinks;
-
-/* One queued record as the sinks see it. Points into the queue: valid
- * until the writer gives the space back (log_queue_release). */
-struct log_line {
-    const char *text; /* the record, '\n' included */
-    size_t len;
-    size_t ts_len;    /* bytes of "ts=... " at the start: syslog and journald
-                         stamp records themselves and skip them */
-    int level;        /* JH_LOG_DEBUG .. JH_LOG_ERROR */
-    const char *event, *job, *run_id; /* raw (unescaped) for journald's fields, */
-    size_t event_len, job_len, run_len; /* not NUL-terminated; 0: none */
-};
-
-/* What the writer takes under the lock in one go. */
-struct log_take {
-    uint64_t tail, head;       /* records in [tail, head) are the writer's */
-    struct log_sinks *sinks;   /* a new set from log_setup, or NULL */
-    uint64_t gen;              /* log_setup calls made when it was taken */
-    bool stop;                 /* log_shutdown: write out the rest, then end */
-    bool reopen;               /* log_reopen was called */
-};
 
 /* JH_LOG_DEBUG .. JH_LOG_ERROR: a level as records and sinks use it. */
 static inline int log_level_clamp(int level)
@@ -54,6 +34,97 @@ static inline int log_level_clamp(int level)
         return JH_LOG_ERROR;
     return level;
 }
+
+/* A record as the queue holds it and the sinks see it: this header, then
+ * the line ('\n' included), then the raw (unescaped) event, job and run_id
+ * for journald's fields, the whole padded to LOG_LINE_ALIGN bytes. In the
+ * ring a header with `wrap` set is no record: padding up to the ring's end.
+ * A producer writes it under the queue's lock; the writer reads it without,
+ * once taken, until it gives the space back (log_queue_release). */
+struct log_line {
+    uint32_t size;     /* bytes of header and record, padded */
+    uint8_t wrap;      /* 1: padding, no record */
+    uint8_t level;     /* JH_LOG_DEBUG .. JH_LOG_ERROR */
+    uint16_t ts_len;   /* bytes of "ts=... " at the start: syslog and
+                          journald stamp records themselves and skip them */
+    uint32_t len;      /* bytes of the line, '\n' included */
+    uint8_t event_len; /* 0: none */
+    uint8_t job_len;
+    uint8_t run_len;
+    uint8_t pad;       /* the header stays LOG_LINE_ALIGN bytes */
+};
+
+#define LOG_LINE_ALIGN 16
+_Static_assert(sizeof(struct log_line) == LOG_LINE_ALIGN, "records stay aligned");
+
+static inline const char *log_line_text(const struct log_line *l)
+{
+    return (const char *)(l + 1);
+}
+
+static inline const char *log_line_event(const struct log_line *l)
+{
+    return log_line_text(l) + l->len;
+}
+
+static inline const char *log_line_job(const struct log_line *l)
+{
+    return log_line_event(l) + l->event_len;
+}
+
+static inline const char *log_line_run_id(const struct log_line *l)
+{
+    return log_line_job(l) + l->job_len;
+}
+
+/* Bytes a record takes: header, line and fields, padded. */
+static inline size_t log_line_size(size_t len, size_t event_len, size_t job_len, size_t run_len)
+{
+    return (sizeof(struct log_line) + len + event_len + job_len + run_len + LOG_LINE_ALIGN - 1) &
+           ~(size_t)(LOG_LINE_ALIGN - 1);
+}
+
+/* Writes record `r` (log_record_end done) of `level` with its fields at
+ * `l`, which has log_line_size(...) bytes of room. Field lengths fit a
+ * byte: the queue keeps at most 255 bytes of each. Inline: a producer
+ * writes every record with it, and with the lengths bounded the compiler
+ * copies the short fields without calling memcpy. */
+static inline void log_line_write(struct log_line *l, const struct log_record *r, int level,
+                                  const char *event, size_t event_len, const char *job,
+                                  size_t job_len, const char *run_id, size_t run_len)
+{
+    char *p = (char *)(l + 1);
+
+    l->size = (uint32_t)log_line_size(r->line.len, event_len, job_len, run_len);
+    l->wrap = 0;
+    l->level = (uint8_t)log_level_clamp(level);
+    l->ts_len = (uint16_t)r->ts_len;
+    l->len = (uint32_t)r->line.len;
+    l->event_len = (uint8_t)event_len;
+    l->job_len = (uint8_t)job_len;
+    l->run_len = (uint8_t)run_len;
+    memcpy(p, r->line.data, r->line.len);
+    p += r->line.len;
+    if (event_len)
+        memcpy(p, event, event_len);
+    p += event_len;
+    if (job_len)
+        memcpy(p, job, job_len);
+    p += job_len;
+    if (run_len)
+        memcpy(p, run_id, run_len);
+}
+
+/* What the writer takes under the lock in one go. */
+struct log_take {
+    const char *ring;          /* the ring and its mask: constant while a */
+    uint64_t mask;             /* writer runs */
+    uint64_t tail, head;       /* records in [tail, head) are the writer's */
+    struct log_sinks *sinks;   /* a new set from log_setup, or NULL */
+    uint64_t gen;              /* log_setup calls made when it was taken */
+    bool stop;                 /* log_shutdown: write out the rest, then end */
+    bool reopen;               /* log_reopen was called */
+};
 
 /* --- producers (any thread) ------------------------------------------------ */
 
@@ -113,10 +184,17 @@ void log_queue_take(struct log_take *t, int64_t last_busy);
 /* The first take of a new writer: the sinks log_setup offered; no wait. */
 void log_queue_take_first(struct log_take *t);
 
-/* Reads the slot at `pos` (in a take's range): fills *line and returns
- * true when it holds a record (false: padding at the end of the ring);
- * *next is where the next slot starts. */
-bool log_queue_read(uint64_t pos, struct log_line *line, uint64_t *next);
+/* The record at `pos` (in the range of take `t`), NULL for padding; *next
+ * is where the next one starts. Inline: the writer reads every record
+ * with it. */
+static inline const struct log_line *log_queue_read(const struct log_take *t, uint64_t pos,
+                                                    uint64_t *next)
+{
+    const struct log_line *l = (const struct log_line *)(t->ring + (pos & t->mask));
+
+    *next = pos + l->size;
+    return l->wrap ? NULL : l;
+}
 
 /* Gives the ring up to `end` back to the producers (waking those that wait
  * for room). */

@@ -14,7 +14,6 @@
 #include <sys/types.h>
 
 #include "core/clock.h"
-#include "lib/civil.h"
 #include "lib/numfmt.h"
 #include "lib/utf8.h"
 
@@ -92,7 +91,7 @@ void log_record_add_str(struct log_record *r, const char *key, const char *v)
 static const char *builder_ts(struct log_record *r)
 {
     int64_t ns = wall_ns();
-    int64_t sec = floor_div(ns, 1000000000);
+    int64_t sec = ns >= 0 ? ns / 1000000000 : -((-ns + 999999999) / 1000000000);
 
     if (sec != r->ts_sec) {
         logfmt_ts(r->ts, ns);

@@ -269,7 +269,7 @@ static void file_write(struct log_sink *s, const struct log_line *l)
         f->unwarned++;
         return;
     }
-    buf_append(&f->out, l->text, l->len);
+    buf_append(&f->out, log_line_text(l), l->len);
 }
 
 /* Before a batch, at most once a second (and on log_reopen): reopen when the

@@ -95,18 +95,18 @@ static void journald_write(struct log_sink *base, const struct log_line *l)
     int n = 0;
 
     buf_reset(b);
-    field(b, off, len, &n, "MESSAGE=", l->text + l->ts_len, l->len - 1 - l->ts_len);
+    field(b, off, len, &n, "MESSAGE=", log_line_text(l) + l->ts_len, l->len - 1 - l->ts_len);
     field(b, off, len, &n, "PRIORITY=", num,
           (size_t)(numfmt_i64(num, log_sink_severity(l->level)) - num));
     field(b, off, len, &n, "SYSLOG_FACILITY=", num,
           (size_t)(numfmt_i64(num, s->facility >> 3) - num));
     field(b, off, len, &n, "SYSLOG_IDENTIFIER=", s->ident, strlen(s->ident));
     if (l->event_len)
-        field(b, off, len, &n, "JOBHOST_EVENT=", l->event, l->event_len);
+        field(b, off, len, &n, "JOBHOST_EVENT=", log_line_event(l), l->event_len);
     if (l->job_len)
-        field(b, off, len, &n, "JOBHOST_JOB=", l->job, l->job_len);
+        field(b, off, len, &n, "JOBHOST_JOB=", log_line_job(l), l->job_len);
     if (l->run_len)
-        field(b, off, len, &n, "JOBHOST_RUN_ID=", l->run_id, l->run_len);
+        field(b, off, len, &n, "JOBHOST_RUN_ID=", log_line_run_id(l), l->run_len);
     /* The buffer may have moved while it grew: point into it only now. */
     for (int i = 0; i < n; i++) {
         iov[i].iov_base = b->data + off[i];

@@ -33,7 +33,7 @@ static void stderr_write(struct log_sink *base, const struct log_line *l)
 {
     struct stderr_sink *s = (struct stderr_sink *)base;
 
-    buf_append(&s->out, l->text, l->len);
+    buf_append(&s->out, log_line_text(l), l->len);
 }
 
 static void stderr_flush(struct log_sink *base)
@@ -50,7 +50,7 @@ static void stderr_flush(struct log_sink *base)
 static void stderr_emit(struct log_sink *base, const struct log_line *l)
 {
     stderr_flush(base);
-    log_stderr_write(l->text, l->len);
+    log_stderr_write(log_line_text(l), l->len);
 }
 
 static void stderr_sink_close(struct log_sink *base)

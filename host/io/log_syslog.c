@@ -50,7 +50,7 @@ static void syslog_write(struct log_sink *base, const struct log_line *l)
 {
     (void)base;
     syslog(log_sink_severity(l->level), "%.*s", (int)(l->len - 1 - l->ts_len),
-           l->text + l->ts_len);
+           log_line_text(l) + l->ts_len);
 }
 
 static void syslog_sink_close(struct log_sink *base)

@@ -81,25 +81,21 @@ static pthread_t g_thread;
 
 void log_writer_emit(const struct log_record *r, int level, const char *event)
 {
-    struct log_line l = {
-        .text = r->line.data,
-        .len = r->line.len,
-        .ts_len = r->ts_len,
-        .level = level,
-        .event = event,
-        .event_len = strlen(event),
-    };
+    size_t ev_len = strlen(event);
+    struct log_line *l = xmalloc(log_line_size(r->line.len, ev_len, 0, 0));
     bool any = false;
 
+    log_line_write(l, r, level, event, ev_len, NULL, 0, NULL, 0);
     for (size_t i = 0; g_in_use && i < g_in_use->n; i++) {
         struct log_sink *s = g_in_use->sink[i];
         if (s->ops->emit) {
-            s->ops->emit(s, &l);
+            s->ops->emit(s, l);
             any = true;
         }
     }
     if (!any)
-        log_stderr_write(l.text, l.len);
+        log_stderr_write(log_line_text(l), l->len);
+    free(l);
 }
 
 static void sinks_flush(struct log_sinks *set)
@@ -109,21 +105,23 @@ static void sinks_flush(struct log_sinks *set)
             set->sink[i]->ops->flush(set->sink[i]);
 }
 
-/* Takes the records in [t, h) in rounds of about CHUNK_BYTES: deliver,
+/* Takes the records of `tk` in rounds of about CHUNK_BYTES: deliver,
  * give the space back, flush the sinks, tell log_flush. */
-static void drain(uint64_t t, uint64_t h)
+static void drain(const struct log_take *tk)
 {
+    struct log_sinks *set = g_in_use; /* only install() changes it, never meanwhile */
+    uint64_t t = tk->tail, h = tk->head;
+
     while (t != h) {
         uint64_t end = t;
 
         while (end != h && end - t < CHUNK_BYTES) {
-            struct log_line l;
-            if (log_queue_read(end, &l, &end))
-                for (size_t i = 0; i < g_in_use->n; i++)
-                    g_in_use->sink[i]->ops->write(g_in_use->sink[i], &l);
+            const struct log_line *l = log_queue_read(tk, end, &end);
+            for (size_t i = 0; l && i < set->n; i++)
+                set->sink[i]->ops->write(set->sink[i], l);
         }
         log_queue_release(end);
-        sinks_flush(g_in_use);
+        sinks_flush(set);
         log_queue_written(end);
         t = end;
     }
@@ -164,7 +162,7 @@ static void *writer_main(void *arg)
                 if (g_in_use->sink[i]->ops->tick)
                     g_in_use->sink[i]->ops->tick(g_in_use->sink[i], t.reopen);
         if (t.tail != t.head) {
-            drain(t.tail, t.head);
+            drain(&t);
             last_busy = mono_ns();
         }
         if (t.sinks) {
