@@ -11,7 +11,7 @@
  * reload runs stays pending in the signalfd and is read once afterwards:
  * any number of them coalesce into exactly one follow-up reload. Other
  * threads: the dispatcher (scheduler.c), the workers (executor.c), the log
- * writer (log.c), libmicrohttpd's thread (io/http_server.c) and the file watcher
+ * writer (io/log_writer.c), libmicrohttpd's thread (io/http_server.c) and the file watcher
  * (watch.c); host/README.md has the whole map.
  *
  * The wiring of the outcome pipeline is here, in the order observers see

@@ -28,7 +28,7 @@
  * also below the level (a filtered record), and for runs spread out in time
  * with caches cold: 200 ms apart (the writer is ticking: no wake-up) and
  * 1.5 s apart (the writer sleeps for good, so job_started pays for waking
- * it: see DESIGN in core/log.c).
+ * it: see DESIGN in io/log_writer.c).
  *
  * Usage:  bench_log [--syslog-file PATH] [records-per-thread] [runs]
  *         (2,000,000 and 100,000 by default)
