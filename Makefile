@@ -55,6 +55,9 @@ TEST_PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
 TEST_PLUGINS := $(TEST_PLUGIN_SRC:.c=.so)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+# What the tests share but the daemon must not hold (the logfmt reader).
+TEST_COMMON_SRC := $(sort $(wildcard tests/common/*.c))
+TEST_COMMON_OBJ := $(TEST_COMMON_SRC:%.c=$(OUT)/%.o)
 
 # A plugin needs nothing from the host: -z defs proves it at link time.
 PLUGIN_CFLAGS := -std=gnu11 $(WARN) -O2 -g -fPIC -fvisibility=hidden -Isdk/include
@@ -73,8 +76,14 @@ $(OUT)/host/%.o: host/%.c $(HOST_HDR) sdk/include/jobhost/plugin.h
 $(JOBHOST): $(HOST_OBJ)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(OUT)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h tests/common/*.h) $(LIB_OBJ) | $(OUT)/tests
-	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(LIB_OBJ) -lcunit $(LIBS)
+$(OUT)/tests/common/%.o: tests/common/%.c $(wildcard tests/common/*.h) $(HOST_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(OUT)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h tests/common/*.h) $(LIB_OBJ) \
+		$(TEST_COMMON_OBJ) | $(OUT)/tests
+	$(CC) $(CFLAGS_ALL) -Itests/unit -Itests/common $(LDFLAGS_ALL) -o $@ $< $(TEST_COMMON_OBJ) \
+		$(LIB_OBJ) -lcunit $(LIBS)
 
 plugins/%.so: plugins/%.c sdk/include/jobhost/plugin.h
 	$(CC) $(PLUGIN_CFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<

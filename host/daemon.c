@@ -11,7 +11,7 @@
  * reload runs stays pending in the signalfd and is read once afterwards:
  * any number of them coalesce into exactly one follow-up reload. Other
  * threads: the dispatcher (scheduler.c), the workers (executor.c), the log
- * writer (log.c), libmicrohttpd's thread (http.c) and the file watcher
+ * writer (io/log_writer.c), libmicrohttpd's thread (io/http_server.c) and the file watcher
  * (watch.c); host/README.md has the whole map.
  *
  * The wiring of the outcome pipeline is here, in the order observers see
@@ -60,7 +60,7 @@
 #include "core/store.h"
 #include "io/api.h"
 #include "io/api_history.h"
-#include "io/http.h"
+#include "io/http_host.h"
 #include "io/metrics_render.h"
 #include "io/store_sqlite.h"
 #include "io/watch.h"
@@ -83,7 +83,8 @@ struct daemon {
     struct scheduler *sched;
     struct reloader *reloader;
     struct api api;
-    struct http_server *http;
+    struct http_route routes[API_ROUTES]; /* the API's, for every server */
+    struct http_host *http;
     struct watcher *watcher;
     struct history *history; /* NULL: no run store (host.store.enabled: false, --dry-run) */
     struct restore *restore; /* what the first plan needs of the store */
@@ -125,6 +126,11 @@ static void retention_of(const struct manifest *m, struct store_retention *r)
     r->max_age_ns = m->host.store.max_age_ns;
     r->max_runs = m->host.store.max_runs;
     r->keep_failures_ns = m->host.store.keep_failures_ns;
+}
+
+static bool str_differ(const char *a, const char *b)
+{
+    return (!a) != (!b) || (a && strcmp(a, b) != 0);
 }
 
 static bool is_ready(void *arg)
@@ -173,85 +179,85 @@ static void publish_host_metrics(struct daemon *d, const struct generation *g)
     free(list);
 }
 
-/* After a reload swapped in g: the host settings that can change live. */
+/* What a reload cannot change while the daemon runs. */
+static void needs_restart(const struct manifest *was, const struct manifest *m,
+                          struct errors *errs)
+{
+    const struct manifest_host *a = &was->host, *b = &m->host;
+    bool buckets = a->n_duration_buckets != b->n_duration_buckets ||
+                   (a->n_duration_buckets &&
+                    memcmp(a->duration_buckets, b->duration_buckets,
+                           a->n_duration_buckets * sizeof(*a->duration_buckets)) != 0);
+
+    if (buckets)
+        errors_add(errs, "%s: host.metrics.duration_buckets: changing it needs a restart "
+                   "(the histograms' buckets are fixed while the daemon runs)", m->path);
+    if (a->store.enabled != b->store.enabled || str_differ(a->store.path, b->store.path))
+        errors_add(errs, "%s: host.store: changing enabled or path needs a restart (the store "
+                   "is opened and restored at start)", m->path);
+    if (str_differ(a->node, b->node))
+        errors_add(errs, "%s: host.node: changing it needs a restart", m->path);
+}
+
+/* Before a reload's swap: what can fail is done here, or the reload is
+ * refused with the live configuration untouched. */
+static int on_reload_prepare(void *arg, const struct generation *live, struct generation *next,
+                             struct errors *errs)
+{
+    struct daemon *d = arg;
+    size_t before = errs->count;
+
+    needs_restart(live->manifest, next->manifest, errs);
+    if (errs->count > before)
+        return -EINVAL;
+    if (d->http)
+        return http_host_prepare(d->http, &next->manifest->host, next->manifest->path, errs);
+    return 0;
+}
+
+/* After a reload swapped in g: the host settings that change live. */
 static void on_reload_applied(void *arg, struct generation *g)
 {
     struct daemon *d = arg;
+    const struct manifest_host *h = &g->manifest->host;
+
     apply_log_config(d, g->manifest);
     publish_host_metrics(d, g);
+    http_host_commit(d->http);
+    executor_resize(d->ex, h->workers);
+    executor_set_stuck(d->ex, h->stuck_grace_ns, h->max_stuck_workers);
     if (d->history) {
         struct store_retention r;
         retention_of(g->manifest, &r);
-        history_configure(d->history, &r, g->manifest->host.store.output_max);
+        history_configure(d->history, &r, h->store.output_max);
     }
-}
-
-/* Frees a secret after wiping it: the server keeps its own copy. */
-static void free_secret(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
-/* /metrics, rendered whole for the server. */
-static int render_metrics(void *arg, enum metrics_format f, struct buf *out)
-{
-    return metrics_render_all(arg, f, out);
 }
 
 static int start_http(struct daemon *d, const struct manifest *m)
 {
-    const struct manifest_host *h = &m->host;
-    struct http_route routes[API_ROUTES];
-    struct http_config hc = {
-        .listen = h->http.listen,
-        .metrics_fn = render_metrics,
+    char err[512] = "";
+    struct http_host_wiring w = {
+        .metrics_fn = metrics_render_stream,
         .metrics_arg = &d->metrics_src,
         .ready_fn = is_ready,
         .ready_arg = d,
         .log_fn = http_log,
-        .routes = routes,
+        .log_arg = d,
     };
-    char err[512] = "";
-    char *token = NULL, *cert = NULL, *key = NULL;
-    int rc = -EADDRNOTAVAIL;
+    int rc;
 
-    if (!h->http.enabled)
-        return 0;
     d->api.reloader = d->reloader;
     d->api.executor = d->ex;
     d->api.history = d->history;
     d->api.store_backend = &store_sqlite;
-    d->api.store_path = h->store.path;
-    hc.n_routes = api_routes(&d->api, routes);
-    if ((h->http.token_file && http_read_token_file(h->http.token_file, &token, err, sizeof(err)) < 0) ||
-        (h->http.cert_file && http_read_file(h->http.cert_file, &cert, err, sizeof(err)) < 0) ||
-        (h->http.key_file && http_read_file(h->http.key_file, &key, err, sizeof(err)) < 0))
-        goto out;
-    hc.token = token;
-    hc.cert_pem = cert;
-    hc.key_pem = key;
-    d->http = http_start(&hc, err, sizeof(err));
-    if (!d->http)
-        goto out;
-    jlog(JH_LOG_INFO, "http_listening", "listen=%s port=%d tls=%s token=%s", h->http.listen,
-         http_port(d->http), cert ? "on" : "off", token ? "required for POST" : "none");
-    if (!http_listen_is_loopback(h->http.listen))
-        jlog(JH_LOG_WARN, "http_not_loopback",
-             "listen=%s token=%s tls=%s hint=%s", h->http.listen, token ? "yes" : "no",
-             cert ? "yes" : "no",
-             "reachable from other hosts: set http.token_file (and TLS) or listen on 127.0.0.1");
-    rc = 0;
-out:
+    d->api.store_path = m->host.store.path;
+    w.n_routes = api_routes(&d->api, d->routes);
+    w.routes = d->routes;
+    rc = http_host_start(&w, &m->host, &d->http, err, sizeof(err));
     if (rc < 0) {
-        jlog(JH_LOG_ERROR, "http_failed", "listen=%s error=%s", h->http.listen, err);
+        jlog(JH_LOG_ERROR, "http_failed", "listen=%s error=%s", m->host.http.listen, err);
         fprintf(stderr, "jobhost: %s\n", err);
     }
-    free_secret(token);
-    free(cert);
-    free_secret(key);
     return rc;
 }
 
@@ -356,7 +362,6 @@ static void pid_file_remove(const char *path)
         unlink(path);
 }
 
-/* Builds the first generation and starts every thread; 0 or -errno. */
 /* Opens and locks the run store; *out NULL when it could not be opened
  * but the daemon may start without it. 0, or -errno for a refusal. */
 static int open_store(struct daemon *d, const struct manifest *m, struct store **out,
@@ -374,15 +379,14 @@ static int open_store(struct daemon *d, const struct manifest *m, struct store *
     }
     if (rc < 0) {
         *out = NULL;
-        jlog(JH_LOG_WARN, "store_error",
-             "op=open path=%s error=%s hint=%s", m->host.store.path, err,
-             "starting without the run store; it is retried in the background");
+        jlog(JH_LOG_WARN, "store_error", "op=open path=%s error=%s hint=%s", m->host.store.path,
+             err, "starting without the run store; it is retried in the background");
     }
     return 0;
 }
 
 /* After the first generation is built: its jobs' state back from the
- * store, then the history writer. */
+ * store, then the history writer (started later, with the other threads). */
 static void start_history(struct daemon *d, struct store *store, struct generation *g)
 {
     const struct manifest *m = g->manifest;
@@ -419,6 +423,7 @@ static void start_history(struct daemon *d, struct store *store, struct generati
     d->metrics_src.store_arg = d->history;
 }
 
+/* Builds the first generation and starts every thread; 0 or -errno. */
 static int start(struct daemon *d, struct errors *errs)
 {
     const struct daemon_opts *opts = d->opts;
@@ -449,7 +454,8 @@ static int start(struct daemon *d, struct errors *errs)
         snprintf(d->node, sizeof(d->node), "%s", m->host.node);
     else if (gethostname(d->node, sizeof(d->node) - 1) < 0 || !d->node[0])
         snprintf(d->node, sizeof(d->node), "localhost");
-    if (m->host.store.enabled && !opts->dry_run && (rc = open_store(d, m, &store, errs)) < 0) {
+    with_store = m->host.store.enabled && !opts->dry_run;
+    if (with_store && (rc = open_store(d, m, &store, errs)) < 0) {
         manifest_free(m);
         return rc;
     }
@@ -458,7 +464,6 @@ static int start(struct daemon *d, struct errors *errs)
     outcome_register(&outcome_log, NULL);
     outcome_register(&outcome_state, NULL);
     workers = m->host.workers;
-    with_store = m->host.store.enabled && !opts->dry_run;
     if (generation_build(&d->rt, m, NULL, &g, errs) < 0) {
         if (store)
             store->ops->close(store);
@@ -499,10 +504,14 @@ static int start(struct daemon *d, struct errors *errs)
         errors_add(errs, "cannot start the run store's writer thread: %s", strerror(errno));
         return -EAGAIN;
     }
-    d->reloader = reloader_new(opts->manifest_path, &d->rt, d->sched, g, on_reload_applied, d);
+    {
+        struct reload_hooks hooks = {
+            .prepare = on_reload_prepare, .applied = on_reload_applied, .arg = d};
+        d->reloader = reloader_new(opts->manifest_path, &d->rt, d->sched, g, &hooks);
+    }
     /* Everything that can fail comes before the first firing. */
     if (start_http(d, g->manifest) < 0) {
-        errors_add(errs, "%s: cannot listen on %s (see the http_failed record)",
+        errors_add(errs, "%s: host.http: cannot serve %s (see the http_failed record)",
                    opts->manifest_path, g->manifest->host.http.listen);
         return -EADDRNOTAVAIL;
     }
@@ -579,10 +588,8 @@ int daemon_run(const struct daemon_opts *opts)
             isolate_kill_busy(); /* no worker process outlives the daemon */
         }
     }
-    if (d.http) {
-        http_stop(d.http);
-        api_history_close(&d.api); /* its read handle, now that no request runs */
-    }
+    http_host_stop(d.http);
+    api_history_close(&d.api); /* its read handle, now that no request runs */
     isolate_shutdown();
     history_stop(d.history); /* what is queued, then a clean stop's heartbeat */
     if (status == 0 || d.ex)
@@ -613,5 +620,13 @@ int daemon_run(const struct daemon_opts *opts)
     log_shutdown();
     errors_free(&errs);
     close(sfd);
+    if (left > 0) {
+        /* Abandoned runs' threads are still in plugin code that uses the
+         * job table: leave now, without the exit handlers and destructors
+         * that would run beside them. */
+        fflush(stdout);
+        fflush(stderr);
+        _exit(status);
+    }
     return status;
 }

@@ -27,7 +27,7 @@
 #include "core/store.h"
 #include "daemon.h"
 #include "io/history_json.h"
-#include "io/http.h"
+#include "io/http_server.h"
 #include "io/store_sqlite.h"
 #include "lib/trigger.h"
 #include "lib/tz.h"

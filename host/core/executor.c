@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "core/clock.h"
@@ -90,8 +91,8 @@ struct executor {
     unsigned n_stuck;         /* under lock: written-off workers still in a plugin */
     unsigned n_threads;       /* under lock: worker threads alive */
     bool stopping;            /* under lock */
-    int64_t stuck_grace_ns;
-    unsigned max_stuck;
+    _Atomic int64_t stuck_grace_ns; /* read per run, set by executor_set_stuck */
+    unsigned max_stuck;             /* under lock */
     pthread_t watch_thread;
     bool watch_running;
     struct worker *workers;   /* under lock: every worker thread alive */
@@ -173,15 +174,23 @@ static bool execute(struct worker *w, struct task *t)
     struct executor *ex = w->ex;
     bool ours;
 
+    if (t->opts.not_before_mono_ns) {
+        /* queued ahead of its time: this thread's own timer starts it */
+        struct timespec ts = {.tv_sec = t->opts.not_before_mono_ns / NS_PER_SEC,
+                              .tv_nsec = t->opts.not_before_mono_ns % NS_PER_SEC};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+    }
     if (t->opts.trigger == RUN_SCHEDULED && spec->misfire_grace_ns > 0 &&
         wall_ns() > t->opts.scheduled_wall_ns + spec->misfire_grace_ns) {
         outcome_skipped(t->job, SKIP_MISFIRE, t->opts.scheduled_wall_ns, 1);
         return true;
     }
-    if (spec->timeout_ns > 0 && spec->isolation == ISOLATION_THREAD && ex->stuck_grace_ns > 0) {
+    int64_t grace = atomic_load_explicit(&ex->stuck_grace_ns, memory_order_relaxed);
+    if (spec->timeout_ns > 0 && spec->isolation == ISOLATION_THREAD && grace > 0) {
         /* the stuck moment is known before the run starts: tell the watch
          * first, so it is never late (run_job publishes the fate itself) */
-        int64_t at = mono_ns() + spec->timeout_ns + ex->stuck_grace_ns;
+        int64_t at = mono_ns() + spec->timeout_ns + grace;
         pthread_mutex_lock(&ex->lock);
         atomic_store_explicit(&w->cur_stuck_at, at, memory_order_relaxed);
         pthread_cond_signal(&ex->watch);
@@ -295,6 +304,9 @@ static void *worker_main(void *arg)
     struct executor *ex = w->ex;
     struct task *done = NULL, *t;
 
+    /* Runs queued ahead of their time start on this thread's timer: wake
+     * within microseconds of it, not the default 50 us slack. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     pthread_mutex_lock(&ex->lock);
     for (;;) {
         while (done) {
@@ -355,11 +367,12 @@ static int64_t check_worker(struct executor *ex, struct worker *w, int64_t now)
     struct job *job;
 
     if (!atomic_load_explicit(&w->busy, memory_order_relaxed) ||
-        atomic_load_explicit(&w->written_off, memory_order_relaxed) || at == 0 ||
-        RUN_FATE_STATE(fate) != RUN_RUNNING)
+        atomic_load_explicit(&w->written_off, memory_order_relaxed) || at == 0)
         return INT64_MAX;
     if (now < at)
-        return at;
+        return at; /* the run may not have published its fate yet: look then */
+    if (RUN_FATE_STATE(fate) != RUN_RUNNING)
+        return now + 10 * NS_PER_MS; /* between its end and cur_stuck_at's reset */
     job = w->run.job;
     if (!run_write_off(&w->run, fate))
         return INT64_MAX; /* it returned meanwhile */
@@ -421,7 +434,7 @@ struct executor *executor_new(const struct executor_opts *opts)
     atomic_init(&ex->batched, 0);
     atomic_init(&ex->running, 0);
     atomic_init(&ex->n_busy, 0);
-    ex->stuck_grace_ns = opts->stuck_grace_ns;
+    atomic_init(&ex->stuck_grace_ns, opts->stuck_grace_ns);
     ex->max_stuck = opts->max_stuck_workers;
     ex->target = opts->workers ? opts->workers : 1;
     pthread_mutex_lock(&ex->lock);
@@ -435,6 +448,14 @@ struct executor *executor_new(const struct executor_opts *opts)
     }
     ex->watch_running = true;
     return ex;
+}
+
+void executor_set_stuck(struct executor *ex, int64_t stuck_grace_ns, unsigned max_stuck_workers)
+{
+    atomic_store_explicit(&ex->stuck_grace_ns, stuck_grace_ns, memory_order_relaxed);
+    pthread_mutex_lock(&ex->lock);
+    ex->max_stuck = max_stuck_workers;
+    pthread_mutex_unlock(&ex->lock);
 }
 
 void executor_resize(struct executor *ex, unsigned workers)

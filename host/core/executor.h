@@ -53,6 +53,10 @@ struct executor *executor_new(const struct executor_opts *opts);
  * they are in. Any thread. */
 void executor_resize(struct executor *ex, unsigned workers);
 
+/* A reload changed host.stuck_grace or host.max_stuck_workers: from the
+ * next run on. Any thread. */
+void executor_set_stuck(struct executor *ex, int64_t stuck_grace_ns, unsigned max_stuck_workers);
+
 /* Queues one run of `job`, unless the job already has max_instances runs
  * queued or running (then the firing is reported skipped and -EBUSY
  * returned). Takes a generation reference for the run. Any thread. */

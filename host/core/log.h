@@ -34,6 +34,11 @@
  * when there is none), at most once a minute, with the number of records
  * dropped: event=log_sink_error sink=file path=... op=open|write|rotate
  * error="..." dropped=N.
+ *
+ * The pieces: core/log.c (this API on the callers' side), core/log_record.c
+ * (building a record), core/log_queue.c (the queue, log_flush, log_reopen),
+ * io/log_writer.c (the writer thread, log_setup, log_shutdown, log_dropped)
+ * and one io/log_<sink>.c per sink, described by io/log_sink.h.
  */
 #ifndef JH_LOG_H
 #define JH_LOG_H

@@ -54,13 +54,17 @@ bool mainloop_on_main(void)
 
 void mainloop_defer(mainloop_fn fn, void *arg)
 {
+    if (mainloop_on_main())
+        fn(arg);
+    else
+        mainloop_queue(fn, arg);
+}
+
+void mainloop_queue(mainloop_fn fn, void *arg)
+{
     struct task *t;
     uint64_t one = 1;
 
-    if (mainloop_on_main()) {
-        fn(arg);
-        return;
-    }
     t = xmalloc(sizeof(*t));
     t->fn = fn;
     t->arg = arg;

@@ -37,6 +37,11 @@ bool mainloop_on_main(void);
  * list append). */
 void mainloop_defer(mainloop_fn fn, void *arg);
 
+/* Queues fn(arg) for the main loop's next turn, even on the main thread:
+ * for work that must come after the task now running (stopping the HTTP
+ * server a reload replaced, once the reload's answer is out). Any thread. */
+void mainloop_queue(mainloop_fn fn, void *arg);
+
 /* An eventfd readable while work is queued; -1 before mainloop_init. */
 int mainloop_fd(void);
 

@@ -221,7 +221,8 @@ static void parse_log(struct schema *s, const struct ynode *n, const char *path,
 static void parse_http(struct schema *s, const struct ynode *n, const char *path,
                        struct manifest_host *h)
 {
-    static const char *const keys[] = {"enabled", "listen", "token_file", "cert_file", "key_file",
+    static const char *const keys[] = {"enabled",  "listen",   "token_file",
+                                       "cert_file", "key_file", "allow_unauthenticated",
                                        NULL};
     const struct ynode *v;
     char sub[SCHEMA_PATH_MAX];
@@ -255,14 +256,45 @@ static void parse_http(struct schema *s, const struct ynode *n, const char *path
         schema_child_path(sub, sizeof(sub), path, "key_file");
         schema_path(s, v, sub, &h->http.key_file);
     }
+    if ((v = schema_get(n, "allow_unauthenticated"))) {
+        schema_child_path(sub, sizeof(sub), path, "allow_unauthenticated");
+        schema_bool(s, v, sub, &h->http.allow_unauthenticated);
+    }
     if (!h->http.cert_file != !h->http.key_file)
         schema_error(s, n->line, n->col, path, "cert_file and key_file go together");
+}
+
+/* true | false | [ids]: which jobs expose their histograms. The ids are
+ * checked against the jobs once all are read (manifest_finish_histograms). */
+static void parse_job_histograms(struct schema *s, const struct ynode *v, const char *path,
+                                 struct manifest_host *h)
+{
+    char sub[SCHEMA_PATH_MAX], item[SCHEMA_PATH_MAX];
+    size_t i = 0;
+
+    schema_child_path(sub, sizeof(sub), path, "job_histograms");
+    if (v->kind == YSCALAR) {
+        bool all = true;
+        if (schema_bool(s, v, sub, &all))
+            h->job_histograms = all ? HISTOGRAMS_ALL : HISTOGRAMS_NONE;
+        return;
+    }
+    if (!schema_expect(s, v, YSEQ, sub))
+        return;
+    h->job_histograms = HISTOGRAMS_LISTED;
+    h->histogram_jobs = arena_calloc(s->strings, v->count + 1, sizeof(*h->histogram_jobs));
+    for (const struct ynode *in = v->first; in; in = in->next, i++) {
+        schema_index_path(item, sizeof(item), sub, i);
+        if (schema_expect(s, in, YSCALAR, item))
+            h->histogram_jobs[h->n_histogram_jobs++] = (struct manifest_ref){
+                .id = arena_strdup(s->strings, in->text), .line = in->line, .col = in->col};
+    }
 }
 
 static void parse_metrics(struct schema *s, const struct ynode *n, const char *path,
                           struct manifest_host *h)
 {
-    static const char *const keys[] = {"duration_buckets", NULL};
+    static const char *const keys[] = {"duration_buckets", "job_histograms", NULL};
     const struct ynode *v;
     char sub[SCHEMA_PATH_MAX], item[SCHEMA_PATH_MAX];
     size_t i = 0;
@@ -270,6 +302,8 @@ static void parse_metrics(struct schema *s, const struct ynode *n, const char *p
     if (!schema_expect(s, n, YMAP, path))
         return;
     schema_check_keys(s, n, path, keys);
+    if ((v = schema_get(n, "job_histograms")))
+        parse_job_histograms(s, v, path, h);
     if (!(v = schema_get(n, "duration_buckets")))
         return;
     schema_child_path(sub, sizeof(sub), path, "duration_buckets");
@@ -1062,6 +1096,30 @@ static void read_includes(struct build *b)
 
 /* ---- the whole ------------------------------------------------------------- */
 
+/* Each job's `histograms`, once every job is known; a listed id that names
+ * no job is an error at its place in the main manifest. */
+static void resolve_histograms(struct build *b)
+{
+    const struct manifest_host *h = &b->m->host;
+
+    for (size_t i = 0; i < b->m->n_jobs; i++)
+        b->m->jobs[i].histograms = h->job_histograms == HISTOGRAMS_ALL;
+    if (h->job_histograms != HISTOGRAMS_LISTED)
+        return;
+    b->s.file = b->m->path;
+    b->s.file_seq = 0;
+    for (size_t i = 0; i < h->n_histogram_jobs; i++) {
+        const struct manifest_ref *r = &h->histogram_jobs[i];
+        uintptr_t at = (uintptr_t)idtable_get(&b->ids, r->id);
+        char path[SCHEMA_PATH_MAX];
+        snprintf(path, sizeof(path), "host.metrics.job_histograms[%zu]", i);
+        if (!at)
+            schema_error(&b->s, r->line, r->col, path, "no job with id \"%s\"", r->id);
+        else
+            b->m->jobs[at - 1].histograms = true;
+    }
+}
+
 static int build_manifest(const char *name, const char *dir, const char *text, size_t len,
                           const struct stat *main_st, struct manifest **out, struct errors *errs)
 {
@@ -1086,6 +1144,7 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     read_manifest(&b, text, len);
     arena_free(&b.nodes);
     read_includes(&b);
+    resolve_histograms(&b);
 
     /* what stays: the jobs array at its size */
     m->jobs = xrealloc(m->jobs, (m->n_jobs ? m->n_jobs : 1) * sizeof(*m->jobs));
@@ -1215,5 +1274,6 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
            a->coalesce == b->coalesce && a->timeout_ns == b->timeout_ns &&
            a->catch_up_ns == b->catch_up_ns &&
            a->isolation == b->isolation && a->log_level == b->log_level &&
-           limits_equal(a->limits, b->limits) && params_equal(a, b);
+           a->histograms == b->histograms && limits_equal(a->limits, b->limits) &&
+           params_equal(a, b);
 }

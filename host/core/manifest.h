@@ -59,6 +59,12 @@ struct manifest_limits {
  * they are equal (plugin names, trigger texts, parameters): never free or
  * change them. Laid out widest first: a manifest holds one per job, and a
  * host may hold a million. */
+/* A job id named somewhere in the manifest, with where. */
+struct manifest_ref {
+    const char *id;
+    int line, col;
+};
+
 struct manifest_job {
     char *id;
     char *plugin;             /* a bare name: <plugin_dir>/<plugin>.so */
@@ -83,6 +89,8 @@ struct manifest_job {
     int plugin_line, plugin_col; /* where its `plugin:` value is, for loader errors */
     bool enabled;             /* default true */
     bool coalesce;            /* default true */
+    bool histograms;          /* its duration and start-delay histograms are exposed
+                                 (host.metrics.job_histograms); default true */
 };
 
 struct manifest_host {
@@ -101,6 +109,8 @@ struct manifest_host {
         char *listen;          /* default "127.0.0.1:9464" */
         char *token_file;      /* NULL = no token */
         char *cert_file, *key_file;
+        bool allow_unauthenticated; /* default false: beyond loopback without a
+                                       token, mutating endpoints answer 403 */
     } http;
 
     struct {
@@ -118,6 +128,11 @@ struct manifest_host {
 
     double *duration_buckets; /* NULL = metrics defaults */
     size_t n_duration_buckets;
+    /* metrics.job_histograms: true (default), false, or a list of job ids;
+     * each job's `histograms` says what it came to. */
+    enum { HISTOGRAMS_ALL = 0, HISTOGRAMS_NONE, HISTOGRAMS_LISTED } job_histograms;
+    struct manifest_ref *histogram_jobs; /* HISTOGRAMS_LISTED */
+    size_t n_histogram_jobs;
 
     char *node;               /* this daemon's name in run history; NULL = the host name */
 

@@ -557,3 +557,10 @@ void metrics_host_snapshot(const struct metrics *m, struct metrics_host_snapshot
     s->last_reload_success_ns =
         atomic_load_explicit(&m->last_reload_success_ns, memory_order_relaxed);
 }
+
+const char *metrics_content_type(enum metrics_format f)
+{
+    if (f == METRICS_OPENMETRICS_100)
+        return "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    return "text/plain; version=0.0.4; charset=utf-8";
+}

@@ -42,6 +42,10 @@ enum metrics_format {
     METRICS_OPENMETRICS_100, /* application/openmetrics-text; version=1.0.0 */
 };
 
+/* The exact Content-Type of a format, e.g. "text/plain; version=0.0.4;
+ * charset=utf-8". Static string. */
+const char *metrics_content_type(enum metrics_format f);
+
 /* One loaded plugin, for jobhost_plugins_loaded{plugin,version}. */
 struct metrics_plugin {
     const char *name;

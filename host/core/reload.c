@@ -30,8 +30,7 @@ struct reloader {
     char *manifest_path;
     struct runtime *rt;
     struct scheduler *sched;
-    reload_applied_fn applied;
-    void *applied_arg;
+    struct reload_hooks hooks;
     pthread_mutex_t live_lock; /* guards live */
     struct generation *live;   /* one reference */
     bool stopping;             /* main thread */
@@ -39,15 +38,15 @@ struct reloader {
 
 struct reloader *reloader_new(const char *manifest_path, struct runtime *rt,
                               struct scheduler *sched, struct generation *initial,
-                              reload_applied_fn applied, void *applied_arg)
+                              const struct reload_hooks *hooks)
 {
     struct reloader *r = xcalloc(1, sizeof(*r));
     r->manifest_path = xstrdup(manifest_path);
     r->rt = rt;
     r->sched = sched;
     r->live = initial;
-    r->applied = applied;
-    r->applied_arg = applied_arg;
+    if (hooks)
+        r->hooks = *hooks;
     pthread_mutex_init(&r->live_lock, NULL);
     return r;
 }
@@ -168,6 +167,10 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
     rc = manifest_load(r->manifest_path, &m, errs);
     if (rc == 0)
         rc = generation_build(r->rt, m, r->live, &g, errs);
+    if (rc == 0 && r->hooks.prepare && (rc = r->hooks.prepare(r->hooks.arg, r->live, g, errs)) < 0) {
+        generation_unref(g); /* its plugins unload; the live ones stay */
+        g = NULL;
+    }
     if (rc < 0) {
         refused(summary, errs);
         jlog(JH_LOG_ERROR, "reload_refused", "source=%s errors=%zu manifest=%s", source,
@@ -184,8 +187,8 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
     r->live = g;
     pthread_mutex_unlock(&r->live_lock);
     retire_plugins(old, g);
-    if (r->applied)
-        r->applied(r->applied_arg, g);
+    if (r->hooks.applied)
+        r->hooks.applied(r->hooks.arg, g);
     if (r->rt->metrics)
         metrics_reload(r->rt->metrics, true, wall_ns());
     doc = summarise(old, g);

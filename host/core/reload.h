@@ -20,14 +20,26 @@
 struct reloader;
 struct scheduler;
 
-/* Called on the main thread after a swap: re-apply host settings (log
- * sinks, metrics gauges). */
-typedef void (*reload_applied_fn)(void *arg, struct generation *g);
+/* How the daemon takes part in a reload, on the main thread:
+ *   prepare  the new generation is built, the live one still runs: get
+ *            ready the host settings that can fail (bind a new listener,
+ *            read token and TLS files) or refuse with one line per problem
+ *            in errs ("... needs a restart"); returns 0 or -errno. Nothing
+ *            after it can fail: a prepared reload is applied.
+ *   applied  the new generation is live: switch to what prepare made ready
+ *            and re-apply the rest (log sinks, metrics gauges).
+ * Either may be NULL. */
+struct reload_hooks {
+    int (*prepare)(void *arg, const struct generation *live, struct generation *next,
+                   struct errors *errs);
+    void (*applied)(void *arg, struct generation *g);
+    void *arg;
+};
 
-/* Takes over `initial` (one reference). rt and sched are borrowed. */
+/* Takes over `initial` (one reference). rt, sched and hooks are borrowed. */
 struct reloader *reloader_new(const char *manifest_path, struct runtime *rt,
                               struct scheduler *sched, struct generation *initial,
-                              reload_applied_fn applied, void *applied_arg);
+                              const struct reload_hooks *hooks);
 
 /* Releases the live generation (its plugins unload once their runs end). */
 void reloader_free(struct reloader *r);

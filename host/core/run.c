@@ -126,7 +126,8 @@ bool run_write_off(struct run *run, uint64_t fate)
     run->duration_ns = now - run->start_mono_ns;
     snprintf(run->error, sizeof(run->error),
              "still running %s after its timeout of %s: its worker thread was written off",
-             duration_format(now - run->deadline_mono_ns, late, sizeof(late)),
+             duration_format((now - run->deadline_mono_ns) / NS_PER_MS * NS_PER_MS, late,
+                             sizeof(late)),
              duration_format(run->job->spec->timeout_ns, d, sizeof(d)));
     outcome_finished(run);
     return true;

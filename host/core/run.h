@@ -33,6 +33,8 @@ struct run_opts {
     unsigned attempt;          /* 1 for a first attempt (0 counts as 1); retries count up */
     uint64_t run_id;           /* given before queueing (a manual run answers with it);
                                   0 = assigned at start */
+    int64_t not_before_mono_ns; /* queued ahead of its time: the worker waits until
+                                   then itself (CLOCK_MONOTONIC); 0 = at once */
 };
 
 /* One run to queue: what the scheduler hands the executor. */

@@ -20,19 +20,19 @@
 #include "core/generation.h"
 #include "core/history.h"
 #include "core/jobstate.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "core/reload.h"
+#include "io/http_deferred.h"
 #include "core/run.h"
 #include "io/api_history.h"
-#include "core/log.h"
 #include "lib/trigger.h"
 #include "lib/units.h"
 #include "lib/util.h"
 
 #define JOBS_PREFIX "/api/v1/jobs/"
-#define RUNS_PREFIX "/api/v1/runs/"
 /* How long a pause waits for the run store before it is answered anyway. */
-#define PAUSE_STORE_WAIT_NS (2 * NS_PER_SEC)
+#define PAUSE_STORE_WAIT_NS (500 * NS_PER_MS)
 
 static void reply(struct http_response *resp, int status, json_t *doc)
 {
@@ -87,47 +87,32 @@ static json_t *job_json(const struct job *job)
                      last_json);
 }
 
-/* A reload handed to the main thread, waited for here. */
-struct reload_wait {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-    int rc;
-    struct buf summary;
-};
-
-static void reload_done(void *arg, int rc, const struct buf *summary)
+/* Runs on the main thread when the reload asked for by handle_reload is
+ * done: the answer goes out on the request's connection. */
+static void reload_answer(void *arg, int rc, const struct buf *summary)
 {
-    struct reload_wait *w = arg;
-    pthread_mutex_lock(&w->lock);
-    w->rc = rc;
-    if (summary->len)
-        buf_append(&w->summary, summary->data, summary->len);
-    w->done = true;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
+    struct http_deferred *d = arg;
+    struct buf body = {0};
+
+    if (rc == -ESHUTDOWN) {
+        buf_puts(&body, "{\"error\":\"shutting down\"}\n");
+        (void)http_deferred_answer(d, 503, "application/json", &body); /* -ECANCELED: gone */
+    } else {
+        if (summary->len)
+            buf_append(&body, summary->data, summary->len);
+        (void)http_deferred_answer(d, rc == 0 ? 200 : 400, "application/json", &body);
+    }
+    buf_free(&body);
 }
 
+/* The reload runs on the main thread (plugin init may take seconds); this
+ * thread goes on answering /-/healthy and /metrics meanwhile. */
 static void handle_reload(void *arg, const struct http_request *req, struct http_response *resp)
 {
     struct api *api = arg;
-    struct reload_wait w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     (void)req;
 
-    reloader_request(api->reloader, "http", reload_done, &w);
-    pthread_mutex_lock(&w.lock);
-    while (!w.done)
-        pthread_cond_wait(&w.cond, &w.lock);
-    pthread_mutex_unlock(&w.lock);
-    if (w.rc == -ESHUTDOWN) {
-        reply_error(resp, 503, "shutting down");
-    } else {
-        resp->status = w.rc == 0 ? 200 : 400;
-        resp->content_type = "application/json";
-        if (w.summary.len)
-            buf_append(&resp->body, w.summary.data, w.summary.len);
-    }
-    buf_free(&w.summary);
+    reloader_request(api->reloader, "http", reload_answer, http_defer(resp));
 }
 
 static void handle_list(void *arg, const struct http_request *req, struct http_response *resp)
@@ -143,18 +128,16 @@ static void handle_list(void *arg, const struct http_request *req, struct http_r
     reply(resp, 200, json_pack("{s:o}", "jobs", jobs));
 }
 
-/* "/api/v1/jobs/ID" or "/api/v1/jobs/ID/ACTION": splits off id and action. */
-static bool split_path(const char *path, char *id, size_t idlen, const char **action)
+/* "/api/v1/jobs/{id}" or "/api/v1/jobs/{id}/ACTION": the id, decoded (an id
+ * holding "%2F" or "%00" is nobody's), and the action. */
+static bool split_path(const struct http_request *req, char *id, size_t idlen,
+                       const char **action)
 {
-    const char *rest = path + strlen(JOBS_PREFIX);
-    const char *slash = strchr(rest, '/');
-    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    const char *rest = req->param + req->param_len;
 
-    if (n == 0 || n >= idlen)
+    if (http_request_param(req, id, idlen) <= 0)
         return false;
-    memcpy(id, rest, n);
-    id[n] = '\0';
-    *action = slash ? slash + 1 : "";
+    *action = *rest == '/' ? rest + 1 : "";
     return true;
 }
 
@@ -166,16 +149,13 @@ static void handle_job_get(void *arg, const struct http_request *req, struct htt
     struct generation *g;
     struct job *job;
 
-    if (!split_path(req->path, id, sizeof(id), &action) ||
-        (action[0] && strcmp(action, "runs") != 0)) {
+    if (!split_path(req, id, sizeof(id), &action) || action[0]) {
         reply_error(resp, 404, "no such resource");
         return;
     }
     g = reloader_live(api->reloader);
     job = generation_find_job(g, id);
-    if (action[0])
-        api_history_job_runs(api, id, job != NULL, req, resp); /* also jobs no longer configured */
-    else if (job)
+    if (job)
         reply(resp, 200, job_json(job));
     else
         reply_error(resp, 404, "no such job");
@@ -190,7 +170,7 @@ static void handle_job_post(void *arg, const struct http_request *req, struct ht
     struct generation *g;
     struct job *job;
 
-    if (!split_path(req->path, id, sizeof(id), &action) ||
+    if (!split_path(req, id, sizeof(id), &action) ||
         (strcmp(action, "run") != 0 && strcmp(action, "pause") != 0 &&
          strcmp(action, "resume") != 0)) {
         reply_error(resp, 404, "no such action (run, pause, resume)");
@@ -221,8 +201,9 @@ static void handle_job_post(void *arg, const struct http_request *req, struct ht
         if (api->history &&
             history_set_paused(api->history, id, paused, wall_ns(), PAUSE_STORE_WAIT_NS) < 0)
             jlog(JH_LOG_WARN, "pause_not_stored", "job=%s paused=%s error=%s", id,
-                 paused ? "true" : "false", "the run store did not take it in time: it is kept "
-                                            "queued and written once the store works");
+                 paused ? "true" : "false",
+                 "the run store did not take it in time: it stays queued and is written once "
+                 "the store works");
         reply(resp, 200, job_json(job));
     }
     generation_unref(g);
@@ -230,15 +211,17 @@ static void handle_job_post(void *arg, const struct http_request *req, struct ht
 
 size_t api_routes(struct api *api, struct http_route *routes)
 {
-    pthread_mutex_init(&api->reader_lock, NULL);
     const struct http_route list[API_ROUTES] = {
         {"POST", "/-/reload", HTTP_MATCH_EXACT, handle_reload, api, 0},
         {"GET", "/api/v1/jobs", HTTP_MATCH_EXACT, handle_list, api, HTTP_ROUTE_GZIP},
-        {"GET", JOBS_PREFIX, HTTP_MATCH_PREFIX, handle_job_get, api, 0},
-        {"POST", JOBS_PREFIX, HTTP_MATCH_PREFIX, handle_job_post, api, 0},
-        {"GET", RUNS_PREFIX, HTTP_MATCH_PREFIX, api_history_run, api, HTTP_ROUTE_GZIP},
+        {"GET", JOBS_PREFIX "{id}", HTTP_MATCH_EXACT, handle_job_get, api, 0},
+        {"POST", JOBS_PREFIX "{id}/run", HTTP_MATCH_EXACT, handle_job_post, api, 0},
+        {"POST", JOBS_PREFIX "{id}/pause", HTTP_MATCH_EXACT, handle_job_post, api, 0},
+        {"POST", JOBS_PREFIX "{id}/resume", HTTP_MATCH_EXACT, handle_job_post, api, 0},
     };
-    size_t n = 5;
+    size_t n = 6;
+
+    pthread_mutex_init(&api->reader_lock, NULL);
     memcpy(routes, list, n * sizeof(*routes));
-    return n;
+    return n + api_history_routes(api, routes + n);
 }

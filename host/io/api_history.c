@@ -9,13 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/generation.h"
 #include "core/history.h"
+#include "core/reload.h"
 #include "core/run.h"
 #include "core/store.h"
 #include "io/history_json.h"
 #include "lib/util.h"
 
-#define RUNS_PREFIX "/api/v1/runs/"
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 1000
 
@@ -91,17 +92,31 @@ static bool parse_uint(const char *text, unsigned long max, unsigned long *out)
     return true;
 }
 
-void api_history_job_runs(struct api *api, const char *id, bool configured,
-                          const struct http_request *req, struct http_response *resp)
+/* GET /api/v1/jobs/{id}/runs: for a job configured now, or one the store
+ * still knows. */
+static void handle_job_runs(void *arg, const struct http_request *req,
+                            struct http_response *resp)
 {
+    struct api *api = arg;
+    char id[256];
+    struct generation *g;
+    bool configured;
     const char *limit = http_request_arg(req, "limit"), *before = http_request_arg(req, "before");
     const char *result = http_request_arg(req, "result");
-    struct store_query q = {.job_id = id, .limit = LIMIT_DEFAULT, .result = INT32_MIN};
+    struct store_query q = {.limit = LIMIT_DEFAULT, .result = INT32_MIN};
     struct store_reader *r;
     unsigned long n;
     json_t *runs;
     int rc;
 
+    if (http_request_param(req, id, sizeof(id)) <= 0) {
+        reply_error(resp, 404, "no such job");
+        return;
+    }
+    q.job_id = id;
+    g = reloader_live(api->reloader);
+    configured = generation_find_job(g, id) != NULL;
+    generation_unref(g);
     if (limit) {
         if (!parse_uint(limit, LIMIT_MAX, &n) || n == 0) {
             reply_error(resp, 400, "limit: a whole number from 1 to 1000");
@@ -167,31 +182,26 @@ static int line_record(void *arg, const struct store_record *rec)
     return 0;
 }
 
-void api_history_run(void *arg, const struct http_request *req, struct http_response *resp)
+/* GET /api/v1/runs/{id} (with its output) and /api/v1/runs/{id}/output
+ * (NDJSON). */
+static void answer_run(struct api *api, const struct http_request *req,
+                       struct http_response *resp, bool output_only)
 {
-    struct api *api = arg;
-    const char *rest = req->path + strlen(RUNS_PREFIX), *slash = strchr(rest, '/');
     const char *follow = http_request_arg(req, "follow");
     char text[RUN_ID_LEN + 1];
-    size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
     struct store_reader *r;
     struct one one = {0};
     uint64_t id;
     int rc;
 
-    if (len != RUN_ID_LEN - 1 || (slash && strcmp(slash, "/output") != 0)) {
-        reply_error(resp, 404, "no such resource (/api/v1/runs/RUN_ID, /api/v1/runs/RUN_ID/output)");
-        return;
-    }
-    memcpy(text, rest, len);
-    text[len] = '\0';
-    if (run_id_parse(text, &id) < 0) {
+    if (http_request_param(req, text, sizeof(text)) != RUN_ID_LEN - 1 ||
+        run_id_parse(text, &id) < 0) {
         reply_error(resp, 404, "no such run");
         return;
     }
-    if (slash && follow && strcmp(follow, "true") == 0) {
-        reply_error(resp, 501, "follow=true needs streamed responses, which this server does "
-                               "not offer yet; poll without it");
+    if (output_only && follow && strcmp(follow, "true") == 0) {
+        reply_error(resp, 501, "follow=true is not offered: the HTTP server cannot yet hold a "
+                               "streamed answer open without polling; poll without it");
         return;
     }
     pthread_mutex_lock(&api->reader_lock);
@@ -206,7 +216,7 @@ void api_history_run(void *arg, const struct http_request *req, struct http_resp
         read_failed(api, resp, rc);
         goto out;
     }
-    if (slash) {
+    if (output_only) {
         json_decref(one.row);
         rc = r->ops->output(r, id, 0, 0, line_record, &resp->body);
         if (rc < 0) {
@@ -230,6 +240,30 @@ void api_history_run(void *arg, const struct http_request *req, struct http_resp
     }
 out:
     pthread_mutex_unlock(&api->reader_lock);
+}
+
+static void handle_run(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    answer_run(arg, req, resp, false);
+}
+
+static void handle_run_output(void *arg, const struct http_request *req,
+                              struct http_response *resp)
+{
+    answer_run(arg, req, resp, true);
+}
+
+size_t api_history_routes(struct api *api, struct http_route *routes)
+{
+    const struct http_route list[API_HISTORY_ROUTES] = {
+        {"GET", "/api/v1/jobs/{id}/runs", HTTP_MATCH_EXACT, handle_job_runs, api,
+         HTTP_ROUTE_GZIP},
+        {"GET", "/api/v1/runs/{id}", HTTP_MATCH_EXACT, handle_run, api, HTTP_ROUTE_GZIP},
+        {"GET", "/api/v1/runs/{id}/output", HTTP_MATCH_EXACT, handle_run_output, api,
+         HTTP_ROUTE_GZIP},
+    };
+    memcpy(routes, list, sizeof(list));
+    return API_HISTORY_ROUTES;
 }
 
 void api_history_close(struct api *api)

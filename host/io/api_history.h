@@ -18,14 +18,12 @@
 #define JH_API_HISTORY_H
 
 #include "io/api.h"
-#include "io/http.h"
+#include "io/http_router.h"
 
-/* GET /api/v1/jobs/ID/runs, for the job `id` (configured now or not). */
-void api_history_job_runs(struct api *api, const char *id, bool configured,
-                          const struct http_request *req, struct http_response *resp);
-
-/* GET /api/v1/runs/... (a route handler; arg is the struct api). */
-void api_history_run(void *arg, const struct http_request *req, struct http_response *resp);
+/* The three routes above, with `api` as their argument, into `routes`
+ * (room for 3); returns how many. */
+#define API_HISTORY_ROUTES 3
+size_t api_history_routes(struct api *api, struct http_route *routes);
 
 /* The read handle, closed (the server has stopped). */
 void api_history_close(struct api *api);

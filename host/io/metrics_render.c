@@ -28,6 +28,7 @@
 #include "core/generation.h"
 #include "core/history.h"
 #include "core/jobstate.h"
+#include "io/http_stream.h"
 #include "io/procstat.h"
 #include "lib/numfmt.h"
 #include "lib/utf8.h"
@@ -385,8 +386,8 @@ static void write_histogram(struct metrics_render *r, struct buf *b, enum fam f,
     struct buf lbl = {0};
     char *p;
 
-    if (!jm)
-        return; /* the histograms appear once the job ran */
+    if (!jm || !job->spec->histograms)
+        return; /* they appear once the job ran, unless metrics.job_histograms leaves them out */
     if (f == F_DURATION)
         s.dur_buckets = r->bk;
     else
@@ -476,6 +477,10 @@ static void write_runs(struct metrics_render *r, struct buf *b, const struct job
 
     metrics_job_snapshot(r->m, jm, &s);
     for (size_t i = 0; i < RUN_RESULT_COUNT; i++) {
+        /* Until a job's first run or skip, only success and failure (at 0):
+         * what ratios and alerts need, at a fraction of the bytes. */
+        if (!jm && i != RUN_SUCCESS && i != RUN_FAILURE)
+            continue;
         buf_reset(&extra);
         buf_puts(&extra, ",plugin=\"");
         escape_into(&extra, job->spec->plugin, true);
@@ -494,6 +499,8 @@ static void write_skipped(struct metrics_render *r, struct buf *b, const struct 
     struct job_metrics_snapshot s = {0};
     char extra[64];
 
+    if (!jm)
+        return; /* the skip reasons appear with the job's first run or skip */
     metrics_job_snapshot(r->m, jm, &s);
     for (size_t i = 0; i < SKIP_REASON_COUNT; i++) {
         snprintf(extra, sizeof(extra), ",reason=\"%s\"", skip_reason_name((enum skip_reason)i));
@@ -774,9 +781,24 @@ int metrics_render_all(const struct metrics_source *src, enum metrics_format f, 
     return 0;
 }
 
-const char *metrics_content_type(enum metrics_format f)
+static int stream_next(void *state, struct buf *out)
 {
-    if (f == METRICS_OPENMETRICS_100)
-        return "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    return "text/plain; version=0.0.4; charset=utf-8";
+    return metrics_render_next(state, out);
 }
+
+static void stream_free(void *state)
+{
+    metrics_render_free(state);
+}
+
+int metrics_render_stream(void *src, enum metrics_format f, struct http_stream *out)
+{
+    struct metrics_render *r = metrics_render_new(src, f);
+
+    *out = (struct http_stream){0};
+    if (!r)
+        return -EINVAL;
+    *out = (struct http_stream){.next = stream_next, .free = stream_free, .state = r};
+    return 0;
+}
+

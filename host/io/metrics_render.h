@@ -80,8 +80,11 @@ void metrics_render_free(struct metrics_render *r);
  * an unknown format. */
 int metrics_render_all(const struct metrics_source *src, enum metrics_format f, struct buf *out);
 
-/* The exact Content-Type of a format, e.g. "text/plain; version=0.0.4;
- * charset=utf-8". Static string. */
-const char *metrics_content_type(enum metrics_format f);
+/* The exposition as an HTTP body (http_metrics_fn of io/http_router.h):
+ * a cursor the server pulls a piece at a time. `src` is a struct
+ * metrics_source. 0, or -EINVAL for an unknown format. */
+struct http_stream;
+int metrics_render_stream(void *src, enum metrics_format f, struct http_stream *out);
+
 
 #endif /* JH_METRICS_RENDER_H */

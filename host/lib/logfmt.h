@@ -1,5 +1,5 @@
 /*
- * logfmt — the pure encoder and parser behind every log record.
+ * logfmt — the pure encoder behind every log record.
  *
  * A record is one line of `key=value` pairs separated by single spaces. Keys
  * are [a-z0-9_] (anything else is sanitised on the way in), so grep, logfmt
@@ -17,7 +17,9 @@
  * value is written as "".
  *
  * Pure: no globals, no locks, no clock reads; every function may be called
- * from any thread. Output goes to a caller's struct buf (util.h).
+ * from any thread. Output goes to a caller's struct buf (util.h). The host
+ * only writes records; the reader the tests check them with is
+ * tests/common/logfmt_parse.h.
  */
 #ifndef JH_LOGFMT_H
 #define JH_LOGFMT_H
@@ -58,31 +60,5 @@ bool logfmt_is_bare(const char *v, size_t len);
  * returns LOGFMT_TS_LEN. Arithmetic only: no gmtime, no locale, no locks.
  * Years outside 0000-9999 are clamped to those bounds. */
 size_t logfmt_ts(char out[LOGFMT_TS_LEN + 1], int64_t wall_ns);
-
-/* --- parsing (tests, tools) ---------------------------------------------- */
-
-struct logfmt_pair {
-    char *key;        /* NUL-terminated */
-    char *value;      /* NUL-terminated, unescaped; may hold NULs: see value_len */
-    size_t value_len;
-};
-
-struct logfmt_record {
-    struct logfmt_pair *pairs; /* in line order */
-    size_t n;
-};
-
-/* Parses one line (without or with a trailing '\n') into `rec`, which the
- * caller zero-initialises and frees with logfmt_record_free, also on error.
- * Accepts what logfmt_value writes plus bare keys (`flag`, value "").
- * Returns 0, or -EINVAL with a message naming the column in `err`
- * (may be NULL). */
-int logfmt_parse(const char *line, size_t len, struct logfmt_record *rec, char *err,
-                 size_t errlen);
-
-void logfmt_record_free(struct logfmt_record *rec);
-
-/* The value of the first pair named `key`, or NULL. Borrowed from `rec`. */
-const char *logfmt_get(const struct logfmt_record *rec, const char *key);
 
 #endif /* JH_LOGFMT_H */

@@ -164,15 +164,6 @@ size_t numfmt_double(double v, bool canonical, char *out)
     return (size_t)(p - out);
 }
 
-char *numfmt_pad(char *p, unsigned v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        p[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    return p + n;
-}
-
 /* The product v * 10^prec has one rounding error, below 2^-22; when its
  * fraction is that close to a tie, snprintf must decide, so the output is
  * always snprintf's. */

@@ -20,8 +20,17 @@
 char *numfmt_u64(char *p, uint64_t v);
 char *numfmt_i64(char *p, int64_t v);
 
-/* v (< 10^n) in exactly n digits, zero-padded: timestamps. */
-char *numfmt_pad(char *p, unsigned v, int n);
+/* v (< 10^n) in exactly n digits, zero-padded: timestamps. Inline: every
+ * log record writes its milliseconds with it, and with n a constant the
+ * loop unrolls into a few multiplications. */
+static inline char *numfmt_pad(char *p, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + n;
+}
 
 /* Integer nanoseconds as exact decimal seconds: 0, 0.1, 3600, 1e-9 as
  * 0.000000001, 1732912345.123456789. Every such string reads back as the

@@ -1,20 +1,37 @@
 /*
- * bench_log — what logging costs. Prints figures; never passes or fails.
+ * bench_log — what logging costs. Prints name=value lines; never passes or
+ * fails. tests/bench/run.sh builds it (release flags, the release build's
+ * host objects) and runs it as the `log` workload.
  *
- *  1. throughput: records/s through the file sink from 2 producer threads,
- *     from the first jlog until log_flush says the last one is in the file
- *     (a file in a fresh /tmp directory, page cache, no fsync);
- *  2. per run: ns for the job_started + job_finished pair a run writes, as
- *     the executor calls them (jlog_ctx), with the file sink on;
- *  3. the same pair below the level (what a filtered record costs);
- *  4. the pair for runs spread out in time, caches cold: 200 ms apart (the
- *     writer is ticking: no wake-up) and 1.5 s apart (the writer sleeps
- *     for good, so job_started pays for waking it: see DESIGN in log.c).
+ * Two sink settings, each measured the same way:
+ *   bare     the file sink alone, level info, no rotation: the writer's
+ *            ceiling;
+ *   daemon   what the daemon does with no log: section in its manifest:
+ *            level info, the file sink rotating at 10 MiB keeping 5, and
+ *            syslog(3) on (ident jobhost, facility daemon). syslog needs a
+ *            receiver that is not the machine's: run.sh starts bench_log in
+ *            a private mount namespace where /dev/log is a private
+ *            rsyslogd's (tests/integration/private_syslog.sh) and passes
+ *            --syslog-file, the file that rsyslogd writes. Without it the
+ *            daemon setting is skipped, never sent to the machine's syslog.
  *
- * Build:  gcc -std=gnu11 -O2 -g -pthread -D_GNU_SOURCE -DHAVE_SYSTEMD=1 \
- *           -Isdk/include -Ihost tests/bench/bench_log.c host/log.c \
- *           host/logfmt.c host/util.c -lsystemd -o build/bench_log
- * Usage:  build/bench_log [records-per-thread] [runs]
+ * For each: throughput (records/s through the sinks from 2 producer threads,
+ * from the first jlog until log_flush says the last one was handed to every
+ * sink; a fresh directory, page cache, no fsync), sizes summed over the
+ * current file and every rotated one (path, path.1 .. path.keep), records
+ * found in them (newlines) and in the syslog receiver's file, and every drop
+ * counter: queue (the producer found the queue full for 1 ms), file,
+ * syslog. The daemon run writes no more than its 6 files hold, so rotation
+ * never throws a record away and every byte is counted. Then the cost per
+ * run: ns of the job_started + job_finished pair a run writes (jlog_ctx, as
+ * the outcome log observer calls it), back to back; with the bare setting
+ * also below the level (a filtered record), and for runs spread out in time
+ * with caches cold: 200 ms apart (the writer is ticking: no wake-up) and
+ * 1.5 s apart (the writer sleeps for good, so job_started pays for waking
+ * it: see DESIGN in io/log_writer.c).
+ *
+ * Usage:  bench_log [--syslog-file PATH] [records-per-thread] [runs]
+ *         (2,000,000 and 100,000 by default)
  */
 #include <ftw.h>
 #include <pthread.h>
@@ -22,12 +39,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "lib/units.h"
 #include "lib/util.h"
 
+#define THREADS 2
+#define DAEMON_MAX_SIZE (10u << 20) /* the manifest's default file.max_size */
+#define DAEMON_KEEP 5               /* and file.keep */
+
+/* Main thread only. */
 static char dir[64];
 static char path[128];
 
@@ -39,7 +63,7 @@ struct producer {
 static void *produce(void *arg)
 {
     struct producer *p = arg;
-    struct log_ctx ctx = {.job = "heartbeat", .run_id = "01JD3M7K2Q", .plugin = "hello",
+    struct log_ctx ctx = {.job = "heartbeat", .run_id = "0192f3a4b5c6d7e8", .plugin = "hello",
                           .level = LOG_INFO_LEVEL};
 
     for (long i = 0; i < p->count; i++)
@@ -55,31 +79,125 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
     return remove(p);
 }
 
-static void setup(void)
+/* Newlines in `file`, and (when `needle` is set) lines holding it; 0 when
+ * the file is absent. */
+static uint64_t count_lines(const char *file, const char *needle, uint64_t *matching)
+{
+    FILE *f = fopen(file, "r");
+    char line[LOG_LINE_MAX + 2];
+    uint64_t n = 0, m = 0;
+
+    if (f) {
+        while (fgets(line, sizeof(line), f)) {
+            if (strchr(line, '\n'))
+                n++;
+            if (needle && strstr(line, needle))
+                m++;
+        }
+        fclose(f);
+    }
+    if (matching)
+        *matching = m;
+    return n;
+}
+
+/* What the file sink left on disk: path and its rotated files. */
+struct on_disk {
+    unsigned files;
+    uint64_t bytes;
+    uint64_t records;
+};
+
+static void disk_usage(unsigned keep, struct on_disk *d)
+{
+    char name[160];
+    struct stat st;
+
+    memset(d, 0, sizeof(*d));
+    for (unsigned i = 0; i <= keep; i++) {
+        if (i == 0)
+            snprintf(name, sizeof(name), "%s", path);
+        else
+            snprintf(name, sizeof(name), "%s.%u", path, i);
+        if (stat(name, &st) < 0)
+            continue;
+        d->files++;
+        d->bytes += (uint64_t)st.st_size;
+        d->records += count_lines(name, NULL, NULL);
+    }
+}
+
+/* Waits until `file` holds `want` lines with `needle`, or its count has not
+ * moved for 2 s: what the syslog receiver got. */
+static uint64_t receiver_count(const char *file, const char *needle, uint64_t want)
+{
+    uint64_t got = 0, last = UINT64_MAX;
+    int64_t still_since = mono_ns();
+
+    for (;;) {
+        (void)count_lines(file, needle, &got);
+        if (got >= want)
+            return got;
+        if (got != last) {
+            last = got;
+            still_since = mono_ns();
+        } else if (mono_ns() - still_since > 2 * NS_PER_SEC) {
+            return got;
+        }
+        usleep(100 * 1000);
+    }
+}
+
+struct setting {
+    const char *name;     /* "bare", "daemon" */
+    bool syslog;
+    uint64_t max_size;
+    unsigned keep;
+};
+
+static void setup(const struct setting *s)
 {
     struct log_config cfg = {
         .level = LOG_INFO_LEVEL,
-        .ident = "jobhost-bench",
+        .syslog_enabled = s->syslog,
+        .ident = "jobhost",
+        .facility = LOG_DAEMON,
         .file_path = path,
-        .file_max_size = 0,
+        .file_max_size = s->max_size,
+        .file_keep = s->keep,
     };
-    unlink(path);
     if (log_setup(&cfg) != 0) {
         fprintf(stderr, "bench_log: cannot open %s\n", path);
         exit(1);
     }
 }
 
-static void bench_throughput(long per_thread)
+static void remove_files(unsigned keep)
 {
-    enum { THREADS = 2 };
+    char name[160];
+    unlink(path);
+    for (unsigned i = 1; i <= keep; i++) {
+        snprintf(name, sizeof(name), "%s.%u", path, i);
+        unlink(name);
+    }
+}
+
+/* Throughput of one setting; returns the bytes per record written. */
+static double throughput(const struct setting *s, long per_thread, const char *syslog_file)
+{
     pthread_t th[THREADS];
     struct producer pr[THREADS];
-    uint64_t q0 = log_dropped("queue"), f0 = log_dropped("file");
-    struct stat st;
+    uint64_t q0 = log_dropped("queue"), f0 = log_dropped("file"), s0 = log_dropped("syslog");
+    uint64_t sys0 = 0, dq, df, ds;
+    struct on_disk d;
     int64_t t0, t1, t2;
+    double total = (double)per_thread * THREADS, secs;
+    const char *p = s->name;
 
-    setup();
+    remove_files(s->keep);
+    if (syslog_file)
+        (void)count_lines(syslog_file, "event=tick", &sys0);
+    setup(s);
     t0 = mono_ns();
     for (int i = 0; i < THREADS; i++) {
         pr[i] = (struct producer){i, per_thread};
@@ -91,17 +209,41 @@ static void bench_throughput(long per_thread)
     log_flush();
     t2 = mono_ns();
     log_shutdown();
-    stat(path, &st);
+    disk_usage(s->keep, &d);
+    dq = log_dropped("queue") - q0;
+    df = log_dropped("file") - f0;
+    ds = log_dropped("syslog") - s0;
+    secs = (double)(t2 - t0) / 1e9;
 
-    double total = (double)per_thread * THREADS;
-    double secs = (t2 - t0) / 1e9;
-    printf("file sink, %d threads: %.0f records in %.3f s = %.2f M records/s "
-           "(%.1f MB/s, %.0f B/record; producers done after %.3f s; dropped queue=%llu "
-           "file=%llu)\n",
-           THREADS, total, secs, total / secs / 1e6, (double)st.st_size / secs / 1e6,
-           (double)st.st_size / total, (t1 - t0) / 1e9,
-           (unsigned long long)(log_dropped("queue") - q0),
-           (unsigned long long)(log_dropped("file") - f0));
+    printf("%s_sinks=file%s%s\n", p, s->max_size ? " (rotating)" : "",
+           s->syslog ? " + syslog" : "");
+    if (s->max_size)
+        printf("%s_file_rotation=%llu bytes x %u kept\n", p, (unsigned long long)s->max_size,
+               s->keep);
+    printf("%s_threads=%d\n%s_records=%.0f\n", p, THREADS, p, total);
+    printf("%s_seconds=%.3f\n", p, secs);
+    printf("%s_producers_done_s=%.3f\n", p, (double)(t1 - t0) / 1e9);
+    printf("%s_records_per_s=%.0f\n", p, total / secs);
+    printf("%s_files=%u\n%s_file_bytes=%llu\n", p, d.files, p, (unsigned long long)d.bytes);
+    printf("%s_records_in_files=%llu\n", p, (unsigned long long)d.records);
+    printf("%s_mb_per_s=%.1f\n", p, (double)d.bytes / secs / 1e6);
+    printf("%s_bytes_per_record=%.1f\n", p, d.records ? (double)d.bytes / (double)d.records : 0);
+    printf("%s_dropped_queue=%llu\n%s_dropped_file=%llu\n", p, (unsigned long long)dq, p,
+           (unsigned long long)df);
+    if (s->syslog) {
+        uint64_t want = (uint64_t)total - dq, got = 0;
+        printf("%s_dropped_syslog=%llu\n", p, (unsigned long long)ds);
+        if (syslog_file) {
+            got = receiver_count(syslog_file, "event=tick", sys0 + want) - sys0;
+            printf("%s_syslog_received=%llu\n", p, (unsigned long long)got);
+            printf("%s_syslog_lost=%lld\n", p, (long long)want - (long long)got);
+        }
+    }
+    /* Records that reached neither the file nor the count of drops. */
+    printf("%s_records_missing_from_files=%lld\n", p,
+           (long long)total - (long long)dq - (long long)df - (long long)d.records);
+    fflush(stdout);
+    return d.records ? (double)d.bytes / (double)d.records : 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -113,14 +255,14 @@ static int cmp_double(const void *a, const void *b)
 /* ns for the two records of runs `gap_ms` apart; the median. */
 static double spaced(int n, int gap_ms)
 {
-    struct log_ctx ctx = {.job = "heartbeat", .run_id = "01JD3M7K2Q8XN3", .plugin = "hello",
+    struct log_ctx ctx = {.job = "heartbeat", .run_id = "0192f3a4b5c6d7e8", .plugin = "hello",
                           .level = LOG_INFO_LEVEL};
     double r[32];
 
     for (int i = 0; i < n && i < 32; i++) {
         usleep((useconds_t)gap_ms * 1000);
         int64_t t0 = mono_ns();
-        jlog_ctx(&ctx, LOG_INFO_LEVEL, "job_started", "trigger=%s scheduled_ts=%lld", "interval",
+        jlog_ctx(&ctx, LOG_INFO_LEVEL, "job_started", "trigger=%s scheduled_ts=%lld", "schedule",
                  (long long)i);
         jlog_ctx(&ctx, LOG_INFO_LEVEL, "job_finished", "result=%s duration_ms=%.3f", "success",
                  0.123);
@@ -133,15 +275,15 @@ static double spaced(int n, int gap_ms)
 /* ns for one run's two records; the median of `rounds` rounds. */
 static double per_run(long runs, int level, int rounds)
 {
-    struct log_ctx ctx = {.job = "nightly-prune", .run_id = "01JD3M7K2Q8XN3", .plugin = "file_prune",
-                          .level = level};
+    struct log_ctx ctx = {.job = "nightly-prune", .run_id = "0192f3a4b5c6d7e8",
+                          .plugin = "file_prune", .level = level};
     double r[16];
 
     for (int k = 0; k < rounds && k < 16; k++) {
         int64_t t0 = mono_ns();
         for (long i = 0; i < runs; i++) {
             jlog_ctx(&ctx, LOG_INFO_LEVEL, "job_started", "trigger=%s scheduled_ts=%lld",
-                     "interval", (long long)i);
+                     "schedule", (long long)i);
             jlog_ctx(&ctx, LOG_INFO_LEVEL, "job_finished", "result=%s duration_ms=%.3f", "success",
                      (double)i * 0.001);
         }
@@ -154,31 +296,69 @@ static double per_run(long runs, int level, int rounds)
 
 int main(int argc, char **argv)
 {
-    long per_thread = argc > 1 ? strtol(argv[1], NULL, 10) : 2000000;
-    long runs = argc > 2 ? strtol(argv[2], NULL, 10) : 100000;
+    const char *syslog_file = NULL;
+    long per_thread = 2000000, runs = 100000;
+    int i = 1;
+    const struct setting bare = {.name = "bare"};
+    const struct setting daemon = {.name = "daemon", .syslog = true,
+                                   .max_size = DAEMON_MAX_SIZE, .keep = DAEMON_KEEP};
+    double rec_bytes;
 
+    if (argc > 2 && strcmp(argv[1], "--syslog-file") == 0) {
+        syslog_file = argv[2];
+        i = 3;
+    }
+    if (i < argc)
+        per_thread = strtol(argv[i++], NULL, 10);
+    if (i < argc)
+        runs = strtol(argv[i], NULL, 10);
+    if (per_thread <= 0 || runs <= 0) {
+        fputs("usage: bench_log [--syslog-file PATH] [records-per-thread] [runs]\n", stderr);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
     snprintf(dir, sizeof(dir), "/tmp/jh_bench_log.XXXXXX");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
     }
-    snprintf(path, sizeof(path), "%s/bench.log", dir);
+    snprintf(path, sizeof(path), "%s/jobhost.log", dir);
+    printf("side=jobhost\nworkload=log\nlevel=info\n");
 
-    setup();
+    /* Cost per run, bare setting. */
+    setup(&bare);
     per_run(runs, LOG_INFO_LEVEL, 3); /* warm up */
-    printf("per run (job_started + job_finished, jlog_ctx, file sink on): %.0f ns "
-           "(median of 9 rounds of %ld runs back to back)\n",
-           per_run(runs, LOG_INFO_LEVEL, 9), runs);
-    printf("per run, both records below the job's level: %.1f ns\n",
-           per_run(runs * 10, LOG_ERROR_LEVEL, 9));
-    printf("per run, runs 200 ms apart (cold caches, writer ticking): %.0f ns (median of 15)\n",
-           spaced(15, 200));
-    printf("per run, runs 1.5 s apart (writer asleep: job_started wakes it): %.0f ns "
-           "(median of 5)\n",
-           spaced(5, 1500));
+    printf("bare_per_run_ns=%.0f\n", per_run(runs, LOG_INFO_LEVEL, 9));
+    printf("per_run_what=job_started + job_finished, jlog_ctx, median of 9 rounds of %ld runs "
+           "back to back\n", runs);
+    printf("bare_per_run_filtered_ns=%.1f\n", per_run(runs * 10, LOG_ERROR_LEVEL, 9));
+    printf("bare_per_run_200ms_apart_ns=%.0f\n", spaced(15, 200));
+    printf("bare_per_run_1500ms_apart_ns=%.0f\n", spaced(5, 1500));
     log_shutdown();
 
-    bench_throughput(per_thread);
+    rec_bytes = throughput(&bare, per_thread, NULL);
+
+    if (!syslog_file) {
+        printf("daemon=skipped (syslog needs a private receiver: run it through "
+               "tests/bench/run.sh as root, with unshare and rsyslogd installed)\n");
+    } else {
+        /* No more than the 6 files hold, with a margin, so that nothing
+         * rotates away uncounted. */
+        double budget = (double)DAEMON_MAX_SIZE * (DAEMON_KEEP + 1) * 0.85;
+        long n = rec_bytes > 0 ? (long)(budget / rec_bytes / THREADS) : 200000;
+        if (n > per_thread)
+            n = per_thread;
+        remove_files(bare.keep);
+        throughput(&daemon, n, syslog_file);
+        /* Rounds the queue holds whole (about 20,000 records by default),
+         * so the figure is the producer's cost while the sinks keep up. */
+        long dr = runs < 5000 ? runs : 5000;
+        setup(&daemon);
+        per_run(dr, LOG_INFO_LEVEL, 3); /* warm up */
+        printf("daemon_per_run_ns=%.0f\n", per_run(dr, LOG_INFO_LEVEL, 9));
+        printf("daemon_per_run_what=the same, rounds of %ld runs\n", dr);
+        log_shutdown();
+    }
 
     nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
     return 0;

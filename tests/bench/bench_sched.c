@@ -9,17 +9,22 @@
  * release build's (-O2), the jobs are real plugin .so files loaded through
  * generation_build() (dlopen of a private copy, as the daemon does), runs go
  * through the real scheduler thread and executor (host.workers = online
- * CPUs) and the instrumented wrapper run_job(), the metrics registry is on,
- * and logging is set up as the daemon sets it, at level warn (per-run
- * records off; skips still log).
+ * CPUs) and the instrumented wrapper run_job(), every fate goes through the
+ * outcome pipeline with the daemon's observers registered in its order
+ * (metrics, log records, job state: host/daemon.c's start()), generations
+ * are published as the daemon publishes its live one, and logging is set
+ * up as the daemon sets it, at level warn (per-run records off; skips
+ * still log).
  *
  * Subcommands (defaults are the anchors'):
  *   oneshot [N]        N one-shot date jobs due now (100,000)
  *   burst [N] [S]      N interval jobs every 1 s, all due at once, S s (1,000, 10)
  *   latency [N] [S] [K] N date jobs spread over S s, K cron jobs beside (2,000, 5, 10,000)
- *   memory N           RSS per registered cron job "*\/5 * * * *"
+ *   memory N           where the bytes of a registered cron job "*\/5 * * * *" go
+ *                      (in-process breakdown; the daemon's own figure: bench_daemon.py)
  *   idle [N] [S]       CPU over S s idle with N cron jobs 2 h away (10,000, 10)
- *   metrics [N] [R]    /metrics render for N jobs, R renders (10,000, 7)
+ *   metrics [N] [R]    /metrics for N jobs: metrics_render_all and GET over
+ *                      the real HTTP server, R times each (10,000, 7)
  *   reload [N] [P] [R] reload of N jobs over P plugins, R times (1,000, 100, 7)
  *   overhead [N]       run_job() vs a bare call of the plugin's run, N runs
  *   floor [N] [S]      not jobhost: timerfd wake and thread hand-off latency
@@ -41,9 +46,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -57,12 +65,19 @@
 #include "core/hostapi.h"
 #include "core/jobstate.h"
 #include "core/log.h"
+#include "core/mainloop.h"
 #include "core/manifest.h"
 #include "core/metrics.h"
+#include "core/outcome.h"
+#include "core/outcome_log.h"
+#include "core/outcome_metrics.h"
+#include "core/outcome_state.h"
 #include "core/plugin.h"
 #include "core/reload.h"
 #include "core/run.h"
 #include "core/scheduler.h"
+#include "io/http_server.h"
+#include "io/metrics_render.h"
 #include "lib/units.h"
 #include "lib/util.h"
 
@@ -183,6 +198,7 @@ static unsigned online_cpus(void)
 
 struct host {
     struct runtime rt;
+    struct metrics_source src; /* what GET /metrics renders: the runtime, the log drops */
     char *copy_dir;
     struct executor *ex;
     struct scheduler *sched;
@@ -212,20 +228,37 @@ static void host_log_setup(void)
     log_setup(&lc);
 }
 
-/* Registry (default or given buckets), job states and the private plugin
- * copy directory, as daemon_run does before building the first generation. */
-static void host_init(struct host *h, const double *buckets, size_t n_buckets)
+/* Which observers the outcome pipeline feeds. */
+enum observers {
+    OBSERVE_DAEMON,  /* metrics, log records, job state: daemon.c's start() */
+    OBSERVE_NO_LOG,  /* metrics and job state only: filling a registry, where
+                        the records would be noise, not the thing measured */
+};
+
+/* Registry (default or given buckets), job states, the private plugin copy
+ * directory and the outcome pipeline, as daemon.c's start() sets them up
+ * before building the first generation. */
+static void host_init(struct host *h, const double *buckets, size_t n_buckets,
+                      enum observers obs)
 {
+    struct metrics *m;
+
     memset(h, 0, sizeof(*h));
     host_log_setup();
-    h->rt.states = jobstate_table_new();
-    h->rt.metrics = metrics_new(buckets, n_buckets);
-    if (!h->rt.metrics)
+    m = metrics_new(buckets, n_buckets);
+    if (!m)
         die("metrics_new failed");
     h->copy_dir = plugin_copy_dir_create();
     if (!h->copy_dir)
         die("cannot create the plugin copy directory");
-    h->rt.plugin_copy_dir = h->copy_dir;
+    runtime_init(&h->rt, m, h->copy_dir);
+    h->src.rt = &h->rt;
+    h->src.dropped = log_dropped;
+    outcome_reset();
+    outcome_register(&outcome_metrics, &h->rt);
+    if (obs == OBSERVE_DAEMON)
+        outcome_register(&outcome_log, NULL);
+    outcome_register(&outcome_state, NULL);
     h->workers = online_cpus();
 }
 
@@ -238,7 +271,7 @@ static void host_pool(struct host *h, unsigned workers)
                                 .submit_many = submit_many_to_executor};
 
     h->workers = workers ? workers : online_cpus();
-    h->ex = executor_new(h->workers);
+    h->ex = executor_new(&(struct executor_opts){.workers = h->workers});
     so.submit_arg = h->ex;
     h->sched = scheduler_new(&so);
 }
@@ -259,11 +292,28 @@ static void host_stop(struct host *h)
     }
 }
 
-static void host_done(struct host *h)
+/* Releases the scheduler, the given generations (NULLs skipped) and then
+ * the runtime, as daemon_run does at exit: the generations' teardown
+ * (plugin shutdown, dlclose) runs from the main loop's queue. Read what the
+ * probe recorded before: its shutdown frees the samples. */
+static void host_done(struct host *h, struct generation **gens, size_t n_gens)
 {
+    struct metrics *m = h->rt.metrics;
+
+    scheduler_free(h->sched);
+    h->sched = NULL;
+    for (size_t i = 0; i < n_gens; i++)
+        generation_unref(gens[i]);
+    mainloop_run_pending();
+    outcome_reset();
+    runtime_free(&h->rt);
+    metrics_free(m);
     log_flush();
-    if (h->copy_dir)
+    if (h->copy_dir) {
         rmdir(h->copy_dir);
+        free(h->copy_dir);
+        h->copy_dir = NULL;
+    }
 }
 
 /* The host: section every generated manifest starts with. */
@@ -292,58 +342,17 @@ static struct manifest *parse_or_die(const struct buf *text)
     return m;
 }
 
-/*
- * One manifest may hold at most MANIFEST_MAX_BYTES (4 MiB) of text and
- * MANIFEST_MAX_NODES (200,000) YAML nodes, some 18,000 jobs: the daemon
- * cannot load 100,000 jobs from one file. The workloads that need more
- * parse their jobs in chunks of CHUNK_JOBS and move them into the first
- * chunk's struct manifest (what generation_build takes); each job is parsed
- * and validated exactly as it would be in one file.
- */
-#define CHUNK_JOBS 10000
-
+/* One line of a generated manifest: job i. */
 typedef void (*job_line_fn)(struct buf *b, size_t i, const void *arg);
 
-/* Moves src's jobs to the end of dst's and frees src. */
-static void manifest_merge(struct manifest *dst, struct manifest *src)
+/* The text of one manifest of n jobs (line(i) each) after the host:
+ * section: one file, as a user writes it and the daemon reads it. */
+static void manifest_text(struct buf *t, size_t n, unsigned workers, job_line_fn line,
+                          const void *arg)
 {
-    dst->jobs = xrealloc(dst->jobs, (dst->n_jobs + src->n_jobs) * sizeof(*dst->jobs));
-    memcpy(dst->jobs + dst->n_jobs, src->jobs, src->n_jobs * sizeof(*src->jobs));
-    dst->n_jobs += src->n_jobs;
-    src->n_jobs = 0;
-    manifest_free(src);
-}
-
-/* The manifest texts of n jobs (line(i) each), CHUNK_JOBS per text; every
- * text starts with the host: section. Returns the number of texts. */
-static size_t manifest_texts(struct buf **out, size_t n, unsigned workers, job_line_fn line,
-                             const void *arg)
-{
-    size_t chunks = n ? (n + CHUNK_JOBS - 1) / CHUNK_JOBS : 1;
-    struct buf *t = xcalloc(chunks, sizeof(*t));
-
-    for (size_t c = 0; c < chunks; c++) {
-        manifest_head(&t[c], workers);
-        for (size_t i = c * CHUNK_JOBS; i < n && i < (c + 1) * CHUNK_JOBS; i++)
-            line(&t[c], i, arg);
-    }
-    *out = t;
-    return chunks;
-}
-
-static struct manifest *parse_texts(const struct buf *t, size_t chunks)
-{
-    struct manifest *m = parse_or_die(&t[0]);
-    for (size_t c = 1; c < chunks; c++)
-        manifest_merge(m, parse_or_die(&t[c]));
-    return m;
-}
-
-static void texts_free(struct buf *t, size_t chunks)
-{
-    for (size_t c = 0; c < chunks; c++)
-        buf_free(&t[c]);
-    free(t);
+    manifest_head(t, workers);
+    for (size_t i = 0; i < n; i++)
+        line(t, i, arg);
 }
 
 static struct generation *build_or_die(struct host *h, struct manifest *m,
@@ -357,6 +366,7 @@ static struct generation *build_or_die(struct host *h, struct manifest *m,
         die("generation refused");
     }
     errors_free(&errs);
+    generation_publish(g); /* as the daemon does with the generation it makes live */
     return g;
 }
 
@@ -385,25 +395,29 @@ static void probe_find(struct generation *g, struct probe *p)
 
 /* ---- reading the registry back ----------------------------------------------- */
 
-/* Sums jobhost_job_skipped_total by reason over all jobs, from a render:
- * the numbers a user would read. */
-static void skipped_by_reason(struct metrics *m, uint64_t out[METRICS_SKIP_COUNT])
+/* Sums jobhost_job_skipped_total by reason over all jobs, from the
+ * exposition GET /metrics serves (io/metrics_render.c): the numbers a user
+ * would read. */
+static void skipped_by_reason(const struct host *h, uint64_t out[SKIP_REASON_COUNT])
 {
     static const char fam[] = "jobhost_job_skipped_total{";
     struct buf b = {0};
     const char *p;
 
-    memset(out, 0, METRICS_SKIP_COUNT * sizeof(*out));
-    metrics_render(m, METRICS_TEXT_004, &b);
+    memset(out, 0, SKIP_REASON_COUNT * sizeof(*out));
+    if (metrics_render_all(&h->src, METRICS_TEXT_004, &b) < 0)
+        die("metrics_render_all failed");
     for (p = b.data; p && *p;) {
         const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
         if (strncmp(p, fam, sizeof(fam) - 1) == 0) {
-            const char *r = strstr(p, "reason=\"");
-            const char *v = strstr(p, "} ");
-            if (r && v && (!nl || v < nl)) {
+            /* within this line only */
+            const char *r = memmem(p, len, "reason=\"", 8);
+            const char *v = memmem(p, len, "} ", 2);
+            if (r && v) {
                 r += 8;
-                for (int k = 0; k < METRICS_SKIP_COUNT; k++) {
-                    const char *name = metrics_skip_reason_name((enum metrics_skip_reason)k);
+                for (int k = 0; k < SKIP_REASON_COUNT; k++) {
+                    const char *name = skip_reason_name((enum skip_reason)k);
                     size_t len = strlen(name);
                     if (strncmp(r, name, len) == 0 && r[len] == '"')
                         out[k] += strtoull(v + 2, NULL, 10);
@@ -415,14 +429,14 @@ static void skipped_by_reason(struct metrics *m, uint64_t out[METRICS_SKIP_COUNT
     buf_free(&b);
 }
 
-static void print_skips(struct metrics *m)
+static void print_skips(const struct host *h)
 {
-    uint64_t sk[METRICS_SKIP_COUNT];
-    skipped_by_reason(m, sk);
-    printf("missed=%llu\n", (unsigned long long)sk[METRICS_SKIP_MISFIRE]);
-    printf("max_instances_skipped=%llu\n", (unsigned long long)sk[METRICS_SKIP_MAX_INSTANCES]);
-    printf("coalesced_skipped=%llu\n", (unsigned long long)sk[METRICS_SKIP_COALESCED]);
-    printf("shutdown_skipped=%llu\n", (unsigned long long)sk[METRICS_SKIP_SHUTDOWN]);
+    uint64_t sk[SKIP_REASON_COUNT];
+    skipped_by_reason(h, sk);
+    printf("missed=%llu\n", (unsigned long long)sk[SKIP_MISFIRE]);
+    printf("max_instances_skipped=%llu\n", (unsigned long long)sk[SKIP_MAX_INSTANCES]);
+    printf("coalesced_skipped=%llu\n", (unsigned long long)sk[SKIP_COALESCED]);
+    printf("shutdown_skipped=%llu\n", (unsigned long long)sk[SKIP_SHUTDOWN]);
 }
 
 static void print_lateness(const char *prefix, int64_t *lat, size_t n)
@@ -475,24 +489,23 @@ static void oneshot_line(struct buf *b, size_t i, const void *when)
 static int bench_oneshot(size_t n)
 {
     struct host h;
-    struct buf *text;
-    size_t chunks;
+    struct buf text = {0};
     char when[64];
     struct probe pr;
     int64_t due, t0, t_planned, t_started, done = 0, deadline;
     double cpu0;
     struct generation *g;
 
-    host_init(&h, NULL, 0);
+    host_init(&h, NULL, 0, OBSERVE_DAEMON);
     due = wall_ns();
     fmt_time(due, when, sizeof(when));
-    chunks = manifest_texts(&text, n, online_cpus(), oneshot_line, when);
+    manifest_text(&text, n, online_cpus(), oneshot_line, when);
     t0 = mono_ns();
-    struct manifest *m = parse_texts(text, chunks);
+    struct manifest *m = parse_or_die(&text);
     double parse_s = (double)(mono_ns() - t0) / 1e9;
     g = build_or_die(&h, m, NULL);
     double add_s = (double)(mono_ns() - t0) / 1e9;
-    texts_free(text, chunks);
+    buf_free(&text);
     probe_find(g, &pr);
     pr.arm(0, n);
     host_pool(&h, g->manifest->host.workers);
@@ -521,7 +534,7 @@ static int bench_oneshot(size_t n)
     printf("start_call_s=%.4f\n", (double)(t_started - t0) / 1e9);
     printf("completed=%d\n", done ? 1 : 0);
     printf("runs=%llu\n", (unsigned long long)runs);
-    print_skips(h.rt.metrics);
+    print_skips(&h);
     if (done) {
         double all = (double)(done - t0) / 1e9;
         printf("all_run_s=%.4f\n", all);
@@ -532,7 +545,7 @@ static int bench_oneshot(size_t n)
         printf("all_run_s=timeout(>60)\n");
     }
     printf("cpu_s=%.3f\n", cpu);
-    host_done(&h);
+    host_done(&h, &g, 1);
     return done ? 0 : 1;
 }
 
@@ -563,7 +576,7 @@ static int bench_burst(size_t n, int window)
     struct rusage ru0, ru1;
     int64_t *first, *last;
 
-    host_init(&h, NULL, 0);
+    host_init(&h, NULL, 0, OBSERVE_DAEMON);
     t0w = wall_ns() + NS_PER_SEC;
     first_due = t0w + NS_PER_SEC / 2;
     fmt_time(first_due, when, sizeof(when));
@@ -620,7 +633,7 @@ static int bench_burst(size_t n, int window)
     printf("runs_expected=%zu\n", n * (size_t)window);
     printf("runs_completed=%llu\n", (unsigned long long)completed);
     printf("completion_ratio=%.4f\n", (double)completed / (double)(n * (size_t)window));
-    print_skips(h.rt.metrics);
+    print_skips(&h);
     print_lateness("lateness", lat, nlat);
     printf("cpu_s=%.3f\n", cpu1 - cpu0);
     printf("cpu_pct_of_one_core=%.1f\n", 100.0 * (cpu1 - cpu0) / window);
@@ -649,7 +662,7 @@ static int bench_burst(size_t n, int window)
     free(first);
     free(last);
     free(lat);
-    host_done(&h);
+    host_done(&h, &g, 1);
     return 0;
 }
 
@@ -670,8 +683,8 @@ static void cron_in_two_hours(char *out, size_t len)
  * S/N s after it; each run records CLOCK_REALTIME on entry and lateness =
  * that minus its due time (read back from the job id: d<i> is due at
  * base + i * step, exactly as written into its `date:`). Beside them, K
- * daily cron jobs (next firing 2 h away) sit in the same timer heap: issue
- * 3's workload; the anchor registers only the N.
+ * daily cron jobs (next firing 2 h away) sit in the same timer heap, so
+ * the heap is a realistic size; the anchor registers only the N.
  */
 struct latency_args {
     size_t n;
@@ -699,8 +712,7 @@ static void latency_line(struct buf *b, size_t i, const void *arg)
 static int bench_latency(size_t n, double spread, size_t others)
 {
     struct host h;
-    struct buf *text;
-    size_t chunks;
+    struct buf text = {0};
     struct latency_args la;
     struct probe pr;
     int64_t base, step, margin, deadline;
@@ -709,16 +721,16 @@ static int bench_latency(size_t n, double spread, size_t others)
     size_t ns, nlat = 0;
     int64_t *lat;
 
-    host_init(&h, NULL, 0);
+    host_init(&h, NULL, 0, OBSERVE_DAEMON);
     base = wall_ns() + 3 * NS_PER_SEC / 2;
     step = (int64_t)(spread * 1e9) / (int64_t)n;
     cron_in_two_hours(la.cron, sizeof(la.cron));
     la.n = n;
     la.base = base;
     la.step = step;
-    chunks = manifest_texts(&text, n + others, online_cpus(), latency_line, &la);
-    g = build_or_die(&h, parse_texts(text, chunks), NULL);
-    texts_free(text, chunks);
+    manifest_text(&text, n + others, online_cpus(), latency_line, &la);
+    g = build_or_die(&h, parse_or_die(&text), NULL);
+    buf_free(&text);
     probe_find(g, &pr);
     pr.arm(n, n);
     host_pool(&h, g->manifest->host.workers);
@@ -747,24 +759,25 @@ static int bench_latency(size_t n, double spread, size_t others)
     printf("spread_s=%.3f\ninterval_between_jobs_ms=%.3f\n", spread, (double)step / 1e6);
     printf("setup_margin_s=%.3f\n", (double)margin / 1e9);
     printf("completed=%d\nruns=%zu\n", finished ? 1 : 0, nlat);
-    print_skips(h.rt.metrics);
+    print_skips(&h);
     print_lateness("lateness", lat, nlat);
     free(lat);
-    host_done(&h);
+    host_done(&h, &g, 1);
     return finished ? 0 : 1;
 }
 
 /* ---- memory: bytes per registered cron job ------------------------------- */
 
 /*
- * As the anchor, one fresh process per N: base RSS with the host up
- * (registry, states, executor, running scheduler thread, ok.so loaded for a
- * one-job generation kept aside, the manifest text in memory), then the N
- * jobs parsed, built into a generation (job states and metrics entries) and
- * planned in the scheduler's heap; bytes per job = (RSS after - base) / N.
- * The manifest text is the input, like the anchor's source code: it is
- * there in both readings. malloc_trim before each reading. Stage figures
- * show where the bytes go.
+ * Where a registered job's bytes go, in one process per N: base RSS with
+ * the host up (registry, states, executor, running scheduler thread, ok.so
+ * loaded for a one-job generation kept aside, the manifest text in memory),
+ * then the N jobs parsed, built into a generation (job states; no metrics
+ * block yet: a job gets one at its first run or skip) and planned in the
+ * scheduler's heap. Freed heap is handed back (malloc_trim) before each
+ * reading, so each stage shows only what it keeps: a breakdown, read
+ * against the real daemon's figure, which the scale workload
+ * (tests/bench/bench_daemon.py) measures without touching its heap.
  */
 static void cron_line(struct buf *b, size_t i, const void *cron)
 {
@@ -775,14 +788,13 @@ static void cron_line(struct buf *b, size_t i, const void *cron)
 static int bench_memory(size_t n)
 {
     struct host h;
-    struct buf *text, warm = {0};
-    size_t chunks;
+    struct buf text = {0}, warm = {0};
     struct generation *g0, *g;
     struct manifest *m;
     long base, after_parse, after_build, after_plan;
     int64_t t0, now;
 
-    host_init(&h, NULL, 0);
+    host_init(&h, NULL, 0, OBSERVE_DAEMON);
     host_pool(&h, online_cpus());
     if (scheduler_start(h.sched) < 0)
         die("scheduler_start failed");
@@ -796,10 +808,10 @@ static int bench_memory(size_t n)
     if (300 - now % 300 < 20)
         sleep_ns((300 - now % 300 + 1) * NS_PER_SEC);
 
-    chunks = manifest_texts(&text, n, h.workers, cron_line, "*/5 * * * *");
+    manifest_text(&text, n, h.workers, cron_line, "*/5 * * * *");
     base = rss_bytes();
     t0 = mono_ns();
-    m = parse_texts(text, chunks);
+    m = parse_or_die(&text);
     after_parse = rss_bytes();
     g = build_or_die(&h, m, g0); /* ok.so is shared with g0, as a reload shares it */
     after_build = rss_bytes();
@@ -808,6 +820,8 @@ static int bench_memory(size_t n)
     after_plan = rss_bytes();
 
     printf("side=jobhost\nworkload=memory\n");
+    printf("what=in-process breakdown, heap trimmed before each reading (the daemon's own "
+           "figure: workload scale)\n");
     printf("trigger=cron '*/5 * * * *' (timezone UTC)\n");
     printf("scheduler_state=started, planned\nmetrics=on\n");
     printf("jobs_%zu_registered=%zu\n", n, g->n_jobs);
@@ -819,31 +833,45 @@ static int bench_memory(size_t n)
            (double)(after_build - after_parse) / (double)n);
     printf("plan_bytes_per_job_%zu=%.0f\n", n, (double)(after_plan - after_build) / (double)n);
     printf("add_s_%zu=%.4f\n", n, add_s);
-    texts_free(text, chunks);
+    buf_free(&text);
 
-    /* Where the generation's bytes go: the same N ids again in a fresh job
-     * state table, then in a fresh metrics registry (not part of the
-     * figure above; each measured alone). */
+    /* Of the generation's bytes: the same N ids again in a fresh job state
+     * table; then what a job adds once it has run or been skipped, its
+     * metrics block, for N blocks of a fresh registry (not part of the
+     * figures above; each measured alone). */
     {
-        struct jobstate_table *st = jobstate_table_new();
+        struct jobstate_table st;
         struct metrics *mx = metrics_new(NULL, 0);
-        long r0 = rss_bytes(), r1, r2;
+        struct job_metrics **blocks = xcalloc(n + 1, sizeof(*blocks));
+        struct jobstate **states = xcalloc(n + 1, sizeof(*states));
+        long r0, r1, r2;
+
+        jobstate_table_init(&st, NULL);
+        r0 = rss_bytes();
         for (size_t i = 0; i < n; i++)
-            jobstate_acquire(st, g->jobs[i].spec->id);
+            states[i] = jobstate_acquire(&st, g->jobs[i].spec->id);
         r1 = rss_bytes();
         for (size_t i = 0; i < n; i++)
-            metrics_job_acquire(mx, g->jobs[i].spec->id, g->jobs[i].spec->plugin);
+            blocks[i] = metrics_job_new(mx);
         r2 = rss_bytes();
         printf("of_which_jobstate_bytes_per_job_%zu=%.0f\n", n, (double)(r1 - r0) / (double)n);
-        printf("of_which_metrics_entry_bytes_per_job_%zu=%.0f\n", n,
+        printf("metrics_block_bytes_per_job_that_ran_%zu=%.0f\n", n,
                (double)(r2 - r1) / (double)n);
         printf("sizeof_struct_jobstate=%zu\nsizeof_struct_manifest_job=%zu\n",
                sizeof(struct jobstate), sizeof(struct manifest_job));
         printf("sizeof_struct_job=%zu\n", sizeof(struct job));
+        for (size_t i = 0; i < n; i++) {
+            metrics_job_free(blocks[i]);
+            jobstate_release(&st, states[i]);
+        }
+        jobstate_table_free(&st);
+        metrics_free(mx);
+        free(blocks);
+        free(states);
     }
     fflush(stdout);
     host_stop(&h);
-    host_done(&h);
+    host_done(&h, (struct generation *[]){g0, g}, 2);
     return 0;
 }
 
@@ -857,18 +885,17 @@ static int bench_memory(size_t n)
 static int bench_idle(size_t n, double window)
 {
     struct host h;
-    struct buf *text;
-    size_t chunks;
+    struct buf text = {0};
     char cron[32];
     struct generation *g;
     struct rusage r0, r1;
     int64_t w0, next;
 
-    host_init(&h, NULL, 0);
+    host_init(&h, NULL, 0, OBSERVE_DAEMON);
     cron_in_two_hours(cron, sizeof(cron));
-    chunks = manifest_texts(&text, n, online_cpus(), cron_line, cron);
-    g = build_or_die(&h, parse_texts(text, chunks), NULL);
-    texts_free(text, chunks);
+    manifest_text(&text, n, online_cpus(), cron_line, cron);
+    g = build_or_die(&h, parse_or_die(&text), NULL);
+    buf_free(&text);
     host_pool(&h, g->manifest->host.workers);
     scheduler_set_generation(h.sched, g, wall_ns());
     if (scheduler_start(h.sched) < 0)
@@ -895,7 +922,7 @@ static int bench_idle(size_t n, double window)
     printf("nvcsw=%ld\nnivcsw=%ld\n", r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw);
     printf("rss_bytes=%ld\n", rss_bytes());
     host_stop(&h);
-    host_done(&h);
+    host_done(&h, &g, 1);
     return 0;
 }
 
@@ -930,38 +957,53 @@ static double rnd_unit(void)
 
 /*
  * Fills the registry as prom_exposition.py fills prometheus_client, but
- * only through the calls the run path makes: per job randint(0,5000)
- * successes and randint(0,50) failures (metrics_run_started/finished pairs
- * with durations ~ expovariate(10), as the anchor's observations), randint(0,5)
- * misfire skips (the anchor's "missed" result), last run within 300 s, last
- * success within 600 s, next run within 300 s, running 0 or 1. jobhost's
- * histogram then counts every run (the anchor observes 3 per job) and its
- * exposition carries more families than the anchor's (start delay
- * histogram, last duration / failure gauges, skips by reason, host and
- * process metrics): more work for jobhost, not less.
+ * only through the path runs take: each report goes through the outcome
+ * pipeline (outcome_started / outcome_finished with a struct run, as
+ * run_job() makes them; outcome_skipped, outcome_planned as the
+ * dispatcher does) to the metrics and job-state observers. Per job
+ * randint(0,5000) successes and randint(0,50) failures with durations ~
+ * expovariate(10) (the anchor's observations), started within the last
+ * 300 s; randint(0,5) misfire skips (the anchor's "missed" result); next
+ * run within 300 s; running 0 or 1 (a run started and not finished).
+ * jobhost's histograms then count every run (the anchor observes 3 per
+ * job) and its exposition carries more families than the anchor's (start
+ * delay histogram, last duration / failure gauges, skips by reason, host
+ * and process metrics): more work for jobhost, not less.
  */
-static void metrics_fill(struct metrics *m, size_t n)
+static void metrics_fill(struct generation *g)
 {
     int64_t now = wall_ns();
-    char id[32];
 
-    for (size_t i = 0; i < n; i++) {
-        snprintf(id, sizeof(id), "job_%05zu", i);
-        struct job_metrics *jm = metrics_job_acquire(m, id, "ok");
+    for (size_t i = 0; i < g->n_jobs; i++) {
+        struct job *job = &g->jobs[i];
         uint64_t ok = rnd_int(0, 5000), fail = rnd_int(0, 50), missed = rnd_int(0, 5);
+        struct run run;
+
         for (uint64_t k = 0; k < ok + fail; k++) {
-            int64_t d = (int64_t)(-log(1.0 - rnd_unit()) / 10.0 * 1e9);
-            metrics_run_started(jm, now - (int64_t)(rnd_unit() * 300e9), 0);
-            metrics_run_finished(jm, k < ok ? METRICS_SUCCESS : METRICS_FAILURE, d,
-                                 now - (int64_t)(rnd_unit() * 600e9));
+            memset(&run, 0, sizeof(run));
+            run.job = job;
+            run.id = run_new_id();
+            run_id_format(run.id, run.id_text);
+            run.trigger = RUN_SCHEDULED;
+            run.start_wall_ns = now - (int64_t)(rnd_unit() * 300e9);
+            run.scheduled_wall_ns = run.start_wall_ns;
+            outcome_started(&run);
+            run.duration_ns = (int64_t)(-log(1.0 - rnd_unit()) / 10.0 * 1e9);
+            run.result = k < ok ? RUN_SUCCESS : RUN_FAILURE;
+            outcome_finished(&run);
         }
-        for (uint64_t k = 0; k < missed; k++)
-            metrics_skipped(jm, METRICS_SKIP_MISFIRE);
-        metrics_set_next_run(jm, now + (int64_t)(rnd_unit() * 300e9));
-        if (rnd_int(0, 1))
-            metrics_run_started(jm, now - (int64_t)(rnd_unit() * 300e9), 0);
+        if (missed)
+            outcome_skipped(job, SKIP_MISFIRE, now - 60 * NS_PER_SEC, missed);
+        outcome_planned(job, now + (int64_t)(rnd_unit() * 300e9));
+        if (rnd_int(0, 1)) {
+            memset(&run, 0, sizeof(run));
+            run.job = job;
+            run.id = run_new_id();
+            run_id_format(run.id, run.id_text);
+            run.start_wall_ns = now - (int64_t)(rnd_unit() * 300e9);
+            outcome_started(&run); /* still running when scraped */
+        }
     }
-    metrics_set_jobs(m, n);
 }
 
 static void count_lines(const struct buf *b, size_t *lines, size_t *samples)
@@ -1012,41 +1054,132 @@ static void promtool_check(const char *path)
     printf("promtool_s=%.2f\n", (double)(mono_ns() - t0) / 1e9);
 }
 
+/* GET /metrics over loopback from an http_start()ed server, as a scraper
+ * asks for it (gzip or not); the body's bytes, or -1. */
+static ssize_t http_get_metrics(int port, bool gzip, double *ms)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char req[256], chunk[65536];
+    size_t total = 0, head = 0;
+    int64_t t0 = mono_ns();
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    char tail[4] = {0};
+    ssize_t r;
+    int len;
+
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        die("cannot connect to the metrics server");
+    len = snprintf(req, sizeof(req),
+                   "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n",
+                   gzip ? "Accept-Encoding: gzip\r\n" : "");
+    if (write(fd, req, (size_t)len) != len)
+        die("short write to the metrics server");
+    while ((r = read(fd, chunk, sizeof(chunk))) > 0) {
+        /* the end of the head: the first CRLF CRLF, possibly across reads */
+        for (ssize_t i = 0; !head && i < r; i++) {
+            memmove(tail, tail + 1, 3);
+            tail[3] = chunk[i];
+            if (memcmp(tail, "\r\n\r\n", 4) == 0)
+                head = total + (size_t)i + 1;
+        }
+        total += (size_t)r;
+    }
+    close(fd);
+    *ms = (double)(mono_ns() - t0) / 1e6;
+    return head ? (ssize_t)(total - head) : -1;
+}
+
+/* jobhost_plugins_loaded and jobhost_jobs for g, as daemon.c publishes them
+ * after start and after every reload. */
+static void publish_host_metrics(struct host *h, const struct generation *g)
+{
+    struct metrics_plugin *list = xcalloc(g->n_plugins + 1, sizeof(*list));
+
+    for (size_t i = 0; i < g->n_plugins; i++) {
+        list[i].name = g->plugins[i]->desc->name;
+        list[i].version = g->plugins[i]->desc->version;
+    }
+    metrics_set_plugins(h->rt.metrics, list, g->n_plugins);
+    metrics_set_jobs(h->rt.metrics, g->n_jobs);
+    free(list);
+}
+
+static void metrics_job_line(struct buf *b, size_t i, const void *arg)
+{
+    (void)arg;
+    buf_printf(b, "  - {id: job_%05zu, plugin: ok}\n", i);
+}
+
+/*
+ * The exposition of n jobs, as GET /metrics produces it: a generation of
+ * n real jobs (ok.so, published as the daemon publishes its live one),
+ * filled through the outcome pipeline (metrics_fill), rendered by
+ * io/metrics_render.c (metrics_render_all, the function the daemon's
+ * /metrics handler calls) R times into the previous render's buffer (the
+ * HTTP server keeps the last response's buffer as its spare) and 3 times
+ * into a fresh one; then served by the real HTTP server (http_start on
+ * 127.0.0.1, libmicrohttpd) and fetched over loopback R times, plain and
+ * gzip-encoded as Prometheus asks for it: render, copy and transfer.
+ */
 static int bench_metrics(size_t n, int reps)
 {
-    struct metrics *m;
-    struct buf b = {0};
+    struct host h;
+    struct buf text = {0}, b = {0};
+    struct generation *g;
     double *t = xcalloc((size_t)reps + 3, sizeof(*t)), tf[3];
+    double *th = xcalloc((size_t)reps + 1, sizeof(*th)), *tz = xcalloc((size_t)reps + 1, sizeof(*tz));
+    ssize_t http_bytes = -1, gzip_bytes = -1;
     size_t lines, samples;
     int64_t t0;
     char path[] = "/tmp/jobhost-bench-metrics-XXXXXX";
+    char err[256] = "";
+    struct http_server *srv;
+    struct http_config hc = {.listen = "127.0.0.1:0", .metrics_fn = metrics_render_stream};
     int fd;
 
-    host_log_setup();
-    m = metrics_new(anchor_buckets, ARRAY_SIZE(anchor_buckets));
+    host_init(&h, anchor_buckets, ARRAY_SIZE(anchor_buckets), OBSERVE_NO_LOG);
+    manifest_text(&text, n, online_cpus(), metrics_job_line, NULL);
+    g = build_or_die(&h, parse_or_die(&text), NULL);
+    buf_free(&text);
+    publish_host_metrics(&h, g);
     t0 = mono_ns();
-    metrics_fill(m, n);
+    metrics_fill(g);
     double fill_s = (double)(mono_ns() - t0) / 1e9;
 
-    /* The HTTP server renders into the previous scrape's buffer (its spare):
-     * timed that way; a fresh buffer each time is shown beside it. */
     for (int r = 0; r < reps; r++) {
         buf_reset(&b);
         t0 = mono_ns();
-        metrics_render(m, METRICS_TEXT_004, &b);
+        if (metrics_render_all(&h.src, METRICS_TEXT_004, &b) < 0)
+            die("metrics_render_all failed");
         t[r] = (double)(mono_ns() - t0) / 1e6;
     }
     for (int r = 0; r < 3; r++) {
         struct buf fresh = {0};
         t0 = mono_ns();
-        metrics_render(m, METRICS_TEXT_004, &fresh);
+        (void)metrics_render_all(&h.src, METRICS_TEXT_004, &fresh); /* checked above */
         tf[r] = (double)(mono_ns() - t0) / 1e6;
         buf_free(&fresh);
     }
     count_lines(&b, &lines, &samples);
 
+    hc.metrics_arg = &h.src;
+    srv = http_start(&hc, err, sizeof(err));
+    if (!srv) {
+        fprintf(stderr, "bench_sched: http_start: %s\n", err);
+        die("cannot start the HTTP server");
+    }
+    (void)http_get_metrics(http_port(srv), false, &th[0]); /* warm: the server's spare buffer */
+    for (int r = 0; r < reps; r++)
+        http_bytes = http_get_metrics(http_port(srv), false, &th[r]);
+    for (int r = 0; r < reps; r++)
+        gzip_bytes = http_get_metrics(http_port(srv), true, &tz[r]);
+    http_stop(srv);
+
     printf("side=jobhost\nworkload=metrics\nmetrics=on\n");
-    printf("format=text 0.0.4 (metrics_render, as GET /metrics)\n");
+    printf("format=text 0.0.4 (io/metrics_render.c: metrics_render_all, what GET /metrics "
+           "serves)\n");
+    printf("filled_through=outcome pipeline (outcome_started/finished, skipped, planned)\n");
     printf("jobs=%zu\n", n);
     printf("fill_s=%.2f\n", fill_s);
     printf("gen_ms_min=%.2f\ngen_ms_max=%.2f\n", min_d(t, (size_t)reps), max_d(t, (size_t)reps));
@@ -1054,6 +1187,10 @@ static int bench_metrics(size_t n, int reps)
     printf("fresh_buffer_gen_ms_median=%.2f\n", median_d(tf, 3));
     printf("bytes=%zu\nlines=%zu\nsamples=%zu\n", b.len, lines, samples);
     printf("ns_per_sample=%.1f\n", median_d(t, (size_t)reps) * 1e6 / (double)samples);
+    printf("http_get_ms_median=%.2f\n", median_d(th, (size_t)reps));
+    printf("http_get_bytes=%zd\n", http_bytes);
+    printf("http_gzip_get_ms_median=%.2f\n", median_d(tz, (size_t)reps));
+    printf("http_gzip_bytes=%zd\n", gzip_bytes);
 
     fd = mkstemp(path);
     if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len)
@@ -1064,8 +1201,9 @@ static int bench_metrics(size_t n, int reps)
     unlink(path);
     buf_free(&b);
     free(t);
-    metrics_free(m);
-    log_flush();
+    free(th);
+    free(tz);
+    host_done(&h, &g, 1);
     return 0;
 }
 
@@ -1125,16 +1263,9 @@ static void write_reload_manifest(const char *path, size_t n, size_t n_plugins, 
 static void on_reload_applied(void *arg, struct generation *g)
 {
     struct host *h = arg;
-    struct metrics_plugin *list = xcalloc(g->n_plugins + 1, sizeof(*list));
 
     host_log_setup();
-    for (size_t i = 0; i < g->n_plugins; i++) {
-        list[i].name = g->plugins[i]->desc->name;
-        list[i].version = g->plugins[i]->desc->version;
-    }
-    metrics_set_plugins(h->rt.metrics, list, g->n_plugins);
-    metrics_set_jobs(h->rt.metrics, g->n_jobs);
-    free(list);
+    publish_host_metrics(h, g);
 }
 
 static int bench_reload(size_t n, size_t n_plugins, int reps)
@@ -1161,7 +1292,7 @@ static int bench_reload(size_t n, size_t n_plugins, int reps)
     }
     snprintf(path, sizeof(path), "%s/jobhost.yaml", dir);
 
-    host_init(&h, NULL, 0);
+    host_init(&h, NULL, 0, OBSERVE_DAEMON);
     host_pool(&h, online_cpus());
     if (scheduler_start(h.sched) < 0)
         die("scheduler_start failed");
@@ -1198,7 +1329,8 @@ static int bench_reload(size_t n, size_t n_plugins, int reps)
 
     /* The real transaction (SIGHUP / POST /-/reload): reloader_reload, with
      * the daemon's after-swap work (log sinks, host gauges). */
-    rl = reloader_new(path, &h.rt, h.sched, live, on_reload_applied, &h);
+    rl = reloader_new(path, &h.rt, h.sched, live,
+                      &(struct reload_hooks){.applied = on_reload_applied, .arg = &h});
     for (int r = 0; r < reps; r++) {
         struct buf summary = {0};
         write_reload_manifest(path, n, n_plugins, h.workers, edit++);
@@ -1227,7 +1359,7 @@ static int bench_reload(size_t n, size_t n_plugins, int reps)
 
     host_stop(&h);
     reloader_free(rl);
-    host_done(&h);
+    host_done(&h, NULL, 0);
     for (size_t i = 0; i < n_plugins; i++) {
         snprintf(path, sizeof(path), "%s/p%03zu.so", dir, i);
         unlink(path);
@@ -1245,8 +1377,9 @@ static int bench_reload(size_t n, size_t n_plugins, int reps)
 /*
  * One job of ok.so (no trigger), on this thread: N calls of the plugin's run
  * entry with a context prepared once (the bare call), and N run_job() calls
- * (run id, context, clocks, metrics started/finished, level checks, last-run
- * state), alternated 5 times; ns per run, medians.
+ * (run id, context, clocks, the outcome pipeline's started/finished through
+ * the daemon's observers: metrics, log records below the level, job state),
+ * alternated 5 times; ns per run, medians.
  */
 static int bench_overhead(long n)
 {
@@ -1255,17 +1388,21 @@ static int bench_overhead(long n)
     struct generation *g;
     struct job *job;
     struct run_ctx rc;
-    struct run_outcome out;
+    struct run bare_run = {0}, out;
     struct run_opts opts = {.trigger = RUN_SCHEDULED};
     double bare[5], inst[5], diff[5];
 
-    host_init(&h, NULL, 0);
+    host_init(&h, NULL, 0, OBSERVE_DAEMON);
     manifest_head(&text, online_cpus());
     buf_puts(&text, "  - {id: overhead, plugin: ok}\n");
     g = build_or_die(&h, parse_or_die(&text), NULL);
     buf_free(&text);
     job = &g->jobs[0];
-    hostapi_run_ctx(&rc, job->spec, job->plugin->desc->name, false, 0);
+    /* The bare call's context, prepared once as run_job prepares one per run. */
+    bare_run.job = job;
+    bare_run.id = run_new_id();
+    run_id_format(bare_run.id, bare_run.id_text);
+    hostapi_run_ctx(&rc, &bare_run, job->plugin->desc->name, 0);
 
     for (int r = 0; r < 5; r++) {
         int64_t t0 = mono_ns();
@@ -1285,8 +1422,7 @@ static int bench_overhead(long n)
     printf("bare_ns_per_run=%.1f\n", median_d(bare, 5));
     printf("run_job_ns_per_run=%.1f\n", median_d(inst, 5));
     printf("overhead_ns_per_run=%.1f\n", median_d(diff, 5));
-    generation_unref(g);
-    host_done(&h);
+    host_done(&h, &g, 1);
     return 0;
 }
 
@@ -1424,6 +1560,7 @@ int main(int argc, char **argv)
     if (!realpath(dir, plugin_dir))
         die("the plugin directory does not exist (build it with tests/bench/run.sh)");
     setvbuf(stdout, NULL, _IOLBF, 0);
+    mainloop_init(); /* this thread is the main thread: lifecycle work runs here */
     cmd = argv[i++];
     if (strcmp(cmd, "oneshot") == 0)
         return bench_oneshot(arg_size(argc, argv, i, 100000));

@@ -2,13 +2,16 @@
 """Summarise the raw outputs of tests/bench/run.sh into one table.
 
 Reads DIR/env.txt and DIR/<workload>_<side>_r<round>.txt (name=value lines,
-side = jobhost or peer), prints the machine and one table -- workload,
-figure, jobhost median [min-max], peer median [min-max], ratio, target, met
--- and writes every raw value and the table to a JSON file.
+side = jobhost or peer), prints the machine, the anchors' directory and one
+table -- workload, figure, jobhost median [min-max], peer median [min-max],
+ratio, target -- with every workload in it (the scale workload with one row
+per N for each of its figures, the per-job figure beside the total), and
+writes every raw value and the table to a JSON file.
 
 Ratio = jobhost's advantage: peer / jobhost for times, bytes and CPU;
-jobhost / peer for rates. Targets are the project's performance goals:
-ratios against the peer, and absolute figures for this kind of machine.
+jobhost / peer for rates. A target is a project goal (a ratio against the
+peer, or an absolute figure); "met" says whether this run's median meets
+it, nothing more.
 
 How to run:  /usr/bin/python3 tests/bench/summarize.py DIR [results.json]
 Standard library only.
@@ -30,53 +33,136 @@ import sys
 #          ("all", key)   jobhost == its own value of `key`
 #          ("zero",)      jobhost == 0
 ROWS = [
-    ("oneshot", "100,000 one-shot jobs: throughput (runs/s)", "throughput_jobs_per_s",
+    ("oneshot", "100,000 one-shot jobs: throughput", "throughput_jobs_per_s",
      "throughput_jobs_per_s", "higher", "runs/s",
      [("ratio", 100), ("min", 1400000, ">= 1,400,000/s")]),
-    ("oneshot", "100,000 one-shot jobs: time until all ran (s)", "all_run_s", "all_run_s",
+    ("oneshot", "100,000 one-shot jobs: time until all ran", "all_run_s", "all_run_s",
      "lower", "s", []),
     ("burst", "1,000 x 1 s interval, 10 s: runs completed (of 10,000)", "runs_completed",
-     "runs_completed", "higher", "runs", [("all", "runs_expected")]),
-    ("burst", "burst lateness p50 (ms)", "lateness_ms_p50", "lateness_ms_p50", "lower", "ms", []),
-    ("burst", "burst lateness p99 (ms)", "lateness_ms_p99", "lateness_ms_p99", "lower", "ms",
+     "runs_completed", "higher", "", [("all", "runs_expected")]),
+    ("burst", "burst lateness p50", "lateness_ms_p50", "lateness_ms_p50", "lower", "ms", []),
+    ("burst", "burst lateness p99", "lateness_ms_p99", "lateness_ms_p99", "lower", "ms",
      [("ratio", 50), ("max", 2.0, "<= 2 ms")]),
-    ("burst", "burst lateness max (ms)", "lateness_ms_max", "lateness_ms_max", "lower", "ms", []),
-    ("latency", "2,000 jobs 2.5 ms apart: start latency p50 (ms)", "lateness_ms_p50",
+    ("burst", "burst lateness max", "lateness_ms_max", "lateness_ms_max", "lower", "ms", []),
+    ("latency", "2,000 jobs 2.5 ms apart: start latency p50", "lateness_ms_p50",
      "lateness_ms_p50", "lower", "ms", [("max", 0.050, "<= 50 us")]),
-    ("latency", "start latency p99 (ms)", "lateness_ms_p99", "lateness_ms_p99", "lower", "ms",
+    ("latency", "start latency p99", "lateness_ms_p99", "lateness_ms_p99", "lower", "ms",
      [("ratio", 9), ("max", 0.100, "<= 100 us")]),
-    ("latency", "start latency max (ms)", "lateness_ms_max", "lateness_ms_max", "lower", "ms", []),
-    ("memory", "bytes per registered cron job, 10,000 jobs", "bytes_per_job_10000",
-     "bytes_per_job_10000", "lower", "B", [("ratio", 6), ("max", 512, "<= 512 B")]),
-    ("memory", "bytes per registered cron job, 100,000 jobs", "bytes_per_job_100000",
-     "bytes_per_job_100000", "lower", "B", [("ratio", 6), ("max", 512, "<= 512 B")]),
+    ("latency", "start latency max", "lateness_ms_max", "lateness_ms_max", "lower", "ms", []),
+    ("memory", "in-process, heap trimmed: bytes per cron job, 10,000", "bytes_per_job_10000",
+     "bytes_per_job_10000", "lower", "B", []),
+    ("memory", "in-process, heap trimmed: bytes per cron job, 100,000", "bytes_per_job_100000",
+     "bytes_per_job_100000", "lower", "B", []),
     ("idle", "CPU seconds in 10 s idle, 10,000 cron jobs", "idle_cpu_s", "idle_cpu_s", "lower",
      "s", [("le_peer",)]),
-    ("metrics", "/metrics, 10,000 jobs (ms) vs generate_latest default", "gen_ms_median",
+    ("metrics", "/metrics render, 10,000 jobs, vs generate_latest default", "gen_ms_median",
      "default_gen_ms_median", "lower", "ms", [("ratio", 50)]),
-    ("metrics", "/metrics (ms) vs generate_latest without _created", "gen_ms_median",
+    ("metrics", "/metrics render vs generate_latest without _created", "gen_ms_median",
      "nocreated_gen_ms_median", "lower", "ms", [("ratio", 50)]),
-    ("metrics", "/metrics size (bytes; jobhost renders more series)", "bytes", "default_bytes",
+    ("metrics", "/metrics size (jobhost renders more series)", "bytes", "default_bytes",
      "lower", "B", []),
+    ("metrics", "GET /metrics over loopback, real HTTP server", "http_get_ms_median", None,
+     "lower", "ms", []),
+    ("metrics", "GET /metrics, gzip (as Prometheus asks)", "http_gzip_get_ms_median", None,
+     "lower", "ms", []),
+    ("metrics", "GET /metrics, gzip: bytes sent", "http_gzip_bytes", None, "lower", "B", []),
     ("metrics", "promtool check metrics: findings", "promtool_lint_problems",
      "default_promtool_lint_problems", "lower", "", [("zero",)]),
-    ("reload", "reload 1,000 jobs / 100 plugins (ms)", "reload_ms_median", None, "lower", "ms",
-     [("max", 50, "<= 50 ms")]),
-    ("reload", "start: load 100 plugins + 1,000 jobs (ms)", "cold_start_ms", None, "lower", "ms",
-     []),
-    ("overhead", "instrumented wrapper overhead (ns/run)", "overhead_ns_per_run", None, "lower",
+    ("reload", "reload 1,000 jobs / 100 plugins (in-process)", "reload_ms_median", None,
+     "lower", "ms", [("max", 50, "<= 50 ms")]),
+    ("reload", "start: load 100 plugins + 1,000 jobs (in-process)", "cold_start_ms", None,
+     "lower", "ms", []),
+    ("overhead", "instrumented wrapper overhead per run", "overhead_ns_per_run", None, "lower",
      "ns", []),
-    ("floor", "machine, not jobhost: timer wake-up p50 (ms)", "timer_wake_ms_p50", None,
+    ("floor", "machine, not jobhost: timer wake-up p50", "timer_wake_ms_p50", None,
      "lower", "ms", []),
-    ("floor", "machine: timer wake-up p99 (ms)", "timer_wake_ms_p99", None, "lower", "ms", []),
-    ("floor", "machine: timer wake + thread hand-off p50 (ms)", "timer_plus_handoff_ms_p50", None,
+    ("floor", "machine: timer wake-up p99", "timer_wake_ms_p99", None, "lower", "ms", []),
+    ("floor", "machine: timer wake + thread hand-off p50", "timer_plus_handoff_ms_p50", None,
      "lower", "ms", []),
-    ("floor", "machine: timer wake + thread hand-off p99 (ms)", "timer_plus_handoff_ms_p99", None,
+    ("floor", "machine: timer wake + thread hand-off p99", "timer_plus_handoff_ms_p99", None,
      "lower", "ms", []),
+    # scale: generated per N below (SCALE)
+    ("log", "bare file sink, 2 threads: records/s", "bare_records_per_s", None, "higher",
+     "rec/s", [("min", 1000000, ">= 1 M/s")]),
+    ("log", "bare file sink: MB/s (all files)", "bare_mb_per_s", None, "higher", "MB/s", []),
+    ("log", "bare file sink: bytes per record", "bare_bytes_per_record", None, "lower", "B", []),
+    ("log", "bare file sink: records dropped (queue + file)", "bare_dropped", None, "lower", "",
+     []),
+    ("log", "daemon defaults (rotation + syslog), 2 threads: records/s", "daemon_records_per_s",
+     None, "higher", "rec/s", []),
+    ("log", "daemon defaults: MB/s (all rotated files)", "daemon_mb_per_s", None, "higher",
+     "MB/s", []),
+    ("log", "daemon defaults: records dropped at the queue", "daemon_dropped_queue", None,
+     "lower", "", []),
+    ("log", "daemon defaults: dropped by file + syslog sinks", "daemon_dropped_sinks", None,
+     "lower", "", []),
+    ("log", "daemon defaults: sent to syslog, not received", "daemon_syslog_lost", None,
+     "lower", "", []),
+    ("log", "job_started + job_finished per run, back to back", "bare_per_run_ns", None,
+     "lower", "ns", [("max", 1000, "<= 1 us")]),
+    ("log", "the same with the daemon's default sinks", "daemon_per_run_ns", None, "lower",
+     "ns", []),
+    ("log", "the same, below the level", "bare_per_run_filtered_ns", None, "lower", "ns", []),
+    ("log", "the same, runs 200 ms apart", "bare_per_run_200ms_apart_ns", None, "lower", "ns",
+     []),
+    ("log", "the same, runs 1.5 s apart (writer asleep)", "bare_per_run_1500ms_apart_ns", None,
+     "lower", "ns", []),
+]
+
+# The scale workload, one row per N for each figure: label, jobhost key
+# prefix (the key is PREFIX_N), unit, per-job (None, "us" = seconds or ms
+# per job in microseconds, "B" = bytes per job; both over the 0-job
+# daemon's figure: (median at N - median at 0) / N), peer key prefix,
+# targets.
+SCALE = [
+    ("start to /-/healthy (peer: add_job x N + start())", "start_healthy_s", "s", "us",
+     "start_in_process_s", []),
+    ("start to /-/healthy (peer: exec to started)", "start_healthy_s", "s", "us",
+     "start_process_s", []),
+    ("VmRSS per job (minus the 0-job daemon)", "bytes_per_job", "B", None, "bytes_per_job",
+     [("ratio", 6), ("max", 512, "<= 512 B")]),
+    ("GET /metrics: time", "scrape_s", "s", "us", None, []),
+    ("GET /metrics: size", "scrape_bytes", "B", "B", None, []),
+    ("GET /metrics: RSS peak added", "scrape_peak_added_bytes", "B", "B", None, []),
+    ("GET /metrics: RSS left after", "scrape_left_bytes", "B", "B", None, []),
+    ("second GET /metrics: time", "scrape2_s", "s", "us", None, []),
+    ("second GET /metrics: RSS peak added", "scrape2_peak_added_bytes", "B", None, None, []),
+    ("reload, nothing changed (duration_ms)", "reload_same_ms", "ms", "us", None, []),
+    ("reload, nothing changed (POST wall)", "reload_same_wall_s", "s", "us", None, []),
+    ("reload, 10% of triggers changed", "reload_changed_ms", "ms", "us", None, []),
+    ("reload, half the jobs removed", "reload_half_ms", "ms", "us", None, []),
+    ("VmRSS after the three reloads", "rss_after_reload_half_bytes", "B", None, None, []),
+    ("jobhost check -c", "check_s", "s", "us", None, []),
+    ("SIGTERM to exit", "stop_s", "s", "us", None, []),
 ]
 
 PEER_OF = {"oneshot": "apscheduler", "burst": "apscheduler", "latency": "apscheduler",
-           "memory": "apscheduler", "idle": "apscheduler", "metrics": "prometheus_client"}
+           "memory": "apscheduler", "idle": "apscheduler", "metrics": "prometheus_client",
+           "scale": "apscheduler_start"}
+
+NOTES = {
+    "oneshot": "oneshot: APScheduler with misfire_grace_time=None (the anchor's choice; with "
+               "its default 1 s it drops them all); jobhost's dates are planned as of due-1 ns",
+    "latency": "latency: jobhost also holds 10,000 daily cron jobs in its timer heap; the "
+               "anchor registers only the 2,000",
+    "memory": "memory: bench_sched in one process, freed heap handed back before each reading: "
+              "where a job's bytes go. The daemon's own figure is scale's VmRSS per job",
+    "metrics": "metrics: filled through the outcome pipeline, rendered by io/metrics_render.c; "
+               "jobhost renders its full series set (more families than the anchor)",
+    "reload": "reload: in-process reloader_reload with 100 plugins; the daemon's reloads over "
+              "HTTP at N jobs are scale's",
+    "floor": "floor: a bare timerfd + condvar hand-off on this machine, the least any "
+             "scheduler that sleeps between firings can do here (compare with latency)",
+    "scale": "scale: host/jobhost as built, one manifest, measured from outside, exec to "
+             "/-/healthy; peer start = tests/bench/aps_start.py: add_job x N + start() in the "
+             "process, and from exec (interpreter, imports, the same); peer bytes = the "
+             "aps_memory.py anchor (started paused, gc'd). "
+             "Per-job figures after the '/' are over the 0-job daemon's: "
+             "(figure at N - figure at 0) / N; equal figures down the N rows mean a linear "
+             "cost",
+    "log": "log: 2 producer threads, from the first record until log_flush returns; sizes "
+           "summed over the current and every rotated file; syslog to a private rsyslogd",
+}
 
 
 def read_kv(path):
@@ -116,6 +202,16 @@ def fmt(x):
     return "%.2g" % x
 
 
+def fmt_bytes(x):
+    if x is None:
+        return "-"
+    if abs(x) >= 1e6:
+        return "%s MB" % fmt(x / 1e6)
+    if abs(x) >= 1e4:
+        return "%s kB" % fmt(x / 1e3)
+    return "%s B" % fmt(x)
+
+
 def stats(values):
     vals = [v for v in values if v is not None]
     if not vals:
@@ -124,12 +220,55 @@ def stats(values):
             "n": len(vals), "values": vals}
 
 
-def cell(st):
+def cell(st, unit=""):
     if st is None:
         return "-"
+    f = fmt_bytes if unit == "B" else fmt
+    suffix = "" if unit in ("", "B") else " " + unit
     if st["n"] == 1:
-        return fmt(st["median"])
-    return "%s [%s-%s]" % (fmt(st["median"]), fmt(st["min"]), fmt(st["max"]))
+        return f(st["median"]) + suffix
+    return "%s [%s-%s]%s" % (f(st["median"]), f(st["min"]), f(st["max"]), suffix)
+
+
+def ratio_of(ours, peer, better):
+    if not (ours and peer):
+        return None
+    a, b = ours["median"], peer["median"]
+    if better == "lower":
+        return (b / a) if a > 0 else (math.inf if b > 0 else 1.0)
+    return (a / b) if b > 0 else None
+
+
+def check_targets(targets, ours, peer, ratio, own_rounds):
+    checks = []
+    for t in targets:
+        if t[0] == "ratio":
+            checks.append(("%gx" % t[1], None if ratio is None else ratio >= t[1]))
+        elif t[0] == "max":
+            checks.append((t[2], None if not ours else ours["median"] <= t[1]))
+        elif t[0] == "min":
+            checks.append((t[2], None if not ours else ours["median"] >= t[1]))
+        elif t[0] == "le_peer":
+            ok = None if not (ours and peer) else ours["median"] <= peer["median"]
+            checks.append(("<= peer", ok))
+        elif t[0] == "all":
+            exp = stats([num(r.get(t[1])) for r in own_rounds])
+            ok = None if not (ours and exp) else ours["min"] >= exp["max"]
+            checks.append(("all run", ok))
+        elif t[0] == "zero":
+            checks.append(("clean", None if not ours else ours["max"] == 0))
+    return checks
+
+
+def derived(rounds):
+    """Figures summed from several keys, added to each round's values."""
+    sums = {"bare_dropped": ("bare_dropped_queue", "bare_dropped_file"),
+            "daemon_dropped_sinks": ("daemon_dropped_file", "daemon_dropped_syslog")}
+    for r in rounds:
+        for key, parts in sums.items():
+            vals = [num(r.get(p)) for p in parts]
+            if all(v is not None for v in vals):
+                r[key] = str(sum(vals))
 
 
 def main():
@@ -137,6 +276,7 @@ def main():
     out_json = sys.argv[2] if len(sys.argv) > 2 else "tests/bench/results.json"
     env = read_kv(os.path.join(d, "env.txt")) if os.path.exists(os.path.join(d, "env.txt")) else {}
     peers = {"apscheduler": env.get("peer_apscheduler") == "1",
+             "apscheduler_start": env.get("peer_apscheduler_start") == "1",
              "prometheus_client": env.get("peer_prometheus_client") == "1"}
 
     raw = {}  # workload -> side -> [round dicts]
@@ -151,62 +291,108 @@ def main():
     for w in raw:
         for side in raw[w]:
             raw[w][side].sort(key=lambda v: v["_round"])
+            derived(raw[w][side])
+
+    def peer_cell_for(w):
+        if not peers.get(PEER_OF.get(w, ""), False):
+            return "not installed"
+        return "no result"
 
     table = []
-    for (w, fig, okey, pkey, better, unit, targets) in ROWS:
-        if w not in raw or "jobhost" not in raw[w]:
-            continue
-        ours = stats([num(r.get(okey)) for r in raw[w]["jobhost"]])
-        if pkey is None:
-            peer, peer_cell = None, ("n/a (machine floor)" if w == "floor"
-                                     else "n/a (no peer workload)")
-        elif not peers.get(PEER_OF[w], False):
-            peer, peer_cell = None, "not installed"
-        else:
-            peer = stats([num(r.get(pkey)) for r in raw[w].get("peer", [])])
-            peer_cell = cell(peer) if peer else "no result"
-        ratio = None
-        if ours and peer:
-            a, b = ours["median"], peer["median"]
-            if better == "lower":
-                ratio = (b / a) if a > 0 else (math.inf if b > 0 else 1.0)
-            else:
-                ratio = (a / b) if b > 0 else None
-        checks = []
-        for t in targets:
-            if t[0] == "ratio":
-                ok = None if ratio is None else ratio >= t[1]
-                checks.append(("%gx" % t[1], ok))
-            elif t[0] == "max":
-                checks.append((t[2], None if not ours else ours["median"] <= t[1]))
-            elif t[0] == "min":
-                checks.append((t[2], None if not ours else ours["median"] >= t[1]))
-            elif t[0] == "le_peer":
-                ok = None if not (ours and peer) else ours["median"] <= peer["median"]
-                checks.append(("<= peer", ok))
-            elif t[0] == "all":
-                exp = stats([num(r.get(t[1])) for r in raw[w]["jobhost"]])
-                ok = None if not (ours and exp) else ours["min"] >= exp["max"]
-                checks.append(("all run", ok))
-            elif t[0] == "zero":
-                checks.append(("clean", None if not ours else ours["max"] == 0))
+
+    def add(w, fig, unit, better, ours, peer, peer_cell, targets, own_rounds, ours_cell=None):
+        ratio = ratio_of(ours, peer, better)
+        checks = check_targets(targets, ours, peer, ratio, own_rounds)
         if ratio is None:
             ratio_cell = "-"
         elif math.isinf(ratio):
             ratio_cell = "inf"
         else:
             ratio_cell = ("%.0fx" % ratio) if ratio >= 10 else ("%.2fx" % ratio)
-        target_cell = "; ".join(c[0] for c in checks) or "-"
-        met_cell = "; ".join({True: "yes", False: "NO", None: "?"}[c[1]] for c in checks) or "-"
+        target_cell = "; ".join("%s: %s" % (c[0], {True: "met", False: "NOT met",
+                                                   None: "?"}[c[1]]) for c in checks) or ""
         table.append({"workload": w, "figure": fig, "unit": unit, "better": better,
                       "jobhost": ours, "peer": peer if peer else peer_cell,
                       "ratio": None if ratio is None or math.isinf(ratio) else ratio,
                       "targets": [{"target": c[0], "met": c[1]} for c in checks],
-                      "cells": [w, fig, cell(ours), peer_cell, ratio_cell, target_cell,
-                                met_cell]})
+                      "cells": [w, fig, ours_cell or cell(ours, unit),
+                                cell(peer, unit) if peer else peer_cell, ratio_cell,
+                                target_cell]})
+
+    def simple_rows(w):
+        for (rw, fig, okey, pkey, better, unit, targets) in ROWS:
+            if rw != w or "jobhost" not in raw.get(w, {}):
+                continue
+            ours = stats([num(r.get(okey)) for r in raw[w]["jobhost"]])
+            if ours is None:
+                continue
+            peer = None
+            if pkey is None:
+                peer_cell = "n/a (machine floor)" if w == "floor" else "n/a (no peer workload)"
+            else:
+                peer = stats([num(r.get(pkey)) for r in raw[w].get("peer", [])])
+                peer_cell = peer_cell_for(w)
+            add(w, fig, unit, better, ours, peer, peer_cell, targets, raw[w]["jobhost"])
+
+    def scale_rows():
+        ours_rounds = raw.get("scale", {}).get("jobhost", [])
+        peer_rounds = raw.get("scale", {}).get("peer", [])
+        sizes = sorted({int(k.rsplit("_", 1)[1]) for r in ours_rounds for k in r
+                        if re.match(r"(start_healthy_s|start_error)_\d+$", k)} - {0})
+        for (label, key) in (("start to /-/healthy", "start_healthy_s"),
+                             ("VmRSS after start", "rss_bytes"),
+                             ("GET /metrics", "scrape_s"),
+                             ("reload, nothing changed", "reload_same_ms"),
+                             ("SIGTERM to exit", "stop_s")):
+            unit = "B" if key.endswith("bytes") else key.rsplit("_", 1)[1]
+            base = stats([num(r.get("%s_0" % key)) for r in ours_rounds])
+            if base:
+                add("scale", "N=0 (the same daemon, no jobs): " + label, unit, "lower", base,
+                    None, "n/a (baseline)", [], ours_rounds)
+        for (label, key, unit, per, pkey, targets) in SCALE:
+            for n in sizes:
+                fig = "N=%s: %s" % ("{:,}".format(n), label)
+                errors = [r.get("start_error_%d" % n) for r in ours_rounds
+                          if r.get("start_error_%d" % n)]
+                ours = stats([num(r.get("%s_%d" % (key, n))) for r in ours_rounds])
+                if ours is None and not (errors and key == "start_healthy_s"):
+                    continue
+                if ours is None:
+                    # the daemon refused it: say why, beside the peer's figure
+                    why = errors[0].split(" | ")[0]
+                    ours_cell = "not started: " + (why.split(": ", 1)[-1] if ": " in why
+                                                   else why)[:60]
+                else:
+                    ours_cell = cell(ours, unit)
+                if per and ours is not None:
+                    # over the 0-job daemon's figure, so fixed costs stay out
+                    zero = stats([num(r.get("%s_0" % key)) for r in ours_rounds])
+                    scale = 1e6 if unit == "s" else (1e3 if unit == "ms" else 1)
+                    pj = (ours["median"] - (zero["median"] if zero else 0)) * scale / n
+                    ours_cell += " / %s %s" % (fmt(pj), "us/job" if per == "us" else "B/job")
+                peer, peer_cell = None, "n/a (no peer workload)"
+                if pkey:
+                    src = "apscheduler" if key == "bytes_per_job" else "apscheduler_start"
+                    peer = stats([num(r.get("%s_%d" % (pkey, n))) for r in peer_rounds])
+                    if peer is None:
+                        peer_cell = ("not installed" if not peers.get(src) else
+                                     "not measured at this N" if peer_rounds else "no result")
+                add("scale", fig, unit, "lower", ours, peer, peer_cell,
+                    targets if n >= 10000 else [], ours_rounds, ours_cell)
+
+    order = []
+    for r in ROWS:
+        if r[0] not in order:
+            order.append(r[0])
+    order.insert(order.index("log"), "scale")
+    for w in order:
+        if w == "scale":
+            scale_rows()
+        else:
+            simple_rows(w)
 
     heads = ["workload", "figure", "jobhost median [min-max]", "peer median [min-max]", "ratio",
-             "target", "met"]
+             "target (this run)"]
     widths = [max(len(h), *(len(r["cells"][i]) for r in table)) if table else len(h)
               for i, h in enumerate(heads)]
     rounds = max((len(s) for w in raw.values() for s in w.values()), default=0)
@@ -218,30 +404,42 @@ def main():
         env.get("apscheduler_version", "?"), env.get("prometheus_client_version", "?"),
         env.get("python_version", "?"),
         "" if all(peers.values()) else "  (some peers not installed)"))
+    if env.get("anchors_dir", "none") != "none":
+        print("   anchors: %s (found %s)" % (env["anchors_dir"], env.get("anchors_from", "?")))
+    else:
+        print("   anchors: none found: the anchor peers show as not installed "
+              "(set ANCHORS=DIR to the directory holding aps_memory.py)")
     print("   load average (1/5/15 min) at start %s, at end %s: other work on the machine "
           "makes the figures noisier" % (env.get("loadavg_start", "?"), env.get("loadavg_end", "?")))
     line = "  ".join(h.ljust(widths[i]) for i, h in enumerate(heads))
     print(line)
     print("-" * len(line))
+    prev = None
     for r in table:
+        if prev is not None and r["workload"] != prev:
+            print()
+        prev = r["workload"]
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r["cells"])).rstrip())
     print()
     failed = [(w, s, rr.get("rc")) for w in raw for s in raw[w] for rr in raw[w][s]
               if rr.get("rc") not in (None, "0")]
     for w, s, rc in failed:
         print("note: a %s run of %s exited with rc=%s (see its .err file in %s)" % (s, w, rc, d))
-    notes = {
-        "oneshot": "oneshot: APScheduler with misfire_grace_time=None (the anchor's choice; with "
-                   "its default 1 s it drops them all); jobhost's dates are planned as of due-1 ns",
-        "latency": "latency: jobhost also holds 10,000 daily cron jobs in its timer heap (the "
-                   "workload's definition); the anchor registers only the 2,000",
-        "metrics": "metrics: jobhost renders its full series set (more families than the anchor)",
-        "floor": "floor: a bare timerfd + condvar hand-off on this machine, the least any "
-                 "scheduler that sleeps between firings can do here (compare with latency)",
-    }
-    for w, text in notes.items():
-        if w in raw:
-            print("note: " + text)
+    for r in raw.get("scale", {}).get("jobhost", []):
+        for k, v in sorted(r.items()):
+            if k.startswith("cron_marks_crossed_") and num(v):
+                print("note: scale round %d, N=%s: %s cron minute mark(s) fell inside the run; "
+                      "its figures include a firing of those jobs" % (r["_round"], k.rsplit("_", 1)[1], v))
+            if k.startswith("start_error_"):
+                print("note: scale round %d, N=%s: the daemon did not start: %s" % (
+                    r["_round"], k.rsplit("_", 1)[1], v))
+    for r in raw.get("log", {}).get("jobhost", []):
+        if r.get("daemon", "").startswith("skipped"):
+            print("note: log: the daemon-defaults setting was skipped: " + r["daemon"])
+            break
+    for w in order:
+        if w in raw and w in NOTES:
+            print("note: " + NOTES[w])
 
     result = {"machine": env, "rounds": rounds, "rows": [
         {k: v for k, v in r.items() if k != "cells"} for r in table], "raw": raw}

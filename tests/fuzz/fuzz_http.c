@@ -1,24 +1,34 @@
 /*
- * fuzz_http — the pure router of host/http.h and its string helpers.
+ * fuzz_http — the pure router of host/io/http_router.h, its string helpers
+ * and the listen-address helpers of http_server.h.
  *
  * Input layout: byte 0 holds switches (bit 0: the router has a bearer token;
- * bit 1: the metrics callback fails; bit 2: not ready; bit 3: lend a spare
- * buffer), then text split like an HTTP/1 request:
+ * bit 1: the metrics callback fails; bit 2: not ready; bit 3: the metrics
+ * stream fails after one piece; the high nibble also sets the size of the
+ * metrics stream's pieces), then text split like an HTTP/1 request:
  *
  *     METHOD SP PATH[?QUERY] LF (NAME ":" VALUE LF)* LF BODY
  *
  * Two routers (with and without a token) are built once with a dummy
- * metrics callback and a handful of extra routes, exact and prefix, one
- * replacing a built-in path, some gzipped. For each input http_route must
- * give what the contract in http.h says, as worked out here independently:
- * 501 for an unknown method, 401 (+ WWW-Authenticate) for a non-GET/HEAD
- * without the right "Bearer" token, 404 for an unknown path, 405 with the
- * exact Allow set, or the most specific route's handler, and nothing else.
+ * metrics callback and a handful of extra routes, exact, "{id}" patterns
+ * and prefix, one replacing a built-in path, some gzipped. Paths are fed
+ * raw, as the server hands them over ("%2F", "%00" and all). For each
+ * input http_route must give what the contract in http_router.h says, as
+ * worked out here independently: 501 for an unknown method, 401 (+
+ * WWW-Authenticate) for a non-GET/HEAD without the right "Bearer" token,
+ * 404 for an unknown path, 405 with the exact Allow set, or the most
+ * specific route's handler (with the pattern's segment as its parameter,
+ * worked out segment by segment), and nothing else. http_decode_segment is
+ * checked against a decoder written here, on the path and its segments.
  * Also: response headers are well-formed (a handler cannot split the
  * response: http_response_header accepts a header exactly when it is a
  * token and a value without CR, LF or other controls); a gzipped body
  * inflates to what the handler wrote, with Vary and Content-Encoding set;
- * HEAD answers as GET; a spare buffer changes nothing in the answer.
+ * a streamed body (the metrics route; /status/ with ?stream) drains to
+ * what the handler meant, gzipped piece by piece, and a stream's error
+ * comes through gzip; a deferred answer (POST /defer, answered inside the
+ * handler) is taken as the server would and gzipped like any other; HEAD
+ * answers as GET; routing twice gives the same.
  * The header values and the path also go through http_negotiate_format,
  * http_accepts_gzip, listen_parse (lib/listen.h, the parser the server
  * binds with), http_listen_is_loopback and http_token_equal.
@@ -30,7 +40,8 @@
 #include <zlib.h>
 
 #include "fuzz_common.h"
-#include "io/http.h"
+#include "io/http_deferred.h"
+#include "io/http_server.h"
 #include "lib/listen.h"
 
 #define TOKEN "s3cret-T0ken"
@@ -40,7 +51,9 @@
 /* What the last handler did; single-threaded, reset before each route. */
 static int g_ran;             /* id of the handler that ran, -1 none */
 static struct buf g_written;  /* the body it wrote, before any gzip */
-static bool g_metrics_fail, g_not_ready;
+static struct buf g_param;    /* the raw parameter a pattern handler got */
+static bool g_metrics_fail, g_not_ready, g_stream_fail;
+static size_t g_piece; /* bytes per piece of the metrics stream */
 
 static struct http_router *g_router[2]; /* [0] no token, [1] with TOKEN */
 
@@ -126,6 +139,13 @@ static void h_status(void *arg, const struct http_request *req, struct http_resp
     if (b)
         buf_puts(&resp->body, b);
     note(5, resp);
+    if (http_request_arg(req, "stream")) { /* the same body, 3 bytes a piece */
+        struct http_stream st;
+        struct buf copy = resp->body;
+        resp->body = (struct buf){0};
+        http_stream_from_buf(&st, &copy, 3);
+        http_response_stream(resp, &st);
+    }
 }
 
 static void h_put_healthy(void *arg, const struct http_request *req, struct http_response *resp)
@@ -136,19 +156,91 @@ static void h_put_healthy(void *arg, const struct http_request *req, struct http
     note(6, resp);
 }
 
-static int metrics_fn(void *arg, enum metrics_format f, struct buf *out)
+/* A route that may be a pattern: checks the parameter against the path it
+ * came from and decodes it (the decoder is checked in check_segment). */
+static void h_pattern(void *arg, const struct http_request *req, struct http_response *resp)
 {
+    char id[32];
+    FUZZ_CHECK(!req->param || (req->param >= req->path &&
+                               req->param + req->param_len <= req->path + strlen(req->path)),
+               "parameter outside the path %s", req->path);
+    buf_reset(&g_param);
+    if (req->param)
+        buf_append(&g_param, req->param, req->param_len);
+    ssize_t n = http_request_param(req, id, sizeof(id));
+    buf_printf(&resp->body, "%s %zd\n", (const char *)"param", n);
+    note((int)(intptr_t)arg, resp);
+}
+
+/* POST /defer: deferred, and answered before the handler returns with the
+ * request's body and ?status (the server's side is played in
+ * route_and_check). */
+static void h_defer(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    const char *st = http_request_arg(req, "status");
+    long v = st ? strtol(st, NULL, 10) : 200;
+    struct buf body = {0};
+    (void)arg;
+    try_header(req, resp);
+    struct http_deferred *d = http_defer(resp);
+    if (req->body_len)
+        buf_append(&body, req->body, req->body_len);
+    buf_reset(&g_written);
+    buf_append(&g_written, body.data ? body.data : "", body.len);
+    g_ran = 14;
+    FUZZ_CHECK(http_deferred_answer(d, v >= 100 && v <= 599 ? (int)v : 500, NULL, &body) == 0,
+               "deferred answer refused");
+}
+
+/* The metrics stream, written here (not http_stream_from_buf): g_piece
+ * bytes of its text a piece, -EIO on the second when g_stream_fail. */
+struct text_stream {
+    struct buf text;
+    size_t off;
+    int pieces;
+};
+
+static int text_next(void *state, struct buf *out)
+{
+    struct text_stream *ts = state;
+    size_t n = ts->text.len - ts->off;
+
+    if (g_stream_fail && ++ts->pieces == 2) /* the text is longer than a piece */
+        return -EIO;
+    if (n > g_piece)
+        n = g_piece;
+    buf_append(out, ts->text.data + ts->off, n);
+    ts->off += n;
+    return ts->off < ts->text.len ? 1 : 0;
+}
+
+static int g_text_frees; /* text streams freed, to check each is freed once */
+
+static void text_free(void *state)
+{
+    struct text_stream *ts = state;
+    buf_free(&ts->text);
+    free(ts);
+    g_text_frees++;
+}
+
+static int metrics_fn(void *arg, enum metrics_format f, struct http_stream *out)
+{
+    struct text_stream *ts;
     (void)arg;
     if (g_metrics_fail)
         return -EIO;
-    buf_printf(out, "# TYPE jobhost_up gauge\njobhost_up %d\n", (int)f);
+    ts = calloc(1, sizeof(*ts));
+    buf_printf(&ts->text, "# TYPE jobhost_up gauge\njobhost_up %d\n", (int)f);
     for (int i = 0; i < 50; i++)
-        buf_printf(out, "jobhost_job_runs_total{job_id=\"j%d\",result=\"success\"} %d\n", i, i);
+        buf_printf(&ts->text, "jobhost_job_runs_total{job_id=\"j%d\",result=\"success\"} %d\n",
+                   i, i);
     if (f == METRICS_OPENMETRICS_100)
-        buf_puts(out, "# EOF\n");
+        buf_puts(&ts->text, "# EOF\n");
     g_ran = 100;
     buf_reset(&g_written);
-    buf_append(&g_written, out->data, out->len);
+    buf_append(&g_written, ts->text.data, ts->text.len);
+    *out = (struct http_stream){text_next, text_free, ts};
     return 0;
 }
 
@@ -167,6 +259,13 @@ static const struct http_route routes[] = {
     {"GET", "/status/", HTTP_MATCH_PREFIX, h_status, NULL, HTTP_ROUTE_GZIP},
     {"PUT", "/-/healthy", HTTP_MATCH_EXACT, h_put_healthy, NULL, 0},
     {"PATCH", "/patch/", HTTP_MATCH_PREFIX, h_echo_body, (void *)7, 0},
+    {"GET", "/api/v1/jobs/{id}", HTTP_MATCH_EXACT, h_pattern, (void *)8, 0},
+    {"POST", "/api/v1/jobs/{id}/run", HTTP_MATCH_EXACT, h_pattern, (void *)9, HTTP_ROUTE_GZIP},
+    {"POST", "/api/v1/jobs/{id}/pause", HTTP_MATCH_EXACT, h_pattern, (void *)10, 0},
+    {"GET", "/api/v1/jobs/stats", HTTP_MATCH_EXACT, h_pattern, (void *)11, 0},
+    {"PUT", "/p/{a}/{b}", HTTP_MATCH_EXACT, h_pattern, (void *)12, 0},
+    {"GET", "/q/x{y}", HTTP_MATCH_EXACT, h_pattern, (void *)13, 0},
+    {"POST", "/defer", HTTP_MATCH_EXACT, h_defer, NULL, HTTP_ROUTE_GZIP},
 };
 
 /* The whole table as the router sees it: ours, then the built-ins. */
@@ -185,6 +284,13 @@ static const struct ref_route ref_routes[] = {
     {"GET", "/status/", HTTP_MATCH_PREFIX, 5, true},
     {"PUT", "/-/healthy", HTTP_MATCH_EXACT, 6, false},
     {"PATCH", "/patch/", HTTP_MATCH_PREFIX, 7, false},
+    {"GET", "/api/v1/jobs/{id}", HTTP_MATCH_EXACT, 8, false},
+    {"POST", "/api/v1/jobs/{id}/run", HTTP_MATCH_EXACT, 9, true},
+    {"POST", "/api/v1/jobs/{id}/pause", HTTP_MATCH_EXACT, 10, false},
+    {"GET", "/api/v1/jobs/stats", HTTP_MATCH_EXACT, 11, false},
+    {"PUT", "/p/{a}/{b}", HTTP_MATCH_EXACT, 12, false},
+    {"GET", "/q/x{y}", HTTP_MATCH_EXACT, 13, false},
+    {"POST", "/defer", HTTP_MATCH_EXACT, 14, true},
     {"GET", "/metrics", HTTP_MATCH_EXACT, 100, true},
     {"GET", "/-/healthy", HTTP_MATCH_EXACT, 101, false},
     {"GET", "/-/ready", HTTP_MATCH_EXACT, 102, false},
@@ -193,7 +299,7 @@ static const struct ref_route ref_routes[] = {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    struct http_config cfg = {
+    struct http_router_config cfg = {
         .metrics_fn = metrics_fn,
         .ready_fn = ready_fn,
         .routes = routes,
@@ -209,11 +315,82 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ---- the reference ----------------------------------------------------------------- */
 
-static size_t ref_score(const struct ref_route *rt, const char *path)
+/* The n-th '/'-separated segment of s (the one before the first '/' is
+ * number 0) as [*seg, *seg + *len); false when s has fewer. */
+static bool segment(const char *s, size_t n, const char **seg, size_t *len)
 {
-    if (rt->match == HTTP_MATCH_EXACT)
-        return strcmp(rt->path, path) == 0 ? SIZE_MAX : 0;
-    return strncmp(rt->path, path, strlen(rt->path)) == 0 ? strlen(rt->path) + 1 : 0;
+    for (; n > 0; n--) {
+        s = strchr(s, '/');
+        if (!s)
+            return false;
+        s++;
+    }
+    *seg = s;
+    *len = strcspn(s, "/");
+    return true;
+}
+
+static size_t count_segments(const char *s)
+{
+    size_t n = 1;
+    for (; (s = strchr(s, '/')); s++)
+        n++;
+    return n;
+}
+
+static bool is_param(const char *seg, size_t len)
+{
+    return len >= 3 && seg[0] == '{' && seg[len - 1] == '}' && !memchr(seg + 1, '{', len - 2) &&
+           !memchr(seg + 1, '}', len - 2);
+}
+
+/* How specific a match is, compared as (kind, length): a literal exact path
+ * (3), a pattern (2, by its literal text), a prefix (1, by its length); kind
+ * 0 when the route does not have the path. Worked out segment by segment,
+ * unlike the router's text comparison. *param gets a pattern's segment. */
+struct ref_score {
+    int kind;
+    size_t len;
+};
+
+static struct ref_score ref_score(const struct ref_route *rt, const char *path, const char **param,
+                                  size_t *param_len)
+{
+    struct ref_score none = {0, 0};
+    if (rt->match == HTTP_MATCH_PREFIX)
+        return strncmp(rt->path, path, strlen(rt->path)) == 0
+                   ? (struct ref_score){1, strlen(rt->path)}
+                   : none;
+    size_t n = count_segments(rt->path), at = SIZE_MAX;
+    const char *rs, *ps;
+    size_t rl, pl;
+    for (size_t i = 0; i < n && at == SIZE_MAX; i++)
+        if (segment(rt->path, i, &rs, &rl) && is_param(rs, rl))
+            at = i;
+    if (at == SIZE_MAX)
+        return strcmp(rt->path, path) == 0 ? (struct ref_score){3, 0} : none;
+    if (count_segments(path) != n)
+        return none;
+    for (size_t i = 0; i < n; i++) {
+        segment(rt->path, i, &rs, &rl);
+        segment(path, i, &ps, &pl);
+        if (i == at) {
+            if (pl == 0)
+                return none;
+            *param = ps;
+            *param_len = pl;
+            continue;
+        }
+        if (rl != pl || memcmp(rs, ps, rl) != 0)
+            return none;
+    }
+    segment(rt->path, at, &rs, &rl);
+    return (struct ref_score){2, strlen(rt->path) - rl};
+}
+
+static bool ref_better(struct ref_score a, struct ref_score b)
+{
+    return a.kind > b.kind || (a.kind == b.kind && a.len > b.len);
 }
 
 static bool ref_method_ok(const struct ref_route *rt, const char *m)
@@ -302,7 +479,9 @@ static void check_allow(const char *allow, const char *path)
 
     FUZZ_CHECK(allow && *allow, "405 without Allow");
     for (size_t i = 0; i < N_REF; i++) {
-        if (!ref_score(&ref_routes[i], path))
+        const char *param;
+        size_t param_len;
+        if (!ref_score(&ref_routes[i], path, &param, &param_len).kind)
             continue;
         const char *ms[2] = {ref_routes[i].method, strcmp(ref_routes[i].method, "GET") ? NULL : "HEAD"};
         for (int k = 0; k < 2 && ms[k]; k++) {
@@ -323,18 +502,39 @@ static void check_allow(const char *allow, const char *path)
 /* Routes `req` and checks the answer against the reference. The response is
  * returned for comparisons; the caller frees it. */
 static void route_and_check(int tok, const struct http_request *req, struct http_response *resp,
-                            struct buf *spare)
+                            struct buf *body)
 {
     const char *method = req->method, *path = req->path;
     const struct ref_route *best = NULL;
-    size_t best_score = 0;
+    struct ref_score best_score = {0, 0};
+    const char *best_param = NULL;
+    size_t best_param_len = 0;
     bool path_known = false;
 
     g_ran = -1;
-    http_route(g_router[tok], req, resp, spare);
+    buf_reset(&g_param);
+    int frees = g_text_frees;
+    http_route(g_router[tok], req, resp);
+    bool deferred = resp->deferred != NULL;
+    if (deferred) { /* the server's side: already answered, so no waiting */
+        FUZZ_CHECK(!http_response_get_header(resp, "Content-Encoding"), "gzip before the answer");
+        FUZZ_CHECK(!http_deferred_wait(resp->deferred, NULL, NULL), "answered, yet waits");
+        http_deferred_take(resp->deferred, resp);
+    }
+    FUZZ_CHECK(deferred == (g_ran == 14), "deferred %d, handler %d", deferred, g_ran);
     check_headers(resp);
-    if (spare)
-        FUZZ_CHECK(spare->len == 0, "spare handed back with %zu bytes", spare->len);
+    /* the body, whole: a stream is drained (and freed) here */
+    bool streamed = resp->stream.next != NULL;
+    int drained = 0;
+    if (streamed) {
+        FUZZ_CHECK(resp->body.len == 0, "a body beside a stream");
+        drained = http_stream_drain(&resp->stream, body);
+        FUZZ_CHECK(!resp->stream.next, "drained stream still set");
+    } else {
+        buf_append(body, resp->body.data ? resp->body.data : "", resp->body.len);
+    }
+    FUZZ_CHECK(g_text_frees - frees == (g_ran == 100 ? 1 : 0), "metrics stream freed %d times",
+               g_text_frees - frees);
 
     if (!ref_known_method(method)) {
         FUZZ_CHECK(resp->status == 501 && g_ran == -1, "method \"%s\": %d, handler %d", method,
@@ -349,13 +549,17 @@ static void route_and_check(int tok, const struct http_request *req, struct http
         return;
     }
     for (size_t i = 0; i < N_REF; i++) {
-        size_t score = ref_score(&ref_routes[i], path);
-        if (!score)
+        const char *param = NULL;
+        size_t param_len = 0;
+        struct ref_score score = ref_score(&ref_routes[i], path, &param, &param_len);
+        if (!score.kind)
             continue;
         path_known = true;
-        if (score > best_score && ref_method_ok(&ref_routes[i], method)) {
+        if (ref_better(score, best_score) && ref_method_ok(&ref_routes[i], method)) {
             best = &ref_routes[i];
             best_score = score;
+            best_param = param;
+            best_param_len = param_len;
         }
     }
     if (!path_known) {
@@ -377,20 +581,30 @@ static void route_and_check(int tok, const struct http_request *req, struct http
         const char *text = best->id == 101 ? "jobhost is Healthy.\n"
                            : g_not_ready   ? "jobhost is not ready.\n"
                                            : "jobhost is Ready.\n";
-        FUZZ_CHECK(g_ran == -1 && strcmp(resp->body.data ? resp->body.data : "", text) == 0,
+        FUZZ_CHECK(g_ran == -1 && !streamed && strcmp(body->data ? body->data : "", text) == 0,
                    "%s %s: built-in %d answered \"%s\"", method, path, best->id,
-                   resp->body.data ? resp->body.data : "");
+                   body->data ? body->data : "");
         FUZZ_CHECK(resp->status == (best->id == 102 && g_not_ready ? 503 : 200), "status %d",
                    resp->status);
         return;
     }
     if (best->id == 100 && g_metrics_fail) {
-        FUZZ_CHECK(resp->status == 500 && g_ran == -1, "failing metrics: %d", resp->status);
+        FUZZ_CHECK(resp->status == 500 && g_ran == -1 && !streamed, "failing metrics: %d",
+                   resp->status);
         return;
     }
+    FUZZ_CHECK(drained == (best->id == 100 && g_stream_fail ? -EIO : 0), "drained: %d", drained);
+    FUZZ_CHECK(streamed == (best->id == 100 || (best->id == 5 && http_request_arg(req, "stream"))),
+               "%s %s: streamed %d", method, path, streamed);
     FUZZ_CHECK(g_ran == best->id, "%s %s ran handler %d, want %d", method, path, g_ran, best->id);
+    if (best->id >= 8 && best->id <= 13)
+        FUZZ_CHECK(g_param.len == best_param_len &&
+                       (best_param_len == 0 || memcmp(g_param.data, best_param, best_param_len) == 0),
+                   "%s %s: parameter \"%s\", want \"%.*s\"", method, path,
+                   g_param.data ? g_param.data : "", (int)best_param_len,
+                   best_param ? best_param : "");
     if (best->gzip) {
-        bool want_gzip = resp->status == 200 && g_written.len > 0 &&
+        bool want_gzip = resp->status == 200 && (streamed || g_written.len > 0) &&
                          http_accepts_gzip(http_request_header(req, "Accept-Encoding"));
         FUZZ_CHECK(http_response_get_header(resp, "Vary") != NULL, "gzip route without Vary");
         FUZZ_CHECK((enc != NULL) == want_gzip, "%s %s: Content-Encoding %s, gzip expected %d",
@@ -398,11 +612,13 @@ static void route_and_check(int tok, const struct http_request *req, struct http
     } else {
         FUZZ_CHECK(enc == NULL, "%s %s: Content-Encoding on a plain route", method, path);
     }
+    if (drained < 0)
+        return; /* cut off: the server aborts the connection, nothing to compare */
     if (enc) {
         FUZZ_CHECK(strcmp(enc, "gzip") == 0, "Content-Encoding %s", enc);
-        inflate_all(&resp->body, &plain);
+        inflate_all(body, &plain);
     } else {
-        buf_append(&plain, resp->body.data ? resp->body.data : "", resp->body.len);
+        buf_append(&plain, body->data ? body->data : "", body->len);
     }
     FUZZ_CHECK(plain.len == g_written.len && memcmp(plain.data, g_written.data, plain.len) == 0,
                "%s %s: body (%zu bytes) is not what the handler wrote (%zu bytes)", method, path,
@@ -410,10 +626,11 @@ static void route_and_check(int tok, const struct http_request *req, struct http
     buf_free(&plain);
 }
 
-static bool same_response(const struct http_response *a, const struct http_response *b)
+static bool same_response(const struct http_response *a, const struct buf *abody,
+                          const struct http_response *b, const struct buf *bbody)
 {
-    return a->status == b->status && a->body.len == b->body.len &&
-           (a->body.len == 0 || memcmp(a->body.data, b->body.data, a->body.len) == 0) &&
+    return a->status == b->status && abody->len == bbody->len &&
+           (abody->len == 0 || memcmp(abody->data, bbody->data, abody->len) == 0) &&
            a->headers.len == b->headers.len &&
            (a->headers.len == 0 || memcmp(a->headers.data, b->headers.data, a->headers.len) == 0) &&
            strcmp(a->content_type, b->content_type) == 0;
@@ -435,6 +652,43 @@ static bool contains_ci(const char *s, const char *what)
     found = strcasestr(t, what) != NULL;
     free(t);
     return found;
+}
+
+/* http_decode_segment against a decoder written here, into a buffer of
+ * exactly outlen bytes (ASan sees a write past it). */
+static void check_segment(const char *s, size_t len, size_t outlen)
+{
+    char *want = malloc(len + 1), *out = malloc(outlen ? outlen : 1);
+    ssize_t rc = 0;
+    size_t n = 0;
+
+    for (size_t i = 0; i < len && rc == 0; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= len || !isxdigit((unsigned char)s[i + 1]) ||
+                !isxdigit((unsigned char)s[i + 2])) {
+                rc = -EINVAL;
+                break;
+            }
+            char hex[3] = {s[i + 1], s[i + 2], '\0'};
+            c = (int)strtol(hex, NULL, 16);
+            i += 2;
+        }
+        if (c == '/' || c == 0)
+            rc = -EINVAL;
+        else
+            want[n++] = (char)c;
+    }
+    if (rc == 0 && n + 1 > outlen)
+        rc = -ENAMETOOLONG;
+    ssize_t got = http_decode_segment(s, len, out, outlen);
+    FUZZ_CHECK(got == (rc ? rc : (ssize_t)n), "decode \"%.*s\" (%zu): %zd, want %zd", (int)len, s,
+               outlen, got, rc ? rc : (ssize_t)n);
+    if (got >= 0)
+        FUZZ_CHECK(memcmp(out, want, n) == 0 && out[n] == '\0', "decode \"%.*s\": wrong text",
+                   (int)len, s);
+    free(want);
+    free(out);
 }
 
 static void check_strings(const char *s, unsigned listen_flags)
@@ -479,8 +733,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int tok = data[0] & 1;
     g_metrics_fail = data[0] & 2;
     g_not_ready = data[0] & 4;
-    bool lend = data[0] & 8;
-    unsigned listen_flags = data[0] & 16 ? LISTEN_PORT_ZERO : 0;
+    g_stream_fail = data[0] & 8;
+    size_t hostlen = (data[0] >> 4) & 7; /* small buffers for the decoders */
+    unsigned listen_flags = data[0] & 0x80 ? LISTEN_PORT_ZERO : 0;
+    g_piece = 1 + hostlen * 97;
     text = fuzz_cstr(data + 1, size - 1);
 
     /* Request line. */
@@ -542,25 +798,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     req.body_len = body ? strlen(body) : 0;
 
     struct http_response a, b;
-    struct buf spare = {0};
-    if (lend)
-        buf_reserve(&spare, 100);
-    route_and_check(tok, &req, &a, lend ? &spare : NULL);
-    route_and_check(tok, &req, &b, NULL);
-    FUZZ_CHECK(same_response(&a, &b), "%s %s: a spare buffer changed the answer", req.method,
-               req.path);
+    struct buf abody = {0}, bbody = {0};
+    route_and_check(tok, &req, &a, &abody);
+    route_and_check(tok, &req, &b, &bbody);
+    FUZZ_CHECK(same_response(&a, &abody, &b, &bbody), "%s %s: a second routing differs",
+               req.method, req.path);
     http_response_free(&b);
+    buf_free(&bbody);
     if (strcmp(req.method, "GET") == 0) {
         req.method = "HEAD";
-        route_and_check(tok, &req, &b, NULL);
-        FUZZ_CHECK(same_response(&a, &b), "HEAD %s differs from GET", req.path);
+        route_and_check(tok, &req, &b, &bbody);
+        FUZZ_CHECK(same_response(&a, &abody, &b, &bbody), "HEAD %s differs from GET", req.path);
         http_response_free(&b);
+        buf_free(&bbody);
         req.method = "GET";
     }
     http_response_free(&a);
-    buf_free(&spare);
+    buf_free(&abody);
 
     check_strings(req.path, listen_flags);
+    check_segment(req.path, strlen(req.path), hostlen);
+    for (const char *seg = req.path; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL)
+        check_segment(seg, strcspn(seg, "/"), hostlen * 2);
     check_strings(req.method, listen_flags);
     for (size_t i = 0; i < n_headers; i++)
         check_strings(headers[i].value, listen_flags);

@@ -1,5 +1,6 @@
 /*
- * fuzz_logfmt — the logfmt encoder and parser (host/logfmt.h).
+ * fuzz_logfmt — the logfmt encoder (host/lib/logfmt.h) and the tests' parser
+ * (tests/common/logfmt_parse.h).
  *
  * The input is split into a key (its first byte says how long, 0-31 bytes)
  * and a value (the rest; any bytes, NUL included). Checks:
@@ -24,6 +25,7 @@
 
 #include "fuzz_common.h"
 #include "lib/logfmt.h"
+#include "logfmt_parse.h"
 #include "lib/utf8.h"
 #include "lib/trigger.h"
 #include "lib/units.h"

@@ -46,11 +46,6 @@ ALL_TARGETS="manifest cron units logfmt http"
 CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
  -fno-sanitize-recover=all -std=gnu11 -D_GNU_SOURCE -pthread -Isdk/include -Ihost \
  -Wall -Wextra -Wno-missing-field-initializers"
-SYSTEMD_LIBS=
-if pkg-config --exists libsystemd 2>/dev/null; then
-    CFLAGS="$CFLAGS -DHAVE_SYSTEMD=1" # as the Makefile builds log.c
-    SYSTEMD_LIBS=-lsystemd
-fi
 
 # What each target links, and the longest input it is given. The manifest
 # target brings its own host/core/manifest_file.c (an in-memory file for
@@ -60,19 +55,21 @@ sources() {
     manifest) echo host/core/manifest.c host/core/schema.c \
         host/core/yamltree.c host/lib/arena.c host/lib/idtable.c host/lib/listen.c \
         host/lib/units.c host/lib/util.c host/lib/trigger.c \
-        host/lib/tz.c host/lib/civil.c host/core/log.c host/lib/logfmt.c host/lib/numfmt.c \
+        host/lib/tz.c host/lib/civil.c host/core/log.c host/core/log_record.c \
+        host/core/log_queue.c host/lib/logfmt.c host/lib/numfmt.c \
         host/lib/utf8.c host/core/clock.c ;;
     cron) echo host/lib/trigger.c host/lib/tz.c host/lib/civil.c host/lib/units.c host/lib/util.c ;;
     units) echo host/lib/units.c ;;
-    logfmt) echo host/lib/logfmt.c host/lib/util.c host/lib/trigger.c host/lib/tz.c \
+    logfmt) echo host/lib/logfmt.c tests/common/logfmt_parse.c host/lib/util.c host/lib/trigger.c host/lib/tz.c \
         host/lib/civil.c host/lib/units.c host/lib/numfmt.c host/lib/utf8.c ;;
-    http) echo host/io/http.c host/lib/listen.c host/lib/sha256.c host/core/metrics.c \
+    http) echo host/io/http_router.c host/io/http_stream.c host/io/http_deferred.c \
+        host/io/http_server.c host/lib/listen.c host/lib/sha256.c host/core/metrics.c \
         host/lib/util.c host/core/clock.c host/lib/numfmt.c host/lib/utf8.c ;;
     esac
 }
 libs() {
     case $1 in
-    manifest) echo -lyaml $SYSTEMD_LIBS -lm ;;
+    manifest) echo -lyaml -lm ;;
     http) echo -lmicrohttpd -lz -lm ;;
     *) echo -lm ;;
     esac
@@ -112,7 +109,7 @@ failed=0
 built=
 for t in $targets; do
     # shellcheck disable=SC2046,SC2086 # word splitting of the lists is intended
-    if $CC_FUZZ $CFLAGS ${FUZZ_CFLAGS:-} -Itests/fuzz -o "$OUT/fuzz_$t" "tests/fuzz/fuzz_$t.c" \
+    if $CC_FUZZ $CFLAGS ${FUZZ_CFLAGS:-} -Itests/fuzz -Itests/common -o "$OUT/fuzz_$t" "tests/fuzz/fuzz_$t.c" \
         $(sources "$t") $(libs "$t") >"$OUT/build-$t.log" 2>&1; then
         built="$built $t"
     else

@@ -163,6 +163,29 @@ class Http(DaemonTest):
         self.assertEqual(status, 405)
         self.assertEqual(headers["Allow"], "POST")
 
+    def test_job_routes_405_and_raw_paths(self):
+        d = self.start("  - id: tick\n    plugin: ok\n")
+        # every known path answers a wrong method with 405 and its methods
+        for method, path, allow in [("GET", "/api/v1/jobs/tick/run", "POST"),
+                                    ("GET", "/api/v1/jobs/tick/pause", "POST"),
+                                    ("DELETE", "/api/v1/jobs/tick/resume", "POST"),
+                                    ("POST", "/api/v1/jobs/tick", "GET, HEAD"),
+                                    ("POST", "/api/v1/jobs", "GET, HEAD")]:
+            status, headers, _ = d.request(method, path, body=b"" if method == "POST" else None)
+            self.assertEqual((status, headers.get("Allow")), (405, allow), (method, path))
+        self.assertEqual(d.get("/api/v1/jobs/tick/nope")[0], 404)
+        self.assertEqual(d.get("/api/v1/jobs/tick/run/x")[0], 404)
+        # paths are routed as sent: %2F does not reach /api/v1/jobs/tick/run
+        # and %00 does not make "tick%00x" the job "tick"
+        status, headers, _ = d.request("POST", "/api/v1/jobs/tick%2Frun", body=b"")
+        self.assertEqual((status, headers.get("Allow")), (405, "GET, HEAD"))
+        self.assertEqual(d.get("/api/v1/jobs/tick%00x")[0], 404)
+        self.assertEqual(d.get("/api/v1/jobs/tick%2Frun")[0], 404)
+        self.assertEqual(d.get("/api/v1/jobs/%74ick")[0], 200)  # decoded where it is a name
+        self.assertEqual(d.metric('jobhost_job_runs_total{job_id="tick",plugin="ok",result="success"}'), 0)
+        status, _, body = d.post("/api/v1/jobs/tick/run")
+        self.assertEqual(status, 202, body)
+
     def test_bearer_token_guards_posts(self):
         d = self.daemon("  - id: manual\n    plugin: ok\n")
         token_file = os.path.join(d.dir, "token")

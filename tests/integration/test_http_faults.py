@@ -30,7 +30,7 @@ RUNS = 'jobhost_job_runs_total{job_id="tick",plugin="ok",result="success"}'
 
 TOTAL = 1000          # connections in the storm
 WAVES = 8             # opened in this many waves, 0.25 s apart, all held together
-IDLE_TIMEOUT = 10.0   # the daemon's default (http.c DEFAULT_CONNECTION_TIMEOUT)
+IDLE_TIMEOUT = 10.0   # the daemon's default (http_server.c DEFAULT_CONNECTION_TIMEOUT)
 # A connection the server has not closed by then is "held" (a failure). The
 # slack covers a connect that waits in the full listen backlog (SYN retries)
 # before the daemon even accepts it, longer when the daemon is sanitized.

@@ -18,8 +18,12 @@ class Processes(DaemonTest):
         d = self.start(ISOLATED)
         wait_for(lambda: d.worker_pids(), what="a worker process")
         worker = d.worker_pids()[0]
-        with open("/proc/%d/comm" % worker) as f:
-            self.assertEqual(f.read().strip(), "jobhost-worker")
+
+        def comm():
+            with open("/proc/%d/comm" % worker) as f:
+                return f.read().strip()
+        # named as soon as it runs (before that the kernel says "exe")
+        wait_for(lambda: comm() == "jobhost-worker", what="the worker's name")
         pids = subprocess.run(["pidof", "jobhost"], capture_output=True, text=True).stdout.split()
         self.assertIn(str(d.proc.pid), pids)
         self.assertNotIn(str(worker), pids)

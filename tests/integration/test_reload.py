@@ -7,9 +7,10 @@ import shutil
 import signal
 import stat
 import tempfile
+import threading
 import time
 
-from harness import FIXTURES, SANITIZED, DaemonTest, main, wait_for
+from harness import FIXTURES, SANITIZED, SLOW, DaemonTest, main, wait_for
 
 TICK = "  - id: tick\n    plugin: ok\n    trigger: {interval: 100ms}\n"
 
@@ -136,7 +137,7 @@ class Reload(DaemonTest):
         install(self.plugins, "slow_init", "slow_init")
         d = self.start(TICK, plugin_dir=self.plugins)
         d.write_manifest(TICK + "  - id: slow\n    plugin: slow_init\n")
-        d.send(signal.SIGHUP)  # this reload spends 500 ms in the plugin's init
+        d.send(signal.SIGHUP)  # this reload spends 2 s in the plugin's init
         wait_for(lambda: d.events("reload_started"), what="the first reload")
         for _ in range(10):
             d.send(signal.SIGHUP)
@@ -144,6 +145,30 @@ class Reload(DaemonTest):
         time.sleep(1.0)
         applied = d.events("reload_applied", source="SIGHUP")
         self.assertEqual(len(applied), 2, "ten SIGHUPs during a reload make one more reload")
+
+    def test_http_answers_during_a_slow_reload(self):
+        """The reload runs on the main thread: while a plugin's init takes
+        2 s, /-/healthy and /metrics go on answering at once."""
+        install(self.plugins, "slow_init", "slow_init")
+        d = self.start(TICK, plugin_dir=self.plugins)
+        d.write_manifest(TICK + "  - id: slow\n    plugin: slow_init\n")
+        answer = {}
+        t = threading.Thread(target=lambda: answer.update(r=d.post("/-/reload")))
+        t.start()
+        wait_for(lambda: d.events("reload_started"), what="the reload to start")
+        slowest = 0.0
+        t0 = time.monotonic()
+        while t.is_alive() and time.monotonic() - t0 < 1.5:
+            for path in ("/-/healthy", "/metrics"):
+                s0 = time.monotonic()
+                self.assertEqual(d.get(path)[0], 200)
+                slowest = max(slowest, time.monotonic() - s0)
+            time.sleep(0.02)
+        self.assertTrue(t.is_alive(), "the reload should still be in the plugin's init")
+        self.assertLess(slowest, 0.05 * SLOW)
+        t.join(30)
+        self.assertEqual(answer["r"][0], 200)
+        self.assertIn("slow", json.loads(answer["r"][2])["jobs"]["added"])
 
     def test_drain_timeout_bounds_old_code(self):
         install(self.plugins, "versioned", "versioned_v1")

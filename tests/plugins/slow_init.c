@@ -1,6 +1,7 @@
 /*
- * Fixture "slow_init": an init that takes half a second, so a reload that
- * loads it is still running when a test sends more SIGHUPs.
+ * Fixture "slow_init": an init that takes two seconds, so a reload that
+ * loads it is still running while a test sends more SIGHUPs or checks that
+ * the HTTP thread goes on answering.
  */
 #include <jobhost/plugin.h>
 
@@ -8,7 +9,7 @@
 
 static int slow_init(jh_ctx *ctx)
 {
-    struct timespec ts = {0, 500 * 1000 * 1000};
+    struct timespec ts = {2, 0};
     (void)ctx;
     nanosleep(&ts, NULL);
     return 0;

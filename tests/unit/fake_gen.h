@@ -82,6 +82,7 @@ static inline struct generation *fake_gen(struct fake_rt *f, const char *const *
         spec->enabled = true;
         spec->max_instances = 1;
         spec->log_level = -1;
+        spec->histograms = true;
         g->jobs[i].spec = spec;
         g->jobs[i].state = jobstate_acquire(&f->rt.states, ids[i]);
         g->jobs[i].gen = g;

@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "cu_main.h"
 #include "lib/logfmt.h"
+#include "logfmt_parse.h"
 #include "lib/util.h"
 
 /* --- helpers ---------------------------------------------------------------- */

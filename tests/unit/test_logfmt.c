@@ -12,6 +12,7 @@
 
 #include "cu_main.h"
 #include "lib/logfmt.h"
+#include "logfmt_parse.h"
 #include "lib/utf8.h"
 
 struct value_case {

@@ -1041,6 +1041,29 @@ static void test_load_files(void)
 
 /* A UTF-8 byte order mark at the start is skipped: the manifest parses, and
  * positions are those an editor shows (the mark takes no column). */
+static void test_job_histograms(void)
+{
+    const char *jobs = "jobs:\n  - {id: a, plugin: ok}\n  - {id: b, plugin: ok}\n";
+    char text[512], first[512];
+    struct manifest *m;
+
+    m = parse_ok(jobs);
+    CU_ASSERT_TRUE(m->jobs[0].histograms && m->jobs[1].histograms);
+    manifest_free(m);
+    sfmt(text, sizeof(text), "host: {metrics: {job_histograms: false}}\n%s", jobs);
+    m = parse_ok(text);
+    CU_ASSERT_TRUE(!m->jobs[0].histograms && !m->jobs[1].histograms);
+    manifest_free(m);
+    sfmt(text, sizeof(text), "host: {metrics: {job_histograms: [b]}}\n%s", jobs);
+    m = parse_ok(text);
+    CU_ASSERT_TRUE(!m->jobs[0].histograms && m->jobs[1].histograms);
+    CU_ASSERT_FALSE(manifest_job_equal(&m->jobs[0], &m->jobs[1]));
+    manifest_free(m);
+    sfmt(text, sizeof(text), "host: {metrics: {job_histograms: [b, nope]}}\n%s", jobs);
+    CU_ASSERT_EQUAL(parse_bad(text, strlen(text), first, sizeof(first)), 1);
+    ASSERT_STR(first, NAME ":1:38: host.metrics.job_histograms[1]: no job with id \"nope\"");
+}
+
 static void test_bom(void)
 {
     static const char good[] = "\xef\xbb\xbfhost:\n  workers: 2\njobs:\n  - id: a\n    plugin: ok\n";
@@ -1532,6 +1555,7 @@ static const struct cu_test valid_tests[] = {
     {"find and retain a job", test_find_and_retain},
     {"manifest_load config/jobhost.yaml", test_load_config},
     {"manifest_load on files", test_load_files},
+    {"metrics.job_histograms: true, false, a list of ids", test_job_histograms},
     {"byte order mark", test_bom},
     {NULL, NULL},
 };

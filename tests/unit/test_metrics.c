@@ -368,7 +368,11 @@ static void test_gauges_and_results(void)
     CU_ASSERT_TRUE(isnan(sample(t, "jobhost_job_next_run_timestamp_seconds{job_id=\"g\"}")));
     CU_ASSERT_PTR_NULL(strstr(t, "jobhost_job_duration_seconds_bucket{job_id=\"g\""));
     CU_ASSERT_EQUAL(sample(t, "jobhost_job_running{job_id=\"g\"}"), 0);
-    CU_ASSERT_EQUAL(sample(t, "jobhost_job_skipped_total{job_id=\"g\",reason=\"shutdown\"}"), 0);
+    /* runs_total for success and failure only, no skip reasons yet */
+    CU_ASSERT_EQUAL(sample(t, "jobhost_job_runs_total{job_id=\"g\",plugin=\"exec\",result=\"success\"}"), 0);
+    CU_ASSERT_EQUAL(sample(t, "jobhost_job_runs_total{job_id=\"g\",plugin=\"exec\",result=\"failure\"}"), 0);
+    CU_ASSERT_TRUE(isnan(sample(t, "jobhost_job_runs_total{job_id=\"g\",plugin=\"exec\",result=\"timeout\"}")));
+    CU_ASSERT_TRUE(isnan(sample(t, "jobhost_job_skipped_total{job_id=\"g\",reason=\"shutdown\"}")));
     free(t);
 
     fake_started(j, &run, 1700000000 * NS + 5, 250000000);
@@ -566,6 +570,45 @@ static void test_openmetrics_shape(void)
     CU_ASSERT_EQUAL(metrics_render_all(&F.src, (enum metrics_format)7, &b), -EINVAL);
     buf_free(&b);
     release(j);
+    fake_rt_free(&F);
+}
+
+/* A job that never ran costs few bytes: its per-job series are running,
+ * next_run and runs_total for success and failure; with histograms off for
+ * a job, a run adds no bucket lines. */
+static void test_never_run_job_is_small(void)
+{
+    enum { N = 1000 };
+    static char ids[N][16];
+    const char *idp[N];
+    struct buf a = {0}, b = {0};
+
+    fake_rt_init(&F, NULL, 0);
+    metrics_render_all(&F.src, METRICS_TEXT_004, &a); /* the host's own series */
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "j%06d", i);
+        idp[i] = ids[i];
+    }
+    struct generation *g = fake_gen(&F, idp, N, "hello");
+    for (int i = 0; i < N; i++)
+        set_next_run(&g->jobs[i], 1780272300 * NS);
+    metrics_render_all(&F.src, METRICS_TEXT_004, &b);
+    size_t per_job = (b.len - a.len) / N;
+    CU_ASSERT_TRUE(per_job <= 600);
+    printf("\n  %zu bytes of exposition per job that never ran", per_job);
+    CU_ASSERT_EQUAL(count_substr(b.data, "{job_id=\"j000007\""), 4);
+    g->manifest->jobs[1].histograms = false;
+    run1(&g->jobs[0], 1, 0, RUN_SUCCESS, 1000);
+    run1(&g->jobs[1], 1, 0, RUN_SUCCESS, 1000);
+    char *t = render(METRICS_TEXT_004);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "jobhost_job_duration_seconds_count{job_id=\"j000000\"}"));
+    CU_ASSERT_PTR_NULL(strstr(t, "jobhost_job_duration_seconds_bucket{job_id=\"j000001\""));
+    CU_ASSERT_PTR_NULL(strstr(t, "jobhost_job_start_delay_seconds_bucket{job_id=\"j000001\""));
+    CU_ASSERT_EQUAL(sample(t, "jobhost_job_runs_total{job_id=\"j000001\",plugin=\"hello\",result=\"success\"}"), 1);
+    free(t);
+    buf_free(&a);
+    buf_free(&b);
+    generation_unref(g);
     fake_rt_free(&F);
 }
 
@@ -1092,6 +1135,7 @@ static const struct cu_test exposition_tests[] = {
     {"process metrics present and numeric", test_process_metrics},
     {"OpenMetrics shape and # EOF", test_openmetrics_shape},
     {"pieces join into the whole exposition", test_pieces},
+    {"a job that never ran costs <= 600 bytes; histograms can be off", test_never_run_job_is_small},
     {NULL, NULL},
 };
 

@@ -427,7 +427,7 @@ static void test_resume_catch_up(void)
     CU_ASSERT_EQUAL(f.rec.items[0].trigger, RUN_CATCH_UP);
     CU_ASSERT_EQUAL(f.rec.items[0].scheduled, T0 + 5 * SEC);
     CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"s\",reason=\"coalesced\"}"), 4);
-    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"s\",reason=\"downtime\"}"), 0);
+    CU_ASSERT(sample(&f, "jobhost_job_skipped_total{job_id=\"s\",reason=\"downtime\"}") <= 0);
     teardown(&f);
     /* down longer than catch_up: the older ones are downtime */
     setup_resumed(&f, "  - id: s\n    plugin: ok\n    trigger: {cron: \"* * * * * *\", timezone: UTC}\n"
@@ -463,7 +463,8 @@ static void test_resume_dates(void)
                   (struct sched_resume){.down_since_ns = T0, .date_done = true});
     CU_ASSERT_EQUAL(f.rec.n, 0);
     CU_ASSERT_EQUAL(scheduler_next_due(f.sched), -1);
-    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"once\",reason=\"misfire\"}"), 0);
+    /* nothing happened to it: no series, or 0 */
+    CU_ASSERT(sample(&f, "jobhost_job_skipped_total{job_id=\"once\",reason=\"misfire\"}") <= 0);
     teardown(&f);
     /* due while down, not recorded: downtime, not run */
     setup_resumed(&f, date_job, T0 + 20 * SEC, (struct sched_resume){.down_since_ns = T0});

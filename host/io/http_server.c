@@ -1,5 +1,5 @@
 /*
- * http — router and libmicrohttpd glue. See http.h for the contract.
+ * http_server — libmicrohttpd glue. See http_server.h for the contract.
  *
  * DESIGN. http_start binds the listening socket itself (so that errors name
  * the address and the failing step, and port 0 works) and hands it to one
@@ -7,19 +7,34 @@
  * libmicrohttpd has it). That thread does everything: it reads requests,
  * calls on_request, which gathers the headers, query arguments and body of
  * a request into a struct http_request and calls http_route, and then
- * writes responses. Nothing else runs on it and it shares with the rest of
+ * writes responses. The path routed is the one on_uri saw in the request
+ * line, not libmicrohttpd's percent-decoded copy (see on_uri). Nothing else runs on it and it shares with the rest of
  * the daemon only what the handlers touch (the metrics registry, which
  * renders without blocking workers; the ready flag; the caller's routes).
  *
  * Hardening: the gate (unknown method -> 501, missing or wrong bearer token
  * -> 401) is part of the pure router, so unit tests and fuzzers meet it;
- * on_request also runs it, with the Content-Length check, as soon as the
- * headers are in, so the body of a refused request is never read. The
- * router keeps a SHA-256 digest of the token, not the token. Connection
- * limits, the idle timeout and the request-head size are libmicrohttpd
- * options; TLS is libmicrohttpd's GnuTLS support with the PEM texts the
+ * on_request also runs it (http_check_gate), with the Content-Length
+ * check, as soon as the headers are in, so the body of a refused request
+ * is never read. Connection limits, the idle timeout and the request-head
+ * size are libmicrohttpd options; TLS is libmicrohttpd's GnuTLS support with the PEM texts the
  * caller read (the server keeps its copies until http_stop, the key wiped
  * on free).
+ *
+ * Deferred answers (http_deferred.h): when a handler defers, wait_answer
+ * puts the request on `waiting` and suspends its connection
+ * (MHD_suspend_connection: libmicrohttpd stops polling it, and its idle
+ * timeout stops). The answering thread's http_deferred_answer calls the
+ * wake, resume(), which resumes it; libmicrohttpd then calls on_request
+ * again, which sends the answer, and on_completed takes the request off
+ * `waiting`. libmicrohttpd must not be stopped with a connection still
+ * suspended: http_stop first sets `stopping` and answers everything on
+ * `waiting` with 503 (waking each), gives those answers a second to go
+ * out, and only then stops libmicrohttpd; a request that defers after
+ * `stopping` is set is answered 503 at once. Lock order: s->lock, then a
+ * deferred's mutex, then libmicrohttpd's own (inside MHD_resume_connection);
+ * libmicrohttpd calls on_request and on_completed without holding its
+ * lock, and nothing takes s->lock under a deferred's mutex.
  *
  * libmicrohttpd's messages go to the caller's log_fn, at most
  * LOG_BURST per second: a flood of refused connections must not become a
@@ -27,20 +42,21 @@
  * polling thread logs, and so does the main thread inside MHD_start_daemon
  * and MHD_stop_daemon).
  *
- * Memory: a 10,000-job exposition is tens of MB. Its buffer is handed to
- * libmicrohttpd without a copy, and when libmicrohttpd is done with it the
- * free callback keeps it as the server's `spare`, which the next request
- * starts from, so steady-state scrapes write into already-mapped pages.
- * `spare` is guarded by `spare_lock` (the free callback may also run on the
- * main thread inside MHD_stop_daemon).
+ * Bodies: a buffer is handed to libmicrohttpd without a copy and freed
+ * when it is sent. A stream (the /metrics exposition, tens of MB at 10,000
+ * jobs) becomes a libmicrohttpd content-reader response sent chunked: the
+ * reader (pump_read) pulls the next piece only when libmicrohttpd has room
+ * in the connection's write buffer, that is when the socket took the last
+ * one, so a client that stops reading holds one piece, not the body. The
+ * reader runs on the polling thread; its free callback on the polling
+ * thread too, or on the main thread inside MHD_stop_daemon.
  */
-#include "io/http.h"
+#include "io/http_server.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -53,8 +69,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "io/http_deferred.h"
 #include "io/metrics_render.h"
 #include "lib/listen.h"
 #include "lib/sha256.h"
@@ -70,29 +86,10 @@
 #define MAX_TOKEN_FILE 4096
 #define MAX_READ_FILE (1024 * 1024)
 #define LOG_BURST 20 /* libmicrohttpd messages per second, then a count */
-#define REALM "Bearer realm=\"jobhost\""
+#define STOP_GRACE_MS 1000 /* http_stop waits this long for the 503s to deferred requests */
+#define STOPPING_TEXT "503 the server is shutting down\n"
 
-struct route {
-    char *method;
-    char *path;
-    size_t path_len;
-    enum http_match match;
-    http_handler_fn fn;
-    void *arg;
-    unsigned flags;
-};
-
-struct http_router {
-    struct route *routes; /* immutable after http_router_new */
-    size_t n;
-    bool has_token;                 /* cfg->token was set */
-    unsigned char token_digest[32]; /* SHA-256 of the token */
-    size_t token_len;
-    http_metrics_fn metrics_fn;
-    void *metrics_arg;
-    http_ready_fn ready_fn;
-    void *ready_arg;
-};
+struct conn_req;
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -108,528 +105,11 @@ struct http_server {
     unsigned log_suppressed; /* log_lock: dropped since the last one logged */
     bool log_capture;        /* log_lock: http_start collects the messages */
     char log_start[512];     /* log_lock: those messages, for its error */
-    pthread_mutex_t spare_lock;
-    struct buf spare; /* spare_lock */
+    pthread_mutex_t lock;     /* the deferred requests; see DESIGN */
+    pthread_cond_t drained;   /* lock: signalled when `waiting` empties */
+    struct conn_req *waiting; /* lock: requests waiting for a deferred answer */
+    bool stopping;            /* lock: http_stop began; no request starts waiting */
 };
-
-/* --- responses ------------------------------------------------------------ */
-
-void http_response_init(struct http_response *resp)
-{
-    resp->status = 200;
-    resp->content_type = "text/plain; charset=utf-8";
-    resp->body = (struct buf){0};
-    resp->headers = (struct buf){0};
-}
-
-void http_response_free(struct http_response *resp)
-{
-    buf_free(&resp->body);
-    buf_free(&resp->headers);
-}
-
-static bool is_tchar(unsigned char c)
-{
-    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-int http_response_header(struct http_response *resp, const char *name, const char *value)
-{
-    if (!*name)
-        return -EINVAL;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (!is_tchar(*p))
-            return -EINVAL;
-    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-        if (*p == '\r' || *p == '\n' || (*p < 0x20 && *p != '\t') || *p == 0x7f)
-            return -EINVAL;
-    /* Stored as "name\0value\0" pairs. */
-    buf_append(&resp->headers, name, strlen(name) + 1);
-    buf_append(&resp->headers, value, strlen(value) + 1);
-    return 0;
-}
-
-const char *http_response_header_at(const struct http_response *resp, size_t i, const char **name)
-{
-    const char *p = resp->headers.data, *end;
-
-    if (!p) /* no header yet (and NULL + 0 is undefined) */
-        return NULL;
-    end = p + resp->headers.len;
-    while (p < end) {
-        const char *n = p;
-        const char *v = n + strlen(n) + 1;
-        if (i-- == 0) {
-            *name = n;
-            return v;
-        }
-        p = v + strlen(v) + 1;
-    }
-    return NULL;
-}
-
-const char *http_response_get_header(const struct http_response *resp, const char *name)
-{
-    const char *n, *v;
-    for (size_t i = 0; (v = http_response_header_at(resp, i, &n)); i++)
-        if (strcasecmp(n, name) == 0)
-            return v;
-    return NULL;
-}
-
-const char *http_request_header(const struct http_request *req, const char *name)
-{
-    for (size_t i = 0; i < req->n_headers; i++)
-        if (req->headers[i].name && strcasecmp(req->headers[i].name, name) == 0)
-            return req->headers[i].value;
-    return NULL;
-}
-
-const char *http_request_arg(const struct http_request *req, const char *name)
-{
-    for (size_t i = 0; i < req->n_args; i++)
-        if (req->args[i].name && strcmp(req->args[i].name, name) == 0)
-            return req->args[i].value;
-    return NULL;
-}
-
-static void set_error(struct http_response *resp, int status, const char *text)
-{
-    resp->status = status;
-    resp->content_type = "text/plain; charset=utf-8";
-    buf_reset(&resp->body);
-    buf_puts(&resp->body, text);
-}
-
-/* --- negotiation ------------------------------------------------------------ */
-
-/* Iterates the elements of a comma-separated header value: for each one,
- * the leading token (media range or coding, trimmed, lower-cased into
- * `token`), its q (default 1) and its version parameter if any. */
-struct hdr_elem {
-    char token[96];
-    char version[32];
-    double q;
-};
-
-static const char *next_elem(const char *p, struct hdr_elem *e)
-{
-    size_t n;
-
-    while (*p == ' ' || *p == '\t' || *p == ',')
-        p++;
-    if (!*p)
-        return NULL;
-    e->q = 1;
-    e->version[0] = '\0';
-    n = 0;
-    while (*p && *p != ',' && *p != ';') {
-        if (*p != ' ' && *p != '\t' && n + 1 < sizeof e->token)
-            e->token[n++] = (char)tolower((unsigned char)*p);
-        p++;
-    }
-    e->token[n] = '\0';
-    while (*p == ';') {
-        char key[16], val[32];
-        size_t kn = 0, vn = 0;
-        p++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        while (*p && *p != '=' && *p != ';' && *p != ',') {
-            if (*p != ' ' && *p != '\t' && kn + 1 < sizeof key)
-                key[kn++] = (char)tolower((unsigned char)*p);
-            p++;
-        }
-        key[kn] = '\0';
-        if (*p == '=') {
-            p++;
-            while (*p && *p != ';' && *p != ',') {
-                if (*p != ' ' && *p != '\t' && *p != '"' && vn + 1 < sizeof val)
-                    val[vn++] = *p;
-                p++;
-            }
-        }
-        val[vn] = '\0';
-        if (strcmp(key, "q") == 0) {
-            char *end;
-            double q = strtod(val, &end);
-            e->q = (end == val || q < 0) ? 0 : (q > 1 ? 1 : q);
-        } else if (strcmp(key, "version") == 0) {
-            memcpy(e->version, val, vn + 1);
-        }
-    }
-    return p;
-}
-
-enum metrics_format http_negotiate_format(const char *accept)
-{
-    struct hdr_elem e;
-    double q_om = 0, q_text = 0;
-
-    if (!accept)
-        return METRICS_TEXT_004;
-    for (const char *p = accept; (p = next_elem(p, &e));) {
-        if (strcmp(e.token, "application/openmetrics-text") == 0) {
-            if (!e.version[0] || strcmp(e.version, "1.0.0") == 0 ||
-                strcmp(e.version, "0.0.1") == 0)
-                q_om = e.q > q_om ? e.q : q_om;
-        } else if (strcmp(e.token, "text/plain") == 0 || strcmp(e.token, "text/*") == 0 ||
-                   strcmp(e.token, "*/*") == 0) {
-            q_text = e.q > q_text ? e.q : q_text;
-        }
-    }
-    return q_om > 0 && q_om >= q_text ? METRICS_OPENMETRICS_100 : METRICS_TEXT_004;
-}
-
-bool http_accepts_gzip(const char *accept_encoding)
-{
-    struct hdr_elem e;
-    double q_gzip = -1, q_any = -1;
-
-    if (!accept_encoding)
-        return false;
-    for (const char *p = accept_encoding; (p = next_elem(p, &e));) {
-        if (strcmp(e.token, "gzip") == 0 || strcmp(e.token, "x-gzip") == 0)
-            q_gzip = e.q > q_gzip ? e.q : q_gzip;
-        else if (strcmp(e.token, "*") == 0)
-            q_any = e.q > q_any ? e.q : q_any;
-    }
-    return q_gzip >= 0 ? q_gzip > 0 : q_any > 0;
-}
-
-/* gzip (fastest level: an exposition compresses ~10x at level 1 already,
- * and the polling thread should not spend long on it). 0 or -ENOMEM. */
-static int gzip_buf(const char *in, size_t len, struct buf *out)
-{
-    z_stream zs;
-    size_t left = len;
-    int rc;
-
-    memset(&zs, 0, sizeof zs);
-    if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -ENOMEM;
-    buf_reserve(out, deflateBound(&zs, len > UINT_MAX ? UINT_MAX : (uLong)len));
-    zs.next_in = (Bytef *)in;
-    for (;;) {
-        if (zs.avail_in == 0 && left > 0) {
-            zs.avail_in = left > (1u << 30) ? (1u << 30) : (uInt)left;
-            left -= zs.avail_in;
-        }
-        if (out->cap - out->len < 4096)
-            buf_reserve(out, out->cap);
-        size_t room = out->cap - out->len - 1; /* keep the NUL's byte */
-        zs.next_out = (Bytef *)out->data + out->len;
-        zs.avail_out = room > UINT_MAX ? UINT_MAX : (uInt)room;
-        rc = deflate(&zs, left == 0 ? Z_FINISH : Z_NO_FLUSH);
-        out->len = (size_t)((char *)zs.next_out - out->data);
-        if (rc == Z_STREAM_END)
-            break;
-        if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            deflateEnd(&zs);
-            return -ENOMEM;
-        }
-    }
-    deflateEnd(&zs);
-    out->data[out->len] = '\0';
-    return 0;
-}
-
-/* --- built-in handlers ------------------------------------------------------- */
-
-static void h_metrics(void *arg, const struct http_request *req, struct http_response *resp)
-{
-    const struct http_router *r = arg;
-    enum metrics_format f = http_negotiate_format(http_request_header(req, "Accept"));
-
-    int rc = r->metrics_fn(r->metrics_arg, f, &resp->body);
-    if (rc < 0) {
-        set_error(resp, 500, "");
-        buf_printf(&resp->body, "error rendering metrics: %s\n", strerror(-rc));
-        return;
-    }
-    resp->content_type = metrics_content_type(f);
-    /* The representation depends on both headers. */
-    http_response_header(resp, "Vary", "Accept-Encoding, Accept");
-}
-
-static void h_healthy(void *arg, const struct http_request *req, struct http_response *resp)
-{
-    (void)arg;
-    (void)req;
-    buf_puts(&resp->body, "jobhost is Healthy.\n");
-}
-
-static void h_ready(void *arg, const struct http_request *req, struct http_response *resp)
-{
-    const struct http_router *r = arg;
-    (void)req;
-    if (r->ready_fn && !r->ready_fn(r->ready_arg)) {
-        resp->status = 503;
-        buf_puts(&resp->body, "jobhost is not ready.\n");
-        return;
-    }
-    buf_puts(&resp->body, "jobhost is Ready.\n");
-}
-
-/* --- the gate: methods and the bearer token -------------------------------- */
-
-static void digest(const char *p, size_t len, unsigned char out[32])
-{
-    struct sha256 h;
-    sha256_init(&h);
-    sha256_update(&h, p, len);
-    sha256_final(&h, out);
-}
-
-/* The comparison proper: every byte of both digests, OR-ed differences, no
- * branch on the data; different lengths count as a difference the same way. */
-static bool digests_equal(const unsigned char a[32], size_t a_len, const unsigned char b[32],
-                          size_t b_len)
-{
-    size_t diff = a_len ^ b_len;
-    unsigned acc = 0;
-
-    for (size_t i = 0; i < 32; i++)
-        acc |= (unsigned)(a[i] ^ b[i]);
-    /* (diff | -diff) has its top bit set exactly when diff != 0 */
-    acc |= (unsigned)((diff | (0 - diff)) >> (sizeof diff * CHAR_BIT - 1));
-    return acc == 0;
-}
-
-bool http_token_equal(const char *a, size_t a_len, const char *b, size_t b_len)
-{
-    unsigned char da[32], db[32];
-
-    digest(a, a_len, da);
-    digest(b, b_len, db);
-    return digests_equal(da, a_len, db, b_len);
-}
-
-/* The methods of RFC 9110 and PATCH: others get 501 Not Implemented. */
-static bool method_known(const char *m)
-{
-    static const char *const known[] = {"GET",   "HEAD",    "POST",  "PUT",    "DELETE",
-                                        "PATCH", "OPTIONS", "TRACE", "CONNECT"};
-    for (size_t i = 0; i < ARRAY_SIZE(known); i++)
-        if (strcmp(m, known[i]) == 0)
-            return true;
-    return false;
-}
-
-/* The credentials of "Bearer <token>" (scheme case-insensitive, blanks
- * around the token ignored), or NULL when `auth` is anything else. */
-static const char *bearer_credentials(const char *auth, size_t *len)
-{
-    const char *p, *end;
-
-    if (!auth || strncasecmp(auth, "Bearer", 6) != 0 || (auth[6] != ' ' && auth[6] != '\t'))
-        return NULL;
-    p = auth + 6;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    end = p + strlen(p);
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    if (end == p)
-        return NULL;
-    *len = (size_t)(end - p);
-    return p;
-}
-
-/* 501 for an unknown method; 401 when the router has a token and a request
- * that is not GET or HEAD lacks it. Returns true when it answered `resp`. */
-static bool gate(const struct http_router *r, const struct http_request *req,
-                 struct http_response *resp)
-{
-    const char *method = req->method ? req->method : "";
-    const char *cred;
-    size_t len = 0;
-
-    if (!method_known(method)) {
-        set_error(resp, 501, "501 method not implemented\n");
-        return true;
-    }
-    if (!r->has_token || strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-        return false;
-    cred = bearer_credentials(http_request_header(req, "Authorization"), &len);
-    if (cred) {
-        unsigned char d[32];
-        digest(cred, len, d);
-        if (digests_equal(d, len, r->token_digest, r->token_len) && r->token_len > 0)
-            return false;
-    }
-    set_error(resp, 401,
-              cred ? "401 unauthorized: invalid bearer token\n"
-                   : "401 unauthorized: bearer token required\n");
-    http_response_header(resp, "WWW-Authenticate", REALM);
-    return true;
-}
-
-/* --- router ------------------------------------------------------------------ */
-
-static void route_add(struct http_router *r, const struct http_route *src, void *arg)
-{
-    struct route *d = &r->routes[r->n++];
-    d->method = xstrdup(src->method);
-    d->path = xstrdup(src->path);
-    d->path_len = strlen(src->path);
-    d->match = src->match;
-    d->fn = src->fn;
-    d->arg = arg;
-    d->flags = src->flags;
-}
-
-struct http_router *http_router_new(const struct http_config *cfg)
-{
-    struct http_router *r = xcalloc(1, sizeof *r);
-    size_t n_user = cfg->routes ? cfg->n_routes : 0;
-
-    r->routes = xcalloc(n_user + 3, sizeof *r->routes);
-    r->metrics_fn = cfg->metrics_fn;
-    r->metrics_arg = cfg->metrics_arg;
-    r->ready_fn = cfg->ready_fn;
-    r->ready_arg = cfg->ready_arg;
-    if (cfg->token) {
-        r->has_token = true;
-        r->token_len = strlen(cfg->token);
-        digest(cfg->token, r->token_len, r->token_digest);
-    }
-    for (size_t i = 0; i < n_user; i++)
-        route_add(r, &cfg->routes[i], cfg->routes[i].arg);
-    if (cfg->metrics_fn)
-        route_add(r,
-                  &(struct http_route){"GET", "/metrics", HTTP_MATCH_EXACT, h_metrics, NULL,
-                                       HTTP_ROUTE_GZIP},
-                  r);
-    route_add(r, &(struct http_route){"GET", "/-/healthy", HTTP_MATCH_EXACT, h_healthy, NULL, 0},
-              r);
-    route_add(r, &(struct http_route){"GET", "/-/ready", HTTP_MATCH_EXACT, h_ready, NULL, 0}, r);
-    return r;
-}
-
-void http_router_free(struct http_router *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->routes[i].method);
-        free(r->routes[i].path);
-    }
-    free(r->routes);
-    free(r);
-}
-
-/* How specifically `rt` matches `path`: exact beats any prefix, a longer
- * prefix beats a shorter one; 0 when it does not match. */
-static size_t route_score(const struct route *rt, const char *path)
-{
-    if (rt->match == HTTP_MATCH_EXACT)
-        return strcmp(rt->path, path) == 0 ? SIZE_MAX : 0;
-    return strncmp(rt->path, path, rt->path_len) == 0 ? rt->path_len + 1 : 0;
-}
-
-static bool method_ok(const struct route *rt, const char *method)
-{
-    return strcmp(rt->method, method) == 0 ||
-           (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
-}
-
-/* Appends `m` to a ", "-separated list unless it is there already. */
-static void allow_add(struct buf *allow, const char *m)
-{
-    size_t n = strlen(m);
-    for (const char *p = allow->data; p && *p;) {
-        const char *end = strstr(p, ", ");
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == n && memcmp(p, m, n) == 0)
-            return;
-        p = end ? end + 2 : p + len;
-    }
-    if (allow->len)
-        buf_append(allow, ", ", 2);
-    buf_append(allow, m, n);
-}
-
-/* Keeps the bigger of two buffers in *spare and frees the other. */
-static void spare_keep(struct buf *spare, struct buf *b)
-{
-    if (b->cap > spare->cap) {
-        struct buf t = *spare;
-        *spare = *b;
-        *b = t;
-    }
-    buf_free(b);
-    buf_reset(spare);
-}
-
-void http_route(const struct http_router *r, const struct http_request *req,
-                struct http_response *resp, struct buf *spare)
-{
-    const struct route *best = NULL;
-    size_t best_score = 0;
-    bool path_known = false;
-
-    http_response_init(resp);
-    if (spare && spare->data) {
-        resp->body = *spare;
-        *spare = (struct buf){0};
-        buf_reset(&resp->body);
-    }
-    const char *path = req->path ? req->path : "";
-    const char *method = req->method ? req->method : "";
-
-    if (gate(r, req, resp))
-        return;
-    for (size_t i = 0; i < r->n; i++) {
-        size_t score = route_score(&r->routes[i], path);
-        if (!score)
-            continue;
-        path_known = true;
-        if (score > best_score && method_ok(&r->routes[i], method)) {
-            best = &r->routes[i];
-            best_score = score;
-        }
-    }
-    if (!path_known) {
-        set_error(resp, 404, "404 page not found\n");
-        return;
-    }
-    if (!best) {
-        struct buf allow = {0};
-        for (size_t i = 0; i < r->n; i++) {
-            if (!route_score(&r->routes[i], path))
-                continue;
-            allow_add(&allow, r->routes[i].method);
-            if (strcmp(r->routes[i].method, "GET") == 0)
-                allow_add(&allow, "HEAD");
-        }
-        set_error(resp, 405, "405 method not allowed\n");
-        http_response_header(resp, "Allow", allow.data);
-        buf_free(&allow);
-        return;
-    }
-
-    best->fn(best->arg, req, resp);
-
-    if (best->flags & HTTP_ROUTE_GZIP) {
-        if (!http_response_get_header(resp, "Vary"))
-            http_response_header(resp, "Vary", "Accept-Encoding");
-        if (resp->status == 200 && resp->body.len > 0 &&
-            http_accepts_gzip(http_request_header(req, "Accept-Encoding"))) {
-            struct buf z = {0};
-            if (gzip_buf(resp->body.data, resp->body.len, &z) == 0) {
-                if (spare)
-                    spare_keep(spare, &resp->body);
-                else
-                    buf_free(&resp->body);
-                resp->body = z;
-                http_response_header(resp, "Content-Encoding", "gzip");
-            } else {
-                buf_free(&z);
-            }
-        }
-    }
-}
 
 /* --- listen address ------------------------------------------------------------ */
 
@@ -892,10 +372,36 @@ static int open_listener(const char *listen_addr, int *port_out, char *err, size
 
 /* --- libmicrohttpd glue ------------------------------------------------------------ */
 
-/* Per request, in *req_cls. Polling thread. */
+/* Per request, in *req_cls: made by on_uri when the request line is in,
+ * freed by on_completed. Polling thread. */
 struct conn_req {
+    char *path;      /* the path as sent: not percent-decoded, no query */
+    bool headers_in; /* on_request has seen the headers (and run the gate) */
     struct buf body; /* at most max_body bytes */
+    /* A deferred answer (see wait_answer): the handle, the response as the
+     * router left it (its headers go out with the answer), whether it
+     * answers a HEAD, and the links of s->waiting (under s->lock). */
+    struct http_deferred *deferred;
+    struct http_response pending;
+    bool head;
+    struct conn_req *prev, *next;
+    bool linked;
 };
+
+/* libmicrohttpd percent-decodes the path before on_request sees it, which
+ * would let "/jobs/a%2Frun" reach "/jobs/a/run" and "%00" cut a path
+ * short. The URI log callback is the one place that sees the request
+ * target as sent (before the query is split off and anything is decoded),
+ * and what it returns becomes the request's *req_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct conn_req *cr = xcalloc(1, sizeof *cr);
+    (void)cls;
+    (void)c;
+    uri = uri ? uri : "";
+    cr->path = xstrndup(uri, strcspn(uri, "?"));
+    return cr;
+}
 
 struct kv_list {
     struct http_header *v;
@@ -917,45 +423,110 @@ static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
-/* What libmicrohttpd holds while it sends a body; returned to `spare`. */
-struct sent_body {
-    struct http_server *server;
-    struct buf body;
+/* A streamed body as libmicrohttpd's content reader sees it: the piece
+ * being sent and how much of it is out. Polling thread (and the main
+ * thread in MHD_stop_daemon, for pump_free). */
+struct pump {
+    struct http_stream stream;
+    struct buf piece;
+    size_t off;
+    bool last; /* the stream gave its last piece */
 };
 
-static void return_body(void *cls)
+static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
 {
-    struct sent_body *sb = cls;
-    struct http_server *s = sb->server;
-    pthread_mutex_lock(&s->spare_lock);
-    spare_keep(&s->spare, &sb->body);
-    pthread_mutex_unlock(&s->spare_lock);
-    free(sb);
+    struct pump *p = cls;
+    size_t n;
+    (void)pos;
+
+    if (p->off == p->piece.len) {
+        if (p->last)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        buf_reset(&p->piece);
+        p->off = 0;
+        int rc = p->stream.next(p->stream.state, &p->piece);
+        if (rc < 0) /* libmicrohttpd closes the connection: no chunk terminator */
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        p->last = rc == 0;
+        /* One piece of work per call, even when it gave no bytes (gzip
+         * holding its output back): 0 makes libmicrohttpd serve the other
+         * ready connections and come back at once (the connection stays
+         * in its ready list, the poll timeout is 0), so one big body never
+         * keeps /-/healthy waiting for more than a round of pieces. */
+        if (p->piece.len == 0)
+            return p->last ? MHD_CONTENT_READER_END_OF_STREAM : 0;
+    }
+    n = p->piece.len - p->off;
+    if (n > max)
+        n = max;
+    memcpy(out, p->piece.data + p->off, n);
+    p->off += n;
+    return (ssize_t)n;
 }
 
-static enum MHD_Result send_response(struct http_server *s, struct MHD_Connection *c,
-                                     struct http_response *resp)
+/* Runs once per response, whether it was sent whole, cut off by the
+ * client, or never started (HEAD, a closed connection, http_stop). */
+static void pump_free(void *cls)
+{
+    struct pump *p = cls;
+    http_stream_free(&p->stream);
+    buf_free(&p->piece);
+    free(p);
+}
+
+static void free_body(void *cls)
+{
+    free(cls);
+}
+
+static ssize_t no_body(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)out;
+    (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* Queues resp (whose body and stream it takes) on c; `head`: the request
+ * was a HEAD. */
+static enum MHD_Result send_response(struct MHD_Connection *c, struct http_response *resp,
+                                     bool head)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
 
-    if (resp->body.len > 0) {
-        struct sent_body *sb = xmalloc(sizeof *sb);
-        sb->server = s;
-        sb->body = resp->body;
-        resp->body = (struct buf){0};
-        r = MHD_create_response_from_buffer_with_free_callback_cls(sb->body.len, sb->body.data,
-                                                                   return_body, sb);
+    if (resp->stream.next && head) {
+        /* The length is not known without producing the body, and
+         * libmicrohttpd 0.9.75 ends a chunked answer to HEAD with a last
+         * chunk ("0" CRLF CRLF) that a keep-alive client would read as the
+         * next response. So: no length, no chunking, and the connection
+         * closes after the headers, which RFC 9112 allows. */
+        http_stream_free(&resp->stream);
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, no_body, NULL, NULL);
+        if (!r)
+            return MHD_NO;
+        (void)MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END);
+    } else if (resp->stream.next) {
+        struct pump *p = xcalloc(1, sizeof *p);
+        p->stream = resp->stream;
+        resp->stream = (struct http_stream){0};
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_PIECE, pump_read, p,
+                                              pump_free);
         if (!r) {
-            return_body(sb);
+            pump_free(p);
+            return MHD_NO;
+        }
+    } else if (resp->body.len > 0) {
+        char *data = resp->body.data;
+        size_t len = resp->body.len;
+        resp->body = (struct buf){0};
+        r = MHD_create_response_from_buffer_with_free_callback(len, data, free_body);
+        if (!r) {
+            free(data);
             return MHD_NO;
         }
     } else {
-        if (resp->body.data) {
-            pthread_mutex_lock(&s->spare_lock);
-            spare_keep(&s->spare, &resp->body);
-            pthread_mutex_unlock(&s->spare_lock);
-        }
         r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         if (!r)
             return MHD_NO;
@@ -969,15 +540,76 @@ static enum MHD_Result send_response(struct http_server *s, struct MHD_Connectio
     return ret;
 }
 
-static enum MHD_Result send_simple(struct http_server *s, struct MHD_Connection *c, int status,
-                                   const char *text)
+static enum MHD_Result send_simple(struct MHD_Connection *c, int status, const char *text)
 {
     struct http_response resp;
     http_response_init(&resp);
-    set_error(&resp, status, text);
-    enum MHD_Result ret = send_response(s, c, &resp);
+    resp.status = status;
+    buf_puts(&resp.body, text);
+    enum MHD_Result ret = send_response(c, &resp, false);
     http_response_free(&resp);
     return ret;
+}
+
+/* --- deferred answers --------------------------------------------------------------- */
+
+static void unlink_waiting(struct http_server *s, struct conn_req *cr)
+{
+    if (cr->prev)
+        cr->prev->next = cr->next;
+    else
+        s->waiting = cr->next;
+    if (cr->next)
+        cr->next->prev = cr->prev;
+    cr->prev = cr->next = NULL;
+    cr->linked = false;
+}
+
+/* The deferred's wake: the answer is in. Runs on the answering thread (or
+ * in http_stop), under the deferred's mutex; the connection is suspended
+ * until then, so it is still there. */
+static void resume(void *cls)
+{
+    MHD_resume_connection(cls);
+}
+
+/* The handler deferred its answer: park the connection until it comes.
+ * libmicrohttpd calls on_request again once the connection is resumed,
+ * which then sends the answer (see on_request). */
+static enum MHD_Result wait_answer(struct http_server *s, struct MHD_Connection *c,
+                                   struct conn_req *cr, struct http_response *resp, bool head)
+{
+    cr->deferred = resp->deferred;
+    cr->pending = *resp;
+    http_response_init(resp); /* the caller frees what is left: nothing */
+    cr->pending.deferred = NULL;
+    buf_free(&cr->pending.body); /* ignored once deferred; the answer brings its own */
+    http_stream_free(&cr->pending.stream);
+    cr->head = head;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->stopping) {
+        /* http_stop has swept the waiting list already: nobody would wake
+         * this one. Answer now, as the sweep did the others. */
+        pthread_mutex_unlock(&s->lock);
+        http_deferred_cancel(cr->deferred, 503, STOPPING_TEXT);
+        http_deferred_take(cr->deferred, &cr->pending);
+        return send_response(c, &cr->pending, head);
+    }
+    cr->next = s->waiting;
+    if (s->waiting)
+        s->waiting->prev = cr;
+    s->waiting = cr;
+    cr->linked = true;
+    pthread_mutex_unlock(&s->lock);
+
+    /* Suspend first, then register the wake: an answer given in between
+     * (the handler may have answered before returning) finds no wake and
+     * we resume ourselves; never a resume before the suspend. */
+    MHD_suspend_connection(c);
+    if (!http_deferred_wait(cr->deferred, resume, c))
+        MHD_resume_connection(c);
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -987,9 +619,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     struct http_server *s = cls;
     struct conn_req *cr = *req_cls;
+    (void)url; /* decoded: cr->path is what is routed */
     (void)version;
 
-    if (!cr) {
+    if (!cr) /* on_uri runs for every request line libmicrohttpd accepts */
+        return MHD_NO;
+    if (!cr->headers_in) {
         /* Headers are in; the body (if any) follows in later calls. The
          * gate and the declared length are checked now, so that a refused
          * request's body is never read (libmicrohttpd closes the connection
@@ -998,16 +633,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             "Authorization",
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
         };
-        struct http_request pre = {
-            .method = method, .path = url, .headers = &auth, .n_headers = auth.value ? 1 : 0};
+        struct http_request pre = {.method = method,
+                                   .path = cr->path,
+                                   .headers = &auth,
+                                   .n_headers = auth.value ? 1 : 0};
         struct http_response resp;
         enum MHD_Result ret;
 
-        cr = xcalloc(1, sizeof *cr);
-        *req_cls = cr;
+        cr->headers_in = true;
         http_response_init(&resp);
-        if (gate(s->router, &pre, &resp)) {
-            ret = send_response(s, c, &resp);
+        if (http_check_gate(s->router, &pre, &resp)) {
+            ret = send_response(c, &resp, false);
             http_response_free(&resp);
             return ret;
         }
@@ -1015,8 +651,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->max_body)
-            return send_simple(s, c, 413, "413 request body too large\n");
+            return send_simple(c, 413, "413 request body too large\n");
         return MHD_YES;
+    }
+    if (cr->deferred) {
+        /* Resumed: the answer is in (the handler's or http_stop's 503). */
+        http_deferred_take(cr->deferred, &cr->pending);
+        return send_response(c, &cr->pending, cr->head);
     }
     if (*upload_data_size) {
         if (cr->body.len + *upload_data_size > s->max_body) {
@@ -1037,7 +678,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_kv, &args);
     struct http_request req = {
         .method = method,
-        .path = url,
+        .path = cr->path,
         .headers = headers.v,
         .n_headers = headers.n,
         .args = args.v,
@@ -1046,21 +687,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body_len = cr->body.len,
     };
     struct http_response resp;
-    struct buf spare;
 
-    pthread_mutex_lock(&s->spare_lock);
-    spare = s->spare;
-    s->spare = (struct buf){0};
-    pthread_mutex_unlock(&s->spare_lock);
+    enum MHD_Result ret;
 
-    http_route(s->router, &req, &resp, &spare);
-
-    if (spare.data) {
-        pthread_mutex_lock(&s->spare_lock);
-        spare_keep(&s->spare, &spare);
-        pthread_mutex_unlock(&s->spare_lock);
-    }
-    enum MHD_Result ret = send_response(s, c, &resp);
+    http_route(s->router, &req, &resp);
+    if (resp.deferred)
+        ret = wait_answer(s, c, cr, &resp, strcmp(method, "HEAD") == 0);
+    else
+        ret = send_response(c, &resp, strcmp(method, "HEAD") == 0);
     http_response_free(&resp);
     free(headers.v);
     free(args.v);
@@ -1070,15 +704,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct http_server *s = cls;
     struct conn_req *cr = *req_cls;
-    (void)cls;
     (void)c;
     (void)toe;
-    if (cr) {
-        buf_free(&cr->body);
-        free(cr);
-        *req_cls = NULL;
+    if (!cr)
+        return;
+    if (cr->linked) {
+        pthread_mutex_lock(&s->lock);
+        unlink_waiting(s, cr);
+        if (!s->waiting)
+            pthread_cond_broadcast(&s->drained);
+        pthread_mutex_unlock(&s->lock);
     }
+    http_deferred_release(cr->deferred); /* the answering side may still hold its own */
+    http_response_free(&cr->pending);
+    free(cr->path);
+    buf_free(&cr->body);
+    free(cr);
+    *req_cls = NULL;
 }
 
 /* One message to the caller's logger, else stderr. */
@@ -1164,14 +808,14 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static void server_free(struct http_server *s)
 {
     http_router_free(s->router);
-    buf_free(&s->spare);
     free(s->cert_pem);
     if (s->key_pem) {
         explicit_bzero(s->key_pem, strlen(s->key_pem));
         free(s->key_pem);
     }
     pthread_mutex_destroy(&s->log_lock);
-    pthread_mutex_destroy(&s->spare_lock);
+    pthread_cond_destroy(&s->drained);
+    pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
@@ -1181,7 +825,10 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     bool tls = cfg->cert_pem || cfg->key_pem;
     struct http_server *s;
     int fd, port = 0;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* MHD_USE_ITC: http_quiesce needs it with an internal thread */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+    pthread_condattr_t ca;
     size_t memory = cfg->connection_memory ? cfg->connection_memory : DEFAULT_CONNECTION_MEMORY;
 
     /* Refuse a bad configuration before binding anything. */
@@ -1200,14 +847,36 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
                  addr);
         return NULL;
     }
-    fd = open_listener(addr, &port, err, errlen);
-    if (fd < 0)
-        return NULL;
+    if (cfg->use_listen_fd) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        fd = cfg->listen_fd;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    } else {
+        fd = open_listener(addr, &port, err, errlen);
+        if (fd < 0)
+            return NULL;
+    }
 
     s = xcalloc(1, sizeof *s);
-    pthread_mutex_init(&s->spare_lock, NULL);
     pthread_mutex_init(&s->log_lock, NULL);
-    s->router = http_router_new(cfg);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the grace period ignores clock steps */
+    pthread_cond_init(&s->drained, &ca);
+    pthread_condattr_destroy(&ca);
+    s->router = http_router_new(&(struct http_router_config){
+        .token = cfg->token,
+        .read_only = cfg->read_only,
+        .metrics_fn = cfg->metrics_fn,
+        .metrics_arg = cfg->metrics_arg,
+        .ready_fn = cfg->ready_fn,
+        .ready_arg = cfg->ready_arg,
+        .routes = cfg->routes,
+        .n_routes = cfg->n_routes,
+    });
     s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
     s->port = port;
     s->log_fn = cfg->log_fn;
@@ -1248,7 +917,8 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     /* The logger goes first, so that start-up messages use it too. */
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                 MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     pthread_mutex_lock(&s->log_lock);
     s->log_capture = false;
@@ -1272,14 +942,44 @@ int http_port(const struct http_server *s)
     return s->port;
 }
 
+/* Answers every waiting request 503 and gives the polling thread up to
+ * STOP_GRACE_MS to send those answers. libmicrohttpd must not be stopped
+ * with a connection still suspended, and after this none is: each waiting
+ * one is answered (so resumed, by its wake or by wait_answer), and no new
+ * one starts waiting once `stopping` is set. Main thread. */
+static void answer_waiting(struct http_server *s)
+{
+    struct timespec deadline;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_nsec += (long)STOP_GRACE_MS % 1000 * 1000000;
+    deadline.tv_sec += STOP_GRACE_MS / 1000 + deadline.tv_nsec / 1000000000;
+    deadline.tv_nsec %= 1000000000;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    for (struct conn_req *cr = s->waiting; cr; cr = cr->next)
+        http_deferred_cancel(cr->deferred, 503, STOPPING_TEXT);
+    while (s->waiting && pthread_cond_timedwait(&s->drained, &s->lock, &deadline) == 0)
+        ;
+    pthread_mutex_unlock(&s->lock);
+}
+
+int http_quiesce(struct http_server *s)
+{
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    return fd == MHD_INVALID_SOCKET ? -1 : (int)fd;
+}
+
 void http_stop(struct http_server *s)
 {
     unsigned suppressed;
 
     if (!s)
         return;
+    answer_waiting(s);
     /* Closes the listening socket and every connection, joins the thread;
-     * responses still held are released (return_body) on this thread. */
+     * responses still held are released (free_body, pump_free) on this
+     * thread. */
     MHD_stop_daemon(s->daemon);
     pthread_mutex_lock(&s->log_lock);
     suppressed = s->log_suppressed;

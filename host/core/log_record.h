@@ -1,0 +1,74 @@
+/*
+ * log_record — building one record: the fixed keys (ts level event [job
+ * run_id plugin]), the caller's pairs escaped by lib/logfmt.h, values cut at
+ * LOG_VALUE_MAX and the record at LOG_LINE_MAX (see core/log.h), and the
+ * walker that turns jlog's printf-like "key=%d" format into pairs.
+ *
+ * A record is built in the calling thread's own builder, with no lock held
+ * and, once the builder is warm, no malloc. The API (core/log.c) builds
+ * records for the producers; the writer thread (io/log_writer.c) builds
+ * the few it writes itself (a failing sink) the same way.
+ */
+#ifndef JH_LOG_RECORD_H
+#define JH_LOG_RECORD_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/log.h"
+#include "lib/logfmt.h"
+#include "lib/util.h"
+
+/* A thread's scratch space, reused for every record it writes. Owned by its
+ * thread; freed when the thread exits. */
+struct log_record {
+    struct buf line; /* the record */
+    struct buf val;  /* one value being formatted */
+    struct buf cut;  /* a value cut to LOG_VALUE_MAX */
+    size_t ts_len;   /* bytes of "ts=... " at the start of line */
+    bool full;       /* LOG_LINE_MAX reached: no more pairs */
+    int64_t ts_sec;  /* the second ts holds; only the milliseconds change */
+    char ts[LOGFMT_TS_LEN + 1];
+};
+
+/* The calling thread's builder, NULL until its first record. Each thread
+ * reads and sets only its own; use log_record_get. */
+extern __thread struct log_record *log_record_tls;
+
+/* Makes the calling thread's builder (its first record). */
+struct log_record *log_record_first(void);
+
+/* The calling thread's builder (made on first use). Never NULL. Inline:
+ * every record asks for it. */
+static inline struct log_record *log_record_get(void)
+{
+    return log_record_tls ? log_record_tls : log_record_first();
+}
+
+/* Starts a record: ts level event, then job, run_id and plugin from `ctx`
+ * (may be NULL; NULL or "" fields are left out). */
+void log_record_open(struct log_record *r, int level, const char *event,
+                     const struct log_ctx *ctx);
+
+/* Appends " key=value", the value cut to LOG_VALUE_MAX. False when the
+ * record is full: the pair (and every later one) is left out and the
+ * record ends in `truncated=true`. */
+bool log_record_add(struct log_record *r, const char *key, size_t klen, const char *v,
+                    size_t vlen);
+
+/* The same for C strings; a NULL value is written as "". */
+void log_record_add_str(struct log_record *r, const char *key, const char *v);
+
+/* Appends the pairs of a jlog format (see jlog in core/log.h), taking the
+ * arguments from `ap`. */
+void log_record_add_fmt(struct log_record *r, const char *fmt, va_list *ap);
+
+/* Ends the line with its '\n'; the record is then ready for a sink. */
+static inline void log_record_end(struct log_record *r)
+{
+    buf_putc(&r->line, '\n');
+}
+
+#endif /* JH_LOG_RECORD_H */

@@ -1,0 +1,371 @@
+/*
+ * log_file — the rotating file sink: appends records to a file, rotates it
+ * by size (path -> path.1 ... path.keep, or emptied in place with keep 0)
+ * and at local midnight, reopens it on log_reopen and by itself when its
+ * path no longer names the open file, and retries a file it could not
+ * open. A file that fails counts its lost records as "file" drops and
+ * warns on the other sinks, at most once a minute.
+ *
+ * Threads: log_setup opens the file on the main thread, so that it can
+ * return the error; from then on the sink is the writer thread's alone
+ * (io/log_writer.c), so nothing here takes a lock. The records of one round
+ * of the writer go out with one write(2).
+ */
+#include "io/log_sink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "lib/numfmt.h"
+#include "lib/util.h"
+
+#define CHECK_NS 1000000000LL              /* file still at its path? at most 1/s */
+#define WARN_NS (60LL * 1000000000LL)      /* one warning a minute per file sink */
+
+/* Any thread increments (the writer, in practice), metrics read: relaxed,
+ * never reset. */
+static atomic_uint_fast64_t g_dropped;
+
+/* A file sink: made by log_setup (main thread), then the writer's alone. */
+struct file_sink {
+    struct log_sink base;
+    char *path;
+    size_t path_len;
+    char *from, *to;          /* room for path.N while rotating */
+    int fd;                   /* -1 while it cannot be opened */
+    bool regular;             /* rotation and the moved-away check need a regular file */
+    bool midline;             /* the last write stopped inside a line */
+    uint64_t max_size;        /* 0: never rotate on size */
+    uint64_t size;            /* bytes in the file, as far as we know */
+    unsigned keep;
+    bool daily;
+    time_t next_midnight;     /* local midnight, when daily */
+    dev_t dev;                /* of the open file, to notice a move */
+    ino_t ino;
+    int64_t next_check;       /* mono ns: next stat, retry, midnight or warning check */
+    int64_t no_rotate_until;  /* mono ns: after a failed rotation */
+    int err;                  /* errno of the last failure, 0 when healthy */
+    const char *err_op;       /* "open", "write", "rotate" */
+    int64_t last_warn;        /* mono ns of the last warning, 0: never */
+    uint64_t unwarned;        /* records dropped since the last warning */
+    struct buf out;           /* lines of the current round */
+};
+
+static void count_drops(uint64_t n)
+{
+    if (n)
+        atomic_fetch_add_explicit(&g_dropped, n, memory_order_relaxed);
+}
+
+static uint64_t file_dropped(void)
+{
+    return atomic_load_explicit(&g_dropped, memory_order_relaxed);
+}
+
+/* Creates the last directory of the path when it is missing. */
+static void make_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+
+    if (!slash || slash == path)
+        return;
+    dir = xstrndup(path, (size_t)(slash - path));
+    (void)mkdir(dir, 0750); /* open says what went wrong, if anything did */
+    free(dir);
+}
+
+/* Opens the path for appending; 0 or -errno. O_NONBLOCK only for the open
+ * itself, so a FIFO without a reader fails (ENXIO) instead of hanging. */
+static int file_open(struct file_sink *f)
+{
+    const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    struct stat st;
+    int fd = open(f->path, flags, 0640);
+
+    if (fd < 0 && errno == ENOENT) {
+        make_parent(f->path);
+        fd = open(f->path, flags, 0640);
+    }
+    if (fd < 0)
+        return -errno;
+    if (fcntl(fd, F_SETFL, O_APPEND) < 0 || fstat(fd, &st) < 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    f->fd = fd;
+    f->regular = S_ISREG(st.st_mode);
+    f->size = f->regular ? (uint64_t)st.st_size : 0;
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    f->midline = false;
+    return 0;
+}
+
+static void file_close_fd(struct file_sink *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+}
+
+/* event=log_sink_error sink=file ... dropped=N on the other sinks, at most
+ * once a minute. */
+static void file_warn(struct file_sink *f)
+{
+    int64_t now = mono_ns();
+    struct log_record *r;
+    char errbuf[128], num[NUMFMT_MAX];
+
+    if (f->last_warn && now - f->last_warn < WARN_NS)
+        return;
+    f->last_warn = now;
+    r = log_record_get();
+    log_record_open(r, JH_LOG_WARN, "log_sink_error", NULL);
+    log_record_add_str(r, "sink", "file");
+    log_record_add_str(r, "path", f->path);
+    log_record_add_str(r, "op", f->err_op ? f->err_op : "write");
+    log_record_add_str(r, "error", f->err ? strerror_r(f->err, errbuf, sizeof(errbuf)) : "none");
+    (void)log_record_add(r, "dropped", 7, num, (size_t)(numfmt_u64(num, f->unwarned) - num));
+    log_record_end(r);
+    f->unwarned = 0;
+    log_writer_emit(r, JH_LOG_WARN, "log_sink_error");
+}
+
+/* Counts `lost` records against the file sink and warns. */
+static void file_fail(struct file_sink *f, const char *op, int err, uint64_t lost)
+{
+    count_drops(lost);
+    f->unwarned += lost;
+    f->err = err;
+    f->err_op = op;
+    file_warn(f);
+}
+
+/* Writes the round's lines with one write(2) (more only on short writes). */
+static void file_flush(struct log_sink *s)
+{
+    struct file_sink *f = (struct file_sink *)s;
+    size_t done = 0;
+    int rc;
+
+    if (f->out.len == 0)
+        return;
+    if (f->fd < 0) {
+        file_fail(f, f->err_op ? f->err_op : "open", f->err,
+                  log_count_lines(f->out.data, f->out.len));
+        buf_reset(&f->out);
+        return;
+    }
+    if (f->midline && log_write_all(f->fd, "\n", 1, NULL) == 0)
+        f->midline = false;
+    rc = log_write_all(f->fd, f->out.data, f->out.len, &done);
+    f->size += done;
+    if (rc < 0) {
+        f->midline = done > 0 && f->out.data[done - 1] != '\n';
+        file_fail(f, "write", -rc, log_count_lines(f->out.data + done, f->out.len - done));
+    } else if (f->err) {
+        f->err = 0; /* healthy again; drops not yet warned about still will be */
+    }
+    buf_reset(&f->out);
+}
+
+static void file_reopen(struct file_sink *f)
+{
+    int rc;
+
+    file_flush(&f->base);
+    file_close_fd(f);
+    rc = file_open(f);
+    if (rc < 0)
+        file_fail(f, "open", -rc, 0);
+    else
+        f->err = 0;
+}
+
+static time_t next_local_midnight(time_t now)
+{
+    struct tm tm;
+
+    localtime_r(&now, &tm);
+    tm.tm_hour = 0;
+    tm.tm_min = 0;
+    tm.tm_sec = 0;
+    tm.tm_mday += 1;
+    tm.tm_isdst = -1;
+    return mktime(&tm);
+}
+
+/* "path.n" into out (room for path_len + 16 bytes). */
+static const char *numbered(char *out, const struct file_sink *f, unsigned n)
+{
+    char *o = out;
+
+    memcpy(o, f->path, f->path_len);
+    o += f->path_len;
+    *o++ = '.';
+    *numfmt_u64(o, n) = '\0';
+    return out;
+}
+
+/* path.(keep-1) -> path.keep ... path -> path.1, then a new path; with keep 0
+ * the file is emptied in place. Regular files only: never /dev/anything. */
+static void file_rotate(struct file_sink *f)
+{
+    int rc = 0;
+
+    file_flush(&f->base);
+    if (!f->regular || f->fd < 0)
+        return;
+    if (f->keep == 0) {
+        if (ftruncate(f->fd, 0) == 0)
+            f->size = 0;
+        else
+            rc = -errno;
+        goto out;
+    }
+    for (unsigned i = f->keep - 1; i >= 1; i--) {
+        if (rename(numbered(f->from, f, i), numbered(f->to, f, i + 1)) < 0 && errno != ENOENT) {
+            rc = -errno;
+            goto out;
+        }
+    }
+    if (rename(f->path, numbered(f->to, f, 1)) < 0 && errno != ENOENT) {
+        rc = -errno;
+        goto out;
+    }
+    file_close_fd(f);
+    rc = file_open(f);
+    if (rc < 0) {
+        file_fail(f, "open", -rc, 0);
+        rc = 0; /* already reported */
+    }
+out:
+    if (rc < 0) {
+        /* Go on appending; try again in a second, not on every record. */
+        f->no_rotate_until = mono_ns() + CHECK_NS;
+        file_fail(f, "rotate", -rc, 0);
+    }
+}
+
+/* Queues one line for the file, rotating first when it would pass max_size. */
+static void file_write(struct log_sink *s, const struct log_line *l)
+{
+    struct file_sink *f = (struct file_sink *)s;
+
+    if (f->fd >= 0 && f->regular && f->max_size && f->size + f->out.len + l->len > f->max_size &&
+        f->size + f->out.len > 0 && mono_ns() >= f->no_rotate_until)
+        file_rotate(f);
+    if (f->fd < 0) {
+        count_drops(1);
+        f->unwarned++;
+        return;
+    }
+    buf_append(&f->out, log_line_text(l), l->len);
+}
+
+/* Before a batch, at most once a second (and on log_reopen): reopen when the
+ * path no longer names our file (moved away, deleted), retry a file that
+ * could not be opened, pick up the size after a copytruncate, rotate at
+ * midnight, repeat a warning. An idle writer checks nothing: with no record
+ * to write, a moved file does not matter yet. */
+static void file_tick(struct log_sink *s, bool reopen)
+{
+    struct file_sink *f = (struct file_sink *)s;
+    int64_t now = mono_ns();
+    struct stat st;
+
+    if (!reopen && now < f->next_check)
+        return;
+    f->next_check = now + CHECK_NS;
+    if (reopen || f->fd < 0) {
+        file_reopen(f);
+    } else if (f->regular) {
+        if (stat(f->path, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino)
+            file_reopen(f);
+        else
+            f->size = (uint64_t)st.st_size;
+    }
+    if (f->daily) {
+        time_t t = time(NULL);
+        if (f->next_midnight == 0) {
+            f->next_midnight = next_local_midnight(t);
+        } else if (t >= f->next_midnight) {
+            if (f->size > 0)
+                file_rotate(f);
+            f->next_midnight = next_local_midnight(t);
+        }
+    }
+    if (f->unwarned)
+        file_warn(f);
+}
+
+static struct log_sink *file_sink_open(const struct log_config *cfg, int *err)
+{
+    struct file_sink *f;
+    int rc;
+
+    if (!cfg->file_path || !*cfg->file_path)
+        return NULL;
+    f = xcalloc(1, sizeof(*f));
+    f->base.ops = &log_file_sink;
+    f->path = xstrdup(cfg->file_path);
+    f->path_len = strlen(f->path);
+    f->from = xmalloc(f->path_len + 16);
+    f->to = xmalloc(f->path_len + 16);
+    f->fd = -1;
+    f->max_size = cfg->file_max_size;
+    f->keep = cfg->file_keep;
+    f->daily = cfg->file_daily;
+    rc = file_open(f);
+    if (rc < 0) {
+        f->err = -rc;
+        f->err_op = "open";
+        *err = rc;
+    }
+    return &f->base;
+}
+
+/* Now in use: the checks start a second from now; a file log_setup could
+ * not open is reported. */
+static void file_start(struct log_sink *s)
+{
+    struct file_sink *f = (struct file_sink *)s;
+
+    f->next_check = mono_ns() + CHECK_NS;
+    if (f->daily)
+        f->next_midnight = next_local_midnight(time(NULL));
+    if (f->fd < 0)
+        file_warn(f);
+}
+
+static void file_sink_close(struct log_sink *s)
+{
+    struct file_sink *f = (struct file_sink *)s;
+
+    file_close_fd(f);
+    buf_free(&f->out);
+    free(f->path);
+    free(f->from);
+    free(f->to);
+    free(f);
+}
+
+const struct log_sink_ops log_file_sink = {
+    .name = "file",
+    .open = file_sink_open,
+    .start = file_start,
+    .tick = file_tick,
+    .write = file_write,
+    .flush = file_flush,
+    .close = file_sink_close,
+    .dropped = file_dropped,
+};
