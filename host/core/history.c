@@ -68,6 +68,8 @@
 #define PRUNE_PERIOD_NS (10 * 60 * NS_PER_SEC)
 #define PRUNE_BUDGET 500
 #define TX_ROWS 4096
+#define DRAIN_EVERY 256 /* rows put between two drains of the ring (a power of 2) */
+#define FLUSH_BACKLOG 262144 /* summaries waiting: flushed even while rows keep coming */
 #define DEFAULT_SLOTS 65536
 #define DEFAULT_PENDING 262144
 
@@ -123,6 +125,8 @@ struct blob {
 struct prow {
     uint64_t id;
     uint32_t job_key, plugin_key;
+    bool in_tx;      /* put in the open transaction: a finish arriving now is a row of
+                      * its own */
     char *names;     /* unresolved: "job\0plugin\0version\0sha256\0", or NULL */
     struct store_row row;
     char *error;
@@ -205,6 +209,7 @@ struct history {
     size_t pending_max;
 
     struct prow *rows;     /* pending rows: numbers base .. base + n_rows - 1 */
+    size_t order[TX_ROWS]; /* a transaction's rows in the order they are put */
     size_t n_rows, cap_rows;
     uint64_t base;
     struct prec *recs;
@@ -218,6 +223,7 @@ struct history {
     int64_t last_activity, next_heartbeat, next_flush, next_retry, retry_ns;
     int64_t next_prune_pass, last_warn;
     bool dirty;            /* committed since the last flush */
+    uint64_t commits_since_flush;
     bool pruning;
     uint32_t prune_cursor;
     uint64_t warned_drops;
@@ -654,6 +660,8 @@ static void take(struct history *h, struct event *e)
         break;
     case EV_FINISHED:
         r = known && INFLIGHT_ROW(v) ? row_by_number(h, INFLIGHT_ROW(v) - 1) : NULL;
+        if (r && r->in_tx)
+            r = NULL; /* its start is being written: the finish follows it */
         if (!r) {
             /* its start is written (or was dropped): the finish is a row of
              * its own, complete, so it stands even without the start */
@@ -755,6 +763,19 @@ static void rows_release(struct history *h, size_t n_rows, size_t n_recs)
     atomic_fetch_sub_explicit(&h->pending_count, n_rows + n_recs, memory_order_relaxed);
 }
 
+/* Rows in job order: a transaction's index entries then land side by
+ * side in the store's per-job index instead of all over it. The same
+ * job's rows keep their order. */
+static int by_job(const void *a, const void *b, void *arg)
+{
+    const struct prow *rows = arg;
+    const struct prow *x = &rows[*(const size_t *)a], *y = &rows[*(const size_t *)b];
+
+    if (x->job_key != y->job_key)
+        return x->job_key < y->job_key ? -1 : 1;
+    return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
 /* One transaction of up to TX_ROWS rows and records, and the pauses
  * waiting. 0, or the failure (then nothing of it happened). */
 static int write_some(struct history *h)
@@ -767,9 +788,18 @@ static int write_some(struct history *h)
     int rc = ops->begin(h->store);
 
     for (size_t i = 0; i < n_rows && rc == 0; i++) {
-        struct prow *r = &h->rows[i];
-        if (r->names && (rc = resolve_late(h, r)) < 0)
-            break;
+        h->order[i] = i;
+        if (h->rows[i].names)
+            rc = resolve_late(h, &h->rows[i]);
+    }
+    if (rc == 0)
+        qsort_r(h->order, n_rows, sizeof(*h->order), by_job, h->rows);
+    for (size_t k = 0; k < n_rows && rc == 0; k++) {
+        struct prow *r;
+        if ((k & (DRAIN_EVERY - 1)) == DRAIN_EVERY - 1)
+            drain(h); /* the ring keeps flowing while SQLite works (rows may move) */
+        r = &h->rows[h->order[k]];
+        r->in_tx = true; /* a finish arriving from now on is a row of its own */
         r->row.job = r->job_key;
         r->row.plugin = r->plugin_key;
         r->row.error = r->error;
@@ -793,6 +823,8 @@ static int write_some(struct history *h)
         rc = ops->commit(h->store);
     if (rc < 0) {
         ops->rollback(h->store);
+        for (size_t i = 0; i < n_rows; i++)
+            h->rows[i].in_tx = false;
         return rc;
     }
     observe_latency(h, mono_ns() - t0);
@@ -821,6 +853,7 @@ static int write_some(struct history *h)
     pthread_cond_broadcast(&h->done);
     pthread_mutex_unlock(&h->lock);
     h->dirty = true;
+    h->commits_since_flush++;
     return 0;
 }
 
@@ -896,6 +929,7 @@ static void flush(struct history *h, int64_t now)
         return;
     }
     h->dirty = false;
+    h->commits_since_flush = 0;
 }
 
 static void prune_step(struct history *h, int64_t now)
@@ -1072,7 +1106,10 @@ static void *writer_main(void *arg)
         }
         release_generations(h);
         now = mono_ns();
-        if (h->dirty && now >= h->next_flush)
+        /* summaries are derived data: written when nothing waits, so a
+         * burst's last commit is not held up by them */
+        if (h->dirty && now >= h->next_flush &&
+            (!has_work(h) || h->commits_since_flush * TX_ROWS >= FLUSH_BACKLOG))
             flush(h, now);
         if (now >= h->next_heartbeat)
             heartbeat(h, now, false);

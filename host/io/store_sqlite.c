@@ -21,7 +21,9 @@
  *   plugins(plugin, name, version, sha256)
  *   runs(run_id, job, cause, scheduled, utc_offset, attempt, started,
  *        finished, result, reason, count, error, plugin, node)
- *        indexes (job, run_id, result); failures (job, run_id); in flight
+ *        indexes (job, run_id, result), and (job, run_id) of failures
+ *   open_runs(run_id)             runs written in flight (a finish removes
+ *                                 them; what a start finds is interrupted)
  *   output(run_id, seq, ts, level, event, pairs)
  *   result_names, cause_names, reason_names: the codes, for sqlite3 users
  * Times are Unix nanoseconds. A row of `runs` is a run or, with result
@@ -137,10 +139,14 @@ static bool cause_scheduled(int cause_code)
     " result INTEGER, reason INTEGER, count INTEGER, error TEXT, plugin INTEGER,"          \
     " node INTEGER);"
 
+/* A failed run's result codes, as every query that may use runs_failed
+ * writes them (not IN (...), which costs a temporary table per row). */
+#define FAILED_SQL "(result BETWEEN 1 AND 3 OR result = 6)"
+
 #define V2_AFTER_RUNS_SQL                                                                  \
     "CREATE INDEX runs_job ON runs(job, run_id, result);"                                  \
-    "CREATE INDEX runs_failed ON runs(job, run_id) WHERE result IN (1, 2, 3, 6);"          \
-    "CREATE INDEX runs_open ON runs(run_id) WHERE result IS NULL;"                         \
+    "CREATE INDEX runs_failed ON runs(job, run_id) WHERE " FAILED_SQL ";"                  \
+    "CREATE TABLE open_runs(run_id INTEGER PRIMARY KEY);"                                  \
     "CREATE TABLE output(run_id INTEGER NOT NULL, seq INTEGER NOT NULL,"                   \
     " ts INTEGER NOT NULL, level INTEGER NOT NULL, event TEXT NOT NULL,"                   \
     " pairs TEXT NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"                      \
@@ -188,7 +194,8 @@ static const char migrate_1_2[] =
     " LEFT JOIN plugins p ON p.name = r.plugin AND p.sha256 = ''"
     " AND p.version = coalesce(r.plugin_version, '');"
     "DROP TABLE runs;"
-    "ALTER TABLE runs_v2 RENAME TO runs;" V2_AFTER_RUNS_SQL;
+    "ALTER TABLE runs_v2 RENAME TO runs;" V2_AFTER_RUNS_SQL
+    "INSERT INTO open_runs SELECT run_id FROM runs WHERE result IS NULL;";
 
 static const struct {
     int from;
@@ -203,6 +210,8 @@ enum stmt {
     ST_INSERT_ROW,
     ST_FINISH_ROW,
     ST_INSERT_RECORD,
+    ST_OPEN_RUN,
+    ST_CLOSE_RUN,
     ST_SET_PAUSED,
     ST_JOB_GET,
     ST_JOB_INSERT,
@@ -222,6 +231,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " started, finished, result, reason, count, error, plugin, node)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [ST_FINISH_ROW] = "UPDATE runs SET finished = ?2, result = ?3, error = ?4 WHERE run_id = ?1",
+    [ST_OPEN_RUN] = "INSERT OR IGNORE INTO open_runs(run_id) VALUES (?1)",
+    [ST_CLOSE_RUN] = "DELETE FROM open_runs WHERE run_id = ?1",
     [ST_INSERT_RECORD] = "INSERT OR REPLACE INTO output(run_id, seq, ts, level, event, pairs)"
                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_SET_PAUSED] = "UPDATE jobs SET paused = ?2, paused_at = ?3 WHERE job = ?1",
@@ -692,6 +703,7 @@ static int sqlite_open(const struct store_config *cfg, struct store **out, char 
         goto out;
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -%d;"
+             " PRAGMA secure_delete = OFF;"
              " PRAGMA wal_autocheckpoint = %d; PRAGMA temp_store = MEMORY",
              CACHE_KIB, WAL_AUTOCHECKPOINT);
     if ((rc = exec(s, pragmas, "setting WAL mode")) < 0 || (rc = prepare_all(s)) < 0) {
@@ -801,7 +813,8 @@ static int replay(struct sqlite_store *s, struct store_restore *r, struct u64map
         return SQLITE_OK;
     rc = sqlite3_prepare_v2(s->db,
                             "SELECT r.run_id, r.job, r.cause, r.scheduled, r.started, j.id"
-                            " FROM runs r JOIN jobs j ON j.job = r.job"
+                            " FROM open_runs o JOIN runs r ON r.run_id = o.run_id"
+                            " JOIN jobs j ON j.job = r.job"
                             " WHERE r.result IS NULL ORDER BY r.run_id",
                             -1, &st, NULL);
     if (rc == SQLITE_OK)
@@ -826,6 +839,9 @@ static int replay(struct sqlite_store *s, struct store_restore *r, struct u64map
         sqlite3_bind_int64(close_st, 2, f.finished);
         sqlite3_bind_text(close_st, 3, INTERRUPTED_ERROR, -1, SQLITE_STATIC);
         if ((rc = step_done(close_st)) != SQLITE_OK)
+            break;
+        sqlite3_bind_int64(s->st[ST_CLOSE_RUN], 1, (int64_t)f.id);
+        if ((rc = step_done(s->st[ST_CLOSE_RUN])) != SQLITE_OK)
             break;
         summary_fold(summary_of(s, f.job), &f);
         if (u64map_get(by_key, f.job, &k))
@@ -1131,6 +1147,24 @@ static int sqlite_put_row(struct store *base, const struct store_row *row)
     }
     if ((rc = step_done(st)) != SQLITE_OK)
         return fail(s, rc, "writing a run");
+    if (row->start_written && sqlite3_changes(s->db) == 0) {
+        /* its start is not in this file (a store reopened since): the
+         * finish is the whole row */
+        struct store_row whole = *row;
+        whole.start_written = false;
+        return sqlite_put_row(base, &whole);
+    }
+    if (row->start_written) {
+        /* no longer in flight */
+        sqlite3_bind_int64(s->st[ST_CLOSE_RUN], 1, (int64_t)row->id);
+        if ((rc = step_done(s->st[ST_CLOSE_RUN])) != SQLITE_OK)
+            return fail(s, rc, "writing a run");
+    } else if (!row->start_written && row->result == STORE_RESULT_RUNNING) {
+        /* in flight: what a start after kill -9 closes as interrupted */
+        sqlite3_bind_int64(s->st[ST_OPEN_RUN], 1, (int64_t)row->id);
+        if ((rc = step_done(s->st[ST_OPEN_RUN])) != SQLITE_OK)
+            return fail(s, rc, "writing a run");
+    }
 
     f = fold_add(s);
     f->job = row->job;
@@ -1259,7 +1293,7 @@ static int nth_newest(sqlite3 *db, uint32_t job, unsigned n, bool failed, uint64
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db,
                                 failed ? "SELECT run_id FROM runs INDEXED BY runs_failed"
-                                         " WHERE job = ?1 AND result IN (1, 2, 3, 6)"
+                                         " WHERE job = ?1 AND " FAILED_SQL
                                          " ORDER BY run_id DESC LIMIT 1 OFFSET ?2"
                                        : "SELECT run_id FROM runs INDEXED BY runs_job"
                                          " WHERE job = ?1 ORDER BY run_id DESC LIMIT 1 OFFSET ?2",
@@ -1312,11 +1346,11 @@ static int prune_job(struct sqlite_store *s, const struct store_retention *r, in
     rc = sqlite3_prepare_v2(
         s->db,
         dry_run ? "SELECT count(*) FROM (SELECT run_id FROM runs WHERE job = ?1 AND run_id < ?2"
-                  " AND result IS NOT NULL AND NOT (result IN (1, 2, 3, 6) AND run_id >= ?3)"
+                  " AND result IS NOT NULL AND NOT (" FAILED_SQL " AND run_id >= ?3)"
                   " LIMIT ?4)"
                 : "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs WHERE job = ?1"
                   " AND run_id < ?2 AND result IS NOT NULL"
-                  " AND NOT (result IN (1, 2, 3, 6) AND run_id >= ?3) ORDER BY run_id LIMIT ?4)",
+                  " AND NOT (" FAILED_SQL " AND run_id >= ?3) ORDER BY run_id LIMIT ?4)",
         -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, job);
