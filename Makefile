@@ -137,7 +137,7 @@ fuzz:
 	@sh tests/fuzz/run.sh
 
 bench-deps:
-	@sh tests/install-deps.sh python3-apscheduler python3-prometheus-client
+	@sh tests/install-deps.sh python3-apscheduler python3-prometheus-client python3-sqlalchemy
 
 bench:
 	@$(MAKE) --no-print-directory check-deps
@@ -165,6 +165,7 @@ install: $(JOBHOST) $(PLUGINS)
 	install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGDIR)/
 	sed -e 's|plugin_dir: ../plugins|plugin_dir: $(PLUGDIR)|' \
 		-e 's|path: ../logs/jobhost.log|path: /var/log/jobhost/jobhost.log|' \
+		-e 's|path: ../state/jobhost.db|path: /var/lib/jobhost/jobhost.db|' \
 		config/jobhost.yaml > $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		config/jobhost.service.in > $(DESTDIR)$(UNITDIR)/jobhost.service
