@@ -66,7 +66,11 @@
 #define APPLICATION_ID 0x6a6f6268 /* "jobh" */
 #define BUSY_TIMEOUT_MS 2000
 #define CACHE_KIB 16384
-#define WAL_AUTOCHECKPOINT 4096 /* pages: 16 MiB of WAL between checkpoints */
+/* Checkpoints (copying the WAL back into the file) are the writer's to
+ * time: when it is idle (flush), or at a commit once the WAL holds this
+ * many pages (64 MiB), never in the middle of a burst at SQLite's whim. */
+#define WAL_CHECKPOINT_PAGES 16384
+#define WAL_KEEP_BYTES (64 << 20) /* the WAL is cut back to this after a checkpoint */
 
 /* --- codes in the file ------------------------------------------------------ */
 
@@ -291,6 +295,7 @@ struct sqlite_store {
     sqlite3_stmt *st[ST_COUNT];
     char errmsg[256];
 
+    int wal_pages;        /* pages in the WAL after the last commit (sqlite3_wal_hook) */
     uint64_t mark;        /* summary_mark as written */
     uint64_t committed;   /* highest row id committed */
     uint64_t tx_max;      /* highest row id of the open transaction */
@@ -308,6 +313,27 @@ struct sqlite_reader {
 };
 
 static const struct store_ops sqlite_ops;
+
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    ((struct sqlite_store *)arg)->wal_pages = pages;
+    return SQLITE_OK;
+}
+
+/* Copies what it can of the WAL back into the file, without waiting for
+ * readers. Failures are left for the next one. */
+static void checkpoint(struct sqlite_store *s)
+{
+    int log = 0, done = 0;
+
+    if (s->wal_pages > 0 &&
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
+            SQLITE_OK &&
+        done == log)
+        s->wal_pages = 0;
+}
 
 /* --- helpers --------------------------------------------------------------------- */
 
@@ -704,8 +730,10 @@ static int sqlite_open(const struct store_config *cfg, struct store **out, char 
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -%d;"
              " PRAGMA secure_delete = OFF;"
-             " PRAGMA wal_autocheckpoint = %d; PRAGMA temp_store = MEMORY",
-             CACHE_KIB, WAL_AUTOCHECKPOINT);
+             " PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d;"
+             " PRAGMA temp_store = MEMORY",
+             CACHE_KIB, WAL_KEEP_BYTES);
+    sqlite3_wal_hook(s->db, on_wal_commit, s);
     if ((rc = exec(s, pragmas, "setting WAL mode")) < 0 || (rc = prepare_all(s)) < 0) {
         snprintf(err, errlen, "%s: %s", s->path, s->errmsg);
         goto out;
@@ -1234,6 +1262,8 @@ static int sqlite_commit(struct store *base)
     folds_clear(s);
     if (s->tx_max > s->committed)
         s->committed = s->tx_max;
+    if (s->wal_pages >= WAL_CHECKPOINT_PAGES)
+        checkpoint(s); /* a long burst: keep the WAL bounded */
     return 0;
 }
 
@@ -1251,8 +1281,10 @@ static int sqlite_flush(struct store *base)
     struct sqlite_store *s = (struct sqlite_store *)base;
     int rc;
 
-    if (s->n_sums == 0 && s->committed <= s->mark)
+    if (s->n_sums == 0 && s->committed <= s->mark) {
+        checkpoint(s);
         return 0;
+    }
     rc = step_done(s->st[ST_BEGIN]);
     if (rc == SQLITE_OK)
         rc = write_dirty_summaries(s);
@@ -1266,6 +1298,7 @@ static int sqlite_flush(struct store *base)
     }
     s->mark = s->committed;
     summary_free_all(s);
+    checkpoint(s); /* the writer is idle: the right time */
     return 0;
 }
 
