@@ -262,7 +262,7 @@ peer() {  # peer WORKLOAD ROUND
     idle)    [ $have_aps_anchors = 1 ] && run_side "$f" "$PY" "$a/aps_idle_cpu.py" ;;
     metrics) [ $have_prom = 1 ] && run_side "$f" "$PY" "$a/prom_exposition.py" --reps 5 ;;
     store)   [ $have_aps_anchors = 1 ] && [ $have_sqlalchemy = 1 ] &&
-                 run_side "$f" "$PY" "$a/aps_dispatch_oneshot_sqlite.py" ;;
+                 run_side "$f" "$PY" "$a/aps_dispatch_oneshot_sqlite.py" --jobs 5000 ;;
     scale)
         # start time: ours (the anchor has none); memory: the anchor
         [ $have_aps = 1 ] || return 0
