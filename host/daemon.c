@@ -251,6 +251,8 @@ static int start_http(struct daemon *d, const struct manifest *m)
     d->api.history = d->history;
     d->api.store_backend = &store_sqlite;
     d->api.store_path = m->host.store.path;
+    if (d->history)
+        history_on_commit(d->history, api_history_committed, &d->api);
     w.n_routes = api_routes(&d->api, d->routes);
     w.routes = d->routes;
     rc = http_host_start(&w, &m->host, &d->http, err, sizeof(err));
@@ -500,10 +502,6 @@ static int start(struct daemon *d, struct errors *errs)
         };
         d->sched = scheduler_new(&so);
     }
-    if (d->history && history_start(d->history) < 0) {
-        errors_add(errs, "cannot start the run store's writer thread: %s", strerror(errno));
-        return -EAGAIN;
-    }
     {
         struct reload_hooks hooks = {
             .prepare = on_reload_prepare, .applied = on_reload_applied, .arg = d};
@@ -514,6 +512,11 @@ static int start(struct daemon *d, struct errors *errs)
         errors_add(errs, "%s: host.http: cannot serve %s (see the http_failed record)",
                    opts->manifest_path, g->manifest->host.http.listen);
         return -EADDRNOTAVAIL;
+    }
+    /* the writer after the API wired its commit hook, before any firing */
+    if (d->history && history_start(d->history) < 0) {
+        errors_add(errs, "cannot start the run store's writer thread: %s", strerror(errno));
+        return -EAGAIN;
     }
     if (g->manifest->host.pid_file) {
         rc = pid_file_write(g->manifest->host.pid_file, errs);

@@ -227,6 +227,8 @@ struct history {
     bool pruning;
     uint32_t prune_cursor;
     uint64_t warned_drops;
+    void (*on_commit)(void *arg); /* set before the thread starts */
+    void *on_commit_arg;
 };
 
 /* --- the ring ---------------------------------------------------------------------- */
@@ -751,14 +753,16 @@ static void rows_release(struct history *h, size_t n_rows, size_t n_recs)
         free(h->rows[i].error);
         free(h->rows[i].names);
     }
-    memmove(h->rows, h->rows + n_rows, (h->n_rows - n_rows) * sizeof(*h->rows));
+    if (h->n_rows > n_rows)
+        memmove(h->rows, h->rows + n_rows, (h->n_rows - n_rows) * sizeof(*h->rows));
     h->n_rows -= n_rows;
     h->base += n_rows;
     for (size_t i = 0; i < n_recs; i++) {
         free(h->recs[i].event);
         free(h->recs[i].pairs);
     }
-    memmove(h->recs, h->recs + n_recs, (h->n_recs - n_recs) * sizeof(*h->recs));
+    if (h->n_recs > n_recs)
+        memmove(h->recs, h->recs + n_recs, (h->n_recs - n_recs) * sizeof(*h->recs));
     h->n_recs -= n_recs;
     atomic_fetch_sub_explicit(&h->pending_count, n_rows + n_recs, memory_order_relaxed);
 }
@@ -914,6 +918,8 @@ static void heartbeat(struct history *h, int64_t now, bool stopping)
     rc = h->store->ops->heartbeat(h->store, wall_ns(), stopping);
     if (rc < 0)
         count_error(h, HISTORY_OP_HEARTBEAT, rc, h->store->ops->error(h->store));
+    if (h->on_commit)
+        h->on_commit(h->on_commit_arg); /* followers look again, at least this often */
 }
 
 static void flush(struct history *h, int64_t now)
@@ -1101,6 +1107,8 @@ static void *writer_main(void *arg)
                 break;
             }
             recovered(h);
+            if (h->on_commit)
+                h->on_commit(h->on_commit_arg);
             h->last_activity = now = mono_ns();
             drain(h); /* what came in meanwhile, before the ring fills */
         }
@@ -1324,6 +1332,12 @@ void history_stats(struct history *h, struct history_stats *out)
         out->latency[i] = sum += atomic_load_explicit(&h->latency[i], memory_order_relaxed);
     out->latency_count = atomic_load_explicit(&h->latency_count, memory_order_relaxed);
     out->latency_sum_ns = atomic_load_explicit(&h->latency_sum_ns, memory_order_relaxed);
+}
+
+void history_on_commit(struct history *h, void (*fn)(void *arg), void *arg)
+{
+    h->on_commit = fn;
+    h->on_commit_arg = arg;
 }
 
 void history_count_read_error(struct history *h)

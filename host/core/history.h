@@ -121,6 +121,11 @@ struct history_stats {
 };
 void history_stats(struct history *h, struct history_stats *out);
 
+/* Called on the writer thread after each commit and each heartbeat
+ * (readers following a run come back to the store: see io/api_history.c).
+ * Set before history_start; must not block. Main thread. */
+void history_on_commit(struct history *h, void (*fn)(void *arg), void *arg);
+
 /* A read of the store failed (the jobs API): counted as op="read". Any
  * thread. */
 void history_count_read_error(struct history *h);

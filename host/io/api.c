@@ -222,6 +222,7 @@ size_t api_routes(struct api *api, struct http_route *routes)
     size_t n = 6;
 
     pthread_mutex_init(&api->reader_lock, NULL);
+    pthread_mutex_init(&api->follow_lock, NULL);
     memcpy(routes, list, n * sizeof(*routes));
     return n + api_history_routes(api, routes + n);
 }

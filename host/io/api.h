@@ -29,6 +29,10 @@ struct api {
     /* The history routes' read handle (io/api_history.c), under its lock. */
     pthread_mutex_t reader_lock;
     struct store_reader *reader;
+    /* Streams following a run's output (io/api_history.c), woken at each
+     * commit of the store: under follow_lock (a leaf lock). */
+    pthread_mutex_t follow_lock;
+    struct api_follow *followers;
 };
 
 /* Fills `routes` (room for API_ROUTES entries) with the API's routes, whose

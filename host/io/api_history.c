@@ -182,6 +182,118 @@ static int line_record(void *arg, const struct store_record *rec)
     return 0;
 }
 
+/* --- follow=true: a run's output as it comes ---------------------------------- */
+
+/* Records sent per piece at most, so one follower never holds the HTTP
+ * thread long. */
+#define FOLLOW_PIECE 256
+
+/* One follower. Its stream runs on the HTTP thread; the wake comes from
+ * the store's writer (api_history_committed) under api->follow_lock. */
+struct api_follow {
+    struct api *api;
+    uint64_t run_id;
+    uint32_t seq;  /* the next record to send */
+    void (*wake)(void *arg); /* follow_lock */
+    void *wake_arg;
+    struct api_follow *prev, *next; /* follow_lock */
+};
+
+struct follow_piece {
+    struct buf *out;
+    uint32_t *seq;
+    unsigned n;
+};
+
+static int follow_record(void *arg, const struct store_record *rec)
+{
+    struct follow_piece *p = arg;
+    line_record(p->out, rec);
+    *p->seq = rec->seq + 1;
+    p->n++;
+    return 0;
+}
+
+static int find_running(void *arg, const struct store_entry *e)
+{
+    *(bool *)arg = e->result == STORE_RESULT_RUNNING;
+    return 1;
+}
+
+static int follow_next(void *state, struct buf *out)
+{
+    struct api_follow *f = state;
+    struct api *api = f->api;
+    struct follow_piece piece = {.out = out, .seq = &f->seq};
+    bool running = false;
+    struct store_reader *r;
+    int rc = -EIO;
+
+    pthread_mutex_lock(&api->reader_lock);
+    r = api->reader;
+    if (!r)
+        goto out;
+    /* finished or not, asked before the records: a record committed after
+     * the run's end cannot be missed */
+    if (r->ops->get(r, f->run_id, find_running, &running) < 0 ||
+        r->ops->output(r, f->run_id, f->seq, FOLLOW_PIECE, follow_record, &piece) < 0)
+        goto out;
+    if (piece.n == FOLLOW_PIECE)
+        rc = 1; /* more may be there already */
+    else if (running)
+        rc = piece.n ? 1 : HTTP_STREAM_WAIT;
+    else
+        rc = 0; /* finished, and its last record is out */
+out:
+    pthread_mutex_unlock(&api->reader_lock);
+    if (rc == -EIO)
+        history_count_read_error(api->history);
+    return rc;
+}
+
+static void follow_bind(void *state, void (*wake)(void *arg), void *wake_arg)
+{
+    struct api_follow *f = state;
+    struct api *api = f->api;
+
+    pthread_mutex_lock(&api->follow_lock);
+    f->wake = wake;
+    f->wake_arg = wake_arg;
+    f->next = api->followers;
+    if (api->followers)
+        api->followers->prev = f;
+    api->followers = f;
+    pthread_mutex_unlock(&api->follow_lock);
+}
+
+static void follow_free(void *state)
+{
+    struct api_follow *f = state;
+    struct api *api = f->api;
+
+    pthread_mutex_lock(&api->follow_lock);
+    if (f->wake) {
+        if (f->prev)
+            f->prev->next = f->next;
+        else
+            api->followers = f->next;
+        if (f->next)
+            f->next->prev = f->prev;
+    }
+    pthread_mutex_unlock(&api->follow_lock);
+    free(f);
+}
+
+void api_history_committed(void *arg)
+{
+    struct api *api = arg;
+
+    pthread_mutex_lock(&api->follow_lock);
+    for (struct api_follow *f = api->followers; f; f = f->next)
+        f->wake(f->wake_arg);
+    pthread_mutex_unlock(&api->follow_lock);
+}
+
 /* GET /api/v1/runs/{id} (with its output) and /api/v1/runs/{id}/output
  * (NDJSON). */
 static void answer_run(struct api *api, const struct http_request *req,
@@ -199,11 +311,6 @@ static void answer_run(struct api *api, const struct http_request *req,
         reply_error(resp, 404, "no such run");
         return;
     }
-    if (output_only && follow && strcmp(follow, "true") == 0) {
-        reply_error(resp, 501, "follow=true is not offered: the HTTP server cannot yet hold a "
-                               "streamed answer open without polling; poll without it");
-        return;
-    }
     pthread_mutex_lock(&api->reader_lock);
     if (!(r = reader(api, resp)))
         goto out;
@@ -216,7 +323,17 @@ static void answer_run(struct api *api, const struct http_request *req,
         read_failed(api, resp, rc);
         goto out;
     }
-    if (output_only) {
+    if (output_only && follow && strcmp(follow, "true") == 0) {
+        struct api_follow *f = xcalloc(1, sizeof(*f));
+        struct http_stream st = {.next = follow_next, .free = follow_free,
+                                 .bind_wake = follow_bind, .state = f};
+        json_decref(one.row);
+        f->api = api;
+        f->run_id = id;
+        resp->status = 200;
+        resp->content_type = "application/x-ndjson";
+        http_response_stream(resp, &st);
+    } else if (output_only) {
         json_decref(one.row);
         rc = r->ops->output(r, id, 0, 0, line_record, &resp->body);
         if (rc < 0) {
@@ -259,8 +376,8 @@ size_t api_history_routes(struct api *api, struct http_route *routes)
         {"GET", "/api/v1/jobs/{id}/runs", HTTP_MATCH_EXACT, handle_job_runs, api,
          HTTP_ROUTE_GZIP},
         {"GET", "/api/v1/runs/{id}", HTTP_MATCH_EXACT, handle_run, api, HTTP_ROUTE_GZIP},
-        {"GET", "/api/v1/runs/{id}/output", HTTP_MATCH_EXACT, handle_run_output, api,
-         HTTP_ROUTE_GZIP},
+        /* not gzipped: a follower's records go out as they come */
+        {"GET", "/api/v1/runs/{id}/output", HTTP_MATCH_EXACT, handle_run_output, api, 0},
     };
     memcpy(routes, list, sizeof(list));
     return API_HISTORY_ROUTES;

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 from harness import JOBHOST, PLUGINS, ROOT, SLOW, DaemonTest, main, wait_for
 
@@ -349,6 +350,29 @@ class Output(DaemonTest):
         self.assertEqual(d.get("/api/v1/jobs/chatty/runs?result=maybe")[0], 400)
         self.assertEqual(d.get("/api/v1/jobs/chatty/runs?before=xyz")[0], 400)
         self.assertEqual(d.get("/api/v1/jobs/nobody/runs")[0], 404)
+
+    def test_follow_streams_a_running_runs_output(self):
+        d = self.start("  - id: slowly\n    plugin: exec\n"
+                       "    params: {command: \"for i in 1 2 3 4; do echo line$i; sleep 0.4; done\"}\n",
+                       plugin_dir=PLUGINS)
+        status, _, body = d.post("/api/v1/jobs/slowly/run")
+        self.assertEqual(status, 202)
+        run_id = json.loads(body)["run_id"]
+        wait_for(lambda: d.get("/api/v1/runs/" + run_id)[0] == 200, what="the run in history")
+        t0 = time.monotonic()
+        with urllib.request.urlopen(d.url("/api/v1/runs/%s/output?follow=true" % run_id),
+                                    timeout=30 * SLOW) as r:
+            self.assertEqual(r.headers.get("Content-Type"), "application/x-ndjson")
+            first = json.loads(r.readline())
+            first_at = time.monotonic() - t0
+            # the run is still going when its first line arrives
+            self.assertIsNone(json.loads(d.get("/api/v1/runs/" + run_id)[1])["result"])
+            rest = [json.loads(line) for line in r]
+        lines = [rec["pairs"]["line"] for rec in [first] + rest if rec["event"] == "output"]
+        self.assertEqual(lines, ["line1", "line2", "line3", "line4"])
+        self.assertLess(first_at, 1.2 * SLOW)
+        # the stream ended with the run
+        self.assertEqual(json.loads(d.get("/api/v1/runs/" + run_id)[1])["result"], "success")
 
     def test_history_command_reads_beside_the_daemon(self):
         d = self.start("  - id: tick\n    plugin: ok\n    trigger: {interval: 100ms}\n")
