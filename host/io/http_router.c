@@ -297,8 +297,10 @@ bool http_accepts_gzip(const char *accept_encoding)
 /* --- built-in handlers ------------------------------------------------------- */
 
 /* Bytes of a rendering kept for scrapes that come while it runs: a whole
- * gzipped exposition of a million jobs fits, a plain one for its start. */
-#define METRICS_SHARE_WINDOW (64u << 20)
+ * gzipped exposition of a million jobs fits (Prometheus asks for gzip); of
+ * a plain one, its start. */
+#define METRICS_SHARE_WINDOW_GZIP (64u << 20)
+#define METRICS_SHARE_WINDOW_PLAIN (16u << 20)
 
 struct metrics_source {
     const struct http_router *r;
@@ -333,7 +335,8 @@ static void h_metrics(void *arg, const struct http_request *req, struct http_res
 
     /* Concurrent scrapes share one rendering, gzipped once. */
     int rc = http_share_start(&r->metrics_shares[f == METRICS_OPENMETRICS_100][resp->gzip],
-                              METRICS_SHARE_WINDOW, make_rendering, &src, &body);
+                              resp->gzip ? METRICS_SHARE_WINDOW_GZIP : METRICS_SHARE_WINDOW_PLAIN,
+                              make_rendering, &src, &body);
     if (rc < 0) {
         set_error(resp, 500, "");
         buf_printf(&resp->body, "error rendering metrics: %s\n", strerror(-rc));
