@@ -415,6 +415,8 @@ static void parse_params(struct build *b, const struct ynode *n, const char *pat
     struct schema *s = &b->s;
     char sub[SCHEMA_PATH_MAX];
 
+    job->params_line = n->line;
+    job->params_col = n->col;
     if (schema_is_null(n))
         return;
     if (!schema_expect(s, n, YMAP, path))
@@ -429,6 +431,10 @@ static void parse_params(struct build *b, const struct ynode *n, const char *pat
         schema_child_path(sub, sizeof(sub), path, k->text);
         prm = &job->params[job->n_params++];
         prm->key = shared(b, k->text);
+        prm->line = k->line;
+        prm->col = k->col;
+        prm->value_line = v->line;
+        prm->value_col = v->col;
         if (v->kind == YSCALAR) {
             prm->kind = JH_PARAM_SCALAR;
             prm->value = param_text(b, v);
@@ -678,8 +684,8 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
     job->misfire_grace_ns = 60 * NS_PER_SEC;
     job->coalesce = true;
     job->log_level = -1;
-    job->line = n->line;
-    job->col = n->col;
+    job->line = job->params_line = n->line;
+    job->col = job->params_col = n->col;
     job->trigger_text = shared(b, "manual");
     if (!schema_expect(s, n, YMAP, path))
         return;
