@@ -249,23 +249,10 @@ bool schema_string(struct schema *s, const struct ynode *n, const char *path, ch
 
 bool schema_bool(struct schema *s, const struct ynode *n, const char *path, bool *out)
 {
-    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "on", "On", NULL};
-    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "off", "Off", NULL};
-
     if (!schema_expect(s, n, YSCALAR, path))
         return false;
-    for (const char *const *w = yes; *w; w++) {
-        if (strcmp(n->text, *w) == 0) {
-            *out = true;
-            return true;
-        }
-    }
-    for (const char *const *w = no; *w; w++) {
-        if (strcmp(n->text, *w) == 0) {
-            *out = false;
-            return true;
-        }
-    }
+    if (bool_parse(n->text, out) == 0)
+        return true;
     schema_error(s, n->line, n->col, path, "expected true or false, got \"%s\"", n->text);
     return false;
 }
