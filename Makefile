@@ -52,12 +52,18 @@ endif
 PLUGIN_SRC := $(sort $(wildcard plugins/*.c))
 PLUGINS := $(PLUGIN_SRC:.c=.so)
 TEST_PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
-TEST_PLUGINS := $(TEST_PLUGIN_SRC:.c=.so)
+TEST_PLUGIN_CXX_SRC := $(sort $(wildcard tests/plugins/*.cc))
+TEST_PLUGINS := $(TEST_PLUGIN_SRC:.c=.so) $(TEST_PLUGIN_CXX_SRC:.cc=.so)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 
 # A plugin needs nothing from the host: -z defs proves it at link time.
-PLUGIN_CFLAGS := -std=gnu11 $(WARN) -O2 -g -fPIC -fvisibility=hidden -Isdk/include
+# PLUGIN_INC is the SDK; the ABI 1 fixture is built against the ABI 1 header.
+CXX ?= c++
+PLUGIN_INC := -Isdk/include
+PLUGIN_CFLAGS = -std=gnu11 $(WARN) -O2 -g -fPIC -fvisibility=hidden $(PLUGIN_INC)
+PLUGIN_CXXFLAGS = -std=c++17 -pedantic -Wall -Wextra -Werror -Wshadow -O2 -g -fPIC \
+	-fvisibility=hidden $(PLUGIN_INC)
 PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 
 .PHONY: all test unit integration run deps check-deps check-build-deps asan tsan bench \
@@ -81,6 +87,12 @@ plugins/%.so: plugins/%.c sdk/include/jobhost/plugin.h
 
 tests/plugins/%.so: tests/plugins/%.c $(wildcard tests/plugins/*.h) sdk/include/jobhost/plugin.h
 	$(CC) $(PLUGIN_CFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<
+
+tests/plugins/%.so: tests/plugins/%.cc sdk/include/jobhost/plugin.h
+	$(CXX) $(PLUGIN_CXXFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<
+
+tests/plugins/bad_abi.so: PLUGIN_INC := -Itests/abi/headers/abi1
+tests/plugins/bad_abi.so: tests/abi/headers/abi1/jobhost/plugin.h
 
 $(OUT)/tests:
 	mkdir -p $@

@@ -1129,8 +1129,8 @@ static void on_reload_applied(void *arg, struct generation *g)
 
     host_log_setup();
     for (size_t i = 0; i < g->n_plugins; i++) {
-        list[i].name = g->plugins[i]->desc->name;
-        list[i].version = g->plugins[i]->desc->version;
+        list[i].name = g->plugins[i]->desc_name;
+        list[i].version = g->plugins[i]->version;
     }
     metrics_set_plugins(h->rt.metrics, list, g->n_plugins);
     metrics_set_jobs(h->rt.metrics, g->n_jobs);
@@ -1265,12 +1265,12 @@ static int bench_overhead(long n)
     g = build_or_die(&h, parse_or_die(&text), NULL);
     buf_free(&text);
     job = &g->jobs[0];
-    hostapi_run_ctx(&rc, job->spec, job->plugin->desc->name, false, 0);
+    hostapi_bare_ctx(&rc, job->plugin, job->spec, "", false, 0);
 
     for (int r = 0; r < 5; r++) {
         int64_t t0 = mono_ns();
         for (long i = 0; i < n; i++)
-            job->plugin->desc->run(&rc.pub);
+            job->plugin->desc->run(hostapi_ctx(&rc));
         bare[r] = (double)(mono_ns() - t0) / (double)n;
         opts.scheduled_wall_ns = wall_ns();
         t0 = mono_ns();

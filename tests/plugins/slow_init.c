@@ -6,10 +6,11 @@
 
 #include <time.h>
 
-static int slow_init(jh_ctx *ctx)
+static int slow_init(jh_ctx *ctx, void **state)
 {
     struct timespec ts = {0, 500 * 1000 * 1000};
     (void)ctx;
+    (void)state;
     nanosleep(&ts, NULL);
     return 0;
 }
