@@ -415,8 +415,6 @@ static void parse_params(struct build *b, const struct ynode *n, const char *pat
     struct schema *s = &b->s;
     char sub[SCHEMA_PATH_MAX];
 
-    job->params_line = n->line;
-    job->params_col = n->col;
     if (schema_is_null(n))
         return;
     if (!schema_expect(s, n, YMAP, path))
@@ -697,6 +695,13 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
         parse_trigger(b, v, sub, job);
     }
     if ((v = schema_get(n, "params"))) {
+        /* missing parameters are reported at the `params:` key */
+        for (const struct ynode *k = n->first; k && k->next; k = k->next->next) {
+            if (k->next == v) {
+                job->params_line = k->line;
+                job->params_col = k->col;
+            }
+        }
         schema_child_path(sub, sizeof(sub), path, "params");
         parse_params(b, v, sub, job);
     }

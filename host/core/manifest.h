@@ -83,7 +83,7 @@ struct manifest_job {
     unsigned index;           /* its place in that file's `jobs:` list ("jobs[3]") */
     int line, col;            /* where the job's entry starts in that file */
     int plugin_line, plugin_col; /* where its `plugin:` value is, for loader errors */
-    int params_line, params_col; /* where its `params:` value is (else its entry), for
+    int params_line, params_col; /* where its `params:` key is (else its entry), for
                                   * parameters that are missing */
     bool enabled;             /* default true */
     bool coalesce;            /* default true */

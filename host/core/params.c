@@ -344,16 +344,7 @@ size_t params_check_job(const struct plugin *p, const struct manifest_job *job,
     char shown[256];
 
     MAIN_THREAD_ONLY(); /* the check callback runs here */
-    for (size_t i = 0; i < job->n_params; i++) {
-        const struct manifest_param *mp = &job->params[i];
-        const struct plugin_param *decl = params_find(p, mp->key);
-        const char *key = shown_key(mp->key, shown, sizeof(shown));
-
-        if (!decl)
-            problems += unknown_param(p, mp, job, key, errs);
-        else
-            problems += check_value(decl, mp, job, key, errs);
-    }
+    /* in document order: the `params:` key (missing ones) before its entries */
     for (size_t i = 0; i < p->n_params; i++) {
         const struct plugin_param *decl = &p->params[i];
         bool given = false;
@@ -373,6 +364,16 @@ size_t params_check_job(const struct plugin *p, const struct manifest_job *job,
                        job->file, job->params_line, job->params_col, job->index, decl->name,
                        params_type_name(decl->type));
         problems++;
+    }
+    for (size_t i = 0; i < job->n_params; i++) {
+        const struct manifest_param *mp = &job->params[i];
+        const struct plugin_param *decl = params_find(p, mp->key);
+        const char *key = shown_key(mp->key, shown, sizeof(shown));
+
+        if (!decl)
+            problems += unknown_param(p, mp, job, key, errs);
+        else
+            problems += check_value(decl, mp, job, key, errs);
     }
     if (problems == 0 && p->desc->check) {
         struct check_report r = {.job = job, .errs = errs};

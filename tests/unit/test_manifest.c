@@ -415,8 +415,8 @@ static void test_params(void)
     CU_ASSERT_EQUAL(j->n_params, 8);
 
     /* where each is written: the parameter check reports these */
-    CU_ASSERT_EQUAL(j->params_line, 5);
-    CU_ASSERT_EQUAL(j->params_col, 7);
+    CU_ASSERT_EQUAL(j->params_line, 4); /* the `params:` key */
+    CU_ASSERT_EQUAL(j->params_col, 5);
     p = param(j, "command");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     CU_ASSERT_EQUAL(p->kind, JH_PARAM_SCALAR);
