@@ -70,7 +70,14 @@ PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 	bench-deps fuzz install clean lint fmt
 .DELETE_ON_ERROR:
 
-all: $(JOBHOST) $(PLUGINS) $(TEST_PLUGINS) $(UNIT_BIN)
+# ABI tests (tests/abi/): fixtures built against an older and a newer copy
+# of the SDK header, generated from the real one.
+ABI_HDR := build/abi/headers
+ABI_FIXTURES := $(patsubst tests/abi/fixtures/%.c,build/abi/plugins/%.so, \
+	$(sort $(wildcard tests/abi/fixtures/*.c)))
+ABI_BIN := $(OUT)/tests/test_abi
+
+all: $(JOBHOST) $(PLUGINS) $(TEST_PLUGINS) $(UNIT_BIN) $(ABI_FIXTURES) $(ABI_BIN)
 
 $(OUT)/host/%.o: host/%.c $(HOST_HDR) sdk/include/jobhost/plugin.h
 	@mkdir -p $(@D)
@@ -94,13 +101,30 @@ tests/plugins/%.so: tests/plugins/%.cc sdk/include/jobhost/plugin.h
 tests/plugins/bad_abi.so: PLUGIN_INC := -Itests/abi/headers/abi1
 tests/plugins/bad_abi.so: tests/abi/headers/abi1/jobhost/plugin.h
 
+$(ABI_HDR)/.stamp: tests/abi/mkheaders.py sdk/include/jobhost/plugin.h
+	python3 tests/abi/mkheaders.py sdk/include/jobhost/plugin.h $(ABI_HDR)
+	@touch $@
+
+build/abi/plugins/old_%.so: tests/abi/fixtures/old_%.c $(ABI_HDR)/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(PLUGIN_CFLAGS) -I$(ABI_HDR)/old $(PLUGIN_LDFLAGS) -o $@ $<
+
+build/abi/plugins/new_%.so: tests/abi/fixtures/new_%.c $(ABI_HDR)/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(PLUGIN_CFLAGS) -I$(ABI_HDR)/new $(PLUGIN_LDFLAGS) -o $@ $<
+
+build/abi/plugins/old_%.so build/abi/plugins/new_%.so: PLUGIN_INC :=
+
+$(ABI_BIN): tests/abi/test_abi.c tests/unit/cu_main.h $(LIB_OBJ) | $(OUT)/tests
+	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(LIB_OBJ) -lcunit $(LIBS)
+
 $(OUT)/tests:
 	mkdir -p $@
 
 # --- dependencies -----------------------------------------------------------
-DEB_BUILD := gcc make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev zlib1g-dev \
+DEB_BUILD := gcc g++ make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev zlib1g-dev \
 	libsystemd-dev
-DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl
+DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl clang
 DEB_FUZZ := clang libclang-rt-14-dev
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ)
 
