@@ -351,14 +351,15 @@ int plugin_bind(const struct jh_plugin *desc, char *err, size_t errlen)
      * (alignment padding between files) have none. */
     for (struct jh_import *it = first; it < end; it++) {
         char shown[PLUGIN_CALL_NAME_MAX + 1];
-        size_t len;
+        bool named_before = false;
 
         if (!it->name || hostapi_lookup(it->name))
             continue;
-        len = strnlen(it->name, PLUGIN_CALL_NAME_MAX);
-        hostapi_text_line(shown, len + 1, it->name);
-        if (missing.data && strstr(missing.data, shown))
+        for (struct jh_import *e = first; e < it && !named_before; e++)
+            named_before = e->name && strncmp(e->name, it->name, PLUGIN_CALL_NAME_MAX) == 0;
+        if (named_before)
             continue;
+        hostapi_text_line(shown, strnlen(it->name, PLUGIN_CALL_NAME_MAX) + 1, it->name);
         buf_printf(&missing, "%s%s", n_missing ? ", " : "", shown);
         n_missing++;
     }
