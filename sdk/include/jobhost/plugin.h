@@ -35,7 +35,8 @@
  * "jh_imports" section; JH_PLUGIN points the descriptor at that section, and
  * the host, when it loads the plugin, looks every name up (as redis modules
  * look their API up by name) and fills the pointer in before `init`. A call
- * the plugin never uses leaves no record. So:
+ * the plugin never uses leaves no record (a call in code the compiler keeps
+ * counts as used, whether or not it is ever reached). So:
  *   - a plugin built against an older header loads on a newer host: the
  *     names it uses are still there;
  *   - a plugin built against a newer header loads on an older host as long
