@@ -268,7 +268,8 @@ struct jh_kv {
 #define JH__IMPORT(call)                                                                           \
     static struct jh_import jh__imp __attribute__((used, section("jh_imports"))) = {#call, NULL}
 
-/* The section's bounds, which the linker provides (both 0 when the plugin
+/* The section's bounds, which the linker provides for a section named like
+ * a C identifier (GNU ld, gold and lld all do; both are 0 when the plugin
  * uses no host call). For a descriptor written out by hand. */
 extern struct jh_import __start_jh_imports[] __attribute__((weak, visibility("hidden")));
 extern struct jh_import __stop_jh_imports[] __attribute__((weak, visibility("hidden")));
