@@ -11,6 +11,7 @@
 struct share_reader {
     struct http_share *sh;
     size_t seq; /* the next piece it takes */
+    bool cut;   /* fell a window behind the others: its body ends in an error */
     struct share_reader *next;
 };
 
@@ -26,6 +27,15 @@ struct http_share {
     int err;                  /* the source's error, given to every reader after */
     struct share_reader *readers;
 };
+
+/* Bytes held in pieces before piece `seq`. */
+static size_t held_before(const struct http_share *sh, size_t seq)
+{
+    size_t n = 0;
+    for (size_t i = sh->dropped; i < seq; i++)
+        n += sh->pieces[i].len;
+    return n;
+}
 
 static void share_free(struct http_share *sh)
 {
@@ -65,16 +75,31 @@ static int produce(struct http_share *sh)
     return 0;
 }
 
-/* Once nobody can join, a piece every reader has taken is not needed. */
-static void drop_taken(struct http_share *sh)
+/* The slowest reader that is not cut, or NULL. */
+static struct share_reader *slowest(const struct http_share *sh)
 {
-    size_t low = sh->n_pieces;
+    struct share_reader *low = NULL;
+
+    for (struct share_reader *r = sh->readers; r; r = r->next) {
+        if (!r->cut && (!low || r->seq < low->seq))
+            low = r;
+    }
+    return low;
+}
+
+/* Once nobody can join, a piece every reader has taken is not needed; and
+ * a reader a whole window behind the one reading now (a client that does
+ * not read) is cut rather than let it pin the rendering. */
+static void drop_taken(struct http_share *sh, const struct share_reader *reading)
+{
+    struct share_reader *low;
 
     if (sh->open)
         return;
-    for (const struct share_reader *r = sh->readers; r; r = r->next)
-        low = r->seq < low ? r->seq : low;
-    for (; sh->dropped < low; sh->dropped++) {
+    while ((low = slowest(sh)) && low != reading && sh->held - held_before(sh, low->seq) >
+                                                        sh->window)
+        low->cut = true;
+    for (size_t to = low ? low->seq : sh->n_pieces; sh->dropped < to; sh->dropped++) {
         sh->held -= sh->pieces[sh->dropped].len;
         buf_free(&sh->pieces[sh->dropped]);
     }
@@ -87,13 +112,15 @@ static int reader_next(void *state, struct buf *out)
     int rc = 0;
 
     pthread_mutex_lock(&sh->lock);
-    if (r->seq == sh->n_pieces)
+    if (r->cut)
+        rc = -EPIPE;
+    else if (r->seq == sh->n_pieces)
         rc = sh->err ? sh->err : produce(sh);
     if (rc == 0) {
         const struct buf *piece = &sh->pieces[r->seq++];
         buf_append(out, piece->data ? piece->data : "", piece->len);
         rc = sh->ended && r->seq == sh->n_pieces ? 0 : 1;
-        drop_taken(sh);
+        drop_taken(sh, r);
     }
     pthread_mutex_unlock(&sh->lock);
     return rc;
@@ -116,7 +143,7 @@ static void reader_free(void *state)
     if (last && sh->slot)
         *sh->slot = NULL;
     else
-        drop_taken(sh);
+        drop_taken(sh, NULL);
     pthread_mutex_unlock(&sh->lock);
     free(r);
     if (last)

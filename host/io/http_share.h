@@ -7,8 +7,10 @@
  * is kept until every reader has taken it. A new reader may join from the
  * first byte only while the share is open: its source has not ended and
  * what it produced so far fits in the window given at creation. After that
- * pieces are dropped as soon as the slowest reader has them, so a share
- * holds at most the window plus the readers' spread. A scrape that comes
+ * pieces are dropped as soon as the slowest reader has them, and a reader
+ * that falls a whole window behind the one reading (a client that does not
+ * read) is cut off, its body ending in an error: a share holds at most
+ * about twice its window, however many clients stall. A scrape that comes
  * later starts a share of its own: nobody is served a stale rendering.
  *
  * The share goes when its last reader does; the slot it was registered in

@@ -158,6 +158,29 @@ static void test_reader_leaves_and_errors_reach_all(void)
     buf_free(&bb);
 }
 
+/* A client that stops reading cannot pin the rendering: once the reader
+ * ahead is a window past it, it is cut off (its body ends in an error) and
+ * the others go on. */
+static void test_stalled_reader_is_cut(void)
+{
+    struct counting c = {.pieces = 10, .fail_at = -1, .size = 100};
+    struct http_share *slot = NULL;
+    struct http_stream stalled, fast;
+    struct buf bs = {0}, bf = {0};
+
+    CU_ASSERT_EQUAL(http_share_start(&slot, 250, make_counting, &c, &stalled), 0);
+    CU_ASSERT_EQUAL(http_share_start(&slot, 250, make_counting, &c, &fast), 0);
+    CU_ASSERT_EQUAL(step(&stalled, &bs), 1); /* one piece, then it stops reading */
+    CU_ASSERT_EQUAL(http_stream_drain(&fast, &bf), 0);
+    CU_ASSERT_EQUAL(bf.len, 1000);
+    CU_ASSERT_EQUAL(c.made, 1);
+    CU_ASSERT_EQUAL(step(&stalled, &bs), -EPIPE);
+    http_stream_free(&stalled);
+    CU_ASSERT_PTR_NULL(slot);
+    buf_free(&bs);
+    buf_free(&bf);
+}
+
 /* The slot's owner may go first (a router replaced by a reload): its
  * readers finish and nothing writes to the slot any more. */
 static void test_forget(void)
@@ -181,6 +204,7 @@ static const struct cu_test tests[] = {
     {"two readers, one source", test_two_readers_one_source},
     {"a late reader renders anew", test_late_reader_renders_anew},
     {"a reader leaves; errors reach all", test_reader_leaves_and_errors_reach_all},
+    {"a stalled reader is cut", test_stalled_reader_is_cut},
     {"the slot's owner goes first", test_forget},
     {NULL, NULL},
 };
