@@ -41,6 +41,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@
 #include "core/clock.h"
 #include "core/generation.h"
 #include "core/log.h"
+#include "core/record.h"
 #include "core/run.h"
 #include "lib/trigger.h"
 #include "lib/u64map.h"
@@ -111,8 +113,9 @@ struct event {
 };
 _Static_assert(sizeof(void *) != 8 || sizeof(struct event) == 64, "a report is a cache line");
 
-/* A record as a producer copies it: the event name, then n key/value
- * pairs, all NUL-terminated, one after the other. */
+/* A record as a producer copies it: the event name (NUL-terminated), then
+ * n pairs, each its type (one byte), its key (NUL-terminated) and its
+ * value: a string NUL-terminated, anything else its 8 bytes. */
 struct blob {
     uint32_t n_pairs;
     char text[];
@@ -336,6 +339,11 @@ void history_finished(struct history *h, const struct run *run)
     publish(h, e, pos);
 }
 
+static size_t pair_bytes(const struct record_pair *p)
+{
+    return 1 + strlen(p->key) + 1 + (p->type == RECORD_STR ? strlen(p->v.s) + 1 : 8);
+}
+
 void history_record(struct history *h, const struct run *run, const struct outcome_record *rec)
 {
     size_t len = strlen(rec->event) + 1, off;
@@ -344,8 +352,8 @@ void history_record(struct history *h, const struct run *run, const struct outco
     struct event *e;
     uint32_t pos, before;
 
-    for (size_t i = 0; i < 2 * rec->n_pairs; i++)
-        len += (rec->kv[i] ? strlen(rec->kv[i]) : 0) + 1;
+    for (size_t i = 0; i < rec->n_pairs; i++)
+        len += pair_bytes(&rec->pairs[i]);
     /* what the output of a run may take (its record is ~ this size as JSON) */
     before = atomic_fetch_add_explicit((_Atomic uint32_t *)&run->output_bytes,
                                        (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len),
@@ -359,10 +367,20 @@ void history_record(struct history *h, const struct run *run, const struct outco
     b->n_pairs = (uint32_t)rec->n_pairs;
     off = strlen(rec->event) + 1;
     memcpy(b->text, rec->event, off);
-    for (size_t i = 0; i < 2 * rec->n_pairs; i++) {
-        size_t n = rec->kv[i] ? strlen(rec->kv[i]) : 0;
-        memcpy(b->text + off, rec->kv[i] ? rec->kv[i] : "", n + 1);
-        off += n + 1;
+    for (size_t i = 0; i < rec->n_pairs; i++) {
+        const struct record_pair *p = &rec->pairs[i];
+        size_t k = strlen(p->key) + 1;
+        b->text[off++] = (char)p->type;
+        memcpy(b->text + off, p->key, k);
+        off += k;
+        if (p->type == RECORD_STR) {
+            size_t n = strlen(p->v.s) + 1;
+            memcpy(b->text + off, p->v.s, n);
+            off += n;
+        } else {
+            memcpy(b->text + off, &p->v, 8); /* the union's 8 bytes, whatever the type */
+            off += 8;
+        }
     }
     e = claim(h, &pos);
     if (!e) {
@@ -596,22 +614,51 @@ static json_t *json_text(const char *s)
     return j;
 }
 
+/* One pair's value as JSON: numbers stay numbers, booleans booleans; a
+ * duration is written as the log writes it ("0.25s"), and a double JSON
+ * cannot hold (NaN, infinities) as its text. */
+static json_t *pair_json(struct record_pair *p)
+{
+    char text[RECORD_TEXT_MAX];
+
+    switch (p->type) {
+    case RECORD_STR:
+        return json_text(p->v.s);
+    case RECORD_INT:
+        return json_integer((json_int_t)p->v.i);
+    case RECORD_UINT:
+        return p->v.u <= INT64_MAX ? json_integer((json_int_t)p->v.u)
+                                   : json_string(record_value_text(p, text));
+    case RECORD_F64:
+        return isfinite(p->v.f) ? json_real(p->v.f) : json_string(record_value_text(p, text));
+    case RECORD_BOOL:
+        return json_boolean(p->v.b);
+    default:
+        return json_string(record_value_text(p, text));
+    }
+}
+
 static void take_record(struct history *h, struct event *e, uint32_t seq)
 {
     struct blob *b = e->extra;
-    const char *p = b->text, *key;
+    const char *p = b->text;
     json_t *pairs = json_object();
     struct prec *r;
 
     p += strlen(p) + 1;
     for (uint32_t i = 0; i < b->n_pairs; i++) {
-        key = p;
+        struct record_pair pair = {.type = (enum record_type)(unsigned char)*p++};
+        pair.key = p;
         p += strlen(p) + 1;
-        /* keys are objects' keys: invalid UTF-8 there too is replaced */
-        json_t *k = json_text(key);
-        json_object_set_new_nocheck(pairs, json_string_value(k), json_text(p));
-        json_decref(k);
-        p += strlen(p) + 1;
+        if (pair.type == RECORD_STR) {
+            pair.v.s = p;
+            p += strlen(p) + 1;
+        } else {
+            memcpy(&pair.v, p, 8);
+            p += 8;
+        }
+        /* keys follow core/record.h's rules: valid object keys as they are */
+        json_object_set_new_nocheck(pairs, pair.key, pair_json(&pair));
     }
     if (h->n_recs == h->cap_recs) {
         h->cap_recs = h->cap_recs ? 2 * h->cap_recs : 256;

@@ -94,7 +94,7 @@ static int call_plugin(struct job *job, struct run_ctx *rc, bool *crashed)
     int ret = JH_FAIL;
 
     if (job->spec->isolation != ISOLATION_PROCESS)
-        return job->plugin->desc->run(&rc->pub);
+        return job->plugin->desc->run(hostapi_ctx(rc));
     switch (isolate_run(job, rc, &ret)) {
     case ISOLATE_RETURNED:
         break;
@@ -161,7 +161,7 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     /* Published last: a watch that sees RUN_RUNNING sees the fields above. */
     fate = ((atomic_load_explicit(&run->fate, memory_order_relaxed) >> 2) + 1) << 2 | RUN_RUNNING;
     atomic_store_explicit(&run->fate, fate, memory_order_release);
-    hostapi_run_ctx(&rc, run, job->plugin->desc->name, deadline);
+    hostapi_run_ctx(&rc, run, job->plugin, deadline);
     rc.drain_deadline = &job->plugin->drain_deadline_mono;
 
     outcome_started(run);

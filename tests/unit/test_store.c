@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "core/history.h"
+#include "core/record.h"
 #include "core/run.h"
 #include "core/store.h"
 #include "cu_main.h"
@@ -534,8 +535,11 @@ static void one_run(struct history *h, struct job *job, enum run_result result,
     history_started(h, &run);
     for (unsigned i = 0; i < records; i++) {
         char n[16];
-        const char *kv[] = {"line", n, "bad", "\xff\xfe"};
-        struct outcome_record rec = {.level = JH_LOG_INFO, .event = "output", .kv = kv,
+        struct record_pair pairs[] = {
+            {.key = "line", .type = RECORD_STR, .v.s = n},
+            {.key = "no", .type = RECORD_INT, .v.i = (int64_t)i},
+        };
+        struct outcome_record rec = {.level = JH_LOG_INFO, .event = "output", .pairs = pairs,
                                      .n_pairs = 2};
         snprintf(n, sizeof(n), "%u", i);
         history_record(h, &run, &rec);
@@ -608,8 +612,8 @@ static void test_writer_end_to_end(void)
     CU_ASSERT_EQUAL(n_records, 2);
     n_records = 0;
     CU_ASSERT_EQUAL(rd->ops->output(rd, c.e[1].id, 0, 0, count_records, &n_records), 0);
-    /* 9 records of 21 bytes fit in 200, then the marker (counted 1001) */
-    CU_ASSERT_EQUAL(n_records, 9 + 1001);
+    /* records of 25-26 bytes: 7 fit in 200, then the marker (counted 1001) */
+    CU_ASSERT_EQUAL(n_records, 7 + 1001);
     rd->ops->reader_close(rd);
     generation_unref(g);
     fake_rt_free(&F);
