@@ -129,6 +129,8 @@ bool run_write_off(struct run *run, uint64_t fate)
              duration_format((now - run->deadline_mono_ns) / NS_PER_MS * NS_PER_MS, late,
                              sizeof(late)),
              duration_format(run->job->spec->timeout_ns, d, sizeof(d)));
+    if (run->holds_instance)
+        jobstate_release_instance(run->job->state); /* the schedule goes on */
     outcome_finished(run);
     return true;
 }
@@ -147,6 +149,7 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     run->trigger = opts->trigger;
     run->dry_run = opts->dry_run;
     run->attempt = opts->attempt ? opts->attempt : 1;
+    run->holds_instance = opts->holds_instance;
     run->scheduled_wall_ns = opts->scheduled_wall_ns;
     atomic_store_explicit(&run->output_bytes, 0, memory_order_relaxed);
     atomic_store_explicit(&run->output_dropped, 0, memory_order_relaxed);
@@ -202,6 +205,8 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     memcpy(run->error, rc.error, elen);
     run->error[elen] = '\0';
 
+    if (run->holds_instance)
+        jobstate_release_instance(job->state);
     outcome_finished(run);
     return true;
 }
