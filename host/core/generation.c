@@ -111,6 +111,13 @@ static void add_plugin(struct generation *g, struct plugin *p)
     (void)idtable_put(&g->plugin_index, p->name, p); /* checked absent by the caller */
 }
 
+/* A plugin that could not be loaded, reported once at its first job. */
+struct failed_plugin {
+    const struct manifest_job *first;
+    char *error;
+    size_t others; /* jobs after the first that name it */
+};
+
 int generation_build(struct runtime *rt, struct manifest *m, const struct generation *prev,
                      struct generation **out, struct errors *errs)
 {
@@ -121,6 +128,9 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
         .copy_dir = rt->plugin_copy_dir,
     };
     int rc = 0, params_rc = 0;
+    struct failed_plugin *failed = NULL; /* in the order of their first job */
+    size_t n_failed = 0;
+    struct idtable failed_index;         /* name -> its index in failed + 1 */
 
     MAIN_THREAD_ONLY();
     atomic_init(&g->refs, 1);
@@ -129,25 +139,35 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
     g->manifest = m;
     g->plugins = xcalloc(m->n_jobs + 1, sizeof(*g->plugins));
     idtable_init(&g->plugin_index, 0);
+    idtable_init(&failed_index, 0);
     for (size_t i = 0; i < m->n_jobs; i++) {
         const struct manifest_job *spec = &m->jobs[i];
+        struct failed_plugin *f;
         struct plugin *p;
         char err[1024];
         int probe_rc;
+        uintptr_t at;
 
         if (generation_find_plugin(g, spec->plugin))
             continue;
+        if ((at = (uintptr_t)idtable_get(&failed_index, spec->plugin))) {
+            failed[at - 1].others++; /* tried once, refused once, however many jobs */
+            continue;
+        }
         p = reusable(prev, &opts, spec->plugin, err, sizeof(err), &probe_rc);
         if (p) {
             add_plugin(g, p);
             continue;
         }
         if (probe_rc < 0 || plugin_load(&opts, spec->plugin, &p, err, sizeof(err)) < 0) {
-            /* named where it is written: the manifest or an included file */
-            errors_add(errs, "%s:%d:%d: jobs[%u].plugin: %s", spec->file, spec->plugin_line,
-                       spec->plugin_col, spec->index, err);
             jlog(JH_LOG_ERROR, "plugin_load_failed", "plugin=%s job=%s error=%s", spec->plugin,
                  spec->id, err);
+            failed = xrealloc(failed, (n_failed + 1) * sizeof(*failed));
+            f = &failed[n_failed++];
+            f->first = spec;
+            f->error = xstrdup(err);
+            f->others = 0;
+            (void)idtable_put(&failed_index, spec->plugin, (void *)(uintptr_t)n_failed);
             rc = -EINVAL;
             continue;
         }
@@ -155,6 +175,19 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
              p->version, p->path);
         add_plugin(g, p);
     }
+    for (size_t i = 0; i < n_failed; i++) {
+        const struct failed_plugin *f = &failed[i];
+        char more[64] = "";
+        if (f->others)
+            snprintf(more, sizeof(more), " (and %zu more job%s use it)", f->others,
+                     f->others == 1 ? "" : "s");
+        /* named where it is first written: the manifest or an included file */
+        errors_add(errs, "%s:%d:%d: jobs[%u].plugin: %s%s", f->first->file, f->first->plugin_line,
+                   f->first->plugin_col, f->first->index, f->error, more);
+        free(f->error);
+    }
+    free(failed);
+    idtable_free(&failed_index);
     /* Every job's params against its plugin's declarations (and the
      * plugin's own check), now that the plugins are loaded. */
     for (size_t i = 0; rc == 0 && i < m->n_jobs; i++) {
