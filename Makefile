@@ -20,10 +20,11 @@ PKG_CONFIG ?= pkg-config
 HAVE_SYSTEMD := $(shell $(PKG_CONFIG) --exists libsystemd 2>/dev/null && echo 1)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
-BASE_CFLAGS := -std=gnu11 $(WARN) -g -pthread -D_GNU_SOURCE -Isdk/include -Ihost \
+PQ_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+BASE_CFLAGS := -std=gnu11 $(WARN) -g -pthread -D_GNU_SOURCE -Isdk/include -Ihost $(PQ_CFLAGS) \
 	-DJOBHOST_VERSION='"$(VERSION)"' $(if $(HAVE_SYSTEMD),-DHAVE_SYSTEMD=1)
 OPT ?= -O2
-LIBS := -lyaml -lmicrohttpd -ljansson -lsqlite3 -lz -ldl -lm -pthread $(if $(HAVE_SYSTEMD),-lsystemd)
+LIBS := -lyaml -lmicrohttpd -ljansson -lsqlite3 -lpq -lz -ldl -lm -pthread $(if $(HAVE_SYSTEMD),-lsystemd)
 
 VARIANT ?= release
 ifeq ($(VARIANT),asan)
@@ -132,8 +133,9 @@ $(OUT)/tests:
 
 # --- dependencies -----------------------------------------------------------
 DEB_BUILD := gcc g++ make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev \
-	zlib1g-dev libsystemd-dev
-DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl clang sqlite3
+	zlib1g-dev libsystemd-dev libpq-dev
+DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl clang sqlite3 \
+	postgresql-15
 DEB_FUZZ := clang libclang-rt-14-dev
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ)
 

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <poll.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,7 +63,7 @@
 #include "io/api_history.h"
 #include "io/http_host.h"
 #include "io/metrics_render.h"
-#include "io/store_sqlite.h"
+#include "io/store_select.h"
 #include "io/watch.h"
 #include "lib/trigger.h"
 #include "lib/units.h"
@@ -89,6 +90,11 @@ struct daemon {
     struct history *history; /* NULL: no run store (host.store.enabled: false, --dry-run) */
     struct restore *restore; /* what the first plan needs of the store */
     char node[256];          /* host.node, or the host name */
+    /* The run store: its backend, where it is (a path, or a connection
+     * string that may hold the password: never logged) and how records
+     * name it. Main thread at start; read-only after. */
+    struct store_location store;
+    uint64_t instance;       /* this start of the node (shared stores) */
     atomic_bool ready; /* read by the HTTP thread for /-/ready */
 };
 
@@ -192,9 +198,13 @@ static void needs_restart(const struct manifest *was, const struct manifest *m,
     if (buckets)
         errors_add(errs, "%s: host.metrics.duration_buckets: changing it needs a restart "
                    "(the histograms' buckets are fixed while the daemon runs)", m->path);
-    if (a->store.enabled != b->store.enabled || str_differ(a->store.path, b->store.path))
-        errors_add(errs, "%s: host.store: changing enabled or path needs a restart (the store "
-                   "is opened and restored at start)", m->path);
+    if (a->store.enabled != b->store.enabled || str_differ(a->store.path, b->store.path) ||
+        a->store.backend != b->store.backend || str_differ(a->store.dsn, b->store.dsn) ||
+        str_differ(a->store.password_file, b->store.password_file))
+        errors_add(errs, "%s: host.store: changing enabled, backend, path, dsn or password_file "
+                   "needs a restart (the store is opened and restored at start)", m->path);
+    if (a->cluster.enabled != b->cluster.enabled || a->cluster.lease_ns != b->cluster.lease_ns)
+        errors_add(errs, "%s: host.cluster: changing it needs a restart", m->path);
     if (str_differ(a->node, b->node))
         errors_add(errs, "%s: host.node: changing it needs a restart", m->path);
 }
@@ -249,8 +259,8 @@ static int start_http(struct daemon *d, const struct manifest *m)
     d->api.reloader = d->reloader;
     d->api.executor = d->ex;
     d->api.history = d->history;
-    d->api.store_backend = &store_sqlite;
-    d->api.store_path = m->host.store.path;
+    d->api.store_backend = d->store.backend;
+    d->api.store_path = d->store.where;
     if (d->history)
         history_on_commit(d->history, api_history_committed, &d->api);
     w.n_routes = api_routes(&d->api, d->routes);
@@ -364,24 +374,61 @@ static void pid_file_remove(const char *path)
         unlink(path);
 }
 
+/* A number for this start of the node, never 0 (and positive: it is a
+ * bigint in PostgreSQL). */
+static uint64_t random_instance(void)
+{
+    uint64_t v = 0;
+
+    if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+        v = (uint64_t)wall_ns() ^ ((uint64_t)getpid() << 40);
+    v &= INT64_MAX;
+    return v ? v : 1;
+}
+
+/* host.store: which backend, and where. 0, or -errno with a message in
+ * errs. */
+static int locate_store(struct daemon *d, const struct manifest *m, struct errors *errs)
+{
+    char err[512] = "";
+    int rc = store_select(m, &d->store, err, sizeof(err));
+
+    if (rc < 0)
+        errors_add(errs, "%s: %s", m->path, err);
+    return rc;
+}
+
+static struct store_config store_config_of(const struct daemon *d, const struct manifest *m)
+{
+    struct store_config cfg = {.path = d->store.where, .label = d->store.label, .node = d->node,
+                               .version = JOBHOST_VERSION, .pid = (int)getpid(),
+                               .instance = d->instance, .lease_ns = m->host.cluster.lease_ns};
+    return cfg;
+}
+
+/* A refusal that must stop a start (see core/store.h). */
+static bool store_refusal(int rc)
+{
+    return rc == -EBUSY || rc == -EPROTO || rc == -EILSEQ;
+}
+
 /* Opens and locks the run store; *out NULL when it could not be opened
  * but the daemon may start without it. 0, or -errno for a refusal. */
 static int open_store(struct daemon *d, const struct manifest *m, struct store **out,
                       struct errors *errs)
 {
-    struct store_config cfg = {.path = m->host.store.path, .node = d->node,
-                               .version = JOBHOST_VERSION, .pid = (int)getpid()};
+    struct store_config cfg = store_config_of(d, m);
     char err[512] = "";
-    int rc = store_sqlite.open(&cfg, out, err, sizeof(err));
+    int rc = d->store.backend->open(&cfg, out, err, sizeof(err));
 
-    if (rc == -EBUSY || rc == -EPROTO || rc == -EILSEQ) {
+    if (store_refusal(rc)) {
         errors_add(errs, "%s: host.store: %s", m->path, err);
-        jlog(JH_LOG_ERROR, "store_refused", "path=%s error=%s", m->host.store.path, err);
+        jlog(JH_LOG_ERROR, "store_refused", "path=%s error=%s", d->store.label, err);
         return rc;
     }
     if (rc < 0) {
         *out = NULL;
-        jlog(JH_LOG_WARN, "store_error", "op=open path=%s error=%s hint=%s", m->host.store.path,
+        jlog(JH_LOG_WARN, "store_error", "op=open path=%s error=%s hint=%s", d->store.label,
              err, "starting without the run store; it is retried in the background");
     }
     return 0;
@@ -389,22 +436,30 @@ static int open_store(struct daemon *d, const struct manifest *m, struct store *
 
 /* After the first generation is built: its jobs' state back from the
  * store, then the history writer (started later, with the other threads). */
-static void start_history(struct daemon *d, struct store *store, struct generation *g)
+static int start_history(struct daemon *d, struct store *store, struct generation *g,
+                         struct errors *errs)
 {
     const struct manifest *m = g->manifest;
     struct history_config hc = {
-        .backend = &store_sqlite,
-        .store_cfg = {.path = m->host.store.path, .node = d->node, .version = JOBHOST_VERSION,
-                      .pid = (int)getpid()},
+        .backend = d->store.backend,
+        .store_cfg = store_config_of(d, m),
         .output_max = m->host.store.output_max,
     };
     char err[512] = "";
+    int rc;
 
     retention_of(m, &hc.retention);
-    if (store && restore_run(store, &d->rt, g, wall_ns(), &d->restore, err, sizeof(err)) < 0) {
-        jlog(JH_LOG_WARN, "store_error", "op=open path=%s error=%s hint=%s", m->host.store.path,
-             err, "starting without the run store; it is retried in the background");
+    if (store && (rc = restore_run(store, &d->rt, g, wall_ns(), &d->restore, err,
+                                   sizeof(err))) < 0) {
         store->ops->close(store);
+        if (store_refusal(rc)) {
+            /* a shared store that says this node's name is live elsewhere */
+            errors_add(errs, "%s: host.store: %s", m->path, err);
+            jlog(JH_LOG_ERROR, "store_refused", "path=%s error=%s", d->store.label, err);
+            return rc;
+        }
+        jlog(JH_LOG_WARN, "store_error", "op=open path=%s error=%s hint=%s", d->store.label,
+             err, "starting without the run store; it is retried in the background");
         store = NULL;
     }
     if (d->restore) {
@@ -416,13 +471,14 @@ static void start_history(struct daemon *d, struct store *store, struct generati
         if (seen > 0)
             rfc3339_format(seen, NULL, true, when, sizeof(when));
         jlog(JH_LOG_INFO, "store_restored", "path=%s jobs_known=%zu interrupted=%llu last_seen=%s",
-             m->host.store.path, known, (unsigned long long)interrupted, when);
+             d->store.label, known, (unsigned long long)interrupted, when);
     }
     d->history = history_new(&hc, store);
     history_hold(d->history, g);
     outcome_register(&outcome_store, d->history);
     d->metrics_src.store = store_stats;
     d->metrics_src.store_arg = d->history;
+    return 0;
 }
 
 /* Builds the first generation and starts every thread; 0 or -errno. */
@@ -456,8 +512,10 @@ static int start(struct daemon *d, struct errors *errs)
         snprintf(d->node, sizeof(d->node), "%s", m->host.node);
     else if (gethostname(d->node, sizeof(d->node) - 1) < 0 || !d->node[0])
         snprintf(d->node, sizeof(d->node), "localhost");
+    d->instance = random_instance();
     with_store = m->host.store.enabled && !opts->dry_run;
-    if (with_store && (rc = open_store(d, m, &store, errs)) < 0) {
+    if (with_store && ((rc = locate_store(d, m, errs)) < 0 ||
+                       (rc = open_store(d, m, &store, errs)) < 0)) {
         manifest_free(m);
         return rc;
     }
@@ -479,8 +537,8 @@ static int start(struct daemon *d, struct errors *errs)
     }
     generation_publish(g);
     publish_host_metrics(d, g);
-    if (with_store)
-        start_history(d, store, g);
+    if (with_store && (rc = start_history(d, store, g, errs)) < 0)
+        return rc;
     {
         struct executor_opts eo = {
             .workers = workers,
@@ -612,6 +670,7 @@ int daemon_run(const struct daemon_opts *opts)
             metrics_free(m);
         }
     }
+    store_location_free(&d.store);
     if (d.copy_dir) {
         rmdir(d.copy_dir);
         free(d.copy_dir);

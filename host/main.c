@@ -30,7 +30,7 @@
 #include "daemon.h"
 #include "io/history_json.h"
 #include "io/http_server.h"
-#include "io/store_sqlite.h"
+#include "io/store_select.h"
 #include "lib/trigger.h"
 #include "lib/tz.h"
 #include "lib/units.h"
@@ -403,6 +403,7 @@ static int cmd_history(const struct cli *cli)
     struct store_query q = {.job_id = cli->arg, .limit = cli->limit, .result = INT32_MIN};
     struct history_print p = {.json = cli->json, .rows = json_array()};
     struct store_reader *r = NULL;
+    struct store_location loc = {0};
     char err[512] = "";
     int rc, status = 1;
 
@@ -412,7 +413,9 @@ static int cmd_history(const struct cli *cli)
         fprintf(stderr, "jobhost: --before: not a run id (16 hex digits): \"%s\"\n", cli->before);
         goto out;
     }
-    rc = store_sqlite.open_reader(m->host.store.path, &r, err, sizeof(err));
+    rc = store_select(m, &loc, err, sizeof(err));
+    if (rc == 0)
+        rc = loc.backend->open_reader(loc.where, &r, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "jobhost: %s\n", err);
         goto out;
@@ -424,8 +427,7 @@ static int cmd_history(const struct cli *cli)
         goto out;
     }
     if (rc < 0 && rc != -ENOENT) {
-        fprintf(stderr, "jobhost: %s: reading the run store: %s\n", m->host.store.path,
-                strerror(-rc));
+        fprintf(stderr, "jobhost: %s: reading the run store: %s\n", loc.label, strerror(-rc));
         goto out;
     }
     if (cli->json) {
@@ -443,6 +445,7 @@ out:
     json_decref(p.rows);
     if (r)
         r->ops->reader_close(r);
+    store_location_free(&loc);
     manifest_free(m);
     return status;
 }
@@ -455,17 +458,22 @@ static int cmd_history_prune(const struct cli *cli)
     struct store_retention ret;
     struct store_prune_stats st = {0};
     struct store *s = NULL;
+    struct store_location loc = {0};
     char err[512] = "";
     uint32_t cursor = 0;
     int rc, status = 1;
 
     if (!m)
         return 1;
-    cfg.path = m->host.store.path;
+    if (store_select(m, &loc, err, sizeof(err)) < 0) {
+        fprintf(stderr, "jobhost: %s\n", err);
+        goto out;
+    }
+    cfg.path = loc.where;
     ret.max_age_ns = m->host.store.max_age_ns;
     ret.max_runs = m->host.store.max_runs;
     ret.keep_failures_ns = m->host.store.keep_failures_ns;
-    rc = store_sqlite.open(&cfg, &s, err, sizeof(err));
+    rc = loc.backend->open(&cfg, &s, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "jobhost: %s\n", err);
         goto out;
@@ -474,16 +482,17 @@ static int cmd_history_prune(const struct cli *cli)
         rc = s->ops->prune(s, &ret, wall_ns(), &cursor, 10000, cli->dry_run, &st);
     } while (rc > 0);
     if (rc < 0) {
-        fprintf(stderr, "jobhost: %s: %s\n", m->host.store.path, s->ops->error(s));
+        fprintf(stderr, "jobhost: %s: %s\n", loc.label, s->ops->error(s));
         goto out;
     }
-    printf("%s: %s %llu row%s over %llu job%s\n", m->host.store.path,
+    printf("%s: %s %llu row%s over %llu job%s\n", loc.label,
            cli->dry_run ? "would remove" : "removed", (unsigned long long)st.removed,
            st.removed == 1 ? "" : "s", (unsigned long long)st.jobs, st.jobs == 1 ? "" : "s");
     status = 0;
 out:
     if (s)
         s->ops->close(s);
+    store_location_free(&loc);
     manifest_free(m);
     return status;
 }

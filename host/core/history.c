@@ -205,7 +205,7 @@ struct history {
     /* The writer thread's own state from here on. */
     const struct store_backend *backend;
     struct store_config cfg;
-    char *cfg_path, *cfg_node, *cfg_version;
+    char *cfg_path, *cfg_label, *cfg_node, *cfg_version;
     struct store *store;   /* NULL while down */
     uint32_t epoch;        /* opens so far: the high half of cached keys */
     struct store_retention retention;
@@ -426,7 +426,7 @@ static void count_error(struct history *h, enum history_op op, int rc, const cha
         return;
     h->last_warn = now;
     jlog(JH_LOG_WARN, "store_error", "op=%s path=%s error=%s queued=%llu dropped=%llu",
-         history_op_name(op), h->cfg_path, what && *what ? what : strerror(-rc),
+         history_op_name(op), h->cfg_label, what && *what ? what : strerror(-rc),
          (unsigned long long)atomic_load(&h->pending_count),
          (unsigned long long)atomic_load(&h->dropped));
 }
@@ -442,7 +442,7 @@ static void schedule_retry(struct history *h, int64_t now)
 static void recovered(struct history *h)
 {
     if (h->retry_ns) {
-        jlog(JH_LOG_WARN, "store_recovered", "path=%s queued=%llu dropped=%llu", h->cfg_path,
+        jlog(JH_LOG_WARN, "store_recovered", "path=%s queued=%llu dropped=%llu", h->cfg_label,
              (unsigned long long)atomic_load(&h->pending_count),
              (unsigned long long)atomic_load(&h->dropped));
         h->last_warn = 0;
@@ -940,7 +940,7 @@ static void try_open(struct history *h, int64_t now)
     }
     h->epoch++;
     h->next_heartbeat = now + HEARTBEAT_NS;
-    jlog(JH_LOG_INFO, "store_opened", "path=%s", h->cfg_path);
+    jlog(JH_LOG_INFO, "store_opened", "path=%s", h->cfg_label);
     recovered(h);
 }
 
@@ -955,7 +955,7 @@ static void heartbeat(struct history *h, int64_t now, bool stopping)
     if (rc == -ESTALE) {
         jlog(JH_LOG_WARN, "store_replaced",
              "path=%s error=\"the store file was removed or replaced: opening it again\"",
-             h->cfg_path);
+             h->cfg_label);
         store_down(h);
         h->next_retry = 0;
         try_open(h, now);
@@ -1182,7 +1182,7 @@ static void *writer_main(void *arg)
     flush(h, mono_ns());
     heartbeat(h, mono_ns(), true);
     if (has_work(h))
-        jlog(JH_LOG_ERROR, "store_lost", "path=%s rows=%zu records=%zu error=%s", h->cfg_path,
+        jlog(JH_LOG_ERROR, "store_lost", "path=%s rows=%zu records=%zu error=%s", h->cfg_label,
              h->n_rows, h->n_recs, "the store could not take them before the daemon stopped");
     return NULL;
 }
@@ -1218,6 +1218,7 @@ struct history *history_new(const struct history_config *cfg, struct store *stor
     h->backend = cfg->backend;
     h->cfg = cfg->store_cfg;
     h->cfg_path = xstrdup(cfg->store_cfg.path);
+    h->cfg_label = xstrdup(cfg->store_cfg.label ? cfg->store_cfg.label : cfg->store_cfg.path);
     h->cfg_node = cfg->store_cfg.node ? xstrdup(cfg->store_cfg.node) : NULL;
     h->cfg_version = cfg->store_cfg.version ? xstrdup(cfg->store_cfg.version) : NULL;
     h->cfg.path = h->cfg_path;
@@ -1351,6 +1352,7 @@ void history_free(struct history *h)
     u64map_free(&h->inflight);
     free(h->slots);
     free(h->cfg_path);
+    free(h->cfg_label);
     free(h->cfg_node);
     free(h->cfg_version);
     pthread_cond_destroy(&h->cond);

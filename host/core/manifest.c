@@ -388,9 +388,11 @@ static void parse_history(struct schema *s, const struct ynode *n, const char *p
 static void parse_store(struct schema *s, const struct ynode *n, const char *path,
                         struct manifest_host *h)
 {
-    static const char *const keys[] = {"enabled", "path", "history", NULL};
-    const struct ynode *v;
+    static const char *const keys[] = {"enabled", "backend", "path", "dsn", "password_file",
+                                       "history", NULL};
+    const struct ynode *v, *path_node = NULL;
     char sub[SCHEMA_PATH_MAX];
+    char *backend = NULL;
 
     if (!schema_expect(s, n, YMAP, path))
         return;
@@ -399,13 +401,75 @@ static void parse_store(struct schema *s, const struct ynode *n, const char *pat
         schema_child_path(sub, sizeof(sub), path, "enabled");
         schema_bool(s, v, sub, &h->store.enabled);
     }
-    if ((v = schema_get(n, "path"))) {
+    if ((v = schema_get(n, "backend"))) {
+        schema_child_path(sub, sizeof(sub), path, "backend");
+        if (schema_string(s, v, sub, &backend)) {
+            if (strcmp(backend, "sqlite") == 0)
+                h->store.backend = STORE_SQLITE;
+            else if (strcmp(backend, "postgres") == 0 || strcmp(backend, "postgresql") == 0)
+                h->store.backend = STORE_POSTGRES;
+            else
+                schema_error(s, v->line, v->col, sub,
+                             "\"%s\" is not a store backend (sqlite or postgres)", backend);
+        }
+    }
+    if ((path_node = schema_get(n, "path"))) {
         schema_child_path(sub, sizeof(sub), path, "path");
-        schema_path(s, v, sub, &h->store.path);
+        schema_path(s, path_node, sub, &h->store.path);
+    }
+    if ((v = schema_get(n, "dsn"))) {
+        schema_child_path(sub, sizeof(sub), path, "dsn");
+        if (schema_string(s, v, sub, &h->store.dsn) && strstr(h->store.dsn, "password"))
+            schema_error(s, v->line, v->col, sub,
+                         "holds a password: give it in password_file (a manifest is "
+                         "readable by whoever can read the configuration)");
+    }
+    if ((v = schema_get(n, "password_file"))) {
+        schema_child_path(sub, sizeof(sub), path, "password_file");
+        schema_path(s, v, sub, &h->store.password_file);
+    }
+    if (h->store.backend == STORE_POSTGRES) {
+        if (!h->store.dsn)
+            schema_error(s, n->line, n->col, path,
+                         "backend postgres needs dsn (a libpq connection string, "
+                         "\"host=db.example dbname=jobhost user=jobhost\")");
+        if (path_node) {
+            schema_child_path(sub, sizeof(sub), path, "path");
+            schema_error(s, path_node->line, path_node->col, sub,
+                         "is the SQLite file: the postgres backend takes dsn");
+        }
+    } else {
+        if ((v = schema_get(n, "dsn"))) {
+            schema_child_path(sub, sizeof(sub), path, "dsn");
+            schema_error(s, v->line, v->col, sub, "needs backend: postgres");
+        }
+        if ((v = schema_get(n, "password_file"))) {
+            schema_child_path(sub, sizeof(sub), path, "password_file");
+            schema_error(s, v->line, v->col, sub, "needs backend: postgres");
+        }
     }
     if ((v = schema_get(n, "history"))) {
         schema_child_path(sub, sizeof(sub), path, "history");
         parse_history(s, v, sub, h);
+    }
+}
+
+static void parse_cluster(struct schema *s, const struct ynode *n, const char *path,
+                          struct manifest_host *h)
+{
+    static const char *const keys[] = {"lease", NULL};
+    const struct ynode *v;
+    char sub[SCHEMA_PATH_MAX];
+
+    if (!schema_expect(s, n, YMAP, path))
+        return;
+    schema_check_keys(s, n, path, keys);
+    h->cluster.enabled = true;
+    if ((v = schema_get(n, "lease"))) {
+        schema_child_path(sub, sizeof(sub), path, "lease");
+        if (schema_duration(s, v, sub, &h->cluster.lease_ns) &&
+            (h->cluster.lease_ns < 1 * NS_PER_SEC || h->cluster.lease_ns > 600 * NS_PER_SEC))
+            schema_error(s, v->line, v->col, sub, "must be between 1s and 10m");
     }
 }
 
@@ -425,7 +489,7 @@ static void parse_host(struct schema *s, const struct ynode *n, struct manifest_
     static const char *const keys[] = {"plugin_dir", "strict_permissions", "workers",
                                        "shutdown_timeout", "drain_timeout", "stuck_grace",
                                        "max_stuck_workers", "pid_file", "watch", "http", "log",
-                                       "metrics", "node", "store", NULL};
+                                       "metrics", "node", "store", "cluster", NULL};
     const struct ynode *v;
 
     if (!schema_expect(s, n, YMAP, "host"))
@@ -459,6 +523,15 @@ static void parse_host(struct schema *s, const struct ynode *n, struct manifest_
         parse_node(s, v, h);
     if ((v = schema_get(n, "store")))
         parse_store(s, v, "host.store", h);
+    if ((v = schema_get(n, "cluster"))) {
+        parse_cluster(s, v, "host.cluster", h);
+        /* a SQLite file is one machine's: several nodes on it would each
+         * think every firing theirs */
+        if (h->cluster.enabled && (!h->store.enabled || h->store.backend != STORE_POSTGRES))
+            schema_error(s, v->line, v->col, "host.cluster",
+                         "a cluster needs host.store.backend: postgres (a SQLite store is "
+                         "never shared between nodes)");
+    }
 }
 
 static void host_defaults(struct arena *a, struct manifest_host *h, const char *dir)
@@ -493,6 +566,7 @@ static void host_defaults(struct arena *a, struct manifest_host *h, const char *
     h->store.max_runs = 1000;
     h->store.keep_failures_ns = 90 * 86400 * NS_PER_SEC;
     h->store.output_max = 64u << 10;
+    h->cluster.lease_ns = 15 * NS_PER_SEC;
 }
 
 /* ---- jobs ------------------------------------------------------------------ */

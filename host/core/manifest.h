@@ -146,7 +146,10 @@ struct manifest_host {
 
     struct {                  /* the run store (host.store) */
         bool enabled;         /* default true */
-        char *path;           /* resolved; default <manifest dir>/jobhost.db */
+        enum { STORE_SQLITE = 0, STORE_POSTGRES } backend; /* default sqlite */
+        char *path;           /* resolved; default <manifest dir>/jobhost.db (sqlite) */
+        char *dsn;            /* postgres: the libpq connection string (required) */
+        char *password_file;  /* postgres: resolved; NULL = none (libpq's own ways) */
         int64_t max_age_ns;   /* history.max_age, default 30d; 0 = no age limit */
         unsigned max_runs;    /* history.max_runs per job, default 1000; 0 = no limit */
         int64_t keep_failures_ns; /* history.keep_failures, default 90d: failed runs are
@@ -154,6 +157,11 @@ struct manifest_host {
         uint64_t output_max;  /* history.output_max, bytes of records kept per run,
                                * default 64 KiB */
     } store;
+
+    struct {                  /* host.cluster: several nodes on one PostgreSQL */
+        bool enabled;         /* the key is present */
+        int64_t lease_ns;     /* lease, default 15s: a node silent for longer is dead */
+    } cluster;
 };
 
 struct manifest_use;

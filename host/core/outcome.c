@@ -39,6 +39,7 @@ const char *skip_reason_name(enum skip_reason r)
         [SKIP_MAX_INSTANCES] = "max_instances", [SKIP_MISFIRE] = "misfire",
         [SKIP_COALESCED] = "coalesced",         [SKIP_PAUSED] = "paused",
         [SKIP_SHUTDOWN] = "shutdown",           [SKIP_DOWNTIME] = "downtime",
+        [SKIP_STORE_UNAVAILABLE] = "store_unavailable",
     };
     return (unsigned)r < SKIP_REASON_COUNT ? names[r] : "unknown";
 }

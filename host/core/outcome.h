@@ -72,6 +72,8 @@ enum skip_reason {
     SKIP_SHUTDOWN,          /* the daemon is stopping */
     SKIP_DOWNTIME,          /* due while the daemon was down (found at start from the
                                run store; without catch_up, or older than it) */
+    SKIP_STORE_UNAVAILABLE, /* a cluster node could not reach the store to claim the
+                               firing: missed here, never run twice */
     SKIP_REASON_COUNT
 };
 

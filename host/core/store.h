@@ -48,9 +48,14 @@ struct store_reader; /* a backend's read handle: one per reading thread */
 /* How a store is opened. Strings are borrowed for the call. */
 struct store_config {
     const char *path;    /* the SQLite file; for PostgreSQL the connection string */
+    const char *label;   /* how records name the store (never a password);
+                          * NULL = path */
     const char *node;    /* this daemon's name in history (host.node) */
     const char *version; /* this jobhost's version, kept with the node */
     int pid;             /* this daemon's pid, shown to a second one refused */
+    uint64_t instance;   /* shared backends: this start of the node (never 0) */
+    int64_t lease_ns;    /* shared backends: how long the node counts as alive
+                          * without a heartbeat (host.cluster.lease) */
     bool tool;           /* a command beside a running daemon (`jobhost history
                           * prune`): no lock taken (the backend serialises its
                           * writes with the daemon's), no node recorded */
@@ -129,6 +134,21 @@ struct store_restore {
     struct store_job_state *jobs; /* n_jobs entries, in job_ids' order */
     uint64_t n_interrupted;
 };
+
+/* The numbers backends keep for results, causes and skip reasons: one
+ * table, so every backend's rows mean the same. Unknown values give -1. */
+#define STORE_CODE_SKIPPED 7 /* a skip row's result */
+int store_result_code(int result); /* enum run_result or STORE_RESULT_SKIPPED */
+int store_result_of(int code);
+int store_cause_code(int trigger);
+int store_cause_of(int code);
+int store_reason_code(int reason);
+int store_reason_of(int code);
+/* failure, timeout, crashed, interrupted */
+static inline bool store_code_failed(int code)
+{
+    return code == 1 || code == 2 || code == 3 || code == 6;
+}
 
 /* Frees what restore allocated into r (the states and their errors). */
 void store_restore_free(struct store_restore *r);

@@ -74,51 +74,6 @@
 
 /* --- codes in the file ------------------------------------------------------ */
 
-enum { DB_SKIPPED = 7 };
-
-static const int result_codes[RUN_RESULT_COUNT] = {
-    [RUN_SUCCESS] = 0, [RUN_FAILURE] = 1, [RUN_TIMEOUT] = 2,     [RUN_CRASHED] = 3,
-    [RUN_CANCELLED] = 4, [RUN_DRY_RUN] = 5, [RUN_INTERRUPTED] = 6,
-};
-static const int cause_codes[RUN_TRIGGER_COUNT] = {
-    [RUN_SCHEDULED] = 0, [RUN_MANUAL] = 1, [RUN_CLI] = 2, [RUN_CATCH_UP] = 3};
-static const int reason_codes[SKIP_REASON_COUNT] = {
-    [SKIP_MAX_INSTANCES] = 0, [SKIP_MISFIRE] = 1, [SKIP_COALESCED] = 2,
-    [SKIP_PAUSED] = 3,        [SKIP_SHUTDOWN] = 4, [SKIP_DOWNTIME] = 5,
-};
-
-static int code_of(const int *codes, int n, int v)
-{
-    return v >= 0 && v < n ? codes[v] : -1;
-}
-
-static int value_of(const int *codes, int n, int code)
-{
-    for (int i = 0; i < n; i++)
-        if (codes[i] == code)
-            return i;
-    return -1;
-}
-
-static int result_code(int result)
-{
-    if (result == STORE_RESULT_SKIPPED)
-        return DB_SKIPPED;
-    return code_of(result_codes, RUN_RESULT_COUNT, result);
-}
-
-static int result_of(int code)
-{
-    if (code == DB_SKIPPED)
-        return STORE_RESULT_SKIPPED;
-    return value_of(result_codes, RUN_RESULT_COUNT, code);
-}
-
-static bool code_failed(int code)
-{
-    return code == 1 || code == 2 || code == 3 || code == 6;
-}
-
 static bool cause_scheduled(int cause_code)
 {
     return cause_code == 0 || cause_code == 3; /* schedule, catch_up */
@@ -462,7 +417,7 @@ static void summary_fold(struct summary *sm, const struct fold *f)
 {
     if (cause_scheduled(f->cause) && f->scheduled > sm->last_scheduled)
         sm->last_scheduled = f->scheduled;
-    if (f->code < 0 || f->code == DB_SKIPPED)
+    if (f->code < 0 || f->code == STORE_CODE_SKIPPED)
         return; /* in flight, or a skip */
     sm->has_last = true;
     sm->last_id = f->id;
@@ -473,7 +428,7 @@ static void summary_fold(struct summary *sm, const struct fold *f)
     sm->last_error = f->error ? xstrdup(f->error) : NULL;
     if (f->code == 0)
         sm->last_success = f->finished;
-    else if (code_failed(f->code))
+    else if (store_code_failed(f->code))
         sm->last_failure = f->finished;
 }
 
@@ -1035,7 +990,7 @@ static int sqlite_restore(struct store *base, struct store_restore *r, char *err
         js->paused = k->paused;
         if (k->sum.has_last) {
             js->last_id = k->sum.last_id;
-            js->last_result = value_of(result_codes, RUN_RESULT_COUNT, k->sum.last_code);
+            js->last_result = store_result_of(k->sum.last_code);
             js->last_started_ns = k->sum.last_started;
             js->last_duration_ns = k->sum.last_duration;
             js->last_error = k->sum.last_error;
@@ -1138,8 +1093,8 @@ static int sqlite_begin(struct store *base)
 static int sqlite_put_row(struct store *base, const struct store_row *row)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
-    int code = result_code(row->result);
-    int cause = code_of(cause_codes, RUN_TRIGGER_COUNT, (int)row->trigger);
+    int code = store_result_code(row->result);
+    int cause = store_cause_code((int)row->trigger);
     struct fold *f;
     sqlite3_stmt *st;
     int rc;
@@ -1164,7 +1119,7 @@ static int sqlite_put_row(struct store *base, const struct store_row *row)
         if (code >= 0)
             sqlite3_bind_int(st, 9, code);
         if (row->result == STORE_RESULT_SKIPPED) {
-            sqlite3_bind_int(st, 10, code_of(reason_codes, SKIP_REASON_COUNT, (int)row->reason));
+            sqlite3_bind_int(st, 10, store_reason_code((int)row->reason));
             sqlite3_bind_int64(st, 11, (int64_t)(row->count ? row->count : 1));
         }
         bind_text(st, 12, row->error);
@@ -1506,13 +1461,13 @@ static int emit_entries(sqlite3_stmt *st, store_entry_fn fn, void *arg, bool *an
             .plugin_sha256 = text_or_null(st, 14),
             .node = text_or_null(st, 15),
         };
-        int cause = value_of(cause_codes, RUN_TRIGGER_COUNT, sqlite3_column_int(st, 3));
+        int cause = store_cause_of(sqlite3_column_int(st, 3));
         e.result = sqlite3_column_type(st, 2) == SQLITE_NULL
                        ? STORE_RESULT_RUNNING
-                       : result_of(sqlite3_column_int(st, 2));
+                       : store_result_of(sqlite3_column_int(st, 2));
         e.trigger = cause < 0 ? RUN_SCHEDULED : (enum run_trigger)cause;
         if (e.result == STORE_RESULT_SKIPPED) {
-            int reason = value_of(reason_codes, SKIP_REASON_COUNT, sqlite3_column_int(st, 4));
+            int reason = store_reason_of(sqlite3_column_int(st, 4));
             e.reason = reason < 0 ? SKIP_MISFIRE : (enum skip_reason)reason;
         }
         *any = true;
@@ -1553,7 +1508,7 @@ static int sqlite_list(struct store_reader *base, const struct store_query *q, s
                                         : INT64_MAX);
     sqlite3_bind_int64(st, 3, q->limit ? q->limit : 50);
     if (st == r->list_result)
-        sqlite3_bind_int(st, 4, result_code(q->result));
+        sqlite3_bind_int(st, 4, store_result_code(q->result));
     rc = emit_entries(st, fn, arg, &any);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : reader_fail(r, rc);
