@@ -56,6 +56,7 @@
 #include "core/outcome_store.h"
 #include "core/plugin.h"
 #include "core/reload.h"
+#include "core/run.h"
 #include "core/restore.h"
 #include "core/scheduler.h"
 #include "core/store.h"
@@ -63,6 +64,7 @@
 #include "io/api_history.h"
 #include "io/http_host.h"
 #include "io/metrics_render.h"
+#include "io/cluster_pg.h"
 #include "io/store_select.h"
 #include "io/watch.h"
 #include "lib/trigger.h"
@@ -95,6 +97,7 @@ struct daemon {
      * name it. Main thread at start; read-only after. */
     struct store_location store;
     uint64_t instance;       /* this start of the node (shared stores) */
+    struct cluster *cluster; /* NULL: not a cluster node (host.cluster) */
     atomic_bool ready; /* read by the HTTP thread for /-/ready */
 };
 
@@ -261,6 +264,7 @@ static int start_http(struct daemon *d, const struct manifest *m)
     d->api.history = d->history;
     d->api.store_backend = d->store.backend;
     d->api.store_path = d->store.where;
+    d->api.cluster = d->cluster;
     if (d->history)
         history_on_commit(d->history, api_history_committed, &d->api);
     w.n_routes = api_routes(&d->api, d->routes);
@@ -481,6 +485,49 @@ static int start_history(struct daemon *d, struct store *store, struct generatio
     return 0;
 }
 
+/* What another node asked of all (on the cluster's lease thread). */
+static void on_cluster_cmd(void *arg, enum cluster_cmd cmd, const char *job_id,
+                           const char *from)
+{
+    struct daemon *d = arg;
+    struct generation *g;
+    struct job *job;
+
+    (void)from;
+    if (cmd == CLUSTER_RELOAD) {
+        reloader_request(d->reloader, "cluster", NULL, NULL);
+        return;
+    }
+    if (cmd != CLUSTER_PAUSE && cmd != CLUSTER_RESUME)
+        return; /* a manual run is the asking node's */
+    g = reloader_live(d->reloader);
+    job = job_id ? generation_find_job(g, job_id) : NULL;
+    if (job) /* the asking node stored it: the store says so at any start */
+        atomic_store(&job->state->paused, cmd == CLUSTER_PAUSE);
+    generation_unref(g);
+}
+
+/* host.cluster: claims before every scheduled firing, the lease, the
+ * commands between nodes. The store's restore registered the node. */
+static void start_cluster(struct daemon *d, const struct manifest *m, unsigned workers)
+{
+    struct cluster_config cc = {
+        .conninfo = d->store.where,
+        .node = d->node,
+        .instance = d->instance,
+        .lease_ns = m->host.cluster.lease_ns,
+        .max_claims = workers + 1,
+        .on_cmd = on_cluster_cmd,
+        .on_cmd_arg = d,
+    };
+
+    run_id_set_node((unsigned)(d->instance % (1u << RUN_ID_NODE_BITS)));
+    d->cluster = cluster_new(&cc);
+    jlog(JH_LOG_INFO, "cluster_joined", "node=%s instance=%llu lease_ms=%lld store=\"%s\"",
+         d->node, (unsigned long long)d->instance,
+         (long long)(m->host.cluster.lease_ns / NS_PER_MS), d->store.label);
+}
+
 /* Builds the first generation and starts every thread; 0 or -errno. */
 static int start(struct daemon *d, struct errors *errs)
 {
@@ -539,11 +586,16 @@ static int start(struct daemon *d, struct errors *errs)
     publish_host_metrics(d, g);
     if (with_store && (rc = start_history(d, store, g, errs)) < 0)
         return rc;
+    if (with_store && m->host.cluster.enabled)
+        start_cluster(d, m, workers);
     {
         struct executor_opts eo = {
             .workers = workers,
             .stuck_grace_ns = g->manifest->host.stuck_grace_ns,
             .max_stuck_workers = g->manifest->host.max_stuck_workers,
+            .claim = d->cluster ? cluster_claim : NULL,
+            .claim_done = d->cluster ? cluster_claim_done : NULL,
+            .claim_arg = d->cluster,
         };
         d->ex = executor_new(&eo);
         d->metrics_src.pool = pool_stats;
@@ -557,6 +609,7 @@ static int start(struct daemon *d, struct errors *errs)
             .dry_run = opts->dry_run,
             .resume = restore_resume,
             .resume_arg = d->restore,
+            .deterministic = d->cluster != NULL,
         };
         d->sched = scheduler_new(&so);
     }
@@ -570,6 +623,10 @@ static int start(struct daemon *d, struct errors *errs)
         errors_add(errs, "%s: host.http: cannot serve %s (see the http_failed record)",
                    opts->manifest_path, g->manifest->host.http.listen);
         return -EADDRNOTAVAIL;
+    }
+    if (d->cluster && cluster_start(d->cluster) < 0) {
+        errors_add(errs, "cannot start the cluster's lease thread: %s", strerror(errno));
+        return -EAGAIN;
     }
     /* the writer after the API wired its commit hook, before any firing */
     if (d->history && history_start(d->history) < 0) {
@@ -652,6 +709,7 @@ int daemon_run(const struct daemon_opts *opts)
     http_host_stop(d.http);
     api_history_close(&d.api); /* its read handle, now that no request runs */
     isolate_shutdown();
+    cluster_stop(d.cluster); /* before the stop's heartbeat gives the lease up */
     history_stop(d.history); /* what is queued, then a clean stop's heartbeat */
     if (status == 0 || d.ex)
         jlog(left ? JH_LOG_ERROR : JH_LOG_INFO, "host_stopped", "abandoned_runs=%u", left);
@@ -663,6 +721,7 @@ int daemon_run(const struct daemon_opts *opts)
         reloader_free(d.reloader);
         mainloop_run_pending(); /* the generations' teardown: plugins' shutdown */
         history_free(d.history);
+        cluster_free(d.cluster);
         restore_free(d.restore);
         if (d.rt.metrics) {
             struct metrics *m = d.rt.metrics;

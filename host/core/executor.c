@@ -96,6 +96,9 @@ struct executor {
     pthread_t watch_thread;
     bool watch_running;
     struct worker *workers;   /* under lock: every worker thread alive */
+    executor_claim_fn claim;  /* fixed at executor_new; see executor.h */
+    executor_claim_done_fn claim_done;
+    void *claim_arg;
 };
 
 static void *worker_main(void *arg);
@@ -172,7 +175,8 @@ static bool execute(struct worker *w, struct task *t)
 {
     const struct manifest_job *spec = t->job->spec;
     struct executor *ex = w->ex;
-    bool ours;
+    uint64_t token = 0;
+    bool ours, claimed = false;
 
     if (t->opts.not_before_mono_ns) {
         /* queued ahead of its time: this thread's own timer starts it */
@@ -187,6 +191,22 @@ static bool execute(struct worker *w, struct task *t)
         outcome_skipped(t->job, SKIP_MISFIRE, t->opts.scheduled_wall_ns, 1);
         return true;
     }
+    if (ex->claim && (t->opts.trigger == RUN_SCHEDULED || t->opts.trigger == RUN_CATCH_UP) &&
+        !t->opts.dry_run) {
+        switch (ex->claim(ex->claim_arg, t->job, &t->opts, &token)) {
+        case CLAIM_WON:
+            claimed = true;
+            t->opts.fencing_token = token;
+            break;
+        case CLAIM_LOST: /* another node runs it: its history says so */
+            executor_release_instance(t->job);
+            return true;
+        case CLAIM_UNAVAILABLE:
+            executor_release_instance(t->job);
+            outcome_skipped(t->job, SKIP_STORE_UNAVAILABLE, t->opts.scheduled_wall_ns, 1);
+            return true;
+        }
+    }
     int64_t grace = atomic_load_explicit(&ex->stuck_grace_ns, memory_order_relaxed);
     if (spec->timeout_ns > 0 && spec->isolation == ISOLATION_THREAD && grace > 0) {
         /* the stuck moment is known before the run starts: tell the watch
@@ -200,6 +220,8 @@ static bool execute(struct worker *w, struct task *t)
     t->opts.holds_instance = true; /* run_job gives it back before reporting the finish */
     ours = run_job(t->job, &t->opts, &w->run);
     atomic_store_explicit(&w->cur_stuck_at, 0, memory_order_relaxed);
+    if (claimed && ex->claim_done)
+        ex->claim_done(ex->claim_arg, t->job, &w->run, token);
     return ours;
 }
 
@@ -438,6 +460,9 @@ struct executor *executor_new(const struct executor_opts *opts)
     atomic_init(&ex->stuck_grace_ns, opts->stuck_grace_ns);
     ex->max_stuck = opts->max_stuck_workers;
     ex->target = opts->workers ? opts->workers : 1;
+    ex->claim = opts->claim;
+    ex->claim_done = opts->claim_done;
+    ex->claim_arg = opts->claim_arg;
     pthread_mutex_lock(&ex->lock);
     for (unsigned i = 0; i < ex->target; i++)
         spawn_worker(ex);

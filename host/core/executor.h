@@ -34,10 +34,27 @@
 struct executor;
 struct job;
 
+/* A cluster's claim of a scheduled firing (scheduled and catch-up runs;
+ * manual ones are the asking node's). Called on the worker thread that
+ * would run it, just before it starts (it may block on the network): may
+ * set opts->run_id (the id the claim records). Returns CLAIM_WON (run it;
+ * *token is handed to claim_done after the run), CLAIM_LOST (another node
+ * runs it: nothing is reported) or CLAIM_UNAVAILABLE (the claim could not
+ * be made: reported skipped, store_unavailable, never run). */
+enum executor_claim { CLAIM_WON = 0, CLAIM_LOST, CLAIM_UNAVAILABLE };
+typedef enum executor_claim (*executor_claim_fn)(void *arg, struct job *job,
+                                                 struct run_opts *opts, uint64_t *token);
+/* After a claimed run returned (its finish reported), same thread. */
+typedef void (*executor_claim_done_fn)(void *arg, struct job *job, const struct run *run,
+                                       uint64_t token);
+
 struct executor_opts {
     unsigned workers;           /* threads; 0 = 1 */
     int64_t stuck_grace_ns;     /* after a run's timeout; 0 = never write a run off */
     unsigned max_stuck_workers; /* written-off threads replaced at most at once */
+    executor_claim_fn claim;    /* NULL: every firing is this node's */
+    executor_claim_done_fn claim_done;
+    void *claim_arg;
 };
 
 /* Takes one of the job's max_instances slots; false when all are taken.

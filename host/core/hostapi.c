@@ -554,6 +554,7 @@ void hostapi_run_ctx(struct run_ctx *rc, const struct run *run, const struct plu
     rc->info.scheduled_ns = run->scheduled_wall_ns;
     rc->info.timeout_ns = run->job->spec->timeout_ns;
     rc->info.attempt = 1;
+    rc->info.fencing_token = run->fencing_token;
 }
 
 int hostapi_call_init(struct plugin *p, char *why, size_t whylen)

@@ -25,16 +25,34 @@
 /* The last id given, any thread (compare-and-swap). */
 static _Atomic uint64_t last_run_id;
 
+/* The node's bits in the counter (run_id_set_node), set before any run;
+ * 0 and a 20-bit counter on a single host. */
+static uint64_t node_bits, counter_mask = (1u << RUN_ID_COUNTER_BITS) - 1;
+
+void run_id_set_node(unsigned salt)
+{
+    node_bits = (uint64_t)(salt & ((1u << RUN_ID_NODE_BITS) - 1))
+                << (RUN_ID_COUNTER_BITS - RUN_ID_NODE_BITS);
+    counter_mask = (1u << (RUN_ID_COUNTER_BITS - RUN_ID_NODE_BITS)) - 1;
+}
+
 /* An id for a run starting at wall_ns. */
 static uint64_t run_id_at(int64_t wall)
 {
-    uint64_t floor_id = (uint64_t)(wall > 0 ? wall / NS_PER_MS : 0) << RUN_ID_COUNTER_BITS;
+    uint64_t floor_id =
+        (uint64_t)(wall > 0 ? wall / NS_PER_MS : 0) << RUN_ID_COUNTER_BITS | node_bits;
     uint64_t prev = atomic_load_explicit(&last_run_id, memory_order_relaxed), next;
 
     /* The millisecond's first id, or one past the last when that is later
-     * (a burst within a millisecond, or a clock that stepped back). */
+     * (a burst within a millisecond, or a clock that stepped back); a
+     * counter that runs out moves on to the next millisecond's first. */
     do {
-        next = prev >= floor_id ? prev + 1 : floor_id;
+        if (prev < floor_id)
+            next = floor_id;
+        else if ((prev & counter_mask) == counter_mask)
+            next = ((prev >> RUN_ID_COUNTER_BITS) + 1) << RUN_ID_COUNTER_BITS | node_bits;
+        else
+            next = prev + 1;
     } while (!atomic_compare_exchange_weak_explicit(&last_run_id, &prev, next,
                                                     memory_order_relaxed, memory_order_relaxed));
     return next;
@@ -150,6 +168,7 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     run->dry_run = opts->dry_run;
     run->attempt = opts->attempt ? opts->attempt : 1;
     run->holds_instance = opts->holds_instance;
+    run->fencing_token = opts->fencing_token;
     run->scheduled_wall_ns = opts->scheduled_wall_ns;
     atomic_store_explicit(&run->output_bytes, 0, memory_order_relaxed);
     atomic_store_explicit(&run->output_dropped, 0, memory_order_relaxed);

@@ -35,6 +35,8 @@ struct run_opts {
                                   0 = assigned at start */
     int64_t not_before_mono_ns; /* queued ahead of its time: the worker waits until
                                    then itself (CLOCK_MONOTONIC); 0 = at once */
+    uint64_t fencing_token;     /* a cluster's claim of the firing (plugins see it in
+                                   jh_run_info); 0 = not claimed */
     bool holds_instance;        /* the run holds one of its job's instances (the
                                    executor claimed it): given back just before its
                                    finish is reported, so whoever sees the finish may
@@ -65,6 +67,7 @@ struct run {
     enum run_result result;
     bool stuck;                /* finished by run_write_off, still running */
     bool holds_instance;       /* from run_opts */
+    uint64_t fencing_token;    /* from run_opts */
     char error[RUN_ERROR_MAX]; /* the plugin's jh_set_error, or the host's reason; "" */
     /* The run's output as the history writer takes it (host.store.history.
      * output_max): bytes taken and records left out. Written by the history
@@ -91,6 +94,12 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run);
  * timeout now, though its plugin has not returned: the executor's stuck
  * watch. False when the run finished (or moved on) first. Any thread. */
 bool run_write_off(struct run *run, uint64_t fate);
+
+/* Nodes of a cluster give ids to runs at the same milliseconds: each puts
+ * a number of its own (random per start) in the top RUN_ID_NODE_BITS of
+ * the counter, which keeps the rest. Main thread, before any run. */
+#define RUN_ID_NODE_BITS 10
+void run_id_set_node(unsigned salt);
 
 /* A fresh run id (never 0). Any thread. */
 uint64_t run_new_id(void);

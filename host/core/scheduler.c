@@ -134,10 +134,37 @@ static bool same_plan(const struct manifest_job *a, const struct manifest_job *b
     return a->enabled && b->enabled && trigger_equal(&a->trigger, &b->trigger);
 }
 
-static int64_t jitter(struct scheduler *s, const struct trigger *t)
+/* Where an interval without `start` planned now counts its phase from. */
+static int64_t fresh_anchor(const struct scheduler *s, int64_t now)
 {
+    return s->opts.deterministic ? 0 : now;
+}
+
+/* The same number on every node for one firing: FNV-1a of the job id,
+ * then the nominal time mixed in (splitmix64's finaliser). */
+static uint64_t firing_hash(const char *id, int64_t nominal)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    h ^= (uint64_t)nominal;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h;
+}
+
+static int64_t jitter(struct scheduler *s, const struct job *job, int64_t nominal)
+{
+    const struct trigger *t = &job->spec->trigger;
+
     if (t->jitter_ns <= 0)
         return 0;
+    if (s->opts.deterministic)
+        return (int64_t)(firing_hash(job->spec->id, nominal) % (uint64_t)t->jitter_ns);
     /* xorshift64: good enough to spread firings, and needs no lock of its own */
     s->rng ^= s->rng << 13;
     s->rng ^= s->rng >> 7;
@@ -152,7 +179,7 @@ static void set_next(struct scheduler *s, struct job *job, int64_t nominal)
         outcome_planned(job, -1);
         return;
     }
-    struct entry e = {.due = nominal + jitter(s, &job->spec->trigger), .job = job};
+    struct entry e = {.due = nominal + jitter(s, job, nominal), .job = job};
     outcome_planned(job, e.due);
     heap_push(s, e);
 }
@@ -298,13 +325,17 @@ static int64_t resume_job(struct scheduler *s, struct job *job, const struct sch
     int64_t since = rs->down_since_ns, anchor = rs->last_nominal_ns ? rs->last_nominal_ns : now;
     uint64_t missed;
 
+    if (s->opts.deterministic)
+        anchor = 0; /* the epoch's phase, whatever a node recorded */
+
     if (t->kind == TRIGGER_DATE) {
         if (rs->date_done)
             return -1; /* it ran, or was skipped: never again */
         if (t->at_ns <= since)
             return past_date(job, now); /* due while the daemon ran, not recorded */
     }
-    if (t->kind == TRIGGER_INTERVAL && !t->start_ns && !rs->last_nominal_ns)
+    if (t->kind == TRIGGER_INTERVAL && !t->start_ns && !rs->last_nominal_ns &&
+        !s->opts.deterministic)
         return trigger_next(t, now, now); /* no phase to count firings by */
     missed = trigger_count(t, since, now, anchor);
     if (missed > 0) {
@@ -360,7 +391,7 @@ void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t
         else if (spec->trigger.kind == TRIGGER_DATE && spec->trigger.at_ns <= now)
             nominal = past_date(job, now);
         else
-            nominal = trigger_next(&spec->trigger, now, now); /* one period from now */
+            nominal = trigger_next(&spec->trigger, now, fresh_anchor(s, now));
         set_next(s, job, nominal);
     }
     batch = take_batch(s, &n, &bg); /* catch-up runs */
@@ -443,8 +474,8 @@ void scheduler_clock_stepped(struct scheduler *s, int64_t delta_ns)
     for (size_t i = 0; i < s->n; i++) {
         struct entry *e = &s->heap[i];
         const struct trigger *t = &e->job->spec->trigger;
-        if (t->kind != TRIGGER_INTERVAL || t->start_ns)
-            continue;
+        if (t->kind != TRIGGER_INTERVAL || t->start_ns || s->opts.deterministic)
+            continue; /* absolute times (a cluster's intervals are) stay */
         e->due += delta_ns;
         e->job->state->plan_nominal_ns += delta_ns;
         outcome_planned(e->job, e->due);

@@ -63,6 +63,11 @@ struct scheduler_opts {
     bool dry_run; /* every run is a dry run */
     sched_resume_fn resume; /* NULL: no run store */
     void *resume_arg;
+    /* A cluster: every node must plan the same firings. Intervals without
+     * `start` are anchored to the Unix epoch (not to when the node planned
+     * them) and keep that phase when the clock steps; jitter is derived
+     * from the firing's identity (job id, nominal time), not drawn. */
+    bool deterministic;
 };
 
 struct scheduler *scheduler_new(const struct scheduler_opts *opts);

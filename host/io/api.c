@@ -26,6 +26,7 @@
 #include "io/http_deferred.h"
 #include "core/run.h"
 #include "io/api_history.h"
+#include "io/cluster_pg.h"
 #include "lib/trigger.h"
 #include "lib/units.h"
 #include "lib/util.h"
@@ -112,6 +113,9 @@ static void handle_reload(void *arg, const struct http_request *req, struct http
     struct api *api = arg;
     (void)req;
 
+    if (api->cluster && cluster_notify(api->cluster, CLUSTER_RELOAD, NULL) < 0)
+        jlog(JH_LOG_WARN, "cluster_notify_failed", "command=reload error=%s",
+             "the other nodes were not told: reload them by hand");
     reloader_request(api->reloader, "http", reload_answer, http_defer(resp));
 }
 
@@ -204,6 +208,12 @@ static void handle_job_post(void *arg, const struct http_request *req, struct ht
                  paused ? "true" : "false",
                  "the run store did not take it in time: it stays queued and is written once "
                  "the store works");
+        if (api->cluster &&
+            cluster_notify(api->cluster, paused ? CLUSTER_PAUSE : CLUSTER_RESUME, id) < 0)
+            jlog(JH_LOG_WARN, "cluster_notify_failed", "command=%s job=%s error=%s",
+                 paused ? "pause" : "resume", id,
+                 "the other nodes were not told now: they read it from the store at their "
+                 "next start");
         reply(resp, 200, job_json(job));
     }
     generation_unref(g);

@@ -15,6 +15,7 @@ struct reloader;
 struct executor;
 struct history;
 struct store_backend;
+struct cluster;
 struct store_reader;
 
 struct api {
@@ -33,6 +34,9 @@ struct api {
      * commit of the store: under follow_lock (a leaf lock). */
     pthread_mutex_t follow_lock;
     struct api_follow *followers;
+    /* A cluster node (NULL otherwise): pauses, resumes and reloads asked
+     * here are told to every other node. */
+    struct cluster *cluster;
 };
 
 /* Fills `routes` (room for API_ROUTES entries) with the API's routes, whose

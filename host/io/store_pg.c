@@ -62,10 +62,10 @@ static const char schema_v1[] =
     " first_seen bigint NOT NULL, paused boolean NOT NULL DEFAULT false, paused_at bigint);"
     "CREATE TABLE jh_plugins(key serial PRIMARY KEY, name text NOT NULL, version text NOT NULL,"
     " sha256 text NOT NULL, UNIQUE(name, version, sha256));"
-    "CREATE TABLE jh_runs(id bigint PRIMARY KEY, job int NOT NULL, plugin int, node text,"
+    "CREATE TABLE jh_runs(id bigint NOT NULL, job int NOT NULL, plugin int, node text NOT NULL,"
     " result smallint, cause smallint NOT NULL, reason smallint, scheduled bigint,"
     " utc_offset int, attempt int NOT NULL DEFAULT 1, started bigint, finished bigint,"
-    " count bigint, error text);"
+    " count bigint, error text, PRIMARY KEY(id, node));"
     "CREATE INDEX jh_runs_job ON jh_runs(job, id);"
     "CREATE INDEX jh_runs_open ON jh_runs(node) WHERE result IS NULL;"
     "CREATE TABLE jh_output(run_id bigint NOT NULL, seq int NOT NULL, ts bigint NOT NULL,"
@@ -569,9 +569,10 @@ static int pg_put_row(struct store *base, const struct store_row *row)
         p_i64(&p, row->finished_ns);
         p_i64(&p, code);
         p_text(&p, row->error);
+        p.v[p.n++] = s->node;
         res = run(s->conn,
                   "UPDATE jh_runs SET finished = $2, result = $3, error = $4"
-                  " WHERE id = $1 AND result IS NULL",
+                  " WHERE id = $1 AND node = $5 AND result IS NULL",
                   &p);
         if (result_status(res) < 0)
             return fail(s, res, "writing a run");
@@ -605,12 +606,12 @@ static int pg_put_row(struct store *base, const struct store_row *row)
     }
     p_text(&p, row->error);
     p_opt(&p, row->plugin);
-    p_text(&p, s->node);
+    p.v[p.n++] = s->node;
     return exec_p(s,
                   "INSERT INTO jh_runs(id, job, cause, scheduled, utc_offset, attempt, started,"
                   " finished, result, reason, count, error, plugin, node)"
                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                  " ON CONFLICT (id) DO NOTHING",
+                  " ON CONFLICT (id, node) DO NOTHING",
                   &p, "writing a run");
 }
 

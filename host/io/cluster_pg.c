@@ -1,0 +1,599 @@
+/*
+ * cluster_pg — claims, leases and commands between nodes. See cluster_pg.h.
+ *
+ * DESIGN. Workers claim a firing on a connection of the pool: they take a
+ * free one under `pool_lock` (waiting on `pool_free` while all are in
+ * use), make the one round trip without the lock, and give it back. A
+ * connection that failed is closed and reopened by the next claim that
+ * takes its slot, but not sooner than RECONNECT_NS after the last failed
+ * attempt: a node cut off from the database answers "unavailable" at once
+ * instead of making every worker wait for a connect timeout.
+ *
+ * The lease thread owns one connection of its own: it renews the lease,
+ * reaps, and LISTENs; it sleeps in poll(2) on that connection's socket
+ * and an eventfd that cluster_stop writes, until the next renewal is due.
+ *
+ * Counters are atomics; the latency histogram and the lease state are
+ * under `stats_lock` (a leaf lock).
+ */
+#include "io/cluster_pg.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/generation.h"
+#include "core/log.h"
+#include "core/run.h"
+#include "io/store_pg.h"
+#include "lib/trigger.h"
+#include "lib/units.h"
+#include "lib/util.h"
+
+#define RECONNECT_NS (1 * NS_PER_SEC)
+#define CHANNEL "jobhost"
+
+const double cluster_latency_bounds[CLUSTER_LATENCY_BUCKETS] = {
+    .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1,
+};
+
+struct slot {
+    PGconn *conn;  /* NULL: to (re)connect */
+    bool busy;     /* under pool_lock */
+};
+
+struct cluster {
+    char *conninfo;
+    char *node;
+    uint64_t instance;
+    int64_t lease_ns;
+    cluster_cmd_fn on_cmd;
+    void *on_cmd_arg;
+
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_free;
+    struct slot *slots; /* n_slots, under pool_lock (busy); conn: its taker's */
+    unsigned n_slots;
+    _Atomic int64_t last_connect_fail; /* mono ns; 0 = none */
+
+    /* lease thread */
+    pthread_t thread;
+    bool running;
+    int stop_fd;
+    PGconn *lease_conn;           /* the lease thread's */
+    int64_t last_lease_fail;      /* lease thread */
+
+    atomic_uint_fast64_t won, lost, errors, fenced, renewals, renewal_failures, reaped,
+        db_errors, notifications;
+    pthread_mutex_t stats_lock;
+    bool lease_ok;                /* under stats_lock */
+    int64_t last_renewal_mono;    /* under stats_lock; 0 = never */
+    uint64_t lat_buckets[CLUSTER_LATENCY_BUCKETS];
+    uint64_t lat_count;
+    double lat_sum;
+};
+
+/* --- connections ------------------------------------------------------------------ */
+
+static PGconn *connect_one(struct cluster *c, const char *what)
+{
+    char err[512] = "", sql[96];
+    PGconn *conn = NULL;
+
+    if (store_pg_connect(c->conninfo, &conn, err, sizeof(err)) < 0) {
+        atomic_fetch_add(&c->db_errors, 1);
+        jlog(JH_LOG_WARN, "cluster_db_error", "node=%s op=connect for=%s error=%s", c->node,
+             what, err);
+        return NULL;
+    }
+    /* no statement may outlast half a lease: a claim that hangs is a
+     * claim lost to the cut, not one that lands late */
+    snprintf(sql, sizeof(sql), "SET statement_timeout = %" PRId64,
+             c->lease_ns / 2 / NS_PER_MS > 0 ? c->lease_ns / 2 / NS_PER_MS : 1);
+    PQclear(PQexec(conn, sql));
+    return conn;
+}
+
+/* A slot with a live connection, or NULL (unavailable now). */
+static struct slot *pool_take(struct cluster *c)
+{
+    struct slot *s = NULL;
+
+    pthread_mutex_lock(&c->pool_lock);
+    for (;;) {
+        for (unsigned i = 0; i < c->n_slots && !s; i++)
+            if (!c->slots[i].busy && c->slots[i].conn)
+                s = &c->slots[i];
+        for (unsigned i = 0; i < c->n_slots && !s; i++)
+            if (!c->slots[i].busy)
+                s = &c->slots[i];
+        if (s)
+            break;
+        pthread_cond_wait(&c->pool_free, &c->pool_lock);
+    }
+    s->busy = true;
+    pthread_mutex_unlock(&c->pool_lock);
+    if (!s->conn) {
+        int64_t failed = atomic_load(&c->last_connect_fail);
+        if (!failed || mono_ns() - failed >= RECONNECT_NS)
+            s->conn = connect_one(c, "claims");
+        if (!s->conn) {
+            atomic_store(&c->last_connect_fail, mono_ns());
+            pthread_mutex_lock(&c->pool_lock);
+            s->busy = false;
+            pthread_cond_signal(&c->pool_free);
+            pthread_mutex_unlock(&c->pool_lock);
+            return NULL;
+        }
+        atomic_store(&c->last_connect_fail, 0);
+    }
+    return s;
+}
+
+/* Gives the slot back; `broken` closes its connection. */
+static void pool_give(struct cluster *c, struct slot *s, bool broken)
+{
+    if (broken || PQstatus(s->conn) != CONNECTION_OK) {
+        PQfinish(s->conn);
+        s->conn = NULL;
+    }
+    pthread_mutex_lock(&c->pool_lock);
+    s->busy = false;
+    pthread_cond_signal(&c->pool_free);
+    pthread_mutex_unlock(&c->pool_lock);
+}
+
+static bool ok(PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+static void db_error(struct cluster *c, const char *op, PGresult *res, PGconn *conn)
+{
+    char msg[512];
+
+    snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    msg[strcspn(msg, "\n")] = '\0';
+    atomic_fetch_add(&c->db_errors, 1);
+    jlog(JH_LOG_WARN, "cluster_db_error", "node=%s op=%s error=%s", c->node, op, msg);
+}
+
+/* --- claims ------------------------------------------------------------------ */
+
+static void observe_latency(struct cluster *c, int64_t ns)
+{
+    double s = (double)ns / 1e9;
+
+    pthread_mutex_lock(&c->stats_lock);
+    for (size_t i = 0; i < CLUSTER_LATENCY_BUCKETS; i++)
+        if (s <= cluster_latency_bounds[i])
+            c->lat_buckets[i]++;
+    c->lat_count++;
+    c->lat_sum += s;
+    pthread_mutex_unlock(&c->stats_lock);
+}
+
+enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *opts,
+                                  uint64_t *token)
+{
+    struct cluster *c = arg;
+    const char *v[6];
+    char sched[24], off[16], inst[24], rid[24];
+    enum executor_claim rc = CLAIM_UNAVAILABLE;
+    int64_t t0 = mono_ns();
+    struct slot *s;
+    PGresult *res;
+
+    if (!opts->run_id)
+        opts->run_id = run_new_id(); /* the claim names the run */
+    snprintf(sched, sizeof(sched), "%" PRId64, opts->scheduled_wall_ns);
+    snprintf(off, sizeof(off), "%" PRId32,
+             trigger_utc_offset(&job->spec->trigger, opts->scheduled_wall_ns));
+    snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
+    snprintf(rid, sizeof(rid), "%" PRId64, (int64_t)opts->run_id);
+    v[0] = job->spec->id;
+    v[1] = sched;
+    v[2] = off;
+    v[3] = c->node;
+    v[4] = inst;
+    v[5] = rid;
+    s = pool_take(c);
+    if (!s) {
+        atomic_fetch_add(&c->errors, 1);
+        return CLAIM_UNAVAILABLE;
+    }
+    /* One round trip: the insert happens only while this node's lease
+     * runs by the database's clock; the first column tells a lost claim
+     * from a lapsed lease. */
+    res = PQexecParams(s->conn,
+                       "WITH me AS (SELECT 1 FROM jh_nodes WHERE name = $4 AND instance = $5"
+                       "  AND lease_until > now()),"
+                       " ins AS (INSERT INTO jh_claims(job, scheduled, utc_offset, node, instance,"
+                       "  run_id) SELECT $1, $2, $3, $4, $5, $6 FROM me"
+                       "  ON CONFLICT DO NOTHING RETURNING token)"
+                       " SELECT EXISTS (SELECT 1 FROM me), (SELECT token FROM ins)",
+                       6, NULL, v, NULL, NULL, 0);
+    if (!ok(res) || PQntuples(res) != 1) {
+        db_error(c, "claim", res, s->conn);
+        PQclear(res);
+        pool_give(c, s, true);
+        atomic_fetch_add(&c->errors, 1);
+        return CLAIM_UNAVAILABLE;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        atomic_fetch_add(&c->errors, 1);
+        jlog(JH_LOG_WARN, "claim_refused", "node=%s job=%s error=%s", c->node, job->spec->id,
+             "this node's lease has lapsed: it claims nothing until a renewal succeeds");
+        rc = CLAIM_UNAVAILABLE;
+    } else if (PQgetisnull(res, 0, 1)) {
+        atomic_fetch_add(&c->lost, 1);
+        rc = CLAIM_LOST;
+    } else {
+        *token = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+        atomic_fetch_add(&c->won, 1);
+        rc = CLAIM_WON;
+    }
+    PQclear(res);
+    pool_give(c, s, false);
+    observe_latency(c, mono_ns() - t0);
+    return rc;
+}
+
+void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint64_t token)
+{
+    struct cluster *c = arg;
+    char tok[24], inst[24];
+    const char *v[2] = {tok, inst};
+    struct slot *s;
+    PGresult *res;
+
+    snprintf(tok, sizeof(tok), "%" PRIu64, token);
+    snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
+    s = pool_take(c);
+    if (!s)
+        return; /* left running: an earlier start's claims are reaped at the next start */
+    /* the fencing token: only the claim this run won, still this node's */
+    res = PQexecParams(s->conn,
+                       "UPDATE jh_claims SET state = 'done', ended_at = now()"
+                       " WHERE token = $1 AND instance = $2 AND state = 'running'",
+                       2, NULL, v, NULL, NULL, 0);
+    if (!ok(res)) {
+        db_error(c, "claim_done", res, s->conn);
+        PQclear(res);
+        pool_give(c, s, true);
+        return;
+    }
+    if (strcmp(PQcmdTuples(res), "1") != 0) {
+        atomic_fetch_add(&c->fenced, 1);
+        jlog(JH_LOG_WARN, "claim_fenced", "node=%s job=%s run_id=%s token=%" PRIu64 " error=%s",
+             c->node, job->spec->id, run->id_text, token,
+             "another node declared this run abandoned while it ran (this node's lease "
+             "lapsed): its result stands only in this node's history");
+    }
+    PQclear(res);
+    pool_give(c, s, false);
+}
+
+int cluster_notify(struct cluster *c, enum cluster_cmd cmd, const char *job_id)
+{
+    static const char *const names[] = {"run", "pause", "resume", "reload"};
+    char payload[512];
+    const char *v[1] = {payload};
+    struct slot *s;
+    PGresult *res;
+    int rc = 0;
+
+    snprintf(payload, sizeof(payload), "%s %s %" PRIu64 " %s", names[cmd], c->node, c->instance,
+             job_id ? job_id : "-");
+    s = pool_take(c);
+    if (!s)
+        return -ECONNREFUSED;
+    res = PQexecParams(s->conn, "SELECT pg_notify('" CHANNEL "', $1)", 1, NULL, v, NULL, NULL,
+                       0);
+    if (!ok(res)) {
+        db_error(c, "notify", res, s->conn);
+        rc = -EIO;
+    }
+    PQclear(res);
+    pool_give(c, s, rc < 0);
+    return rc;
+}
+
+/* --- the lease thread ------------------------------------------------------------------ */
+
+static void set_lease(struct cluster *c, bool good)
+{
+    pthread_mutex_lock(&c->stats_lock);
+    c->lease_ok = good;
+    if (good)
+        c->last_renewal_mono = mono_ns();
+    pthread_mutex_unlock(&c->stats_lock);
+}
+
+static bool lease_connect(struct cluster *c)
+{
+    PGresult *res;
+
+    if (c->lease_conn && PQstatus(c->lease_conn) == CONNECTION_OK)
+        return true;
+    PQfinish(c->lease_conn);
+    c->lease_conn = NULL;
+    if (c->last_lease_fail && mono_ns() - c->last_lease_fail < RECONNECT_NS)
+        return false;
+    c->lease_conn = connect_one(c, "lease");
+    if (!c->lease_conn) {
+        c->last_lease_fail = mono_ns();
+        return false;
+    }
+    res = PQexec(c->lease_conn, "LISTEN " CHANNEL);
+    if (!ok(res)) {
+        db_error(c, "listen", res, c->lease_conn);
+        PQclear(res);
+        PQfinish(c->lease_conn);
+        c->lease_conn = NULL;
+        c->last_lease_fail = mono_ns();
+        return false;
+    }
+    PQclear(res);
+    c->last_lease_fail = 0;
+    return true;
+}
+
+/* 1 renewed, 0 the name now belongs to another start, -1 no database. */
+static int renew(struct cluster *c)
+{
+    char inst[24], lease[24];
+    const char *v[3] = {c->node, inst, lease};
+    PGresult *res;
+    int rc;
+
+    snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
+    snprintf(lease, sizeof(lease), "%" PRId64, c->lease_ns / 1000);
+    res = PQexecParams(c->lease_conn,
+                       "UPDATE jh_nodes SET heartbeat_at = now(),"
+                       " lease_until = now() + $3 * interval '1 microsecond'"
+                       " WHERE name = $1 AND instance = $2 AND stopped_at IS NULL",
+                       3, NULL, v, NULL, NULL, 0);
+    if (!ok(res)) {
+        db_error(c, "renew", res, c->lease_conn);
+        PQclear(res);
+        return -1;
+    }
+    rc = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
+    PQclear(res);
+    return rc;
+}
+
+/* Other nodes' claims whose lease expired: abandoned, their runs
+ * interrupted in history. Only while this node's own lease runs (the
+ * statement checks it), so a node that was cut off reaps nothing until
+ * its renewal is back. */
+static void reap(struct cluster *c)
+{
+    char inst[24], now[24];
+    const char *v[3] = {c->node, inst, now};
+    PGresult *res;
+
+    snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
+    snprintf(now, sizeof(now), "%" PRId64, wall_ns());
+    res = PQexecParams(
+        c->lease_conn,
+        "WITH dead AS (UPDATE jh_claims c SET state = 'abandoned', ended_at = now(),"
+        "  reaped_by = $1 FROM jh_nodes n"
+        "  WHERE c.state = 'running' AND n.name = c.node"
+        "  AND (n.instance <> c.instance OR n.lease_until < now())"
+        "  AND EXISTS (SELECT 1 FROM jh_nodes me WHERE me.name = $1 AND me.instance = $2"
+        "   AND me.lease_until > now())"
+        "  RETURNING c.job, c.scheduled, c.utc_offset, c.node, c.run_id, c.claimed_at),"
+        " runs AS (INSERT INTO jh_runs(id, job, cause, scheduled, utc_offset, started, finished,"
+        "  result, error, node)"
+        "  SELECT d.run_id, j.key, 0, d.scheduled, d.utc_offset,"
+        "   (extract(epoch FROM d.claimed_at) * 1e9)::bigint, $3, 6,"
+        "   'abandoned: node ' || d.node || ' stopped renewing its lease while the run was in"
+        " flight (found by ' || $1 || '); whether it did its work is unknown', d.node"
+        "  FROM dead d JOIN jh_jobs j ON j.id = d.job"
+        "  ON CONFLICT (id, node) DO UPDATE SET result = 6, finished = EXCLUDED.finished,"
+        "   error = EXCLUDED.error WHERE jh_runs.result IS NULL)"
+        " SELECT job, node, run_id FROM dead",
+        3, NULL, v, NULL, NULL, 0);
+    if (!ok(res)) {
+        db_error(c, "reap", res, c->lease_conn);
+        PQclear(res);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        char id_text[RUN_ID_LEN];
+        run_id_format((uint64_t)strtoll(PQgetvalue(res, i, 2), NULL, 10), id_text);
+        atomic_fetch_add(&c->reaped, 1);
+        jlog(JH_LOG_WARN, "run_abandoned", "job=%s run_id=%s node=%s found_by=%s",
+             PQgetvalue(res, i, 0), id_text, PQgetvalue(res, i, 1), c->node);
+    }
+    PQclear(res);
+}
+
+/* "CMD NODE INSTANCE JOB" from another node, to the callback. */
+static void dispatch(struct cluster *c, const char *payload)
+{
+    static const char *const names[] = {"run", "pause", "resume", "reload"};
+    char cmd[16] = "", node[256] = "", job[512] = "";
+    unsigned long long inst = 0;
+
+    if (sscanf(payload, "%15s %255s %llu %511s", cmd, node, &inst, job) != 4)
+        return;
+    if (inst == c->instance)
+        return; /* our own */
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(cmd, names[i]) != 0)
+            continue;
+        atomic_fetch_add(&c->notifications, 1);
+        jlog(JH_LOG_INFO, "cluster_command", "node=%s from=%s command=%s job=%s", c->node, node,
+             cmd, job);
+        if (c->on_cmd)
+            c->on_cmd(c->on_cmd_arg, (enum cluster_cmd)i, strcmp(job, "-") ? job : NULL, node);
+    }
+}
+
+static void drain_notifies(struct cluster *c)
+{
+    PGnotify *n;
+
+    if (!PQconsumeInput(c->lease_conn))
+        return;
+    while ((n = PQnotifies(c->lease_conn))) {
+        dispatch(c, n->extra);
+        PQfreemem(n);
+    }
+}
+
+static void *lease_main(void *arg)
+{
+    struct cluster *c = arg;
+    int64_t period = c->lease_ns / 3, next = 0;
+    bool was_ok = true;
+
+    prctl(PR_SET_NAME, "jobhost-lease", 0, 0, 0);
+    for (;;) {
+        int64_t now = mono_ns();
+        if (now >= next) {
+            int r = lease_connect(c) ? renew(c) : -1;
+            next = now + period;
+            if (r == 1) {
+                atomic_fetch_add(&c->renewals, 1);
+                set_lease(c, true);
+                if (!was_ok)
+                    jlog(JH_LOG_INFO, "cluster_lease_back", "node=%s", c->node);
+                was_ok = true;
+                reap(c);
+            } else {
+                atomic_fetch_add(&c->renewal_failures, 1);
+                set_lease(c, false);
+                if (was_ok)
+                    jlog(JH_LOG_WARN, "cluster_lease_failed", "node=%s error=%s", c->node,
+                         r == 0 ? "the node's name was taken by another start (its lease "
+                                  "had lapsed)"
+                                : "the database cannot be reached: this node claims nothing "
+                                  "once its lease lapses");
+                was_ok = false;
+                if (r < 0 && c->lease_conn && PQstatus(c->lease_conn) != CONNECTION_OK) {
+                    PQfinish(c->lease_conn);
+                    c->lease_conn = NULL;
+                }
+                next = now + (period < NS_PER_SEC ? period : NS_PER_SEC);
+            }
+        }
+        struct pollfd fds[2] = {{.fd = c->stop_fd, .events = POLLIN},
+                                {.fd = c->lease_conn ? PQsocket(c->lease_conn) : -1,
+                                 .events = POLLIN}};
+        int64_t wait = next - mono_ns();
+        int timeout = wait > 0 ? (int)(wait / NS_PER_MS) + 1 : 0;
+        if (poll(fds, 2, timeout) < 0 && errno != EINTR)
+            break;
+        if (fds[0].revents)
+            break;
+        if (fds[1].fd >= 0 && fds[1].revents)
+            drain_notifies(c);
+    }
+    return NULL;
+}
+
+/* --- life ------------------------------------------------------------------ */
+
+struct cluster *cluster_new(const struct cluster_config *cfg)
+{
+    struct cluster *c = xcalloc(1, sizeof(*c));
+
+    c->conninfo = xstrdup(cfg->conninfo);
+    c->node = xstrdup(cfg->node);
+    c->instance = cfg->instance;
+    c->lease_ns = cfg->lease_ns;
+    c->on_cmd = cfg->on_cmd;
+    c->on_cmd_arg = cfg->on_cmd_arg;
+    c->n_slots = cfg->max_claims ? cfg->max_claims : 1;
+    c->slots = xcalloc(c->n_slots, sizeof(*c->slots));
+    c->stop_fd = -1;
+    c->lease_ok = true; /* the store's restore registered the node a moment ago */
+    c->last_renewal_mono = mono_ns();
+    pthread_mutex_init(&c->pool_lock, NULL);
+    pthread_cond_init(&c->pool_free, NULL);
+    pthread_mutex_init(&c->stats_lock, NULL);
+    return c;
+}
+
+int cluster_start(struct cluster *c)
+{
+    int rc;
+
+    c->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (c->stop_fd < 0)
+        return -errno;
+    rc = pthread_create(&c->thread, NULL, lease_main, c);
+    if (rc != 0)
+        return -rc;
+    c->running = true;
+    return 0;
+}
+
+void cluster_stop(struct cluster *c)
+{
+    uint64_t one = 1;
+
+    if (!c || !c->running)
+        return;
+    if (write(c->stop_fd, &one, sizeof(one)) < 0)
+        jlog(JH_LOG_WARN, "cluster_stop", "error=%s", strerror(errno));
+    pthread_join(c->thread, NULL);
+    c->running = false;
+}
+
+void cluster_free(struct cluster *c)
+{
+    if (!c)
+        return;
+    cluster_stop(c);
+    PQfinish(c->lease_conn);
+    for (unsigned i = 0; i < c->n_slots; i++)
+        PQfinish(c->slots[i].conn);
+    free(c->slots);
+    if (c->stop_fd >= 0)
+        close(c->stop_fd);
+    pthread_mutex_destroy(&c->pool_lock);
+    pthread_cond_destroy(&c->pool_free);
+    pthread_mutex_destroy(&c->stats_lock);
+    explicit_bzero(c->conninfo, strlen(c->conninfo));
+    free(c->conninfo);
+    free(c->node);
+    free(c);
+}
+
+void cluster_stats(struct cluster *c, struct cluster_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->claims_won = atomic_load(&c->won);
+    out->claims_lost = atomic_load(&c->lost);
+    out->claims_error = atomic_load(&c->errors);
+    out->fenced = atomic_load(&c->fenced);
+    out->renewals = atomic_load(&c->renewals);
+    out->renewal_failures = atomic_load(&c->renewal_failures);
+    out->reaped = atomic_load(&c->reaped);
+    out->db_errors = atomic_load(&c->db_errors);
+    out->notifications = atomic_load(&c->notifications);
+    pthread_mutex_lock(&c->stats_lock);
+    out->lease_ok = c->lease_ok;
+    out->heartbeat_age_s =
+        c->last_renewal_mono ? (double)(mono_ns() - c->last_renewal_mono) / 1e9 : -1;
+    memcpy(out->latency_buckets, c->lat_buckets, sizeof(out->latency_buckets));
+    out->latency_count = c->lat_count;
+    out->latency_sum = c->lat_sum;
+    pthread_mutex_unlock(&c->stats_lock);
+}

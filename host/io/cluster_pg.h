@@ -1,0 +1,92 @@
+/*
+ * cluster_pg — several nodes on one schedule, through the PostgreSQL run
+ * store (io/store_pg.c holds the schema). Every node plans the same
+ * firings (the scheduler's deterministic plans); before a scheduled firing
+ * runs, the node that would run it inserts its identity (job id, nominal
+ * time, UTC offset) into jh_claims, whose primary key lets one insert
+ * succeed: that node runs it, the others count a lost claim. The insert
+ * succeeds only while the node's own lease runs (by the database's clock,
+ * checked in the same statement), so a node cut off from the database for
+ * longer than its lease claims nothing: firings are missed there, never
+ * doubled. Each claim carries a fencing token (a sequence); the run's
+ * final write (claim_done) must match it, and fails for a claim another
+ * node declared abandoned.
+ *
+ * The lease thread renews this node's lease every lease/3, and after each
+ * renewal that succeeded (never while its own lease is in doubt) reaps:
+ * claims still running whose node's lease expired (or which belong to an
+ * earlier start of a node) become `abandoned`, and their runs interrupted
+ * in history. The same thread LISTENs on the "jobhost" channel and hands
+ * what other nodes NOTIFY (run-now, pause, resume, reload) to the
+ * callbacks, which run on that thread.
+ *
+ * Threads: claim and claim_done on workers (a pool of connections, one per
+ * concurrent claim, taken under `pool_lock`, a leaf lock); everything else
+ * on the lease thread; new/start/stop/free on the main thread.
+ */
+#ifndef JH_CLUSTER_PG_H
+#define JH_CLUSTER_PG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/executor.h"
+
+struct cluster;
+struct job;
+struct run;
+
+/* What another node asked of every node. On the lease thread. */
+enum cluster_cmd { CLUSTER_RUN_NOW = 0, CLUSTER_PAUSE, CLUSTER_RESUME, CLUSTER_RELOAD };
+typedef void (*cluster_cmd_fn)(void *arg, enum cluster_cmd cmd, const char *job_id,
+                               const char *from_node);
+
+struct cluster_config {
+    const char *conninfo; /* copied */
+    const char *node;     /* copied */
+    uint64_t instance;    /* this start, as registered by the store's restore */
+    int64_t lease_ns;
+    unsigned max_claims;  /* connections for concurrent claims (the workers) */
+    cluster_cmd_fn on_cmd; /* NULL: commands are ignored */
+    void *on_cmd_arg;
+};
+
+#define CLUSTER_LATENCY_BUCKETS 12
+extern const double cluster_latency_bounds[CLUSTER_LATENCY_BUCKETS];
+
+struct cluster_stats {
+    uint64_t claims_won, claims_lost, claims_error;
+    uint64_t fenced;            /* final writes refused: the claim was abandoned */
+    uint64_t renewals, renewal_failures;
+    uint64_t reaped;            /* other nodes' runs this node marked abandoned */
+    uint64_t db_errors;         /* any statement that failed */
+    uint64_t notifications;     /* commands received from other nodes */
+    bool lease_ok;              /* the last renewal succeeded */
+    double heartbeat_age_s;     /* since the last renewal that succeeded */
+    /* claim round trips, seconds */
+    uint64_t latency_buckets[CLUSTER_LATENCY_BUCKETS];
+    uint64_t latency_count;
+    double latency_sum;
+};
+
+struct cluster *cluster_new(const struct cluster_config *cfg);
+/* Starts the lease thread; 0 or -errno. */
+int cluster_start(struct cluster *c);
+/* Stops the lease thread. */
+void cluster_stop(struct cluster *c);
+/* NULL is a no-op. */
+void cluster_free(struct cluster *c);
+
+/* executor_claim_fn and executor_claim_done_fn; arg is the cluster. */
+enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *opts,
+                                  uint64_t *token);
+void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint64_t token);
+
+/* Tells every other node (NOTIFY); job_id NULL for reload. Any thread; it
+ * may block for a round trip. 0 or -errno. */
+int cluster_notify(struct cluster *c, enum cluster_cmd cmd, const char *job_id);
+
+/* Any thread. */
+void cluster_stats(struct cluster *c, struct cluster_stats *out);
+
+#endif /* JH_CLUSTER_PG_H */

@@ -1,0 +1,339 @@
+"""Several real jobhost daemons on one schedule through a private
+PostgreSQL 15 (tests/integration/pg_harness.py): every firing runs exactly
+once across the nodes, a node killed with SIGKILL is taken over and its
+run in flight marked abandoned, a node cut off from the database claims
+nothing and comes back by itself, pauses travel between nodes, and the
+configuration's rules hold (`jobhost check`, one live node per name).
+
+Each test gets a database of its own in the one server the class starts.
+The ledger fixture appends "TAG NOMINAL_NS TOKEN PID" for every run into
+one file all nodes share: that file is what "exactly once" is counted on,
+beside the database's own tables.
+
+Skips, saying so, only when PostgreSQL's server binaries are not installed
+(`make deps` installs postgresql-15).
+"""
+import collections
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import JOBHOST, SLOW, Daemon, DaemonTest, main, wait_for
+import pg_harness
+
+PERIOD_NS = 200_000_000
+
+
+class Proxy:
+    """A TCP forwarder on loopback between one node and PostgreSQL, which
+    a test can cut (every connection closed, new ones refused) and mend."""
+
+    def __init__(self, port):
+        self.target = port
+        self.listener = None
+        self.conns = []
+        self.lock = threading.Lock()
+        self.cut_now = False
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self.accept_loop, daemon=True)
+        self.thread.start()
+
+    def accept_loop(self):
+        while not self.stopping:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.cut_now:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    def pump(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        self.cut_now = True
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self.conns = []
+
+    def mend(self):
+        self.cut_now = False
+
+    def close(self):
+        self.stopping = True
+        self.cut()
+        self.listener.close()
+
+
+@unittest.skipIf(pg_harness.skip_reason(), pg_harness.skip_reason() or "")
+class Cluster(DaemonTest):
+    pg = None
+    n_db = 0
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = pg_harness.Postgres()
+        try:
+            cls.pg.start()
+        except Exception:
+            cls.pg.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.close()
+
+    def setUp(self):
+        Cluster.n_db += 1
+        self.db = "t%d" % Cluster.n_db
+        self.pg.create_db(self.db)
+        self.work = tempfile.mkdtemp(prefix="jobhost-cluster-")
+        os.chmod(self.work, 0o777)
+        self.ledger = os.path.join(self.work, "ledger")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", self.work]))
+
+    def node(self, name, jobs, lease="2s", port=None, start=True):
+        dsn = self.pg.dsn(self.db)
+        if port is not None:
+            dsn = dsn.replace("port=%d" % self.pg.port, "port=%d" % port)
+        extra = ("  node: %s\n"
+                 "  store: {backend: postgres, dsn: \"%s\"}\n"
+                 "  cluster: {lease: %s}\n" % (name, dsn, lease))
+        d = self.daemon(jobs, host_extra=extra, workers=3, level="info")
+        if start:
+            d.start()
+        return d
+
+    def jobs(self, n, period="200ms", hold=None, prefix="j"):
+        text = ""
+        for i in range(n):
+            text += ("  - id: %s%d\n    plugin: ledger\n    trigger: {interval: %s}\n"
+                     "    params: {path: %s, tag: %s%d%s}\n" % (
+                         prefix, i, period, self.ledger, prefix, i,
+                         ", hold: %s" % hold if hold else ""))
+        return text
+
+    def lines(self):
+        if not os.path.exists(self.ledger):
+            return []
+        out = []
+        with open(self.ledger) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 4:
+                    out.append((parts[0], int(parts[1]), int(parts[2]), int(parts[3])))
+        return out
+
+    def assert_once(self, lines, tags, t0_ns, t1_ns, max_gap_ns=None):
+        """No firing twice; between t0 and t1 every firing of every tag
+        (the 200 ms grid) present, unless max_gap_ns allows holes."""
+        seen = collections.Counter((tag, nominal) for tag, nominal, _, _ in lines)
+        doubled = [k for k, n in seen.items() if n > 1]
+        self.assertEqual(doubled, [], "firings that ran twice")
+        first = (t0_ns // PERIOD_NS + 1) * PERIOD_NS
+        missing = []
+        for tag in tags:
+            times = sorted(n for t, n in seen if t == tag)
+            if max_gap_ns is None:
+                for k in range(first, t1_ns, PERIOD_NS):
+                    if (tag, k) not in seen:
+                        missing.append((tag, k))
+            else:
+                window = [x for x in times if t0_ns <= x <= t1_ns]
+                self.assertTrue(window, "%s never ran between t0 and t1" % tag)
+                gaps = [b - a for a, b in zip(window, window[1:])]
+                self.assertLessEqual(max(gaps or [0]), max_gap_ns,
+                                     "%s: a gap longer than allowed" % tag)
+        self.assertEqual(missing, [], "firings that did not run")
+        return len(seen)
+
+    # ------------------------------------------------------------------
+
+    def test_every_firing_once_across_three_nodes(self):
+        n_jobs = 20
+        jobs = self.jobs(n_jobs)
+        nodes = [self.node("n%d" % i, jobs) for i in range(3)]
+        time.sleep(1.0)
+        t0 = time.time_ns() + PERIOD_NS
+        time.sleep(float(os.environ.get("CLUSTER_SECONDS", "12")))
+        t1 = time.time_ns()
+        for d in nodes:
+            d.stop()
+        lines = self.lines()
+        n = self.assert_once(lines, ["j%d" % i for i in range(n_jobs)], t0, t1)
+        self.assertGreater(n, n_jobs * 40)
+        # every node ran some: the claims are shared out, not one node's
+        pids = collections.Counter(pid for _, _, _, pid in lines)
+        self.assertEqual(len(pids), 3, pids)
+        # the database agrees: one claim per firing, each done, one run each
+        rows = self.pg.psql("SELECT count(*), count(DISTINCT (job, scheduled)),"
+                            " count(*) FILTER (WHERE state <> 'done') FROM jh_claims",
+                            self.db)
+        total, distinct, not_done = map(int, rows[0])
+        self.assertEqual(total, distinct)
+        self.assertEqual(not_done, 0)
+        self.assertEqual(total, len(lines))
+        dup = self.pg.psql("SELECT job, scheduled, count(*) FROM jh_runs WHERE cause = 0"
+                           " AND result = 0 GROUP BY job, scheduled HAVING count(*) > 1", self.db)
+        self.assertEqual(dup, [])
+        # tokens increase with every claim: no two runs share one
+        tokens = [tok for _, _, tok, _ in lines]
+        self.assertEqual(len(set(tokens)), len(tokens))
+        self.assertNotIn(0, tokens)
+        print("\n  three nodes: %d firings, %d doubled, 0 missed in [t0, t1]" % (n, 0))
+
+    def test_kill_9_mid_run_is_taken_over(self):
+        lease_s = 2
+        jobs = self.jobs(4) + (
+            "  - id: slow\n    plugin: ledger\n    trigger: {interval: 1s}\n"
+            "    max_instances: 1\n"
+            "    params: {path: %s, tag: slow, hold: 30s}\n" % self.ledger)
+        nodes = [self.node("n%d" % i, jobs, lease="%ds" % lease_s) for i in range(3)]
+
+        def holder():
+            rows = self.pg.psql("SELECT node, run_id FROM jh_claims WHERE job = 'slow'"
+                                " AND state = 'running' ORDER BY scheduled LIMIT 1", self.db)
+            return rows[0] if rows else None
+
+        node_name, run_id = wait_for(holder, timeout=10, what="a node running the slow job")
+        victim = nodes[int(node_name[1:])]
+        time.sleep(0.5)
+        killed_at = time.time_ns()
+        victim.send(signal.SIGKILL)
+        victim.proc.wait(timeout=10)
+
+        def abandoned():
+            rows = self.pg.psql("SELECT state, reaped_by FROM jh_claims WHERE run_id = %s"
+                                % run_id, self.db)
+            return rows and rows[0][0] == "abandoned" and rows[0]
+        state = wait_for(abandoned, timeout=lease_s * 4 + 5, what="the run marked abandoned")
+        found = time.time_ns()
+        self.assertNotEqual(state[1], node_name)
+        runs = self.pg.psql("SELECT result, error FROM jh_runs WHERE id = %s" % run_id, self.db)
+        self.assertEqual(runs[0][0], "6")
+        self.assertIn("abandoned", runs[0][1])
+        time.sleep(2.0)
+        t1 = time.time_ns()
+        for d in nodes:
+            if d is not victim:
+                d.stop()
+        lines = [x for x in self.lines() if x[0] != "slow"]
+        # the others kept firing with no gap longer than one lease
+        self.assert_once(lines, ["j%d" % i for i in range(4)], killed_at - 1_000_000_000, t1,
+                         max_gap_ns=lease_s * 1_000_000_000 + PERIOD_NS)
+        slow = [x for x in self.lines() if x[0] == "slow"]
+        self.assertEqual(len(slow), len(set(n for _, n, _, _ in slow)), "slow ran twice")
+        print("\n  kill -9: run abandoned %.2f s after the kill (lease %d s)" % (
+            (found - killed_at) / 1e9, lease_s))
+
+    def test_node_cut_from_the_database(self):
+        lease_s = 2
+        jobs = self.jobs(4)
+        proxy = Proxy(self.pg.port)
+        self.addCleanup(proxy.close)
+        a = self.node("a", jobs, lease="%ds" % lease_s)
+        b = self.node("b", jobs, lease="%ds" % lease_s)
+        c = self.node("c", jobs, lease="%ds" % lease_s, port=proxy.port)
+        time.sleep(1.5)
+        t0 = time.time_ns()
+        proxy.cut()
+        time.sleep(lease_s * 2 + 1)
+
+        def claims_of_c():
+            return int(self.pg.psql("SELECT count(*) FROM jh_claims WHERE node = 'c'"
+                                    " AND claimed_at > now() - interval '1 second'",
+                                    self.db)[0][0])
+        self.assertEqual(claims_of_c(), 0, "a node cut off still claimed")
+        proxy.mend()
+        # it comes back by itself and claims again
+        wait_for(claims_of_c, timeout=15, what="node c claiming again")
+        time.sleep(1.0)
+        t1 = time.time_ns()
+        for d in (a, b, c):
+            d.stop()
+        self.assert_once(self.lines(), ["j%d" % i for i in range(4)], t0 + PERIOD_NS, t1)
+        self.assertTrue(c.events("cluster_lease_failed"))
+
+    def test_pause_on_one_node_holds_for_all(self):
+        jobs = self.jobs(1, period="1s")
+        a = self.node("a", jobs)
+        b = self.node("b", jobs)
+        status, _, _ = a.post("/api/v1/jobs/j0/pause")
+        self.assertEqual(status, 200)
+
+        def paused_on_b():
+            status, body = b.get("/api/v1/jobs/j0")
+            return status == 200 and b'"paused":true' in body.replace(b" ", b"")
+        wait_for(paused_on_b, timeout=5, what="the pause on node b")
+        status, _, _ = b.post("/api/v1/jobs/j0/resume")
+        self.assertEqual(status, 200)
+
+        def resumed_on_a():
+            status, body = a.get("/api/v1/jobs/j0")
+            return status == 200 and b'"paused":false' in body.replace(b" ", b"")
+        wait_for(resumed_on_a, timeout=5, what="the resume on node a")
+
+    def test_two_live_nodes_with_one_name_are_refused(self):
+        jobs = self.jobs(1, period="1s")
+        self.node("same", jobs)
+        second = self.node("same", jobs, start=False)
+        second.start(wait_ready=False)
+        rc = second.proc.wait(timeout=20 * SLOW)
+        self.assertEqual(rc, 1)
+        self.assertIn("live already", second.stderr_text())
+
+    def test_check_refuses_a_cluster_on_sqlite(self):
+        d = Daemon(self.jobs(1), host_extra="  cluster: {lease: 15s}\n")
+        self.addCleanup(d.close)
+        out = subprocess.run([JOBHOST, "check", "-c", d.manifest], capture_output=True,
+                             text=True)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("host.cluster: a cluster needs host.store.backend: postgres",
+                      out.stdout + out.stderr)
+        d.write_manifest(self.jobs(1), host_extra=(
+            "  store: {backend: postgres, dsn: \"%s\"}\n  cluster: {lease: 15s}\n"
+            % self.pg.dsn(self.db)))
+        out = subprocess.run([JOBHOST, "check", "-c", d.manifest], capture_output=True,
+                             text=True)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+
+if __name__ == "__main__":
+    main()
