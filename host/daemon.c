@@ -485,6 +485,11 @@ static int start_history(struct daemon *d, struct store *store, struct generatio
     return 0;
 }
 
+static void cluster_metrics(void *arg, struct cluster_stats *out)
+{
+    cluster_stats(arg, out);
+}
+
 /* What another node asked of all (on the cluster's lease thread). */
 static void on_cluster_cmd(void *arg, enum cluster_cmd cmd, const char *job_id,
                            const char *from)
@@ -523,7 +528,9 @@ static void start_cluster(struct daemon *d, const struct manifest *m, unsigned w
 
     run_id_set_node((unsigned)(d->instance % (1u << RUN_ID_NODE_BITS)));
     d->cluster = cluster_new(&cc);
-    jlog(JH_LOG_INFO, "cluster_joined", "node=%s instance=%llu lease_ms=%lld store=\"%s\"",
+    d->metrics_src.cluster = cluster_metrics;
+    d->metrics_src.cluster_arg = d->cluster;
+    jlog(JH_LOG_INFO, "cluster_joined", "node=%s instance=%llu lease_ms=%lld store=%s",
          d->node, (unsigned long long)d->instance,
          (long long)(m->host.cluster.lease_ns / NS_PER_MS), d->store.label);
 }

@@ -953,9 +953,9 @@ static void heartbeat(struct history *h, int64_t now, bool stopping)
         return;
     rc = h->store->ops->check(h->store);
     if (rc == -ESTALE) {
-        jlog(JH_LOG_WARN, "store_replaced",
-             "path=%s error=\"the store file was removed or replaced: opening it again\"",
-             h->cfg_label);
+        jlog(JH_LOG_WARN, "store_replaced", "path=%s error=%s", h->cfg_label,
+             "the store was lost (its file removed or replaced, or its connection dropped): "
+             "opening it again");
         store_down(h);
         h->next_retry = 0;
         try_open(h, now);

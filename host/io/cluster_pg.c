@@ -125,10 +125,12 @@ static struct slot *pool_take(struct cluster *c)
     pthread_mutex_unlock(&c->pool_lock);
     if (!s->conn) {
         int64_t failed = atomic_load(&c->last_connect_fail);
-        if (!failed || mono_ns() - failed >= RECONNECT_NS)
+        if (!failed || mono_ns() - failed >= RECONNECT_NS) {
             s->conn = connect_one(c, "claims");
+            if (!s->conn)
+                atomic_store(&c->last_connect_fail, mono_ns());
+        }
         if (!s->conn) {
-            atomic_store(&c->last_connect_fail, mono_ns());
             pthread_mutex_lock(&c->pool_lock);
             s->busy = false;
             pthread_cond_signal(&c->pool_free);
@@ -444,11 +446,13 @@ static void dispatch(struct cluster *c, const char *payload)
     }
 }
 
+/* What arrived, also while a statement of ours read the socket (libpq
+ * queues notifications it meets then). */
 static void drain_notifies(struct cluster *c)
 {
     PGnotify *n;
 
-    if (!PQconsumeInput(c->lease_conn))
+    if (!c->lease_conn || !PQconsumeInput(c->lease_conn))
         return;
     while ((n = PQnotifies(c->lease_conn))) {
         dispatch(c, n->extra);
@@ -475,6 +479,7 @@ static void *lease_main(void *arg)
                     jlog(JH_LOG_INFO, "cluster_lease_back", "node=%s", c->node);
                 was_ok = true;
                 reap(c);
+                drain_notifies(c);
             } else {
                 atomic_fetch_add(&c->renewal_failures, 1);
                 set_lease(c, false);

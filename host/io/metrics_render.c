@@ -28,6 +28,7 @@
 #include "core/generation.h"
 #include "core/history.h"
 #include "core/jobstate.h"
+#include "io/cluster_pg.h"
 #include "io/http_stream.h"
 #include "io/procstat.h"
 #include "lib/numfmt.h"
@@ -53,6 +54,15 @@ struct family {
 /* In exposition order (alphabetical). */
 enum fam {
     F_BUILD_INFO,
+    F_CL_CLAIM_DURATION,
+    F_CL_CLAIMS,
+    F_CL_COMMANDS,
+    F_CL_DB_ERRORS,
+    F_CL_FENCED,
+    F_CL_HEARTBEAT_AGE,
+    F_CL_LEASE_RENEWALS,
+    F_CL_LEASE_UP,
+    F_CL_ABANDONED,
     F_RELOAD_SUCCESS_TS,
     F_RELOAD_OK,
     F_EXEC_BUSY,
@@ -91,6 +101,28 @@ static const struct family families[] = {
     [F_BUILD_INFO] = {"jobhost_build_info", T_INFO, NULL,
                       "A metric with a constant 1 value labeled by the jobhost version and the "
                       "plugin ABI version it was built with."},
+    [F_CL_CLAIM_DURATION] = {"jobhost_cluster_claim_duration_seconds", T_HISTOGRAM, "seconds",
+                             "Round trip of a firing's claim to the cluster's store in seconds."},
+    [F_CL_CLAIMS] = {"jobhost_cluster_claims_total", T_COUNTER, NULL,
+                     "Claims of scheduled firings by this node, by result: won (it ran the "
+                     "firing), lost (another node did), error (no claim could be made: the "
+                     "firing was missed here)."},
+    [F_CL_COMMANDS] = {"jobhost_cluster_commands_received_total", T_COUNTER, NULL,
+                       "Pauses, resumes and reloads other nodes told this one."},
+    [F_CL_DB_ERRORS] = {"jobhost_cluster_db_errors_total", T_COUNTER, NULL,
+                        "Failed statements and connections of the cluster's claims and lease."},
+    [F_CL_FENCED] = {"jobhost_cluster_fenced_total", T_COUNTER, NULL,
+                     "Runs whose final write was refused: another node had declared them "
+                     "abandoned."},
+    [F_CL_HEARTBEAT_AGE] = {"jobhost_cluster_heartbeat_age_seconds", T_GAUGE, "seconds",
+                            "Seconds since this node last renewed its lease."},
+    [F_CL_LEASE_RENEWALS] = {"jobhost_cluster_lease_renewals_total", T_COUNTER, NULL,
+                             "Renewals of this node's lease by result."},
+    [F_CL_LEASE_UP] = {"jobhost_cluster_lease_up", T_GAUGE, NULL,
+                       "Whether this node's last lease renewal worked (1) or not (0)."},
+    [F_CL_ABANDONED] = {"jobhost_cluster_runs_abandoned_total", T_COUNTER, NULL,
+                        "Runs of dead nodes this node found in flight after their lease "
+                        "expired and marked abandoned."},
     [F_RELOAD_SUCCESS_TS] = {"jobhost_config_last_reload_success_timestamp_seconds", T_GAUGE,
                              "seconds",
                              "Unix time of the last successful configuration load or reload."},
@@ -576,6 +608,49 @@ static void write_job(struct metrics_render *r, struct buf *b, const struct job 
 
 /* --- host sections ---------------------------------------------------------- */
 
+/* Two samples of one family told apart by a label. */
+static void write_pair(struct buf *b, enum fam f, const char *label, const char *a,
+                       uint64_t va, const char *c, uint64_t vc)
+{
+    const char *name = families[f].name;
+    buf_printf(b, "%s{%s=\"%s\"} %llu\n%s{%s=\"%s\"} %llu\n", name, label, a,
+               (unsigned long long)va, name, label, c, (unsigned long long)vc);
+}
+
+/* The cluster node's families: after jobhost_build_info, in name order. */
+static void write_cluster(struct metrics_render *r, struct buf *b)
+{
+    const char *hist = families[F_CL_CLAIM_DURATION].name;
+    struct cluster_stats st;
+    char num[NUMFMT_MAX], sum[NUMFMT_MAX];
+    uint64_t cum = 0;
+
+    r->src->cluster(r->src->cluster_arg, &st);
+    write_header(b, F_CL_CLAIM_DURATION, r->om);
+    for (int i = 0; i < CLUSTER_LATENCY_BUCKETS; i++) {
+        numfmt_double(cluster_latency_bounds[i], r->om, num);
+        cum = st.latency_buckets[i]; /* cumulative already */
+        buf_printf(b, "%s_bucket{le=\"%s\"} %llu\n", hist, num, (unsigned long long)cum);
+    }
+    numfmt_double(st.latency_sum, false, sum);
+    buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %s\n%s_count %llu\n", hist,
+               (unsigned long long)st.latency_count, hist, sum, hist,
+               (unsigned long long)st.latency_count);
+    write_header(b, F_CL_CLAIMS, r->om);
+    buf_printf(b, "%s{result=\"error\"} %llu\n", families[F_CL_CLAIMS].name,
+               (unsigned long long)st.claims_error);
+    write_pair(b, F_CL_CLAIMS, "result", "lost", st.claims_lost, "won", st.claims_won);
+    write_plain_u64(b, F_CL_COMMANDS, r->om, st.notifications);
+    write_plain_u64(b, F_CL_DB_ERRORS, r->om, st.db_errors);
+    write_plain_u64(b, F_CL_FENCED, r->om, st.fenced);
+    write_plain_double(b, F_CL_HEARTBEAT_AGE, r->om, st.heartbeat_age_s);
+    write_header(b, F_CL_LEASE_RENEWALS, r->om);
+    write_pair(b, F_CL_LEASE_RENEWALS, "result", "failure", st.renewal_failures, "success",
+               st.renewals);
+    write_plain_u64(b, F_CL_LEASE_UP, r->om, st.lease_ok ? 1 : 0);
+    write_plain_u64(b, F_CL_ABANDONED, r->om, st.reaped);
+}
+
 static void write_head(struct metrics_render *r, struct buf *b)
 {
     struct metrics_host_snapshot h;
@@ -590,6 +665,8 @@ static void write_head(struct metrics_render *r, struct buf *b)
     buf_puts(b, "\",abi=\"");
     buf_puts(b, abi);
     buf_puts(b, "\"} 1\n");
+    if (r->src->cluster)
+        write_cluster(r, b);
     write_plain_ns(b, F_RELOAD_SUCCESS_TS, r->om, h.last_reload_success_ns);
     write_plain_u64(b, F_RELOAD_OK, r->om, h.last_reload_ok ? 1 : 0);
     if (r->src->pool) {

@@ -47,6 +47,10 @@ typedef void (*metrics_pool_fn)(void *arg, struct executor_stats *out);
 struct history_stats;
 typedef void (*metrics_store_fn)(void *arg, struct history_stats *out);
 
+/* A cluster node's claims and lease (io/cluster_pg.h's cluster_stats). */
+struct cluster_stats;
+typedef void (*metrics_cluster_fn)(void *arg, struct cluster_stats *out);
+
 /* What the exposition reads. Borrowed; must outlive every cursor. */
 struct metrics_source {
     struct runtime *rt;         /* its metrics registry and live generations */
@@ -55,6 +59,8 @@ struct metrics_source {
     void *pool_arg;
     metrics_store_fn store;     /* NULL leaves the jobhost_store_* families out */
     void *store_arg;
+    metrics_cluster_fn cluster; /* NULL leaves the jobhost_cluster_* families out */
+    void *cluster_arg;
 };
 
 /* The bytes a piece aims at: metrics_render_next appends at least this
