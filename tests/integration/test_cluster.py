@@ -302,6 +302,35 @@ class Cluster(DaemonTest):
         self.assert_once(self.lines(), ["j%d" % i for i in range(4)], t0 + PERIOD_NS, t1)
         self.assertTrue(c.events("cluster_lease_failed"))
 
+    def test_database_down_for_everyone(self):
+        jobs = self.jobs(4)
+        nodes = [self.node("n%d" % i, jobs) for i in range(2)]
+        time.sleep(1.5)
+        stopped = time.time_ns()  # the firings before it ran
+        self.pg.stop("fast")
+        time.sleep(5)
+        self.pg.start()
+        back = time.time_ns()
+
+        def resumed():
+            return [x for x in self.lines() if x[1] > back + PERIOD_NS]
+        wait_for(resumed, timeout=20, what="claims after the database came back")
+
+        # the firings nobody could claim are recorded missed, once written
+        def missed():
+            return int(self.pg.psql("SELECT count(*) FROM jh_runs WHERE result = 7"
+                                    " AND reason = 6", self.db)[0][0])
+        wait_for(missed, timeout=20, what="store_unavailable skips in history")
+        time.sleep(1.0)
+        t1 = time.time_ns()
+        for d in nodes:
+            d.stop()
+        lines = self.lines()
+        self.assert_once([x for x in lines if x[1] < stopped], ["j%d" % i for i in range(4)],
+                         stopped - 1_500_000_000, stopped - 500_000_000)
+        self.assert_once([x for x in lines if x[1] > back], ["j%d" % i for i in range(4)],
+                         back + 3_000_000_000, t1)
+
     def test_pause_on_one_node_holds_for_all(self):
         jobs = self.jobs(1, period="1s")
         a = self.node("a", jobs)

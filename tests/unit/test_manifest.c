@@ -244,6 +244,10 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(m->host.store.max_runs, 1000);
     CU_ASSERT_EQUAL(m->host.store.keep_failures_ns, 90 * 86400 * NS_PER_SEC);
     CU_ASSERT_EQUAL(m->host.store.output_max, 65536);
+    CU_ASSERT_EQUAL(m->host.store.backend, STORE_SQLITE);
+    CU_ASSERT_PTR_NULL(m->host.store.dsn);
+    CU_ASSERT_FALSE(m->host.cluster.enabled);
+    CU_ASSERT_EQUAL(m->host.cluster.lease_ns, 15 * NS_PER_SEC);
     CU_ASSERT_EQUAL_FATAL(m->n_jobs, 1);
     j = &m->jobs[0];
     CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_NONE);
@@ -405,6 +409,33 @@ static void test_every_field(void)
     CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_NONE);
     ASSERT_STR(j->trigger_text, "manual");
     CU_ASSERT_EQUAL(j->n_params, 0);
+    manifest_free(m);
+}
+
+static void test_cluster(void)
+{
+    struct manifest *m = parse_ok("host:\n  node: a1\n"
+                                  "  store:\n    backend: postgres\n"
+                                  "    dsn: \"host=db dbname=jobhost\"\n"
+                                  "    password_file: secret/pw\n"
+                                  "  cluster: {lease: 30s}\n"
+                                  "jobs:\n  - id: a\n    plugin: ok\n");
+
+    if (!m)
+        return;
+    CU_ASSERT_EQUAL(m->host.store.backend, STORE_POSTGRES);
+    ASSERT_STR(m->host.store.dsn, "host=db dbname=jobhost");
+    ASSERT_STR(m->host.store.password_file, TDIR "/secret/pw");
+    CU_ASSERT_TRUE(m->host.cluster.enabled);
+    CU_ASSERT_EQUAL(m->host.cluster.lease_ns, 30 * NS_PER_SEC);
+    manifest_free(m);
+    /* the default lease */
+    m = parse_ok("host:\n  store: {backend: postgres, dsn: \"host=db\"}\n  cluster: {}\n"
+                 "jobs:\n  - id: a\n    plugin: ok\n");
+    if (!m)
+        return;
+    CU_ASSERT_TRUE(m->host.cluster.enabled);
+    CU_ASSERT_EQUAL(m->host.cluster.lease_ns, 15 * NS_PER_SEC);
     manifest_free(m);
 }
 
@@ -726,6 +757,33 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:2:17: host.store.path: must not be empty"},
     {"store that is a scalar", "host:\n  store: on\n", 0,
      "t.yaml:2:10: host.store: expected a mapping, got a scalar"},
+    {"cluster on sqlite", "host:\n  cluster: {lease: 15s}\n", 0,
+     "t.yaml:2:12: host.cluster: a cluster needs host.store.backend: postgres (a SQLite store "
+     "is never shared between nodes)"},
+    {"cluster with the store off",
+     "host:\n  store: {enabled: false, backend: postgres, dsn: \"host=db\"}\n"
+     "  cluster: {}\n", 0,
+     "t.yaml:3:12: host.cluster: a cluster needs host.store.backend: postgres (a SQLite store "
+     "is never shared between nodes)"},
+    {"cluster lease too short",
+     "host:\n  store: {backend: postgres, dsn: \"host=db\"}\n  cluster: {lease: 100ms}\n", 0,
+     "t.yaml:3:20: host.cluster.lease: must be between 1s and 10m"},
+    {"cluster unknown key",
+     "host:\n  store: {backend: postgres, dsn: \"host=db\"}\n  cluster: {leas: 5s}\n", 0,
+     "t.yaml:3:13: host.cluster.leas: unknown key (did you mean \"lease\"?)"},
+    {"store backend unknown", "host:\n  store: {backend: mysql}\n", 0,
+     "t.yaml:2:20: host.store.backend: \"mysql\" is not a store backend (sqlite or postgres)"},
+    {"postgres without dsn", "host:\n  store: {backend: postgres}\n", 0,
+     "t.yaml:2:10: host.store: backend postgres needs dsn (a libpq connection string, "
+     "\"host=db.example dbname=jobhost user=jobhost\")"},
+    {"postgres with a path", "host:\n  store: {backend: postgres, dsn: \"host=db\", path: x.db}\n",
+     0, "t.yaml:2:52: host.store.path: is the SQLite file: the postgres backend takes dsn"},
+    {"dsn with a password",
+     "host:\n  store: {backend: postgres, dsn: \"host=db password=x\"}\n", 0,
+     "t.yaml:2:35: host.store.dsn: holds a password: give it in password_file (a manifest is "
+     "readable by whoever can read the configuration)"},
+    {"dsn on sqlite", "host:\n  store: {dsn: \"host=db\"}\n", 0,
+     "t.yaml:2:16: host.store.dsn: needs backend: postgres"},
     {"node with a space", "host:\n  node: \"web 1\"\n", 0,
      "t.yaml:2:9: host.node: \"web 1\" is not a node name (letters, digits, '.', '_' and '-', "
      "starting with a letter or digit, at most 64)"},
@@ -1607,6 +1665,7 @@ static const struct cu_test valid_tests[] = {
     {"defaults", test_defaults},
     {"every field", test_every_field},
     {"params of each kind", test_params},
+    {"store on postgres, cluster", test_cluster},
     {"edge cases that are valid", test_edge_valid},
     {"find and retain a job", test_find_and_retain},
     {"manifest_load config/jobhost.yaml", test_load_config},
