@@ -188,7 +188,19 @@ struct store_entry {
     const char *node;      /* NULL = unknown */
 };
 
+/* A node of a cluster, as a reader sees it (shared backends). Strings are
+ * valid until the callback returns. */
+struct store_node {
+    const char *name, *version;
+    int pid;
+    int64_t started_ns, heartbeat_ns, lease_until_ns; /* the database's clock */
+    int64_t stopped_ns;  /* 0 = not stopped cleanly */
+    bool live;           /* its lease runs and it did not stop */
+    uint64_t running;    /* claimed runs in flight */
+};
+
 typedef int (*store_entry_fn)(void *arg, const struct store_entry *e);
+typedef int (*store_node_fn)(void *arg, const struct store_node *n);
 typedef int (*store_record_fn)(void *arg, const struct store_record *r);
 
 /* A page of a job's history, newest first. */
@@ -273,6 +285,9 @@ struct store_ops {
     /* A run's records with seq >= from_seq, at most limit (0: all). */
     int (*output)(struct store_reader *r, uint64_t run_id, uint32_t from_seq, unsigned limit,
                   store_record_fn fn, void *arg);
+    /* Every node that ever used a shared store, by name; NULL in
+     * backends of one node. */
+    int (*nodes)(struct store_reader *r, store_node_fn fn, void *arg);
     void (*reader_close)(struct store_reader *r);
 };
 

@@ -42,7 +42,7 @@ struct api {
 /* Fills `routes` (room for API_ROUTES entries) with the API's routes, whose
  * handlers get `api` as their argument; returns how many. The history
  * routes are io/api_history.h's. */
-#define API_ROUTES 9
+#define API_ROUTES 10
 size_t api_routes(struct api *api, struct http_route *routes);
 
 #endif /* JH_API_H */

@@ -15,6 +15,7 @@
 #include "core/run.h"
 #include "core/store.h"
 #include "io/history_json.h"
+#include "lib/trigger.h"
 #include "lib/util.h"
 
 #define LIMIT_DEFAULT 50
@@ -370,6 +371,52 @@ static void handle_run_output(void *arg, const struct http_request *req,
     answer_run(arg, req, resp, true);
 }
 
+static int add_node(void *arg, const struct store_node *n)
+{
+    char started[RFC3339_BUFLEN], beat[RFC3339_BUFLEN], lease[RFC3339_BUFLEN],
+        stopped[RFC3339_BUFLEN] = "";
+
+    rfc3339_format(n->started_ns, NULL, true, started, sizeof(started));
+    rfc3339_format(n->heartbeat_ns, NULL, true, beat, sizeof(beat));
+    rfc3339_format(n->lease_until_ns, NULL, true, lease, sizeof(lease));
+    if (n->stopped_ns)
+        rfc3339_format(n->stopped_ns, NULL, true, stopped, sizeof(stopped));
+    json_array_append_new(
+        arg, json_pack("{s:s, s:s?, s:i, s:b, s:s, s:s, s:s, s:s?, s:I}", "node", n->name,
+                       "version", n->version, "pid", n->pid, "live", n->live, "started",
+                       started, "last_heartbeat", beat, "lease_until", lease, "stopped",
+                       n->stopped_ns ? stopped : NULL, "running", (json_int_t)n->running));
+    return 0;
+}
+
+/* GET /api/v1/nodes: the nodes of a cluster, from the shared store. */
+static void handle_nodes(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    struct api *api = arg;
+    struct store_reader *r;
+    json_t *nodes;
+    int rc;
+
+    (void)req;
+    pthread_mutex_lock(&api->reader_lock);
+    if (!(r = reader(api, resp)))
+        goto out;
+    if (!r->ops->nodes) {
+        reply_error(resp, 404, "not a cluster: this store is one node's (host.cluster)");
+        goto out;
+    }
+    nodes = json_array();
+    rc = r->ops->nodes(r, add_node, nodes);
+    if (rc < 0) {
+        json_decref(nodes);
+        read_failed(api, resp, rc);
+        goto out;
+    }
+    reply(resp, 200, json_pack("{s:o}", "nodes", nodes));
+out:
+    pthread_mutex_unlock(&api->reader_lock);
+}
+
 size_t api_history_routes(struct api *api, struct http_route *routes)
 {
     const struct http_route list[API_HISTORY_ROUTES] = {
@@ -378,6 +425,7 @@ size_t api_history_routes(struct api *api, struct http_route *routes)
         {"GET", "/api/v1/runs/{id}", HTTP_MATCH_EXACT, handle_run, api, HTTP_ROUTE_GZIP},
         /* not gzipped: a follower's records go out as they come */
         {"GET", "/api/v1/runs/{id}/output", HTTP_MATCH_EXACT, handle_run_output, api, 0},
+        {"GET", "/api/v1/nodes", HTTP_MATCH_EXACT, handle_nodes, api, 0},
     };
     memcpy(routes, list, sizeof(list));
     return API_HISTORY_ROUTES;

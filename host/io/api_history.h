@@ -25,7 +25,7 @@
 
 /* The three routes above, with `api` as their argument, into `routes`
  * (room for 3); returns how many. */
-#define API_HISTORY_ROUTES 3
+#define API_HISTORY_ROUTES 4
 size_t api_history_routes(struct api *api, struct http_route *routes);
 
 /* The store committed (history_on_commit's callback, arg = the api):

@@ -323,6 +323,20 @@ static void set_lease(struct cluster *c, bool good)
     pthread_mutex_unlock(&c->stats_lock);
 }
 
+/* One statement on the lease connection: its result, or NULL when it
+ * failed (logged and counted). */
+static PGresult *lease_exec(struct cluster *c, const char *op, const char *sql, int n,
+                            const char *const *v)
+{
+    PGresult *res = PQexecParams(c->lease_conn, sql, n, NULL, v, NULL, NULL, 0);
+
+    if (ok(res))
+        return res;
+    db_error(c, op, res, c->lease_conn);
+    PQclear(res);
+    return NULL;
+}
+
 static bool lease_connect(struct cluster *c)
 {
     PGresult *res;
@@ -338,10 +352,8 @@ static bool lease_connect(struct cluster *c)
         c->last_lease_fail = mono_ns();
         return false;
     }
-    res = PQexec(c->lease_conn, "LISTEN " CHANNEL);
-    if (!ok(res)) {
-        db_error(c, "listen", res, c->lease_conn);
-        PQclear(res);
+    res = lease_exec(c, "listen", "LISTEN " CHANNEL, 0, NULL);
+    if (!res) {
         PQfinish(c->lease_conn);
         c->lease_conn = NULL;
         c->last_lease_fail = mono_ns();
@@ -362,16 +374,13 @@ static int renew(struct cluster *c)
 
     snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
     snprintf(lease, sizeof(lease), "%" PRId64, c->lease_ns / 1000);
-    res = PQexecParams(c->lease_conn,
-                       "UPDATE jh_nodes SET heartbeat_at = now(),"
-                       " lease_until = now() + $3 * interval '1 microsecond'"
-                       " WHERE name = $1 AND instance = $2 AND stopped_at IS NULL",
-                       3, NULL, v, NULL, NULL, 0);
-    if (!ok(res)) {
-        db_error(c, "renew", res, c->lease_conn);
-        PQclear(res);
+    res = lease_exec(c, "renew",
+                     "UPDATE jh_nodes SET heartbeat_at = now(),"
+                     " lease_until = now() + $3 * interval '1 microsecond'"
+                     " WHERE name = $1 AND instance = $2 AND stopped_at IS NULL",
+                     3, v);
+    if (!res)
         return -1;
-    }
     rc = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
     PQclear(res);
     return rc;
@@ -389,8 +398,8 @@ static void reap(struct cluster *c)
 
     snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
     snprintf(now, sizeof(now), "%" PRId64, wall_ns());
-    res = PQexecParams(
-        c->lease_conn,
+    res = lease_exec(
+        c, "reap",
         "WITH dead AS (UPDATE jh_claims c SET state = 'abandoned', ended_at = now(),"
         "  reaped_by = $1 FROM jh_nodes n"
         "  WHERE c.state = 'running' AND n.name = c.node"
@@ -408,12 +417,9 @@ static void reap(struct cluster *c)
         "  ON CONFLICT (id, node) DO UPDATE SET result = 6, finished = EXCLUDED.finished,"
         "   error = EXCLUDED.error WHERE jh_runs.result IS NULL)"
         " SELECT job, node, run_id FROM dead",
-        3, NULL, v, NULL, NULL, 0);
-    if (!ok(res)) {
-        db_error(c, "reap", res, c->lease_conn);
-        PQclear(res);
+        3, v);
+    if (!res)
         return;
-    }
     for (int i = 0; i < PQntuples(res); i++) {
         char id_text[RUN_ID_LEN];
         run_id_format((uint64_t)strtoll(PQgetvalue(res, i, 2), NULL, 10), id_text);
@@ -542,6 +548,10 @@ int cluster_start(struct cluster *c)
     c->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (c->stop_fd < 0)
         return -errno;
+    /* listening before the daemon says it is ready, so that a command
+     * another node sends right after is not missed (the thread retries
+     * when the database is not there now) */
+    (void)lease_connect(c);
     rc = pthread_create(&c->thread, NULL, lease_main, c);
     if (rc != 0)
         return -rc;

@@ -901,6 +901,42 @@ static int pg_output(struct store_reader *base, uint64_t run_id, uint32_t from_s
     return 0;
 }
 
+static int pg_nodes(struct store_reader *base, store_node_fn fn, void *arg)
+{
+    struct pg_reader *r = (struct pg_reader *)base;
+    PGresult *res;
+
+#define NS_OF(col) "(extract(epoch FROM " col ") * 1e9)::bigint"
+    res = run(r->conn,
+              "SELECT n.name, n.version, n.pid, " NS_OF("n.started_at") ", " NS_OF(
+                  "n.heartbeat_at") ", " NS_OF("n.lease_until") ", " NS_OF("n.stopped_at")
+              ", n.lease_until > now() AND n.stopped_at IS NULL,"
+              " (SELECT count(*) FROM jh_claims c WHERE c.node = n.name"
+              "  AND c.instance = n.instance AND c.state = 'running')"
+              " FROM jh_nodes n ORDER BY n.name",
+              NULL);
+#undef NS_OF
+    if (result_status(res) < 0)
+        return reader_result(res);
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct store_node n = {
+            .name = PQgetvalue(res, i, 0),
+            .version = get_text(res, i, 1),
+            .pid = (int)get_i64(res, i, 2),
+            .started_ns = get_i64(res, i, 3),
+            .heartbeat_ns = get_i64(res, i, 4),
+            .lease_until_ns = get_i64(res, i, 5),
+            .stopped_ns = get_i64(res, i, 6),
+            .live = PQgetvalue(res, i, 7)[0] == 't',
+            .running = (uint64_t)get_i64(res, i, 8),
+        };
+        if (fn(arg, &n) != 0)
+            break;
+    }
+    PQclear(res);
+    return 0;
+}
+
 static void pg_reader_close(struct store_reader *base)
 {
     struct pg_reader *r = (struct pg_reader *)base;
@@ -950,6 +986,7 @@ static const struct store_ops pg_ops = {
     .list = pg_list,
     .get = pg_get,
     .output = pg_output,
+    .nodes = pg_nodes,
     .reader_close = pg_reader_close,
 };
 

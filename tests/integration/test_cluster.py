@@ -14,6 +14,7 @@ Skips, saying so, only when PostgreSQL's server binaries are not installed
 (`make deps` installs postgresql-15).
 """
 import collections
+import json
 import os
 import signal
 import socket
@@ -194,6 +195,10 @@ class Cluster(DaemonTest):
         t0 = time.time_ns() + PERIOD_NS
         time.sleep(float(os.environ.get("CLUSTER_SECONDS", "12")))
         t1 = time.time_ns()
+        # any node's history holds every node's runs, each with its node
+        status, body = nodes[0].get("/api/v1/jobs/j0/runs?limit=50")
+        self.assertEqual(status, 200)
+        self.assertGreater(len({r["node"] for r in json.loads(body)["runs"]}), 1)
         for d in nodes:
             d.stop()
         lines = self.lines()
@@ -335,20 +340,28 @@ class Cluster(DaemonTest):
         jobs = self.jobs(1, period="1s")
         a = self.node("a", jobs)
         b = self.node("b", jobs)
+
+        def paused_on(d, want):
+            status, body = d.get("/api/v1/jobs/j0")
+            return status == 200 and ('"paused":%s' % want).encode() in body.replace(b" ", b"")
         status, _, _ = a.post("/api/v1/jobs/j0/pause")
         self.assertEqual(status, 200)
-
-        def paused_on_b():
-            status, body = b.get("/api/v1/jobs/j0")
-            return status == 200 and b'"paused":true' in body.replace(b" ", b"")
-        wait_for(paused_on_b, timeout=5, what="the pause on node b")
+        wait_for(lambda: paused_on(b, "true"), timeout=5, what="the pause on node b")
         status, _, _ = b.post("/api/v1/jobs/j0/resume")
         self.assertEqual(status, 200)
-
-        def resumed_on_a():
-            status, body = a.get("/api/v1/jobs/j0")
-            return status == 200 and b'"paused":false' in body.replace(b" ", b"")
-        wait_for(resumed_on_a, timeout=5, what="the resume on node a")
+        wait_for(lambda: paused_on(a, "false"), timeout=5, what="the resume on node a")
+        # every node sees the cluster's nodes
+        status, body = b.get("/api/v1/nodes")
+        self.assertEqual(status, 200)
+        nodes = {n["node"]: n for n in json.loads(body)["nodes"]}
+        self.assertEqual(sorted(nodes), ["a", "b"])
+        self.assertTrue(all(n["live"] for n in nodes.values()))
+        self.assertTrue(all(n["last_heartbeat"] for n in nodes.values()))
+        a.stop()
+        status, body = b.get("/api/v1/nodes")
+        nodes = {n["node"]: n for n in json.loads(body)["nodes"]}
+        self.assertFalse(nodes["a"]["live"])
+        self.assertIsNotNone(nodes["a"]["stopped"])
 
     def test_two_live_nodes_with_one_name_are_refused(self):
         jobs = self.jobs(1, period="1s")
