@@ -178,19 +178,8 @@ static bool execute(struct worker *w, struct task *t)
     uint64_t token = 0;
     bool ours, claimed = false;
 
-    if (t->opts.not_before_mono_ns) {
-        /* queued ahead of its time: this thread's own timer starts it */
-        struct timespec ts = {.tv_sec = t->opts.not_before_mono_ns / NS_PER_SEC,
-                              .tv_nsec = t->opts.not_before_mono_ns % NS_PER_SEC};
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-            ;
-    }
-    if (t->opts.trigger == RUN_SCHEDULED && spec->misfire_grace_ns > 0 &&
-        wall_ns() > t->opts.scheduled_wall_ns + spec->misfire_grace_ns) {
-        executor_release_instance(t->job);
-        outcome_skipped(t->job, SKIP_MISFIRE, t->opts.scheduled_wall_ns, 1);
-        return true;
-    }
+    /* a cluster's claim first: made while the task waits for its moment,
+     * its round trip does not delay the start */
     if (ex->claim && (t->opts.trigger == RUN_SCHEDULED || t->opts.trigger == RUN_CATCH_UP) &&
         !t->opts.dry_run) {
         switch (ex->claim(ex->claim_arg, t->job, &t->opts, &token)) {
@@ -206,6 +195,21 @@ static bool execute(struct worker *w, struct task *t)
             outcome_skipped(t->job, SKIP_STORE_UNAVAILABLE, t->opts.scheduled_wall_ns, 1);
             return true;
         }
+    }
+    if (t->opts.not_before_mono_ns) {
+        /* queued ahead of its time: this thread's own timer starts it */
+        struct timespec ts = {.tv_sec = t->opts.not_before_mono_ns / NS_PER_SEC,
+                              .tv_nsec = t->opts.not_before_mono_ns % NS_PER_SEC};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+    }
+    if (t->opts.trigger == RUN_SCHEDULED && spec->misfire_grace_ns > 0 &&
+        wall_ns() > t->opts.scheduled_wall_ns + spec->misfire_grace_ns) {
+        executor_release_instance(t->job);
+        outcome_skipped(t->job, SKIP_MISFIRE, t->opts.scheduled_wall_ns, 1);
+        if (claimed && ex->claim_done)
+            ex->claim_done(ex->claim_arg, t->job, NULL, token); /* ours to record, done */
+        return true;
     }
     int64_t grace = atomic_load_explicit(&ex->stuck_grace_ns, memory_order_relaxed);
     if (spec->timeout_ns > 0 && spec->isolation == ISOLATION_THREAD && grace > 0) {

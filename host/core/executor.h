@@ -37,14 +37,16 @@ struct job;
 /* A cluster's claim of a scheduled firing (scheduled and catch-up runs;
  * manual ones are the asking node's). Called on the worker thread that
  * would run it, just before it starts (it may block on the network): may
- * set opts->run_id (the id the claim records). Returns CLAIM_WON (run it;
+ * set opts->run_id (the id the claim records). A firing queued ahead of
+ * its time is claimed before it waits for it. Returns CLAIM_WON (run it;
  * *token is handed to claim_done after the run), CLAIM_LOST (another node
  * runs it: nothing is reported) or CLAIM_UNAVAILABLE (the claim could not
  * be made: reported skipped, store_unavailable, never run). */
 enum executor_claim { CLAIM_WON = 0, CLAIM_LOST, CLAIM_UNAVAILABLE };
 typedef enum executor_claim (*executor_claim_fn)(void *arg, struct job *job,
                                                  struct run_opts *opts, uint64_t *token);
-/* After a claimed run returned (its finish reported), same thread. */
+/* After a claimed run returned (its finish reported), same thread; run
+ * NULL when the claimed firing was skipped instead (misfire). */
 typedef void (*executor_claim_done_fn)(void *arg, struct job *job, const struct run *run,
                                        uint64_t token);
 

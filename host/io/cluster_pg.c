@@ -279,7 +279,7 @@ void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint6
     if (strcmp(PQcmdTuples(res), "1") != 0) {
         atomic_fetch_add(&c->fenced, 1);
         jlog(JH_LOG_WARN, "claim_fenced", "node=%s job=%s run_id=%s token=%" PRIu64 " error=%s",
-             c->node, job->spec->id, run->id_text, token,
+             c->node, job->spec->id, run ? run->id_text : "-", token,
              "another node declared this run abandoned while it ran (this node's lease "
              "lapsed): its result stands only in this node's history");
     }

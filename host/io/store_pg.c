@@ -273,6 +273,9 @@ static int exec_p(struct pg_store *s, const char *sql, const struct params *p, c
 
 /* --- open, close ------------------------------------------------------------------ */
 
+static int register_node(struct pg_store *s, char *err, size_t errlen);
+static int live_elsewhere(struct pg_store *s, char *err, size_t errlen);
+
 static void pg_close(struct store *base)
 {
     struct pg_store *s = (struct pg_store *)base;
@@ -302,6 +305,12 @@ static int pg_open(const struct store_config *cfg, struct store **out, char *err
         free(s);
         return rc;
     }
+    /* a name another live daemon holds stops the start here, before
+     * anything is built (restore registers the node for good) */
+    if (!s->tool && (rc = live_elsewhere(s, err, errlen)) < 0) {
+        pg_close(&s->base);
+        return rc;
+    }
     *out = &s->base;
     return 0;
 }
@@ -311,6 +320,34 @@ static int pg_open(const struct store_config *cfg, struct store **out, char *err
 #define INTERRUPTED_ERROR                                                                      \
     "the daemon stopped while the run was in flight (killed, crashed, or the machine went "    \
     "down): whether it did its work is unknown"
+
+/* -EBUSY (with the message) when another start holds the name and its
+ * lease runs; 0 otherwise. */
+static int live_elsewhere(struct pg_store *s, char *err, size_t errlen)
+{
+    struct params p = {0};
+    PGresult *res;
+    int rc = 0;
+
+    p_text(&p, s->node);
+    p_i64(&p, (int64_t)s->instance);
+    res = run(s->conn,
+              "SELECT pid, round(extract(epoch FROM lease_until - now())) FROM jh_nodes"
+              " WHERE name = $1 AND instance <> $2 AND stopped_at IS NULL"
+              " AND lease_until >= now()",
+              &p);
+    if (result_status(res) < 0)
+        return fail(s, res, "reading the nodes");
+    if (PQntuples(res) == 1) {
+        snprintf(err, errlen,
+                 "node \"%s\" is live already (pid %s, its lease runs %s s more): two live "
+                 "nodes cannot share one name (host.node)",
+                 s->node, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+        rc = -EBUSY;
+    }
+    PQclear(res);
+    return rc;
+}
 
 /* This node's row, for this instance; -EBUSY when a live daemon holds the
  * name (its lease runs and it did not stop). */
@@ -342,20 +379,9 @@ static int register_node(struct pg_store *s, char *err, size_t errlen)
     }
     rc = PQntuples(res) == 1 ? 0 : -EBUSY;
     PQclear(res);
-    if (rc == -EBUSY) {
-        struct params q = {0};
-        p_text(&q, s->node);
-        res = run(s->conn,
-                  "SELECT pid, round(extract(epoch FROM lease_until - now()))"
-                  " FROM jh_nodes WHERE name = $1",
-                  &q);
-        snprintf(err, errlen,
-                 "node \"%s\" is live already (pid %s, its lease runs %s s more): two live "
-                 "nodes cannot share one name (host.node)",
-                 s->node, result_status(res) == 0 && PQntuples(res) ? PQgetvalue(res, 0, 0) : "?",
-                 result_status(res) == 0 && PQntuples(res) ? PQgetvalue(res, 0, 1) : "?");
-        PQclear(res);
-    }
+    if (rc == -EBUSY && live_elsewhere(s, err, errlen) == 0)
+        snprintf(err, errlen, "node \"%s\" is live already: two live nodes cannot share one "
+                 "name (host.node)", s->node);
     return rc;
 }
 
