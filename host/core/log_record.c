@@ -86,11 +86,10 @@ void log_record_add_str(struct log_record *r, const char *key, const char *v)
     (void)log_record_add(r, key, strlen(key), v ? v : "", v ? strnlen(v, LOG_VALUE_MAX + 1) : 0);
 }
 
-/* The builder's timestamp for now: the date and time are formatted once a
- * second, the milliseconds on every record. */
-static const char *builder_ts(struct log_record *r)
+/* The builder's timestamp for `ns`: the date and time are formatted once
+ * a second, the milliseconds on every record. */
+static const char *builder_ts(struct log_record *r, int64_t ns)
 {
-    int64_t ns = wall_ns();
     int64_t sec = ns >= 0 ? ns / 1000000000 : -((-ns + 999999999) / 1000000000);
 
     if (sec != r->ts_sec) {
@@ -102,8 +101,7 @@ static const char *builder_ts(struct log_record *r)
     return r->ts;
 }
 
-void log_record_open(struct log_record *r, int level, const char *event,
-                     const struct log_ctx *ctx)
+void log_record_start(struct log_record *r, int level, int64_t ts_ns)
 {
     struct buf *b = &r->line;
     const char *name = log_level_name(level);
@@ -111,17 +109,24 @@ void log_record_open(struct log_record *r, int level, const char *event,
     char *o;
 
     r->full = false;
+    r->ts_ns = ts_ns;
     b->len = 0;
     buf_reserve(b, 256);
     o = b->data;
     memcpy(o, "ts=", 3);
-    memcpy(o + 3, builder_ts(r), LOGFMT_TS_LEN);
+    memcpy(o + 3, builder_ts(r, ts_ns), LOGFMT_TS_LEN);
     o += 3 + LOGFMT_TS_LEN;
     *o++ = ' ';
     r->ts_len = (size_t)(o - b->data);
     memcpy(o, "level=", 6);
     memcpy(o + 6, name, nlen + 1);
     b->len = r->ts_len + 6 + nlen;
+}
+
+void log_record_open(struct log_record *r, int level, const char *event,
+                     const struct log_ctx *ctx)
+{
+    log_record_start(r, level, wall_ns());
     log_record_add_str(r, "event", event);
     if (!ctx)
         return;

@@ -6,8 +6,9 @@
  *
  * A record is built in the calling thread's own builder, with no lock held
  * and, once the builder is warm, no malloc. The API (core/log.c) builds
- * records for the producers; the writer thread (io/log_writer.c) builds
- * the few it writes itself (a failing sink) the same way.
+ * jlog's records on the producers; the writer thread builds the captured
+ * ones (core/log_capture.c) and the few it writes itself (a failing sink)
+ * the same way, so both read alike byte for byte.
  */
 #ifndef JH_LOG_RECORD_H
 #define JH_LOG_RECORD_H
@@ -29,6 +30,7 @@ struct log_record {
     struct buf cut;  /* a value cut to LOG_VALUE_MAX */
     size_t ts_len;   /* bytes of "ts=... " at the start of line */
     bool full;       /* LOG_LINE_MAX reached: no more pairs */
+    int64_t ts_ns;   /* the wall time of the record being built */
     int64_t ts_sec;  /* the second ts holds; only the milliseconds change */
     char ts[LOGFMT_TS_LEN + 1];
 };
@@ -47,8 +49,12 @@ static inline struct log_record *log_record_get(void)
     return log_record_tls ? log_record_tls : log_record_first();
 }
 
-/* Starts a record: ts level event, then job, run_id and plugin from `ctx`
- * (may be NULL; NULL or "" fields are left out). */
+/* Starts a record made at wall time `ts_ns`: "ts=... level=..."; the
+ * caller adds event and the rest. */
+void log_record_start(struct log_record *r, int level, int64_t ts_ns);
+
+/* Starts a record made now: ts level event, then job, run_id and plugin
+ * from `ctx` (may be NULL; NULL or "" fields are left out). */
 void log_record_open(struct log_record *r, int level, const char *event,
                      const struct log_ctx *ctx);
 

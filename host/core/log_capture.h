@@ -1,0 +1,83 @@
+/*
+ * log_capture — a record captured, not formatted: what the run path queues
+ * (jlog_fields, jlog_pairs and jlog_kv of core/log.h). The producer copies
+ * the fields into its ring as they are -- numbers as numbers, pointers to
+ * names that outlive the record, copies of everything else -- and the
+ * writer thread formats the line with the same builder as jlog
+ * (core/log_record.c), so a captured record reads byte for byte as the same
+ * record formatted at once: the fixed keys, the escaping, the UTF-8
+ * sanitising, LOG_VALUE_MAX and LOG_LINE_MAX with `truncated=true`.
+ *
+ * An entry (struct log_entry of core/log_queue.h, kind LOG_ENTRY_FIELDS or
+ * LOG_ENTRY_PAIRS) holds a struct log_cap, then for FIELDS one struct
+ * log_slot and one type byte per field, then the text: job, plugin and
+ * run_id (when given as text), the event when copied, then the copied
+ * values; for PAIRS the text is followed by the pairs, each as two 32-bit
+ * lengths and the bytes of the key and of the value.
+ */
+#ifndef JH_LOG_CAPTURE_H
+#define JH_LOG_CAPTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/log.h"
+#include "core/log_queue.h"
+#include "core/log_record.h"
+
+/* What a captured record belongs to, and where its text starts. */
+struct log_cap {
+    const char *event; /* a name that outlives the record; NULL: copied */
+    uint64_t run_id;   /* shown as 16 hex digits; 0 with run_len 0: none */
+    uint16_t job_len;  /* bytes of text: job, plugin, run_id, event, in this order */
+    uint16_t plugin_len;
+    uint16_t run_len;
+    uint16_t event_len;
+    uint32_t n_pairs; /* PAIRS: pairs kept */
+    uint32_t text;    /* offset of the text from the start of the entry */
+};
+
+/* One field of a FIELDS entry: the key, a name that outlives the record,
+ * and the value (LOG_COPY: offset and length in the text). */
+struct log_slot {
+    const char *key;
+    union {
+        int64_t i;
+        uint64_t u;
+        const char *s;
+        struct {
+            uint32_t off, len;
+        } copy;
+    } v;
+};
+
+/* Captures a record of `level` (already checked against the levels) into
+ * the calling thread's ring. See jlog_fields in core/log.h. */
+void log_capture_fields(const struct log_run *run, int level, const char *event, int64_t ts_ns,
+                        const struct log_field *f, size_t n);
+
+/* The same for key/value strings, everything copied (plugin records).
+ * Pairs that could not fit in LOG_LINE_MAX are not copied: the record
+ * would leave them out anyway. `ctx` may be NULL. */
+void log_capture_pairs(const struct log_ctx *ctx, uint64_t run_id, int level, const char *event,
+                       const char *const *kv, size_t n_pairs);
+
+/* The line of captured entry `e`, formatted with builder `r` into `out`
+ * (the writer's, reused from record to record). Returns the line, which
+ * lives in `out` until the next call. Any thread; allocates only while
+ * `r` and `out` grow. */
+const struct log_line *log_capture_format(const struct log_entry *e, struct log_record *r,
+                                          struct buf *out);
+
+/* The line of any entry: a LINE entry's own, a captured one formatted as
+ * above. */
+static inline const struct log_line *log_entry_line(const struct log_entry *e,
+                                                    struct log_record *r, struct buf *out)
+{
+    if (e->kind == LOG_ENTRY_LINE)
+        return (const struct log_line *)(e + 1);
+    return log_capture_format(e, r, out);
+}
+
+#endif /* JH_LOG_CAPTURE_H */
