@@ -4,6 +4,7 @@
  * syslog(3) socket the test binds itself. Every record is read back with
  * the logfmt parser.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -316,6 +317,77 @@ static void test_rotation_keeps_n(void)
     }
     CU_ASSERT_EQUAL(last, 399);
     snprintf(name, sizeof(name), "%s.4", path);
+    CU_ASSERT_EQUAL(file_size(name), -1);
+}
+
+/* Descriptors this process has open. */
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Rotation renames nothing onto an existing file and frees the oldest
+ * later, through a descriptor: the names stay path, path.1 .. path.keep,
+ * every record is kept in order, the rotations are counted and timed, and
+ * once the writer has finished the steps no descriptor is left open. */
+static void test_rotation_frees_oldest_later(void)
+{
+    char path[128], name[160];
+    struct log_stats s0, s1;
+    int fds0;
+    long expect = -1;
+    char pad[201];
+
+    memset(pad, 'p', 200);
+    pad[200] = '\0';
+    fresh_dir();
+    path_in(path, sizeof(path), "big.log");
+    struct log_config cfg = file_cfg(path);
+    cfg.file_max_size = 3 << 20;
+    cfg.file_keep = 2;
+    CU_ASSERT_EQUAL_FATAL(log_setup(&cfg), 0);
+    log_flush();
+    fds0 = open_fds();
+    log_stats(&s0);
+    for (int i = 0; i < 60000; i++)
+        jlog(LOG_INFO_LEVEL, "bulk", "seq=%d pad=%s", i, pad);
+    log_flush();
+    log_stats(&s1);
+    CU_ASSERT(s1.rotations - s0.rotations >= 3);
+    CU_ASSERT(s1.rotate_ns_max > 0);
+    printf("\n  %llu rotations, %.3f ms at most, %.3f ms in all\n",
+           (unsigned long long)(s1.rotations - s0.rotations), s1.rotate_ns_max / 1e6,
+           (s1.rotate_ns_total - s0.rotate_ns_total) / 1e6);
+    /* the oldest file is freed a step per writer round, then closed */
+    for (int i = 0; i < 300 && open_fds() > fds0; i++)
+        usleep(10000);
+    CU_ASSERT_EQUAL(open_fds(), fds0);
+    log_shutdown();
+    for (int k = 2; k >= 0; k--) {
+        struct lines l;
+        if (k)
+            snprintf(name, sizeof(name), "%s.%d", path, k);
+        else
+            snprintf(name, sizeof(name), "%s", path);
+        CU_ASSERT(file_size(name) > 0 && file_size(name) <= 3 << 20);
+        l = read_lines(name);
+        for (size_t i = 0; i < l.n; i++) {
+            long seq = seq_of(l.line[i]);
+            if (expect >= 0)
+                CU_ASSERT_EQUAL(seq, expect);
+            expect = seq + 1;
+        }
+        lines_free(&l);
+    }
+    CU_ASSERT_EQUAL(expect, 60000);
+    snprintf(name, sizeof(name), "%s.3", path);
     CU_ASSERT_EQUAL(file_size(name), -1);
 }
 
@@ -1308,6 +1380,7 @@ static const struct cu_test tests[] = {
     {"threads: each record once, in order", test_threads_in_order},
     {"rotation keeps exactly keep files", test_rotation_keeps_n},
     {"rotation with keep 0 truncates", test_rotation_keep_zero},
+    {"rotation frees the oldest file later", test_rotation_frees_oldest_later},
     {"reopen after mv, deleted, moved", test_reopen_after_move},
     {"records arrive without log_flush", test_delivery_without_flush},
     {"unwritable directory survived", test_unwritable_directory},
