@@ -91,7 +91,7 @@ static void submit(struct log_record *r, int level, const char *event, const str
     e->level = (uint8_t)log_level_clamp(level);
     e->n = 0;
     e->ts = r->ts_ns;
-    log_line_write((struct log_line *)(e + 1), r, level, event, el, job, jl, run, rl);
+    log_line_store((struct log_line_head *)(e + 1), r, level, event, el, job, jl, run, rl);
     log_queue_commit(e);
 }
 

@@ -161,55 +161,263 @@ void log_capture_pairs(const struct log_ctx *ctx, uint64_t run_id, int level, co
 
 /* --- formatting (the writer) -------------------------------------------------- */
 
-static void run_hex(uint64_t id, char out[16])
-{
-    static const char hex[] = "0123456789abcdef";
+/*
+ * The writer formats every captured record, so it keeps what repeats and
+ * skips what cannot matter: static names (keys, events, LOG_STR values:
+ * string literals by jlog_fields' contract, so their address names their
+ * text for the whole process) are encoded once into " key=value"
+ * fragments; numbers, times and run ids are bare by construction, so they
+ * go down after their " key=" without a scan; a name that is plain ASCII
+ * (nearly every job id, plugin name and version) is copied after one
+ * eight-bytes-at-a-time check. Whatever goes in this way is exactly what
+ * log_record_add would append, and meets the same LOG_LINE_MAX test
+ * (log_record_room); anything else -- a value to quote or cut, a pair near
+ * the end of the line -- goes through log_record_add itself.
+ */
 
-    for (int i = 0; i < 16; i++)
-        out[i] = hex[(id >> (60 - 4 * i)) & 0xf];
+#define FRAG_BITS 7
+#define FRAG_SLOTS (1u << FRAG_BITS) /* direct-mapped, by address */
+#define FRAG_MAX 120   /* bytes of a fragment kept */
+#define DIGITS_MAX 40  /* a number, a time or a run id */
+
+struct frag {
+    const char *key, *val; /* val NULL: the fragment is " key=" alone */
+    uint32_t len;          /* 0: the pair is not kept (too long) */
+    uint32_t vlen;         /* bytes of val (up to COPY_MAX) */
+    char text[FRAG_MAX];
+};
+
+struct fmt_cache {
+    struct frag frag[FRAG_SLOTS];
+    struct frag event, job, plugin, run; /* " event=", " job=", ... */
+    struct buf tmp;
+    int64_t time_sec; /* the second time_text holds, INT64_MIN: none */
+    char time_text[RFC3339_BUFLEN];
+    char hex2[256][2]; /* a byte's two hex digits */
+    char hex[16];      /* the run id of the record last formatted */
+};
+
+static const char k_event[] = "event", k_job[] = "job", k_plugin[] = "plugin",
+                  k_run[] = "run_id";
+
+/* Encodes static `key` (with static `val`, or alone as " key=") into f. */
+static void frag_make(struct fmt_cache *c, struct frag *f, const char *key, const char *val)
+{
+    size_t vlen = val ? copy_len(val) : 0;
+
+    f->key = key;
+    f->val = val;
+    f->len = 0;
+    f->vlen = (uint32_t)vlen;
+    if (vlen > LOG_VALUE_MAX)
+        return; /* cut with a mark: left to log_record_add */
+    buf_reset(&c->tmp);
+    buf_putc(&c->tmp, '.'); /* logfmt_pair_n puts the space only after something */
+    if (val) {
+        logfmt_pair_n(&c->tmp, key, strlen(key), val, vlen);
+    } else {
+        buf_putc(&c->tmp, ' ');
+        logfmt_key_n(&c->tmp, key, strlen(key));
+        buf_putc(&c->tmp, '=');
+    }
+    if (c->tmp.len - 1 <= FRAG_MAX) {
+        memcpy(f->text, c->tmp.data + 1, c->tmp.len - 1);
+        f->len = (uint32_t)(c->tmp.len - 1);
+    }
 }
 
-/* The value of field `i` as jlog would have written it; *len its bytes. */
-static const char *field_text(const struct log_slot *s, uint8_t type, const char *text,
-                              char *tmp, size_t *len)
+/* Each builder that formats captured records has its own (the writer's; a
+ * producer's without a writer; the crash report's). */
+static struct fmt_cache *cache_get(struct log_record *r)
 {
+    struct fmt_cache *c = r->fragments;
+
+    if (!c) {
+        c = xcalloc(1, sizeof(*c));
+        c->time_sec = INT64_MIN;
+        buf_reserve(&c->tmp, 2 * FRAG_MAX);
+        frag_make(c, &c->event, k_event, NULL);
+        frag_make(c, &c->job, k_job, NULL);
+        frag_make(c, &c->plugin, k_plugin, NULL);
+        frag_make(c, &c->run, k_run, NULL);
+        for (unsigned i = 0; i < 256; i++) {
+            c->hex2[i][0] = "0123456789abcdef"[i >> 4];
+            c->hex2[i][1] = "0123456789abcdef"[i & 15];
+        }
+        r->fragments = c;
+    }
+    return c;
+}
+
+void log_capture_prepare(struct log_record *r)
+{
+    (void)cache_get(r);
+}
+
+/* The fragment of static `key` (and static value `val`, or none). */
+static const struct frag *frag_of(struct fmt_cache *c, const char *key, const char *val)
+{
+    /* Fibonacci hashing: the top bits of the product mix both addresses */
+    uint64_t h = ((uint64_t)(uintptr_t)key ^ (uint64_t)(uintptr_t)val << 1) * 0x9e3779b97f4a7c15u;
+    struct frag *f = &c->frag[h >> (64 - FRAG_BITS)];
+
+    if (f->key != key || f->val != val)
+        frag_make(c, f, key, val);
+    return f;
+}
+
+/* Short copies without a call: most names and fragments are a few bytes.
+ * Loads and stores overlap, never pass s + n or d + n. */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    uint64_t a, b, c, e;
+    uint32_t x, y;
+
+    if (n >= 8) {
+        if (n > 32) {
+            memcpy(d, s, n);
+            return;
+        }
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        if (n > 16) {
+            memcpy(&c, s + 8, 8);
+            memcpy(&e, s + n - 16, 8);
+            memcpy(d + 8, &c, 8);
+            memcpy(d + n - 16, &e, 8);
+        }
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n) {
+        d[0] = s[0];
+        d[n - 1] = s[n - 1];
+        if (n == 3)
+            d[1] = s[1];
+    }
+}
+
+/* Puts fragment `f` then `n` bytes of `v` down, log_record_room granted. */
+static inline void put2(struct log_record *r, const struct frag *f, const char *v, size_t n)
+{
+    char *o = r->line.data + r->line.len;
+
+    copy_short(o, f->text, f->len);
+    copy_short(o + f->len, v, n);
+    r->line.len += f->len + n;
+}
+
+/* Appends fragment f (static key and value), as log_record_add would. */
+static bool add_frag(struct log_record *r, const struct frag *f)
+{
+    if (f->len)
+        return log_record_add_encoded(r, f->text, f->len);
+    return log_record_add(r, f->key, strlen(f->key), f->val, f->vlen);
+}
+
+static bool add_static(struct fmt_cache *c, struct log_record *r, const char *key,
+                       const char *val)
+{
+    return add_frag(r, frag_of(c, key, val));
+}
+
+/* Appends `key` (its fragment kf) with value v[0..n): copied when it is
+ * plain ASCII, else through log_record_add. */
+static bool add_value(struct log_record *r, const struct frag *kf, const char *key,
+                      const char *v, size_t n)
+{
+    if (kf->len && n <= LOG_VALUE_MAX && logfmt_ascii_bare(v, n)) {
+        if (!log_record_room(r, kf->len + n))
+            return false;
+        put2(r, kf, v, n);
+        return true;
+    }
+    return log_record_add(r, key, strlen(key), v, n);
+}
+
+/* The same for a value of 1..DIGITS_MAX bare bytes: no scan. */
+static bool add_bare(struct log_record *r, const struct frag *kf, const char *key,
+                     const char *v, size_t n)
+{
+    if (!kf->len || n == 0)
+        return log_record_add(r, key, strlen(key), v, n);
+    if (!log_record_room(r, kf->len + n))
+        return false;
+    put2(r, kf, v, n);
+    return true;
+}
+
+/* RFC 3339 with milliseconds in the host's zone, as rfc3339_format writes
+ * it; the text of the second is kept. Returns its length. */
+static size_t time_text(struct fmt_cache *c, int64_t ns, char *out)
+{
+    int64_t sec = ns >= 0 ? ns / 1000000000 : -((-ns + 999999999) / 1000000000);
+    size_t len;
+
+    if (sec != c->time_sec) {
+        rfc3339_format(ns, NULL, true, c->time_text, sizeof(c->time_text));
+        len = strlen(c->time_text);
+        /* "YYYY-MM-DDTHH:MM:SS.mmm+hh:mm": the shape the fast path keeps */
+        c->time_sec = len == 29 && c->time_text[19] == '.' ? sec : INT64_MIN;
+        memcpy(out, c->time_text, len);
+        return len;
+    }
+    memcpy(out, c->time_text, 29);
+    (void)numfmt_pad(out + 20, (unsigned)((ns - sec * 1000000000) / 1000000), 3);
+    return 29;
+}
+
+/* 16 lowercase hex digits, as run_id_format writes them: two a byte. */
+static void run_hex(const struct fmt_cache *c, uint64_t id, char out[16])
+{
+    for (int i = 0; i < 8; i++)
+        memcpy(out + 2 * i, c->hex2[(id >> (56 - 8 * i)) & 0xff], 2);
+}
+
+/* Appends field `s` of `type` as jlog's conversion would have written it. */
+static bool add_field(struct fmt_cache *c, struct log_record *r, const struct log_slot *s,
+                      uint8_t type, const char *text)
+{
+    char tmp[DIGITS_MAX];
+    size_t len;
+
     switch (type) {
     case LOG_STR:
-        *len = copy_len(s->v.s);
-        return s->v.s ? s->v.s : "";
+        return add_static(c, r, s->key, s->v.s ? s->v.s : "");
+    case LOG_BOOL:
+        return add_static(c, r, s->key, s->v.i ? "true" : "false");
     case LOG_COPY:
-        *len = s->v.copy.len;
-        return text + s->v.copy.off;
+        return add_value(r, frag_of(c, s->key, NULL), s->key, text + s->v.copy.off,
+                         s->v.copy.len);
     case LOG_INT:
-        *len = (size_t)(numfmt_i64(tmp, s->v.i) - tmp);
-        return tmp;
+        len = (size_t)(numfmt_i64(tmp, s->v.i) - tmp);
+        break;
     case LOG_UINT:
-        *len = (size_t)(numfmt_u64(tmp, s->v.u) - tmp);
-        return tmp;
+        len = (size_t)(numfmt_u64(tmp, s->v.u) - tmp);
+        break;
     case LOG_MS: {
         double ms = (double)s->v.i / 1e6;
         char *end = numfmt_fixed(tmp, ms, 3);
-        /* as jlog's "%.3f": numfmt when it can, snprintf when it cannot */
-        *len = end ? (size_t)(end - tmp) : (size_t)snprintf(tmp, RFC3339_BUFLEN, "%.3f", ms);
-        if (*len >= RFC3339_BUFLEN) /* a huge double: the digits snprintf kept */
-            *len = RFC3339_BUFLEN - 1;
-        return tmp;
+        /* as jlog's "%.3f": numfmt when it can, snprintf when it cannot (a
+         * duration of int64 ns fits the buffer either way) */
+        len = end ? (size_t)(end - tmp) : (size_t)snprintf(tmp, sizeof(tmp), "%.3f", ms);
+        if (len >= sizeof(tmp))
+            len = sizeof(tmp) - 1;
+        break;
     }
     case LOG_TIME:
-        if (!s->v.i) {
-            *len = 0;
-            return "";
-        }
-        rfc3339_format(s->v.i, NULL, true, tmp, RFC3339_BUFLEN);
-        *len = strlen(tmp);
-        return tmp;
-    case LOG_BOOL:
-        *len = s->v.i ? 4 : 5;
-        return s->v.i ? "true" : "false";
+        if (!s->v.i)
+            return log_record_add(r, s->key, strlen(s->key), "", 0);
+        len = time_text(c, s->v.i, tmp);
+        break;
     default:
-        *len = 0;
-        return "";
+        return log_record_add(r, s->key, strlen(s->key), "", 0);
     }
+    return add_bare(r, frag_of(c, s->key, NULL), s->key, tmp, len);
 }
 
 /* The raw field journald gets, cut to LOG_FIELD_MAX. */
@@ -218,42 +426,44 @@ static size_t field_cut(size_t n)
     return n < LOG_FIELD_MAX ? n : LOG_FIELD_MAX;
 }
 
-const struct log_line *log_capture_format(const struct log_entry *e, struct log_record *r,
-                                          struct buf *out)
+void log_capture_format(const struct log_entry *e, struct log_record *r, struct log_line *out)
 {
+    struct fmt_cache *fc = cache_get(r);
     const struct log_cap *c = (const struct log_cap *)(e + 1);
     const char *text = (const char *)e + c->text;
     const char *job = text, *plugin = job + c->job_len, *run = plugin + c->plugin_len;
     const char *event = c->event ? c->event : run + c->run_len;
-    size_t event_len = c->event ? copy_len(c->event) : c->event_len;
+    size_t event_len = c->event_len;
     size_t run_len = c->run_len;
-    char hex[16], tmp[RFC3339_BUFLEN > NUMFMT_MAX ? RFC3339_BUFLEN : NUMFMT_MAX];
-    struct log_line *l;
+    char *hex = fc->hex;
 
-    if (!run_len && c->run_id) {
-        run_hex(c->run_id, hex);
-        run = hex;
-        run_len = 16;
-    }
     /* As log_record_open: event always, then the run's names when given. */
     log_record_start(r, e->level, e->ts);
-    (void)log_record_add(r, "event", 5, event, event_len);
+    if (c->event) {
+        const struct frag *f = frag_of(fc, k_event, c->event);
+        event_len = f->vlen;
+        (void)add_frag(r, f);
+    } else {
+        (void)add_value(r, &fc->event, k_event, event, event_len);
+    }
     if (c->job_len)
-        (void)log_record_add(r, "job", 3, job, c->job_len);
-    if (run_len)
-        (void)log_record_add(r, "run_id", 6, run, run_len);
+        (void)add_value(r, &fc->job, k_job, job, c->job_len);
+    if (!run_len && c->run_id) {
+        run_hex(fc, c->run_id, hex);
+        run = hex;
+        run_len = 16;
+        (void)add_bare(r, &fc->run, k_run, hex, 16);
+    } else if (run_len) {
+        (void)add_value(r, &fc->run, k_run, run, run_len);
+    }
     if (c->plugin_len)
-        (void)log_record_add(r, "plugin", 6, plugin, c->plugin_len);
+        (void)add_value(r, &fc->plugin, k_plugin, plugin, c->plugin_len);
     if (e->kind == LOG_ENTRY_FIELDS) {
         const struct log_slot *slot = (const struct log_slot *)(c + 1);
         const uint8_t *type = (const uint8_t *)(slot + e->n);
-        const char *values = text;
-        for (size_t i = 0; i < e->n; i++) {
-            size_t len;
-            const char *v = field_text(&slot[i], type[i], values, tmp, &len);
-            if (!log_record_add(r, slot[i].key, strlen(slot[i].key), v, len))
+        for (size_t i = 0; i < e->n; i++)
+            if (!add_field(fc, r, &slot[i], type[i], text))
                 break;
-        }
     } else {
         const char *p = event + event_len;
         for (size_t i = 0; i < c->n_pairs; i++) {
@@ -268,10 +478,6 @@ const struct log_line *log_capture_format(const struct log_entry *e, struct log_
     }
     log_record_end(r);
 
-    size_t el = field_cut(event_len), jl = field_cut(c->job_len), rl = field_cut(run_len);
-    out->len = 0;
-    buf_reserve(out, log_line_size(r->line.len, el, jl, rl));
-    l = (struct log_line *)out->data;
-    log_line_write(l, r, e->level, event, el, job, jl, run, rl);
-    return l;
+    log_line_view(out, r, e->level, event, field_cut(event_len), job, field_cut(c->job_len), run,
+                  field_cut(run_len));
 }

@@ -63,21 +63,25 @@ void log_capture_fields(const struct log_run *run, int level, const char *event,
 void log_capture_pairs(const struct log_ctx *ctx, uint64_t run_id, int level, const char *event,
                        const char *const *kv, size_t n_pairs);
 
-/* The line of captured entry `e`, formatted with builder `r` into `out`
- * (the writer's, reused from record to record). Returns the line, which
- * lives in `out` until the next call. Any thread; allocates only while
- * `r` and `out` grow. */
-const struct log_line *log_capture_format(const struct log_entry *e, struct log_record *r,
-                                          struct buf *out);
+/* The line of captured entry `e`, formatted with builder `r` (the
+ * writer's, reused from record to record); `out` gets its view, valid
+ * until `r` builds the next record and while `e` is in its ring. Any
+ * thread; allocates only while `r` grows. */
+void log_capture_format(const struct log_entry *e, struct log_record *r, struct log_line *out);
 
-/* The line of any entry: a LINE entry's own, a captured one formatted as
- * above. */
-static inline const struct log_line *log_entry_line(const struct log_entry *e,
-                                                    struct log_record *r, struct buf *out)
+/* Makes what log_capture_format keeps in `r` now, so that later calls
+ * allocate nothing while `r` and `out` are large enough (a crash report). */
+void log_capture_prepare(struct log_record *r);
+
+/* The line of any entry into `out`: a LINE entry's own, a captured one
+ * formatted as above. */
+static inline void log_entry_line(const struct log_entry *e, struct log_record *r,
+                                  struct log_line *out)
 {
     if (e->kind == LOG_ENTRY_LINE)
-        return (const struct log_line *)(e + 1);
-    return log_capture_format(e, r, out);
+        log_line_stored(out, (const struct log_line_head *)(e + 1));
+    else
+        log_capture_format(e, r, out);
 }
 
 #endif /* JH_LOG_CAPTURE_H */

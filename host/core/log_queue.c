@@ -220,10 +220,10 @@ uint64_t log_queue_dropped(void)
  * writer. Formats a captured one with the thread's builder. */
 static void write_now(const struct log_entry *e)
 {
-    static __thread struct buf out;
-    const struct log_line *l = log_entry_line(e, log_record_get(), &out);
+    struct log_line l;
 
-    log_stderr_write(log_line_text(l), l->len);
+    log_entry_line(e, log_record_get(), &l);
+    log_stderr_write(log_line_text(&l), l.len);
 }
 
 /* --- the rings ------------------------------------------------------------------ */
@@ -339,18 +339,34 @@ static struct log_ring *ring_for_thread(void)
 
 /* --- producers --------------------------------------------------------------- */
 
-/* The ring is short of `need` bytes: wait for the writer to give space back,
- * LOG_QUEUE_WAIT_NS at most in all. False when it did not, or when the
- * writer ended meanwhile (*stopped). */
+/* mono ns since the writer entered a sink's I/O, 0 when in none: written by
+ * the writer, read by producers waiting for room. */
+static _Atomic int64_t g_sink_since;
+
+void log_queue_sink_enter(void)
+{
+    atomic_store_explicit(&g_sink_since, mono_ns(), memory_order_relaxed);
+}
+
+void log_queue_sink_leave(void)
+{
+    atomic_store_explicit(&g_sink_since, 0, memory_order_relaxed);
+}
+
+/* The ring is short of `need` bytes: wait for the writer to give space
+ * back, as core/log.h's queue-full policy says. False when it did not, or
+ * when the writer ended meanwhile (*stopped). */
 static bool wait_for_room(struct log_ring *r, uint64_t need, bool *stopped)
 {
-    int64_t deadline = mono_ns() + LOG_QUEUE_WAIT_NS;
+    int64_t start = mono_ns(), last = start + LOG_QUEUE_BUSY_WAIT_NS;
     unsigned rot = atomic_load_explicit(&g_rotating, memory_order_relaxed);
     bool ok = false;
 
     pthread_mutex_lock(&g.mu);
     wake_writer_locked();
     for (;;) {
+        int64_t now, since, until;
+
         /* seq_cst store, then load: pairs with log_queue_release's */
         atomic_store_explicit(&r->waiting, true, memory_order_seq_cst);
         r->tail_seen = atomic_load_explicit(&r->tail, memory_order_seq_cst);
@@ -362,9 +378,14 @@ static bool wait_for_room(struct log_ring *r, uint64_t need, bool *stopped)
             *stopped = true;
             break;
         }
-        if (mono_ns() >= deadline)
+        now = mono_ns();
+        since = atomic_load_explicit(&g_sink_since, memory_order_relaxed);
+        /* a sink stuck for 1 ms of our wait, or a writer behind for 20 ms */
+        if ((since && now - since >= LOG_QUEUE_WAIT_NS && now - start >= LOG_QUEUE_WAIT_NS) ||
+            now >= last)
             break;
-        struct timespec ts = abs_ts(deadline);
+        until = now + LOG_QUEUE_WAIT_NS / 4; /* look at the sink again soon */
+        struct timespec ts = abs_ts(until < last ? until : last);
         pthread_cond_timedwait(&g.space, &g.mu, &ts);
     }
     atomic_store_explicit(&r->waiting, false, memory_order_relaxed);
@@ -813,17 +834,19 @@ void log_queue_set_crash_pending(const char *p, size_t len)
 /* The crash report's own builder and buffer, reserved so that formatting
  * a record allocates nothing. */
 static struct log_record *g_crash_builder;
-static struct buf g_crash_out;
 
 void log_queue_crash_prepare(void)
 {
-    struct log_record *r = log_record_get();
+    struct log_record *r;
 
-    g_crash_builder = r;
+    if (g_crash_builder)
+        return;
+    r = log_record_new();
     buf_reserve(&r->line, 4 * LOG_LINE_MAX);
     buf_reserve(&r->val, 8 * LOG_VALUE_MAX + 64);
     buf_reserve(&r->cut, 2 * LOG_VALUE_MAX);
-    buf_reserve(&g_crash_out, 8 * LOG_LINE_MAX);
+    log_capture_prepare(r);
+    g_crash_builder = r;
 }
 
 void log_queue_crash_dump(int fd)
@@ -848,14 +871,11 @@ void log_queue_crash_dump(int fd)
             t.n++;
     }
     while ((e = log_queue_next(&t))) {
-        const struct log_line *l;
-        if (e->kind == LOG_ENTRY_LINE)
-            l = (const struct log_line *)(e + 1);
-        else if (g_crash_builder)
-            l = log_capture_format(e, g_crash_builder, &g_crash_out);
-        else
+        struct log_line l;
+        if (e->kind != LOG_ENTRY_LINE && !g_crash_builder)
             continue; /* formatting would allocate */
-        if (log_write_all(fd, log_line_text(l), l->len, NULL) < 0)
+        log_entry_line(e, g_crash_builder, &l);
+        if (log_write_all(fd, log_line_text(&l), l.len, NULL) < 0)
             return; /* as far as possible */
     }
 }

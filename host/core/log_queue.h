@@ -42,10 +42,12 @@ static inline int log_level_clamp(int level)
 
 /* --- a formatted record, as the sinks see it ------------------------------- */
 
-/* This header, then the line ('\n' included), then the raw (unescaped)
- * event, job and run_id for journald's fields. Made by a producer (jlog)
- * or by the writer (a captured record, log_capture_format). */
+/* A record's line ('\n' included) and the raw (unescaped) event, job and
+ * run_id for journald's fields: a view of bytes that live in a ring entry
+ * or a builder, valid for the sink call it is handed to. */
 struct log_line {
+    const char *text;
+    const char *event, *job, *run_id;
     uint32_t len;      /* bytes of the line, '\n' included */
     uint16_t ts_len;   /* bytes of "ts=... " at the start: syslog and
                           journald stamp records themselves and skip them */
@@ -53,56 +55,83 @@ struct log_line {
     uint8_t event_len; /* 0: none */
     uint8_t job_len;
     uint8_t run_len;
-    uint8_t pad[6];
 };
-
-_Static_assert(sizeof(struct log_line) == 16, "records stay aligned");
 
 #define LOG_FIELD_MAX 255 /* raw journald fields kept per record */
 
 static inline const char *log_line_text(const struct log_line *l)
 {
-    return (const char *)(l + 1);
+    return l->text;
 }
 
 static inline const char *log_line_event(const struct log_line *l)
 {
-    return log_line_text(l) + l->len;
+    return l->event;
 }
 
 static inline const char *log_line_job(const struct log_line *l)
 {
-    return log_line_event(l) + l->event_len;
+    return l->job;
 }
 
 static inline const char *log_line_run_id(const struct log_line *l)
 {
-    return log_line_job(l) + l->job_len;
+    return l->run_id;
 }
 
-/* Bytes a line takes: header, line and fields (not padded). */
-static inline size_t log_line_size(size_t len, size_t event_len, size_t job_len, size_t run_len)
+/* The view of record `r` (log_record_end done) of `level` with its raw
+ * fields (each cut to LOG_FIELD_MAX by the caller). */
+static inline void log_line_view(struct log_line *l, const struct log_record *r, int level,
+                                 const char *event, size_t event_len, const char *job,
+                                 size_t job_len, const char *run_id, size_t run_len)
 {
-    return sizeof(struct log_line) + len + event_len + job_len + run_len;
-}
-
-/* Writes record `r` (log_record_end done) of `level` with its fields at
- * `l`, which has log_line_size(...) bytes of room. Field lengths fit a
- * byte (LOG_FIELD_MAX). Inline: a producer writes every jlog record with
- * it, and with the lengths bounded the compiler copies the short fields
- * without calling memcpy. */
-static inline void log_line_write(struct log_line *l, const struct log_record *r, int level,
-                                  const char *event, size_t event_len, const char *job,
-                                  size_t job_len, const char *run_id, size_t run_len)
-{
-    char *p = (char *)(l + 1);
-
+    l->text = r->line.data;
     l->len = (uint32_t)r->line.len;
     l->ts_len = (uint16_t)r->ts_len;
     l->level = (uint8_t)log_level_clamp(level);
+    l->event = event;
     l->event_len = (uint8_t)event_len;
+    l->job = job;
     l->job_len = (uint8_t)job_len;
+    l->run_id = run_id;
     l->run_len = (uint8_t)run_len;
+}
+
+/* A formatted record as a LOG_ENTRY_LINE holds it: this header, then the
+ * line, then the raw event, job and run_id. */
+struct log_line_head {
+    uint32_t len;
+    uint16_t ts_len;
+    uint8_t level;
+    uint8_t event_len, job_len, run_len;
+    uint8_t pad[6];
+};
+
+_Static_assert(sizeof(struct log_line_head) == 16, "entries stay aligned");
+
+/* Bytes a stored line takes: header, line and fields (not padded). */
+static inline size_t log_line_size(size_t len, size_t event_len, size_t job_len, size_t run_len)
+{
+    return sizeof(struct log_line_head) + len + event_len + job_len + run_len;
+}
+
+/* Stores record `r` (log_record_end done) of `level` with its fields at
+ * `h`, which has log_line_size(...) bytes of room. Field lengths fit a
+ * byte (LOG_FIELD_MAX). Inline: a producer stores every jlog record with
+ * it, and with the lengths bounded the compiler copies the short fields
+ * without calling memcpy. */
+static inline void log_line_store(struct log_line_head *h, const struct log_record *r, int level,
+                                  const char *event, size_t event_len, const char *job,
+                                  size_t job_len, const char *run_id, size_t run_len)
+{
+    char *p = (char *)(h + 1);
+
+    h->len = (uint32_t)r->line.len;
+    h->ts_len = (uint16_t)r->ts_len;
+    h->level = (uint8_t)log_level_clamp(level);
+    h->event_len = (uint8_t)event_len;
+    h->job_len = (uint8_t)job_len;
+    h->run_len = (uint8_t)run_len;
     memcpy(p, r->line.data, r->line.len);
     p += r->line.len;
     if (event_len)
@@ -115,11 +144,26 @@ static inline void log_line_write(struct log_line *l, const struct log_record *r
         memcpy(p, run_id, run_len);
 }
 
+/* The view of a stored line. */
+static inline void log_line_stored(struct log_line *l, const struct log_line_head *h)
+{
+    l->text = (const char *)(h + 1);
+    l->len = h->len;
+    l->ts_len = h->ts_len;
+    l->level = h->level;
+    l->event = l->text + h->len;
+    l->event_len = h->event_len;
+    l->job = l->event + h->event_len;
+    l->job_len = h->job_len;
+    l->run_id = l->job + h->job_len;
+    l->run_len = h->run_len;
+}
+
 /* --- an entry in a ring ------------------------------------------------------- */
 
 enum log_entry_kind {
     LOG_ENTRY_PAD = 0, /* no record: the rest of the ring up to its end */
-    LOG_ENTRY_LINE,    /* a struct log_line follows */
+    LOG_ENTRY_LINE,    /* a struct log_line_head follows */
     LOG_ENTRY_FIELDS,  /* a captured record (core/log_capture.h) */
     LOG_ENTRY_PAIRS,   /* a captured record of key/value strings */
 };
@@ -253,6 +297,12 @@ bool log_queue_finished(bool stop, void (*last)(struct log_take *t));
 
 /* Frees the take's array. */
 void log_take_free(struct log_take *t);
+
+/* The writer brackets a sink's I/O (a flush, a syslog(3) call, a check of
+ * the file) with these: a producer that waits for room while the writer
+ * has been in one for LOG_QUEUE_WAIT_NS drops its record. */
+void log_queue_sink_enter(void);
+void log_queue_sink_leave(void);
 
 /* For log_stats: the writer counts `records` more handed to the sinks and
  * has used `busy_ns` of CPU in all; the file sink brackets a rotation with

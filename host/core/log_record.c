@@ -35,6 +35,7 @@ static void builder_free(void *p)
     buf_free(&r->line);
     buf_free(&r->val);
     buf_free(&r->cut);
+    free(r->fragments);
     free(r);
 }
 
@@ -44,12 +45,19 @@ static void init_once(void)
         abort();
 }
 
-struct log_record *log_record_first(void)
+struct log_record *log_record_new(void)
 {
     struct log_record *r = xcalloc(1, sizeof(*r));
 
-    pthread_once(&g_once, init_once);
     r->ts_sec = INT64_MIN;
+    return r;
+}
+
+struct log_record *log_record_first(void)
+{
+    struct log_record *r = log_record_new();
+
+    pthread_once(&g_once, init_once);
     pthread_setspecific(g_builder_key, r);
     log_record_tls = r;
     return r;
@@ -78,6 +86,27 @@ bool log_record_add(struct log_record *r, const char *key, size_t klen, const ch
         r->full = true;
         return false;
     }
+    return true;
+}
+
+_Static_assert(sizeof(TRUNC_PAIR) - 1 == LOG_TRUNC_PAIR_LEN, "the mark's length");
+
+void log_record_truncate(struct log_record *r)
+{
+    buf_append(&r->line, TRUNC_PAIR, sizeof(TRUNC_PAIR) - 1);
+    r->full = true;
+}
+
+bool log_record_add_encoded(struct log_record *r, const char *text, size_t n)
+{
+    struct buf *b = &r->line;
+
+    /* log_record_add's test, made before the copy instead of after */
+    if (!log_record_room(r, n))
+        return false;
+    memcpy(b->data + b->len, text, n);
+    b->len += n;
+    b->data[b->len] = '\0';
     return true;
 }
 
@@ -111,7 +140,10 @@ void log_record_start(struct log_record *r, int level, int64_t ts_ns)
     r->full = false;
     r->ts_ns = ts_ns;
     b->len = 0;
-    buf_reserve(b, 256);
+    /* A whole line and the largest pair that may still be tried on it:
+     * the appends of a record then never reallocate. */
+    if (b->cap < LOG_LINE_MAX + 256)
+        buf_reserve(b, LOG_LINE_MAX + 256);
     o = b->data;
     memcpy(o, "ts=", 3);
     memcpy(o + 3, builder_ts(r, ts_ns), LOGFMT_TS_LEN);

@@ -31,6 +31,8 @@ struct log_sink {
 
 struct log_sink_ops {
     const char *name; /* as log_dropped() knows it: "file", "syslog", ... */
+    bool write_io;    /* `write` does I/O itself (syslog(3), journald): the
+                         writer counts that time as time in a sink */
 
     /* Main thread (log_setup): a new instance for `cfg`, or NULL when cfg
      * does not ask for this kind. A sink asked for but not usable yet is

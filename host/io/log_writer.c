@@ -60,6 +60,10 @@
 #include "lib/util.h"
 
 #define CHUNK_BYTES (256u << 10) /* bytes of lines the sinks get between flushes */
+#define RELEASE_BYTES (32u << 10) /* ... and between two gives of ring space back */
+#define RELEASE_NS 100000         /* ... or this long, whichever comes first: a
+                                     producer waiting for room (LOG_QUEUE_WAIT_NS)
+                                     never waits for a whole chunk of syslog(3) */
 
 /* Every kind of sink, in the order each record reaches them (the file
  * first: a warning its rotation raises reaches the other sinks before the
@@ -82,8 +86,6 @@ struct log_sinks {
 
 /* The set in use. Writer thread only (log_writer_emit runs there too). */
 static struct log_sinks *g_in_use;
-/* The writer's builder output for captured records. Writer thread only. */
-static struct buf g_line;
 /* The writer thread, while one runs. Main thread only (log_setup,
  * log_shutdown). */
 static pthread_t g_thread;
@@ -92,28 +94,38 @@ static pthread_t g_thread;
 
 void log_writer_emit(const struct log_record *r, int level, const char *event)
 {
-    size_t ev_len = strlen(event);
-    struct log_line *l = xmalloc(log_line_size(r->line.len, ev_len, 0, 0));
+    size_t ev_len = strnlen(event, LOG_FIELD_MAX);
+    struct log_line l;
     bool any = false;
 
-    log_line_write(l, r, level, event, ev_len, NULL, 0, NULL, 0);
+    log_line_view(&l, r, level, event, ev_len, NULL, 0, NULL, 0);
     for (size_t i = 0; g_in_use && i < g_in_use->n; i++) {
         struct log_sink *s = g_in_use->sink[i];
         if (s->ops->emit) {
-            s->ops->emit(s, l);
+            s->ops->emit(s, &l);
             any = true;
         }
     }
     if (!any)
-        log_stderr_write(log_line_text(l), l->len);
-    free(l);
+        log_stderr_write(log_line_text(&l), l.len);
 }
 
 static void sinks_flush(struct log_sinks *set)
 {
+    log_queue_sink_enter();
     for (size_t i = 0; set && i < set->n; i++)
         if (set->sink[i]->ops->flush)
             set->sink[i]->ops->flush(set->sink[i]);
+    log_queue_sink_leave();
+}
+
+/* A sink of the set does I/O in `write`. */
+static bool sinks_write_io(const struct log_sinks *set)
+{
+    for (size_t i = 0; set && i < set->n; i++)
+        if (set->sink[i]->ops->write_io)
+            return true;
+    return false;
 }
 
 /* A sink has work of its own to finish (the deletion of a rotated file):
@@ -128,9 +140,11 @@ static bool sinks_pending(const struct log_sinks *set)
 
 static void sinks_tick(struct log_sinks *set, bool reopen)
 {
+    log_queue_sink_enter();
     for (size_t i = 0; set && i < set->n; i++)
         if (set->sink[i]->ops->tick)
             set->sink[i]->ops->tick(set->sink[i], reopen);
+    log_queue_sink_leave();
 }
 
 static uint64_t thread_cpu_ns(void)
@@ -141,32 +155,49 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Hands entry `e` to every sink of `set`; returns the line's bytes. */
-static size_t deliver(struct log_sinks *set, const struct log_entry *e)
+/* Hands entry `e` to every sink of `set`; returns the line's bytes. With
+ * `io`, the sinks' writes count as time in a sink. */
+static size_t deliver(struct log_sinks *set, const struct log_entry *e, bool io)
 {
-    const struct log_line *l = log_entry_line(e, log_record_get(), &g_line);
+    struct log_line l;
 
+    log_entry_line(e, log_record_get(), &l);
+    if (io)
+        log_queue_sink_enter();
     for (size_t i = 0; set && i < set->n; i++)
-        set->sink[i]->ops->write(set->sink[i], l);
-    return l->len;
+        set->sink[i]->ops->write(set->sink[i], &l);
+    if (io)
+        log_queue_sink_leave();
+    return l.len;
 }
 
 /* Takes the records of `tk` in rounds of about CHUNK_BYTES of lines:
- * deliver, give the ring space back, flush the sinks. */
+ * deliver, give the ring space back, flush the sinks. The space goes back
+ * more often than that: the sinks hold copies of what they were given. */
 static void drain(struct log_take *tk)
 {
     struct log_sinks *set = g_in_use; /* only install() changes it, never meanwhile */
     const struct log_entry *e;
     uint64_t records = 0;
-    size_t bytes = 0;
+    size_t bytes = 0, unreleased = 0;
+    int64_t released = mono_ns();
+    bool io = sinks_write_io(set);
 
     while ((e = log_queue_next(tk))) {
-        bytes += deliver(set, e);
+        size_t n = deliver(set, e, io);
+        bytes += n;
+        unreleased += n;
         records++;
         if (bytes >= CHUNK_BYTES) {
             log_queue_release(tk);
             sinks_flush(set);
-            bytes = 0;
+            bytes = unreleased = 0;
+            released = mono_ns();
+        } else if ((records & 15) == 0 &&
+                   (unreleased >= RELEASE_BYTES || mono_ns() - released >= RELEASE_NS)) {
+            log_queue_release(tk);
+            unreleased = 0;
+            released = mono_ns();
         }
     }
     log_queue_release(tk);
@@ -181,7 +212,7 @@ static void last_round(struct log_take *tk)
     const struct log_entry *e;
 
     while ((e = log_queue_next(tk)))
-        (void)deliver(g_in_use, e);
+        (void)deliver(g_in_use, e, false);
     sinks_flush(g_in_use);
 }
 
@@ -209,6 +240,7 @@ static void *writer_main(void *arg)
     int64_t last_busy = mono_ns(); /* the last round that found records */
 
     (void)arg;
+    pthread_setname_np(pthread_self(), "jh-log"); /* as top -H and perf show it */
     log_queue_take_first(&t);
     install(t.sinks);
     log_queue_installed(t.gen);
@@ -233,7 +265,6 @@ static void *writer_main(void *arg)
     }
     install(NULL);
     log_take_free(&t);
-    buf_free(&g_line);
     return NULL;
 }
 

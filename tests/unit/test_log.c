@@ -356,6 +356,7 @@ static void test_rotation_frees_oldest_later(void)
     log_flush();
     fds0 = open_fds();
     log_stats(&s0);
+    uint64_t q0 = log_dropped("queue");
     for (int i = 0; i < 60000; i++)
         jlog(LOG_INFO_LEVEL, "bulk", "seq=%d pad=%s", i, pad);
     log_flush();
@@ -370,6 +371,10 @@ static void test_rotation_frees_oldest_later(void)
         usleep(10000);
     CU_ASSERT_EQUAL(open_fds(), fds0);
     log_shutdown();
+    /* In order, and a record missing only when counted: one producer may
+     * outrun the writer, and on a busy machine the writer may not run for
+     * the 1 ms a producer waits. */
+    long missing = 0;
     for (int k = 2; k >= 0; k--) {
         struct lines l;
         if (k)
@@ -380,13 +385,16 @@ static void test_rotation_frees_oldest_later(void)
         l = read_lines(name);
         for (size_t i = 0; i < l.n; i++) {
             long seq = seq_of(l.line[i]);
-            if (expect >= 0)
-                CU_ASSERT_EQUAL(seq, expect);
+            if (expect >= 0) {
+                CU_ASSERT(seq >= expect);
+                missing += seq - expect;
+            }
             expect = seq + 1;
         }
         lines_free(&l);
     }
-    CU_ASSERT_EQUAL(expect, 60000);
+    CU_ASSERT(expect <= 60000);
+    CU_ASSERT(missing + (60000 - expect) <= (long)(log_dropped("queue") - q0));
     snprintf(name, sizeof(name), "%s.3", path);
     CU_ASSERT_EQUAL(file_size(name), -1);
 }
