@@ -367,11 +367,12 @@ static int64_t check_worker(struct executor *ex, struct worker *w, int64_t now)
     struct job *job;
 
     if (!atomic_load_explicit(&w->busy, memory_order_relaxed) ||
-        atomic_load_explicit(&w->written_off, memory_order_relaxed) || at == 0 ||
-        RUN_FATE_STATE(fate) != RUN_RUNNING)
+        atomic_load_explicit(&w->written_off, memory_order_relaxed) || at == 0)
         return INT64_MAX;
     if (now < at)
-        return at;
+        return at; /* the run may not have published its fate yet: look then */
+    if (RUN_FATE_STATE(fate) != RUN_RUNNING)
+        return now + 10 * NS_PER_MS; /* between its end and cur_stuck_at's reset */
     job = w->run.job;
     if (!run_write_off(&w->run, fate))
         return INT64_MAX; /* it returned meanwhile */

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/mainloop.h"
+#include "core/params.h"
 
 void runtime_init(struct runtime *rt, struct metrics *metrics, const char *plugin_copy_dir)
 {
@@ -34,7 +35,23 @@ struct plugin *generation_find_plugin(const struct generation *g, const char *na
 
 struct job *generation_find_job(const struct generation *g, const char *id)
 {
-    return idtable_get(&g->job_index, id);
+    size_t at = manifest_job_index(g->manifest, id); /* jobs[] follows manifest order */
+    return at ? &g->jobs[at - 1] : NULL;
+}
+
+struct jobstate *runtime_take_state(struct runtime *rt, const struct generation *prev,
+                                    const char *id)
+{
+    const struct job *was = prev ? generation_find_job(prev, id) : NULL;
+
+    MAIN_THREAD_ONLY();
+    /* An older generation still finishing a run may hold an id that `prev`
+     * dropped. The list changes on the main thread only, so no lock here. */
+    for (const struct generation *g = rt->newest; !was && g; g = g->older) {
+        if (g != prev)
+            was = generation_find_job(g, id);
+    }
+    return was ? jobstate_hold(was->state) : jobstate_new(&rt->states, id);
 }
 
 /* Main thread: job states and plugins are released here only. */
@@ -61,7 +78,6 @@ static void generation_free(void *arg)
     for (size_t i = g->n_plugins; i-- > 0;)
         plugin_unref(g->plugins[i]);
     free(g->plugins);
-    idtable_free(&g->job_index);
     idtable_free(&g->plugin_index);
     manifest_free(g->manifest);
     free(g);
@@ -104,7 +120,7 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
         .strict_permissions = m->host.strict_permissions,
         .copy_dir = rt->plugin_copy_dir,
     };
-    int rc = 0;
+    int rc = 0, params_rc = 0;
 
     MAIN_THREAD_ONLY();
     atomic_init(&g->refs, 1);
@@ -113,7 +129,6 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
     g->manifest = m;
     g->plugins = xcalloc(m->n_jobs + 1, sizeof(*g->plugins));
     idtable_init(&g->plugin_index, 0);
-    idtable_init(&g->job_index, m->n_jobs);
     for (size_t i = 0; i < m->n_jobs; i++) {
         const struct manifest_job *spec = &m->jobs[i];
         struct plugin *p;
@@ -136,10 +151,24 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
             rc = -EINVAL;
             continue;
         }
-        jlog(JH_LOG_INFO, "plugin_loaded", "plugin=%s version=%s path=%s", p->desc->name,
-             p->desc->version, p->path);
+        jlog(JH_LOG_INFO, "plugin_loaded", "plugin=%s version=%s path=%s", p->desc_name,
+             p->version, p->path);
         add_plugin(g, p);
     }
+    /* Every job's params against its plugin's declarations (and the
+     * plugin's own check), now that the plugins are loaded. */
+    for (size_t i = 0; rc == 0 && i < m->n_jobs; i++) {
+        const struct manifest_job *spec = &m->jobs[i];
+        size_t before = errs->count;
+
+        if (params_check_job(generation_find_plugin(g, spec->plugin), spec, errs) > 0) {
+            jlog(JH_LOG_ERROR, "job_params_refused", "job=%s plugin=%s problems=%zu", spec->id,
+                 spec->plugin, errs->count - before);
+            params_rc = -EINVAL;
+        }
+    }
+    if (rc == 0)
+        rc = params_rc;
     if (rc < 0) {
         generation_free(g);
         *out = NULL;
@@ -152,9 +181,8 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
         struct job *j = &g->jobs[i];
         j->spec = &m->jobs[i];
         j->plugin = generation_find_plugin(g, j->spec->plugin);
-        j->state = jobstate_acquire(&rt->states, j->spec->id);
+        j->state = runtime_take_state(rt, prev, j->spec->id);
         j->gen = g;
-        (void)idtable_put(&g->job_index, j->spec->id, j); /* the manifest refuses duplicates */
     }
     *out = g;
     return 0;

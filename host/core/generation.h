@@ -61,9 +61,8 @@ struct generation {
     struct manifest *manifest;
     struct plugin **plugins;
     size_t n_plugins;
-    struct job *jobs;
+    struct job *jobs; /* in manifest order: jobs[i].spec == &manifest->jobs[i] */
     size_t n_jobs;
-    struct idtable job_index;    /* id -> struct job * */
     struct idtable plugin_index; /* name -> struct plugin * */
     /* The runtime's list of published generations (gens_lock). */
     struct generation *older, *newer;
@@ -77,10 +76,12 @@ void runtime_init(struct runtime *rt, struct metrics *metrics, const char *plugi
 void runtime_free(struct runtime *rt);
 
 /* Builds a generation from `m`, taking ownership of it: loads every plugin
- * the jobs name (each once, running its init) and acquires each job's
- * state. A plugin whose file has the same content as in `prev` (the live
- * generation, or NULL) is shared with it, not loaded again, and its init
- * does not run again. On any plugin error returns -EINVAL with one line per
+ * the jobs name (each once, running its init), checks every job's params
+ * against its plugin's declared parameters and the plugin's check callback
+ * (core/params.h), and acquires each job's state. A plugin whose file has
+ * the same content as in `prev` (the live generation, or NULL) is shared
+ * with it, not loaded again, and its init does not run again (its check
+ * does). On any plugin or parameter error returns -EINVAL with one line per
  * problem in errs (manifest position first) and nothing loaded stays
  * loaded. Linear in the number of jobs. Main thread. */
 int generation_build(struct runtime *rt, struct manifest *m, const struct generation *prev,
@@ -95,6 +96,12 @@ struct plugin *generation_find_plugin(const struct generation *g, const char *na
 
 /* The job with this id, or NULL. O(1). */
 struct job *generation_find_job(const struct generation *g, const char *id);
+
+/* A reference to the state for `id`: the one `prev` (may be NULL) or another
+ * published generation has, else a new one, so that an id has one state.
+ * Main thread. */
+struct jobstate *runtime_take_state(struct runtime *rt, const struct generation *prev,
+                                    const char *id);
 
 /* References. Any thread; the last unref queues the teardown to the main
  * thread (at once when it is the main thread). NULL is a no-op. */

@@ -178,15 +178,10 @@ void jlog_pairs(const struct log_ctx *ctx, int level, const char *event, const c
     log_capture_pairs(ctx, 0, level, event, kv, n_pairs);
 }
 
-void jlog_run_pairs(const struct log_run *run, int level, const char *event,
-                    const char *const *kv, size_t n_pairs)
+void jlog_record(const struct log_ctx *ctx, uint64_t run_id, int level, const char *event,
+                 const struct log_field *f, size_t n)
 {
-    struct log_ctx ctx;
-
-    if (level < atomic_load_explicit(&g_level, memory_order_relaxed) ||
-        (run && level < run->level))
+    if (!ctx_enabled(ctx, level))
         return;
-    if (run)
-        ctx = (struct log_ctx){.job = run->job, .plugin = run->plugin, .level = run->level};
-    log_capture_pairs(run ? &ctx : NULL, run ? run->run_id : 0, level, event, kv, n_pairs);
+    log_capture_typed(ctx, run_id, level, event, f, n);
 }

@@ -138,6 +138,10 @@ enum log_value {
     LOG_TIME, /* .i wall ns as RFC 3339 in the host's zone with
                  milliseconds; 0 is written "" */
     LOG_BOOL, /* .i: "true" or "false" */
+    LOG_F64,  /* .f, the shortest text that reads back the same (0.1,
+                 1e+06, NaN, +Inf): a plugin's JH_F64 */
+    LOG_DUR,  /* .i nanoseconds as seconds with an "s" (0.25s): a
+                 plugin's JH_DUR */
 };
 
 /* One field of a captured record: `key` is a name that outlives the record
@@ -149,6 +153,7 @@ struct log_field {
         const char *s;
         int64_t i;
         uint64_t u;
+        double f;
     } v;
 };
 
@@ -225,9 +230,15 @@ void jlog_kv(const struct log_ctx *ctx, int level, const char *event, va_list ap
 void jlog_pairs(const struct log_ctx *ctx, int level, const char *event, const char *const *kv,
                 size_t n_pairs);
 
-/* jlog_pairs for a run: the run id as a number (see struct log_run). */
-void jlog_run_pairs(const struct log_run *run, int level, const char *event,
-                    const char *const *kv, size_t n_pairs);
+/* A record of typed pairs whose keys and strings are all copied: a
+ * plugin's (core/outcome_log.c). f[i].key need not outlive the call;
+ * strings are LOG_COPY, numbers LOG_INT, LOG_UINT, LOG_F64, LOG_BOOL or
+ * LOG_DUR. job, run_id (as text, or as `run_id` when not 0) and plugin come
+ * from `ctx` (may be NULL); ts is now. Dropped below the global level or
+ * below ctx->level. Pairs past what LOG_LINE_MAX can hold are not copied
+ * (the line would leave them out). */
+void jlog_record(const struct log_ctx *ctx, uint64_t run_id, int level, const char *event,
+                 const struct log_field *f, size_t n);
 
 /* What the writer has seen, for benchmarks and the curious. Any thread;
  * counted since the process started. */

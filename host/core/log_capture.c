@@ -96,7 +96,7 @@ void log_capture_fields(const struct log_run *run, int level, const char *event,
             slot[i].v.copy.len = (uint32_t)len[i];
             o = put(o, f[i].v.s, len[i]);
         } else {
-            slot[i].v.u = f[i].v.u; /* the union's widest member: any of them */
+            memcpy(&slot[i].v, &f[i].v, 8); /* whichever member it is */
         }
     }
     log_queue_commit(e);
@@ -110,12 +110,46 @@ static size_t pair_least(size_t klen, size_t vlen)
     return 2 + (klen ? klen : 1) + (vlen ? (vlen < LOG_VALUE_MAX ? vlen : LOG_VALUE_MAX) : 2);
 }
 
-#define PAIR_HEAD 4 /* two 16-bit lengths before each pair's bytes */
+#define PAIR_HEAD 5 /* key and value lengths (16 bits each), the value's type */
 
-void log_capture_pairs(const struct log_ctx *ctx, uint64_t run_id, int level, const char *event,
-                       const char *const *kv, size_t n_pairs)
+/* One pair to copy: its key, its value's type, bytes and length. */
+struct pair_src {
+    const char *k, *v;
+    size_t klen, vlen;
+    uint8_t type;
+};
+
+static void pair_of_kv(const char *const *kv, size_t i, struct pair_src *p)
+{
+    p->k = kv[2 * i];
+    p->v = kv[2 * i + 1];
+    p->klen = p->k ? strnlen(p->k, LOG_LINE_MAX) : 0;
+    p->vlen = copy_len(p->v);
+    p->type = LOG_COPY;
+}
+
+static void pair_of_field(const struct log_field *f, size_t i, struct pair_src *p)
+{
+    p->k = f[i].key;
+    p->klen = p->k ? strnlen(p->k, LOG_LINE_MAX) : 0;
+    p->type = (uint8_t)f[i].type;
+    if (f[i].type == LOG_COPY || f[i].type == LOG_STR) {
+        p->type = LOG_COPY; /* the record keeps nothing of the caller's */
+        p->v = f[i].v.s;
+        p->vlen = copy_len(p->v);
+    } else {
+        p->v = (const char *)&f[i].v;
+        p->vlen = 8;
+    }
+}
+
+/* The PAIRS entry of pairs src(0..n), each as `get` gives it. */
+static void capture_pairs(const struct log_ctx *ctx, uint64_t run_id, int level, const char *event,
+                          const void *src, size_t n,
+                          void (*get)(const void *src, size_t i, struct pair_src *p))
 {
     size_t jl = 0, pl = 0, rl = 0, el = copy_len(event), head, size, least = 0, kept, bytes = 0;
+    struct pair_src p;
     struct log_entry *e;
     struct log_cap *c;
     char *o;
@@ -125,11 +159,10 @@ void log_capture_pairs(const struct log_ctx *ctx, uint64_t run_id, int level, co
         pl = copy_len(ctx->plugin);
         rl = run_id ? 0 : copy_len(ctx->run_id);
     }
-    for (kept = 0; kept < n_pairs && least <= LOG_LINE_MAX; kept++) {
-        const char *k = kv[2 * kept], *v = kv[2 * kept + 1];
-        size_t klen = k ? strnlen(k, LOG_LINE_MAX) : 0, vlen = copy_len(v);
-        least += pair_least(klen, vlen);
-        bytes += PAIR_HEAD + klen + vlen;
+    for (kept = 0; kept < n && least <= LOG_LINE_MAX; kept++) {
+        get(src, kept, &p);
+        least += pair_least(p.klen, p.type == LOG_COPY ? p.vlen : 1);
+        bytes += PAIR_HEAD + p.klen + p.vlen;
     }
     head = sizeof(*e) + sizeof(*c);
     size = log_entry_round(head + jl + pl + rl + el + bytes);
@@ -148,15 +181,39 @@ void log_capture_pairs(const struct log_ctx *ctx, uint64_t run_id, int level, co
     o = put_names(e, c, (char *)e + head, ctx ? ctx->job : NULL, jl, ctx ? ctx->plugin : NULL,
                   pl, ctx ? ctx->run_id : NULL, rl, event, el);
     for (size_t i = 0; i < kept; i++) {
-        const char *k = kv[2 * i], *v = kv[2 * i + 1];
-        uint16_t klen = (uint16_t)(k ? strnlen(k, LOG_LINE_MAX) : 0);
-        uint16_t vlen = (uint16_t)copy_len(v);
+        uint16_t klen, vlen;
+        get(src, i, &p);
+        klen = (uint16_t)p.klen;
+        vlen = (uint16_t)p.vlen;
         memcpy(o, &klen, 2);
         memcpy(o + 2, &vlen, 2);
-        o = put(o + PAIR_HEAD, k, klen);
-        o = put(o, v, vlen);
+        o[4] = (char)p.type;
+        o = put(o + PAIR_HEAD, p.k, klen);
+        o = put(o, p.v, vlen);
     }
     log_queue_commit(e);
+}
+
+static void get_kv(const void *src, size_t i, struct pair_src *p)
+{
+    pair_of_kv(src, i, p);
+}
+
+static void get_field(const void *src, size_t i, struct pair_src *p)
+{
+    pair_of_field(src, i, p);
+}
+
+void log_capture_pairs(const struct log_ctx *ctx, uint64_t run_id, int level, const char *event,
+                       const char *const *kv, size_t n_pairs)
+{
+    capture_pairs(ctx, run_id, level, event, kv, n_pairs, get_kv);
+}
+
+void log_capture_typed(const struct log_ctx *ctx, uint64_t run_id, int level, const char *event,
+                       const struct log_field *f, size_t n)
+{
+    capture_pairs(ctx, run_id, level, event, f, n, get_field);
 }
 
 /* --- formatting (the writer) -------------------------------------------------- */
@@ -378,6 +435,37 @@ static void run_hex(const struct fmt_cache *c, uint64_t id, char out[16])
         memcpy(out + 2 * i, c->hex2[(id >> (56 - 8 * i)) & 0xff], 2);
 }
 
+/* The text of a number of a typed pair, as record_value_text writes it
+ * (core/record.h); its length. */
+static size_t number_text(uint8_t type, const char *v, char tmp[DIGITS_MAX])
+{
+    union {
+        int64_t i;
+        uint64_t u;
+        double f;
+    } n;
+
+    memcpy(&n, v, 8);
+    switch (type) {
+    case LOG_INT:
+        return (size_t)(numfmt_i64(tmp, n.i) - tmp);
+    case LOG_UINT:
+        return (size_t)(numfmt_u64(tmp, n.u) - tmp);
+    case LOG_F64:
+        return numfmt_double(n.f, false, tmp);
+    case LOG_DUR: {
+        char *end = numfmt_ns_seconds(tmp, n.i);
+        *end++ = 's';
+        return (size_t)(end - tmp);
+    }
+    case LOG_BOOL:
+        memcpy(tmp, n.i ? "true" : "false", 5);
+        return n.i ? 4 : 5;
+    default:
+        return 0;
+    }
+}
+
 /* Appends field `s` of `type` as jlog's conversion would have written it. */
 static bool add_field(struct fmt_cache *c, struct log_record *r, const struct log_slot *s,
                       uint8_t type, const char *text)
@@ -414,10 +502,25 @@ static bool add_field(struct fmt_cache *c, struct log_record *r, const struct lo
             return log_record_add(r, s->key, strlen(s->key), "", 0);
         len = time_text(c, s->v.i, tmp);
         break;
+    case LOG_F64:
+    case LOG_DUR:
+        len = number_text(type, (const char *)&s->v, tmp);
+        break;
     default:
         return log_record_add(r, s->key, strlen(s->key), "", 0);
     }
     return add_bare(r, frag_of(c, s->key, NULL), s->key, tmp, len);
+}
+
+/* Appends one pair of a PAIRS entry: a copied string, or a number. */
+static bool add_pair(struct log_record *r, const char *k, size_t klen, uint8_t type, const char *v,
+                     size_t vlen)
+{
+    char tmp[DIGITS_MAX];
+
+    if (type != LOG_COPY)
+        return log_record_add(r, k, klen, tmp, number_text(type, v, tmp));
+    return log_record_add(r, k, klen, v, vlen);
 }
 
 /* The raw field journald gets, cut to LOG_FIELD_MAX. */
@@ -468,10 +571,11 @@ void log_capture_format(const struct log_entry *e, struct log_record *r, struct 
         const char *p = event + event_len;
         for (size_t i = 0; i < c->n_pairs; i++) {
             uint16_t klen, vlen;
+            uint8_t type = (uint8_t)p[4];
             memcpy(&klen, p, 2);
             memcpy(&vlen, p + 2, 2);
             p += PAIR_HEAD;
-            if (!log_record_add(r, p, klen, p + klen, vlen))
+            if (!add_pair(r, p, klen, type, p + klen, vlen))
                 break;
             p += klen + vlen;
         }

@@ -12,8 +12,9 @@
  * LOG_ENTRY_PAIRS) holds a struct log_cap, then for FIELDS one struct
  * log_slot and one type byte per field, then the text: job, plugin and
  * run_id (when given as text), the event when copied, then the copied
- * values; for PAIRS the text is followed by the pairs, each as two 32-bit
- * lengths and the bytes of the key and of the value.
+ * values; for PAIRS the text is followed by the pairs, each as a head
+ * (16-bit key and value lengths, the value's enum log_value), the key's
+ * bytes and the value's (a string's bytes, or a number's 8).
  */
 #ifndef JH_LOG_CAPTURE_H
 #define JH_LOG_CAPTURE_H
@@ -57,11 +58,16 @@ struct log_slot {
 void log_capture_fields(const struct log_run *run, int level, const char *event, int64_t ts_ns,
                         const struct log_field *f, size_t n);
 
-/* The same for key/value strings, everything copied (plugin records).
- * Pairs that could not fit in LOG_LINE_MAX are not copied: the record
- * would leave them out anyway. `ctx` may be NULL. */
+/* The same for key/value strings, everything copied (jlog_pairs,
+ * jlog_kv). Pairs that could not fit in LOG_LINE_MAX are not copied: the
+ * record would leave them out anyway. `ctx` may be NULL; `run_id`, when
+ * not 0, stands for ctx->run_id. */
 void log_capture_pairs(const struct log_ctx *ctx, uint64_t run_id, int level, const char *event,
                        const char *const *kv, size_t n_pairs);
+
+/* The same for typed pairs, keys and strings copied (jlog_record). */
+void log_capture_typed(const struct log_ctx *ctx, uint64_t run_id, int level, const char *event,
+                       const struct log_field *f, size_t n);
 
 /* The line of captured entry `e`, formatted with builder `r` (the
  * writer's, reused from record to record); `out` gets its view, valid

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "lib/arena.h"
+#include "lib/idtable.h"
 #include "lib/trigger.h"
 #include "lib/util.h"
 
@@ -38,14 +39,19 @@ enum isolation {
     ISOLATION_PROCESS,    /* runs in a worker process */
 };
 
-/* One entry of a job's `params:`; values are kept as written. */
+/* One entry of a job's `params:`; values are kept as written, with where
+ * they are written: the plugin's declared parameters are checked against
+ * them after the plugin is loaded (core/params.c), and the messages name
+ * these positions. */
 struct manifest_param {
     char *key;
-    int kind;       /* enum jh_param_kind */
     char *value;    /* JH_PARAM_SCALAR */
     size_t n;       /* JH_PARAM_LIST / JH_PARAM_MAP: number of items */
     char **names;   /* JH_PARAM_MAP: the entries' keys */
     char **values;  /* JH_PARAM_LIST / JH_PARAM_MAP: the items */
+    int kind;       /* enum jh_param_kind */
+    int line, col;  /* the key */
+    int value_line, value_col; /* the value */
 };
 
 /* The limits of a job's worker process (`isolation: process`); 0 = no limit. */
@@ -84,6 +90,8 @@ struct manifest_job {
     unsigned index;           /* its place in that file's `jobs:` list ("jobs[3]") */
     int line, col;            /* where the job's entry starts in that file */
     int plugin_line, plugin_col; /* where its `plugin:` value is, for loader errors */
+    int params_line, params_col; /* where its `params:` key is (else its entry), for
+                                  * parameters that are missing */
     bool enabled;             /* default true */
     bool coalesce;            /* default true */
     bool histograms;          /* its duration and start-delay histograms are exposed
@@ -132,6 +140,8 @@ struct manifest_host {
     size_t n_histogram_jobs;
 };
 
+struct manifest_use;
+
 struct manifest {
     char *path; /* as given */
     char *dir;  /* directory holding the manifest, absolute */
@@ -143,6 +153,13 @@ struct manifest {
     size_t n_files;
     struct arena arena; /* private: holds every string above and the small arrays
                          * (params, limits, buckets); jobs and files are malloc'ed */
+    struct idtable index; /* private: job id -> its index in jobs + 1 */
+    /* private: what each included file came to (its strings live there, not
+     * in arena), shared with the manifest of a reload that finds the file's
+     * bytes unchanged */
+    struct manifest_use *uses;
+    size_t n_uses;
+    bool reusable; /* uses[] still say where their jobs are */
 };
 
 /* Reads and validates the manifest at `path` and the files it includes. On
@@ -152,6 +169,13 @@ struct manifest {
  * without following a symbolic link as its last component and read only
  * when it is a regular file (a FIFO is refused, not waited on). */
 int manifest_load(const char *path, struct manifest **out, struct errors *errs);
+
+/* The same for a reload that replaces `prev` (which stays valid and
+ * unchanged): an included file whose bytes and name are what prev read is
+ * not parsed again, its jobs are copied from prev. The result is what
+ * manifest_load would give. */
+int manifest_reload(const char *path, const struct manifest *prev, struct manifest **out,
+                    struct errors *errs);
 
 /* The same from memory; `name` is used in messages and `dir` resolves
  * relative paths, included files among them (read from disk). For tests and
@@ -166,8 +190,11 @@ void manifest_free(struct manifest *m);
  * field of struct manifest_job is compared here. */
 bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job *b);
 
-/* The job with this id, or NULL. */
+/* The job with this id, or NULL. O(1). */
 const struct manifest_job *manifest_find_job(const struct manifest *m, const char *id);
+
+/* Its index in m->jobs + 1, or 0 when there is no such job. O(1). */
+size_t manifest_job_index(const struct manifest *m, const char *id);
 
 /* Drops every job but `id` (which must exist), so that only its plugin is
  * loaded: `jobhost run-once` uses it. */

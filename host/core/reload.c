@@ -26,6 +26,10 @@
 #include "core/scheduler.h"
 #include "lib/units.h"
 
+/* Ids each list of a reload's summary names at most; job_counts has the
+ * totals (a reload of a million jobs answers in kilobytes, not megabytes). */
+#define SUMMARY_IDS 1000
+
 struct reloader {
     char *manifest_path;
     struct runtime *rt;
@@ -77,21 +81,32 @@ static bool job_unchanged(const struct job *a, const struct job *b)
     return strcmp(a->plugin->hash, b->plugin->hash) == 0 && manifest_job_equal(a->spec, b->spec);
 }
 
+/* A list of ids that names at most SUMMARY_IDS of them, and how many. */
+struct id_list {
+    json_t *ids;
+    size_t count;
+};
+
+static void list_add(struct id_list *l, const char *id)
+{
+    if (l->count++ < SUMMARY_IDS)
+        json_array_append_new(l->ids, json_string(id));
+}
+
 static json_t *summarise(const struct generation *old, struct generation *g)
 {
-    json_t *added = json_array(), *removed = json_array(), *changed = json_array();
-    json_t *unchanged = json_array(), *loaded = json_array(), *unloaded = json_array();
-    json_t *kept = json_array();
+    struct id_list added = {json_array()}, removed = {json_array()}, changed = {json_array()};
+    struct id_list unchanged = {json_array()};
+    json_t *loaded = json_array(), *unloaded = json_array(), *kept = json_array();
 
     for (size_t i = 0; i < g->n_jobs; i++) {
         struct job *j = &g->jobs[i];
         struct job *was = generation_find_job(old, j->spec->id);
-        json_array_append_new(!was ? added : job_unchanged(was, j) ? unchanged : changed,
-                              json_string(j->spec->id));
+        list_add(!was ? &added : job_unchanged(was, j) ? &unchanged : &changed, j->spec->id);
     }
     for (size_t i = 0; i < old->n_jobs; i++) {
         if (!generation_find_job(g, old->jobs[i].spec->id))
-            json_array_append_new(removed, json_string(old->jobs[i].spec->id));
+            list_add(&removed, old->jobs[i].spec->id);
     }
     for (size_t i = 0; i < g->n_plugins; i++) {
         struct plugin *p = g->plugins[i];
@@ -103,9 +118,12 @@ static json_t *summarise(const struct generation *old, struct generation *g)
         if (generation_find_plugin(g, p->name) != p)
             json_array_append_new(unloaded, json_string(p->name));
     }
-    return json_pack("{s:s, s:{s:o, s:o, s:o, s:o}, s:{s:o, s:o, s:o}}", "status", "applied",
-                     "jobs", "added", added, "removed", removed, "changed", changed, "unchanged",
-                     unchanged, "plugins", "loaded", loaded, "unloaded", unloaded, "kept", kept);
+    return json_pack("{s:s, s:{s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:o, s:o, s:o}}",
+                     "status", "applied", "jobs", "added", added.ids, "removed", removed.ids,
+                     "changed", changed.ids, "unchanged", unchanged.ids, "job_counts", "added",
+                     (json_int_t)added.count, "removed", (json_int_t)removed.count, "changed",
+                     (json_int_t)changed.count, "unchanged", (json_int_t)unchanged.count,
+                     "plugins", "loaded", loaded, "unloaded", unloaded, "kept", kept);
 }
 
 static void put_json(struct buf *out, json_t *doc)
@@ -164,7 +182,7 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
 
     MAIN_THREAD_ONLY();
     jlog(JH_LOG_INFO, "reload_started", "source=%s manifest=%s", source, r->manifest_path);
-    rc = manifest_load(r->manifest_path, &m, errs);
+    rc = manifest_reload(r->manifest_path, r->live ? r->live->manifest : NULL, &m, errs);
     if (rc == 0)
         rc = generation_build(r->rt, m, r->live, &g, errs);
     if (rc == 0 && r->hooks.prepare && (rc = r->hooks.prepare(r->hooks.arg, r->live, g, errs)) < 0) {
@@ -196,12 +214,12 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
      * plugins only it used, go when the last of them returns (now, when
      * none is in flight: that is part of the reload's time). */
     generation_unref(old);
-    /* Parsing and building leave megabytes of freed heap at scale: give
-     * them back rather than keep the peak of every reload resident. */
-    malloc_trim(0);
     ms = (double)(mono_ns() - t0) / 1e6;
     json_object_set_new(doc, "duration_ms", json_real(ms));
     put_json(summary, doc);
+    /* Parsing and building leave megabytes of freed heap at scale: give
+     * them back rather than keep the peak of every reload resident. */
+    malloc_trim(0);
     jlog(JH_LOG_INFO, "reload_applied", "source=%s jobs=%zu plugins=%zu duration_ms=%.3f summary=%.*s",
          source, g->n_jobs, g->n_plugins, ms, (int)(summary->len ? summary->len - 1 : 0),
          summary->data ? summary->data : "");

@@ -94,7 +94,7 @@ static int call_plugin(struct job *job, struct run_ctx *rc, bool *crashed)
     int ret = JH_FAIL;
 
     if (job->spec->isolation != ISOLATION_PROCESS)
-        return job->plugin->desc->run(&rc->pub);
+        return job->plugin->desc->run(hostapi_ctx(rc));
     switch (isolate_run(job, rc, &ret)) {
     case ISOLATE_RETURNED:
         break;
@@ -126,7 +126,8 @@ bool run_write_off(struct run *run, uint64_t fate)
     run->duration_ns = now - run->start_mono_ns;
     snprintf(run->error, sizeof(run->error),
              "still running %s after its timeout of %s: its worker thread was written off",
-             duration_format(now - run->deadline_mono_ns, late, sizeof(late)),
+             duration_format((now - run->deadline_mono_ns) / NS_PER_MS * NS_PER_MS, late,
+                             sizeof(late)),
              duration_format(run->job->spec->timeout_ns, d, sizeof(d)));
     outcome_finished(run);
     return true;
@@ -157,7 +158,7 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     /* Published last: a watch that sees RUN_RUNNING sees the fields above. */
     fate = ((atomic_load_explicit(&run->fate, memory_order_relaxed) >> 2) + 1) << 2 | RUN_RUNNING;
     atomic_store_explicit(&run->fate, fate, memory_order_release);
-    hostapi_run_ctx(&rc, run, job->plugin->desc->name, deadline);
+    hostapi_run_ctx(&rc, run, job->plugin, deadline);
     rc.drain_deadline = &job->plugin->drain_deadline_mono;
 
     outcome_started(run);

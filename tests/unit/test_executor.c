@@ -53,11 +53,15 @@ static int test_run(jh_ctx *ctx)
     return JH_OK;
 }
 
+/* A descriptor in the test binary itself: its host calls are bound with
+ * plugin_bind before the first run (main). */
 static const struct jh_plugin test_desc = {
-    .abi_version = JH_ABI_VERSION, .size = sizeof(struct jh_plugin), .name = "t",
-    .version = "1", .run = test_run};
+    .abi_version = JH_ABI_VERSION, .size = sizeof(struct jh_plugin),
+    .imports = JH_IMPORTS_BEGIN, .imports_end = JH_IMPORTS_END, .name = "t", .version = "1",
+    .run = test_run};
 
-static struct plugin test_plugin = {.name = "t", .desc = &test_desc};
+static struct plugin test_plugin = {.name = "t", .desc = &test_desc, .desc_name = "t",
+                                    .version = "1"};
 
 /* --- an observer that counts outcomes ----------------------------------------------- */
 
@@ -97,6 +101,8 @@ static struct generation *setup(const char *const *ids, size_t n)
     for (size_t i = 0; i < 64; i++)
         atomic_store(&started_at[i], 0);
     struct generation *g = fake_gen(&F, ids, n, "t");
+    char err[256];
+    CU_ASSERT_EQUAL(plugin_bind(&test_desc, err, sizeof(err)), 0);
     for (size_t i = 0; i < n; i++)
         g->jobs[i].plugin = &test_plugin;
     return g;

@@ -23,6 +23,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/log_record.h"
+#include "core/record.h"
 #include "cu_main.h"
 #include "lib/logfmt.h"
 #include "logfmt_parse.h"
@@ -1335,6 +1336,40 @@ static void test_captured_equals_formatted(void)
         jlog_pairs(pcases[i].ctx, LOG_INFO_LEVEL, pcases[i].event, pcases[i].kv, pcases[i].n);
         want++;
     }
+    /* A plugin's typed record: numbers captured as numbers, written as
+     * record_value_text writes them. */
+    const struct record_pair typed[] = {
+        {"n", RECORD_INT, {.i = -42}},         {"u", RECORD_UINT, {.u = UINT64_MAX}},
+        {"f", RECORD_F64, {.f = 0.1}},         {"big", RECORD_F64, {.f = 1e300}},
+        {"nan", RECORD_F64, {.f = __builtin_nan("")}}, {"neg0", RECORD_F64, {.f = -0.0}},
+        {"b", RECORD_BOOL, {.b = true}},       {"d", RECORD_DUR, {.ns = 250000000}},
+        {"d0", RECORD_DUR, {.ns = 1}},         {"s", RECORD_STR, {.s = "a b \"c\""}},
+        {"long", RECORD_STR, {.s = err}},
+    };
+    const char *tkv[2 * ARRAY_SIZE(typed)];
+    char num[ARRAY_SIZE(typed)][RECORD_TEXT_MAX];
+    struct log_field tf[ARRAY_SIZE(typed)];
+    for (size_t i = 0; i < ARRAY_SIZE(typed); i++) {
+        tkv[2 * i] = typed[i].key;
+        tkv[2 * i + 1] = record_value_text(&typed[i], num[i]);
+        tf[i].key = typed[i].key;
+        static const enum log_value as[RECORD_TYPE_COUNT] = {
+            [RECORD_STR] = LOG_COPY, [RECORD_INT] = LOG_INT,   [RECORD_UINT] = LOG_UINT,
+            [RECORD_F64] = LOG_F64,  [RECORD_BOOL] = LOG_BOOL, [RECORD_DUR] = LOG_DUR,
+        };
+        tf[i].type = as[typed[i].type];
+        if (typed[i].type == RECORD_F64)
+            tf[i].v.f = typed[i].v.f;
+        else if (typed[i].type == RECORD_BOOL)
+            tf[i].v.i = typed[i].v.b;
+        else if (typed[i].type == RECORD_STR)
+            tf[i].v.s = typed[i].v.s;
+        else
+            tf[i].v.i = typed[i].v.i; /* int, uint and dur share the bits */
+    }
+    char *typed_expect = old_pairs(&pctx, "typed", tkv, ARRAY_SIZE(typed));
+    jlog_record(&pctx, 0, LOG_INFO_LEVEL, "typed", tf, ARRAY_SIZE(typed));
+    want++;
     log_flush();
     log_shutdown();
 
@@ -1357,6 +1392,9 @@ static void test_captured_equals_formatted(void)
         CU_ASSERT_STRING_EQUAL(l.line[run_lines + i] + 4 + LOGFMT_TS_LEN, expect[i]);
         free(expect[i]);
     }
+    CU_ASSERT_STRING_EQUAL(l.line[run_lines + ARRAY_SIZE(pcases)] + 4 + LOGFMT_TS_LEN,
+                           typed_expect);
+    free(typed_expect);
     lines_free(&l);
     free(big);
     free(ctl);
