@@ -18,12 +18,13 @@
  *
  * Queue-full policy: each thread that logs has a ring of its own
  * (log_config.queue_size, 1 MiB by default: some 5,000 to 10,000 records).
- * A caller that finds its ring full waits for room. When the writer has
- * been inside a sink's I/O for LOG_QUEUE_WAIT_NS (1 ms) of that wait -- a
- * stuck disk, a syslog daemon that does not read -- the caller drops its
- * record and counts it in log_dropped("queue"); while the writer is only
- * behind (formatting what others logged, short of CPU), the caller waits
- * for it, LOG_QUEUE_BUSY_WAIT_NS (20 ms) at most. So a stuck sink costs a
+ * A caller that finds its ring full waits for room. Once the writer has
+ * been inside one sink call for LOG_SINK_STUCK_NS (10 ms) -- a stuck disk,
+ * a syslog daemon that does not read -- a caller that has waited
+ * LOG_QUEUE_WAIT_NS (1 ms) drops its record and counts it in
+ * log_dropped("queue"); while the writer is only behind (formatting what
+ * others logged, or preempted on a busy machine), the caller waits for
+ * it, LOG_QUEUE_BUSY_WAIT_NS (20 ms) at most. So a stuck sink costs a
  * caller at most 1 ms per record, a burst is slowed down to what the
  * writer can take rather than thinned, and no record is lost silently.
  * The writer gives ring space back before a file rotates, so rotation
@@ -79,6 +80,7 @@
 #define LOG_VALUE_MAX 2048              /* bytes of one value before escaping */
 #define LOG_QUEUE_WAIT_NS 1000000       /* longest wait for room on a stuck sink */
 #define LOG_QUEUE_BUSY_WAIT_NS 20000000 /* ... and on a writer that is behind */
+#define LOG_SINK_STUCK_NS 10000000      /* one sink call this long: stuck */
 #define LOG_QUEUE_DEFAULT (1u << 20)    /* ring bytes of a thread when queue_size is 0 */
 #define LOG_TICK_NS 10000000            /* the writer looks this often while records flow */
 #define LOG_DEEP_AFTER_NS 5000000000LL  /* no record for this long: it sleeps until woken */

@@ -380,8 +380,8 @@ static bool wait_for_room(struct log_ring *r, uint64_t need, bool *stopped)
         }
         now = mono_ns();
         since = atomic_load_explicit(&g_sink_since, memory_order_relaxed);
-        /* a sink stuck for 1 ms of our wait, or a writer behind for 20 ms */
-        if ((since && now - since >= LOG_QUEUE_WAIT_NS && now - start >= LOG_QUEUE_WAIT_NS) ||
+        /* a stuck sink and 1 ms of our wait, or a writer behind for 20 ms */
+        if ((since && now - since >= LOG_SINK_STUCK_NS && now - start >= LOG_QUEUE_WAIT_NS) ||
             now >= last)
             break;
         until = now + LOG_QUEUE_WAIT_NS / 4; /* look at the sink again soon */

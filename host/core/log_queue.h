@@ -195,7 +195,7 @@ static inline size_t log_entry_round(size_t n)
 
 /* Room for an entry of `size` bytes (<= LOG_ENTRY_MAX) in the calling
  * thread's ring, to fill in and hand to log_queue_commit; NULL when the
- * ring stayed full for LOG_QUEUE_WAIT_NS (the record is dropped and
+ * ring stayed full (the record is dropped and
  * counted, see core/log.h). Without a writer (before log_setup, after
  * log_shutdown) it is scratch space of the thread's, and commit writes the
  * record to stderr at once. Never blocks but for that wait. */
@@ -300,7 +300,7 @@ void log_take_free(struct log_take *t);
 
 /* The writer brackets a sink's I/O (a flush, a syslog(3) call, a check of
  * the file) with these: a producer that waits for room while the writer
- * has been in one for LOG_QUEUE_WAIT_NS drops its record. */
+ * has been in one for LOG_SINK_STUCK_NS drops its record (core/log.h). */
 void log_queue_sink_enter(void);
 void log_queue_sink_leave(void);
 
