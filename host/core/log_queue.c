@@ -591,7 +591,8 @@ static bool writer_has_work(void)
 static bool source_settle(struct log_source *s)
 {
     while (s->pos != s->end) {
-        const struct log_entry *e = (const struct log_entry *)(s->ring->buf + (s->pos & s->ring->mask));
+        const struct log_entry *e =
+            (const struct log_entry *)(s->ring->buf + (s->pos & s->ring->mask));
         if (e->kind != LOG_ENTRY_PAD) {
             s->ts = e->ts;
             return true;
@@ -786,7 +787,7 @@ static atomic_uint_fast64_t g_records, g_busy_ns, g_rotations, g_rotate_ns, g_ro
 void log_queue_count(uint64_t records, uint64_t busy_ns)
 {
     atomic_fetch_add_explicit(&g_records, records, memory_order_relaxed);
-    atomic_store_explicit(&g_busy_ns, busy_ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_busy_ns, busy_ns, memory_order_relaxed);
 }
 
 void log_queue_rotating(bool on)

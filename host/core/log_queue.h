@@ -305,7 +305,7 @@ void log_queue_sink_enter(void);
 void log_queue_sink_leave(void);
 
 /* For log_stats: the writer counts `records` more handed to the sinks and
- * has used `busy_ns` of CPU in all; the file sink brackets a rotation with
+ * `busy_ns` more of its CPU time; the file sink brackets a rotation with
  * log_queue_rotating(true) and (false), then reports its duration. */
 void log_queue_count(uint64_t records, uint64_t busy_ns);
 void log_queue_rotating(bool on);

@@ -181,6 +181,7 @@ static void drain(struct log_take *tk)
     uint64_t records = 0;
     size_t bytes = 0, unreleased = 0;
     int64_t released = mono_ns();
+    uint64_t cpu0 = thread_cpu_ns();
     bool io = sinks_write_io(set);
 
     while ((e = log_queue_next(tk))) {
@@ -202,7 +203,7 @@ static void drain(struct log_take *tk)
     }
     log_queue_release(tk);
     sinks_flush(set);
-    log_queue_count(records, thread_cpu_ns());
+    log_queue_count(records, thread_cpu_ns() - cpu0);
 }
 
 /* The records producers published as the writer ended (see
