@@ -36,12 +36,16 @@
 #include "core/run.h"
 #include "lib/numfmt.h"
 
+/* AddressSanitizer and ThreadSanitizer handle these signals themselves. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define UNDER_SANITIZER 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define UNDER_SANITIZER 1
 #endif
+#endif
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
 #endif
 
 #define ALT_STACK (64u << 10)
@@ -210,13 +214,12 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
 
 bool crash_install(void)
 {
-#ifdef UNDER_SANITIZER
-    return false; /* the sanitizer reports these signals itself */
-#else
     struct sigaction sa = {.sa_sigaction = on_fatal,
                            .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND | SA_NODEFER};
     int fds[2];
 
+    if (UNDER_SANITIZER)
+        return false; /* the sanitizer reports these signals itself */
     if (g.installed)
         return true;
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -244,5 +247,4 @@ bool crash_install(void)
     for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
         sigaction(fatal[i], &sa, NULL);
     return true;
-#endif
 }

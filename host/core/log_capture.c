@@ -12,6 +12,7 @@
 #include "core/log_capture.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -309,6 +310,17 @@ static struct fmt_cache *cache_get(struct log_record *r)
 void log_capture_prepare(struct log_record *r)
 {
     (void)cache_get(r);
+}
+
+void log_capture_forget(struct log_record *r)
+{
+    struct fmt_cache *c = r->fragments;
+
+    if (c) {
+        buf_free(&c->tmp);
+        free(c);
+        r->fragments = NULL;
+    }
 }
 
 /* The fragment of static `key` (and static value `val`, or none). */

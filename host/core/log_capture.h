@@ -75,6 +75,9 @@ void log_capture_typed(const struct log_ctx *ctx, uint64_t run_id, int level, co
  * thread; allocates only while `r` grows. */
 void log_capture_format(const struct log_entry *e, struct log_record *r, struct log_line *out);
 
+/* Frees what log_capture_format keeps in `r` (its builder is freed). */
+void log_capture_forget(struct log_record *r);
+
 /* Makes what log_capture_format keeps in `r` now, so that later calls
  * allocate nothing while `r` and `out` are large enough (a crash report). */
 void log_capture_prepare(struct log_record *r);

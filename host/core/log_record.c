@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "core/clock.h"
+#include "core/log_capture.h"
 #include "lib/numfmt.h"
 #include "lib/utf8.h"
 
@@ -35,7 +36,7 @@ static void builder_free(void *p)
     buf_free(&r->line);
     buf_free(&r->val);
     buf_free(&r->cut);
-    free(r->fragments);
+    log_capture_forget(r);
     free(r);
 }
 
