@@ -251,8 +251,7 @@ struct fmt_cache {
     struct buf tmp;
     int64_t time_sec; /* the second time_text holds, INT64_MIN: none */
     char time_text[RFC3339_BUFLEN];
-    char hex2[256][2]; /* a byte's two hex digits */
-    char hex[16];      /* the run id of the record last formatted */
+    char hex[16]; /* the run id of the record last formatted */
 };
 
 static const char k_event[] = "event", k_job[] = "job", k_plugin[] = "plugin",
@@ -298,10 +297,6 @@ static struct fmt_cache *cache_get(struct log_record *r)
         frag_make(c, &c->job, k_job, NULL);
         frag_make(c, &c->plugin, k_plugin, NULL);
         frag_make(c, &c->run, k_run, NULL);
-        for (unsigned i = 0; i < 256; i++) {
-            c->hex2[i][0] = "0123456789abcdef"[i >> 4];
-            c->hex2[i][1] = "0123456789abcdef"[i & 15];
-        }
         r->fragments = c;
     }
     return c;
@@ -440,11 +435,27 @@ static size_t time_text(struct fmt_cache *c, int64_t ns, char *out)
     return 29;
 }
 
-/* 16 lowercase hex digits, as run_id_format writes them: two a byte. */
-static void run_hex(const struct fmt_cache *c, uint64_t id, char out[16])
+/* 8 lowercase hex digits of the 32 bits of x, most significant first: the
+ * nibbles are spread one a byte, turned into digits all at once (no byte
+ * sum passes 0x7f, so none carries into the next) and put in text order. */
+static void hex8(uint64_t x, char out[8])
 {
-    for (int i = 0; i < 8; i++)
-        memcpy(out + 2 * i, c->hex2[(id >> (56 - 8 * i)) & 0xff], 2);
+    uint64_t ge10;
+
+    x = ((x & 0xffff0000u) << 16) | (x & 0xffffu);
+    x = ((x & 0x0000ff000000ff00u) << 8) | (x & 0x000000ff000000ffu);
+    x = ((x & 0x00f000f000f000f0u) << 4) | (x & 0x000f000f000f000fu);
+    ge10 = ((x + 0x0606060606060606u) >> 4) & 0x0101010101010101u; /* 1 where >= 10 */
+    x += 0x3030303030303030u + ge10 * ('a' - '0' - 10);
+    x = __builtin_bswap64(x);
+    memcpy(out, &x, 8);
+}
+
+/* 16 lowercase hex digits, as run_id_format writes them. */
+static void run_hex(uint64_t id, char out[16])
+{
+    hex8(id >> 32, out);
+    hex8(id & 0xffffffffu, out + 8);
 }
 
 /* The text of a number of a typed pair, as record_value_text writes it
@@ -524,6 +535,37 @@ static bool add_field(struct fmt_cache *c, struct log_record *r, const struct lo
     return add_bare(r, frag_of(c, s->key, NULL), s->key, tmp, len);
 }
 
+/* True when k[0..n) is already a key as logfmt writes it: [a-z0-9_]. */
+static bool key_plain(const char *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)k[i];
+        if (!((unsigned)(c - 'a') < 26 || (unsigned)(c - '0') < 10 || c == '_'))
+            return false;
+    }
+    return n > 0;
+}
+
+/* Appends a copied key with value v[0..n): " key=value" put down as it is
+ * when both are plain (a plugin's keys follow the key rules already, most
+ * values are plain ASCII), else through log_record_add. */
+static bool add_plain(struct log_record *r, const char *k, size_t klen, const char *v, size_t n)
+{
+    char *o;
+
+    if (klen > 64 || n > LOG_VALUE_MAX || !key_plain(k, klen) || !logfmt_ascii_bare(v, n))
+        return log_record_add(r, k, klen, v, n);
+    if (!log_record_room(r, klen + n + 2))
+        return false;
+    o = r->line.data + r->line.len;
+    *o++ = ' ';
+    copy_short(o, k, klen);
+    o[klen] = '=';
+    copy_short(o + klen + 1, v, n);
+    r->line.len += klen + n + 2;
+    return true;
+}
+
 /* Appends one pair of a PAIRS entry: a copied string, or a number. */
 static bool add_pair(struct log_record *r, const char *k, size_t klen, uint8_t type, const char *v,
                      size_t vlen)
@@ -531,8 +573,8 @@ static bool add_pair(struct log_record *r, const char *k, size_t klen, uint8_t t
     char tmp[DIGITS_MAX];
 
     if (type != LOG_COPY)
-        return log_record_add(r, k, klen, tmp, number_text(type, v, tmp));
-    return log_record_add(r, k, klen, v, vlen);
+        return add_plain(r, k, klen, tmp, number_text(type, v, tmp));
+    return add_plain(r, k, klen, v, vlen);
 }
 
 /* The raw field journald gets, cut to LOG_FIELD_MAX. */
@@ -564,7 +606,7 @@ void log_capture_format(const struct log_entry *e, struct log_record *r, struct 
     if (c->job_len)
         (void)add_value(r, &fc->job, k_job, job, c->job_len);
     if (!run_len && c->run_id) {
-        run_hex(fc, c->run_id, hex);
+        run_hex(c->run_id, hex);
         run = hex;
         run_len = 16;
         (void)add_bare(r, &fc->run, k_run, hex, 16);
