@@ -253,6 +253,8 @@ struct log_stats {
                                   file, done later in steps, not counted) */
     uint64_t rotate_ns_max;
     uint64_t dropped_rotating; /* "queue" drops while a rotation ran */
+    uint64_t waits;            /* a producer found its ring full and waited */
+    uint64_t wait_ns_total;    /* for so long in all (dropped or not) */
 };
 void log_stats(struct log_stats *out);
 

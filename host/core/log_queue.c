@@ -78,6 +78,7 @@ struct log_ring {
 static atomic_uint_fast64_t g_queue_dropped;
 static atomic_uint_fast64_t g_stderr_dropped;
 static atomic_uint_fast64_t g_dropped_rotating;
+static atomic_uint_fast64_t g_waits, g_wait_ns;
 
 /* Written by the file sink on the writer, read by crash reports and stats. */
 static _Atomic int g_crash_fd = -1;
@@ -390,6 +391,8 @@ static bool wait_for_room(struct log_ring *r, uint64_t need, bool *stopped)
     }
     atomic_store_explicit(&r->waiting, false, memory_order_relaxed);
     pthread_mutex_unlock(&g.mu);
+    atomic_fetch_add_explicit(&g_waits, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_wait_ns, (uint64_t)(mono_ns() - start), memory_order_relaxed);
     if (!ok && !*stopped) {
         atomic_fetch_add_explicit(&g_queue_dropped, 1, memory_order_relaxed);
         if ((rot & 1) || rot != atomic_load_explicit(&g_rotating, memory_order_relaxed))
@@ -812,6 +815,8 @@ void log_stats(struct log_stats *out)
     out->rotate_ns_total = atomic_load_explicit(&g_rotate_ns, memory_order_relaxed);
     out->rotate_ns_max = atomic_load_explicit(&g_rotate_max, memory_order_relaxed);
     out->dropped_rotating = atomic_load_explicit(&g_dropped_rotating, memory_order_relaxed);
+    out->waits = atomic_load_explicit(&g_waits, memory_order_relaxed);
+    out->wait_ns_total = atomic_load_explicit(&g_wait_ns, memory_order_relaxed);
 }
 
 /* --- crash reports ---------------------------------------------------------------- */

@@ -254,6 +254,9 @@ static double throughput(const struct setting *s, long per_thread, const char *s
         printf("%s_rotation_ms_mean=%.3f\n", p,
                (double)(st1.rotate_ns_total - st0.rotate_ns_total) / 1e6 /
                    (double)(st1.rotations - st0.rotations));
+    printf("%s_producer_waits=%llu\n%s_producer_wait_ms_total=%.3f\n", p,
+           (unsigned long long)(st1.waits - st0.waits), p,
+           (double)(st1.wait_ns_total - st0.wait_ns_total) / 1e6);
     if (st1.records > st0.records)
         printf("%s_writer_ns_per_record=%.0f\n", p,
                (double)(st1.writer_busy_ns - st0.writer_busy_ns) /

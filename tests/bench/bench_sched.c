@@ -584,6 +584,8 @@ static int bench_oneshot(size_t n)
         if (st.records)
             printf("log_writer_ns_per_record=%.0f\n",
                    (double)st.writer_busy_ns / (double)st.records);
+        printf("log_producer_waits=%llu\nlog_producer_wait_ms_total=%.3f\n",
+               (unsigned long long)st.waits, (double)st.wait_ns_total / 1e6);
     }
     host_done(&h, &g, 1);
     return done ? 0 : 1;
