@@ -19,12 +19,13 @@
  * Queue-full policy: each thread that logs has a ring of its own
  * (log_config.queue_size, 1 MiB by default: some 5,000 to 10,000 records).
  * A caller that finds its ring full waits for room. Once the writer has
- * been inside one sink call for LOG_SINK_STUCK_NS (10 ms) -- a stuck disk,
- * a syslog daemon that does not read -- a caller that has waited
- * LOG_QUEUE_WAIT_NS (1 ms) drops its record and counts it in
- * log_dropped("queue"); while the writer is only behind (formatting what
- * others logged, or preempted on a busy machine), the caller waits for
- * it, LOG_QUEUE_BUSY_WAIT_NS (20 ms) at most. So a stuck sink costs a
+ * been inside one sink call for LOG_SINK_STUCK_NS (10 ms) and is asleep
+ * there in the kernel -- a stuck disk, a syslog daemon that does not read
+ * -- a caller that has waited LOG_QUEUE_WAIT_NS (1 ms) drops its record
+ * and counts it in log_dropped("queue"); while the writer is only behind
+ * (formatting what others logged, or runnable but preempted on a busy
+ * machine), the caller waits for it, LOG_QUEUE_BUSY_WAIT_NS (20 ms) at
+ * most. So a stuck sink costs a
  * caller at most 1 ms per record, a burst is slowed down to what the
  * writer can take rather than thinned, and no record is lost silently.
  * The writer gives ring space back before a file rotates, so rotation

@@ -31,6 +31,7 @@
 #include "core/log_queue.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -344,6 +345,41 @@ static struct log_ring *ring_for_thread(void)
  * the writer, read by producers waiting for room. */
 static _Atomic int64_t g_sink_since;
 
+/* The writer thread's id, for a look at its scheduler state; 0: none. */
+static _Atomic pid_t g_writer_tid;
+
+void log_queue_writer_started(void)
+{
+    atomic_store_explicit(&g_writer_tid, gettid(), memory_order_relaxed);
+}
+
+/* True when the writer is asleep in the kernel (waiting on a disk, a
+ * socket, a FIFO: state D or S), false when it is running or only waiting
+ * for a CPU (R), or when that cannot be told. A producer asks only after
+ * the writer has been in one sink call for LOG_SINK_STUCK_NS: a writer
+ * preempted in a write(2) on a busy machine is behind, not stuck. */
+static bool writer_blocked(void)
+{
+    char path[64], st[256], *p;
+    pid_t tid = atomic_load_explicit(&g_writer_tid, memory_order_relaxed);
+    ssize_t n;
+    int fd;
+
+    if (!tid)
+        return true;
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return true;
+    n = read(fd, st, sizeof(st) - 1);
+    close(fd);
+    if (n <= 0)
+        return true;
+    st[n] = '\0';
+    p = strrchr(st, ')'); /* "tid (name) S ...": the name may hold anything */
+    return !p || p[1] != ' ' || p[2] != 'R';
+}
+
 void log_queue_sink_enter(void)
 {
     atomic_store_explicit(&g_sink_since, mono_ns(), memory_order_relaxed);
@@ -359,7 +395,7 @@ void log_queue_sink_leave(void)
  * when the writer ended meanwhile (*stopped). */
 static bool wait_for_room(struct log_ring *r, uint64_t need, bool *stopped)
 {
-    int64_t start = mono_ns(), last = start + LOG_QUEUE_BUSY_WAIT_NS;
+    int64_t start = mono_ns(), last = start + LOG_QUEUE_BUSY_WAIT_NS, looked = 0;
     unsigned rot = atomic_load_explicit(&g_rotating, memory_order_relaxed);
     bool ok = false;
 
@@ -381,10 +417,15 @@ static bool wait_for_room(struct log_ring *r, uint64_t need, bool *stopped)
         }
         now = mono_ns();
         since = atomic_load_explicit(&g_sink_since, memory_order_relaxed);
-        /* a stuck sink and 1 ms of our wait, or a writer behind for 20 ms */
-        if ((since && now - since >= LOG_SINK_STUCK_NS && now - start >= LOG_QUEUE_WAIT_NS) ||
-            now >= last)
-            break;
+        if (now >= last)
+            break; /* a writer behind for 20 ms: overloaded */
+        /* a stuck sink and 1 ms of our wait (looked at once a millisecond) */
+        if (since && now - since >= LOG_SINK_STUCK_NS && now - start >= LOG_QUEUE_WAIT_NS &&
+            now - looked >= LOG_QUEUE_WAIT_NS) {
+            looked = now;
+            if (writer_blocked())
+                break;
+        }
         until = now + LOG_QUEUE_WAIT_NS / 4; /* look at the sink again soon */
         struct timespec ts = abs_ts(until < last ? until : last);
         pthread_cond_timedwait(&g.space, &g.mu, &ts);

@@ -304,6 +304,9 @@ void log_take_free(struct log_take *t);
 void log_queue_sink_enter(void);
 void log_queue_sink_leave(void);
 
+/* The writer thread calls it first: producers may look at its state. */
+void log_queue_writer_started(void);
+
 /* For log_stats: the writer counts `records` more handed to the sinks and
  * `busy_ns` more of its CPU time; the file sink brackets a rotation with
  * log_queue_rotating(true) and (false), then reports its duration. */

@@ -242,6 +242,7 @@ static void *writer_main(void *arg)
 
     (void)arg;
     pthread_setname_np(pthread_self(), "jh-log"); /* as top -H and perf show it */
+    log_queue_writer_started();
     log_queue_take_first(&t);
     install(t.sinks);
     log_queue_installed(t.gen);
