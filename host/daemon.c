@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/crash.h"
 #include "core/executor.h"
 #include "core/generation.h"
 #include "core/history.h"
@@ -549,8 +550,10 @@ int daemon_run(const struct daemon_opts *opts)
     int64_t shutdown_timeout = 30 * NS_PER_SEC;
 
     /* Before any thread starts: this is the main thread, and all threads
-     * inherit the signal mask. */
+     * inherit the signal mask. A fatal signal leaves a crash record
+     * (core/crash.h) -- unless a sanitizer build reports it itself. */
     mainloop_init();
+    (void)crash_install(); /* false under a sanitizer, which owns those signals */
     sigemptyset(&mask);
     sigaddset(&mask, SIGHUP);
     sigaddset(&mask, SIGTERM);

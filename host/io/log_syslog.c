@@ -72,6 +72,7 @@ static uint64_t syslog_dropped(void)
 
 const struct log_sink_ops log_syslog_sink = {
     .name = "syslog",
+    .write_io = true,
     .open = syslog_sink_open,
     .attach = syslog_attach,
     .write = syslog_write,
