@@ -66,6 +66,9 @@ PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 .PHONY: all test unit integration run deps check-deps check-build-deps asan tsan bench \
 	bench-deps fuzz install clean lint fmt
 .DELETE_ON_ERROR:
+# Objects reached only through pattern rules would count as intermediate and
+# be deleted after each build, relinking every test the next time.
+.SECONDARY: $(TEST_COMMON_OBJ)
 
 all: $(JOBHOST) $(PLUGINS) $(TEST_PLUGINS) $(UNIT_BIN)
 

@@ -24,8 +24,9 @@
  * error) for each file or directory that could not be handled, and one
  * `pruned` summary (deleted, bytes, kept, errors, dry_run), where `kept`
  * counts matching files that are not old enough. In a dry run nothing is
- * deleted: `would_delete` records list what would be, and the summary counts
- * them as deleted.
+ * deleted: `would_delete` records list what would be, and the summary says
+ * would_delete= instead of deleted=, so that no record of a dry run reads
+ * as if files were gone.
  *
  * Result: JH_FAIL when `dir` cannot be opened or any file could not be
  * handled (the first problem is the run's error), JH_CANCELLED when the run
@@ -261,8 +262,8 @@ static int file_prune_run(jh_ctx *ctx)
     snprintf(bytes, sizeof bytes, "%" PRIu64, p.bytes);
     snprintf(kept, sizeof kept, "%" PRIu64, p.kept);
     snprintf(errors, sizeof errors, "%" PRIu64, p.errors);
-    jh_log(ctx, JH_LOG_INFO, "pruned", "deleted", deleted, "bytes", bytes, "kept", kept,
-           "errors", errors, "dry_run", p.dry_run ? "true" : "false");
+    jh_log(ctx, JH_LOG_INFO, "pruned", p.dry_run ? "would_delete" : "deleted", deleted, "bytes",
+           bytes, "kept", kept, "errors", errors, "dry_run", p.dry_run ? "true" : "false");
 
     if (p.cancelled) {
         jh_set_error(ctx, "cancelled before the walk was complete");
