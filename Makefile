@@ -130,9 +130,11 @@ tsan:
 	@$(MAKE) --no-print-directory VARIANT=tsan all host/jobhost
 	@sh tests/run.sh tsan
 
+# LISTEN=ADDR (or JOBHOST_LISTEN in the environment) serves another address
+# than the manifest's host.http.listen.
 run: check-build-deps
 	@$(MAKE) --no-print-directory $(JOBHOST) $(PLUGINS)
-	./$(JOBHOST) -c config/jobhost.yaml
+	./$(JOBHOST) -c config/jobhost.yaml $(if $(LISTEN),--listen $(LISTEN))
 
 # libFuzzer targets, each for FUZZ_SECONDS (default 30).
 fuzz:

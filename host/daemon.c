@@ -106,10 +106,9 @@ static void http_log(void *arg, const char *fmt, va_list ap)
     jlog(JH_LOG_WARN, "http_error", "error=%s", msg);
 }
 
-static void apply_log_config(const struct daemon *d, const struct manifest *m)
+void daemon_log_config(const struct manifest_host *h, int to_stderr, struct log_config *out)
 {
-    const struct manifest_host *h = &m->host;
-    struct log_config lc = {
+    *out = (struct log_config){
         .level = h->log.level,
         .syslog_enabled = h->log.syslog,
         .ident = h->log.ident,
@@ -120,8 +119,16 @@ static void apply_log_config(const struct daemon *d, const struct manifest *m)
         .file_daily = h->log.file_daily,
         .journald = h->log.journald,
     };
-    int to_stderr = d->opts->log_stderr >= 0 ? d->opts->log_stderr : h->log.to_stderr;
-    lc.to_stderr = to_stderr < 0 ? isatty(STDERR_FILENO) : to_stderr;
+    if (to_stderr < 0)
+        to_stderr = h->log.to_stderr;
+    out->to_stderr = to_stderr < 0 ? isatty(STDERR_FILENO) : to_stderr;
+}
+
+static void apply_log_config(const struct daemon *d, const struct manifest *m)
+{
+    struct log_config lc;
+
+    daemon_log_config(&m->host, d->opts->log_stderr, &lc);
     log_setup(&lc);
 }
 
@@ -135,6 +142,14 @@ static void publish_host_metrics(struct daemon *d, const struct generation *g)
     metrics_set_plugins(d->rt.metrics, list, g->n_plugins);
     metrics_set_jobs(d->rt.metrics, g->n_jobs);
     free(list);
+}
+
+/* What the command line says over the manifest. The string is the
+ * command line's, which outlives every manifest. */
+static void apply_overrides(const struct daemon *d, struct manifest *m)
+{
+    if (d->opts->listen)
+        m->host.http.listen = (char *)d->opts->listen;
 }
 
 /* What a reload cannot change while the daemon runs. */
@@ -160,6 +175,7 @@ static int on_reload_prepare(void *arg, const struct generation *live, struct ge
     struct daemon *d = arg;
     size_t before = errs->count;
 
+    apply_overrides(d, next->manifest);
     needs_restart(live->manifest, next->manifest, errs);
     if (errs->count > before)
         return -EINVAL;
@@ -317,6 +333,7 @@ static int start(struct daemon *d, struct errors *errs)
 
     if (manifest_load(opts->manifest_path, &m, errs) < 0)
         return -EINVAL;
+    apply_overrides(d, m);
     apply_log_config(d, m);
     d->copy_dir = plugin_copy_dir_create();
     if (!d->copy_dir) {

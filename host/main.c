@@ -25,6 +25,7 @@
 #include "core/run.h"
 #include "daemon.h"
 #include "io/http_server.h"
+#include "lib/listen.h"
 #include "lib/trigger.h"
 #include "lib/tz.h"
 #include "lib/units.h"
@@ -38,7 +39,8 @@
 
 static const char usage_text[] =
     "Usage:\n"
-    "  jobhost [-c FILE] [--dry-run] [--log-stderr]   run the daemon in the foreground\n"
+    "  jobhost [-c FILE] [--dry-run] [--log-stderr] [--listen ADDR]\n"
+    "                                                 run the daemon in the foreground\n"
     "  jobhost check -c FILE                          validate a manifest and load its plugins\n"
     "  jobhost run-once JOB -c FILE [--dry-run]       run one job now, print its result\n"
     "  jobhost next EXPR [--count N] [--from TIME] [--timezone TZ]\n"
@@ -50,6 +52,8 @@ static const char usage_text[] =
     "  -c, --config FILE   the manifest (default /etc/jobhost/jobhost.yaml)\n"
     "  -n, --dry-run       plugins see dry-run set and change nothing\n"
     "      --log-stderr    also write log records to stderr\n"
+    "      --listen ADDR   serve HTTP on ADDR (127.0.0.1:9500, [::1]:9500, :9500) instead\n"
+    "                      of host.http.listen; also JOBHOST_LISTEN\n"
     "\n"
     "Signals: SIGHUP reloads, SIGTERM/SIGINT stop gracefully, SIGUSR1 reopens log files.\n"
     "Exit status: 0 success, 1 failure (invalid manifest, failed run), 2 usage error.\n";
@@ -71,6 +75,7 @@ struct cli {
     unsigned count;
     const char *from;
     const char *timezone;
+    const char *listen;
 };
 
 /* The token and TLS files are read at start; check them now, not at the
@@ -134,7 +139,11 @@ out:
     return status;
 }
 
-/* Runs one job through the same instrumented path the scheduler uses. */
+/* Runs one job through the same instrumented path the scheduler uses. Its
+ * records go to the manifest's sinks as the daemon's do (a run started by
+ * hand during an incident belongs in the log being tailed), and to stderr.
+ * A job the manifest does not have is a usage error (2), as a missing
+ * argument is. */
 static int cmd_run_once(const struct cli *cli)
 {
     struct errors errs = {0};
@@ -142,20 +151,26 @@ static int cmd_run_once(const struct cli *cli)
     struct generation *g = NULL;
     struct metrics *metrics = NULL;
     struct runtime rt;
-    struct log_config lc = {.level = JH_LOG_INFO, .to_stderr = true};
+    struct log_config lc;
     struct run run = {0};
     struct run_opts ro = {.trigger = RUN_CLI, .dry_run = cli->dry_run};
     struct job *job;
-    int status = 1;
+    int status = 1, rc;
 
     runtime_init(&rt, NULL, NULL);
     if (manifest_load(cli->config, &m, &errs) < 0)
         goto out;
     if (!manifest_find_job(m, cli->arg)) {
-        errors_add(&errs, "%s: no job with id \"%s\"", cli->config, cli->arg);
+        struct buf ids = {0};
+        for (size_t i = 0; i < m->n_jobs && i < 20; i++)
+            buf_printf(&ids, "%s%s", i ? ", " : "", m->jobs[i].id);
+        errors_add(&errs, "%s: no job with id \"%s\" (jobs: %s%s)", cli->config, cli->arg,
+                   ids.len ? ids.data : "none", m->n_jobs > 20 ? ", ..." : "");
+        buf_free(&ids);
+        status = EXIT_USAGE;
         goto out;
     }
-    lc.level = m->host.log.level;
+    daemon_log_config(&m->host, 1, &lc);
     log_setup(&lc);
     metrics = metrics_new(m->host.duration_buckets, m->host.n_duration_buckets);
     rt.metrics = metrics;
@@ -166,7 +181,9 @@ static int cmd_run_once(const struct cli *cli)
     /* Only the job asked for is loaded: a broken plugin of another job
      * must not stop a user from trying this one. */
     manifest_retain_job(m, cli->arg);
-    if (generation_build(&rt, m, NULL, &g, &errs) < 0)
+    rc = generation_build(&rt, m, NULL, &g, &errs);
+    m = NULL; /* the generation's, even when the build failed */
+    if (rc < 0)
         goto out;
     job = generation_find_job(g, cli->arg);
     run_job(job, &ro, &run);
@@ -180,6 +197,7 @@ static int cmd_run_once(const struct cli *cli)
 out:
     if (errs.count)
         fputs(errs.text.data, stderr);
+    manifest_free(m);
     generation_unref(g);
     mainloop_run_pending();
     outcome_reset();
@@ -230,7 +248,7 @@ static int cmd_next(const struct cli *cli)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LOG_STDERR = 256, OPT_COUNT, OPT_FROM, OPT_TIMEZONE };
+    enum { OPT_LOG_STDERR = 256, OPT_COUNT, OPT_FROM, OPT_TIMEZONE, OPT_LISTEN };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"dry-run", no_argument, NULL, 'n'},
@@ -238,6 +256,7 @@ int main(int argc, char **argv)
         {"count", required_argument, NULL, OPT_COUNT},
         {"from", required_argument, NULL, OPT_FROM},
         {"timezone", required_argument, NULL, OPT_TIMEZONE},
+        {"listen", required_argument, NULL, OPT_LISTEN},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -294,6 +313,9 @@ int main(int argc, char **argv)
         case OPT_TIMEZONE:
             cli.timezone = optarg;
             break;
+        case OPT_LISTEN:
+            cli.listen = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -315,6 +337,16 @@ int main(int argc, char **argv)
     if (!cli.command) {
         struct daemon_opts d = {
             .manifest_path = cli.config, .dry_run = cli.dry_run, .log_stderr = cli.log_stderr};
+        const char *listen = cli.listen ? cli.listen : getenv("JOBHOST_LISTEN");
+        if (listen && *listen) {
+            struct listen_addr la;
+            char err[256];
+            if (listen_parse(listen, LISTEN_PORT_ZERO, &la, err, sizeof(err)) < 0) {
+                usage_error(cli.listen ? "--listen: %s" : "JOBHOST_LISTEN: %s", err);
+                return EXIT_USAGE;
+            }
+            d.listen = listen;
+        }
         return daemon_run(&d);
     }
     if (strcmp(cli.command, "check") == 0)
