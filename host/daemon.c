@@ -335,6 +335,12 @@ static int start(struct daemon *d, struct errors *errs)
         return -EINVAL;
     apply_overrides(d, m);
     apply_log_config(d, m);
+    for (const char *line = m->warnings.text.data; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        jlog(JH_LOG_WARN, "config_warning", "during=start warning=%.*s",
+             (int)(nl ? nl - line : (long)strlen(line)), line);
+        line = nl ? nl + 1 : NULL;
+    }
     d->copy_dir = plugin_copy_dir_create();
     if (!d->copy_dir) {
         errors_add(errs, "cannot create a private directory for plugin copies: %s",

@@ -103,38 +103,125 @@ static void check_http_files(const struct manifest *m, struct errors *errs)
         errors_add(errs, "%s: host.http.cert_file: this libmicrohttpd has no TLS support", m->path);
 }
 
-/* Prints every problem of the manifest and its plugins; 0 when none. */
+/* One line of `check`'s report and where it points, for the order. */
+struct check_line {
+    const char *text;
+    size_t len;
+    size_t file, seq;
+    long line, col;
+};
+
+static int check_line_cmp(const void *a, const void *b)
+{
+    const struct check_line *x = a, *y = b;
+
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Prints the lines of `list` to stderr in document order: file by file in
+ * reading order (`files`), then by line and column. Lines that name no
+ * position ("FILE: host.http: ...") come first in their file. The manifest
+ * errors come sorted already; the plugin errors found after them fall into
+ * place beside them. */
+static void print_in_document_order(const struct errors *list, char *const *files, size_t n_files)
+{
+    struct check_line *lines = xcalloc(list->count + 1, sizeof(*lines));
+    size_t n = 0;
+
+    for (const char *p = list->text.data; p && *p && n < list->count + 1;) {
+        const char *nl = strchr(p, '\n');
+        struct check_line *l = &lines[n];
+        size_t best = 0;
+
+        l->text = p;
+        l->len = nl ? (size_t)(nl - p) : strlen(p);
+        l->seq = n;
+        for (size_t f = 0; f < n_files; f++) {
+            size_t flen = strlen(files[f]);
+            if (flen > best && strncmp(p, files[f], flen) == 0 && p[flen] == ':') {
+                char *end;
+                best = flen;
+                l->file = f;
+                l->line = strtol(p + flen + 1, &end, 10);
+                l->col = *end == ':' ? strtol(end + 1, NULL, 10) : 0;
+            }
+        }
+        n++;
+        p = nl ? nl + 1 : NULL;
+    }
+    qsort(lines, n, sizeof(*lines), check_line_cmp);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%.*s\n", (int)lines[i].len, lines[i].text);
+    free(lines);
+}
+
+/* Prints every problem of the manifest and its plugins in one pass (a
+ * plugin that cannot load is reported beside the manifest's own errors,
+ * not after they are fixed), then the warnings; 0 when there is no error. */
 static int cmd_check(const struct cli *cli)
 {
-    struct errors errs = {0};
+    struct errors errs = {0}, warnings = {0};
     struct manifest *m = NULL;
     struct generation *g = NULL;
     struct runtime rt;
     /* check speaks only through its own output: no log records */
     struct log_config quiet = {.level = JH_LOG_ERROR + 1};
-    size_t n_jobs = 0;
-    int status = 1;
+    char **files = NULL;
+    size_t n_jobs = 0, n_files = 0;
+    bool failed;
+    int status = 1, rc;
 
     runtime_init(&rt, NULL, NULL);
     log_setup(&quiet);
-    if (manifest_load(cli->config, &m, &errs) < 0)
-        goto out;
+    (void)manifest_load_flags(cli->config, MANIFEST_KEEP_ON_ERROR, &m, &errs);
+    if (!m)
+        goto out; /* the file itself could not be read */
     n_jobs = m->n_jobs;
+    failed = m->failed;
+    warnings = m->warnings;
+    m->warnings = (struct errors){0};
+    n_files = m->n_files;
+    files = xcalloc(n_files + 1, sizeof(*files));
+    for (size_t i = 0; i < n_files; i++)
+        files[i] = xstrdup(m->files[i]);
     check_http_files(m, &errs);
-    if (generation_build(&rt, m, NULL, &g, &errs) < 0 || errs.count)
-        goto out; /* m was taken over and freed */
-    printf("%s: ok (%zu job%s, %zu plugin%s)\n", cli->config, n_jobs, n_jobs == 1 ? "" : "s",
+    if (failed)
+        manifest_keep_complete(m); /* what is left can still load its plugins */
+    rc = generation_build(&rt, m, NULL, &g, &errs);
+    m = NULL; /* the generation's, even when the build failed */
+    if (rc < 0 || failed || errs.count)
+        goto out;
+    printf("%s: ok (%zu job%s, %zu plugin%s", cli->config, n_jobs, n_jobs == 1 ? "" : "s",
            g->n_plugins, g->n_plugins == 1 ? "" : "s");
+    if (warnings.count)
+        printf(", %zu warning%s", warnings.count, warnings.count == 1 ? "" : "s");
+    printf(")\n");
     status = 0;
 out:
     if (errs.count)
-        fputs(errs.text.data, stderr);
-    if (status != 0)
-        fprintf(stderr, "%s: %zu error%s\n", cli->config, errs.count, errs.count == 1 ? "" : "s");
+        print_in_document_order(&errs, files, n_files);
+    if (warnings.count)
+        fputs(warnings.text.data, stderr);
+    if (status != 0) {
+        fprintf(stderr, "%s: %zu error%s", cli->config, errs.count, errs.count == 1 ? "" : "s");
+        if (warnings.count)
+            fprintf(stderr, ", %zu warning%s", warnings.count, warnings.count == 1 ? "" : "s");
+        fputc('\n', stderr);
+    }
+    for (size_t i = 0; i < n_files; i++)
+        free(files[i]);
+    free(files);
     generation_unref(g);
     mainloop_run_pending();
     runtime_free(&rt);
     errors_free(&errs);
+    errors_free(&warnings);
     log_shutdown();
     return status;
 }

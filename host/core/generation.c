@@ -129,10 +129,10 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
         }
         if (probe_rc < 0 || plugin_load(&opts, spec->plugin, &p, err, sizeof(err)) < 0) {
             /* named where it is written: the manifest or an included file */
+            /* not logged here: the caller logs each error of errs once
+             * (config_error), with this position */
             errors_add(errs, "%s:%d:%d: jobs[%u].plugin: %s", spec->file, spec->plugin_line,
                        spec->plugin_col, spec->index, err);
-            jlog(JH_LOG_ERROR, "plugin_load_failed", "plugin=%s job=%s error=%s", spec->plugin,
-                 spec->id, err);
             rc = -EINVAL;
             continue;
         }

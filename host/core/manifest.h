@@ -33,6 +33,9 @@
 #include "lib/trigger.h"
 #include "lib/util.h"
 
+/* The longest job id (bytes, without the NUL). */
+#define MANIFEST_ID_MAX 128
+
 enum isolation {
     ISOLATION_THREAD = 0, /* runs on a worker thread of the host (default) */
     ISOLATION_PROCESS,    /* runs in a worker process */
@@ -141,6 +144,13 @@ struct manifest {
     char **files;   /* every file read: [0] the manifest (path), then the included
                      * ones in reading order, named as messages name them */
     size_t n_files;
+    /* What is valid but most likely not meant, one line each, in document
+     * order: "FILE:LINE:COL: warning: jobs[2].trigger.cron: never fires
+     * (...)". A cron expression no date matches, a date or an `end`
+     * already past (the only part that depends on the clock), a job
+     * log_level louder than the host's. */
+    struct errors warnings;
+    bool failed; /* only with MANIFEST_KEEP_ON_ERROR: errors were reported */
     struct arena arena; /* private: holds every string above and the small arrays
                          * (params, limits, buckets); jobs and files are malloc'ed */
 };
@@ -152,6 +162,22 @@ struct manifest {
  * without following a symbolic link as its last component and read only
  * when it is a regular file (a FIFO is refused, not waited on). */
 int manifest_load(const char *path, struct manifest **out, struct errors *errs);
+
+/* Flags of manifest_load_flags. */
+enum {
+    /* On -EINVAL, still hand over what could be read (*out, with `failed`
+     * set), so that `jobhost check` can go on to load the plugins of the
+     * jobs that are complete and report every problem in one pass. Jobs
+     * may then lack an id or a plugin: see manifest_keep_complete. */
+    MANIFEST_KEEP_ON_ERROR = 1,
+};
+int manifest_load_flags(const char *path, unsigned flags, struct manifest **out,
+                        struct errors *errs);
+
+/* Drops the jobs of a failed manifest that lack a valid id or plugin name,
+ * and all but the first of jobs sharing an id, so that what remains can be
+ * built into a generation to check its plugins. */
+void manifest_keep_complete(struct manifest *m);
 
 /* The same from memory; `name` is used in messages and `dir` resolves
  * relative paths, included files among them (read from disk). For tests and

@@ -134,6 +134,70 @@ static void refused(struct buf *summary, const struct errors *errs)
     put_json(summary, json_pack("{s:s, s:o}", "status", "refused", "errors", list));
 }
 
+/* "a,b,c" of a JSON array of strings, into out (cut at what a record
+ * value holds anyway). */
+static void join_names(json_t *list, struct buf *out)
+{
+    size_t i;
+    json_t *v;
+
+    buf_reset(out);
+    json_array_foreach(list, i, v)
+    {
+        if (out->len > 2048)
+            break;
+        buf_printf(out, "%s%s", i ? "," : "", json_string_value(v));
+    }
+    if (!out->data)
+        buf_puts(out, "");
+}
+
+/* reload_applied, with what changed as fields of its own: counts, and the
+ * ids that were added, changed or removed (the unchanged ones only
+ * counted), so a log reader greps `added=` instead of unescaping JSON. */
+static void log_applied(const char *source, const struct generation *g, json_t *doc, double ms)
+{
+    json_t *jobs = json_object_get(doc, "jobs"), *plugins = json_object_get(doc, "plugins");
+    struct buf added = {0}, changed = {0}, removed = {0}, loaded = {0}, unloaded = {0};
+
+    join_names(json_object_get(jobs, "added"), &added);
+    join_names(json_object_get(jobs, "changed"), &changed);
+    join_names(json_object_get(jobs, "removed"), &removed);
+    join_names(json_object_get(plugins, "loaded"), &loaded);
+    join_names(json_object_get(plugins, "unloaded"), &unloaded);
+    jlog(JH_LOG_INFO, "reload_applied",
+         "source=%s jobs=%zu plugins=%zu jobs_added=%zu jobs_changed=%zu jobs_removed=%zu "
+         "jobs_unchanged=%zu plugins_loaded=%zu plugins_unloaded=%zu plugins_kept=%zu "
+         "added=%s changed=%s removed=%s loaded=%s unloaded=%s duration_ms=%.3f",
+         source, g->n_jobs, g->n_plugins, json_array_size(json_object_get(jobs, "added")),
+         json_array_size(json_object_get(jobs, "changed")),
+         json_array_size(json_object_get(jobs, "removed")),
+         json_array_size(json_object_get(jobs, "unchanged")),
+         json_array_size(json_object_get(plugins, "loaded")),
+         json_array_size(json_object_get(plugins, "unloaded")),
+         json_array_size(json_object_get(plugins, "kept")), added.data, changed.data,
+         removed.data, loaded.data, unloaded.data, ms);
+    buf_free(&added);
+    buf_free(&changed);
+    buf_free(&removed);
+    buf_free(&loaded);
+    buf_free(&unloaded);
+}
+
+/* The manifest's warnings as a JSON list, each one logged (once). */
+static json_t *warnings_json(const struct errors *w)
+{
+    json_t *list = json_array();
+    for (const char *line = w->text.data; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        json_array_append_new(list, json_stringn(line, len));
+        jlog(JH_LOG_WARN, "config_warning", "during=reload warning=%.*s", (int)len, line);
+        line = nl ? nl + 1 : NULL;
+    }
+    return list;
+}
+
 /* Plugins of `old` that `g` does not keep: their runs in flight may finish,
  * but only within host.drain_timeout; then they see cancellation. */
 static void retire_plugins(const struct generation *old, const struct generation *g)
@@ -201,10 +265,9 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
     malloc_trim(0);
     ms = (double)(mono_ns() - t0) / 1e6;
     json_object_set_new(doc, "duration_ms", json_real(ms));
+    json_object_set_new(doc, "warnings", warnings_json(&g->manifest->warnings));
+    log_applied(source, g, doc, ms);
     put_json(summary, doc);
-    jlog(JH_LOG_INFO, "reload_applied", "source=%s jobs=%zu plugins=%zu duration_ms=%.3f summary=%.*s",
-         source, g->n_jobs, g->n_plugins, ms, (int)(summary->len ? summary->len - 1 : 0),
-         summary->data ? summary->data : "");
     return 0;
 }
 
