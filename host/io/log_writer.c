@@ -98,6 +98,32 @@ void log_writer_emit(const struct log_record *r, int level, const char *event)
     free(l);
 }
 
+void log_writer_emit_others(const struct log_sink *from, const struct log_record *r, int level,
+                            const char *event)
+{
+    size_t ev_len = strlen(event);
+    struct log_line *l = xmalloc(log_line_size(r->line.len, ev_len, 0, 0));
+    bool any = false;
+
+    log_line_write(l, r, level, event, ev_len, NULL, 0, NULL, 0);
+    for (size_t i = 0; g_in_use && i < g_in_use->n; i++) {
+        struct log_sink *s = g_in_use->sink[i];
+        if (s == from)
+            continue;
+        if (s->ops->emit) {
+            s->ops->emit(s, l);
+        } else {
+            s->ops->write(s, l);
+            if (s->ops->flush)
+                s->ops->flush(s);
+        }
+        any = true;
+    }
+    if (!any)
+        log_stderr_write(log_line_text(l), l->len);
+    free(l);
+}
+
 static void sinks_flush(struct log_sinks *set)
 {
     for (size_t i = 0; set && i < set->n; i++)
