@@ -34,7 +34,23 @@ struct plugin *generation_find_plugin(const struct generation *g, const char *na
 
 struct job *generation_find_job(const struct generation *g, const char *id)
 {
-    return idtable_get(&g->job_index, id);
+    size_t at = manifest_job_index(g->manifest, id); /* jobs[] follows manifest order */
+    return at ? &g->jobs[at - 1] : NULL;
+}
+
+struct jobstate *runtime_take_state(struct runtime *rt, const struct generation *prev,
+                                    const char *id)
+{
+    const struct job *was = prev ? generation_find_job(prev, id) : NULL;
+
+    MAIN_THREAD_ONLY();
+    /* An older generation still finishing a run may hold an id that `prev`
+     * dropped. The list changes on the main thread only, so no lock here. */
+    for (const struct generation *g = rt->newest; !was && g; g = g->older) {
+        if (g != prev)
+            was = generation_find_job(g, id);
+    }
+    return was ? jobstate_hold(was->state) : jobstate_new(&rt->states, id);
 }
 
 /* Main thread: job states and plugins are released here only. */
@@ -61,7 +77,6 @@ static void generation_free(void *arg)
     for (size_t i = g->n_plugins; i-- > 0;)
         plugin_unref(g->plugins[i]);
     free(g->plugins);
-    idtable_free(&g->job_index);
     idtable_free(&g->plugin_index);
     manifest_free(g->manifest);
     free(g);
@@ -113,7 +128,6 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
     g->manifest = m;
     g->plugins = xcalloc(m->n_jobs + 1, sizeof(*g->plugins));
     idtable_init(&g->plugin_index, 0);
-    idtable_init(&g->job_index, m->n_jobs);
     for (size_t i = 0; i < m->n_jobs; i++) {
         const struct manifest_job *spec = &m->jobs[i];
         struct plugin *p;
@@ -152,9 +166,8 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
         struct job *j = &g->jobs[i];
         j->spec = &m->jobs[i];
         j->plugin = generation_find_plugin(g, j->spec->plugin);
-        j->state = jobstate_acquire(&rt->states, j->spec->id);
+        j->state = runtime_take_state(rt, prev, j->spec->id);
         j->gen = g;
-        (void)idtable_put(&g->job_index, j->spec->id, j); /* the manifest refuses duplicates */
     }
     *out = g;
     return 0;

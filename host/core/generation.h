@@ -61,9 +61,8 @@ struct generation {
     struct manifest *manifest;
     struct plugin **plugins;
     size_t n_plugins;
-    struct job *jobs;
+    struct job *jobs; /* in manifest order: jobs[i].spec == &manifest->jobs[i] */
     size_t n_jobs;
-    struct idtable job_index;    /* id -> struct job * */
     struct idtable plugin_index; /* name -> struct plugin * */
     /* The runtime's list of published generations (gens_lock). */
     struct generation *older, *newer;
@@ -95,6 +94,12 @@ struct plugin *generation_find_plugin(const struct generation *g, const char *na
 
 /* The job with this id, or NULL. O(1). */
 struct job *generation_find_job(const struct generation *g, const char *id);
+
+/* A reference to the state for `id`: the one `prev` (may be NULL) or another
+ * published generation has, else a new one, so that an id has one state.
+ * Main thread. */
+struct jobstate *runtime_take_state(struct runtime *rt, const struct generation *prev,
+                                    const char *id);
 
 /* References. Any thread; the last unref queues the teardown to the main
  * thread (at once when it is the main thread). NULL is a no-op. */

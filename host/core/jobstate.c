@@ -1,11 +1,12 @@
 /*
  * jobstate — per-job-id state kept across reloads. See jobstate.h.
  *
- * The table is an idtable (lib/idtable.h) touched by the main thread only:
- * states are acquired while a generation is built and released while one
- * is freed, both on the main thread, never on the run path. Slot numbers
- * are recycled, so they stay dense however many reloads add and remove
- * jobs.
+ * The table is an array by slot number touched by the main thread only:
+ * states are made while a generation is built and released while one is
+ * freed, both on the main thread, never on the run path. It is not looked
+ * up by id (the generations index their jobs; see generation_build): it
+ * hands out slot numbers, recycled so they stay dense however many reloads
+ * add and remove jobs, and lets the last states be freed at exit.
  */
 #include "core/jobstate.h"
 
@@ -20,7 +21,6 @@ void jobstate_table_init(struct jobstate_table *t, struct metrics *metrics)
 {
     memset(t, 0, sizeof(*t));
     t->metrics = metrics;
-    idtable_init(&t->by_id, 0);
     atomic_init(&t->slots, 0);
 }
 
@@ -32,34 +32,37 @@ static void state_free(struct jobstate *s)
 
 void jobstate_table_free(struct jobstate_table *t)
 {
-    for (size_t i = 0; i < t->by_id.cap; i++) {
-        if (t->by_id.slots[i].key)
-            state_free(t->by_id.slots[i].value);
+    uint32_t slots = jobstate_slots(t);
+    for (uint32_t i = 0; i < slots; i++) {
+        if (t->by_slot[i])
+            state_free(t->by_slot[i]);
     }
-    idtable_free(&t->by_id);
+    free(t->by_slot);
     free(t->free_slots);
+    t->by_slot = NULL;
     t->free_slots = NULL;
+    t->count = 0;
 }
 
-struct jobstate *jobstate_acquire(struct jobstate_table *t, const char *id)
+struct jobstate *jobstate_new(struct jobstate_table *t, const char *id)
 {
-    struct jobstate *s = idtable_get(&t->by_id, id);
-    size_t len;
+    size_t len = strlen(id);
+    struct jobstate *s = xcalloc(1, sizeof(*s) + len + 1);
 
     MAIN_THREAD_ONLY();
-    if (s) {
-        s->refs++;
-        return s;
-    }
-    len = strlen(id);
-    s = xcalloc(1, sizeof(*s) + len + 1);
     memcpy((char *)(s + 1), id, len + 1);
     if (t->n_free > 0) {
         s->slot = t->free_slots[--t->n_free];
     } else {
         s->slot = (uint32_t)atomic_load_explicit(&t->slots, memory_order_relaxed);
+        if (s->slot == t->cap_slots) {
+            t->cap_slots = t->cap_slots ? 2 * t->cap_slots : 64;
+            t->by_slot = xrealloc(t->by_slot, t->cap_slots * sizeof(*t->by_slot));
+        }
         atomic_store_explicit(&t->slots, s->slot + 1, memory_order_release);
     }
+    t->by_slot[s->slot] = s;
+    t->count++;
     s->refs = 1;
     s->plan_nominal_ns = -1;
     atomic_init(&s->instances, 0);
@@ -68,7 +71,13 @@ struct jobstate *jobstate_acquire(struct jobstate_table *t, const char *id)
     atomic_init(&s->paused, false);
     atomic_init(&s->next_run_wall_ns, 0);
     atomic_init(&s->metrics, NULL);
-    (void)idtable_put(&t->by_id, jobstate_id(s), s); /* new: cannot exist */
+    return s;
+}
+
+struct jobstate *jobstate_hold(struct jobstate *s)
+{
+    MAIN_THREAD_ONLY();
+    s->refs++;
     return s;
 }
 
@@ -79,7 +88,8 @@ void jobstate_release(struct jobstate_table *t, struct jobstate *s)
     MAIN_THREAD_ONLY();
     if (--s->refs > 0)
         return;
-    idtable_del(&t->by_id, jobstate_id(s));
+    t->by_slot[s->slot] = NULL;
+    t->count--;
     if (t->n_free == t->cap_free) {
         t->cap_free = t->cap_free ? 2 * t->cap_free : 64;
         t->free_slots = xrealloc(t->free_slots, t->cap_free * sizeof(*t->free_slots));

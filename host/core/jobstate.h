@@ -10,7 +10,10 @@
  * Lifetime: each generation holding the job takes one reference. Creation
  * and release happen on the main thread only (generations are built and
  * freed there), so the table needs no lock; other threads reach a state
- * through their job's pointer, which the generation keeps valid.
+ * through their job's pointer, which the generation keeps valid. There is
+ * one state per id among the live generations: a build takes the state a
+ * live generation already has for the id (generation_build), and makes a
+ * new one only when none has.
  *
  * Threads, per field: see the comments below.
  */
@@ -21,8 +24,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "lib/idtable.h"
 
 struct job_metrics;
 struct metrics;
@@ -55,7 +56,9 @@ static inline const char *jobstate_id(const struct jobstate *s)
 
 struct jobstate_table {
     struct metrics *metrics; /* the registry the metrics blocks belong to; may be NULL */
-    struct idtable by_id;    /* id -> struct jobstate *; main thread */
+    struct jobstate **by_slot; /* every live state at its slot, else NULL; main thread */
+    size_t cap_slots;
+    size_t count;            /* live states; main thread */
     uint32_t *free_slots;    /* slot numbers given back, reused first; main thread */
     size_t n_free, cap_free;
     atomic_uint_fast32_t slots; /* slot numbers ever handed out: every slot < this */
@@ -67,9 +70,13 @@ void jobstate_table_init(struct jobstate_table *t, struct metrics *metrics);
 /* Frees every state still in the table (at exit, when no thread uses them). */
 void jobstate_table_free(struct jobstate_table *t);
 
-/* The state for `id`, created on first use; holds a reference for the
- * caller. Main thread. */
-struct jobstate *jobstate_acquire(struct jobstate_table *t, const char *id);
+/* A new state for `id`, holding one reference for the caller: for an id no
+ * live generation has. Main thread. */
+struct jobstate *jobstate_new(struct jobstate_table *t, const char *id);
+
+/* Another reference to a state the caller reached through a live job.
+ * Main thread. */
+struct jobstate *jobstate_hold(struct jobstate *s);
 
 /* Drops a reference; the last frees the state and its metrics. Main
  * thread. */

@@ -8,13 +8,19 @@
  * (core/schema.c) as soon as its entry is complete and its nodes dropped at
  * once, so the node tree of a 100,000-job file is never held whole. The
  * rest of the file (host:, include:) is small and read from the tree after.
- * Included files follow, in order, each the same way.
+ * Included files follow, each the same way but read apart, on as many
+ * threads as there are CPUs (struct part), then joined in order: their
+ * jobs appended, their strings and messages adopted, their ids checked
+ * against every job before them.
  *
- * What stays is compact: every string and small array of the manifest sits
- * in one arena (manifest_free gives it back at once), strings that many
- * jobs repeat (plugin names, trigger texts, parameters) are kept once, and
- * the jobs are one array. Duplicate ids are found with one hash table, in
- * a time linear in the number of jobs.
+ * What stays is compact: every string and small array of a file sits in
+ * one arena (the manifest's, or its chunk's for an included file;
+ * manifest_free gives them back at once), strings that many jobs of a file
+ * repeat (plugin names, trigger texts, parameters) are kept once, and the
+ * jobs are one array. Duplicate ids are found with one hash table, in a
+ * time linear in the number of jobs. A reload shares the chunk of every
+ * included file whose bytes did not change (manifest_reload), so it parses
+ * only what changed.
  */
 #include "core/manifest.h"
 
@@ -22,6 +28,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,10 +47,12 @@
 #include "core/yamltree.h"
 #include "lib/idtable.h"
 #include "lib/listen.h"
+#include "lib/sha256.h"
 #include "lib/tz.h"
 #include "lib/units.h"
 
 #define JOB_ID_MAX MANIFEST_ID_MAX
+#define MAX_READERS 8 /* threads reading included files at once */
 
 /* An `include:` entry of the manifest, kept once its tree is gone. */
 struct include {
@@ -51,8 +61,14 @@ struct include {
     char path[32]; /* "include" or "include[3]" */
 };
 
+struct position {
+    int line, col; /* 0: none */
+};
+
 /* The state of one load: the manifest being built and what finding
- * duplicates and sharing strings needs on the way. */
+ * duplicates and sharing strings needs on the way. An included file is
+ * read with a build of its own (struct part), which collects its jobs and
+ * strings apart until they are joined to the manifest. */
 struct build {
     struct schema s;
     struct manifest *m;
@@ -60,7 +76,6 @@ struct build {
     size_t cap_jobs;         /* room in m->jobs */
     size_t cap_files;        /* room in m->files */
     const char *file;        /* the current file, as messages name it (in m->arena) */
-    struct idtable ids;      /* job id -> its index in m->jobs + 1 */
     struct idtable shared;   /* string -> its one copy in m->arena */
     struct buf scratch;      /* the trigger text being put together */
     int64_t now_ns;          /* the wall clock at the start: what "past" means */
@@ -72,6 +87,9 @@ struct build {
         size_t include; /* the include entry that named it; SIZE_MAX: the manifest */
     } *seen;
     size_t n_seen;
+    const struct manifest *prev; /* the manifest a reload replaces, or NULL */
+    bool apart;              /* a part's build: ids are checked when joined */
+    struct position *id_at;  /* then: where each job's id is written */
 };
 
 /* The one copy of s in the manifest: strings many jobs repeat cost once. */
@@ -676,22 +694,27 @@ static void parse_limits(struct build *b, const struct ynode *n, const char *pat
     }
 }
 
-/* Records the job's id, or reports the job that already has it. */
-static void check_duplicate(struct build *b, const struct ynode *idn, const char *path,
-                            const struct manifest_job *job)
+/* Records the id of m->jobs[index], written at line:col, or reports the
+ * job that already has it. A file read apart only notes where its ids are:
+ * they are checked once the files are joined. */
+static void check_duplicate(struct build *b, size_t index, int line, int col)
 {
-    size_t index = (size_t)(job - b->m->jobs);
-    const struct manifest_job *first;
+    const struct manifest_job *job = &b->m->jobs[index], *first;
+    char path[48];
 
-    if (idtable_put(&b->ids, job->id, (void *)(uintptr_t)(index + 1)) == 0)
+    if (b->apart) {
+        b->id_at[index] = (struct position){line, col};
         return;
-    first = &b->m->jobs[(uintptr_t)idtable_get(&b->ids, job->id) - 1];
+    }
+    if (idtable_put(&b->m->index, job->id, (void *)(uintptr_t)(index + 1)) == 0)
+        return;
+    first = &b->m->jobs[(uintptr_t)idtable_get(&b->m->index, job->id) - 1];
+    snprintf(path, sizeof(path), "jobs[%u].id", job->index);
     if (first->file == job->file)
-        schema_error(&b->s, idn->line, idn->col, path,
-                     "duplicate job id \"%s\" (also jobs[%u], line %d)", job->id, first->index,
-                     first->line);
+        schema_error(&b->s, line, col, path, "duplicate job id \"%s\" (also jobs[%u], line %d)",
+                     job->id, first->index, first->line);
     else
-        schema_error(&b->s, idn->line, idn->col, path,
+        schema_error(&b->s, line, col, path,
                      "duplicate job id \"%s\" (also jobs[%u] at %s:%d:%d)", job->id, first->index,
                      first->file, first->line, first->col);
 }
@@ -715,7 +738,7 @@ static void parse_id(struct build *b, const struct ynode *n, const char *path,
                          "with a letter or digit, at most %d)",
                          job->id, JOB_ID_MAX);
         else
-            check_duplicate(b, v, sub, job);
+            check_duplicate(b, (size_t)(job - b->m->jobs), v->line, v->col);
     }
 }
 
@@ -835,7 +858,11 @@ static void on_job(void *arg, const struct ynode *item, size_t index)
     if (m->n_jobs == b->cap_jobs) {
         b->cap_jobs = b->cap_jobs ? 2 * b->cap_jobs : 64;
         m->jobs = xrealloc(m->jobs, b->cap_jobs * sizeof(*m->jobs));
+        if (b->apart)
+            b->id_at = xrealloc(b->id_at, b->cap_jobs * sizeof(*b->id_at));
     }
+    if (b->apart)
+        b->id_at[m->n_jobs] = (struct position){0, 0}; /* no valid id (yet) */
     job = &m->jobs[m->n_jobs++];
     memset(job, 0, sizeof(*job));
     job->file = b->file;
@@ -1003,42 +1030,263 @@ static void display_name(struct build *b, const char *pattern, const char *found
     buf_puts(out, found);
 }
 
-static void read_one_include(struct build *b, size_t k, const char *found, struct buf *name,
-                             struct buf *text)
-{
-    const struct include *inc = &b->includes[k];
-    struct stat st;
-    char err[256];
-    size_t by;
-    int rc;
+/* What an included file came to, kept while any manifest uses it: the
+ * strings its jobs point to and where its ids are written. A reload that
+ * finds a file's bytes unchanged copies its jobs from the manifest before
+ * and shares this, instead of reading them again. */
+struct manifest_chunk {
+    atomic_uint refs;
+    const char *name;         /* in arena; the jobs' `file` */
+    unsigned char digest[32]; /* SHA-256 of the file's bytes */
+    size_t n_jobs;
+    struct position *id_at;   /* [n_jobs]: where each id is written (line 0: none) */
+    struct arena arena;
+};
 
-    display_name(b, inc->pattern, found, name);
-    buf_reset(text);
-    rc = manifest_file_read(found, YAMLTREE_MAX_BYTES, text, &st, err, sizeof(err));
-    /* problems with the file as a whole are told where the manifest names it */
-    b->s.file = b->m->path;
-    b->s.file_seq = 0;
-    if (rc < 0) {
-        schema_error(&b->s, inc->line, inc->col, inc->path, "%s: %s", name->data, err);
+/* A chunk as one manifest uses it: its jobs are jobs[first, first + n_jobs). */
+struct manifest_use {
+    struct manifest_chunk *chunk;
+    size_t first;
+};
+
+static void chunk_unref(struct manifest_chunk *c)
+{
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
-    }
-    if (seen_before(b, &st, k, &by)) {
-        if (by == SIZE_MAX)
-            schema_error(&b->s, inc->line, inc->col, inc->path,
-                         "%s: is the manifest itself", name->data);
-        else
-            schema_error(&b->s, inc->line, inc->col, inc->path, "%s: already included by %s",
-                         name->data, b->includes[by].path);
-        return;
-    }
-    add_file(b, name->data);
-    read_included(b, text->data, text->len);
-    arena_free(&b->nodes);
+    free(c->id_at);
+    arena_free(&c->arena);
+    free(c);
 }
 
-static void read_includes(struct build *b)
+/* One included file, read into a build of its own so that files are read
+ * in parallel; joined to the manifest afterwards, in order. */
+struct part {
+    size_t include;       /* the include entry that found it */
+    char *found;          /* its path */
+    const char *name;     /* as messages name it (one of m->files) */
+    unsigned seq;         /* its place in reading order */
+    struct manifest m;    /* its jobs, and its strings in m.arena */
+    struct build b;
+    struct stat st;
+    int rc;               /* of reading the file */
+    char err[256];
+    unsigned char digest[32];
+    const struct manifest_use *same; /* the manifest before read the same bytes */
+};
+
+struct parts {
+    struct part *v;
+    size_t n;
+    atomic_size_t next;          /* the next part a reader takes */
+    const struct manifest *prev; /* the manifest a reload replaces, or NULL */
+    struct idtable prev_by_name; /* file name -> its struct manifest_use in prev */
+};
+
+/* The file's bytes as `prev` read them under the same name, if so. */
+static const struct manifest_use *same_as_before(const struct parts *parts, const char *name,
+                                                 const unsigned char digest[32])
 {
-    struct buf name = {0}, text = {0};
+    const struct manifest_use *u;
+
+    if (!parts->prev)
+        return NULL;
+    u = idtable_get(&parts->prev_by_name, name);
+    return u && memcmp(u->chunk->digest, digest, 32) == 0 ? u : NULL;
+}
+
+/* Reads and checks one file on its own: whatever thread runs it touches
+ * only the part (the manifest's path and folder are read-only here). */
+static void read_part(const struct build *whole, const struct parts *parts, struct part *p)
+{
+    struct build *b = &p->b;
+    struct buf text = {0};
+    struct sha256 h;
+
+    p->rc = manifest_file_read(p->found, YAMLTREE_MAX_BYTES, &text, &p->st, p->err,
+                               sizeof(p->err));
+    if (p->rc == 0) {
+        sha256_init(&h);
+        sha256_update(&h, text.data, text.len);
+        sha256_final(&h, p->digest);
+        p->same = same_as_before(parts, p->name, p->digest);
+    }
+    if (p->rc == 0 && !p->same) {
+        p->m.path = whole->m->path;
+        p->m.dir = whole->m->dir;
+        b->m = &p->m;
+        b->apart = true;
+        b->file = arena_strdup(&p->m.arena, p->name); /* kept with the chunk */
+        b->s.file = p->name;
+        b->s.file_seq = p->seq;
+        b->s.dir = whole->m->dir;
+        b->s.strings = &p->m.arena;
+        idtable_init(&b->shared, 64);
+        read_included(b, text.data, text.len);
+        arena_free(&b->nodes);
+        idtable_free(&b->shared);
+        buf_free(&b->scratch);
+    }
+    buf_free(&text);
+}
+
+struct reader_arg {
+    const struct build *whole;
+    struct parts *parts;
+};
+
+static void *part_reader(void *arg)
+{
+    struct reader_arg *r = arg;
+    size_t i;
+
+    while ((i = atomic_fetch_add(&r->parts->next, 1)) < r->parts->n)
+        read_part(r->whole, r->parts, &r->parts->v[i]);
+    return NULL;
+}
+
+/* Reads every part, on up to one thread per CPU (the calling one too). */
+static void read_parts(const struct build *whole, struct parts *parts)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t extra = parts->n > 1 ? parts->n - 1 : 0;
+    struct reader_arg arg = {whole, parts};
+    pthread_t threads[MAX_READERS - 1];
+    size_t started = 0;
+
+    if (cpus < 1)
+        cpus = 1;
+    if (extra > (size_t)cpus - 1)
+        extra = (size_t)cpus - 1;
+    if (extra > MAX_READERS - 1)
+        extra = MAX_READERS - 1;
+    atomic_init(&parts->next, 0);
+    while (started < extra && pthread_create(&threads[started], NULL, part_reader, &arg) == 0)
+        started++; /* fewer threads only means slower */
+    part_reader(&arg);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+}
+
+static void free_part(struct part *p)
+{
+    schema_discard(&p->b.s); /* what was not joined */
+    arena_free(&p->m.arena);
+    free(p->m.jobs);
+    free(p->b.id_at);
+    free(p->b.includes);
+    free(p->b.seen);
+    free(p->found);
+}
+
+static void keep_part(struct build *b, struct part *p);
+static void reuse_part(struct build *b, struct part *p);
+
+/* Adds a part's jobs, strings and messages to the manifest, checking its
+ * ids against every job before it. */
+static void join_part(struct build *b, struct part *p)
+{
+    const struct include *inc = &b->includes[p->include];
+    struct manifest *m = b->m;
+    size_t by;
+
+    /* problems with the file as a whole are told where the manifest names it */
+    b->s.file = m->path;
+    b->s.file_seq = 0;
+    if (p->rc < 0) {
+        schema_error(&b->s, inc->line, inc->col, inc->path, "%s: %s", p->name, p->err);
+        return;
+    }
+    if (seen_before(b, &p->st, p->include, &by)) {
+        if (by == SIZE_MAX)
+            schema_error(&b->s, inc->line, inc->col, inc->path, "%s: is the manifest itself",
+                         p->name);
+        else
+            schema_error(&b->s, inc->line, inc->col, inc->path, "%s: already included by %s",
+                         p->name, b->includes[by].path);
+        return;
+    }
+    if (p->same)
+        reuse_part(b, p);
+    else
+        keep_part(b, p);
+}
+
+/* Room for n more jobs in m->jobs. */
+static void reserve_jobs(struct build *b, size_t n)
+{
+    if (b->m->n_jobs + n > b->cap_jobs) {
+        b->cap_jobs = b->m->n_jobs + n;
+        b->m->jobs = xrealloc(b->m->jobs, b->cap_jobs * sizeof(*b->m->jobs));
+    }
+}
+
+static void add_use(struct build *b, struct manifest_chunk *c, size_t first)
+{
+    struct manifest *m = b->m;
+
+    m->uses = xrealloc(m->uses, (m->n_uses + 1) * sizeof(*m->uses));
+    m->uses[m->n_uses++] = (struct manifest_use){c, first};
+}
+
+/* Each id of the chunk's jobs, now at m->jobs[first...], against the jobs
+ * before them. */
+static void check_chunk_ids(struct build *b, const struct manifest_chunk *c, unsigned seq,
+                            size_t first)
+{
+    b->s.file = c->name;
+    b->s.file_seq = seq;
+    for (size_t i = 0; i < c->n_jobs; i++) {
+        if (c->id_at[i].line)
+            check_duplicate(b, first + i, c->id_at[i].line, c->id_at[i].col);
+    }
+}
+
+/* A file read just now: its jobs are copied in, its strings and messages
+ * kept in a new chunk. */
+static void keep_part(struct build *b, struct part *p)
+{
+    struct manifest_chunk *c = xcalloc(1, sizeof(*c));
+    struct manifest *m = b->m;
+    size_t first = m->n_jobs;
+
+    atomic_init(&c->refs, 1);
+    c->name = p->b.file;
+    memcpy(c->digest, p->digest, sizeof(c->digest));
+    c->n_jobs = p->m.n_jobs;
+    c->id_at = p->b.id_at;
+    p->b.id_at = NULL;
+    arena_adopt(&c->arena, &p->m.arena);
+    add_use(b, c, first);
+    schema_adopt(&b->s, &p->b.s);
+    reserve_jobs(b, c->n_jobs);
+    if (c->n_jobs)
+        memcpy(m->jobs + first, p->m.jobs, c->n_jobs * sizeof(*m->jobs));
+    m->n_jobs += c->n_jobs;
+    check_chunk_ids(b, c, p->seq, first);
+}
+
+/* A file with the bytes the manifest before read: its jobs are copied
+ * from there, its chunk shared (their strings live in it). */
+static void reuse_part(struct build *b, struct part *p)
+{
+    struct manifest_chunk *c = p->same->chunk;
+    struct manifest *m = b->m;
+    size_t first = m->n_jobs;
+
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    add_use(b, c, first);
+    reserve_jobs(b, c->n_jobs);
+    if (c->n_jobs)
+        memcpy(m->jobs + first, b->prev->jobs + p->same->first, c->n_jobs * sizeof(*m->jobs));
+    m->n_jobs += c->n_jobs;
+    check_chunk_ids(b, c, p->seq, first);
+}
+
+/* The files the include entries find, in order; each is named in m->files. */
+static void find_parts(struct build *b, struct parts *parts)
+{
+    struct buf name = {0};
+    size_t cap = 0;
 
     for (size_t k = 0; k < b->n_includes; k++) {
         const struct include *inc = &b->includes[k];
@@ -1052,12 +1300,45 @@ static void read_includes(struct build *b)
             schema_error(&b->s, inc->line, inc->col, inc->path, "%s", err);
             continue;
         }
-        for (size_t i = 0; i < n; i++)
-            read_one_include(b, k, found[i], &name, &text);
+        for (size_t i = 0; i < n; i++) {
+            struct part *p;
+            if (parts->n == cap) {
+                cap = cap ? 2 * cap : 8;
+                parts->v = xrealloc(parts->v, cap * sizeof(*parts->v));
+            }
+            p = &parts->v[parts->n++];
+            memset(p, 0, sizeof(*p));
+            p->include = k;
+            p->found = xstrdup(found[i]);
+            display_name(b, inc->pattern, found[i], &name);
+            add_file(b, name.data);
+            p->name = b->file;
+            p->seq = b->s.file_seq;
+        }
         manifest_file_paths_free(found, n);
     }
     buf_free(&name);
-    buf_free(&text);
+}
+
+static void read_includes(struct build *b)
+{
+    struct parts parts = {0};
+
+    find_parts(b, &parts);
+    if (b->prev && b->prev->reusable) {
+        parts.prev = b->prev;
+        idtable_init(&parts.prev_by_name, b->prev->n_uses);
+        for (size_t i = 0; i < b->prev->n_uses; i++)
+            (void)idtable_put(&parts.prev_by_name, b->prev->uses[i].chunk->name,
+                              &b->prev->uses[i]); /* a name is included once */
+    }
+    read_parts(b, &parts);
+    for (size_t i = 0; i < parts.n; i++) {
+        join_part(b, &parts.v[i]);
+        free_part(&parts.v[i]);
+    }
+    idtable_free(&parts.prev_by_name);
+    free(parts.v);
 }
 
 /* ---- the whole ------------------------------------------------------------- */
@@ -1076,7 +1357,7 @@ static void resolve_histograms(struct build *b)
     b->s.file_seq = 0;
     for (size_t i = 0; i < h->n_histogram_jobs; i++) {
         const struct manifest_ref *r = &h->histogram_jobs[i];
-        uintptr_t at = (uintptr_t)idtable_get(&b->ids, r->id);
+        uintptr_t at = (uintptr_t)idtable_get(&b->m->index, r->id);
         char path[SCHEMA_PATH_MAX];
         snprintf(path, sizeof(path), "host.metrics.job_histograms[%zu]", i);
         if (!at)
@@ -1115,8 +1396,8 @@ static void warn_louder_jobs(struct build *b)
 }
 
 static int build_manifest(const char *name, const char *dir, const char *text, size_t len,
-                          const struct stat *main_st, unsigned flags, struct manifest **out,
-                          struct errors *errs)
+                          const struct stat *main_st, const struct manifest *prev,
+                          unsigned flags, struct manifest **out, struct errors *errs)
 {
     struct build b = {0};
     struct manifest *m = xcalloc(1, sizeof(*m));
@@ -1126,12 +1407,14 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     *out = NULL;
     b.m = m;
     b.now_ns = wall_ns();
+    b.prev = prev;
+    m->reusable = true;
     b.s.strings = &m->arena;
     m->path = arena_strdup(&m->arena, name);
     m->dir = arena_strdup(&m->arena, dir);
     b.s.dir = m->dir;
     host_defaults(&m->arena, &m->host, m->dir);
-    idtable_init(&b.ids, 64);
+    idtable_init(&m->index, 64);
     idtable_init(&b.shared, 64);
     if (main_st)
         (void)seen_before(&b, main_st, SIZE_MAX, &by); /* first: never seen */
@@ -1151,7 +1434,6 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
         rc = 0;
     m->failed = b.s.failed;
 
-    idtable_free(&b.ids);
     idtable_free(&b.shared);
     buf_free(&b.scratch);
     for (size_t i = 0; i < b.n_includes; i++)
@@ -1165,19 +1447,34 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     return rc;
 }
 
+static int load(const char *path, const struct manifest *prev, unsigned flags,
+                struct manifest **out, struct errors *errs);
+
 int manifest_parse(const char *name, const char *dir, const char *text, size_t len,
                    struct manifest **out, struct errors *errs)
 {
-    return build_manifest(name, dir, text, len, NULL, 0, out, errs);
+    return build_manifest(name, dir, text, len, NULL, NULL, 0, out, errs);
 }
 
 int manifest_load(const char *path, struct manifest **out, struct errors *errs)
 {
-    return manifest_load_flags(path, 0, out, errs);
+    return load(path, NULL, 0, out, errs);
 }
 
 int manifest_load_flags(const char *path, unsigned flags, struct manifest **out,
                         struct errors *errs)
+{
+    return load(path, NULL, flags, out, errs);
+}
+
+int manifest_reload(const char *path, const struct manifest *prev, struct manifest **out,
+                    struct errors *errs)
+{
+    return load(path, prev, 0, out, errs);
+}
+
+static int load(const char *path, const struct manifest *prev, unsigned flags,
+                struct manifest **out, struct errors *errs)
 {
     struct buf text = {0};
     char dirbuf[PATH_MAX], err[256];
@@ -1203,7 +1500,7 @@ int manifest_load_flags(const char *path, unsigned flags, struct manifest **out,
         slash[1] = '\0';
     else if (slash)
         *slash = '\0';
-    rc = build_manifest(path, dirbuf, text.data, text.len, &st, flags, out, errs);
+    rc = build_manifest(path, dirbuf, text.data, text.len, &st, prev, flags, out, errs);
 out:
     buf_free(&text);
     return rc;
@@ -1219,6 +1516,11 @@ void manifest_retain_job(struct manifest *m, const char *id)
             m->jobs[kept++] = m->jobs[i];
     }
     m->n_jobs = kept;
+    m->reusable = false; /* the chunks' jobs are no longer where m->uses says */
+    idtable_free(&m->index);
+    idtable_init(&m->index, 1);
+    if (kept)
+        (void)idtable_put(&m->index, m->jobs[0].id, (void *)(uintptr_t)1);
 }
 
 void manifest_keep_complete(struct manifest *m)
@@ -1245,6 +1547,10 @@ void manifest_free(struct manifest *m)
         return;
     errors_free(&m->warnings);
     arena_free(&m->arena);
+    idtable_free(&m->index);
+    for (size_t i = 0; i < m->n_uses; i++)
+        chunk_unref(m->uses[i].chunk);
+    free(m->uses);
     free(m->jobs);
     free(m->files);
     free(m);
@@ -1252,11 +1558,13 @@ void manifest_free(struct manifest *m)
 
 const struct manifest_job *manifest_find_job(const struct manifest *m, const char *id)
 {
-    for (size_t i = 0; i < m->n_jobs; i++) {
-        if (m->jobs[i].id && strcmp(m->jobs[i].id, id) == 0)
-            return &m->jobs[i];
-    }
-    return NULL;
+    uintptr_t at = (uintptr_t)idtable_get(&m->index, id);
+    return at ? &m->jobs[at - 1] : NULL;
+}
+
+size_t manifest_job_index(const struct manifest *m, const char *id)
+{
+    return (size_t)(uintptr_t)idtable_get(&m->index, id);
 }
 
 static bool str_eq(const char *a, const char *b)

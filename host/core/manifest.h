@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "lib/arena.h"
+#include "lib/idtable.h"
 #include "lib/trigger.h"
 #include "lib/util.h"
 
@@ -135,6 +136,8 @@ struct manifest_host {
     size_t n_histogram_jobs;
 };
 
+struct manifest_use;
+
 struct manifest {
     char *path; /* as given */
     char *dir;  /* directory holding the manifest, absolute */
@@ -148,11 +151,20 @@ struct manifest {
      * order: "FILE:LINE:COL: warning: jobs[2].trigger.cron: never fires
      * (...)". A cron expression no date matches, a date or an `end`
      * already past (the only part that depends on the clock), a job
-     * log_level louder than the host's. */
+     * log_level louder than the host's. A reload (manifest_reload) that
+     * takes an included file's jobs over unchanged does not repeat the
+     * trigger warnings of that file. */
     struct errors warnings;
     bool failed; /* only with MANIFEST_KEEP_ON_ERROR: errors were reported */
     struct arena arena; /* private: holds every string above and the small arrays
                          * (params, limits, buckets); jobs and files are malloc'ed */
+    struct idtable index; /* private: job id -> its index in jobs + 1 */
+    /* private: what each included file came to (its strings live there, not
+     * in arena), shared with the manifest of a reload that finds the file's
+     * bytes unchanged */
+    struct manifest_use *uses;
+    size_t n_uses;
+    bool reusable; /* uses[] still say where their jobs are */
 };
 
 /* Reads and validates the manifest at `path` and the files it includes. On
@@ -179,6 +191,13 @@ int manifest_load_flags(const char *path, unsigned flags, struct manifest **out,
  * built into a generation to check its plugins. */
 void manifest_keep_complete(struct manifest *m);
 
+/* The same for a reload that replaces `prev` (which stays valid and
+ * unchanged): an included file whose bytes and name are what prev read is
+ * not parsed again, its jobs are copied from prev. The result is what
+ * manifest_load would give. */
+int manifest_reload(const char *path, const struct manifest *prev, struct manifest **out,
+                    struct errors *errs);
+
 /* The same from memory; `name` is used in messages and `dir` resolves
  * relative paths, included files among them (read from disk). For tests and
  * fuzzing. */
@@ -192,8 +211,11 @@ void manifest_free(struct manifest *m);
  * field of struct manifest_job is compared here. */
 bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job *b);
 
-/* The job with this id, or NULL. */
+/* The job with this id, or NULL. O(1). */
 const struct manifest_job *manifest_find_job(const struct manifest *m, const char *id);
+
+/* Its index in m->jobs + 1, or 0 when there is no such job. O(1). */
+size_t manifest_job_index(const struct manifest *m, const char *id);
 
 /* Drops every job but `id` (which must exist), so that only its plugin is
  * loaded: `jobhost run-once` uses it. */

@@ -26,6 +26,10 @@
 #include "core/scheduler.h"
 #include "lib/units.h"
 
+/* Ids each list of a reload's summary names at most; job_counts has the
+ * totals (a reload of a million jobs answers in kilobytes, not megabytes). */
+#define SUMMARY_IDS 1000
+
 struct reloader {
     char *manifest_path;
     struct runtime *rt;
@@ -77,21 +81,32 @@ static bool job_unchanged(const struct job *a, const struct job *b)
     return strcmp(a->plugin->hash, b->plugin->hash) == 0 && manifest_job_equal(a->spec, b->spec);
 }
 
+/* A list of ids that names at most SUMMARY_IDS of them, and how many. */
+struct id_list {
+    json_t *ids;
+    size_t count;
+};
+
+static void list_add(struct id_list *l, const char *id)
+{
+    if (l->count++ < SUMMARY_IDS)
+        json_array_append_new(l->ids, json_string(id));
+}
+
 static json_t *summarise(const struct generation *old, struct generation *g)
 {
-    json_t *added = json_array(), *removed = json_array(), *changed = json_array();
-    json_t *unchanged = json_array(), *loaded = json_array(), *unloaded = json_array();
-    json_t *kept = json_array();
+    struct id_list added = {json_array()}, removed = {json_array()}, changed = {json_array()};
+    struct id_list unchanged = {json_array()};
+    json_t *loaded = json_array(), *unloaded = json_array(), *kept = json_array();
 
     for (size_t i = 0; i < g->n_jobs; i++) {
         struct job *j = &g->jobs[i];
         struct job *was = generation_find_job(old, j->spec->id);
-        json_array_append_new(!was ? added : job_unchanged(was, j) ? unchanged : changed,
-                              json_string(j->spec->id));
+        list_add(!was ? &added : job_unchanged(was, j) ? &unchanged : &changed, j->spec->id);
     }
     for (size_t i = 0; i < old->n_jobs; i++) {
         if (!generation_find_job(g, old->jobs[i].spec->id))
-            json_array_append_new(removed, json_string(old->jobs[i].spec->id));
+            list_add(&removed, old->jobs[i].spec->id);
     }
     for (size_t i = 0; i < g->n_plugins; i++) {
         struct plugin *p = g->plugins[i];
@@ -103,9 +118,12 @@ static json_t *summarise(const struct generation *old, struct generation *g)
         if (generation_find_plugin(g, p->name) != p)
             json_array_append_new(unloaded, json_string(p->name));
     }
-    return json_pack("{s:s, s:{s:o, s:o, s:o, s:o}, s:{s:o, s:o, s:o}}", "status", "applied",
-                     "jobs", "added", added, "removed", removed, "changed", changed, "unchanged",
-                     unchanged, "plugins", "loaded", loaded, "unloaded", unloaded, "kept", kept);
+    return json_pack("{s:s, s:{s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:o, s:o, s:o}}",
+                     "status", "applied", "jobs", "added", added.ids, "removed", removed.ids,
+                     "changed", changed.ids, "unchanged", unchanged.ids, "job_counts", "added",
+                     (json_int_t)added.count, "removed", (json_int_t)removed.count, "changed",
+                     (json_int_t)changed.count, "unchanged", (json_int_t)unchanged.count,
+                     "plugins", "loaded", loaded, "unloaded", unloaded, "kept", kept);
 }
 
 static void put_json(struct buf *out, json_t *doc)
@@ -158,6 +176,7 @@ static void join_names(json_t *list, struct buf *out)
 static void log_applied(const char *source, const struct generation *g, json_t *doc, double ms)
 {
     json_t *jobs = json_object_get(doc, "jobs"), *plugins = json_object_get(doc, "plugins");
+    json_t *counts = json_object_get(doc, "job_counts"); /* the lists stop at SUMMARY_IDS */
     struct buf added = {0}, changed = {0}, removed = {0}, loaded = {0}, unloaded = {0};
 
     join_names(json_object_get(jobs, "added"), &added);
@@ -169,10 +188,11 @@ static void log_applied(const char *source, const struct generation *g, json_t *
          "source=%s jobs=%zu plugins=%zu jobs_added=%zu jobs_changed=%zu jobs_removed=%zu "
          "jobs_unchanged=%zu plugins_loaded=%zu plugins_unloaded=%zu plugins_kept=%zu "
          "added=%s changed=%s removed=%s loaded=%s unloaded=%s duration_ms=%.3f",
-         source, g->n_jobs, g->n_plugins, json_array_size(json_object_get(jobs, "added")),
-         json_array_size(json_object_get(jobs, "changed")),
-         json_array_size(json_object_get(jobs, "removed")),
-         json_array_size(json_object_get(jobs, "unchanged")),
+         source, g->n_jobs, g->n_plugins,
+         (size_t)json_integer_value(json_object_get(counts, "added")),
+         (size_t)json_integer_value(json_object_get(counts, "changed")),
+         (size_t)json_integer_value(json_object_get(counts, "removed")),
+         (size_t)json_integer_value(json_object_get(counts, "unchanged")),
          json_array_size(json_object_get(plugins, "loaded")),
          json_array_size(json_object_get(plugins, "unloaded")),
          json_array_size(json_object_get(plugins, "kept")), added.data, changed.data,
@@ -228,7 +248,7 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
 
     MAIN_THREAD_ONLY();
     jlog(JH_LOG_INFO, "reload_started", "source=%s manifest=%s", source, r->manifest_path);
-    rc = manifest_load(r->manifest_path, &m, errs);
+    rc = manifest_reload(r->manifest_path, r->live ? r->live->manifest : NULL, &m, errs);
     if (rc == 0)
         rc = generation_build(r->rt, m, r->live, &g, errs);
     if (rc == 0 && r->hooks.prepare && (rc = r->hooks.prepare(r->hooks.arg, r->live, g, errs)) < 0) {
@@ -260,14 +280,14 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
      * plugins only it used, go when the last of them returns (now, when
      * none is in flight: that is part of the reload's time). */
     generation_unref(old);
-    /* Parsing and building leave megabytes of freed heap at scale: give
-     * them back rather than keep the peak of every reload resident. */
-    malloc_trim(0);
     ms = (double)(mono_ns() - t0) / 1e6;
     json_object_set_new(doc, "duration_ms", json_real(ms));
     json_object_set_new(doc, "warnings", warnings_json(&g->manifest->warnings));
     log_applied(source, g, doc, ms);
     put_json(summary, doc);
+    /* Parsing and building leave megabytes of freed heap at scale: give
+     * them back rather than keep the peak of every reload resident. */
+    malloc_trim(0);
     return 0;
 }
 

@@ -123,6 +123,37 @@ void schema_withdraw(struct schema *s, size_t since)
         free(s->errors[--s->n_errors].msg);
 }
 
+void schema_adopt(struct schema *dst, struct schema *src)
+{
+    for (size_t i = 0; i < src->n_errors; i++) {
+        struct schema_error e = src->errors[i];
+        if (dst->n_errors >= SCHEMA_KEEP_ERRORS) {
+            free(e.msg);
+            dst->dropped++;
+            continue;
+        }
+        if (dst->n_errors == dst->cap_errors) {
+            dst->cap_errors = dst->cap_errors ? 2 * dst->cap_errors : 8;
+            dst->errors = xrealloc(dst->errors, dst->cap_errors * sizeof(*dst->errors));
+        }
+        e.seq = dst->n_errors;
+        dst->errors[dst->n_errors++] = e;
+    }
+    dst->dropped += src->dropped;
+    dst->failed |= src->failed;
+    free(src->errors);
+    src->errors = NULL;
+    src->n_errors = src->cap_errors = src->dropped = 0;
+}
+
+void schema_discard(struct schema *s)
+{
+    schema_withdraw(s, 0);
+    free(s->errors);
+    s->errors = NULL;
+    s->n_errors = s->cap_errors = s->dropped = 0;
+}
+
 void schema_flush(struct schema *s, struct errors *errs, const char *main)
 {
     size_t shown = 0;

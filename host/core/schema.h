@@ -63,6 +63,13 @@ void schema_warning(struct schema *s, int line, int col, const char *path, const
  * YAML. */
 void schema_withdraw(struct schema *s, size_t since);
 
+/* Moves the messages src collected (another file, read by another thread)
+ * into dst, as if dst had collected them; src is left empty. */
+void schema_adopt(struct schema *dst, struct schema *src);
+
+/* Frees the collected messages unsaid. */
+void schema_discard(struct schema *s);
+
 /* Moves the collected messages into errs, sorted, the first
  * SCHEMA_MAX_ERRORS of them, and when there were more a last line
  * "NAME: too many errors, stopping" (NAME: `main`, the manifest). */

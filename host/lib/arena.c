@@ -121,6 +121,25 @@ void arena_release(struct arena *a, struct arena_mark mark)
         a->head->used = mark.used;
 }
 
+void arena_adopt(struct arena *dst, struct arena *src)
+{
+    struct arena_chunk *tail = src->head;
+
+    if (!tail)
+        return;
+    while (tail->next)
+        tail = tail->next;
+    if (dst->head) {
+        /* behind dst's head: dst goes on filling its own chunk */
+        tail->next = dst->head->next;
+        dst->head->next = src->head;
+    } else {
+        dst->head = src->head;
+    }
+    dst->held += src->held;
+    *src = (struct arena){0};
+}
+
 void arena_free(struct arena *a)
 {
     arena_release(a, (struct arena_mark){0});

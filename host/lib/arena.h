@@ -48,6 +48,12 @@ char *arena_strndup(struct arena *a, const char *s, size_t n);
 struct arena_mark arena_mark(const struct arena *a);
 void arena_release(struct arena *a, struct arena_mark mark);
 
+/* Moves every chunk of src into dst, which from now on owns what src
+ * handed out (src is left empty): what threads filled apart becomes one
+ * arena. Adopted chunks go behind dst's current chunk, so releasing a
+ * mark of dst keeps them; arena_free gives them back. */
+void arena_adopt(struct arena *dst, struct arena *src);
+
 /* Gives back every chunk; the arena is empty and may be used again. */
 void arena_free(struct arena *a);
 

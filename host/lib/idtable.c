@@ -36,30 +36,39 @@ static size_t cap_for(size_t n)
     return cap;
 }
 
+static uint8_t tag_of(uint64_t hash)
+{
+    return (uint8_t)(0x80 | (hash >> 57));
+}
+
 void idtable_init(struct idtable *t, size_t expected)
 {
     t->cap = cap_for(expected);
     t->count = 0;
     t->slots = xcalloc(t->cap, sizeof(*t->slots));
+    t->tags = xcalloc(t->cap, 1);
 }
 
 void idtable_free(struct idtable *t)
 {
     free(t->slots);
+    free(t->tags);
     t->slots = NULL;
+    t->tags = NULL;
     t->cap = t->count = 0;
 }
 
-static size_t find(const struct idtable *t, const char *key, bool *found)
+static size_t find(const struct idtable *t, const char *key, uint64_t hash, bool *found)
 {
-    size_t mask = t->cap - 1, i = (size_t)idtable_hash(key) & mask;
+    size_t mask = t->cap - 1, i = (size_t)hash & mask;
+    uint8_t tag = tag_of(hash);
+
     for (;; i = (i + 1) & mask) {
-        const struct idtable_slot *s = &t->slots[i];
-        if (!s->key) {
+        if (!t->tags[i]) {
             *found = false;
             return i;
         }
-        if (s->key[0] == key[0] && strcmp(s->key, key) == 0) {
+        if (t->tags[i] == tag && strcmp(t->slots[i].key, key) == 0) {
             *found = true;
             return i;
         }
@@ -73,39 +82,56 @@ void *idtable_get(const struct idtable *t, const char *key)
 
     if (!t->cap)
         return NULL;
-    i = find(t, key, &found);
+    i = find(t, key, idtable_hash(key), &found);
     return found ? t->slots[i].value : NULL;
+}
+
+static void rehash(struct idtable *t, size_t cap)
+{
+    struct idtable old = *t;
+
+    t->cap = cap;
+    t->slots = xcalloc(t->cap, sizeof(*t->slots));
+    t->tags = xcalloc(t->cap, 1);
+    for (size_t i = 0; i < old.cap; i++) {
+        if (old.tags[i]) {
+            uint64_t hash = idtable_hash(old.slots[i].key);
+            size_t j = (size_t)hash & (t->cap - 1);
+            while (t->tags[j])
+                j = (j + 1) & (t->cap - 1);
+            t->slots[j] = old.slots[i];
+            t->tags[j] = old.tags[i];
+        }
+    }
+    free(old.slots);
+    free(old.tags);
 }
 
 static void grow(struct idtable *t)
 {
-    struct idtable old = *t;
+    rehash(t, t->cap ? t->cap * 2 : 16);
+}
 
-    t->cap = old.cap ? old.cap * 2 : 16;
-    t->slots = xcalloc(t->cap, sizeof(*t->slots));
-    for (size_t i = 0; i < old.cap; i++) {
-        const struct idtable_slot *s = &old.slots[i];
-        if (s->key) {
-            size_t j = (size_t)idtable_hash(s->key) & (t->cap - 1);
-            while (t->slots[j].key)
-                j = (j + 1) & (t->cap - 1);
-            t->slots[j] = *s;
-        }
-    }
-    free(old.slots);
+void idtable_reserve(struct idtable *t, size_t n)
+{
+    size_t cap = cap_for(n);
+    if (cap > t->cap)
+        rehash(t, cap);
 }
 
 int idtable_put(struct idtable *t, const char *key, void *value)
 {
+    uint64_t hash = idtable_hash(key);
     bool found;
     size_t i;
 
     if (!t->cap || too_full(t->count + 1, t->cap))
         grow(t);
-    i = find(t, key, &found);
+    i = find(t, key, hash, &found);
     if (found)
         return -EEXIST;
     t->slots[i] = (struct idtable_slot){.key = key, .value = value};
+    t->tags[i] = tag_of(hash);
     t->count++;
     return 0;
 }
@@ -118,20 +144,22 @@ void *idtable_del(struct idtable *t, const char *key)
 
     if (!t->cap)
         return NULL;
-    i = find(t, key, &found);
+    i = find(t, key, idtable_hash(key), &found);
     if (!found)
         return NULL;
     value = t->slots[i].value;
     /* Move back every later entry of the run whose home is not in (i, j]. */
-    for (j = (i + 1) & mask; t->slots[j].key; j = (j + 1) & mask) {
+    for (j = (i + 1) & mask; t->tags[j]; j = (j + 1) & mask) {
         size_t home = (size_t)idtable_hash(t->slots[j].key) & mask;
         bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
         if (!stays) {
             t->slots[i] = t->slots[j];
+            t->tags[i] = t->tags[j];
             i = j;
         }
     }
     t->slots[i] = (struct idtable_slot){0};
+    t->tags[i] = 0;
     t->count--;
     return value;
 }

@@ -849,7 +849,7 @@ static int bench_memory(size_t n)
         jobstate_table_init(&st, NULL);
         r0 = rss_bytes();
         for (size_t i = 0; i < n; i++)
-            states[i] = jobstate_acquire(&st, g->jobs[i].spec->id);
+            states[i] = jobstate_new(&st, g->jobs[i].spec->id);
         r1 = rss_bytes();
         for (size_t i = 0; i < n; i++)
             blocks[i] = metrics_job_new(mx);

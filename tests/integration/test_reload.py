@@ -59,11 +59,47 @@ class Reload(DaemonTest):
         self.assertEqual(summary["status"], "applied")
         self.assertEqual(summary["jobs"]["added"], ["fresh"])
         self.assertEqual(summary["jobs"]["unchanged"], ["tick"])
+        self.assertEqual(summary["job_counts"],
+                         {"added": 1, "removed": 0, "changed": 0, "unchanged": 1})
         self.assertEqual(summary["plugins"]["loaded"], ["brand_new"])
         self.assertEqual(summary["plugins"]["kept"], ["ok"])
         wait_for(lambda: self.runs(d, "fresh", "brand_new") >= 2, what="the new job to run")
         self.assertEqual(d.metric("jobhost_jobs"), 2)
         self.assertEqual(d.metric('jobhost_reloads_total{result="success"}'), 1)
+
+    def test_drop_in_files_reload_and_a_summary_stays_small(self):
+        """Jobs in a drop-in directory: a reload sees a changed file and a
+        new one, keeps the unchanged one's jobs as they were, and names at
+        most 1,000 ids per list however many jobs it adds."""
+        d = self.daemon(TICK + "include: [jobs.d/*.yaml]\n")
+        drop = os.path.join(d.dir, "jobs.d")
+        os.mkdir(drop)
+
+        def put(name, ids, every="1h"):
+            with open(os.path.join(drop, name), "w") as f:
+                f.write("jobs:\n" + "".join(
+                    "  - {id: %s, plugin: ok, trigger: {interval: %s}}\n" % (i, every) for i in ids))
+        put("10-a.yaml", ["a1", "a2"])
+        put("20-b.yaml", ["b1"])
+        d.start()
+        self.assertEqual(d.metric("jobhost_jobs"), 4)
+        put("20-b.yaml", ["b1"], every="2h")
+        put("30-many.yaml", ["m%04d" % i for i in range(1500)])
+        status, _, body = d.post("/-/reload")
+        self.assertEqual(status, 200, body)
+        summary = json.loads(body)
+        self.assertEqual(summary["job_counts"],
+                         {"added": 1500, "removed": 0, "changed": 1, "unchanged": 3})
+        self.assertEqual(len(summary["jobs"]["added"]), 1000)
+        self.assertEqual(summary["jobs"]["added"][:2], ["m0000", "m0001"])
+        self.assertEqual(summary["jobs"]["changed"], ["b1"])
+        self.assertEqual(sorted(summary["jobs"]["unchanged"]), ["a1", "a2", "tick"])
+        self.assertEqual(d.metric("jobhost_jobs"), 1504)
+        os.unlink(os.path.join(drop, "30-many.yaml"))
+        status, _, body = d.post("/-/reload")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["job_counts"]["removed"], 1500)
+        self.assertEqual(d.metric("jobhost_jobs"), 4)
 
     def test_upgrade_plugin_under_a_running_job(self):
         for how in ("cp", "rename"):

@@ -71,7 +71,7 @@ static inline struct generation *fake_gen(struct fake_rt *f, const char *const *
     g->seq = ++f->rt.next_seq;
     g->rt = &f->rt;
     g->manifest = m;
-    idtable_init(&g->job_index, n);
+    idtable_init(&m->index, n);
     idtable_init(&g->plugin_index, 0);
     g->jobs = xcalloc(n + 1, sizeof(*g->jobs));
     g->n_jobs = n;
@@ -84,9 +84,9 @@ static inline struct generation *fake_gen(struct fake_rt *f, const char *const *
         spec->log_level = -1;
         spec->histograms = true;
         g->jobs[i].spec = spec;
-        g->jobs[i].state = jobstate_acquire(&f->rt.states, ids[i]);
+        g->jobs[i].state = runtime_take_state(&f->rt, NULL, ids[i]);
         g->jobs[i].gen = g;
-        (void)idtable_put(&g->job_index, spec->id, &g->jobs[i]);
+        (void)idtable_put(&m->index, spec->id, (void *)(uintptr_t)(i + 1));
     }
     generation_publish(g);
     return g;

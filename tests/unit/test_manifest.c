@@ -1126,9 +1126,9 @@ static void test_include_globs(void)
     CU_ASSERT_EQUAL_FATAL(m->n_files, ARRAY_SIZE(read));
     for (size_t i = 0; i < ARRAY_SIZE(read); i++)
         ASSERT_STR(m->files[i], read[i]);
-    /* strings many jobs repeat are kept once */
-    CU_ASSERT_PTR_EQUAL(m->jobs[0].plugin, m->jobs[4].plugin);
-    CU_ASSERT_PTR_EQUAL(m->jobs[0].trigger_text, m->jobs[4].trigger_text);
+    /* strings many jobs of a file repeat are kept once */
+    CU_ASSERT_PTR_EQUAL(m->jobs[2].plugin, m->jobs[3].plugin);
+    CU_ASSERT_PTR_EQUAL(m->jobs[2].trigger_text, m->jobs[3].trigger_text);
     CU_ASSERT_PTR_NOT_NULL(manifest_find_job(m, "b2"));
     manifest_free(m);
     errors_free(&errs);
@@ -1344,6 +1344,50 @@ static void test_include_reload(void)
     tree_free(&t);
 }
 
+/* A reload reuses what an unchanged file came to (its jobs point into the
+ * same strings) and reads a changed one again; either way the result is
+ * what a fresh load gives, and it outlives the manifest it reused. */
+static void test_include_reuse(void)
+{
+    struct tree t;
+    struct errors errs = {0};
+    struct manifest *m1 = NULL, *m2 = NULL, *fresh = NULL;
+    char path[256];
+
+    tree_new(&t);
+    tree_put(&t, "jobhost.yaml", "jobs:\n" JOB_AT("own") "include: [jobs.d/*.yaml]\n");
+    tree_put(&t, "jobs.d/10-a.yaml",
+             "jobs:\n  - {id: a, plugin: ok, trigger: {cron: '0 3 * * *'}, params: {k: [x, y]}}\n");
+    tree_put(&t, "jobs.d/20-b.yaml", "jobs:\n" JOB_AT("b"));
+    sfmt(path, sizeof(path), "%s/jobhost.yaml", t.conf);
+    CU_ASSERT_EQUAL_FATAL(manifest_load(path, &m1, &errs), 0);
+
+    tree_put(&t, "jobs.d/20-b.yaml", "jobs:\n" JOB_AT("b") JOB_AT("b2"));
+    CU_ASSERT_EQUAL_FATAL(manifest_reload(path, m1, &m2, &errs), 0);
+    CU_ASSERT_EQUAL_FATAL(manifest_load(path, &fresh, &errs), 0);
+    CU_ASSERT_EQUAL_FATAL(m2->n_jobs, 4);
+    CU_ASSERT_EQUAL_FATAL(fresh->n_jobs, 4);
+    CU_ASSERT_PTR_EQUAL(m2->jobs[1].id, m1->jobs[1].id);          /* 10-a: reused */
+    CU_ASSERT_PTR_NOT_EQUAL(m2->jobs[2].id, m1->jobs[2].id);      /* 20-b: read again */
+    manifest_free(m1);                                             /* m2 keeps what it shares */
+    for (size_t i = 0; i < fresh->n_jobs; i++) {
+        CU_ASSERT(manifest_job_equal(&m2->jobs[i], &fresh->jobs[i]));
+        ASSERT_STR(m2->jobs[i].file, fresh->jobs[i].file);
+        CU_ASSERT_EQUAL(m2->jobs[i].line, fresh->jobs[i].line);
+    }
+    CU_ASSERT_PTR_EQUAL(manifest_find_job(m2, "b2"), &m2->jobs[3]);
+
+    /* a duplicate id in a reused file is still found, at its place */
+    tree_put(&t, "jobs.d/05-dup.yaml", "jobs:\n" JOB_AT("a"));
+    CU_ASSERT_EQUAL(manifest_reload(path, m2, &m1, &errs), -EINVAL);
+    CU_ASSERT_PTR_NULL(m1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.text.data, "10-a.yaml:2:10: jobs[0].id: duplicate job id \"a\" (also jobs[0] at "));
+    manifest_free(m2);
+    manifest_free(fresh);
+    errors_free(&errs);
+    tree_free(&t);
+}
+
 /* --- units -------------------------------------------------------------------- */
 
 static void test_duration_parse(void)
@@ -1511,6 +1555,7 @@ static const struct cu_test include_tests[] = {
     {"links and FIFOs", test_include_unsafe_files},
     {"duplicate ids across files", test_include_duplicate_ids},
     {"load again after the files change", test_include_reload},
+    {"a reload reuses unchanged files", test_include_reuse},
     {NULL, NULL},
 };
 

@@ -951,7 +951,7 @@ static void test_concurrent_reload(void)
     char *t = render(METRICS_TEXT_004);
     CU_ASSERT_PTR_NULL(strstr(t, "job_id="));
     free(t);
-    CU_ASSERT_EQUAL(F.rt.states.by_id.count, 0);
+    CU_ASSERT_EQUAL(F.rt.states.count, 0);
     fake_rt_free(&F);
 }
 
