@@ -50,6 +50,16 @@
  * one, so a client that stops reading holds one piece, not the body. The
  * reader runs on the polling thread; its free callback on the polling
  * thread too, or on the main thread inside MHD_stop_daemon.
+ *
+ * A stream that has nothing yet (HTTP_STREAM_WAIT: the live events of
+ * GET /api/v1/events) is parked: pump_park suspends its connection from
+ * inside the content reader (where libmicrohttpd allows it), puts it on
+ * `parked` and hands the stream a wake, pump_wake, which resumes it from
+ * the thread that has the next piece. An idle feed so costs no polling.
+ * http_stop resumes every parked stream, which then ends at its next
+ * pull. Lock order for streams: the stream's own lock (it calls the wake
+ * under it), then s->lock, then libmicrohttpd's; nothing takes a stream's
+ * lock under s->lock.
  */
 #include "io/http_server.h"
 
@@ -108,6 +118,7 @@ struct http_server {
     pthread_mutex_t lock;     /* the deferred requests; see DESIGN */
     pthread_cond_t drained;   /* lock: signalled when `waiting` empties */
     struct conn_req *waiting; /* lock: requests waiting for a deferred answer */
+    struct pump *parked;      /* lock: streams waiting for their next piece */
     bool stopping;            /* lock: http_stop began; no request starts waiting */
 };
 
@@ -431,7 +442,68 @@ struct pump {
     struct buf piece;
     size_t off;
     bool last; /* the stream gave its last piece */
+    /* A stream that waits (HTTP_STREAM_WAIT): its connection is suspended
+     * and the pump is on s->parked until the stream's wake. Under s->lock. */
+    struct http_server *s;
+    struct MHD_Connection *c;
+    struct pump *prev, *next;
+    bool parked;
 };
+
+/* Takes p off s->parked and resumes its connection, once. Under s->lock. */
+static void unpark_locked(struct pump *p)
+{
+    struct http_server *s = p->s;
+
+    if (!p->parked)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        s->parked = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+    p->parked = false;
+    MHD_resume_connection(p->c);
+}
+
+/* The stream's wake: its next piece is ready. Any thread. */
+static void pump_wake(void *cls)
+{
+    struct pump *p = cls;
+
+    pthread_mutex_lock(&p->s->lock);
+    unpark_locked(p);
+    pthread_mutex_unlock(&p->s->lock);
+}
+
+/* The stream has nothing yet: suspend the connection until its wake (or
+ * http_stop). Polling thread, inside libmicrohttpd's content reader, where
+ * suspending is allowed. False when the server is stopping: the body ends
+ * here. */
+static bool pump_park(struct pump *p)
+{
+    struct http_server *s = p->s;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->lock);
+        return false;
+    }
+    p->parked = true;
+    p->prev = NULL;
+    p->next = s->parked;
+    if (s->parked)
+        s->parked->prev = p;
+    s->parked = p;
+    /* Suspend before the wake can come: it resumes under this lock. */
+    MHD_suspend_connection(p->c);
+    pthread_mutex_unlock(&s->lock);
+    if (!p->stream.wait(p->stream.state, pump_wake, p))
+        pump_wake(p); /* ready already */
+    return true;
+}
 
 static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
 {
@@ -447,6 +519,11 @@ static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
         int rc = p->stream.next(p->stream.state, &p->piece);
         if (rc < 0) /* libmicrohttpd closes the connection: no chunk terminator */
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (rc == HTTP_STREAM_WAIT && p->stream.wait && p->piece.len == 0) {
+            if (!pump_park(p))
+                return MHD_CONTENT_READER_END_OF_STREAM; /* stopping */
+            return 0; /* suspended: not polled until the wake */
+        }
         p->last = rc == 0;
         /* One piece of work per call, even when it gave no bytes (gzip
          * holding its output back): 0 makes libmicrohttpd serve the other
@@ -469,7 +546,21 @@ static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
 static void pump_free(void *cls)
 {
     struct pump *p = cls;
-    http_stream_free(&p->stream);
+
+    if (p->s) {
+        pthread_mutex_lock(&p->s->lock);
+        if (p->parked) { /* not resumed: nothing may wake it any more */
+            if (p->prev)
+                p->prev->next = p->next;
+            else
+                p->s->parked = p->next;
+            if (p->next)
+                p->next->prev = p->prev;
+            p->parked = false;
+        }
+        pthread_mutex_unlock(&p->s->lock);
+    }
+    http_stream_free(&p->stream); /* after it, the stream calls no wake */
     buf_free(&p->piece);
     free(p);
 }
@@ -490,8 +581,8 @@ static ssize_t no_body(void *cls, uint64_t pos, char *out, size_t max)
 
 /* Queues resp (whose body and stream it takes) on c; `head`: the request
  * was a HEAD. */
-static enum MHD_Result send_response(struct MHD_Connection *c, struct http_response *resp,
-                                     bool head)
+static enum MHD_Result send_response(struct http_server *s, struct MHD_Connection *c,
+                                     struct http_response *resp, bool head)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
@@ -510,6 +601,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct http_respo
     } else if (resp->stream.next) {
         struct pump *p = xcalloc(1, sizeof *p);
         p->stream = resp->stream;
+        p->s = s;
+        p->c = c;
         resp->stream = (struct http_stream){0};
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_PIECE, pump_read, p,
                                               pump_free);
@@ -540,13 +633,14 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct http_respo
     return ret;
 }
 
-static enum MHD_Result send_simple(struct MHD_Connection *c, int status, const char *text)
+static enum MHD_Result send_simple(struct http_server *s, struct MHD_Connection *c, int status,
+                                   const char *text)
 {
     struct http_response resp;
     http_response_init(&resp);
     resp.status = status;
     buf_puts(&resp.body, text);
-    enum MHD_Result ret = send_response(c, &resp, false);
+    enum MHD_Result ret = send_response(s, c, &resp, false);
     http_response_free(&resp);
     return ret;
 }
@@ -594,7 +688,7 @@ static enum MHD_Result wait_answer(struct http_server *s, struct MHD_Connection 
         pthread_mutex_unlock(&s->lock);
         http_deferred_cancel(cr->deferred, 503, STOPPING_TEXT);
         http_deferred_take(cr->deferred, &cr->pending);
-        return send_response(c, &cr->pending, head);
+        return send_response(s, c, &cr->pending, head);
     }
     cr->next = s->waiting;
     if (s->waiting)
@@ -643,7 +737,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cr->headers_in = true;
         http_response_init(&resp);
         if (http_check_gate(s->router, &pre, &resp)) {
-            ret = send_response(c, &resp, false);
+            ret = send_response(s, c, &resp, false);
             http_response_free(&resp);
             return ret;
         }
@@ -651,13 +745,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->max_body)
-            return send_simple(c, 413, "413 request body too large\n");
+            return send_simple(s, c, 413, "413 request body too large\n");
         return MHD_YES;
     }
     if (cr->deferred) {
         /* Resumed: the answer is in (the handler's or http_stop's 503). */
         http_deferred_take(cr->deferred, &cr->pending);
-        return send_response(c, &cr->pending, cr->head);
+        return send_response(s, c, &cr->pending, cr->head);
     }
     if (*upload_data_size) {
         if (cr->body.len + *upload_data_size > s->max_body) {
@@ -694,7 +788,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (resp.deferred)
         ret = wait_answer(s, c, cr, &resp, strcmp(method, "HEAD") == 0);
     else
-        ret = send_response(c, &resp, strcmp(method, "HEAD") == 0);
+        ret = send_response(s, c, &resp, strcmp(method, "HEAD") == 0);
     http_response_free(&resp);
     free(headers.v);
     free(args.v);
@@ -959,6 +1053,11 @@ static void answer_waiting(struct http_server *s)
     s->stopping = true;
     for (struct conn_req *cr = s->waiting; cr; cr = cr->next)
         http_deferred_cancel(cr->deferred, 503, STOPPING_TEXT);
+    /* Streams waiting for a piece: resumed, they end at their next pull
+     * (pump_park refuses from now on). libmicrohttpd must not be stopped
+     * with a connection suspended. */
+    while (s->parked)
+        unpark_locked(s->parked);
     while (s->waiting && pthread_cond_timedwait(&s->drained, &s->lock, &deadline) == 0)
         ;
     pthread_mutex_unlock(&s->lock);

@@ -15,6 +15,7 @@
 #ifndef JH_HTTP_STREAM_H
 #define JH_HTTP_STREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/util.h"
@@ -37,7 +38,20 @@ struct http_stream {
     int (*next)(void *state, struct buf *out);
     void (*free)(void *state);
     void *state;
+    /* For a stream whose next piece may not exist yet (a live feed such
+     * as Server-Sent Events): `next` may then return HTTP_STREAM_WAIT,
+     * having appended nothing, and the server stops pulling the
+     * connection (it costs no CPU while it waits) and calls `wait`. It
+     * returns true when it will call wake(cls) exactly once, from any
+     * thread, once a piece is ready or the stream has ended; false when
+     * that is so already (the server then pulls again at once). wake must
+     * not be called after `free` has run. NULL: `next` never returns
+     * HTTP_STREAM_WAIT. A stream that waits is never gzipped. */
+    bool (*wait)(void *state, void (*wake)(void *cls), void *cls);
 };
+
+/* What `next` returns when it has nothing yet; see `wait`. */
+#define HTTP_STREAM_WAIT 2
 
 /* Piece size for bodies the HTTP layer cuts itself. */
 #define HTTP_STREAM_PIECE (64 * 1024)
@@ -46,7 +60,8 @@ struct http_stream {
  * time (0: HTTP_STREAM_PIECE). Takes the buffer: *body is emptied. */
 void http_stream_from_buf(struct http_stream *out, struct buf *body, size_t piece);
 
-/* Replaces *s by a stream of the gzip (RFC 1952) of what *s gives,
+/* Replaces *s by a stream of the gzip (RFC 1952) of what *s gives
+ * (-EINVAL, *s unchanged, for a stream that waits),
  * deflating each piece as it comes (fastest level: a text exposition
  * shrinks ~10x at level 1 already, and the polling thread should not spend
  * long on it). The gzip stream owns the old one and frees it. The cost
@@ -60,7 +75,7 @@ int http_gzip(const char *in, size_t len, struct buf *out);
 
 /* Runs *s to its end, appending everything to `out`, then frees it (as
  * http_stream_free). Returns 0 or the stream's error. For tests, fuzzers
- * and small bodies. */
+ * and small bodies; not for a stream that waits. */
 int http_stream_drain(struct http_stream *s, struct buf *out);
 
 /* Runs s->free (once) and clears *s. A cleared stream (next NULL) is a
