@@ -136,6 +136,16 @@ struct job_last_run {
 };
 void metrics_job_last(struct job_metrics *jm, struct job_last_run *out);
 
+/* The job's last results, oldest first, at most METRICS_RECENT of them
+ * (what the status page draws as a strip); returns how many. `jm` NULL:
+ * none. Any thread, never waits. */
+#define METRICS_RECENT 20
+size_t metrics_job_recent(struct job_metrics *jm, enum run_result out[METRICS_RECENT]);
+
+/* When a firing of the job was last skipped as misfired (later than its
+ * misfire_grace): wall clock ns, 0 = never. Any thread. */
+int64_t metrics_job_last_missed(struct job_metrics *jm);
+
 /* --- host level --------------------------------------------------------- */
 
 /* jobhost_jobs: jobs in the active configuration. Any thread. */
