@@ -49,6 +49,7 @@
 #include "core/reload.h"
 #include "core/scheduler.h"
 #include "io/api.h"
+#include "io/events.h"
 #include "io/http_host.h"
 #include "io/metrics_render.h"
 #include "io/watch.h"
@@ -70,7 +71,8 @@ struct daemon {
     struct scheduler *sched;
     struct reloader *reloader;
     struct api api;
-    struct http_route routes[API_ROUTES]; /* the API's, for every server */
+    struct events *events; /* GET /api/v1/events */
+    struct http_route routes[API_ROUTES + EVENTS_ROUTES]; /* for every server */
     struct http_host *http;
     struct watcher *watcher;
     atomic_bool ready; /* read by the HTTP thread for /-/ready */
@@ -197,6 +199,13 @@ static void on_reload_applied(void *arg, struct generation *g)
     executor_set_stuck(d->ex, h->stuck_grace_ns, h->max_stuck_workers);
 }
 
+/* Every reload, applied or refused: the live feed tells the status page. */
+static void on_reload_done(void *arg, int rc, const struct buf *summary)
+{
+    struct daemon *d = arg;
+    events_reload(d->events, rc, summary);
+}
+
 static int start_http(struct daemon *d, const struct manifest *m)
 {
     char err[512] = "";
@@ -212,7 +221,11 @@ static int start_http(struct daemon *d, const struct manifest *m)
 
     d->api.reloader = d->reloader;
     d->api.executor = d->ex;
+    d->api.dry_run = d->opts->dry_run;
+    if (gethostname(d->api.node, sizeof(d->api.node) - 1) < 0)
+        snprintf(d->api.node, sizeof(d->api.node), "unknown");
     w.n_routes = api_routes(&d->api, d->routes);
+    w.n_routes += events_routes(d->events, d->routes + w.n_routes);
     w.routes = d->routes;
     rc = http_host_start(&w, &m->host, &d->http, err, sizeof(err));
     if (rc < 0) {
@@ -353,9 +366,11 @@ static int start(struct daemon *d, struct errors *errs)
     d->metrics_src.rt = &d->rt;
     d->metrics_src.dropped = log_dropped;
     /* The pipeline, in the order each observer sees a firing. */
+    d->events = events_new();
     outcome_register(&outcome_metrics, &d->rt);
     outcome_register(&outcome_log, NULL);
     outcome_register(&outcome_state, NULL);
+    outcome_register(&events_observer, d->events); /* after the state it reports */
     workers = m->host.workers;
     if (generation_build(&d->rt, m, NULL, &g, errs) < 0) {
         for (const char *line = errs->text.data; line && *line;) {
@@ -388,8 +403,10 @@ static int start(struct daemon *d, struct errors *errs)
         d->sched = scheduler_new(&so);
     }
     {
-        struct reload_hooks hooks = {
-            .prepare = on_reload_prepare, .applied = on_reload_applied, .arg = d};
+        struct reload_hooks hooks = {.prepare = on_reload_prepare,
+                                     .applied = on_reload_applied,
+                                     .done = on_reload_done,
+                                     .arg = d};
         d->reloader = reloader_new(opts->manifest_path, &d->rt, d->sched, g, &hooks);
     }
     /* Everything that can fail comes before the first firing. */
@@ -444,6 +461,8 @@ int daemon_run(const struct daemon_opts *opts)
         return 1;
     }
 
+    d.api.started_wall_ns = wall_ns();
+    d.api.started_mono_ns = mono_ns();
     if (start(&d, &errs) == 0) {
         signal_loop(&d, sfd);
         status = 0;
@@ -472,6 +491,10 @@ int daemon_run(const struct daemon_opts *opts)
         }
     }
     http_host_stop(d.http);
+    /* its connections went with the servers; abandoned runs may still
+     * report to it: then it is left to the exit, as the job table is */
+    if (left == 0)
+        events_free(d.events);
     isolate_shutdown();
     if (status == 0 || d.ex)
         jlog(left ? JH_LOG_ERROR : JH_LOG_INFO, "host_stopped", "abandoned_runs=%u", left);

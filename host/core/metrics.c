@@ -64,7 +64,8 @@ _Static_assert(RECENT_BITS * METRICS_RECENT <= 64, "the strip must fit in a word
 struct job_metrics {
     /* Written by skips, outside the sequence lock. */
     _Atomic uint64_t skipped[SKIP_REASON_COUNT];
-    _Atomic int64_t last_missed_ns; /* the last misfire skip, wall clock; 0: never */
+    _Atomic int64_t last_missed_ns; /* the last misfire skip, wall clock; 0: never, or a
+                                       run started since */
 
     /* Worker side: written under `wlock`, published through `seq`. On its
      * own cache line so that runs do not bounce the skip counters' line. */
@@ -372,6 +373,10 @@ void metrics_run_started(const struct metrics *m, struct job_metrics *jm, int64_
     add_u64(&jm->buckets[bi], 1);
     add_u64(&jm->delay_sum_ns, (uint64_t)delay_ns);
     write_end(jm);
+    /* a run since: the job is no longer "missed" (read first: most runs
+     * follow no misfire, and the line stays clean) */
+    if (atomic_load_explicit(&jm->last_missed_ns, memory_order_relaxed))
+        atomic_store_explicit(&jm->last_missed_ns, 0, memory_order_relaxed);
 }
 
 void metrics_run_finished(const struct metrics *m, struct job_metrics *jm, const struct run *run)
@@ -436,7 +441,7 @@ size_t metrics_job_recent(struct job_metrics *jm, enum run_result out[METRICS_RE
     return n;
 }
 
-int64_t metrics_job_last_missed(struct job_metrics *jm)
+int64_t metrics_job_missed(struct job_metrics *jm)
 {
     return jm ? atomic_load_explicit(&jm->last_missed_ns, memory_order_relaxed) : 0;
 }

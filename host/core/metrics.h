@@ -143,8 +143,10 @@ void metrics_job_last(struct job_metrics *jm, struct job_last_run *out);
 size_t metrics_job_recent(struct job_metrics *jm, enum run_result out[METRICS_RECENT]);
 
 /* When a firing of the job was last skipped as misfired (later than its
- * misfire_grace): wall clock ns, 0 = never. Any thread. */
-int64_t metrics_job_last_missed(struct job_metrics *jm);
+ * misfire_grace), unless a run of it has started since: wall clock ns, 0
+ * = none. What makes a job "missed" on the status page. Any thread, never
+ * waits. */
+int64_t metrics_job_missed(struct job_metrics *jm);
 
 /* --- host level --------------------------------------------------------- */
 

@@ -35,8 +35,9 @@ struct reloader {
     struct runtime *rt;
     struct scheduler *sched;
     struct reload_hooks hooks;
-    pthread_mutex_t live_lock; /* guards live */
+    pthread_mutex_t live_lock; /* guards live and last */
     struct generation *live;   /* one reference */
+    struct reload_last last;   /* the last reload's outcome; summary owned */
     bool stopping;             /* main thread */
 };
 
@@ -60,6 +61,7 @@ void reloader_free(struct reloader *r)
     if (!r)
         return;
     generation_unref(r->live);
+    free(r->last.summary);
     pthread_mutex_destroy(&r->live_lock);
     free(r->manifest_path);
     free(r);
@@ -236,6 +238,31 @@ static void retire_plugins(const struct generation *old, const struct generation
         hostapi_wake_sleepers();
 }
 
+/* The last reload becomes what reloader_last tells, and the daemon hears
+ * of it (the live events). */
+static void finish(struct reloader *r, const char *source, int rc, const struct buf *summary)
+{
+    char *copy = xstrndup(summary->data ? summary->data : "", summary->len);
+
+    pthread_mutex_lock(&r->live_lock);
+    free(r->last.summary);
+    r->last.summary = copy;
+    r->last.wall_ns = wall_ns();
+    r->last.ok = rc == 0;
+    snprintf(r->last.source, sizeof(r->last.source), "%s", source);
+    pthread_mutex_unlock(&r->live_lock);
+    if (r->hooks.done)
+        r->hooks.done(r->hooks.arg, rc, summary);
+}
+
+void reloader_last(struct reloader *r, struct reload_last *out)
+{
+    pthread_mutex_lock(&r->live_lock);
+    *out = r->last;
+    out->summary = r->last.summary ? xstrdup(r->last.summary) : NULL;
+    pthread_mutex_unlock(&r->live_lock);
+}
+
 int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
                     struct errors *errs)
 {
@@ -261,6 +288,7 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
              errs->count, r->manifest_path);
         if (r->rt->metrics)
             metrics_reload(r->rt->metrics, false, wall_ns());
+        finish(r, source, -EINVAL, summary);
         return -EINVAL;
     }
     /* The one step: from here on the new table is the live one. */
@@ -288,6 +316,7 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
     /* Parsing and building leave megabytes of freed heap at scale: give
      * them back rather than keep the peak of every reload resident. */
     malloc_trim(0);
+    finish(r, source, 0, summary);
     return 0;
 }
 

@@ -444,7 +444,7 @@ static void test_recent_results(void)
     size_t n;
 
     CU_ASSERT_EQUAL(metrics_job_recent(atomic_load(&j->state->metrics), got), 0);
-    CU_ASSERT_EQUAL(metrics_job_last_missed(atomic_load(&j->state->metrics)), 0);
+    CU_ASSERT_EQUAL(metrics_job_missed(atomic_load(&j->state->metrics)), 0);
     run1(j, 1700000000 * NS, 0, RUN_FAILURE, NS);
     run1(j, 1700000010 * NS, 0, RUN_SUCCESS, NS);
     n = metrics_job_recent(atomic_load(&j->state->metrics), got);
@@ -458,9 +458,12 @@ static void test_recent_results(void)
     for (size_t i = 0; i < n; i++) /* the last 20 of the 25, in order */
         CU_ASSERT_EQUAL(got[i], cycle[(i + 5) % 6]);
     outcome_skipped(j, SKIP_MAX_INSTANCES, 0, 1);
-    CU_ASSERT_EQUAL(metrics_job_last_missed(atomic_load(&j->state->metrics)), 0);
+    CU_ASSERT_EQUAL(metrics_job_missed(atomic_load(&j->state->metrics)), 0);
     outcome_skipped(j, SKIP_MISFIRE, 1700000200 * NS, 1);
-    CU_ASSERT_TRUE(metrics_job_last_missed(atomic_load(&j->state->metrics)) > 0);
+    CU_ASSERT_TRUE(metrics_job_missed(atomic_load(&j->state->metrics)) > 0);
+    /* a run since: no longer missed */
+    run1(j, 1700000300 * NS, 0, RUN_SUCCESS, NS);
+    CU_ASSERT_EQUAL(metrics_job_missed(atomic_load(&j->state->metrics)), 0);
     release(j);
     fake_rt_free(&F);
 }
@@ -1121,7 +1124,7 @@ static const struct cu_test exposition_tests[] = {
     {"cumulative buckets, _count == +Inf == runs", test_cumulative},
     {"gauges, results and skip reasons", test_gauges_and_results},
     {"host-level metrics", test_host_metrics},
-    {"the strip of last results, the last misfire", test_recent_results},
+    {"the strip of last results, a misfire until the next run", test_recent_results},
     {"process metrics present and numeric", test_process_metrics},
     {"OpenMetrics shape and # EOF", test_openmetrics_shape},
     {"pieces join into the whole exposition", test_pieces},
