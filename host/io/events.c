@@ -367,8 +367,13 @@ static int conn_next(void *state, struct buf *out)
         c->dropped = 0;
     }
     if (c->out.len) {
-        buf_append(out, c->out.data, c->out.len);
-        buf_reset(&c->out);
+        /* a piece at a time: what the server holds for a client that does
+         * not read stays one piece, the rest counts against QUEUE_MAX (an
+         * event cut in two is fine: the stream is read as a whole) */
+        size_t n = c->out.len < HTTP_STREAM_PIECE ? c->out.len : HTTP_STREAM_PIECE;
+        buf_append(out, c->out.data, n);
+        memmove(c->out.data, c->out.data + n, c->out.len - n);
+        c->out.len -= n;
     }
     rc = out->len ? 1 : HTTP_STREAM_WAIT;
     pthread_mutex_unlock(&ev->clients_lock);

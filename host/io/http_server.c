@@ -98,6 +98,7 @@
 #define LOG_BURST 20 /* libmicrohttpd messages per second, then a count */
 #define STOP_GRACE_MS 1000 /* http_stop waits this long for the 503s to deferred requests */
 #define STOPPING_TEXT "503 the server is shutting down\n"
+#define FEED_SNDBUF (64 * 1024) /* socket send buffer of a stream that waits */
 
 struct conn_req;
 
@@ -604,6 +605,15 @@ static enum MHD_Result send_response(struct http_server *s, struct MHD_Connectio
         p->s = s;
         p->c = c;
         resp->stream = (struct http_stream){0};
+        if (p->stream.wait) {
+            /* A live feed: the kernel's autotuned send buffer (megabytes)
+             * would hold what the stream's own bound is there to drop. */
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+            int size = FEED_SNDBUF;
+            if (ci)
+                (void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        }
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_PIECE, pump_read, p,
                                               pump_free);
         if (!r) {

@@ -46,7 +46,9 @@ struct http_stream {
      * thread, once a piece is ready or the stream has ended; false when
      * that is so already (the server then pulls again at once). wake must
      * not be called after `free` has run. NULL: `next` never returns
-     * HTTP_STREAM_WAIT. A stream that waits is never gzipped. */
+     * HTTP_STREAM_WAIT. A stream that waits is never gzipped, and its
+ * socket's send buffer is kept small (64 KiB): what a client that stops
+ * reading holds is then the stream's own bound, not the kernel's. */
     bool (*wait)(void *state, void (*wake)(void *cls), void *cls);
 };
 
