@@ -23,7 +23,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-in
 BASE_CFLAGS := -std=gnu11 $(WARN) -g -pthread -D_GNU_SOURCE -Isdk/include -Ihost \
 	-DJOBHOST_VERSION='"$(VERSION)"' $(if $(HAVE_SYSTEMD),-DHAVE_SYSTEMD=1)
 OPT ?= -O2
-LIBS := -lyaml -lmicrohttpd -ljansson -lz -ldl -lm -pthread $(if $(HAVE_SYSTEMD),-lsystemd)
+LIBS := -lyaml -lmicrohttpd -ljansson -lcurl -lz -ldl -lm -pthread $(if $(HAVE_SYSTEMD),-lsystemd)
 
 VARIANT ?= release
 ifeq ($(VARIANT),asan)
@@ -38,7 +38,7 @@ CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(SAN) $(CFLAGS)
 LDFLAGS_ALL := $(SAN) $(LDFLAGS)
 
 OUT := build/$(VARIANT)
-HOST_DIRS := host host/lib host/core host/io
+HOST_DIRS := host host/lib host/core host/io host/ctl
 HOST_SRC := $(sort $(foreach d,$(HOST_DIRS),$(wildcard $(d)/*.c)))
 HOST_HDR := $(foreach d,$(HOST_DIRS),$(wildcard $(d)/*.h))
 HOST_OBJ := $(HOST_SRC:%.c=$(OUT)/%.o)
@@ -99,7 +99,7 @@ $(OUT)/tests:
 
 # --- dependencies -----------------------------------------------------------
 DEB_BUILD := gcc make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev zlib1g-dev \
-	libsystemd-dev
+	libsystemd-dev libcurl4-openssl-dev
 DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl
 DEB_FUZZ := clang libclang-rt-14-dev
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ)

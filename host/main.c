@@ -23,6 +23,7 @@
 #include "core/outcome_metrics.h"
 #include "core/outcome_state.h"
 #include "core/run.h"
+#include "ctl/ctl.h"
 #include "daemon.h"
 #include "io/http_server.h"
 #include "lib/listen.h"
@@ -43,6 +44,9 @@ static const char usage_text[] =
     "                                                 run the daemon in the foreground\n"
     "  jobhost check -c FILE                          validate a manifest and load its plugins\n"
     "  jobhost run-once JOB -c FILE [--dry-run]       run one job now, print its result\n"
+    "  jobhost ctl COMMAND [ARG]                      talk to a running daemon: status, list,\n"
+    "                                                 show, run, pause, resume, history, logs,\n"
+    "                                                 reload (jobhost ctl --help)\n"
     "  jobhost next EXPR [--count N] [--from TIME] [--timezone TZ]\n"
     "                                                 print the next fire times of a cron\n"
     "                                                 expression (or @daily, ...)\n"
@@ -56,7 +60,8 @@ static const char usage_text[] =
     "                      of host.http.listen; also JOBHOST_LISTEN\n"
     "\n"
     "Signals: SIGHUP reloads, SIGTERM/SIGINT stop gracefully, SIGUSR1 reopens log files.\n"
-    "Exit status: 0 success, 1 failure (invalid manifest, failed run), 2 usage error.\n";
+    "Exit status: 0 success, 1 failure (invalid manifest, failed run), 2 usage error\n"
+    "(jobhost ctl: 3 when the daemon cannot be reached).\n";
 
 static void usage_error(const char *fmt, const char *arg)
 {
@@ -103,64 +108,6 @@ static void check_http_files(const struct manifest *m, struct errors *errs)
         errors_add(errs, "%s: host.http.cert_file: this libmicrohttpd has no TLS support", m->path);
 }
 
-/* One line of `check`'s report and where it points, for the order. */
-struct check_line {
-    const char *text;
-    size_t len;
-    size_t file, seq;
-    long line, col;
-};
-
-static int check_line_cmp(const void *a, const void *b)
-{
-    const struct check_line *x = a, *y = b;
-
-    if (x->file != y->file)
-        return x->file < y->file ? -1 : 1;
-    if (x->line != y->line)
-        return x->line < y->line ? -1 : 1;
-    if (x->col != y->col)
-        return x->col < y->col ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Prints the lines of `list` to stderr in document order: file by file in
- * reading order (`files`), then by line and column. Lines that name no
- * position ("FILE: host.http: ...") come first in their file. The manifest
- * errors come sorted already; the plugin errors found after them fall into
- * place beside them. */
-static void print_in_document_order(const struct errors *list, char *const *files, size_t n_files)
-{
-    struct check_line *lines = xcalloc(list->count + 1, sizeof(*lines));
-    size_t n = 0;
-
-    for (const char *p = list->text.data; p && *p && n < list->count + 1;) {
-        const char *nl = strchr(p, '\n');
-        struct check_line *l = &lines[n];
-        size_t best = 0;
-
-        l->text = p;
-        l->len = nl ? (size_t)(nl - p) : strlen(p);
-        l->seq = n;
-        for (size_t f = 0; f < n_files; f++) {
-            size_t flen = strlen(files[f]);
-            if (flen > best && strncmp(p, files[f], flen) == 0 && p[flen] == ':') {
-                char *end;
-                best = flen;
-                l->file = f;
-                l->line = strtol(p + flen + 1, &end, 10);
-                l->col = *end == ':' ? strtol(end + 1, NULL, 10) : 0;
-            }
-        }
-        n++;
-        p = nl ? nl + 1 : NULL;
-    }
-    qsort(lines, n, sizeof(*lines), check_line_cmp);
-    for (size_t i = 0; i < n; i++)
-        fprintf(stderr, "%.*s\n", (int)lines[i].len, lines[i].text);
-    free(lines);
-}
-
 /* Prints every problem of the manifest and its plugins in one pass (a
  * plugin that cannot load is reported beside the manifest's own errors,
  * not after they are fixed), then the warnings; 0 when there is no error. */
@@ -179,7 +126,7 @@ static int cmd_check(const struct cli *cli)
 
     runtime_init(&rt, NULL, NULL);
     log_setup(&quiet);
-    (void)manifest_load_flags(cli->config, MANIFEST_KEEP_ON_ERROR, &m, &errs);
+    (void)manifest_load_flags(cli->config, NULL, MANIFEST_KEEP_ON_ERROR, &m, &errs);
     if (!m)
         goto out; /* the file itself could not be read */
     n_jobs = m->n_jobs;
@@ -204,8 +151,12 @@ static int cmd_check(const struct cli *cli)
     printf(")\n");
     status = 0;
 out:
-    if (errs.count)
-        print_in_document_order(&errs, files, n_files);
+    if (errs.count) {
+        /* the manifest is gone with a failed build: its file names are enough */
+        struct manifest names = {.files = files, .n_files = n_files};
+        manifest_sort_errors(&names, &errs);
+        fputs(errs.text.data, stderr);
+    }
     if (warnings.count)
         fputs(warnings.text.data, stderr);
     if (status != 0) {
@@ -355,6 +306,9 @@ int main(int argc, char **argv)
      * itself with its end of a socketpair on fd 3. Not for users. */
     if (argc >= 2 && strcmp(argv[1], "__worker") == 0)
         return isolate_worker_main(3, argc >= 3 ? (pid_t)strtol(argv[2], NULL, 10) : 0);
+    /* The client of a running daemon: options of its own. */
+    if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
+        return ctl_main(argc - 1, argv + 1);
     mainloop_init();
 
     opterr = 0;

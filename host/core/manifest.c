@@ -1461,10 +1461,70 @@ int manifest_load(const char *path, struct manifest **out, struct errors *errs)
     return load(path, NULL, 0, out, errs);
 }
 
-int manifest_load_flags(const char *path, unsigned flags, struct manifest **out,
-                        struct errors *errs)
+int manifest_load_flags(const char *path, const struct manifest *prev, unsigned flags,
+                        struct manifest **out, struct errors *errs)
 {
-    return load(path, NULL, flags, out, errs);
+    return load(path, prev, flags, out, errs);
+}
+
+/* One line of a list of errors and where it points. */
+struct positioned {
+    const char *text;
+    size_t len, file, seq;
+    long line, col;
+};
+
+static int positioned_cmp(const void *a, const void *b)
+{
+    const struct positioned *x = a, *y = b;
+
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void manifest_sort_errors(const struct manifest *m, struct errors *errs)
+{
+    struct positioned *lines;
+    struct buf sorted = {0};
+    size_t n = 0;
+
+    if (errs->count < 2)
+        return;
+    lines = xcalloc(errs->count + 1, sizeof(*lines));
+    for (const char *p = errs->text.data; p && *p && n < errs->count + 1;) {
+        const char *nl = strchr(p, '\n');
+        struct positioned *l = &lines[n];
+        size_t best = 0;
+
+        l->text = p;
+        l->len = nl ? (size_t)(nl - p) : strlen(p);
+        l->seq = n;
+        for (size_t f = 0; f < m->n_files; f++) {
+            size_t flen = strlen(m->files[f]);
+            if (flen > best && strncmp(p, m->files[f], flen) == 0 && p[flen] == ':') {
+                char *end;
+                best = flen;
+                l->file = f;
+                l->line = strtol(p + flen + 1, &end, 10);
+                l->col = *end == ':' ? strtol(end + 1, NULL, 10) : 0;
+            }
+        }
+        n++;
+        p = nl ? nl + 1 : NULL;
+    }
+    qsort(lines, n, sizeof(*lines), positioned_cmp);
+    for (size_t i = 0; i < n; i++) {
+        buf_append(&sorted, lines[i].text, lines[i].len);
+        buf_putc(&sorted, '\n');
+    }
+    buf_free(&errs->text);
+    errs->text = sorted;
+    free(lines);
 }
 
 int manifest_reload(const char *path, const struct manifest *prev, struct manifest **out,
@@ -1525,20 +1585,22 @@ void manifest_retain_job(struct manifest *m, const char *id)
 
 void manifest_keep_complete(struct manifest *m)
 {
-    struct idtable seen;
     size_t kept = 0;
 
-    idtable_init(&seen, m->n_jobs);
+    /* the index is rebuilt for what stays: it is also what finds a job
+     * by its id (generation_find_job) */
+    idtable_free(&m->index);
+    idtable_init(&m->index, m->n_jobs);
     for (size_t i = 0; i < m->n_jobs; i++) {
         struct manifest_job *j = &m->jobs[i];
         if (!j->id || !j->id[0] || !j->plugin || !valid_name(j->plugin, false) ||
-            idtable_get(&seen, j->id))
+            idtable_get(&m->index, j->id))
             continue;
-        (void)idtable_put(&seen, j->id, j); /* absent: just looked up */
         m->jobs[kept++] = *j;
+        (void)idtable_put(&m->index, j->id, (void *)(uintptr_t)kept); /* absent: looked up */
     }
     m->n_jobs = kept;
-    idtable_free(&seen);
+    m->reusable = false; /* the chunks' jobs are no longer where m->uses says */
 }
 
 void manifest_free(struct manifest *m)

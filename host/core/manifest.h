@@ -175,7 +175,7 @@ struct manifest {
  * when it is a regular file (a FIFO is refused, not waited on). */
 int manifest_load(const char *path, struct manifest **out, struct errors *errs);
 
-/* Flags of manifest_load_flags. */
+/* Flags of manifest_load_flags (whose `prev` is manifest_reload's). */
 enum {
     /* On -EINVAL, still hand over what could be read (*out, with `failed`
      * set), so that `jobhost check` can go on to load the plugins of the
@@ -183,8 +183,15 @@ enum {
      * may then lack an id or a plugin: see manifest_keep_complete. */
     MANIFEST_KEEP_ON_ERROR = 1,
 };
-int manifest_load_flags(const char *path, unsigned flags, struct manifest **out,
-                        struct errors *errs);
+int manifest_load_flags(const char *path, const struct manifest *prev, unsigned flags,
+                        struct manifest **out, struct errors *errs);
+
+/* Puts the lines of errs in document order, as schema errors come: file
+ * by file in m's reading order, then by line and column ("FILE:LINE:COL:
+ * ..."); a line naming no position of m's files comes first. For the
+ * errors found after the manifest's own (a plugin that cannot load), so
+ * that every error of one pass reads in order. */
+void manifest_sort_errors(const struct manifest *m, struct errors *errs);
 
 /* Drops the jobs of a failed manifest that lack a valid id or plugin name,
  * and all but the first of jobs sharing an id, so that what remains can be

@@ -275,7 +275,17 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
 
     MAIN_THREAD_ONLY();
     jlog(JH_LOG_INFO, "reload_started", "source=%s manifest=%s", source, r->manifest_path);
-    rc = manifest_reload(r->manifest_path, r->live ? r->live->manifest : NULL, &m, errs);
+    rc = manifest_load_flags(r->manifest_path, r->live ? r->live->manifest : NULL,
+                             MANIFEST_KEEP_ON_ERROR, &m, errs);
+    if (rc < 0 && m) {
+        /* refused already: say what else is wrong, short of running
+         * plugin code (a missing or unsafe plugin file), in order */
+        manifest_keep_complete(m);
+        generation_probe_plugins(m, errs);
+        manifest_sort_errors(m, errs);
+        manifest_free(m);
+        m = NULL;
+    }
     if (rc == 0)
         rc = generation_build(r->rt, m, r->live, &g, errs);
     if (rc == 0 && r->hooks.prepare && (rc = r->hooks.prepare(r->hooks.arg, r->live, g, errs)) < 0) {
