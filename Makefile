@@ -41,7 +41,10 @@ OUT := build/$(VARIANT)
 HOST_DIRS := host host/lib host/core host/io host/ctl
 HOST_SRC := $(sort $(foreach d,$(HOST_DIRS),$(wildcard $(d)/*.c)))
 HOST_HDR := $(foreach d,$(HOST_DIRS),$(wildcard $(d)/*.h))
-HOST_OBJ := $(HOST_SRC:%.c=$(OUT)/%.o)
+# The status page's files, compiled in (host/io/ui/embed.sh).
+UI_FILES := $(sort $(wildcard host/io/ui/*.html host/io/ui/*.js host/io/ui/*.css host/io/ui/*.svg))
+UI_OBJ := $(OUT)/gen/ui_assets.o
+HOST_OBJ := $(HOST_SRC:%.c=$(OUT)/%.o) $(UI_OBJ)
 LIB_OBJ := $(filter-out $(OUT)/host/main.o,$(HOST_OBJ))
 ifeq ($(VARIANT),release)
 JOBHOST := host/jobhost
@@ -64,7 +67,7 @@ PLUGIN_CFLAGS := -std=gnu11 $(WARN) -O2 -g -fPIC -fvisibility=hidden -Isdk/inclu
 PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 
 .PHONY: all test unit integration run deps check-deps check-build-deps asan tsan bench \
-	bench-deps fuzz install clean lint fmt
+	bench-deps fuzz install clean lint fmt screenshot
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would count as intermediate and
 # be deleted after each build, relinking every test the next time.
@@ -74,6 +77,13 @@ all: $(JOBHOST) $(PLUGINS) $(TEST_PLUGINS) $(UNIT_BIN)
 
 $(OUT)/host/%.o: host/%.c $(HOST_HDR) sdk/include/jobhost/plugin.h
 	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(OUT)/gen/ui_assets.c: $(UI_FILES) host/io/ui/embed.sh
+	@mkdir -p $(@D)
+	sh host/io/ui/embed.sh $@ $(UI_FILES)
+
+$(UI_OBJ): $(OUT)/gen/ui_assets.c host/io/ui_assets.h
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 $(JOBHOST): $(HOST_OBJ)
@@ -100,7 +110,8 @@ $(OUT)/tests:
 # --- dependencies -----------------------------------------------------------
 DEB_BUILD := gcc make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev zlib1g-dev \
 	libsystemd-dev libcurl4-openssl-dev
-DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl
+DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl \
+	chromium chromium-driver python3-selenium
 DEB_FUZZ := clang libclang-rt-14-dev
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ)
 
@@ -135,6 +146,13 @@ tsan:
 run: check-build-deps
 	@$(MAKE) --no-print-directory $(JOBHOST) $(PLUGINS)
 	./$(JOBHOST) -c config/jobhost.yaml $(if $(LISTEN),--listen $(LISTEN))
+
+# docs/status-page.png, the README's picture of the status page, taken by
+# the browser test on a daemon of its own.
+screenshot: check-deps
+	@$(MAKE) --no-print-directory all
+	JOBHOST_SCREENSHOT=$(CURDIR)/docs/status-page.png /usr/bin/python3 \
+		tests/integration/test_status_page.py StatusPage.test_job_view_dark_and_light_and_screenshot
 
 # libFuzzer targets, each for FUZZ_SECONDS (default 30).
 fuzz:

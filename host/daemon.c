@@ -50,6 +50,7 @@
 #include "core/scheduler.h"
 #include "io/api.h"
 #include "io/events.h"
+#include "io/ui.h"
 #include "io/http_host.h"
 #include "io/metrics_render.h"
 #include "io/watch.h"
@@ -72,7 +73,7 @@ struct daemon {
     struct reloader *reloader;
     struct api api;
     struct events *events; /* GET /api/v1/events */
-    struct http_route routes[API_ROUTES + EVENTS_ROUTES]; /* for every server */
+    struct http_route routes[API_ROUTES + EVENTS_ROUTES + UI_ROUTES]; /* for every server */
     struct http_host *http;
     struct watcher *watcher;
     atomic_bool ready; /* read by the HTTP thread for /-/ready */
@@ -226,6 +227,7 @@ static int start_http(struct daemon *d, const struct manifest *m)
         snprintf(d->api.node, sizeof(d->api.node), "unknown");
     w.n_routes = api_routes(&d->api, d->routes);
     w.n_routes += events_routes(d->events, d->routes + w.n_routes);
+    w.n_routes += ui_routes(d->routes + w.n_routes);
     w.routes = d->routes;
     rc = http_host_start(&w, &m->host, &d->http, err, sizeof(err));
     if (rc < 0) {

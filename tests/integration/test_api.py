@@ -263,7 +263,7 @@ class Api(DaemonTest):
             "/-/reload": "POST", "/api/v1/jobs": "GET, HEAD", "/api/v1/jobs/good": "GET, HEAD",
             "/api/v1/jobs/good/run": "POST", "/api/v1/jobs/good/pause": "POST",
             "/api/v1/jobs/good/resume": "POST", "/api/v1/status": "GET, HEAD",
-            "/api/v1/events": "GET, HEAD",
+            "/api/v1/events": "GET, HEAD", "/": "GET, HEAD", "/ui/app.js": "GET, HEAD",
         }
         methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
         for http_extra in ("", ", token_file: %s" % token):
