@@ -55,7 +55,8 @@ endif
 PLUGIN_SRC := $(sort $(wildcard plugins/*.c))
 PLUGINS := $(PLUGIN_SRC:.c=.so)
 TEST_PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
-TEST_PLUGINS := $(TEST_PLUGIN_SRC:.c=.so)
+TEST_PLUGIN_CXX_SRC := $(sort $(wildcard tests/plugins/*.cc))
+TEST_PLUGINS := $(TEST_PLUGIN_SRC:.c=.so) $(TEST_PLUGIN_CXX_SRC:.cc=.so)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 # What the tests share but the daemon must not hold (the logfmt reader).
@@ -63,7 +64,12 @@ TEST_COMMON_SRC := $(sort $(wildcard tests/common/*.c))
 TEST_COMMON_OBJ := $(TEST_COMMON_SRC:%.c=$(OUT)/%.o)
 
 # A plugin needs nothing from the host: -z defs proves it at link time.
-PLUGIN_CFLAGS := -std=gnu11 $(WARN) -O2 -g -fPIC -fvisibility=hidden -Isdk/include
+# PLUGIN_INC is the SDK; the ABI 1 fixture is built against the ABI 1 header.
+CXX ?= c++
+PLUGIN_INC := -Isdk/include
+PLUGIN_CFLAGS = -std=gnu11 $(WARN) -O2 -g -fPIC -fvisibility=hidden $(PLUGIN_INC)
+PLUGIN_CXXFLAGS = -std=c++17 -pedantic -Wall -Wextra -Werror -Wshadow -O2 -g -fPIC \
+	-fvisibility=hidden $(PLUGIN_INC)
 PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 
 .PHONY: all test unit integration run deps check-deps check-build-deps asan tsan bench \
@@ -73,7 +79,14 @@ PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 # be deleted after each build, relinking every test the next time.
 .SECONDARY: $(TEST_COMMON_OBJ)
 
-all: $(JOBHOST) $(PLUGINS) $(TEST_PLUGINS) $(UNIT_BIN)
+# ABI tests (tests/abi/): fixtures built against an older and a newer copy
+# of the SDK header, generated from the real one.
+ABI_HDR := build/abi/headers
+ABI_FIXTURES := $(patsubst tests/abi/fixtures/%.c,build/abi/plugins/%.so, \
+	$(sort $(wildcard tests/abi/fixtures/*.c)))
+ABI_BIN := $(OUT)/tests/test_abi
+
+all: $(JOBHOST) $(PLUGINS) $(TEST_PLUGINS) $(UNIT_BIN) $(ABI_FIXTURES) $(ABI_BIN)
 
 $(OUT)/host/%.o: host/%.c $(HOST_HDR) sdk/include/jobhost/plugin.h
 	@mkdir -p $(@D)
@@ -104,13 +117,36 @@ plugins/%.so: plugins/%.c sdk/include/jobhost/plugin.h
 tests/plugins/%.so: tests/plugins/%.c $(wildcard tests/plugins/*.h) sdk/include/jobhost/plugin.h
 	$(CC) $(PLUGIN_CFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<
 
+tests/plugins/%.so: tests/plugins/%.cc sdk/include/jobhost/plugin.h
+	$(CXX) $(PLUGIN_CXXFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<
+
+tests/plugins/bad_abi.so: PLUGIN_INC := -Itests/abi/headers/abi1
+tests/plugins/bad_abi.so: tests/abi/headers/abi1/jobhost/plugin.h
+
+$(ABI_HDR)/.stamp: tests/abi/mkheaders.py sdk/include/jobhost/plugin.h
+	python3 tests/abi/mkheaders.py sdk/include/jobhost/plugin.h $(ABI_HDR)
+	@touch $@
+
+build/abi/plugins/old_%.so: tests/abi/fixtures/old_%.c $(ABI_HDR)/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(PLUGIN_CFLAGS) -I$(ABI_HDR)/old $(PLUGIN_LDFLAGS) -o $@ $<
+
+build/abi/plugins/new_%.so: tests/abi/fixtures/new_%.c $(ABI_HDR)/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(PLUGIN_CFLAGS) -I$(ABI_HDR)/new $(PLUGIN_LDFLAGS) -o $@ $<
+
+build/abi/plugins/old_%.so build/abi/plugins/new_%.so: PLUGIN_INC :=
+
+$(ABI_BIN): tests/abi/test_abi.c tests/unit/cu_main.h $(LIB_OBJ) | $(OUT)/tests
+	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(LIB_OBJ) -lcunit $(LIBS)
+
 $(OUT)/tests:
 	mkdir -p $@
 
 # --- dependencies -----------------------------------------------------------
-DEB_BUILD := gcc make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev zlib1g-dev \
+DEB_BUILD := gcc g++ make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev zlib1g-dev \
 	libsystemd-dev libcurl4-openssl-dev
-DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl \
+DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl clang \
 	chromium chromium-driver python3-selenium
 DEB_FUZZ := clang libclang-rt-14-dev
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ)

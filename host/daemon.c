@@ -139,8 +139,8 @@ static void publish_host_metrics(struct daemon *d, const struct generation *g)
 {
     struct metrics_plugin *list = xcalloc(g->n_plugins + 1, sizeof(*list));
     for (size_t i = 0; i < g->n_plugins; i++) {
-        list[i].name = g->plugins[i]->desc->name;
-        list[i].version = g->plugins[i]->desc->version;
+        list[i].name = g->plugins[i]->desc_name;
+        list[i].version = g->plugins[i]->version;
     }
     metrics_set_plugins(d->rt.metrics, list, g->n_plugins);
     metrics_set_jobs(d->rt.metrics, g->n_jobs);

@@ -1,10 +1,11 @@
 /*
  * main — the command line: argv parsing and dispatch to the daemon, the
- * manifest checker, a one-off run, and the trigger calculator. Nothing else
- * lives here.
+ * manifest checker, a one-off run, a plugin's description, and the trigger
+ * calculator. Nothing else lives here.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 #include "core/outcome_log.h"
 #include "core/outcome_metrics.h"
 #include "core/outcome_state.h"
+#include "core/params.h"
+#include "core/plugin.h"
 #include "core/run.h"
 #include "ctl/ctl.h"
 #include "daemon.h"
@@ -44,6 +47,8 @@ static const char usage_text[] =
     "                                                 run the daemon in the foreground\n"
     "  jobhost check -c FILE                          validate a manifest and load its plugins\n"
     "  jobhost run-once JOB -c FILE [--dry-run]       run one job now, print its result\n"
+    "  jobhost describe PLUGIN -c FILE [--json]       print a plugin's parameters (from\n"
+    "                                                 <plugin_dir>/PLUGIN.so)\n"
     "  jobhost ctl COMMAND [ARG]                      talk to a running daemon: status, list,\n"
     "                                                 show, run, pause, resume, history, logs,\n"
     "                                                 reload (jobhost ctl --help)\n"
@@ -55,6 +60,7 @@ static const char usage_text[] =
     "Options:\n"
     "  -c, --config FILE   the manifest (default /etc/jobhost/jobhost.yaml)\n"
     "  -n, --dry-run       plugins see dry-run set and change nothing\n"
+    "      --json          describe: as JSON\n"
     "      --log-stderr    also write log records to stderr\n"
     "      --listen ADDR   serve HTTP on ADDR (127.0.0.1:9500, [::1]:9500, :9500) instead\n"
     "                      of host.http.listen; also JOBHOST_LISTEN\n"
@@ -67,8 +73,8 @@ static void usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "jobhost: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nUsage: jobhost [check|run-once JOB|next EXPR] [-c FILE] [--dry-run]; "
-                    "see jobhost --help\n");
+    fprintf(stderr, "\nUsage: jobhost [check|run-once JOB|describe PLUGIN|next EXPR] [-c FILE] "
+                    "[--dry-run]; see jobhost --help\n");
 }
 
 struct cli {
@@ -76,6 +82,7 @@ struct cli {
     const char *arg;     /* JOB for run-once, EXPR for next */
     const char *config;
     bool dry_run;
+    bool json;
     int log_stderr;
     unsigned count;
     const char *from;
@@ -246,6 +253,122 @@ out:
     return status;
 }
 
+/* The host calls a loaded plugin uses, each once, in table order. */
+static void plugin_calls(const struct plugin *p, const char **out, size_t cap, size_t *n)
+{
+    *n = 0;
+    for (const struct jh_import *it = p->desc->imports; it && it < p->desc->imports_end; it++) {
+        bool seen = false;
+        if (!it->name)
+            continue;
+        for (size_t k = 0; k < *n && !seen; k++)
+            seen = strcmp(out[k], it->name) == 0;
+        if (!seen && *n < cap)
+            out[(*n)++] = it->name;
+    }
+}
+
+static void describe_text(const struct plugin *p, const char *const *calls, size_t n_calls)
+{
+    size_t w = 4;
+
+    printf("%s %s%s%s\n", p->desc_name, p->version, p->description[0] ? ": " : "",
+           p->description);
+    printf("  file: %s (plugin ABI %u)\n", p->path, p->desc->abi_version);
+    printf("  host calls:");
+    for (size_t i = 0; i < n_calls; i++)
+        printf(" %s", calls[i]);
+    printf("%s\n", n_calls ? "" : " none");
+    if (p->desc->check)
+        printf("  checks its parameters beyond their types\n");
+    if (!p->n_params) {
+        printf("\nparameters: none\n");
+        return;
+    }
+    for (size_t i = 0; i < p->n_params; i++)
+        if (strlen(p->params[i].name) > w)
+            w = strlen(p->params[i].name);
+    printf("\nparameters:\n");
+    for (size_t i = 0; i < p->n_params; i++) {
+        const struct plugin_param *pp = &p->params[i];
+        char def[PARAMS_TEXT_MAX + 16];
+
+        if (pp->required)
+            snprintf(def, sizeof(def), "required");
+        else if (pp->default_value && pp->type == JH_TYPE_STRING)
+            snprintf(def, sizeof(def), "default \"%s\"", pp->default_value);
+        else if (pp->default_value)
+            snprintf(def, sizeof(def), "default %s", pp->default_value);
+        else
+            snprintf(def, sizeof(def), "optional");
+        printf("  %-*s  %-8s  %-16s  %s\n", (int)w, pp->name, params_type_name(pp->type), def,
+               pp->description);
+    }
+}
+
+static void describe_json(const struct plugin *p, const char *const *calls, size_t n_calls)
+{
+    json_t *params = json_array(), *list = json_array();
+    json_t *doc;
+    char *text;
+
+    for (size_t i = 0; i < n_calls; i++)
+        json_array_append_new(list, json_string(calls[i]));
+    for (size_t i = 0; i < p->n_params; i++) {
+        const struct plugin_param *pp = &p->params[i];
+        json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:s?, s:s}", "name", pp->name,
+                                                "type", params_type_name(pp->type), "required",
+                                                pp->required, "default", pp->default_value,
+                                                "description", pp->description));
+    }
+    doc = json_pack("{s:s, s:s, s:s, s:s, s:i, s:b, s:o, s:o}", "name", p->desc_name, "version",
+                    p->version, "description", p->description, "path", p->path, "abi",
+                    (int)p->desc->abi_version, "check", p->desc->check != NULL, "host_calls",
+                    list, "params", params);
+    text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    printf("%s\n", text ? text : "{}");
+    free(text);
+    json_decref(doc);
+}
+
+/* Loads one plugin from the manifest's plugin_dir (its init runs, as at
+ * start-up) and prints what it declares: what a manifest may give it. */
+static int cmd_describe(const struct cli *cli)
+{
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+    struct plugin *p = NULL;
+    struct log_config quiet = {.level = JH_LOG_ERROR + 1};
+    const char *calls[64];
+    size_t n_calls;
+    char err[1024];
+    int status = 1;
+
+    log_setup(&quiet);
+    if (manifest_load(cli->config, &m, &errs) < 0)
+        goto out;
+    struct plugin_load_opts opts = {.plugin_dir = m->host.plugin_dir,
+                                    .strict_permissions = m->host.strict_permissions};
+    if (plugin_load(&opts, cli->arg, &p, err, sizeof(err)) < 0) {
+        errors_add(&errs, "%s", err);
+        goto out;
+    }
+    plugin_calls(p, calls, ARRAY_SIZE(calls), &n_calls);
+    if (cli->json)
+        describe_json(p, calls, n_calls);
+    else
+        describe_text(p, calls, n_calls);
+    status = 0;
+out:
+    if (errs.count)
+        fputs(errs.text.data, stderr);
+    plugin_unref(p); /* its shutdown runs */
+    manifest_free(m);
+    errors_free(&errs);
+    log_shutdown();
+    return status;
+}
+
 /* Prints the next fire times of a cron expression, like
  * `systemd-analyze calendar --iterations`. */
 static int cmd_next(const struct cli *cli)
@@ -286,7 +409,7 @@ static int cmd_next(const struct cli *cli)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LOG_STDERR = 256, OPT_COUNT, OPT_FROM, OPT_TIMEZONE, OPT_LISTEN };
+    enum { OPT_LOG_STDERR = 256, OPT_COUNT, OPT_FROM, OPT_TIMEZONE, OPT_LISTEN, OPT_JSON };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"dry-run", no_argument, NULL, 'n'},
@@ -295,6 +418,7 @@ int main(int argc, char **argv)
         {"from", required_argument, NULL, OPT_FROM},
         {"timezone", required_argument, NULL, OPT_TIMEZONE},
         {"listen", required_argument, NULL, OPT_LISTEN},
+        {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -318,7 +442,7 @@ int main(int argc, char **argv)
         if (c == -1) {
             const char *word = argv[optind++];
             if (!cli.command && (strcmp(word, "check") == 0 || strcmp(word, "run-once") == 0 ||
-                                 strcmp(word, "next") == 0)) {
+                                 strcmp(word, "describe") == 0 || strcmp(word, "next") == 0)) {
                 cli.command = word;
             } else if (cli.command && !cli.arg && strcmp(cli.command, "check") != 0) {
                 cli.arg = word;
@@ -357,6 +481,9 @@ int main(int argc, char **argv)
         case OPT_LISTEN:
             cli.listen = optarg;
             break;
+        case OPT_JSON:
+            cli.json = true;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -394,5 +521,7 @@ int main(int argc, char **argv)
         return cmd_check(&cli);
     if (strcmp(cli.command, "run-once") == 0)
         return cmd_run_once(&cli);
+    if (strcmp(cli.command, "describe") == 0)
+        return cmd_describe(&cli);
     return cmd_next(&cli);
 }

@@ -1,7 +1,9 @@
 /*
  * exec — runs a command, as cron does, and logs what it prints.
  *
- * Parameters:
+ * Parameters (`jobhost describe exec` prints them; the host checks every
+ * job's against them, and exec_check the rules below, before it accepts the
+ * job):
  *   command   string   a command line, run by `/bin/sh -c` (as cron does)
  *   argv      list     a program and its arguments, run without a shell; the
  *                      program is looked up in PATH (the child's PATH, so an
@@ -127,6 +129,15 @@ static int64_t now_ns(void)
 
 /* --- parameters --------------------------------------------------------- */
 
+static const struct jh_param_spec exec_params[] = {
+    JH_PARAM("command", JH_TYPE_STRING, 0, NULL, "a command line, run by /bin/sh -c"),
+    JH_PARAM("argv", JH_TYPE_LIST, 0, NULL, "a program and its arguments, run without a shell"),
+    JH_PARAM("env", JH_TYPE_MAP, 0, NULL, "NAME: value pairs over the daemon's environment"),
+    JH_PARAM("cwd", JH_TYPE_STRING, 0, NULL, "absolute directory to run in"),
+    JH_PARAM("timeout", JH_TYPE_DURATION, 0, NULL, "SIGTERM after this, SIGKILL 5 s later"),
+    JH_PARAMS_END,
+};
+
 /* A portable environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
 static int env_name_valid(const char *s)
 {
@@ -139,6 +150,52 @@ static int env_name_valid(const char *s)
             return 0;
     }
     return 1;
+}
+
+/* What a type cannot say about a job's parameters, checked before the job
+ * is accepted (main thread; runs of other jobs may go on meanwhile: it
+ * reads only its own parameters). Returns nonzero, with the run's error,
+ * for a problem with the job as a whole. */
+static int exec_check(jh_ctx *ctx)
+{
+    int has_command = jh_param_kind(ctx, "command") != JH_PARAM_NONE;
+    int has_argv = jh_param_kind(ctx, "argv") != JH_PARAM_NONE;
+    const char *command = jh_param(ctx, "command");
+    const char *cwd = jh_param(ctx, "cwd");
+    int64_t timeout = 1;
+
+    if (has_command && has_argv)
+        jh_param_error(ctx, "argv", "give either `command` or `argv`, not both");
+    if (!has_command && !has_argv) {
+        jh_set_error(ctx, "missing parameter: `command` (a shell command line) or `argv` (a "
+                          "list: program and arguments)");
+        return 1;
+    }
+    if (command && !*command)
+        jh_param_error(ctx, "command", "is empty");
+    if (has_argv && jh_param_len(ctx, "argv") == 0) {
+        jh_param_error(ctx, "argv", "is an empty list");
+    } else if (has_argv) {
+        const char *program = jh_param_at(ctx, "argv", 0, NULL);
+        if (!program || !*program)
+            jh_param_error(ctx, "argv", "the program name (first item) is empty");
+    }
+    for (size_t i = 0; i < jh_param_len(ctx, "env"); i++) {
+        const char *name = NULL;
+        char msg[160];
+
+        (void)jh_param_at(ctx, "env", i, &name); /* only the name is checked */
+        if (!env_name_valid(name)) {
+            snprintf(msg, sizeof msg, "'%.64s' is not a valid variable name (letters, digits, "
+                                      "_; not starting with a digit)", name ? name : "");
+            jh_param_error(ctx, "env", msg);
+        }
+    }
+    if (cwd && cwd[0] != '/')
+        jh_param_error(ctx, "cwd", "must be an absolute path");
+    if (jh_param_duration(ctx, "timeout", &timeout) == 0 && timeout <= 0)
+        jh_param_error(ctx, "timeout", "must be longer than 0s");
+    return 0;
 }
 
 /* Whether environment entry `entry` ("NAME=value") sets the same name as
@@ -299,7 +356,7 @@ static int spec_read(jh_ctx *ctx, struct spec *sp)
 
     if (jh_param_kind(ctx, "timeout") != JH_PARAM_NONE) {
         sp->timeout_text = jh_param(ctx, "timeout");
-        if (!sp->timeout_text || jh_parse_duration(ctx, sp->timeout_text, &sp->timeout_ns) < 0 ||
+        if (!sp->timeout_text || jh_param_duration(ctx, "timeout", &sp->timeout_ns) < 0 ||
             sp->timeout_ns <= 0)
             return fail(ctx, "`timeout`: '%s' is not a positive duration such as 30s or 5m",
                         sp->timeout_text ? sp->timeout_text : "");
@@ -373,9 +430,9 @@ static int log_would_run(jh_ctx *ctx, const struct spec *sp)
     if (!value)
         return fail(ctx, "out of memory");
     if (sp->cwd)
-        jh_log(ctx, JH_LOG_INFO, "would_run", key, value, "cwd", sp->cwd);
+        jh_log(ctx, JH_LOG_INFO, "would_run", JH_STR(key, value), JH_STR("cwd", sp->cwd));
     else
-        jh_log(ctx, JH_LOG_INFO, "would_run", key, value);
+        jh_log(ctx, JH_LOG_INFO, "would_run", JH_STR(key, value));
     free(shown);
     return 0;
 }
@@ -498,7 +555,7 @@ static void stream_emit(jh_ctx *ctx, struct stream *s)
         if (s->buf[i] == '\0')
             s->buf[i] = '?';
     s->buf[s->len] = '\0';
-    jh_log(ctx, JH_LOG_INFO, "output", "stream", s->name, "line", s->buf);
+    jh_log(ctx, JH_LOG_INFO, "output", JH_STR("stream", s->name), JH_STR("line", s->buf));
     s->len = 0;
 }
 
@@ -622,8 +679,9 @@ static void child_signal(pid_t pid, int sig)
 
 static void child_stop(jh_ctx *ctx, struct child *c, enum stop_reason why, int64_t now)
 {
-    jh_log(ctx, JH_LOG_WARN, "stopping", "reason", why == STOP_TIMEOUT ? "timeout" : "cancelled",
-           "signal", "SIGTERM");
+    jh_log(ctx, JH_LOG_WARN, "stopping",
+           JH_STR("reason", why == STOP_TIMEOUT ? "timeout" : "cancelled"),
+           JH_STR("signal", "SIGTERM"));
     child_signal(c->pid, SIGTERM);
     c->stop = why;
     c->term_at = now;
@@ -656,8 +714,8 @@ static int child_supervise(jh_ctx *ctx, const struct spec *sp, struct child *c, 
         if (c->stop != STOP_NONE && !c->killed) {
             if (now - c->term_at >= KILL_GRACE_NS) {
                 jh_log(ctx, JH_LOG_WARN, "stopping",
-                       "reason", c->stop == STOP_TIMEOUT ? "timeout" : "cancelled",
-                       "signal", "SIGKILL");
+                       JH_STR("reason", c->stop == STOP_TIMEOUT ? "timeout" : "cancelled"),
+                       JH_STR("signal", "SIGKILL"));
                 child_signal(c->pid, SIGKILL);
                 c->killed = 1;
             } else {
@@ -699,7 +757,6 @@ static int exec_run(jh_ctx *ctx)
 {
     struct spec sp;
     struct child c;
-    char num[16];
     int status;
     int rc = JH_FAIL;
 
@@ -723,18 +780,14 @@ static int exec_run(jh_ctx *ctx)
     }
     if (child_spawn(ctx, &sp, &c) < 0)
         goto out;
-    snprintf(num, sizeof num, "%ld", (long)c.pid);
-    jh_log(ctx, JH_LOG_DEBUG, "started", "pid", num);
+    jh_log(ctx, JH_LOG_DEBUG, "started", JH_INT("pid", c.pid));
 
     if (child_supervise(ctx, &sp, &c, &status) < 0)
         goto out;
-    if (WIFEXITED(status)) {
-        snprintf(num, sizeof num, "%d", WEXITSTATUS(status));
-        jh_log(ctx, JH_LOG_INFO, "exited", "status", num);
-    } else if (WIFSIGNALED(status)) {
-        snprintf(num, sizeof num, "%d", WTERMSIG(status));
-        jh_log(ctx, JH_LOG_INFO, "exited", "signal", num);
-    }
+    if (WIFEXITED(status))
+        jh_log(ctx, JH_LOG_INFO, "exited", JH_INT("status", WEXITSTATUS(status)));
+    else if (WIFSIGNALED(status))
+        jh_log(ctx, JH_LOG_INFO, "exited", JH_INT("signal", WTERMSIG(status)));
 
     if (c.stop == STOP_TIMEOUT) {
         fail(ctx, "timed out after %s", sp.timeout_text);
@@ -759,6 +812,8 @@ out:
 }
 
 JH_PLUGIN(.name = "exec",
-          .version = "1.0.0",
+          .version = "1.1.0",
           .description = "runs a command (cron style), logs its output, fails on non-zero exit",
-          .run = exec_run);
+          .params = exec_params,
+          .run = exec_run,
+          .check = exec_check);

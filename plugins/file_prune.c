@@ -2,18 +2,20 @@
  * file_prune — deletes old files from a directory: the nightly cleanup of
  * reports, dumps and caches.
  *
- * Parameters:
+ * Parameters (`jobhost describe file_prune` prints them; the host checks
+ * every job's against them before it accepts the job):
  *   dir        string    absolute path of the directory; required. "/" and
- *                        relative paths are refused. If `dir` itself is a
- *                        symbolic link it is followed; nothing below it is.
+ *                        relative paths are refused (by check, at the
+ *                        parameter's place in the manifest). If `dir` itself
+ *                        is a symbolic link it is followed; nothing below it is.
  *   max_age    duration  "14d", "12h"...: files whose modification time is
- *                        older than this are deleted; required
- *   pattern    glob      fnmatch(3) pattern matched against the file's name
+ *                        older than this are deleted; required, more than 0
+ *   pattern    string    fnmatch(3) pattern matched against the file's name
  *                        (not its path); default "*", which matches names
  *                        starting with a dot too
- *   recursive  bool      "true" or "false"; default "false". Subdirectories
- *                        are walked but never deleted, and symbolic links to
- *                        directories are not followed.
+ *   recursive  bool      default false. Subdirectories are walked but never
+ *                        deleted, and symbolic links to directories are not
+ *                        followed.
  *
  * Only regular files are deleted: never directories, symbolic links, sockets
  * or devices. Every lookup is relative to an open directory descriptor with
@@ -22,17 +24,17 @@
  *
  * Records: `deleted` (path, age_s, bytes) for each file, `prune_error` (path,
  * error) for each file or directory that could not be handled, and one
- * `pruned` summary (deleted, bytes, kept, errors, dry_run), where `kept`
+ * `pruned` summary (deleted, bytes, kept, errors, took), where `kept`
  * counts matching files that are not old enough. In a dry run nothing is
  * deleted: `would_delete` records list what would be, and the summary says
  * would_delete= instead of deleted=, so that no record of a dry run reads
- * as if files were gone.
+ * as if files were gone (the host's job_started record says dry_run=true).
  *
  * Result: JH_FAIL when `dir` cannot be opened or any file could not be
  * handled (the first problem is the run's error), JH_CANCELLED when the run
  * was cancelled midway (jh_cancelled() is checked before every entry).
  *
- * Threads: everything happens on the worker thread that calls run(); no
+ * Threads: everything happens on the thread that calls run() or check(); no
  * global state.
  */
 #define _GNU_SOURCE
@@ -48,12 +50,22 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define NS_PER_SEC INT64_C(1000000000)
+
+static const struct jh_param_spec prune_params[] = {
+    JH_PARAM("dir", JH_TYPE_STRING, JH_REQUIRED, NULL,
+             "absolute path of the directory to prune (not /)"),
+    JH_PARAM("max_age", JH_TYPE_DURATION, JH_REQUIRED, NULL,
+             "files last modified longer ago than this are deleted"),
+    JH_PARAM("pattern", JH_TYPE_STRING, 0, "*", "fnmatch(3) pattern matched against file names"),
+    JH_PARAM("recursive", JH_TYPE_BOOL, 0, "false",
+             "also prune subdirectories (links are never followed)"),
+    JH_PARAMS_END,
+};
 
 /* One run's walk. */
 struct prune {
@@ -61,7 +73,7 @@ struct prune {
     const char *pattern;
     int64_t max_age_ns;
     int64_t now_ns; /* wall clock at the start: ages are measured from it */
-    int recursive;
+    bool recursive;
     int dry_run;
     int cancelled;
     char path[PATH_MAX]; /* the entry being looked at, for records */
@@ -87,7 +99,7 @@ static void prune_error(struct prune *p, int err)
 {
     const char *what = strerror(err);
 
-    jh_log(p->ctx, JH_LOG_WARN, "prune_error", "path", p->path, "error", what);
+    jh_log(p->ctx, JH_LOG_WARN, "prune_error", JH_STR("path", p->path), JH_STR("error", what));
     if (p->errors++ == 0)
         snprintf(p->first_error, sizeof p->first_error, "%s: %s", p->path, what);
 }
@@ -108,19 +120,18 @@ static void prune_file(struct prune *p, int dfd, const char *name, const struct 
 {
     int64_t mtime = (int64_t)st->st_mtim.tv_sec * NS_PER_SEC + st->st_mtim.tv_nsec;
     int64_t age = p->now_ns - mtime;
-    char age_s[24], bytes[24];
+    uint64_t bytes = (uint64_t)st->st_size;
 
     if (age <= p->max_age_ns) {
         p->kept++;
         return;
     }
-    snprintf(age_s, sizeof age_s, "%" PRId64, age / NS_PER_SEC);
-    snprintf(bytes, sizeof bytes, "%" PRIu64, (uint64_t)st->st_size);
     if (p->dry_run) {
-        jh_log(p->ctx, JH_LOG_INFO, "would_delete", "path", p->path, "age_s", age_s,
-               "bytes", bytes);
+        jh_log(p->ctx, JH_LOG_INFO, "would_delete", JH_STR("path", p->path),
+               JH_INT("age_s", age / NS_PER_SEC), JH_UINT("bytes", bytes));
     } else if (unlinkat(dfd, name, 0) == 0) {
-        jh_log(p->ctx, JH_LOG_INFO, "deleted", "path", p->path, "age_s", age_s, "bytes", bytes);
+        jh_log(p->ctx, JH_LOG_INFO, "deleted", JH_STR("path", p->path),
+               JH_INT("age_s", age / NS_PER_SEC), JH_UINT("bytes", bytes));
     } else {
         if (errno != ENOENT) /* gone already: nothing to do */
             prune_error(p, errno);
@@ -190,34 +201,58 @@ static void prune_dir(struct prune *p, int dfd, size_t dir_len)
     closedir(dir);
 }
 
+/* Whether an absolute path names the root by its text: "/", "//", "/.",
+ * "/tmp/.." does not count (the run compares inodes for that). */
+static int names_root(const char *dir)
+{
+    for (const char *c = dir; *c;) {
+        size_t n;
+
+        c += strspn(c, "/");
+        n = strcspn(c, "/");
+        if (n && !(n == 1 && c[0] == '.') && !(n == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        c += n;
+    }
+    return 1;
+}
+
+/* What a type cannot say about the parameters, checked before the job is
+ * accepted: on the main thread, while runs of other jobs may go on; it
+ * reads only its own parameters. */
+static int file_prune_check(jh_ctx *ctx)
+{
+    const char *dir = jh_param(ctx, "dir");
+    const char *pattern = jh_param(ctx, "pattern");
+    int64_t max_age = 1;
+
+    if (dir && dir[0] != '/')
+        jh_param_error(ctx, "dir", "must be an absolute path");
+    else if (dir && names_root(dir))
+        jh_param_error(ctx, "dir", "refusing to prune the root directory");
+    if (jh_param_duration(ctx, "max_age", &max_age) == 0 && max_age <= 0)
+        jh_param_error(ctx, "max_age", "must be longer than 0s");
+    if (pattern && !*pattern)
+        jh_param_error(ctx, "pattern", "is empty (leave it out to match every file)");
+    return 0;
+}
+
 /* Reads the parameters into `p` and opens the directory. Returns its
- * descriptor, or -1 after setting the run's error. */
+ * descriptor, or -1 after setting the run's error. The host checked the
+ * parameters (and file_prune_check the rules above) before the job was
+ * accepted, so only what can change since is checked here. */
 static int prune_setup(jh_ctx *ctx, struct prune *p)
 {
     const char *dir = jh_param(ctx, "dir");
-    const char *max_age = jh_param(ctx, "max_age");
-    const char *recursive = jh_param_or(ctx, "recursive", "false");
     struct stat st, root;
     size_t len;
     int fd;
 
-    if (!dir)
-        return fail(ctx, "missing parameter `dir` (the directory to prune)");
-    if (dir[0] != '/')
-        return fail(ctx, "`dir` must be an absolute path, not '%s'", dir);
-    if (!max_age)
-        return fail(ctx, "missing parameter `max_age` (a duration such as 14d)");
-    if (jh_parse_duration(ctx, max_age, &p->max_age_ns) < 0)
-        return fail(ctx, "`max_age`: '%s' is not a duration such as 14d or 12h", max_age);
-    p->pattern = jh_param_or(ctx, "pattern", "*");
-    if (!*p->pattern)
-        return fail(ctx, "`pattern` is empty (leave it out to match every file)");
-    if (strcasecmp(recursive, "true") == 0)
-        p->recursive = 1;
-    else if (strcasecmp(recursive, "false") == 0)
-        p->recursive = 0;
-    else
-        return fail(ctx, "`recursive` must be true or false, not '%s'", recursive);
+    p->pattern = jh_param(ctx, "pattern");
+    if (!dir || dir[0] != '/' || !p->pattern || !*p->pattern ||
+        jh_param_duration(ctx, "max_age", &p->max_age_ns) < 0 ||
+        jh_param_bool(ctx, "recursive", &p->recursive) < 0)
+        return fail(ctx, "parameters were not checked (`jobhost check` the manifest)");
 
     /* p->path holds `dir` without trailing slashes; entries are appended. */
     len = strlen(dir);
@@ -243,8 +278,7 @@ static int prune_setup(jh_ctx *ctx, struct prune *p)
 static int file_prune_run(jh_ctx *ctx)
 {
     struct prune p;
-    struct timespec now;
-    char deleted[24], bytes[24], kept[24], errors[24];
+    struct timespec now, done;
     int fd;
 
     memset(&p, 0, sizeof p);
@@ -258,26 +292,25 @@ static int file_prune_run(jh_ctx *ctx)
 
     prune_dir(&p, fd, strlen(p.path));
 
-    snprintf(deleted, sizeof deleted, "%" PRIu64, p.deleted);
-    snprintf(bytes, sizeof bytes, "%" PRIu64, p.bytes);
-    snprintf(kept, sizeof kept, "%" PRIu64, p.kept);
-    snprintf(errors, sizeof errors, "%" PRIu64, p.errors);
-    jh_log(ctx, JH_LOG_INFO, "pruned", p.dry_run ? "would_delete" : "deleted", deleted, "bytes",
-           bytes, "kept", kept, "errors", errors, "dry_run", p.dry_run ? "true" : "false");
+    clock_gettime(CLOCK_REALTIME, &done);
+    jh_log(ctx, JH_LOG_INFO, "pruned", JH_UINT(p.dry_run ? "would_delete" : "deleted", p.deleted), JH_UINT("bytes", p.bytes),
+           JH_UINT("kept", p.kept), JH_UINT("errors", p.errors), JH_DUR("took", ((int64_t)done.tv_sec * NS_PER_SEC + done.tv_nsec) - p.now_ns));
 
     if (p.cancelled) {
         jh_set_error(ctx, "cancelled before the walk was complete");
         return JH_CANCELLED;
     }
     if (p.errors > 0) {
-        fail(ctx, "%s problem%s while pruning; first: %s", errors, p.errors == 1 ? "" : "s",
-             p.first_error);
+        fail(ctx, "%" PRIu64 " problem%s while pruning; first: %s", p.errors,
+             p.errors == 1 ? "" : "s", p.first_error);
         return JH_FAIL;
     }
     return JH_OK;
 }
 
 JH_PLUGIN(.name = "file_prune",
-          .version = "1.0.0",
+          .version = "1.1.0",
           .description = "deletes regular files older than max_age matching a pattern",
-          .run = file_prune_run);
+          .params = prune_params,
+          .run = file_prune_run,
+          .check = file_prune_check);

@@ -44,6 +44,11 @@ for t in build/$variant/tests/test_*; do
     echo "== unit: $t"
     run_one "$(basename "$t")" "$t"
 done
+if [ "$variant" = release ]; then
+    # what compilers accept of the SDK does not depend on the host's build
+    echo "== compile: tests/abi/test_compile.sh"
+    run_one test_compile.sh sh tests/abi/test_compile.sh
+fi
 for t in tests/integration/test_*.py; do
     [ -f "$t" ] || continue
     echo "== integration: $t"

@@ -115,7 +115,7 @@ bool executor_claim_instance(struct job *job)
 
 void executor_release_instance(struct job *job)
 {
-    atomic_fetch_sub_explicit(&job->state->instances, 1, memory_order_relaxed);
+    jobstate_release_instance(job->state);
 }
 
 /* --- workers ----------------------------------------------------------------- */
@@ -183,6 +183,7 @@ static bool execute(struct worker *w, struct task *t)
     }
     if (t->opts.trigger == RUN_SCHEDULED && spec->misfire_grace_ns > 0 &&
         wall_ns() > t->opts.scheduled_wall_ns + spec->misfire_grace_ns) {
+        executor_release_instance(t->job);
         outcome_skipped(t->job, SKIP_MISFIRE, t->opts.scheduled_wall_ns, 1);
         return true;
     }
@@ -196,6 +197,7 @@ static bool execute(struct worker *w, struct task *t)
         pthread_cond_signal(&ex->watch);
         pthread_mutex_unlock(&ex->lock);
     }
+    t->opts.holds_instance = true; /* run_job gives it back before reporting the finish */
     ours = run_job(t->job, &t->opts, &w->run);
     atomic_store_explicit(&w->cur_stuck_at, 0, memory_order_relaxed);
     return ours;
@@ -258,8 +260,8 @@ static bool run_one(struct executor *ex, struct worker *w, struct task *t, struc
 
     atomic_store_explicit(&w->busy, true, memory_order_relaxed);
     atomic_fetch_add_explicit(&ex->n_busy, 1, memory_order_relaxed);
-    ours = execute(w, t);
-    finish_task(t->job, ours);
+    ours = execute(w, t); /* gives the instance back, whatever became of the run */
+    finish_task(t->job, false);
     atomic_fetch_sub_explicit(&ex->n_busy, 1, memory_order_relaxed);
     atomic_store_explicit(&w->busy, false, memory_order_relaxed);
     if (!ours) {
@@ -377,7 +379,6 @@ static int64_t check_worker(struct executor *ex, struct worker *w, int64_t now)
     if (!run_write_off(&w->run, fate))
         return INT64_MAX; /* it returned meanwhile */
     atomic_fetch_add_explicit(&job->state->stuck, 1, memory_order_relaxed);
-    executor_release_instance(job); /* the schedule goes on */
     atomic_store_explicit(&w->written_off, true, memory_order_relaxed);
     ex->n_workers--;
     ex->n_stuck++;

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/mainloop.h"
+#include "core/params.h"
 
 void runtime_init(struct runtime *rt, struct metrics *metrics, const char *plugin_copy_dir)
 {
@@ -119,7 +120,7 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
         .strict_permissions = m->host.strict_permissions,
         .copy_dir = rt->plugin_copy_dir,
     };
-    int rc = 0;
+    int rc = 0, params_rc = 0;
 
     MAIN_THREAD_ONLY();
     atomic_init(&g->refs, 1);
@@ -150,10 +151,24 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
             rc = -EINVAL;
             continue;
         }
-        jlog(JH_LOG_INFO, "plugin_loaded", "plugin=%s version=%s path=%s", p->desc->name,
-             p->desc->version, p->path);
+        jlog(JH_LOG_INFO, "plugin_loaded", "plugin=%s version=%s path=%s", p->desc_name,
+             p->version, p->path);
         add_plugin(g, p);
     }
+    /* Every job's params against its plugin's declarations (and the
+     * plugin's own check), now that the plugins are loaded. */
+    for (size_t i = 0; rc == 0 && i < m->n_jobs; i++) {
+        const struct manifest_job *spec = &m->jobs[i];
+        size_t before = errs->count;
+
+        if (params_check_job(generation_find_plugin(g, spec->plugin), spec, errs) > 0) {
+            jlog(JH_LOG_ERROR, "job_params_refused", "job=%s plugin=%s problems=%zu", spec->id,
+                 spec->plugin, errs->count - before);
+            params_rc = -EINVAL;
+        }
+    }
+    if (rc == 0)
+        rc = params_rc;
     if (rc < 0) {
         generation_free(g);
         *out = NULL;

@@ -76,10 +76,12 @@ void runtime_init(struct runtime *rt, struct metrics *metrics, const char *plugi
 void runtime_free(struct runtime *rt);
 
 /* Builds a generation from `m`, taking ownership of it: loads every plugin
- * the jobs name (each once, running its init) and acquires each job's
- * state. A plugin whose file has the same content as in `prev` (the live
- * generation, or NULL) is shared with it, not loaded again, and its init
- * does not run again. On any plugin error returns -EINVAL with one line per
+ * the jobs name (each once, running its init), checks every job's params
+ * against its plugin's declared parameters and the plugin's check callback
+ * (core/params.h), and acquires each job's state. A plugin whose file has
+ * the same content as in `prev` (the live generation, or NULL) is shared
+ * with it, not loaded again, and its init does not run again (its check
+ * does). On any plugin or parameter error returns -EINVAL with one line per
  * problem in errs (manifest position first) and nothing loaded stays
  * loaded. Linear in the number of jobs. Main thread. */
 int generation_build(struct runtime *rt, struct manifest *m, const struct generation *prev,

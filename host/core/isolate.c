@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -41,6 +42,7 @@
 #include "core/manifest.h"
 #include "core/outcome.h"
 #include "core/plugin.h"
+#include "core/record.h"
 #include "lib/units.h"
 #include "lib/util.h"
 
@@ -385,22 +387,66 @@ static json_t *params_json(const struct manifest_job *s)
     return list;
 }
 
-/* A record from the worker: the run's, into the outcome pipeline. */
+/* A record from the worker: the run's, into the outcome pipeline. The
+ * worker's hostapi made it follow the rules of core/record.h; keys are held
+ * to them once more here (which changes nothing for a well-behaved worker),
+ * and strings are valid UTF-8, as jansson reads only that. */
 static void forward_log(struct run_ctx *rc, json_t *msg)
 {
     json_t *kv = json_object_get(msg, "kv");
-    size_t n = json_array_size(kv);
-    const char **pairs = xcalloc(n + 1, sizeof(*pairs));
+    size_t n = json_array_size(kv), m = 0;
+    struct record_pair pairs[RECORD_MAX_PAIRS];
+    char keys[RECORD_MAX_PAIRS][RECORD_KEY_BUF];
     int level = (int)json_integer_value(json_object_get(msg, "level"));
     const char *event = json_string_value(json_object_get(msg, "event"));
-    struct outcome_record rec = {.level = level, .event = event ? event : "plugin", .kv = pairs,
-                                 .n_pairs = n / 2};
+    struct outcome_record rec = {.level = level, .event = event ? event : "plugin",
+                                 .pairs = pairs,
+                                 .truncated = json_is_true(json_object_get(msg, "truncated"))};
 
-    for (size_t i = 0; i < n; i++)
-        pairs[i] = json_string_value(json_array_get(kv, i));
-    if (level >= rc->log.level && rc->run)
-        outcome_record(rc->run, &rec);
-    free(pairs);
+    if (level < rc->log.level || !rc->run)
+        return;
+    for (size_t i = 0; i < n && m < RECORD_MAX_PAIRS; i++) {
+        json_t *item = json_array_get(kv, i);
+        const char *key = json_string_value(json_array_get(item, 0));
+        const char *type = json_string_value(json_array_get(item, 1));
+        json_t *v = json_array_get(item, 2);
+        struct record_pair *q = &pairs[m];
+        int t = type ? record_type_parse(type) : -1;
+
+        if (!key || t < 0 || !v)
+            continue;
+        record_key(keys[m], key);
+        q->key = keys[m];
+        q->type = (enum record_type)t;
+        switch (q->type) {
+        case RECORD_STR:
+            q->v.s = json_string_value(v) ? json_string_value(v) : "";
+            break;
+        case RECORD_INT:
+            q->v.i = json_integer_value(v);
+            break;
+        case RECORD_UINT:
+            /* above INT64_MAX a uint travels as its decimal text */
+            q->v.u = json_is_string(v) ? strtoull(json_string_value(v), NULL, 10)
+                                       : (uint64_t)json_integer_value(v);
+            break;
+        case RECORD_F64:
+            /* NaN and the infinities, which JSON has no number for, travel as text */
+            q->v.f = json_is_string(v) ? strtod(json_string_value(v), NULL) : json_number_value(v);
+            break;
+        case RECORD_BOOL:
+            q->v.b = json_is_true(v);
+            break;
+        case RECORD_DUR:
+            q->v.ns = json_integer_value(v);
+            break;
+        default:
+            continue;
+        }
+        m++;
+    }
+    rec.n_pairs = m;
+    outcome_record(rc->run, &rec);
 }
 
 /* Workers in a run, by pid (under pool_lock): what the host kills when it
@@ -453,9 +499,12 @@ enum isolate_outcome isolate_run(struct job *job, struct run_ctx *rc, int *ret)
         free(key);
     } else {
         bool crashed = false;
-        w = worker_spawn(job, key, rc->error, sizeof(rc->error), &crashed);
-        if (!w)
+        char why[1024];
+        w = worker_spawn(job, key, why, sizeof(why), &crashed);
+        if (!w) {
+            hostapi_set_error_text(rc, why);
             return crashed ? ISOLATE_CRASHED : ISOLATE_FAILED;
+        }
     }
     pid = w->pid;
     busy_add(pid);
@@ -471,11 +520,14 @@ static enum isolate_outcome converse(struct job *job, struct run_ctx *rc, int *r
     int64_t deadline, term_at = 0;
     bool cancel_sent = false;
 
-    send_msg(w->fd, json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:i, s:o}", "op", "run", "job",
-                              job->spec->id, "plugin", job->plugin->desc->name, "run_id",
-                              rc->run_id, "dry_run", rc->dry_run, "deadline_mono",
-                              (json_int_t)rc->deadline_mono_ns, "log_level", rc->log.level, "params",
-                              params_json(job->spec)));
+    send_msg(w->fd, json_pack("{s:s, s:s, s:s, s:b, s:I, s:i, s:o, s:{s:i, s:I, s:I, s:i, s:I}}",
+                              "op", "run", "job", job->spec->id, "run_id", rc->run_id, "dry_run",
+                              rc->dry_run, "deadline_mono", (json_int_t)rc->deadline_mono_ns,
+                              "log_level", rc->log.level, "params", params_json(job->spec),
+                              "info", "trigger", (int)rc->info.trigger, "scheduled",
+                              (json_int_t)rc->info.scheduled_ns, "timeout",
+                              (json_int_t)rc->info.timeout_ns, "attempt", (int)rc->info.attempt,
+                              "fencing_token", (json_int_t)rc->info.fencing_token));
     for (;;) {
         json_t *msg = NULL;
         int64_t now = mono_ns();
@@ -522,8 +574,7 @@ static enum isolate_outcome converse(struct job *job, struct run_ctx *rc, int *r
         if (strcmp(op, "log") == 0) {
             forward_log(rc, msg);
         } else if (strcmp(op, "error") == 0) {
-            const char *m = json_string_value(json_object_get(msg, "message"));
-            snprintf(rc->error, sizeof(rc->error), "%s", m ? m : "");
+            hostapi_set_error_text(rc, json_string_value(json_object_get(msg, "message")));
         } else if (strcmp(op, "done") == 0) {
             *ret = (int)json_integer_value(json_object_get(msg, "result"));
             json_decref(msg);
@@ -542,19 +593,69 @@ static enum isolate_outcome converse(struct job *job, struct run_ctx *rc, int *r
 static int worker_fd = -1;
 static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Plugin records, from any thread of the plugin: to the host. */
-static void worker_forward_log(const struct run_ctx *rc, int level, const char *event,
-                               const char *const *pairs, size_t n_pairs)
+/* One pair as the protocol carries it: [key, type, value]. */
+static json_t *pair_json(const struct record_pair *p)
 {
-    json_t *kv = json_array();
+    char text[RECORD_TEXT_MAX];
+    json_t *v;
+
+    switch (p->type) {
+    case RECORD_STR:
+        v = json_string(p->v.s);
+        break;
+    case RECORD_INT:
+        v = json_integer(p->v.i);
+        break;
+    case RECORD_UINT:
+        v = p->v.u > (uint64_t)INT64_MAX ? json_string(record_value_text(p, text))
+                                         : json_integer((json_int_t)p->v.u);
+        break;
+    case RECORD_F64:
+        v = isfinite(p->v.f) ? json_real(p->v.f) : json_string(record_value_text(p, text));
+        break;
+    case RECORD_BOOL:
+        v = json_boolean(p->v.b);
+        break;
+    default:
+        v = json_integer(p->v.ns);
+        break;
+    }
+    return json_pack("[s, s, o]", p->key, record_type_name(p->type), v ? v : json_null());
+}
+
+/* Plugin records, from any thread of the plugin: to the host, with their
+ * types. A record too large for one message loses pairs from its end
+ * (and says so) rather than the whole of it. */
+static void worker_forward_log(const struct run_ctx *rc, const struct outcome_record *rec)
+{
+    bool truncated = rec->truncated;
+    size_t n = rec->n_pairs;
+    char *text = NULL;
     (void)rc;
 
-    for (size_t i = 0; i < 2 * n_pairs; i++)
-        json_array_append_new(kv, json_string(pairs[i] ? pairs[i] : ""));
+    for (;;) {
+        json_t *kv = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(kv, pair_json(&rec->pairs[i]));
+        json_t *msg = json_pack("{s:s, s:i, s:s, s:o, s:b}", "op", "log", "level", rec->level,
+                                "event", rec->event, "kv", kv, "truncated", truncated);
+        text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+        json_decref(msg);
+        if (!text || strlen(text) <= MSG_MAX || n == 0)
+            break;
+        free(text);
+        text = NULL;
+        n /= 2;
+        truncated = true;
+    }
+    if (!text)
+        return;
     pthread_mutex_lock(&send_lock);
-    send_msg(worker_fd, json_pack("{s:s, s:i, s:s, s:o}", "op", "log", "level", level, "event",
-                                  event, "kv", kv));
+    if (send(worker_fd, text, strlen(text), MSG_NOSIGNAL) < 0) {
+        /* the host is gone or going: it will see the worker's EOF */
+    }
     pthread_mutex_unlock(&send_lock);
+    free(text);
 }
 
 /* Messages for the main thread, handed over by the reader thread. */
@@ -654,7 +755,9 @@ static struct plugin *worker_load(json_t *msg, char *copy_dir)
         return NULL;
     }
     if (plugin_load(&opts, name, &p, err, sizeof(err)) < 0) {
-        worker_reply(json_pack("{s:s, s:s}", "op", "error", "error", err));
+        char shown[sizeof(err)];
+        hostapi_text_line(shown, sizeof(shown), err); /* JSON takes only UTF-8 */
+        worker_reply(json_pack("{s:s, s:s}", "op", "error", "error", shown));
         return NULL;
     }
     if (strcmp(p->hash, hash) != 0) {
@@ -722,13 +825,20 @@ static void worker_run(struct plugin *p, json_t *msg)
     struct manifest_job job;
     struct run_ctx rc;
     const char *run_id = json_string_value(json_object_get(msg, "run_id"));
+    json_t *info = json_object_get(msg, "info");
     int ret;
 
     job_from_msg(msg, &job);
-    hostapi_bare_ctx(&rc, &job, run_id ? run_id : "", p->desc->name,
+    hostapi_bare_ctx(&rc, p, &job, run_id ? run_id : "",
                      json_is_true(json_object_get(msg, "dry_run")),
                      (int64_t)json_integer_value(json_object_get(msg, "deadline_mono")));
-    ret = p->desc->run(&rc.pub);
+    rc.info.trigger = (uint32_t)json_integer_value(json_object_get(info, "trigger"));
+    rc.info.scheduled_ns = (int64_t)json_integer_value(json_object_get(info, "scheduled"));
+    rc.info.timeout_ns = (int64_t)json_integer_value(json_object_get(info, "timeout"));
+    rc.info.attempt = (uint32_t)json_integer_value(json_object_get(info, "attempt"));
+    rc.info.fencing_token = (uint64_t)json_integer_value(json_object_get(info, "fencing_token"));
+    job.timeout_ns = rc.info.timeout_ns;
+    ret = p->desc->run(hostapi_ctx(&rc));
     if (rc.error[0])
         worker_reply(json_pack("{s:s, s:s}", "op", "error", "message", rc.error));
     worker_reply(json_pack("{s:s, s:i}", "op", "done", "result", ret));

@@ -86,6 +86,13 @@ void jobstate_release(struct jobstate_table *t, struct jobstate *s);
  * creators agree on one). NULL when the table has no registry. */
 struct job_metrics *jobstate_metrics(struct jobstate_table *t, struct jobstate *s);
 
+/* Gives back one of the instances (runs queued or running) a submitter
+ * claimed. Any thread. */
+static inline void jobstate_release_instance(struct jobstate *s)
+{
+    atomic_fetch_sub_explicit(&s->instances, 1, memory_order_relaxed);
+}
+
 /* Upper bound (exclusive) of the slot numbers of live states: a reader can
  * size a bitmap with it. Any thread. */
 static inline uint32_t jobstate_slots(const struct jobstate_table *t)

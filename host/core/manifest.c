@@ -492,6 +492,10 @@ static void parse_params(struct build *b, const struct ynode *n, const char *pat
         schema_child_path(sub, sizeof(sub), path, k->text);
         prm = &job->params[job->n_params++];
         prm->key = shared(b, k->text);
+        prm->line = k->line;
+        prm->col = k->col;
+        prm->value_line = v->line;
+        prm->value_col = v->col;
         if (v->kind == YSCALAR) {
             prm->kind = JH_PARAM_SCALAR;
             prm->value = param_text(b, v);
@@ -797,8 +801,8 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
     job->misfire_grace_ns = 60 * NS_PER_SEC;
     job->coalesce = true;
     job->log_level = -1;
-    job->line = n->line;
-    job->col = n->col;
+    job->line = job->params_line = n->line;
+    job->col = job->params_col = n->col;
     job->trigger_text = shared(b, "manual");
     if (!schema_expect(s, n, YMAP, path))
         return;
@@ -810,6 +814,13 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
         parse_trigger(b, v, sub, job);
     }
     if ((v = schema_get(n, "params"))) {
+        /* missing parameters are reported at the `params:` key */
+        for (const struct ynode *k = n->first; k && k->next; k = k->next->next) {
+            if (k->next == v) {
+                job->params_line = k->line;
+                job->params_col = k->col;
+            }
+        }
         schema_child_path(sub, sizeof(sub), path, "params");
         parse_params(b, v, sub, job);
     }

@@ -42,14 +42,19 @@ enum isolation {
     ISOLATION_PROCESS,    /* runs in a worker process */
 };
 
-/* One entry of a job's `params:`; values are kept as written. */
+/* One entry of a job's `params:`; values are kept as written, with where
+ * they are written: the plugin's declared parameters are checked against
+ * them after the plugin is loaded (core/params.c), and the messages name
+ * these positions. */
 struct manifest_param {
     char *key;
-    int kind;       /* enum jh_param_kind */
     char *value;    /* JH_PARAM_SCALAR */
     size_t n;       /* JH_PARAM_LIST / JH_PARAM_MAP: number of items */
     char **names;   /* JH_PARAM_MAP: the entries' keys */
     char **values;  /* JH_PARAM_LIST / JH_PARAM_MAP: the items */
+    int kind;       /* enum jh_param_kind */
+    int line, col;  /* the key */
+    int value_line, value_col; /* the value */
 };
 
 /* The limits of a job's worker process (`isolation: process`); 0 = no limit. */
@@ -88,6 +93,8 @@ struct manifest_job {
     unsigned index;           /* its place in that file's `jobs:` list ("jobs[3]") */
     int line, col;            /* where the job's entry starts in that file */
     int plugin_line, plugin_col; /* where its `plugin:` value is, for loader errors */
+    int params_line, params_col; /* where its `params:` key is (else its entry), for
+                                  * parameters that are missing */
     bool enabled;             /* default true */
     bool coalesce;            /* default true */
     bool histograms;          /* its duration and start-delay histograms are exposed

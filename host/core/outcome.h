@@ -41,6 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/record.h"
+
 struct job;
 struct run;
 
@@ -87,13 +89,16 @@ static inline bool run_result_failed(enum run_result r)
     return r == RUN_FAILURE || r == RUN_TIMEOUT || r == RUN_CRASHED;
 }
 
-/* A record the run's plugin logged: kv[2i] is a key, kv[2i+1] its value
- * (NULL is written empty), all borrowed for the call. */
+/* A record the run's plugin logged, as it is past the SDK boundary: typed
+ * pairs that follow the rules of core/record.h (keys never the host's own,
+ * text valid UTF-8), so an observer may keep numbers as numbers. Borrowed
+ * for the call: an observer that keeps anything copies it. */
 struct outcome_record {
-    int level; /* JH_LOG_* */
-    const char *event;
-    const char *const *kv;
+    int level;                       /* JH_LOG_* */
+    const char *event;               /* valid UTF-8, at most RECORD_EVENT_MAX bytes */
+    const struct record_pair *pairs; /* n_pairs of them, at most RECORD_MAX_PAIRS */
     size_t n_pairs;
+    bool truncated;                  /* the plugin gave more pairs than that */
 };
 
 /* Firings of one job that will not run. */

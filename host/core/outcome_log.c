@@ -18,7 +18,7 @@ static void run_log_ctx(const struct run *run, struct log_ctx *lc)
     const struct job *job = run->job;
     lc->job = job->spec->id;
     lc->run_id = run->id_text;
-    lc->plugin = job->plugin->desc->name;
+    lc->plugin = job->plugin->desc_name;
     lc->level = job->spec->log_level >= 0 ? job->spec->log_level : JH_LOG_DEBUG;
 }
 
@@ -54,8 +54,29 @@ static void on_started(void *arg, const struct run *run)
     if (run->scheduled_wall_ns)
         rfc3339_format(run->scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
     jlog_ctx(&lc, JH_LOG_INFO, "job_started", "trigger=%s scheduled=%s plugin_version=%s dry_run=%s",
-             run_trigger_name(run->trigger), scheduled, run->job->plugin->desc->version,
+             run_trigger_name(run->trigger), scheduled, run->job->plugin->version,
              run->dry_run ? "true" : "false");
+}
+
+void outcome_log_plugin_record(const struct log_ctx *lc, const struct outcome_record *rec)
+{
+    const char *kv[2 * (RECORD_MAX_PAIRS + 2)];
+    char num[RECORD_MAX_PAIRS][RECORD_TEXT_MAX];
+    size_t n = 0;
+
+    if (!wanted(lc, rec->level))
+        return;
+    kv[n++] = "src";
+    kv[n++] = "plugin";
+    for (size_t i = 0; i < rec->n_pairs && i < RECORD_MAX_PAIRS; i++) {
+        kv[n++] = rec->pairs[i].key;
+        kv[n++] = record_value_text(&rec->pairs[i], num[i]);
+    }
+    if (rec->truncated) {
+        kv[n++] = "truncated";
+        kv[n++] = "true";
+    }
+    jlog_pairs(lc, rec->level, rec->event, kv, n / 2);
 }
 
 static void on_record(void *arg, const struct run *run, const struct outcome_record *rec)
@@ -64,8 +85,7 @@ static void on_record(void *arg, const struct run *run, const struct outcome_rec
 
     (void)arg;
     run_log_ctx(run, &lc);
-    if (wanted(&lc, rec->level))
-        jlog_pairs(&lc, rec->level, rec->event, rec->kv, rec->n_pairs);
+    outcome_log_plugin_record(&lc, rec);
 }
 
 static void on_finished(void *arg, const struct run *run)

@@ -22,8 +22,15 @@
 #include "core/hostapi.h"
 #include "core/log.h"
 #include "core/mainloop.h"
+#include "core/params.h"
 #include "lib/sha256.h"
 #include "lib/util.h"
+
+#define PLUGIN_DESCRIPTOR_MAX 4096  /* bytes: a larger `size` is corruption */
+#define PLUGIN_IMPORTS_MAX 4096     /* records of host calls: more is corruption */
+#define PLUGIN_CALL_NAME_MAX 64     /* bytes of a host call's name shown in messages */
+#define PLUGIN_NAME_TEXT_MAX 64     /* bytes kept of a descriptor's name and version */
+#define PLUGIN_DESCRIPTION_MAX 256  /* bytes kept of its description */
 
 bool plugin_name_valid(const char *name)
 {
@@ -248,6 +255,134 @@ char *plugin_copy_dir_create(void)
     return path.data;
 }
 
+/* A descriptor string as the host keeps it: valid UTF-8, one line. */
+static char *text_copy(const char *s, size_t max)
+{
+    char out[PLUGIN_DESCRIPTION_MAX + 1];
+
+    hostapi_text_line(out, max + 1 < sizeof(out) ? max + 1 : sizeof(out), s ? s : "");
+    return xstrdup(out);
+}
+
+static void plugin_free(struct plugin *p)
+{
+    params_free(p->params, p->n_params);
+    free(p->name);
+    free(p->path);
+    free(p->loaded_path);
+    free(p->desc_name);
+    free(p->version);
+    free(p->description);
+    free(p);
+}
+
+/* The descriptor's own fields: ABI, size, reserved slots, entry point,
+ * strings. 0, or -errno with the message. */
+static int descriptor_check(const struct jh_plugin *desc, const char *path, const char *name,
+                            char *err, size_t errlen)
+{
+    if (desc->abi_version < JH_ABI_VERSION) {
+        snprintf(err, errlen,
+                 "%s: ABI version mismatch: plugin was built for ABI %u, this host speaks ABI %u: "
+                 "rebuild it against this jobhost's SDK (README: \"Moving a plugin to ABI 2\"), "
+                 "e.g. cc -shared -fPIC -fvisibility=hidden -Wall -Wextra $(pkg-config --cflags "
+                 "jobhost) -Wl,-z,defs -o %s.so %s.c",
+                 path, desc->abi_version, JH_ABI_VERSION, name, name);
+        return -EPROTO;
+    }
+    if (desc->abi_version > JH_ABI_VERSION) {
+        snprintf(err, errlen,
+                 "%s: ABI version mismatch: plugin was built for ABI %u, this host speaks ABI %u: "
+                 "upgrade jobhost, or rebuild the plugin against this jobhost's SDK",
+                 path, desc->abi_version, JH_ABI_VERSION);
+        return -EPROTO;
+    }
+    if (desc->size < sizeof(struct jh_plugin) || desc->size > PLUGIN_DESCRIPTOR_MAX) {
+        snprintf(err, errlen, "%s: descriptor is %u bytes, expected %zu (corrupt or hand-made)",
+                 path, desc->size, sizeof(struct jh_plugin));
+        return -EPROTO;
+    }
+    /* A newer SDK's descriptor may be longer: fields this host does not
+     * know are fine as long as they are not used. */
+    for (size_t off = sizeof(struct jh_plugin); off < desc->size; off++) {
+        if (((const unsigned char *)desc)[off]) {
+            snprintf(err, errlen,
+                     "%s: descriptor sets fields this host does not know (it is %u bytes, this "
+                     "host knows %zu): built against a newer SDK; upgrade jobhost",
+                     path, desc->size, sizeof(struct jh_plugin));
+            return -EPROTO;
+        }
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(desc->reserved); i++) {
+        if (desc->reserved[i]) {
+            snprintf(err, errlen,
+                     "%s: descriptor sets reserved field %zu, which this host does not know "
+                     "(built against a newer SDK? upgrade jobhost)",
+                     path, i);
+            return -EPROTO;
+        }
+    }
+    if (!desc->run) {
+        snprintf(err, errlen, "%s: descriptor has no run entry point", path);
+        return -EINVAL;
+    }
+    if (!desc->name || !desc->name[0] || !desc->version || !desc->version[0]) {
+        snprintf(err, errlen, "%s: descriptor has no name or no version", path);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int plugin_bind(const struct jh_plugin *desc, char *err, size_t errlen)
+{
+    struct jh_import *first = desc->imports, *end = desc->imports_end;
+    struct buf missing = {0};
+    size_t n_missing = 0;
+    int rc = 0;
+
+    if (!first && !end)
+        return 0; /* no host call at all */
+    if (!first || !end || end < first || (size_t)(end - first) > PLUGIN_IMPORTS_MAX) {
+        snprintf(err, errlen, "descriptor's table of host calls is malformed");
+        return -EINVAL;
+    }
+    /* Every name first: a plugin is bound whole or not at all. Records of
+     * one call from several source files repeat its name; zeroed records
+     * (alignment padding between files) have none. */
+    for (struct jh_import *it = first; it < end; it++) {
+        char shown[PLUGIN_CALL_NAME_MAX + 1];
+        bool named_before = false;
+
+        if (!it->name || hostapi_lookup(it->name))
+            continue;
+        for (struct jh_import *e = first; e < it && !named_before; e++)
+            named_before = e->name && strncmp(e->name, it->name, PLUGIN_CALL_NAME_MAX) == 0;
+        if (named_before)
+            continue;
+        hostapi_text_line(shown, strnlen(it->name, PLUGIN_CALL_NAME_MAX) + 1, it->name);
+        buf_printf(&missing, "%s%s", n_missing ? ", " : "", shown);
+        n_missing++;
+    }
+    if (n_missing) {
+        snprintf(err, errlen,
+                 "uses %s this host does not have: %s (built against a newer SDK: upgrade "
+                 "jobhost, or rebuild the plugin against this host's SDK)",
+                 n_missing == 1 ? "a host call" : "host calls", missing.data);
+        rc = -ENOSYS;
+        goto out;
+    }
+    for (struct jh_import *it = first; it < end; it++) {
+        void (*fn)(void) = it->name ? hostapi_lookup(it->name) : NULL;
+        /* written only when it differs: a plugin loaded in place twice
+         * keeps its records, and its runs may be reading them */
+        if (fn && it->fn != fn)
+            it->fn = fn;
+    }
+out:
+    buf_free(&missing);
+    return rc;
+}
+
 int plugin_load(const struct plugin_load_opts *opts, const char *name, struct plugin **out,
                 char *err, size_t errlen)
 {
@@ -256,7 +391,7 @@ int plugin_load(const struct plugin_load_opts *opts, const char *name, struct pl
     struct buf path = {0}, copy = {0};
     void *handle = NULL;
     const struct jh_plugin *desc;
-    char hash[65];
+    char hash[65], why[1024];
     int fd = -1, copy_fd = -1;
     struct stat before, after;
     int rc;
@@ -311,11 +446,11 @@ int plugin_load(const struct plugin_load_opts *opts, const char *name, struct pl
     handle = dlopen(copy.data ? copy.data : path.data, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         rc = -ENOEXEC;
-        const char *why = dlerror();
+        const char *dl = dlerror();
         /* dlerror names the private copy; the user knows the plugin's path */
-        if (copy.data && why && strncmp(why, copy.data, copy.len) == 0 && why[copy.len] == ':')
-            why += copy.len + 2;
-        snprintf(err, errlen, "%s: not a loadable object: %s", path.data, why ? why : "?");
+        if (copy.data && dl && strncmp(dl, copy.data, copy.len) == 0 && dl[copy.len] == ':')
+            dl += copy.len + 2;
+        snprintf(err, errlen, "%s: not a loadable object: %s", path.data, dl ? dl : "?");
         goto out;
     }
     desc = dlsym(handle, JH_PLUGIN_SYMBOL);
@@ -327,32 +462,21 @@ int plugin_load(const struct plugin_load_opts *opts, const char *name, struct pl
                  path.data, JH_PLUGIN_SYMBOL);
         goto out;
     }
-    if (desc->abi_version != JH_ABI_VERSION) {
-        rc = -EPROTO;
-        snprintf(err, errlen,
-                 "%s: ABI version mismatch: plugin was built for ABI %u, this host speaks ABI %u "
-                 "(rebuild it against this jobhost's SDK)",
-                 path.data, desc->abi_version, JH_ABI_VERSION);
+    rc = descriptor_check(desc, path.data, name, err, errlen);
+    if (rc < 0)
         goto out;
-    }
-    if (desc->size < sizeof(struct jh_plugin)) {
-        rc = -EPROTO;
-        snprintf(err, errlen, "%s: descriptor is %u bytes, expected %zu (corrupt or hand-made)",
-                 path.data, desc->size, sizeof(struct jh_plugin));
-        goto out;
-    }
-    if (!desc->run) {
-        rc = -EINVAL;
-        snprintf(err, errlen, "%s: descriptor has no run entry point", path.data);
-        goto out;
-    }
-    if (!desc->name || !desc->name[0] || !desc->version || !desc->version[0]) {
-        rc = -EINVAL;
-        snprintf(err, errlen, "%s: descriptor has no name or no version", path.data);
-        goto out;
-    }
 
     p = xcalloc(1, sizeof(*p));
+    rc = params_load(desc, &p->params, &p->n_params, why, sizeof(why));
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: %s", path.data, why);
+        goto out;
+    }
+    rc = plugin_bind(desc, why, sizeof(why));
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: %s", path.data, why);
+        goto out;
+    }
     p->name = xstrdup(name);
     p->path = path.data;
     path.data = NULL;
@@ -360,28 +484,26 @@ int plugin_load(const struct plugin_load_opts *opts, const char *name, struct pl
     p->loaded_path = xstrdup(copy.data ? copy.data : p->path);
     p->handle = handle;
     p->desc = desc;
+    p->desc_name = text_copy(desc->name, PLUGIN_NAME_TEXT_MAX);
+    p->version = text_copy(desc->version, PLUGIN_NAME_TEXT_MAX);
+    p->description = text_copy(desc->description, PLUGIN_DESCRIPTION_MAX);
     p->refs = 1;
     handle = NULL;
 
-    if (desc->init) {
-        char why[256];
-        if (hostapi_call_init(p, why, sizeof(why)) != 0) {
-            rc = -ECANCELED;
-            snprintf(err, errlen, "%s: init failed: %s", p->path, why[0] ? why : "(no reason given)");
-            goto out;
-        }
+    if (desc->init && hostapi_call_init(p, why, sizeof(why)) != 0) {
+        rc = -ECANCELED;
+        snprintf(err, errlen, "%s: init failed: %s", p->path, why[0] ? why : "(no reason given)");
+        goto out;
     }
     *out = p;
     p = NULL;
     rc = 0;
 out:
     if (p) {
-        /* init failed: no shutdown for a plugin that never started */
-        dlclose(p->handle);
-        free(p->name);
-        free(p->path);
-        free(p->loaded_path);
-        free(p);
+        /* refused or init failed: no shutdown for a plugin that never started */
+        if (p->handle)
+            dlclose(p->handle);
+        plugin_free(p);
     }
     if (handle)
         dlclose(handle);
@@ -431,8 +553,5 @@ void plugin_unref(struct plugin *p)
     } else {
         jlog(JH_LOG_DEBUG, "plugin_unloaded", "plugin=%s path=%s", p->name, p->path);
     }
-    free(p->name);
-    free(p->path);
-    free(p->loaded_path);
-    free(p);
+    plugin_free(p);
 }

@@ -18,13 +18,26 @@
 
 #include <jobhost/plugin.h>
 
+struct plugin_param;
+
+/* Set by plugin_load on the main thread and not changed afterwards (but
+ * refs), so any thread holding a reference (through its generation) may
+ * read it. */
 struct plugin {
     char *name;  /* as the manifest names it */
     char *path;  /* <plugin_dir>/<name>.so */
     char hash[65]; /* SHA-256 of the file's bytes, hex: what "changed" means */
     char *loaded_path; /* what was dlopen()ed: the private copy, or path */
     void *handle;
-    const struct jh_plugin *desc; /* inside the mapped object */
+    const struct jh_plugin *desc; /* inside the mapped object: its callbacks */
+    /* The descriptor's strings as the host uses them (logs, metrics, the
+     * API): valid UTF-8, one line, cut on a character boundary. */
+    char *desc_name;   /* at most 64 bytes */
+    char *version;     /* at most 64 bytes */
+    char *description; /* at most 256 bytes; "" when none */
+    struct plugin_param *params; /* the declared parameters (core/params.h) */
+    size_t n_params;
+    void *state; /* what init set; handed to every check, run and shutdown */
     unsigned refs; /* generations using it; main thread */
     /* Set when a reload replaces or drops this plugin: runs still on its
      * code see cancellation from then (host.drain_timeout after the
@@ -48,8 +61,11 @@ struct plugin_load_opts {
 /* Loads <plugin_dir>/<name>.so and runs its init. Returns 0 and a plugin
  * holding one reference, or a negative errno with one line in err naming the
  * file and the cause: missing file, unsafe permissions, not a loadable object
- * (dlerror), missing descriptor, ABI mismatch (both numbers), no run entry,
- * init failed. Main thread only (init runs here). */
+ * (dlerror), missing descriptor, ABI mismatch (both numbers, and how to
+ * rebuild), a descriptor that sets reserved fields or fields this host does
+ * not know, no run entry, bad parameter declarations, a host call the plugin
+ * uses that this host lacks (named), init failed. Main thread only (init
+ * runs here). */
 int plugin_load(const struct plugin_load_opts *opts, const char *name, struct plugin **out,
                 char *err, size_t errlen);
 
@@ -65,6 +81,14 @@ char *plugin_copy_dir_create(void);
 
 /* Checks that `name` is a bare plugin name that cannot escape plugin_dir. */
 bool plugin_name_valid(const char *name);
+
+/* Resolves the host calls a descriptor's plugin uses (desc->imports, see
+ * <jobhost/plugin.h>): fills each record's function in, by name. Returns 0,
+ * or -ENOSYS with err naming every call this host lacks (nothing filled in
+ * then), or -EINVAL for a malformed table. plugin_load does it; a
+ * descriptor compiled into the host binary itself (tests) calls it
+ * directly. Main thread, before any call of the plugin. */
+int plugin_bind(const struct jh_plugin *desc, char *err, size_t errlen);
 
 void plugin_ref(struct plugin *p);
 

@@ -94,7 +94,7 @@ static int call_plugin(struct job *job, struct run_ctx *rc, bool *crashed)
     int ret = JH_FAIL;
 
     if (job->spec->isolation != ISOLATION_PROCESS)
-        return job->plugin->desc->run(&rc->pub);
+        return job->plugin->desc->run(hostapi_ctx(rc));
     switch (isolate_run(job, rc, &ret)) {
     case ISOLATE_RETURNED:
         break;
@@ -129,6 +129,8 @@ bool run_write_off(struct run *run, uint64_t fate)
              duration_format((now - run->deadline_mono_ns) / NS_PER_MS * NS_PER_MS, late,
                              sizeof(late)),
              duration_format(run->job->spec->timeout_ns, d, sizeof(d)));
+    if (run->holds_instance)
+        jobstate_release_instance(run->job->state); /* the schedule goes on */
     outcome_finished(run);
     return true;
 }
@@ -146,6 +148,7 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     run->job = job;
     run->trigger = opts->trigger;
     run->dry_run = opts->dry_run;
+    run->holds_instance = opts->holds_instance;
     run->scheduled_wall_ns = opts->scheduled_wall_ns;
     run->start_mono_ns = mono_ns();
     run->start_wall_ns = wall_from_mono(run->start_mono_ns);
@@ -158,7 +161,7 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     /* Published last: a watch that sees RUN_RUNNING sees the fields above. */
     fate = ((atomic_load_explicit(&run->fate, memory_order_relaxed) >> 2) + 1) << 2 | RUN_RUNNING;
     atomic_store_explicit(&run->fate, fate, memory_order_release);
-    hostapi_run_ctx(&rc, run, job->plugin->desc->name, deadline);
+    hostapi_run_ctx(&rc, run, job->plugin, deadline);
     rc.drain_deadline = &job->plugin->drain_deadline_mono;
 
     outcome_started(run);
@@ -199,6 +202,8 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     memcpy(run->error, rc.error, elen);
     run->error[elen] = '\0';
 
+    if (run->holds_instance)
+        jobstate_release_instance(job->state);
     outcome_finished(run);
     return true;
 }

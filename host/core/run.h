@@ -34,6 +34,10 @@ struct run_opts {
                                   0 = assigned at start */
     int64_t not_before_mono_ns; /* queued ahead of its time: the worker waits until
                                    then itself (CLOCK_MONOTONIC); 0 = at once */
+    bool holds_instance;        /* the run holds one of its job's instances (the
+                                   executor claimed it): given back just before its
+                                   finish is reported, so whoever sees the finish may
+                                   start the job again at once */
 };
 
 /* One run to queue: what the scheduler hands the executor. */
@@ -58,6 +62,7 @@ struct run {
     int64_t duration_ns;
     enum run_result result;
     bool stuck;                /* finished by run_write_off, still running */
+    bool holds_instance;       /* from run_opts */
     char error[RUN_ERROR_MAX]; /* the plugin's jh_set_error, or the host's reason; "" */
     /* Who reports the finish: a counter of the runs this struct has held
      * (so a stale look cannot act on a later run) and a state, RUN_RUNNING

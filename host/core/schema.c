@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/suggest.h"
 #include "lib/units.h"
 
 #define SCHEMA_KEEP_ERRORS (10 * SCHEMA_MAX_ERRORS)
@@ -250,49 +251,18 @@ bool schema_expect(struct schema *s, const struct ynode *n, enum ynode_kind kind
     return false;
 }
 
-/* Edit distance, for "did you mean" on unknown keys. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t row[64];
-
-    if (la >= 63 || lb >= 63)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t prev = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cur = row[j];
-            size_t best = prev + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            prev = cur;
-        }
-    }
-    return row[lb];
-}
-
 static void unknown_key(struct schema *s, const struct ynode *key, const char *kpath,
                         const char *const *allowed)
 {
-    const char *best = NULL;
-    size_t best_d = 3;
+    size_t n = 0;
+    const char *best;
     struct buf list = {0};
 
-    for (const char *const *a = allowed; *a; a++) {
-        size_t d = edit_distance(*a, key->text);
-        /* a suggestion must share most of the key: "x" is not "id" */
-        if (d < best_d && d < strlen(key->text)) {
-            best_d = d;
-            best = *a;
-        }
-        buf_printf(&list, "%s%s", a == allowed ? "" : ", ", *a);
-    }
+    while (allowed[n])
+        n++;
+    best = suggest_nearest(key->text, allowed, n);
+    for (size_t i = 0; i < n; i++)
+        buf_printf(&list, "%s%s", i ? ", " : "", allowed[i]);
     if (best)
         schema_error(s, key->line, key->col, kpath, "unknown key (did you mean \"%s\"?)", best);
     else
@@ -352,23 +322,10 @@ bool schema_string(struct schema *s, const struct ynode *n, const char *path, ch
 
 bool schema_bool(struct schema *s, const struct ynode *n, const char *path, bool *out)
 {
-    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "on", "On", NULL};
-    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "off", "Off", NULL};
-
     if (!schema_expect(s, n, YSCALAR, path))
         return false;
-    for (const char *const *w = yes; *w; w++) {
-        if (strcmp(n->text, *w) == 0) {
-            *out = true;
-            return true;
-        }
-    }
-    for (const char *const *w = no; *w; w++) {
-        if (strcmp(n->text, *w) == 0) {
-            *out = false;
-            return true;
-        }
-    }
+    if (bool_parse(n->text, out) == 0)
+        return true;
     schema_error(s, n->line, n->col, path, "expected true or false, got \"%s\"", n->text);
     return false;
 }

@@ -121,7 +121,7 @@ static json_t *job_json(const struct job *job)
                               last.error[0] ? last.error : NULL);
     }
     doc = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:i, s:o, s:o}", "id", spec->id,
-                    "plugin", spec->plugin, "plugin_version", job->plugin->desc->version,
+                    "plugin", spec->plugin, "plugin_version", job->plugin->version,
                     "trigger", spec->trigger_text, "enabled", spec->enabled, "paused",
                     atomic_load(&job->state->paused), "running",
                     (json_int_t)atomic_load(&job->state->running), "stuck",

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "io/http_deferred.h"
+#include "io/http_share.h"
 #include "lib/sha256.h"
 
 #define REALM "Bearer realm=\"jobhost\""
@@ -46,6 +47,8 @@ struct http_router {
     size_t token_len;
     http_metrics_fn metrics_fn;
     void *metrics_arg;
+    /* The rendering scrapes may join, by format and gzip (http_share.h). */
+    struct http_share *metrics_shares[2][2];
     http_ready_fn ready_fn;
     void *ready_arg;
 };
@@ -293,22 +296,57 @@ bool http_accepts_gzip(const char *accept_encoding)
 
 /* --- built-in handlers ------------------------------------------------------- */
 
+/* Bytes of a rendering kept for scrapes that come while it runs: a whole
+ * gzipped exposition of a million jobs fits (Prometheus asks for gzip); of
+ * a plain one, its start. */
+#define METRICS_SHARE_WINDOW_GZIP (64u << 20)
+#define METRICS_SHARE_WINDOW_PLAIN (16u << 20)
+
+struct metrics_source {
+    const struct http_router *r;
+    enum metrics_format f;
+    bool gzip;
+};
+
+static int make_rendering(void *arg, struct http_stream *out)
+{
+    const struct metrics_source *src = arg;
+    int rc = src->r->metrics_fn(src->r->metrics_arg, src->f, out);
+
+    if (rc < 0) {
+        http_stream_free(out); /* in case it made one before failing */
+        return rc;
+    }
+    if (!out->next)
+        http_stream_from_buf(out, &(struct buf){0}, 0);
+    if (src->gzip && http_stream_gzip(out) < 0) {
+        http_stream_free(out);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static void h_metrics(void *arg, const struct http_request *req, struct http_response *resp)
 {
-    const struct http_router *r = arg;
+    struct http_router *r = arg;
     enum metrics_format f = http_negotiate_format(http_request_header(req, "Accept"));
+    struct metrics_source src = {r, f, resp->gzip};
+    struct http_stream body;
 
-    struct http_stream body = {0};
-
-    int rc = r->metrics_fn(r->metrics_arg, f, &body);
+    /* Concurrent scrapes share one rendering, gzipped once. */
+    int rc = http_share_start(&r->metrics_shares[f == METRICS_OPENMETRICS_100][resp->gzip],
+                              resp->gzip ? METRICS_SHARE_WINDOW_GZIP : METRICS_SHARE_WINDOW_PLAIN,
+                              make_rendering, &src, &body);
     if (rc < 0) {
-        http_stream_free(&body); /* in case it made one before failing */
         set_error(resp, 500, "");
         buf_printf(&resp->body, "error rendering metrics: %s\n", strerror(-rc));
         return;
     }
-    if (body.next)
-        http_response_stream(resp, &body);
+    http_response_stream(resp, &body);
+    if (resp->gzip) {
+        (void)http_response_header(resp, "Content-Encoding", "gzip"); /* a valid header */
+        resp->gzip = false; /* compressed already */
+    }
     resp->content_type = metrics_content_type(f);
     /* The representation depends on both headers. */
     http_response_header(resp, "Vary", "Accept-Encoding, Accept");
@@ -498,6 +536,10 @@ void http_router_free(struct http_router *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; i < 2; i++) {
+        for (size_t j = 0; j < 2; j++)
+            http_share_forget(&r->metrics_shares[i][j]);
+    }
     for (size_t i = 0; i < r->n; i++) {
         free(r->routes[i].method);
         free(r->routes[i].path);

@@ -172,6 +172,9 @@ struct metrics_render {
     bool header_done; /* the current section's # HELP/# TYPE lines */
     struct hist_sfx dur, delay;
     uint64_t *bk;     /* room for one job's buckets */
+    struct buf label; /* the current job's label (job_label) */
+    struct buf extra; /* scratch for the labels after it */
+    size_t name_len[ARRAY_SIZE(families)];
 };
 
 /* --- writing helpers ------------------------------------------------------ */
@@ -202,6 +205,21 @@ static void escape_into(struct buf *b, const char *s, bool quote)
             buf_append(b, "\xEF\xBF\xBD", 3);
         p++;
     }
+}
+
+/* A label value into b: a copy when every byte is plain ASCII that needs
+ * no escape (ids and plugin names always are: the manifest allows
+ * [A-Za-z0-9._-] only), else escape_into. */
+static void label_value_into(struct buf *b, const char *s)
+{
+    size_t n = 0;
+
+    while (s[n] >= 0x20 && s[n] < 0x7f && s[n] != '\\' && s[n] != '"')
+        n++;
+    if (s[n] == '\0')
+        buf_append(b, s, n);
+    else
+        escape_into(b, s, true);
 }
 
 static inline char *put(char *p, const char *s, size_t n)
@@ -308,12 +326,14 @@ static void write_plain_ns(struct buf *b, enum fam f, bool om, int64_t ns)
     wend(b, p);
 }
 
-/* `{job_id="ID"` (no closing brace) */
-static void put_job_label(struct buf *b, const struct job *job)
+/* The current job's `{job_id="ID"` (no closing brace), in r->label: made
+ * once per job and section, copied into each of its lines. */
+static void job_label(struct metrics_render *r, const struct job *job)
 {
-    buf_append(b, "{job_id=\"", 9);
-    escape_into(b, job->spec->id, true);
-    buf_putc(b, '"');
+    buf_reset(&r->label);
+    buf_append(&r->label, "{job_id=\"", 9);
+    label_value_into(&r->label, job->spec->id);
+    buf_putc(&r->label, '"');
 }
 
 /* --- histogram suffixes ----------------------------------------------------- */
@@ -361,8 +381,8 @@ static void write_histogram(struct metrics_render *r, struct buf *b, enum fam f,
         atomic_load_explicit(&job->state->metrics, memory_order_acquire);
     struct job_metrics_snapshot s = {0};
     const char *name = families[f].name;
-    size_t nlen = strlen(name);
-    struct buf lbl = {0};
+    size_t nlen = r->name_len[f];
+    const struct buf *lbl = &r->label;
     char *p;
 
     if (!jm || !job->spec->histograms)
@@ -376,47 +396,47 @@ static void write_histogram(struct metrics_render *r, struct buf *b, enum fam f,
         write_header(b, f, r->om);
         r->header_done = true;
     }
-    put_job_label(&lbl, job);
-    p = wbegin(b, (nlen + 8 + lbl.len + h->max + NUMFMT_MAX + 2) * (h->n + 3));
+    job_label(r, job);
+    p = wbegin(b, (nlen + 8 + lbl->len + h->max + NUMFMT_MAX + 2) * (h->n + 3));
     for (size_t i = 0; i <= h->n; i++) {
         p = put(p, name, nlen);
         p = put(p, "_bucket", 7);
-        p = put(p, lbl.data, lbl.len);
+        p = put(p, lbl->data, lbl->len);
         p = put(p, h->sfx[i], h->len[i]);
         p = numfmt_u64(p, r->bk[i]);
         *p++ = '\n';
     }
     p = put(p, name, nlen);
     p = put(p, "_sum", 4);
-    p = put(p, lbl.data, lbl.len);
+    p = put(p, lbl->data, lbl->len);
     p = put(p, "} ", 2);
     p = numfmt_ns_seconds(p, (int64_t)(f == F_DURATION ? s.dur_sum_ns : s.delay_sum_ns));
     *p++ = '\n';
     p = put(p, name, nlen);
     p = put(p, "_count", 6);
-    p = put(p, lbl.data, lbl.len);
+    p = put(p, lbl->data, lbl->len);
     p = put(p, "} ", 2);
     p = numfmt_u64(p, r->bk[h->n]);
     *p++ = '\n';
     wend(b, p);
-    buf_free(&lbl);
 }
 
-/* One sample of a per-job family: name{job_id="ID"<extra>} value */
+/* One sample of a per-job family: name{job_id="ID"<extra>} value, the
+ * label being r->label (job_label). */
 static void write_job_sample(struct metrics_render *r, struct buf *b, enum fam f,
-                             const struct job *job, const char *extra, bool ns, int64_t v)
+                             const char *extra, size_t extra_len, bool ns, int64_t v)
 {
+    size_t nlen = r->name_len[f];
     char *p;
 
     if (!r->header_done) {
         write_header(b, f, r->om);
         r->header_done = true;
     }
-    buf_puts(b, families[f].name);
-    put_job_label(b, job);
-    if (extra)
-        buf_puts(b, extra);
-    p = wbegin(b, NUMFMT_MAX + 4);
+    p = wbegin(b, nlen + r->label.len + extra_len + NUMFMT_MAX + 4);
+    p = put(p, families[f].name, nlen);
+    p = put(p, r->label.data, r->label.len);
+    p = put(p, extra, extra_len);
     p = put(p, "} ", 2);
     p = ns ? numfmt_ns_seconds(p, v) : numfmt_i64(p, v);
     *p++ = '\n';
@@ -444,7 +464,8 @@ static void write_job_gauge(struct metrics_render *r, struct buf *b, enum fam f,
     }
     if (f == F_LAST_DURATION ? v < 0 : v <= 0)
         return;
-    write_job_sample(r, b, f, job, NULL, true, v);
+    job_label(r, job);
+    write_job_sample(r, b, f, "", 0, true, v);
 }
 
 static void write_runs(struct metrics_render *r, struct buf *b, const struct job *job)
@@ -452,23 +473,26 @@ static void write_runs(struct metrics_render *r, struct buf *b, const struct job
     struct job_metrics *jm =
         atomic_load_explicit(&job->state->metrics, memory_order_acquire);
     struct job_metrics_snapshot s = {0};
-    struct buf extra = {0};
+    struct buf *extra = &r->extra;
+    size_t at;
 
     metrics_job_snapshot(r->m, jm, &s);
+    job_label(r, job);
+    buf_reset(extra);
+    buf_puts(extra, ",plugin=\"");
+    label_value_into(extra, job->spec->plugin);
+    buf_puts(extra, "\",result=\"");
+    at = extra->len;
     for (size_t i = 0; i < RUN_RESULT_COUNT; i++) {
         /* Until a job's first run or skip, only success and failure (at 0):
          * what ratios and alerts need, at a fraction of the bytes. */
         if (!jm && i != RUN_SUCCESS && i != RUN_FAILURE)
             continue;
-        buf_reset(&extra);
-        buf_puts(&extra, ",plugin=\"");
-        escape_into(&extra, job->spec->plugin, true);
-        buf_puts(&extra, "\",result=\"");
-        buf_puts(&extra, run_result_name((enum run_result)i));
-        buf_putc(&extra, '"');
-        write_job_sample(r, b, F_RUNS, job, extra.data, false, (int64_t)s.runs[i]);
+        extra->len = at;
+        buf_puts(extra, run_result_name((enum run_result)i));
+        buf_putc(extra, '"');
+        write_job_sample(r, b, F_RUNS, extra->data, extra->len, false, (int64_t)s.runs[i]);
     }
-    buf_free(&extra);
 }
 
 static void write_skipped(struct metrics_render *r, struct buf *b, const struct job *job)
@@ -481,9 +505,11 @@ static void write_skipped(struct metrics_render *r, struct buf *b, const struct 
     if (!jm)
         return; /* the skip reasons appear with the job's first run or skip */
     metrics_job_snapshot(r->m, jm, &s);
+    job_label(r, job);
     for (size_t i = 0; i < SKIP_REASON_COUNT; i++) {
-        snprintf(extra, sizeof(extra), ",reason=\"%s\"", skip_reason_name((enum skip_reason)i));
-        write_job_sample(r, b, F_SKIPPED, job, extra, false, (int64_t)s.skipped[i]);
+        int n = snprintf(extra, sizeof(extra), ",reason=\"%s\"",
+                         skip_reason_name((enum skip_reason)i));
+        write_job_sample(r, b, F_SKIPPED, extra, (size_t)n, false, (int64_t)s.skipped[i]);
     }
 }
 
@@ -512,7 +538,8 @@ static void write_job(struct metrics_render *r, struct buf *b, const struct job 
         write_job_gauge(r, b, F_NEXT_RUN, job);
         break;
     case S_RUNNING:
-        write_job_sample(r, b, F_RUNNING, job, NULL, false,
+        job_label(r, job);
+        write_job_sample(r, b, F_RUNNING, "", 0, false,
                          atomic_load_explicit(&job->state->running, memory_order_relaxed));
         break;
     case S_RUNS:
@@ -654,6 +681,8 @@ struct metrics_render *metrics_render_new(const struct metrics_source *src, enum
     sfx_init(&r->delay, bounds, nl, r->om);
     n = (nd > nl ? nd : nl) + 1;
     r->bk = xcalloc(n, sizeof(*r->bk));
+    for (size_t i = 0; i < ARRAY_SIZE(families); i++)
+        r->name_len[i] = strlen(families[i].name);
     generation_view_take(src->rt, &r->view);
     r->section = S_HEAD;
     return r;
@@ -667,6 +696,8 @@ void metrics_render_free(struct metrics_render *r)
     sfx_free(&r->dur);
     sfx_free(&r->delay);
     free(r->bk);
+    buf_free(&r->label);
+    buf_free(&r->extra);
     free(r);
 }
 

@@ -161,3 +161,43 @@ int size_parse(const char *text, uint64_t *bytes)
     }
     return -EINVAL;
 }
+
+int bool_parse(const char *text, bool *out)
+{
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "on", "On"};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "off", "Off"};
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcmp(text, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcmp(text, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int int_parse(const char *text, int64_t *out)
+{
+    const char *p = text;
+    bool neg = *p == '-';
+    uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+
+    if (*p == '-' || *p == '+')
+        p++;
+    if (*p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (limit - d) / 10)
+            return -ERANGE;
+        v = v * 10 + d;
+    }
+    if (*p)
+        return -EINVAL;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}

@@ -1,11 +1,13 @@
 /*
- * units — the text forms of durations and sizes used in manifests and by
- * plugins: "500ms", "10s", "1h30m", "14d"; "512", "64KiB", "10MiB", "1GB".
+ * units — the text forms of durations, sizes, booleans and whole numbers
+ * used in manifests and by plugins' parameters: "500ms", "10s", "1h30m",
+ * "14d"; "512", "64KiB", "10MiB", "1GB"; "true", "off"; "-42".
  * Pure functions: no allocation, no globals, safe from any thread.
  */
 #ifndef JH_UNITS_H
 #define JH_UNITS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,5 +27,14 @@ char *duration_format(int64_t ns, char *buf, size_t len);
 /* Parses a byte size: digits with an optional unit B, KiB MiB GiB TiB (1024
  * based) or kB KB MB GB TB (1000 based). Returns 0, -EINVAL or -ERANGE. */
 int size_parse(const char *text, uint64_t *bytes);
+
+/* Parses a boolean: true True TRUE yes Yes on On, or false False FALSE no
+ * No off Off. Returns 0, or -EINVAL. */
+int bool_parse(const char *text, bool *out);
+
+/* Parses a whole number: an optional '-' or '+', then decimal digits, and
+ * nothing else (no spaces, no "0x"). Returns 0, -EINVAL or -ERANGE (outside
+ * int64_t). */
+int int_parse(const char *text, int64_t *out);
 
 #endif /* JH_UNITS_H */

@@ -3,6 +3,8 @@
  */
 #include "lib/utf8.h"
 
+#include <string.h>
+
 size_t utf8_seq(const unsigned char *s, size_t left)
 {
     unsigned char c = s[0];
@@ -68,4 +70,27 @@ size_t utf8_cut(const char *str, size_t len, size_t max)
     if (cut < max && s[cut] >= 0xc0)
         return cut;
     return max; /* a clean boundary already, or not UTF-8 at all */
+}
+
+size_t utf8_sanitize(char *out, size_t cap, const char *str, size_t len, bool *cut)
+{
+    static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, o = 0;
+
+    while (i < len) {
+        size_t n = s[i] < 0x80 ? 1 : utf8_seq(s + i, len - i);
+        const char *from = n ? (const char *)s + i : replacement;
+        size_t take = n ? n : sizeof(replacement) - 1;
+
+        if (o + take > cap - 1)
+            break;
+        memcpy(out + o, from, take);
+        o += take;
+        i += n ? n : 1;
+    }
+    out[o] = '\0';
+    if (cut)
+        *cut = i < len;
+    return o;
 }

@@ -2,7 +2,8 @@
  * utf8 — the one UTF-8 decoder of the host: where a byte string stops being
  * valid UTF-8, and where it may be cut without splitting a character. Used
  * by the manifest reader, the log encoder and the metrics exposition, which
- * must each refuse or escape exactly the same bytes. Pure.
+ * must each refuse or escape exactly the same bytes, and by the plugin
+ * boundary, which replaces them. Pure.
  */
 #ifndef JH_UTF8_H
 #define JH_UTF8_H
@@ -30,5 +31,15 @@ size_t utf8_valid_prefix(const char *s, size_t len);
  * sequence that starts before it; len when len <= max. A string that is not
  * UTF-8 at that point is cut at max. */
 size_t utf8_cut(const char *s, size_t len, size_t max);
+
+/* Copies s[0..len) into out, which has room for cap (>= 1) bytes, as valid
+ * UTF-8: every byte that does not start a valid sequence (utf8_seq) becomes
+ * U+FFFD, the replacement character. The copy ends before the first
+ * character that would not fit in cap - 1 bytes, so it is never cut inside
+ * a character, and is NUL-terminated. Returns the bytes written (the NUL
+ * left out); *cut (may be NULL) says whether some of s was left out. At
+ * most cap - 1 bytes of s are read past the end of what fits, so s may be
+ * as long as it likes. This is how text from plugins enters the host. */
+size_t utf8_sanitize(char *out, size_t cap, const char *s, size_t len, bool *cut);
 
 #endif /* JH_UTF8_H */

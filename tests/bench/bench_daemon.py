@@ -8,7 +8,9 @@ as shipped, started and driven from outside the way an operator does it:
   manifest   N jobs `- id: j000000 / plugin: hello / trigger: {cron: "*/5 * * * *"}`
              (7-character ids), plugin_dir = plugins/, log level warn,
              syslog off, no log file, http on 127.0.0.1 and a free port;
-             every other setting the daemon's default. One file.
+             every other setting the daemon's default. The jobs are in
+             drop-in files of at most 50,000 jobs (jobs.d/NN.yaml, named by
+             `include:`), as a large installation splits them.
   start      wall time from exec to the first 200 on GET /-/healthy
              (start_healthy_s_N), and to GET /-/ready (start_ready_s_N: the
              jobs are planned and the dispatcher runs)
@@ -21,15 +23,18 @@ as shipped, started and driven from outside the way an operator does it:
              (scrape_s_N, scrape_bytes_N), VmHWM after = the peak during the
              scrape: scrape_peak_added_bytes_N = VmHWM - VmRSS before;
              scrape_left_bytes_N = VmRSS after - VmRSS before (the second
-             scrape: scrape2_*)
+             scrape: scrape2_*); during the first, GET /-/healthy every 5 ms:
+             how many answered and the slowest (scrape_healthy_n_N,
+             scrape_healthy_max_ms_N)
   reload     POST /-/reload three times, each with its wall time and the
              `duration_ms` the daemon reports: nothing changed (reload_same),
-             the manifest rewritten with every tenth job on `*/7 * * * *`
-             (reload_changed: 10% of the triggers), then every second job
-             removed (reload_half); VmRSS after each (rss_after_*_bytes_N)
+             the files rewritten with every tenth job on `*/7 * * * *`
+             (reload_changed: 10% of the triggers, in every file, so every
+             file is parsed again), then every second job removed
+             (reload_half); VmRSS after each (rss_after_*_bytes_N)
   stop       SIGTERM to exit (stop_s_N, stop_rc_N)
-  check      `jobhost check -c` on the N-job manifest, after the daemon
-             stopped (check_s_N, check_rc_N)
+  check      `jobhost check -c` on the N-job manifest (as first written),
+             after the daemon stopped (check_s_N, check_rc_N)
 The same steps run first on a manifest of 0 jobs (the _0 figures), and every
 cost is also printed per job over that daemon's: (figure at N - figure at
 0) / N, as KEY_us_per_job_N (times) and KEY_B_per_job_N (sizes), so that
@@ -58,6 +63,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -95,26 +101,40 @@ def job_ids(n):
     return ["j%06d" % i for i in range(n)]
 
 
+PER_FILE = 50000
+
+
 def write_manifest(path, plugin_dir, port, jobs):
-    """jobs: [(id, cron)]. Block style, as a user writes a manifest."""
+    """jobs: [(id, cron)], written to drop-in files beside path (block
+    style, as a user writes them). Returns the bytes written."""
+    drop = os.path.join(os.path.dirname(path), "jobs.d")
+    os.makedirs(drop, exist_ok=True)
+    for name in os.listdir(drop):
+        os.unlink(os.path.join(drop, name))
     parts = ["host:\n",
              "  plugin_dir: %s\n" % plugin_dir,
              "  http:\n",
              "    listen: 127.0.0.1:%d\n" % port,
              "  log:\n",
              "    level: warn\n",
-             "    syslog: {enabled: false}\n"]
-    if jobs:
-        parts.append("jobs:\n")
-        for jid, cron in jobs:
-            parts.append('  - id: %s\n    plugin: hello\n    trigger: {cron: "%s"}\n' % (jid, cron))
-    else:
-        parts.append("jobs: []\n")
+             "    syslog: {enabled: false}\n",
+             "include: [jobs.d/*.yaml]\n",
+             "jobs: []\n"]
+    total = 0
+    for k in range(0, len(jobs), PER_FILE):
+        text = ["jobs:\n"]
+        for jid, cron in jobs[k:k + PER_FILE]:
+            text.append('  - id: %s\n    plugin: hello\n    trigger: {cron: "%s"}\n' % (jid, cron))
+        total += write_file(os.path.join(drop, "%03d.yaml" % (k // PER_FILE)), "".join(text))
+    return total + write_file(path, "".join(parts))
+
+
+def write_file(path, text):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        f.write("".join(parts))
+        f.write(text)
     os.rename(tmp, path)  # the daemon reads a whole file, never half of one
-    return os.path.getsize(path)
+    return len(text)
 
 
 # --- HTTP ----------------------------------------------------------------------
@@ -155,6 +175,32 @@ def wait_http(port, path, proc, t0, timeout):
             pass
         time.sleep(0.001)
     return None
+
+
+class HealthProber:
+    """GET /-/healthy every 5 ms on a thread until stop(): (answers, slowest s)."""
+
+    def __init__(self, port):
+        self.port, self.answered, self.worst = port, 0, 0.0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                status, _, secs = request(self.port, "GET", "/-/healthy", timeout=30)
+                if status == 200:
+                    self.answered += 1
+                    self.worst = max(self.worst, secs)
+            except OSError:
+                pass
+            self.done.wait(0.005)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        return self.answered, self.worst
 
 
 class JobsGauge:
@@ -278,13 +324,11 @@ class Base:
 
 def one_size(args, workdir, n, base, expect_s):
     path = os.path.join(workdir, "jobhost.yaml")
-    full = os.path.join(workdir, "jobhost_full.yaml")
     ids = job_ids(n)
     port = free_port()
     timeout = 60 + n * 1e-3  # generous: a timeout is a failure, not a figure
     size = write_manifest(path, args.plugins, port, [(j, "*/5 * * * *") for j in ids])
     label_n = "{:,}".format(n)
-    shutil.copyfile(path, full)
     out("manifest_bytes_%d" % n, size)
     wait_for_window(expect_s)
     t_begin = time.time()
@@ -314,8 +358,13 @@ def one_size(args, workdir, n, base, expect_s):
             before = proc_status(pid)["VmRSS"]
             reset_hwm(pid)
             gauge = JobsGauge()
+            prober = HealthProber(port) if label == "scrape" else None
             status, nbytes, secs = request(port, "GET", "/metrics", timeout, sink=gauge)
             st = proc_status(pid)
+            if prober:
+                answered, worst = prober.stop()
+                out("scrape_healthy_n_%d" % n, answered)
+                out("scrape_healthy_max_ms_%d" % n, "%.1f" % (worst * 1e3))
             out("%s_status_%d" % (label, n), status)
             out("%s_s_%d" % (label, n), secs)
             base.per_job(label + "_s", n, secs, 1e6, "us")
@@ -367,8 +416,9 @@ def one_size(args, workdir, n, base, expect_s):
     out("cron_marks_crossed_%d" % n, marks_in(t_begin, t_end, (5, 7)))
 
     log("N=%s: check" % label_n)
+    write_manifest(path, args.plugins, port, [(j, "*/5 * * * *") for j in ids])
     t0 = time.monotonic()
-    r = subprocess.run([args.jobhost, "check", "-c", full], stdout=subprocess.DEVNULL,
+    r = subprocess.run([args.jobhost, "check", "-c", path], stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, timeout=timeout)
     secs = time.monotonic() - t0
     out("check_s_%d" % n, secs)
@@ -382,6 +432,7 @@ def one_size(args, workdir, n, base, expect_s):
 TABLE = [("N", None), ("start s", "start_healthy_s"), ("us/job", "start_healthy_s_us_per_job"),
          ("B/job", "bytes_per_job"), ("scrape s", "scrape_s"), ("MB", "scrape_bytes"),
          ("peak MB", "scrape_peak_added_bytes"), ("left MB", "scrape_left_bytes"),
+         ("healthy ms", "scrape_healthy_max_ms"),
          ("same ms", "reload_same_ms"), ("10% ms", "reload_changed_ms"),
          ("half ms", "reload_half_ms"), ("check s", "check_s"), ("stop s", "stop_s")]
 

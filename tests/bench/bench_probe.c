@@ -86,9 +86,10 @@ static int probe_run(jh_ctx *ctx)
     return JH_OK;
 }
 
-static void probe_shutdown(jh_ctx *ctx)
+static void probe_shutdown(jh_ctx *ctx, void *state)
 {
     (void)ctx;
+    (void)state;
     free(samples);
     samples = NULL;
     cap = 0;

@@ -1097,8 +1097,8 @@ static void publish_host_metrics(struct host *h, const struct generation *g)
     struct metrics_plugin *list = xcalloc(g->n_plugins + 1, sizeof(*list));
 
     for (size_t i = 0; i < g->n_plugins; i++) {
-        list[i].name = g->plugins[i]->desc->name;
-        list[i].version = g->plugins[i]->desc->version;
+        list[i].name = g->plugins[i]->desc_name;
+        list[i].version = g->plugins[i]->version;
     }
     metrics_set_plugins(h->rt.metrics, list, g->n_plugins);
     metrics_set_jobs(h->rt.metrics, g->n_jobs);
@@ -1402,12 +1402,12 @@ static int bench_overhead(long n)
     bare_run.job = job;
     bare_run.id = run_new_id();
     run_id_format(bare_run.id, bare_run.id_text);
-    hostapi_run_ctx(&rc, &bare_run, job->plugin->desc->name, 0);
+    hostapi_run_ctx(&rc, &bare_run, job->plugin, 0);
 
     for (int r = 0; r < 5; r++) {
         int64_t t0 = mono_ns();
         for (long i = 0; i < n; i++)
-            job->plugin->desc->run(&rc.pub);
+            job->plugin->desc->run(hostapi_ctx(&rc));
         bare[r] = (double)(mono_ns() - t0) / (double)n;
         opts.scheduled_wall_ns = wall_ns();
         t0 = mono_ns();

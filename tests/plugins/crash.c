@@ -14,9 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
+static const struct jh_param_spec crash_params[] = {
+    JH_PARAM("how", JH_TYPE_STRING, 0, "segv", "segv, abort, exit or hang"),
+    JH_PARAMS_END,
+};
+
 static int crash_run(jh_ctx *ctx)
 {
-    const char *how = jh_param_or(ctx, "how", "segv");
+    const char *how = jh_param(ctx, "how");
     /* Both volatile: the pointer, so the compiler cannot see it is NULL and
      * turn the store into a trap instruction (SIGILL); the target, so the
      * store is not dropped as dead. */
@@ -36,4 +41,4 @@ static int crash_run(jh_ctx *ctx)
 }
 
 JH_PLUGIN(.name = "crash", .version = "1.0.0", .description = "test fixture: crashes",
-          .run = crash_run);
+          .params = crash_params, .run = crash_run);

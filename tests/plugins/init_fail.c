@@ -5,8 +5,9 @@
  */
 #include <jobhost/plugin.h>
 
-static int init_fail_init(jh_ctx *ctx)
+static int init_fail_init(jh_ctx *ctx, void **state)
 {
+    (void)state;
     jh_set_error(ctx, "fixture init refused");
     return 1;
 }

@@ -5,12 +5,16 @@
  */
 #include <jobhost/plugin.h>
 
+static const struct jh_param_spec sleep_params[] = {
+    JH_PARAM("duration", JH_TYPE_DURATION, 0, "1s", "how long to sleep"),
+    JH_PARAMS_END,
+};
+
 static int sleep_run(jh_ctx *ctx)
 {
-    const char *text = jh_param_or(ctx, "duration", "1s");
     int64_t ns;
 
-    if (jh_parse_duration(ctx, text, &ns) < 0) {
+    if (jh_param_duration(ctx, "duration", &ns) < 0) {
         jh_set_error(ctx, "`duration` is not a duration");
         return JH_FAIL;
     }
@@ -20,4 +24,4 @@ static int sleep_run(jh_ctx *ctx)
 }
 
 JH_PLUGIN(.name = "sleep", .version = "1.0.0", .description = "test fixture: sleeps",
-          .run = sleep_run);
+          .params = sleep_params, .run = sleep_run);

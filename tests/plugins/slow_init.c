@@ -7,10 +7,11 @@
 
 #include <time.h>
 
-static int slow_init(jh_ctx *ctx)
+static int slow_init(jh_ctx *ctx, void **state)
 {
     struct timespec ts = {2, 0};
     (void)ctx;
+    (void)state;
     nanosleep(&ts, NULL);
     return 0;
 }

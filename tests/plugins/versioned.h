@@ -9,20 +9,21 @@
 #error "define VERSIONED_VERSION before including versioned.h"
 #endif
 
+static const struct jh_param_spec versioned_params[] = {
+    JH_PARAM("sleep", JH_TYPE_DURATION, 0, NULL, "sleep this long after logging"),
+    JH_PARAMS_END,
+};
+
 static int versioned_run(jh_ctx *ctx)
 {
-    const char *sleep_text = jh_param(ctx, "sleep");
-    int64_t ns;
+    int64_t ns = 0;
 
-    jh_log(ctx, JH_LOG_INFO, "versioned", "version", VERSIONED_VERSION);
-    if (!sleep_text)
+    jh_log(ctx, JH_LOG_INFO, "versioned", JH_STR("version", VERSIONED_VERSION));
+    if (jh_param_duration(ctx, "sleep", &ns) < 0)
         return JH_OK;
-    if (jh_parse_duration(ctx, sleep_text, &ns) < 0) {
-        jh_set_error(ctx, "`sleep` is not a duration");
-        return JH_FAIL;
-    }
     return jh_sleep_ns(ctx, ns) < 0 ? JH_CANCELLED : JH_OK;
 }
 
 JH_PLUGIN(.name = "versioned", .version = VERSIONED_VERSION,
-          .description = "test fixture: version " VERSIONED_VERSION, .run = versioned_run);
+          .description = "test fixture: version " VERSIONED_VERSION, .params = versioned_params,
+          .run = versioned_run);

@@ -1,6 +1,7 @@
 /*
- * test_cli — the jobhost command line, run as a real process: `check`,
- * `run-once`, `next`, `--help`, `--version` and usage errors, and the corpus
+ * test_cli — the jobhost command line, run as a real process: `check` (with
+ * every job's params held to its plugin's declarations), `run-once`,
+ * `describe`, `next`, `--help`, `--version` and usage errors, and the corpus
  * of bad manifests in tests/manifests/bad/ (each file's first line says the
  * error `jobhost check` must print first).
  *
@@ -35,6 +36,13 @@
 #include <unistd.h>
 
 #include "cu_main.h"
+
+/* What the loader says of tests/plugins/bad_abi.so, an ABI 1 plugin. */
+#define BAD_ABI_WHY                                                                              \
+    "ABI version mismatch: plugin was built for ABI 1, this host speaks ABI 2: rebuild it "      \
+    "against this jobhost's SDK (README: \"Moving a plugin to ABI 2\"), e.g. cc -shared -fPIC " \
+    "-fvisibility=hidden -Wall -Wextra $(pkg-config --cflags jobhost) -Wl,-z,defs -o "           \
+    "bad_abi.so bad_abi.c"
 #include "lib/util.h"
 
 extern char **environ;
@@ -327,8 +335,7 @@ static void test_check_bad(void)
          "plugin_dir?)",
          false},
         {"bad ABI", true, "  - id: a\n    plugin: bad_abi\n",
-         "7:13: jobs[0].plugin: %s/bad_abi.so: ABI version mismatch: plugin was built for ABI 42, "
-         "this host speaks ABI 1 (rebuild it against this jobhost's SDK)",
+         "7:13: jobs[0].plugin: %s/bad_abi.so: " BAD_ABI_WHY,
          false},
         {"missing descriptor", true, "  - id: a\n    plugin: ok\n  - id: b\n    plugin: no_symbol\n",
          "9:13: jobs[1].plugin: %s/no_symbol.so: missing descriptor symbol jh_plugin_descriptor "
@@ -378,9 +385,7 @@ static void test_check_many(void)
              "  - id: a\n    plugin: bad_abi\n  - id: b\n    plugin: no_run\n  - id: c\n    plugin: ok\n");
     RUN(&r, "check", "-c", path);
     CU_ASSERT_EQUAL(r.status, 1);
-    sfmt(want, sizeof(want), "%s:7:13: jobs[0].plugin: %s/bad_abi.so: ABI version mismatch: plugin "
-                             "was built for ABI 42, this host speaks ABI 1 (rebuild it against this "
-                             "jobhost's SDK)",
+    sfmt(want, sizeof(want), "%s:7:13: jobs[0].plugin: %s/bad_abi.so: " BAD_ABI_WHY,
          path, fixture_dir);
     CU_ASSERT(has_line(r.err, want));
     sfmt(want, sizeof(want), "%s:9:13: jobs[1].plugin: %s/no_run.so: descriptor has no run entry point",
@@ -645,6 +650,201 @@ static void test_run_once_dry_run(void)
     unlink(marker);
 }
 
+/* --- declared parameters ----------------------------------------------------- */
+
+/* Every job's params against its plugin's declarations, as `check` (and
+ * start-up, and reload) sees them: misspelled, mistyped and missing ones,
+ * and the plugins' own checks, each at its exact place. */
+static void test_check_params(void)
+{
+    static const char jobs[] =
+        "  - id: prune\n"                         /* 6 */
+        "    plugin: file_prune\n"
+        "    params:\n"                           /* 8 */
+        "      dir: /var/tmp/reports\n"
+        "      max_agee: 14d\n"                    /* 10 */
+        "      recursive: maybe\n"
+        "  - id: cmd\n"                           /* 12 */
+        "    plugin: exec\n"
+        "    params:\n"
+        "      command: [ls, -l]\n"                /* 15 */
+        "      timeout: soon\n"
+        "  - id: hi\n"
+        "    plugin: hello\n"
+        "    params: {greting: hey}\n"             /* 19 */
+        "  - id: bare\n"                          /* 20 */
+        "    plugin: file_prune\n"
+        "  - id: rel\n"
+        "    plugin: file_prune\n"
+        "    params: {dir: tmp/reports, max_age: 0s}\n" /* 24 */
+        "  - id: none\n"
+        "    plugin: exec\n"
+        "    params: {cwd: /tmp}\n"                /* 27 */
+        "  - id: fine\n"
+        "    plugin: exec\n"
+        "    params: {argv: [ls], env: {LANG: C}, timeout: 5s}\n";
+    static const char *const want[] = {
+        "8:5: jobs[0].params: missing required parameter \"max_age\" (duration: files last "
+        "modified longer ago than this are deleted)",
+        "10:7: jobs[0].params.max_agee: unknown parameter (did you mean \"max_age\"?)",
+        "11:18: jobs[0].params.recursive: expected true or false, got \"maybe\"",
+        "15:16: jobs[1].params.command: expected a string, got a list",
+        "16:16: jobs[1].params.timeout: invalid duration \"soon\" (expected e.g. 500ms, 10s, 5m, "
+        "1h30m, 14d)",
+        "19:14: jobs[2].params.greting: unknown parameter (did you mean \"greeting\"?)",
+        "20:5: jobs[3].params: missing required parameter \"dir\" (string: absolute path of the "
+        "directory to prune (not /))",
+        "20:5: jobs[3].params: missing required parameter \"max_age\" (duration: files last "
+        "modified longer ago than this are deleted)",
+        "24:19: jobs[4].params.dir: must be an absolute path",
+        "24:41: jobs[4].params.max_age: must be longer than 0s",
+        "27:5: jobs[5].params: missing parameter: `command` (a shell command line) or `argv` (a "
+        "list: program and arguments)",
+    };
+    char path[PATH_MAX], line[PATH_MAX + 256], got[2048], total[PATH_MAX + 32];
+    struct result r;
+
+    manifest(path, sizeof(path), "params.yaml", shipped_dir, jobs);
+    RUN(&r, "check", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 1);
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+        sfmt(line, sizeof(line), "%s:%s", path, want[i]);
+        ASSERT_STR(line_of(r.err, i, got, sizeof(got)), line);
+    }
+    sfmt(total, sizeof(total), "%s: %zu errors", path, ARRAY_SIZE(want));
+    CU_ASSERT(has_line(r.err, total));
+    if (!has_line(r.err, total))
+        dump("check params.yaml", &r);
+    result_free(&r);
+}
+
+/* Each declared type, wrong; and the fixture's check on values of the
+ * right type. */
+static void test_check_param_types(void)
+{
+    static const char jobs[] =
+        "  - id: t\n"
+        "    plugin: typed\n"
+        "    params:\n"
+        "      dir: /srv\n"            /* 9 */
+        "      count: many\n"
+        "      enabled: maybe\n"
+        "      pause: 5\n"
+        "      limit: huge\n"
+        "      names: x\n"
+        "      labels: [a]\n"          /* 15 */
+        "  - id: u\n"
+        "    plugin: typed\n"
+        "    params: {dir: srv, count: 500, enabled: yes, pause: 1m, limit: 2GiB}\n";
+    static const char *const want[] = {
+        "10:14: jobs[0].params.count: expected a whole number, got \"many\"",
+        "11:16: jobs[0].params.enabled: expected true or false, got \"maybe\"",
+        "12:14: jobs[0].params.pause: duration \"5\" needs a unit (ms, s, m, h, d), e.g. \"5s\"",
+        "13:14: jobs[0].params.limit: invalid size \"huge\" (expected e.g. 512KiB, 10MiB, 1GiB)",
+        "14:14: jobs[0].params.names: expected a list, got a scalar",
+        "15:15: jobs[0].params.labels: expected a map, got a list",
+        "18:19: jobs[1].params.dir: must be an absolute path",
+        "18:31: jobs[1].params.count: must be from 1 to 100",
+    };
+    char path[PATH_MAX], line[PATH_MAX + 256], got[2048];
+    struct result r;
+
+    manifest(path, sizeof(path), "params.yaml", fixture_dir, jobs);
+    RUN(&r, "check", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 1);
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+        sfmt(line, sizeof(line), "%s:%s", path, want[i]);
+        ASSERT_STR(line_of(r.err, i, got, sizeof(got)), line);
+        if (strcmp(got, line) != 0)
+            dump("check typed", &r);
+    }
+    result_free(&r);
+
+    /* the plugin takes none: any parameter is unknown; a C++ plugin checks too */
+    manifest(path, sizeof(path), "params.yaml", fixture_dir,
+             "  - id: f\n    plugin: fail\n    params: {x: 1}\n"
+             "  - id: c\n    plugin: cxx_ok\n    params: {times: 20}\n");
+    RUN(&r, "check", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 1);
+    sfmt(line, sizeof(line), "%s:8:14: jobs[0].params.x: unknown parameter (plugin fail takes none)",
+         path);
+    ASSERT_STR(line_of(r.err, 0, got, sizeof(got)), line);
+    sfmt(line, sizeof(line), "%s:11:21: jobs[1].params.times: must be from 1 to 10", path);
+    ASSERT_STR(line_of(r.err, 1, got, sizeof(got)), line);
+    result_free(&r);
+}
+
+/* A job that leaves parameters out runs with the declared defaults; the run
+ * sees the run information, the state init made, typed values. */
+static void test_run_once_defaults(void)
+{
+    char path[PATH_MAX];
+    struct result r;
+
+    manifest(path, sizeof(path), "params.yaml", fixture_dir,
+             "  - id: t\n    plugin: typed\n    timeout: 5s\n    params: {dir: /srv}\n"
+             "  - id: c\n    plugin: cxx_ok\n");
+    RUN(&r, "run-once", "t", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 0);
+    CU_ASSERT(result_line_ok(r.out, "t", "success"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, " event=typed job=t run_id="));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, " plugin=typed src=plugin dir=/srv count=3 enabled=true "
+                                         "pause=0.01s limit=1048576 names=0 ratio=0.75 "
+                                         "info_size=40 trigger_kind=3 scheduled_set=false "
+                                         "attempt=1 fencing_token=0 timeout=5s state_ok=true\n"));
+    if (!strstr(r.err, "state_ok=true"))
+        dump("run-once typed", &r);
+    result_free(&r);
+
+    RUN(&r, "run-once", "c", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, " src=plugin greeting=hello state=\"from C++\" i=0 "
+                                         "cxx=true half=0.5\n"));
+    if (r.status != 0 || !strstr(r.err, "half=0.5"))
+        dump("run-once cxx_ok", &r);
+    result_free(&r);
+}
+
+/* `describe` prints what a plugin declares, as text and as JSON. */
+static void test_describe(void)
+{
+    char path[PATH_MAX], got[2048];
+    struct result r;
+
+    manifest(path, sizeof(path), "params.yaml", shipped_dir, "");
+    RUN(&r, "describe", "file_prune", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 0);
+    ASSERT_STR(line_of(r.out, 0, got, sizeof(got)),
+               "file_prune 1.1.0: deletes regular files older than max_age matching a pattern");
+    CU_ASSERT(has_line(r.out, "  dir        string    required          absolute path of the "
+                              "directory to prune (not /)"));
+    CU_ASSERT(has_line(r.out, "  pattern    string    default \"*\"       fnmatch(3) pattern "
+                              "matched against file names"));
+    CU_ASSERT(has_line(r.out, "  recursive  bool      default false     also prune "
+                              "subdirectories (links are never followed)"));
+    if (r.status != 0 || !has_line(r.out, "parameters:"))
+        dump("describe file_prune", &r);
+    result_free(&r);
+
+    RUN(&r, "describe", "hello", "-c", path, "--json");
+    CU_ASSERT_EQUAL(r.status, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"name\": \"hello\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"abi\": 2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"name\": \"greeting\",\n      \"type\": \"string\",\n"
+                                         "      \"required\": false,\n      \"default\": \"hello\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"host_calls\": ["));
+    result_free(&r);
+
+    RUN(&r, "describe", "nosuch", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "nosuch.so: no such plugin file"));
+    result_free(&r);
+
+    RUN(&r, "describe", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 2);
+    result_free(&r);
+}
+
 /* --- next, help, version, usage ------------------------------------------------ */
 
 static void test_next(void)
@@ -808,9 +1008,7 @@ static void test_check_included(void)
     write_file(piece, "jobs:\n  - id: fine\n    plugin: ok\n  - id: broken\n    plugin: bad_abi\n");
     RUN(&r, "check", "-c", path);
     CU_ASSERT_EQUAL(r.status, 1);
-    sfmt(want, sizeof(want), "%s:5:13: jobs[1].plugin: %s/bad_abi.so: ABI version mismatch: plugin "
-                             "was built for ABI 42, this host speaks ABI 1 (rebuild it against this "
-                             "jobhost's SDK)",
+    sfmt(want, sizeof(want), "%s:5:13: jobs[1].plugin: %s/bad_abi.so: " BAD_ABI_WHY,
          piece, fixture_dir);
     CU_ASSERT(has_line(r.err, want));
     if (!has_line(r.err, want))
@@ -833,7 +1031,7 @@ static void test_cleanup(void)
 {
     static const char *const left[] = {"bad.yaml",  "many.yaml", "run.yaml",  "exec.yaml",
                                        "created",   "perm.yaml", "inc.yaml",  "pass.yaml",
-                                       "warn.yaml"};
+                                       "warn.yaml", "params.yaml"};
     char path[PATH_MAX];
 
     if (!tmpdir[0])
@@ -859,6 +1057,10 @@ static const struct cu_test cli_tests[] = {
     {"run-once unknown job", test_run_once_unknown_job},
     {"run-once --dry-run", test_run_once_dry_run},
     {"run-once writes to the manifest's sinks", test_run_once_logs_to_sinks},
+    {"check declared parameters", test_check_params},
+    {"check each parameter type", test_check_param_types},
+    {"run-once with declared defaults", test_run_once_defaults},
+    {"describe", test_describe},
     {"next", test_next},
     {"--help and --version", test_help_version},
     {"usage errors", test_usage_errors},

@@ -53,19 +53,27 @@ static int test_run(jh_ctx *ctx)
     return JH_OK;
 }
 
+/* A descriptor in the test binary itself: its host calls are bound with
+ * plugin_bind before the first run (main). */
 static const struct jh_plugin test_desc = {
-    .abi_version = JH_ABI_VERSION, .size = sizeof(struct jh_plugin), .name = "t",
-    .version = "1", .run = test_run};
+    .abi_version = JH_ABI_VERSION, .size = sizeof(struct jh_plugin),
+    .imports = JH_IMPORTS_BEGIN, .imports_end = JH_IMPORTS_END, .name = "t", .version = "1",
+    .run = test_run};
 
-static struct plugin test_plugin = {.name = "t", .desc = &test_desc};
+static struct plugin test_plugin = {.name = "t", .desc = &test_desc, .desc_name = "t",
+                                    .version = "1"};
 
 /* --- an observer that counts outcomes ----------------------------------------------- */
 
 static atomic_int n_finished, n_stuck_reports, n_skipped;
+static atomic_int n_held_at_finish; /* finishes reported while the run still held its instance */
 
 static void on_finished(void *arg, const struct run *run)
 {
     (void)arg;
+    /* whoever sees a finish may start the job again at once (max_instances 1) */
+    if (atomic_load(&run->job->state->instances) != 0)
+        atomic_fetch_add(&n_held_at_finish, 1);
     atomic_fetch_add(&n_finished, 1);
     if (run->stuck && run->result == RUN_TIMEOUT)
         atomic_fetch_add(&n_stuck_reports, 1);
@@ -92,11 +100,14 @@ static struct generation *setup(const char *const *ids, size_t n)
     atomic_store(&n_finished, 0);
     atomic_store(&n_stuck_reports, 0);
     atomic_store(&n_skipped, 0);
+    atomic_store(&n_held_at_finish, 0);
     atomic_store(&release, false);
     atomic_store(&hanging, 0);
     for (size_t i = 0; i < 64; i++)
         atomic_store(&started_at[i], 0);
     struct generation *g = fake_gen(&F, ids, n, "t");
+    char err[256];
+    CU_ASSERT_EQUAL(plugin_bind(&test_desc, err, sizeof(err)), 0);
     for (size_t i = 0; i < n; i++)
         g->jobs[i].plugin = &test_plugin;
     return g;
@@ -206,6 +217,7 @@ static void test_stuck_run_written_off(void)
     CU_ASSERT_TRUE(took >= 190 * MS); /* not before its timeout + grace */
     CU_ASSERT_EQUAL(atomic_load(&g->jobs[0].state->stuck), 1);
     CU_ASSERT_EQUAL(atomic_load(&g->jobs[0].state->instances), 0); /* it may fire again */
+    CU_ASSERT_EQUAL(atomic_load(&n_held_at_finish), 0);             /* already when reported */
     executor_stats(ex, &st);
     CU_ASSERT_EQUAL(st.stuck, 1);
     CU_ASSERT_EQUAL(st.workers, 1);
@@ -224,6 +236,26 @@ static void test_stuck_run_written_off(void)
     CU_ASSERT_EQUAL(atomic_load(&n_finished), 2);
     executor_stats(ex, &st);
     CU_ASSERT_EQUAL(st.stuck, 0);
+    CU_ASSERT_EQUAL(executor_stop(ex, mono_ns() + NS_PER_SEC, NS_PER_SEC), 0);
+    executor_free(ex);
+    teardown(g);
+}
+
+/* A run's instance is given back before its finish is reported: an API
+ * client that sees the job finished can run it again at once. */
+static void test_finish_reported_after_instance_given_back(void)
+{
+    const char *ids[] = {"a", "b", "c", "d"};
+    struct generation *g = setup(ids, 4);
+    struct executor_opts eo = {.workers = 2, .stuck_grace_ns = 0, .max_stuck_workers = 0};
+    struct executor *ex = executor_new(&eo);
+
+    atomic_store(&release, true);
+    for (int round = 0; round < 5; round++) {
+        submit_all(ex, g);
+        CU_ASSERT_TRUE(wait_finished(4 * (round + 1), 3 * NS_PER_SEC));
+    }
+    CU_ASSERT_EQUAL(atomic_load(&n_held_at_finish), 0);
     CU_ASSERT_EQUAL(executor_stop(ex, mono_ns() + NS_PER_SEC, NS_PER_SEC), 0);
     executor_free(ex);
     teardown(g);
@@ -278,6 +310,8 @@ static const struct cu_test tests[] = {
     {"a slow run does not hold back quick ones", test_slow_run_does_not_hold_back_quick_ones},
     {"10,000 runs through 3 workers all run", test_burst_all_run},
     {"a stuck run is written off and its worker replaced", test_stuck_run_written_off},
+    {"a finish is reported after the instance is given back",
+     test_finish_reported_after_instance_given_back},
     {"the pool grows and shrinks", test_resize},
     {"stop names abandoned runs", test_stop_names_abandoned_runs},
     {NULL, NULL},

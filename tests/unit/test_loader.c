@@ -31,6 +31,7 @@
 #include <jobhost/plugin.h>
 
 #include "core/hostapi.h"
+#include "core/params.h"
 #include "core/plugin.h"
 #include "cu_main.h"
 #include "lib/util.h"
@@ -193,8 +194,10 @@ static void test_load_ok(void)
     ASSERT_STR(p->path, path);
     CU_ASSERT_PTR_NOT_NULL(p->handle);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p->desc);
-    ASSERT_STR(p->desc->name, "ok");
-    ASSERT_STR(p->desc->version, "1.0.0");
+    ASSERT_STR(p->desc_name, "ok");
+    ASSERT_STR(p->version, "1.0.0");
+    CU_ASSERT_EQUAL(p->n_params, 1);
+    ASSERT_STR(p->n_params ? p->params[0].name : NULL, "tag");
     CU_ASSERT_EQUAL(p->desc->abi_version, JH_ABI_VERSION);
     CU_ASSERT_PTR_NOT_NULL(p->desc->run);
     CU_ASSERT_EQUAL(p->refs, 1);
@@ -222,8 +225,9 @@ static void test_load_shipped(void)
             fprintf(stderr, "\n%s\n", err);
             continue;
         }
-        ASSERT_STR(p->desc->name, names[i]);
-        CU_ASSERT_PTR_NOT_NULL(p->desc->version);
+        ASSERT_STR(p->desc_name, names[i]);
+        CU_ASSERT_PTR_NOT_NULL(p->version);
+        CU_ASSERT(p->n_params > 0);
         plugin_unref(p);
     }
 }
@@ -242,14 +246,22 @@ static void test_fixture_failures(void)
          "missing descriptor symbol jh_plugin_descriptor (export one with JH_PLUGIN(...) from "
          "<jobhost/plugin.h>)"},
         {"bad_abi", -EPROTO,
-         "ABI version mismatch: plugin was built for ABI 42, this host speaks ABI 1 (rebuild it "
-         "against this jobhost's SDK)"},
+         "ABI version mismatch: plugin was built for ABI 1, this host speaks ABI 2: rebuild it "
+         "against this jobhost's SDK (README: \"Moving a plugin to ABI 2\"), e.g. cc -shared "
+         "-fPIC -fvisibility=hidden -Wall -Wextra $(pkg-config --cflags jobhost) -Wl,-z,defs -o "
+         "bad_abi.so bad_abi.c"},
         {"no_run", -EINVAL, "descriptor has no run entry point"},
+        {"reserved", -EPROTO,
+         "descriptor sets reserved field 2, which this host does not know (built against a "
+         "newer SDK? upgrade jobhost)"},
+        {"bad_decl", -EINVAL,
+         "parameter \"count\": its default does not fit its type: expected a whole number, got "
+         "\"lots\""},
         {"init_fail", -ECANCELED, "init failed: fixture init refused"},
     };
 
     abs_dir("tests/plugins", dir, sizeof(dir));
-    CU_ASSERT_EQUAL(JH_ABI_VERSION, 1); /* the numbers in the bad_abi message */
+    CU_ASSERT_EQUAL(JH_ABI_VERSION, 2); /* the numbers in the bad_abi message */
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         char err[1024], want[2048], path[PATH_MAX + 64];
         int rc;
@@ -459,8 +471,8 @@ static void test_refcount(void)
     CU_ASSERT_EQUAL(p->refs, 3);
 
     capture_start(&cap);
-    hostapi_bare_ctx(&rc, NULL, NULL, p->name, false, 0);
-    CU_ASSERT_EQUAL(p->desc->run(&rc.pub), JH_OK);
+    hostapi_bare_ctx(&rc, p, NULL, NULL, false, 0);
+    CU_ASSERT_EQUAL(p->desc->run(hostapi_ctx(&rc)), JH_OK);
     plugin_unref(p);
     plugin_unref(p);
     out = capture_stop(&cap);
@@ -478,7 +490,7 @@ static void test_refcount(void)
     plugin_unref(p); /* the last one */
     out = capture_stop(&cap);
     CU_ASSERT_EQUAL(count_substr(out, "event=counter_shutdown"), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, "runs=1 inits=1 shutdowns=1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "runs=1 inits=1 shutdowns=1 state=same"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "plugin=counter"));
     if (count_substr(out, "event=counter_shutdown") != 1)
         fprintf(stderr, "\ncaptured: [%s]\n", out);
@@ -488,8 +500,8 @@ static void test_refcount(void)
     /* a fresh load starts from zero again: the statics went with the object */
     CU_ASSERT_EQUAL_FATAL(plugin_load(&opts, "counter", &p, err, sizeof(err)), 0);
     capture_start(&cap);
-    hostapi_bare_ctx(&rc, NULL, NULL, p->name, false, 0);
-    p->desc->run(&rc.pub);
+    hostapi_bare_ctx(&rc, p, NULL, NULL, false, 0);
+    p->desc->run(hostapi_ctx(&rc));
     plugin_unref(p);
     out = capture_stop(&cap);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "runs=1 inits=1 shutdowns=0"));

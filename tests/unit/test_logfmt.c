@@ -12,6 +12,7 @@
 
 #include "cu_main.h"
 #include "lib/logfmt.h"
+#include "lib/suggest.h"
 #include "logfmt_parse.h"
 #include "lib/utf8.h"
 
@@ -268,6 +269,58 @@ static void test_utf8_cut(void)
     CU_ASSERT_EQUAL(utf8_cut("\x80\x80\x80\x80\x80", 5, 3), 3);
 }
 
+/* Text from plugins: invalid bytes become U+FFFD, one each; the copy ends
+ * on a character boundary; the output is always valid. */
+static void test_utf8_sanitize(void)
+{
+    static const struct {
+        const char *in;
+        size_t cap;
+        const char *want;
+        bool cut;
+    } cases[] = {
+        {"plain", 64, "plain", false},
+        {"bad \xff\xfe byte", 64, "bad \xef\xbf\xbd\xef\xbf\xbd byte", false},
+        {"x\xc3(y", 64, "x\xef\xbf\xbd(y", false},        /* lead byte without continuation */
+        {"\xe2\x82", 64, "\xef\xbf\xbd\xef\xbf\xbd", false}, /* a sequence cut short */
+        {"\xed\xa0\x80", 64, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", false}, /* surrogate */
+        {"\xc0\xaf", 64, "\xef\xbf\xbd\xef\xbf\xbd", false},   /* overlong '/' */
+        {"ab\xc3\xa9\xc3\xa9", 6, "ab\xc3\xa9", true},       /* 5 bytes of room: no half "é" */
+        {"ab\xc3\xa9\xc3\xa9", 7, "ab\xc3\xa9\xc3\xa9", false},
+        {"a\xff", 4, "a", true},                            /* no room for U+FFFD */
+        {"abc", 1, "", true},
+        {"", 8, "", false},
+    };
+    char out[64];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool cut = !cases[i].cut;
+        size_t n = utf8_sanitize(out, cases[i].cap, cases[i].in, strlen(cases[i].in), &cut);
+
+        CU_ASSERT_STRING_EQUAL(out, cases[i].want);
+        CU_ASSERT_EQUAL(n, strlen(cases[i].want));
+        CU_ASSERT_EQUAL(cut, cases[i].cut);
+        CU_ASSERT_EQUAL(utf8_valid_prefix(out, n), n);
+        if (strcmp(out, cases[i].want) != 0 || cut != cases[i].cut)
+            fprintf(stderr, "\n  case %zu: got \"%s\"\n", i, out);
+    }
+}
+
+/* "did you mean": near names only, the first of equals. */
+static void test_suggest(void)
+{
+    static const char *const names[] = {"dir", "max_age", "pattern", "recursive"};
+
+    CU_ASSERT_EQUAL(suggest_distance("max_agee", "max_age"), 1);
+    CU_ASSERT_EQUAL(suggest_distance("", "abc"), 3);
+    ASSERT_STR(suggest_nearest("max_agee", names, 4), "max_age");
+    ASSERT_STR(suggest_nearest("recursve", names, 4), "recursive");
+    ASSERT_STR(suggest_nearest("dri", names, 4), "dir");
+    CU_ASSERT_PTR_NULL(suggest_nearest("x", names, 4)); /* one letter is no hint */
+    CU_ASSERT_PTR_NULL(suggest_nearest("colour", names, 4));
+    CU_ASSERT_PTR_NULL(suggest_nearest("dir", names, 0));
+}
+
 static void test_timestamps(void)
 {
     static const struct {
@@ -322,6 +375,8 @@ static const struct cu_test tests[] = {
     {"parser", test_parse},
     {"parser errors", test_parse_errors},
     {"utf8 cut", test_utf8_cut},
+    {"utf8 sanitize", test_utf8_sanitize},
+    {"did you mean", test_suggest},
     {"RFC 3339 timestamps", test_timestamps},
     {NULL, NULL},
 };

@@ -414,10 +414,22 @@ static void test_params(void)
     j = &m->jobs[0];
     CU_ASSERT_EQUAL(j->n_params, 8);
 
+    /* where each is written: the parameter check reports these */
+    CU_ASSERT_EQUAL(j->params_line, 4); /* the `params:` key */
+    CU_ASSERT_EQUAL(j->params_col, 5);
     p = param(j, "command");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     CU_ASSERT_EQUAL(p->kind, JH_PARAM_SCALAR);
     ASSERT_STR(p->value, "df -h / | tail -n 1");
+    CU_ASSERT_EQUAL(p->line, 5);
+    CU_ASSERT_EQUAL(p->col, 7);
+    CU_ASSERT_EQUAL(p->value_line, 5);
+    CU_ASSERT_EQUAL(p->value_col, 16);
+    p = param(j, "block");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->line, 14);
+    CU_ASSERT_EQUAL(p->value_line, 15);
+    CU_ASSERT_EQUAL(p->value_col, 9);
     p = param(j, "number");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     ASSERT_STR(p->value, "42");

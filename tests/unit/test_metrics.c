@@ -475,7 +475,7 @@ static void test_host_metrics(void)
     char *t = render(METRICS_TEXT_004);
 
     /* a fresh registry: built after a successful load, no reload yet */
-    CU_ASSERT_TRUE(has_line(t, "jobhost_build_info{version=\"" JOBHOST_VERSION "\",abi=\"1\"} 1"));
+    CU_ASSERT_TRUE(has_line(t, "jobhost_build_info{version=\"" JOBHOST_VERSION "\",abi=\"2\"} 1"));
     CU_ASSERT_EQUAL(sample(t, "jobhost_config_last_reload_successful"), 1);
     CU_ASSERT_TRUE(sample(t, "jobhost_config_last_reload_success_timestamp_seconds") > 1e9);
     CU_ASSERT_EQUAL(sample(t, "jobhost_reloads_total{result=\"success\"}"), 0);
