@@ -6,6 +6,8 @@
 #   make asan/tsan  the tests again under AddressSanitizer+UBSan / ThreadSanitizer
 #   make bench      the benchmarks, side by side with APScheduler
 #   make install PREFIX=/usr/local DESTDIR=
+#   make deb        the Debian packages jobhost and jobhost-dev, in build/deb/
+#   make screenshot docs/status-page.png, from the browser test
 #
 # Sanitizer builds live in build/<variant>/ so they never mix with the normal
 # objects; plugins are always built plain (they link against nothing).
@@ -73,7 +75,7 @@ PLUGIN_CXXFLAGS = -std=c++17 -pedantic -Wall -Wextra -Werror -Wshadow -O2 -g -fP
 PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 
 .PHONY: all test unit integration run deps check-deps check-build-deps asan tsan bench \
-	bench-deps fuzz install clean lint fmt screenshot
+	bench-deps fuzz install clean lint fmt screenshot deb
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would count as intermediate and
 # be deleted after each build, relinking every test the next time.
@@ -147,9 +149,10 @@ $(OUT)/tests:
 DEB_BUILD := gcc g++ make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev zlib1g-dev \
 	libsystemd-dev libcurl4-openssl-dev
 DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl clang \
-	chromium chromium-driver python3-selenium
+	chromium chromium-driver python3-selenium systemd man-db groff-base bash-completion
 DEB_FUZZ := clang libclang-rt-14-dev
-DEB_ALL := $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ)
+DEB_PKG := debhelper dpkg-dev fakeroot lintian
+DEB_ALL := $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ) $(DEB_PKG)
 
 deps:
 	@sh tests/install-deps.sh $(DEB_ALL)
@@ -204,30 +207,81 @@ bench:
 	@sh tests/bench/run.sh
 
 # --- install ----------------------------------------------------------------
+# Everything follows PREFIX, the configuration too: SYSCONFDIR is
+# $(PREFIX)/etc, or /etc for PREFIX=/usr (a distribution's layout).
+# An existing manifest is never overwritten: the new one goes beside it as
+# jobhost.yaml.example. JOBHOST_USER names the user the systemd unit runs
+# the daemon as (the Debian package's "jobhost"); empty, it runs as root.
 BINDIR := $(PREFIX)/bin
 INCDIR := $(PREFIX)/include
 LIBDIR := $(PREFIX)/lib
-PKGDIR := $(LIBDIR)/pkgconfig
+DATADIR := $(PREFIX)/share
+PKGDIR := $(DATADIR)/pkgconfig
 PLUGDIR := $(LIBDIR)/jobhost/plugins
+MANDIR ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ifeq ($(PREFIX),/usr)
 SYSCONFDIR ?= /etc
+else
+SYSCONFDIR ?= $(PREFIX)/etc
+endif
 UNITDIR ?= $(LIBDIR)/systemd/system
+LOGDIR ?= /var/log/jobhost
+JOBHOST_USER ?=
+MANIFEST_SRC ?= config/jobhost.yaml
+MANPAGES := docs/man/jobhost.8 docs/man/jobhost.yaml.5 docs/man/jobhost-plugin.7
+
+# The placeholders of the installed text files.
+SUBST := sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	-e 's|@PLUGDIR@|$(PLUGDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@LOGDIR@|$(LOGDIR)|g' \
+	-e 's|@DATADIR@|$(DATADIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
+	-e 's|@PKGDIR@|$(PKGDIR)|g' -e 's|@UNITDIR@|$(UNITDIR)|g'
 
 install: $(JOBHOST) $(PLUGINS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR)/jobhost $(DESTDIR)$(PKGDIR) \
 		$(DESTDIR)$(PLUGDIR) $(DESTDIR)$(SYSCONFDIR)/jobhost $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(PREFIX)/share/jobhost
+		$(DESTDIR)$(DATADIR)/jobhost $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 host/jobhost $(DESTDIR)$(BINDIR)/jobhost
 	install -m 0644 sdk/include/jobhost/*.h $(DESTDIR)$(INCDIR)/jobhost/
-	install -m 0644 sdk/template/plugin_template.c $(DESTDIR)$(PREFIX)/share/jobhost/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		-e 's|@PLUGDIR@|$(PLUGDIR)|g' sdk/jobhost.pc.in > $(DESTDIR)$(PKGDIR)/jobhost.pc
+	install -m 0644 sdk/template/plugin_template.c $(DESTDIR)$(DATADIR)/jobhost/
+	$(SUBST) sdk/jobhost.pc.in > $(DESTDIR)$(PKGDIR)/jobhost.pc
 	install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGDIR)/
-	sed -e 's|plugin_dir: ../plugins|plugin_dir: $(PLUGDIR)|' \
-		-e 's|path: ../logs/jobhost.log|path: /var/log/jobhost/jobhost.log|' \
-		config/jobhost.yaml > $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml
-	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	$(SUBST) -e 's|plugin_dir: ../plugins|plugin_dir: $(PLUGDIR)|' \
+		-e 's|path: ../logs/jobhost.log|path: $(LOGDIR)/jobhost.log|' \
+		$(MANIFEST_SRC) > $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml.new
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml ]; then \
+		mv $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml.new \
+			$(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml.example; \
+		echo "install: $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml exists: kept;" \
+			"the new example is jobhost.yaml.example beside it"; \
+	else \
+		mv $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml.new \
+			$(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml; \
+	fi
+	$(SUBST) $(if $(JOBHOST_USER),-e 's|@USER@|$(JOBHOST_USER)|g',-e '/@USER@/d') \
 		config/jobhost.service.in > $(DESTDIR)$(UNITDIR)/jobhost.service
-	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml $(DESTDIR)$(UNITDIR)/jobhost.service
+	for m in $(MANPAGES); do \
+		n=$$(basename $$m); \
+		$(SUBST) $$m > $(DESTDIR)$(MANDIR)/man$${n##*.}/$$n || exit 1; \
+	done
+	$(SUBST) config/bash-completion/jobhost > $(DESTDIR)$(BASHCOMPDIR)/jobhost
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml* $(DESTDIR)$(UNITDIR)/jobhost.service \
+		$(DESTDIR)$(PKGDIR)/jobhost.pc $(DESTDIR)$(BASHCOMPDIR)/jobhost \
+		$(DESTDIR)$(MANDIR)/man*/jobhost*
+
+# --- Debian packages --------------------------------------------------------
+# dpkg-buildpackage writes the packages beside the source tree it builds:
+# `make deb` builds a copy of this tree's files in build/deb/ so that they
+# land in build/deb/ (jobhost_*.deb, jobhost-dev_*.deb), not in the parent
+# directory. `dpkg-buildpackage -us -uc -b` in the tree works as well.
+deb:
+	@sh tests/install-deps.sh --quiet $(DEB_BUILD) $(DEB_PKG)
+	rm -rf build/deb && mkdir -p build/deb/src
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t build/deb/src
+	cd build/deb/src && dpkg-buildpackage -us -uc -b
+	@ls -1 build/deb/*.deb
 
 # --- housekeeping -----------------------------------------------------------
 lint:
