@@ -36,7 +36,7 @@ ifeq ($(VARIANT),tsan)
 SAN := -fsanitize=thread -fno-omit-frame-pointer
 OPT := -O1
 endif
-CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(SAN) $(CFLAGS)
+CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(SAN) $(CPPFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(SAN) $(LDFLAGS)
 
 OUT := build/$(VARIANT)
@@ -75,7 +75,7 @@ PLUGIN_CXXFLAGS = -std=c++17 -pedantic -Wall -Wextra -Werror -Wshadow -O2 -g -fP
 PLUGIN_LDFLAGS := -shared -Wl,-z,defs
 
 .PHONY: all test unit integration run deps check-deps check-build-deps asan tsan bench \
-	bench-deps fuzz install clean lint fmt screenshot deb
+	bench-deps fuzz install clean lint fmt screenshot deb daemon
 .DELETE_ON_ERROR:
 # Objects reached only through pattern rules would count as intermediate and
 # be deleted after each build, relinking every test the next time.
@@ -89,6 +89,9 @@ ABI_FIXTURES := $(patsubst tests/abi/fixtures/%.c,build/abi/plugins/%.so, \
 ABI_BIN := $(OUT)/tests/test_abi
 
 all: $(JOBHOST) $(PLUGINS) $(TEST_PLUGINS) $(UNIT_BIN) $(ABI_FIXTURES) $(ABI_BIN)
+
+# The daemon and the shipped plugins only: what a package needs.
+daemon: $(JOBHOST) $(PLUGINS)
 
 $(OUT)/host/%.o: host/%.c $(HOST_HDR) sdk/include/jobhost/plugin.h
 	@mkdir -p $(@D)
@@ -113,8 +116,10 @@ $(OUT)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h tests/common/*.h) $(LIB
 	$(CC) $(CFLAGS_ALL) -Itests/unit -Itests/common $(LDFLAGS_ALL) -o $@ $< $(TEST_COMMON_OBJ) \
 		$(LIB_OBJ) -lcunit $(LIBS)
 
+# The shipped plugins also take the caller's flags (a distribution's
+# hardening); the test fixtures are built as the SDK's one line builds them.
 plugins/%.so: plugins/%.c sdk/include/jobhost/plugin.h
-	$(CC) $(PLUGIN_CFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<
+	$(CC) $(PLUGIN_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(PLUGIN_LDFLAGS) $(LDFLAGS) -o $@ $<
 
 tests/plugins/%.so: tests/plugins/%.c $(wildcard tests/plugins/*.h) sdk/include/jobhost/plugin.h
 	$(CC) $(PLUGIN_CFLAGS) $(PLUGIN_LDFLAGS) -o $@ $<

@@ -174,7 +174,7 @@ class Install(DaemonTest):
         os.makedirs(out, exist_ok=True)
         os.chmod(out, 0o755)
         so = os.path.join(out, "template.so")
-        subprocess.run(["cc", "-shared", "-Wall", "-Wextra"] + cflags +
+        subprocess.run(["cc", "-shared", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra"] + cflags +
                        ["-Wl,-z,defs", "-o", so, self.path("share/jobhost/plugin_template.c")],
                        check=True)
         conf = os.path.join(self.tmp, "sdk.yaml")
