@@ -20,6 +20,7 @@ from harness import ROOT, SLOW, DaemonTest, main, wait_for
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 except ImportError:  # make test installs python3-selenium; say what is missing
@@ -96,15 +97,31 @@ class StatusPage(DaemonTest):
         wait_for(lambda: "off" not in driver.find_element(By.ID, "live").get_attribute("class"),
                  what="the live feed")
 
+    # The page redraws a job's row when its events come: an element found
+    # a moment ago may be gone. Each look finds afresh and retries.
+    def look(self, fn):
+        for _ in range(50):
+            try:
+                return fn()
+            except (StaleElementReferenceException, NoSuchElementException):
+                time.sleep(0.05)
+        return fn()
+
     def row(self, driver, job):
         return driver.find_element(By.CSS_SELECTOR, "tr[data-job='%s']" % job)
 
     def cell_text(self, driver, job, css):
-        return self.row(driver, job).find_element(By.CSS_SELECTOR, css).text
+        return self.look(lambda: driver.find_element(
+            By.CSS_SELECTOR, "tr[data-job='%s'] %s" % (job, css)).text)
+
+    def click(self, driver, job, css):
+        self.look(lambda: driver.find_element(
+            By.CSS_SELECTOR, "tr[data-job='%s'] %s" % (job, css)).click())
 
     def strip(self, driver, job):
-        return [e.get_attribute("class") for e in
-                self.row(driver, job).find_elements(By.CSS_SELECTOR, ".strip i") if e.get_attribute("class")]
+        return self.look(lambda: [
+            e.get_attribute("class") for e in driver.find_elements(
+                By.CSS_SELECTOR, "tr[data-job='%s'] .strip i" % job) if e.get_attribute("class")])
 
     def js_errors(self, driver):
         return [e for e in driver.get_log("browser")
@@ -119,12 +136,12 @@ class StatusPage(DaemonTest):
         self.assertEqual(ids, ["heartbeat", "nightly-report", "backup", "legacy-import"])
         self.assertEqual(self.cell_text(driver, "heartbeat", ".badge.state"), "ok")
         self.assertEqual(self.cell_text(driver, "legacy-import", ".badge.state"), "disabled")
-        self.assertIn("Europe/Berlin", self.row(driver, "nightly-report").text)
+        self.assertIn("Europe/Berlin", self.cell_text(driver, "nightly-report", "td.schedule"))
         self.assertEqual(self.strip(driver, "heartbeat"), [])
         self.assertIn("never", self.cell_text(driver, "heartbeat", "td.last"))
 
         driver.execute_script("window.__same_page = 42;")
-        self.row(driver, "heartbeat").find_element(By.CSS_SELECTOR, "button.run").click()
+        self.click(driver, "heartbeat", "button.run")
         wait_for(lambda: self.strip(driver, "heartbeat") == ["success"], what="the run in the strip")
         self.assertIn("success", self.cell_text(driver, "heartbeat", "td.last"))
         self.assertEqual(driver.execute_script("return window.__same_page;"), 42)  # no reload
@@ -149,21 +166,21 @@ class StatusPage(DaemonTest):
         d = self.start(JOBS)
         driver = self.browser()
         self.open(driver, d)
-        self.row(driver, "nightly-report").find_element(By.CSS_SELECTOR, "button.run").click()
+        self.click(driver, "nightly-report", "button.run")
         wait_for(lambda: self.cell_text(driver, "nightly-report", ".badge.state") == "failing",
                  what="failing")
         self.assertEqual(self.strip(driver, "nightly-report"), ["failure"])
         self.assertIn("failing", driver.find_element(By.ID, "counts").text)
         # running while it runs, from the feed
-        self.row(driver, "backup").find_element(By.CSS_SELECTOR, "button.run").click()
+        self.click(driver, "backup", "button.run")
         wait_for(lambda: self.cell_text(driver, "backup", ".badge.state") == "running",
                  what="running")
         # paused from the page
-        self.row(driver, "heartbeat").find_element(By.CSS_SELECTOR, "button.pause").click()
+        self.click(driver, "heartbeat", "button.pause")
         wait_for(lambda: self.cell_text(driver, "heartbeat", ".badge.state") == "paused",
                  what="paused")
         self.assertTrue(json.loads(d.get("/api/v1/jobs/heartbeat")[1])["paused"])
-        self.row(driver, "heartbeat").find_element(By.CSS_SELECTOR, "button.resume").click()
+        self.click(driver, "heartbeat", "button.resume")
         wait_for(lambda: self.cell_text(driver, "heartbeat", ".badge.state") == "ok", what="resumed")
 
     def test_token_is_asked_once(self):
@@ -177,7 +194,7 @@ class StatusPage(DaemonTest):
         d.start()
         driver = self.browser()
         self.open(driver, d)
-        self.row(driver, "heartbeat").find_element(By.CSS_SELECTOR, "button.run").click()
+        self.click(driver, "heartbeat", "button.run")
         dialog = driver.find_element(By.ID, "token-dialog")
         wait_for(lambda: dialog.get_attribute("open") is not None, what="the token dialog")
         driver.find_element(By.ID, "token-input").send_keys("page-s3cret")
@@ -186,7 +203,7 @@ class StatusPage(DaemonTest):
         self.assertEqual(driver.execute_script("return sessionStorage.getItem('jobhost.token')"),
                          "page-s3cret")
         self.assertEqual(driver.get_cookies(), [])  # a header, never a cookie
-        self.row(driver, "heartbeat").find_element(By.CSS_SELECTOR, "button.run").click()
+        self.click(driver, "heartbeat", "button.run")
         wait_for(lambda: self.strip(driver, "heartbeat") == ["success", "success"],
                  what="the second run, not asked again")
         self.assertIsNone(dialog.get_attribute("open"))
