@@ -14,12 +14,15 @@
  *     QUEUE_MAX is emptied and its connection marked to resync; `lost`
  *     marks them all. The main thread's events_reload appends the same
  *     way.
- *   - the HTTP polling thread pulls each connection (conn_next), registers
- *     a wake when there is nothing (conn_wait), and frees it when the
- *     connection goes (conn_free), all under `clients_lock`.
- * Lock order: clients_lock, then the HTTP server's (a wake resumes the
- * connection under clients_lock). `lock` is a leaf: nothing is taken
- * under it, and it is never held with clients_lock.
+ *   - the HTTP polling thread pulls each connection (conn_next, which
+ *     answers HTTP_STREAM_WAIT when there is nothing: the server parks
+ *     the connection until the wake it handed over with conn_bind_wake),
+ *     and frees it when the connection goes (conn_free), all under
+ *     `clients_lock`.
+ * Lock order: clients_lock, then the HTTP server's pump lock (a wake
+ * resumes the connection under clients_lock), then libmicrohttpd's.
+ * `lock` is a leaf: nothing is taken under it, and it is never held with
+ * clients_lock.
  */
 #include "io/events.h"
 
@@ -77,7 +80,7 @@ struct conn {
     struct buf out;           /* clients_lock: text not pulled yet */
     uint64_t dropped;         /* clients_lock: events dropped since the last resync */
     bool resync;              /* clients_lock: say resync before anything else */
-    void (*wake)(void *cls);  /* clients_lock: the server's, while it waits */
+    void (*wake)(void *cls);  /* clients_lock: the server's (bind_wake) */
     void *wake_cls;
 };
 
@@ -257,11 +260,8 @@ static void format_item(const struct ev_item *it, struct buf *out)
 
 static void wake_locked(struct conn *c)
 {
-    if (c->wake) {
-        void (*wake)(void *) = c->wake;
-        c->wake = NULL;
-        wake(c->wake_cls);
-    }
+    if (c->wake)
+        c->wake(c->wake_cls);
 }
 
 /* Appends `text` to every connection (`lost` > 0: tells each to resync
@@ -380,20 +380,18 @@ static int conn_next(void *state, struct buf *out)
     return rc;
 }
 
-static bool conn_wait(void *state, void (*wake)(void *cls), void *cls)
+/* The server's wake, handed over before the first pull; called whenever
+ * the connection's queue gets something (a wake while the connection is
+ * not parked is remembered by the server). Under clients_lock. */
+static void conn_bind_wake(void *state, void (*wake)(void *arg), void *arg)
 {
     struct conn *c = state;
     struct events *ev = c->ev;
-    bool waits;
 
     pthread_mutex_lock(&ev->clients_lock);
-    waits = c->out.len == 0 && !c->resync;
-    if (waits) {
-        c->wake = wake;
-        c->wake_cls = cls;
-    }
+    c->wake = wake;
+    c->wake_cls = arg;
     pthread_mutex_unlock(&ev->clients_lock);
-    return waits;
 }
 
 static void conn_free(void *state)
@@ -419,7 +417,7 @@ static void handle_events(void *arg, const struct http_request *req, struct http
     struct events *ev = arg;
     struct conn *c = xcalloc(1, sizeof(*c));
     char when[RFC3339_BUFLEN];
-    struct http_stream st = {conn_next, conn_free, c, conn_wait};
+    struct http_stream st = {conn_next, conn_free, c, conn_bind_wake};
     (void)req;
 
     c->ev = ev;

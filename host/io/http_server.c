@@ -50,16 +50,6 @@
  * one, so a client that stops reading holds one piece, not the body. The
  * reader runs on the polling thread; its free callback on the polling
  * thread too, or on the main thread inside MHD_stop_daemon.
- *
- * A stream that has nothing yet (HTTP_STREAM_WAIT: the live events of
- * GET /api/v1/events) is parked: pump_park suspends its connection from
- * inside the content reader (where libmicrohttpd allows it), puts it on
- * `parked` and hands the stream a wake, pump_wake, which resumes it from
- * the thread that has the next piece. An idle feed so costs no polling.
- * http_stop resumes every parked stream, which then ends at its next
- * pull. Lock order for streams: the stream's own lock (it calls the wake
- * under it), then s->lock, then libmicrohttpd's; nothing takes a stream's
- * lock under s->lock.
  */
 #include "io/http_server.h"
 
@@ -119,7 +109,7 @@ struct http_server {
     pthread_mutex_t lock;     /* the deferred requests; see DESIGN */
     pthread_cond_t drained;   /* lock: signalled when `waiting` empties */
     struct conn_req *waiting; /* lock: requests waiting for a deferred answer */
-    struct pump *parked;      /* lock: streams waiting for their next piece */
+    struct pump *pumps;       /* lock: streamed bodies that may wait (bind_wake) */
     bool stopping;            /* lock: http_stop began; no request starts waiting */
 };
 
@@ -437,73 +427,62 @@ static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char
 
 /* A streamed body as libmicrohttpd's content reader sees it: the piece
  * being sent and how much of it is out. Polling thread (and the main
- * thread in MHD_stop_daemon, for pump_free). */
+ * thread in MHD_stop_daemon, for pump_free).
+ *
+ * A stream that may wait (bind_wake) parks its connection when it has
+ * nothing (MHD_suspend_connection, from the content reader, where
+ * libmicrohttpd allows it) until its wake resumes it, from any thread.
+ * `wlock` orders the two: a wake that comes first is remembered and the
+ * reader comes back at once instead of parking. Such pumps are on the
+ * server's `pumps` list, so http_stop can wake every parked one before
+ * libmicrohttpd stops (it must not stop with a connection suspended).
+ * Lock order: s->lock, then a pump's wlock, then libmicrohttpd's. */
 struct pump {
     struct http_stream stream;
     struct buf piece;
     size_t off;
     bool last; /* the stream gave its last piece */
-    /* A stream that waits (HTTP_STREAM_WAIT): its connection is suspended
-     * and the pump is on s->parked until the stream's wake. Under s->lock. */
-    struct http_server *s;
-    struct MHD_Connection *c;
-    struct pump *prev, *next;
-    bool parked;
+    struct http_server *server;
+    struct MHD_Connection *conn;
+    pthread_mutex_t wlock;
+    bool waits;  /* the stream may return HTTP_STREAM_WAIT (on s->pumps) */
+    bool parked; /* wlock: the connection is suspended */
+    bool woken;  /* wlock: a wake came while it was not parked */
+    bool cut;    /* wlock: the server stops: end the body */
+    struct pump *prev, *next; /* s->lock */
 };
 
-/* Takes p off s->parked and resumes its connection, once. Under s->lock. */
-static void unpark_locked(struct pump *p)
+/* The stream's owner has more (any thread). */
+static void pump_wake(void *arg)
 {
-    struct http_server *s = p->s;
+    struct pump *p = arg;
 
-    if (!p->parked)
-        return;
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        s->parked = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    p->prev = p->next = NULL;
-    p->parked = false;
-    MHD_resume_connection(p->c);
-}
-
-/* The stream's wake: its next piece is ready. Any thread. */
-static void pump_wake(void *cls)
-{
-    struct pump *p = cls;
-
-    pthread_mutex_lock(&p->s->lock);
-    unpark_locked(p);
-    pthread_mutex_unlock(&p->s->lock);
-}
-
-/* The stream has nothing yet: suspend the connection until its wake (or
- * http_stop). Polling thread, inside libmicrohttpd's content reader, where
- * suspending is allowed. False when the server is stopping: the body ends
- * here. */
-static bool pump_park(struct pump *p)
-{
-    struct http_server *s = p->s;
-
-    pthread_mutex_lock(&s->lock);
-    if (s->stopping) {
-        pthread_mutex_unlock(&s->lock);
-        return false;
+    pthread_mutex_lock(&p->wlock);
+    if (p->parked) {
+        p->parked = false;
+        MHD_resume_connection(p->conn);
+    } else {
+        p->woken = true;
     }
-    p->parked = true;
-    p->prev = NULL;
-    p->next = s->parked;
-    if (s->parked)
-        s->parked->prev = p;
-    s->parked = p;
-    /* Suspend before the wake can come: it resumes under this lock. */
-    MHD_suspend_connection(p->c);
-    pthread_mutex_unlock(&s->lock);
-    if (!p->stream.wait(p->stream.state, pump_wake, p))
-        pump_wake(p); /* ready already */
-    return true;
+    pthread_mutex_unlock(&p->wlock);
+}
+
+/* Nothing now: park unless a wake came meanwhile. Polling thread. */
+static ssize_t pump_wait(struct pump *p)
+{
+    ssize_t rc = 0;
+
+    pthread_mutex_lock(&p->wlock);
+    if (p->cut)
+        rc = MHD_CONTENT_READER_END_WITH_ERROR;
+    else if (p->woken)
+        p->woken = false; /* 0: libmicrohttpd comes back at once */
+    else {
+        p->parked = true;
+        MHD_suspend_connection(p->conn);
+    }
+    pthread_mutex_unlock(&p->wlock);
+    return rc;
 }
 
 static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
@@ -520,11 +499,10 @@ static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
         int rc = p->stream.next(p->stream.state, &p->piece);
         if (rc < 0) /* libmicrohttpd closes the connection: no chunk terminator */
             return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (rc == HTTP_STREAM_WAIT && p->stream.wait && p->piece.len == 0) {
-            if (!pump_park(p))
-                return MHD_CONTENT_READER_END_OF_STREAM; /* stopping */
-            return 0; /* suspended: not polled until the wake */
-        }
+        if (rc == HTTP_STREAM_WAIT && p->waits && p->piece.len == 0)
+            return pump_wait(p);
+        if (rc == HTTP_STREAM_WAIT)
+            rc = 1;
         p->last = rc == 0;
         /* One piece of work per call, even when it gave no bytes (gzip
          * holding its output back): 0 makes libmicrohttpd serve the other
@@ -547,21 +525,19 @@ static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
 static void pump_free(void *cls)
 {
     struct pump *p = cls;
-
-    if (p->s) {
-        pthread_mutex_lock(&p->s->lock);
-        if (p->parked) { /* not resumed: nothing may wake it any more */
-            if (p->prev)
-                p->prev->next = p->next;
-            else
-                p->s->parked = p->next;
-            if (p->next)
-                p->next->prev = p->prev;
-            p->parked = false;
-        }
-        pthread_mutex_unlock(&p->s->lock);
+    if (p->waits) {
+        struct http_server *s = p->server;
+        pthread_mutex_lock(&s->lock);
+        if (p->prev)
+            p->prev->next = p->next;
+        else
+            s->pumps = p->next;
+        if (p->next)
+            p->next->prev = p->prev;
+        pthread_mutex_unlock(&s->lock);
     }
-    http_stream_free(&p->stream); /* after it, the stream calls no wake */
+    http_stream_free(&p->stream); /* the owner's wakes end here */
+    pthread_mutex_destroy(&p->wlock);
     buf_free(&p->piece);
     free(p);
 }
@@ -602,10 +578,11 @@ static enum MHD_Result send_response(struct http_server *s, struct MHD_Connectio
     } else if (resp->stream.next) {
         struct pump *p = xcalloc(1, sizeof *p);
         p->stream = resp->stream;
-        p->s = s;
-        p->c = c;
         resp->stream = (struct http_stream){0};
-        if (p->stream.wait) {
+        p->server = s;
+        p->conn = c;
+        pthread_mutex_init(&p->wlock, NULL);
+        if (p->stream.bind_wake) {
             /* A live feed: the kernel's autotuned send buffer (megabytes)
              * would hold what the stream's own bound is there to drop. */
             const union MHD_ConnectionInfo *ci =
@@ -613,6 +590,15 @@ static enum MHD_Result send_response(struct http_server *s, struct MHD_Connectio
             int size = FEED_SNDBUF;
             if (ci)
                 (void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+            p->waits = true;
+            pthread_mutex_lock(&s->lock);
+            p->cut = s->stopping;
+            p->next = s->pumps;
+            if (s->pumps)
+                s->pumps->prev = p;
+            s->pumps = p;
+            pthread_mutex_unlock(&s->lock);
+            p->stream.bind_wake(p->stream.state, pump_wake, p);
         }
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_PIECE, pump_read, p,
                                               pump_free);
@@ -1063,11 +1049,16 @@ static void answer_waiting(struct http_server *s)
     s->stopping = true;
     for (struct conn_req *cr = s->waiting; cr; cr = cr->next)
         http_deferred_cancel(cr->deferred, 503, STOPPING_TEXT);
-    /* Streams waiting for a piece: resumed, they end at their next pull
-     * (pump_park refuses from now on). libmicrohttpd must not be stopped
-     * with a connection suspended. */
-    while (s->parked)
-        unpark_locked(s->parked);
+    /* Bodies that wait: cut off, and resumed so libmicrohttpd sees it */
+    for (struct pump *p = s->pumps; p; p = p->next) {
+        pthread_mutex_lock(&p->wlock);
+        p->cut = true;
+        if (p->parked) {
+            p->parked = false;
+            MHD_resume_connection(p->conn);
+        }
+        pthread_mutex_unlock(&p->wlock);
+    }
     while (s->waiting && pthread_cond_timedwait(&s->drained, &s->lock, &deadline) == 0)
         ;
     pthread_mutex_unlock(&s->lock);

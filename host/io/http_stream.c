@@ -152,7 +152,7 @@ int http_stream_gzip(struct http_stream *s)
 {
     struct gzip_stream *g;
 
-    if (s->wait)
+    if (s->bind_wake)
         return -EINVAL; /* a live feed: a piece held back by deflate would wait with it */
     g = xcalloc(1, sizeof *g);
 

@@ -38,22 +38,24 @@ struct http_stream {
     int (*next)(void *state, struct buf *out);
     void (*free)(void *state);
     void *state;
-    /* For a stream whose next piece may not exist yet (a live feed such
-     * as Server-Sent Events): `next` may then return HTTP_STREAM_WAIT,
-     * having appended nothing, and the server stops pulling the
-     * connection (it costs no CPU while it waits) and calls `wait`. It
-     * returns true when it will call wake(cls) exactly once, from any
-     * thread, once a piece is ready or the stream has ended; false when
-     * that is so already (the server then pulls again at once). wake must
-     * not be called after `free` has run. NULL: `next` never returns
-     * HTTP_STREAM_WAIT. A stream that waits is never gzipped, and its
- * socket's send buffer is kept small (64 KiB): what a client that stops
- * reading holds is then the stream's own bound, not the kernel's. */
-    bool (*wait)(void *state, void (*wake)(void *cls), void *cls);
+    /* Optional, for a body that follows something as it happens (a run's
+     * output): `next` may also return HTTP_STREAM_WAIT, appending nothing,
+     * when there is nothing yet; the server then stops polling the
+     * connection until the stream's owner calls wake(wake_arg), from any
+     * thread. The server hands the wake over with bind_wake before the
+     * first `next`; it may be called until `free` has returned (a wake
+     * before the wait is not lost). While the server stops, `next` is
+     * called once more and then the body is cut off. */
+    void (*bind_wake)(void *state, void (*wake)(void *arg), void *wake_arg);
 };
 
-/* What `next` returns when it has nothing yet; see `wait`. */
+/* `next`: nothing now, come back after the wake (see bind_wake). */
 #define HTTP_STREAM_WAIT 2
+
+/* A stream that waits (bind_wake) is never gzipped (http_stream_gzip
+ * refuses it), and the server keeps its socket's send buffer small
+ * (64 KiB): what a client that stops reading holds is then the stream's
+ * own bound, not the kernel's autotuned megabytes. */
 
 /* Piece size for bodies the HTTP layer cuts itself. */
 #define HTTP_STREAM_PIECE (64 * 1024)
