@@ -232,6 +232,7 @@ SYSCONFDIR ?= $(PREFIX)/etc
 endif
 UNITDIR ?= $(LIBDIR)/systemd/system
 LOGDIR ?= /var/log/jobhost
+STATEDIR ?= /var/lib/jobhost
 JOBHOST_USER ?=
 MANIFEST_SRC ?= config/jobhost.yaml
 MANPAGES := docs/man/jobhost.8 docs/man/jobhost.yaml.5 docs/man/jobhost-plugin.7
@@ -240,6 +241,7 @@ MANPAGES := docs/man/jobhost.8 docs/man/jobhost.yaml.5 docs/man/jobhost-plugin.7
 SUBST := sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	-e 's|@PLUGDIR@|$(PLUGDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
 	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@LOGDIR@|$(LOGDIR)|g' \
+	-e 's|@STATEDIR@|$(STATEDIR)|g' \
 	-e 's|@DATADIR@|$(DATADIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
 	-e 's|@PKGDIR@|$(PKGDIR)|g' -e 's|@UNITDIR@|$(UNITDIR)|g'
 
@@ -255,6 +257,7 @@ install: $(JOBHOST) $(PLUGINS)
 	install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGDIR)/
 	$(SUBST) -e 's|plugin_dir: ../plugins|plugin_dir: $(PLUGDIR)|' \
 		-e 's|path: ../logs/jobhost.log|path: $(LOGDIR)/jobhost.log|' \
+		-e 's|path: ../state/jobhost.db|path: $(STATEDIR)/jobhost.db|' \
 		$(MANIFEST_SRC) > $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml.new
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml ]; then \
 		mv $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml.new \
