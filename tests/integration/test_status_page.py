@@ -244,6 +244,13 @@ class StatusPage(DaemonTest):
         wait_for(lambda: dark.find_elements(By.CSS_SELECTOR, "#runs tbody tr[data-run]"),
                  what="its runs")
         self.assertIn("fixture failure", dark.find_element(By.ID, "runs").text)
+        # a run's output: its records from the run store, or why there are none
+        self.look(lambda: dark.find_element(By.CSS_SELECTOR, "#runs tbody tr[data-run]").click())
+        wait_for(lambda: dark.find_element(By.ID, "output-text").text not in ("", "\u2026"),
+                 what="the run's output")
+        text = dark.find_element(By.ID, "output-text").text
+        self.assertTrue("run store" in text or "(no records)" in text or " level=" in text or
+                        " info " in text, text)
         bg_dark = dark.execute_script("return getComputedStyle(document.body).backgroundColor")
         self.assertNotEqual(bg_light, bg_dark)
         self.assertEqual(bg_light, "rgb(255, 255, 255)")
