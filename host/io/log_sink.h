@@ -88,6 +88,12 @@ extern const struct log_sink_ops log_journald_sink;
  * (`emit`); to stderr when none does, so that it is never lost. */
 void log_writer_emit(const struct log_record *r, int level, const char *event);
 
+/* Writer: the same from sink `from` about itself, to every other sink of
+ * the set, the file among them (a syslog that cannot be reached is said in
+ * the file being tailed); to stderr when there is no other. */
+void log_writer_emit_others(const struct log_sink *from, const struct log_record *r, int level,
+                            const char *event);
+
 /* The syslog ident and facility of `cfg` as syslog and journald use them:
  * "jobhost" when unset, LOG_DAEMON for 0 (LOG_KERN, which a process cannot
  * use, taken as "not set"). */

@@ -110,6 +110,31 @@ void log_writer_emit(const struct log_record *r, int level, const char *event)
         log_stderr_write(log_line_text(&l), l.len);
 }
 
+void log_writer_emit_others(const struct log_sink *from, const struct log_record *r, int level,
+                            const char *event)
+{
+    size_t ev_len = strnlen(event, LOG_FIELD_MAX);
+    struct log_line l;
+    bool any = false;
+
+    log_line_view(&l, r, level, event, ev_len, NULL, 0, NULL, 0);
+    for (size_t i = 0; g_in_use && i < g_in_use->n; i++) {
+        struct log_sink *s = g_in_use->sink[i];
+        if (s == from)
+            continue;
+        if (s->ops->emit) {
+            s->ops->emit(s, &l);
+        } else {
+            s->ops->write(s, &l);
+            if (s->ops->flush)
+                s->ops->flush(s);
+        }
+        any = true;
+    }
+    if (!any)
+        log_stderr_write(log_line_text(&l), l.len);
+}
+
 static void sinks_flush(struct log_sinks *set)
 {
     log_queue_sink_enter();

