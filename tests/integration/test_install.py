@@ -204,7 +204,8 @@ class Install(DaemonTest):
                                text=True, env=dict(os.environ, PATH=path), timeout=30 * SLOW)
             return sorted(w for w in p.stdout.split("\n") if w)
 
-        self.assertEqual(complete("jobhost "), ["check", "ctl", "describe", "next", "run-once"])
+        self.assertEqual(complete("jobhost "),
+                         ["check", "ctl", "describe", "history", "next", "run-once"])
         self.assertIn("--listen", complete("jobhost --l"))
         self.assertEqual(complete("jobhost ctl "),
                          sorted("status list show run pause resume history logs reload".split()))
