@@ -56,7 +56,7 @@ sources() {
         host/core/yamltree.c host/lib/arena.c host/lib/idtable.c host/lib/listen.c \
         host/lib/units.c host/lib/util.c host/lib/trigger.c \
         host/lib/tz.c host/lib/civil.c host/core/log.c host/core/log_record.c \
-        host/core/log_queue.c host/lib/logfmt.c host/lib/numfmt.c \
+        host/core/log_queue.c host/core/log_capture.c host/lib/logfmt.c host/lib/numfmt.c \
         host/lib/utf8.c host/core/clock.c host/lib/sha256.c host/lib/suggest.c ;;
     cron) echo host/lib/trigger.c host/lib/tz.c host/lib/civil.c host/lib/units.c host/lib/util.c ;;
     units) echo host/lib/units.c ;;
