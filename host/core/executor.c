@@ -190,6 +190,10 @@ static bool execute(struct worker *w, struct task *t)
         case CLAIM_LOST: /* another node runs it: its history says so */
             executor_release_instance(t->job);
             return true;
+        case CLAIM_FULL:
+            executor_release_instance(t->job);
+            outcome_skipped(t->job, SKIP_MAX_INSTANCES, t->opts.scheduled_wall_ns, 1);
+            return true;
         case CLAIM_UNAVAILABLE:
             executor_release_instance(t->job);
             outcome_skipped(t->job, SKIP_STORE_UNAVAILABLE, t->opts.scheduled_wall_ns, 1);

@@ -40,9 +40,11 @@ struct job;
  * set opts->run_id (the id the claim records). A firing queued ahead of
  * its time is claimed before it waits for it. Returns CLAIM_WON (run it;
  * *token is handed to claim_done after the run), CLAIM_LOST (another node
- * runs it: nothing is reported) or CLAIM_UNAVAILABLE (the claim could not
- * be made: reported skipped, store_unavailable, never run). */
-enum executor_claim { CLAIM_WON = 0, CLAIM_LOST, CLAIM_UNAVAILABLE };
+ * runs it: nothing is reported), CLAIM_FULL (the job has max_instances
+ * runs in flight across the cluster: this node reports the skip) or
+ * CLAIM_UNAVAILABLE (the claim could not be made: reported skipped,
+ * store_unavailable, never run). */
+enum executor_claim { CLAIM_WON = 0, CLAIM_LOST, CLAIM_FULL, CLAIM_UNAVAILABLE };
 typedef enum executor_claim (*executor_claim_fn)(void *arg, struct job *job,
                                                  struct run_opts *opts, uint64_t *token);
 /* After a claimed run returned (its finish reported), same thread; run

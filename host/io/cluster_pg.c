@@ -190,8 +190,8 @@ enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *o
                                   uint64_t *token)
 {
     struct cluster *c = arg;
-    const char *v[6];
-    char sched[24], off[16], inst[24], rid[24];
+    const char *v[7];
+    char sched[24], off[16], inst[24], rid[24], max[16];
     enum executor_claim rc = CLAIM_UNAVAILABLE;
     int64_t t0 = mono_ns();
     struct slot *s;
@@ -204,28 +204,24 @@ enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *o
              trigger_utc_offset(&job->spec->trigger, opts->scheduled_wall_ns));
     snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
     snprintf(rid, sizeof(rid), "%" PRId64, (int64_t)opts->run_id);
+    snprintf(max, sizeof(max), "%u", job->spec->max_instances);
     v[0] = job->spec->id;
     v[1] = sched;
     v[2] = off;
     v[3] = c->node;
     v[4] = inst;
     v[5] = rid;
+    v[6] = max;
     s = pool_take(c);
     if (!s) {
         atomic_fetch_add(&c->errors, 1);
         return CLAIM_UNAVAILABLE;
     }
-    /* One round trip: the insert happens only while this node's lease
-     * runs by the database's clock; the first column tells a lost claim
-     * from a lapsed lease. */
-    res = PQexecParams(s->conn,
-                       "WITH me AS (SELECT 1 FROM jh_nodes WHERE name = $4 AND instance = $5"
-                       "  AND lease_until > now()),"
-                       " ins AS (INSERT INTO jh_claims(job, scheduled, utc_offset, node, instance,"
-                       "  run_id) SELECT $1, $2, $3, $4, $5, $6 FROM me"
-                       "  ON CONFLICT DO NOTHING RETURNING token)"
-                       " SELECT EXISTS (SELECT 1 FROM me), (SELECT token FROM ins)",
-                       6, NULL, v, NULL, NULL, 0);
+    /* one round trip (jh_claim, io/store_pg.c): the lease, max_instances
+     * across the cluster, the firing's key */
+    res = PQexecParams(s->conn, "SELECT leased, token, full_up FROM jh_claim($1, $2, $3, $4, $5,"
+                       " $6, $7)",
+                       7, NULL, v, NULL, NULL, 0);
     if (!ok(res) || PQntuples(res) != 1) {
         db_error(c, "claim", res, s->conn);
         PQclear(res);
@@ -241,6 +237,9 @@ enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *o
     } else if (PQgetisnull(res, 0, 1)) {
         atomic_fetch_add(&c->lost, 1);
         rc = CLAIM_LOST;
+    } else if (PQgetvalue(res, 0, 2)[0] == 't') {
+        atomic_fetch_add(&c->won, 1);
+        rc = CLAIM_FULL; /* ours to record as skipped */
     } else {
         *token = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
         atomic_fetch_add(&c->won, 1);

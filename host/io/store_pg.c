@@ -76,7 +76,33 @@ static const char schema_v1[] =
     " run_id bigint NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now(),"
     " state text NOT NULL DEFAULT 'running', ended_at timestamptz, reaped_by text,"
     " PRIMARY KEY(job, scheduled, utc_offset));"
-    "CREATE INDEX jh_claims_running ON jh_claims(node) WHERE state = 'running';";
+    "CREATE INDEX jh_claims_running ON jh_claims(node) WHERE state = 'running';"
+    "CREATE INDEX jh_claims_job_running ON jh_claims(job) WHERE state = 'running';"
+    "CREATE INDEX jh_claims_age ON jh_claims(claimed_at) WHERE state <> 'running';"
+    /* A claim in one round trip: nothing while the node's lease has lapsed
+     * (by the database's clock); with max_instances, the job's claims in
+     * flight across the cluster are counted under a lock of the job's
+     * (each statement of a function sees what committed before it), and a
+     * full job's firing is claimed as 'skipped', so that one node records
+     * the skip. token NULL: another node holds the firing. */
+    "CREATE FUNCTION jh_claim(p_job text, p_scheduled bigint, p_offset int, p_node text,"
+    " p_instance bigint, p_run bigint, p_max int)"
+    " RETURNS TABLE(leased boolean, token bigint, full_up boolean) LANGUAGE plpgsql AS $f$"
+    " DECLARE t bigint; st text := 'running'; BEGIN"
+    "  IF NOT EXISTS (SELECT 1 FROM jh_nodes WHERE name = p_node AND instance = p_instance"
+    "   AND lease_until > now()) THEN"
+    "   RETURN QUERY SELECT false, NULL::bigint, false; RETURN;"
+    "  END IF;"
+    "  IF p_max > 0 THEN"
+    "   PERFORM pg_advisory_xact_lock(hashtext('jh_claim ' || p_job));"
+    "   IF (SELECT count(*) FROM jh_claims WHERE job = p_job AND state = 'running')"
+    "    >= p_max THEN st := 'skipped'; END IF;"
+    "  END IF;"
+    "  INSERT INTO jh_claims(job, scheduled, utc_offset, node, instance, run_id, state)"
+    "   VALUES (p_job, p_scheduled, p_offset, p_node, p_instance, p_run, st)"
+    "   ON CONFLICT DO NOTHING RETURNING jh_claims.token INTO t;"
+    "  RETURN QUERY SELECT true, t, st = 'skipped';"
+    " END $f$;";
 
 /* The advisory lock that serialises schema work between nodes starting
  * together ("jhschema"). */
@@ -769,6 +795,18 @@ static int pg_prune(struct store *base, const struct store_retention *r, int64_t
         return rc;
     if (n == 64)
         return 1;
+    if (!dry_run && r->max_age_ns > 0) {
+        /* settled claims older than the history kept: what a node needs of
+         * them (who holds a firing) is long decided */
+        struct params q = {0};
+        p_i64(&q, r->max_age_ns / 1000);
+        rc = exec_p(s,
+                    "DELETE FROM jh_claims WHERE state <> 'running'"
+                    " AND claimed_at < now() - $1 * interval '1 microsecond'",
+                    &q, "pruning claims");
+        if (rc < 0)
+            return rc;
+    }
     *cursor = 0;
     return 0;
 }

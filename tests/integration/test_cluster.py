@@ -363,6 +363,31 @@ class Cluster(DaemonTest):
         self.assertFalse(nodes["a"]["live"])
         self.assertIsNotNone(nodes["a"]["stopped"])
 
+    def test_max_instances_holds_across_the_cluster(self):
+        jobs = ("  - id: one\n    plugin: ledger\n    trigger: {interval: 1s}\n"
+                "    max_instances: 1\n"
+                "    params: {path: %s, tag: one, hold: 2500ms}\n" % self.ledger)
+        nodes = [self.node("n%d" % i, jobs) for i in range(3)]
+        time.sleep(9)
+        for d in nodes:
+            d.stop()
+        runs = self.pg.psql("SELECT started, finished, node FROM jh_runs r JOIN jh_jobs j"
+                            " ON j.key = r.job WHERE j.id = 'one' AND r.result = 0"
+                            " ORDER BY started", self.db)
+        spans = [(int(a), int(b)) for a, b, _ in runs]
+        self.assertGreaterEqual(len(spans), 2, runs)
+        for (_, end), (start, _) in zip(spans, spans[1:]):
+            self.assertLessEqual(end, start, "two runs of a max_instances: 1 job at once")
+        # the firings that fell while it ran are recorded skipped (by the
+        # node that claimed them as such, and by the one running it, which
+        # skips them before claiming), and none of them ran
+        skips = self.pg.psql("SELECT DISTINCT scheduled FROM jh_runs r JOIN jh_jobs j"
+                             " ON j.key = r.job WHERE j.id = 'one' AND r.result = 7"
+                             " AND r.reason = 0", self.db)
+        self.assertTrue(skips)
+        lines = self.lines()
+        self.assertEqual(len(lines), len({n for _, n, _, _ in lines}), "a firing ran twice")
+
     def test_two_live_nodes_with_one_name_are_refused(self):
         jobs = self.jobs(1, period="1s")
         self.node("same", jobs)
