@@ -27,7 +27,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/run.h"
 #include "lib/util.h"
@@ -40,6 +42,7 @@ struct pg_store {
     uint64_t instance;
     int64_t lease_ns;
     int pid;
+    char host[256]; /* this machine's name: a dead start of the node here is seen */
     bool tool;
     char errmsg[512];
 };
@@ -54,7 +57,7 @@ static const struct store_ops pg_ops;
 /* --- the schema ---------------------------------------------------------------- */
 
 static const char schema_v1[] =
-    "CREATE TABLE jh_nodes(name text PRIMARY KEY, instance bigint NOT NULL, pid int,"
+    "CREATE TABLE jh_nodes(name text PRIMARY KEY, instance bigint NOT NULL, host text, pid int,"
     " version text, manifest_sha256 text, started_at timestamptz NOT NULL DEFAULT now(),"
     " heartbeat_at timestamptz NOT NULL DEFAULT now(), lease_until timestamptz NOT NULL,"
     " stopped_at timestamptz, running int NOT NULL DEFAULT 0);"
@@ -326,6 +329,8 @@ static int pg_open(const struct store_config *cfg, struct store **out, char *err
     s->lease_ns = cfg->lease_ns > 0 ? cfg->lease_ns : 15 * (int64_t)1000000000;
     s->pid = cfg->pid;
     s->tool = cfg->tool;
+    if (gethostname(s->host, sizeof(s->host) - 1) < 0)
+        s->host[0] = '\0';
     rc = store_pg_connect(cfg->path, &s->conn, err, errlen);
     if (rc < 0) {
         free(s);
@@ -358,17 +363,33 @@ static int live_elsewhere(struct pg_store *s, char *err, size_t errlen)
     p_text(&p, s->node);
     p_i64(&p, (int64_t)s->instance);
     res = run(s->conn,
-              "SELECT pid, round(extract(epoch FROM lease_until - now())) FROM jh_nodes"
-              " WHERE name = $1 AND instance <> $2 AND stopped_at IS NULL"
+              "SELECT pid, round(extract(epoch FROM lease_until - now())), host, instance"
+              " FROM jh_nodes WHERE name = $1 AND instance <> $2 AND stopped_at IS NULL"
               " AND lease_until >= now()",
               &p);
     if (result_status(res) < 0)
         return fail(s, res, "reading the nodes");
     if (PQntuples(res) == 1) {
+        int pid = (int)get_i64(res, 0, 0);
+        const char *host = get_text(res, 0, 2);
+        if (host && s->host[0] && strcmp(host, s->host) == 0 && pid > 0 &&
+            kill(pid, 0) < 0 && errno == ESRCH) {
+            /* an earlier start on this machine that died (a crash, kill -9,
+             * and systemd restarting it): its lease ends now, and its runs
+             * in flight are closed at restore */
+            struct params q = {0};
+            p_text(&q, s->node);
+            q.v[q.n++] = PQgetvalue(res, 0, 3);
+            PQclear(res);
+            return exec_p(s,
+                          "UPDATE jh_nodes SET lease_until = now() - interval '1 microsecond'"
+                          " WHERE name = $1 AND instance = $2",
+                          &q, "ending a dead start's lease");
+        }
         snprintf(err, errlen,
-                 "node \"%s\" is live already (pid %s, its lease runs %s s more): two live "
-                 "nodes cannot share one name (host.node)",
-                 s->node, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+                 "node \"%s\" is live already (pid %d on %s, its lease runs %s s more): two "
+                 "live nodes cannot share one name (host.node)",
+                 s->node, pid, host ? host : "?", PQgetvalue(res, 0, 1));
         rc = -EBUSY;
     }
     PQclear(res);
@@ -388,11 +409,13 @@ static int register_node(struct pg_store *s, char *err, size_t errlen)
     p_i64(&p, s->pid);
     p_text(&p, s->version);
     p_i64(&p, s->lease_ns / 1000);
+    p_text(&p, s->host);
     res = run(s->conn,
-              "INSERT INTO jh_nodes(name, instance, pid, version, lease_until)"
-              " VALUES ($1, $2, $3, $4, now() + $5 * interval '1 microsecond')"
+              "INSERT INTO jh_nodes(name, instance, pid, version, lease_until, host)"
+              " VALUES ($1, $2, $3, $4, now() + $5 * interval '1 microsecond', $6)"
               " ON CONFLICT (name) DO UPDATE SET instance = EXCLUDED.instance,"
-              " pid = EXCLUDED.pid, version = EXCLUDED.version, started_at = now(),"
+              " pid = EXCLUDED.pid, version = EXCLUDED.version, host = EXCLUDED.host,"
+              " started_at = now(),"
               " heartbeat_at = now(), lease_until = EXCLUDED.lease_until, stopped_at = NULL"
               " WHERE jh_nodes.instance = EXCLUDED.instance OR jh_nodes.stopped_at IS NOT NULL"
               " OR jh_nodes.lease_until < now()"

@@ -397,6 +397,25 @@ class Cluster(DaemonTest):
         self.assertEqual(rc, 1)
         self.assertIn("live already", second.stderr_text())
 
+    def test_a_node_killed_here_restarts_at_once(self):
+        # a crash and systemd's restart: the name's holder is a dead pid of
+        # this machine, so the new start takes the name over at once
+        jobs = ("  - id: slow\n    plugin: ledger\n    trigger: {interval: 1s}\n"
+                "    params: {path: %s, tag: slow, hold: 30s}\n" % self.ledger)
+        first = self.node("r", jobs, lease="15s")
+        wait_for(lambda: self.lines(), timeout=10, what="a run in flight")
+        first.send(signal.SIGKILL)
+        first.proc.wait(timeout=10)
+        again = self.node("r", jobs, lease="15s", start=False)
+        t0 = time.monotonic()
+        again.start()
+        self.assertLess(time.monotonic() - t0, 10 * SLOW)
+        # the run the dead start left in flight is closed as interrupted
+        rows = self.pg.psql("SELECT count(*) FROM jh_runs WHERE node = 'r' AND result = 6",
+                            self.db)
+        self.assertEqual(rows[0][0], "1")
+        again.stop()
+
     def test_check_refuses_a_cluster_on_sqlite(self):
         d = Daemon(self.jobs(1), host_extra="  cluster: {lease: 15s}\n")
         self.addCleanup(d.close)
