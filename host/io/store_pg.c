@@ -379,7 +379,7 @@ static int live_elsewhere(struct pg_store *s, char *err, size_t errlen)
              * in flight are closed at restore */
             struct params q = {0};
             p_text(&q, s->node);
-            q.v[q.n++] = PQgetvalue(res, 0, 3);
+            p_i64(&q, get_i64(res, 0, 3)); /* copied: res goes now */
             PQclear(res);
             return exec_p(s,
                           "UPDATE jh_nodes SET lease_until = now() - interval '1 microsecond'"
