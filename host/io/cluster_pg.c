@@ -73,6 +73,13 @@ struct cluster {
     PGconn *lease_conn;           /* the lease thread's */
     int64_t last_lease_fail;      /* lease thread */
 
+    /* Final writes that could not be made (the database was away): the
+     * lease thread makes them after its next renewal, so a live node's
+     * finished run does not hold its job's max_instances. Under
+     * `stats_lock`. */
+    uint64_t *undone;
+    size_t n_undone, cap_undone;
+
     atomic_uint_fast64_t won, lost, errors, fenced, renewals, renewal_failures, reaped,
         db_errors, notifications;
     pthread_mutex_t stats_lock;
@@ -251,39 +258,83 @@ enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *o
     return rc;
 }
 
-void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint64_t token)
+static void queue_undone(struct cluster *c, uint64_t token)
 {
-    struct cluster *c = arg;
+    pthread_mutex_lock(&c->stats_lock);
+    if (c->n_undone == c->cap_undone) {
+        c->cap_undone = c->cap_undone ? 2 * c->cap_undone : 64;
+        c->undone = xrealloc(c->undone, c->cap_undone * sizeof(*c->undone));
+    }
+    c->undone[c->n_undone++] = token;
+    pthread_mutex_unlock(&c->stats_lock);
+}
+
+/* The final write of the claim `token` on conn: 1 done, 0 fenced off
+ * (another node declared it abandoned), -1 no database. */
+static int write_done(struct cluster *c, PGconn *conn, uint64_t token)
+{
     char tok[24], inst[24];
     const char *v[2] = {tok, inst};
-    struct slot *s;
     PGresult *res;
+    int rc;
 
     snprintf(tok, sizeof(tok), "%" PRIu64, token);
     snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
-    s = pool_take(c);
-    if (!s)
-        return; /* left running: an earlier start's claims are reaped at the next start */
     /* the fencing token: only the claim this run won, still this node's */
-    res = PQexecParams(s->conn,
+    res = PQexecParams(conn,
                        "UPDATE jh_claims SET state = 'done', ended_at = now()"
                        " WHERE token = $1 AND instance = $2 AND state = 'running'",
                        2, NULL, v, NULL, NULL, 0);
     if (!ok(res)) {
-        db_error(c, "claim_done", res, s->conn);
+        db_error(c, "claim_done", res, conn);
         PQclear(res);
-        pool_give(c, s, true);
-        return;
+        return -1;
     }
-    if (strcmp(PQcmdTuples(res), "1") != 0) {
+    rc = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
+    PQclear(res);
+    if (rc == 0)
         atomic_fetch_add(&c->fenced, 1);
+    return rc;
+}
+
+void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint64_t token)
+{
+    struct cluster *c = arg;
+    struct slot *s = pool_take(c);
+    int rc = s ? write_done(c, s->conn, token) : -1;
+
+    if (s)
+        pool_give(c, s, rc < 0);
+    if (rc < 0) {
+        queue_undone(c, token); /* written once the database is back */
+    } else if (rc == 0) {
         jlog(JH_LOG_WARN, "claim_fenced", "node=%s job=%s run_id=%s token=%" PRIu64 " error=%s",
              c->node, job->spec->id, run ? run->id_text : "-", token,
              "another node declared this run abandoned while it ran (this node's lease "
              "lapsed): its result stands only in this node's history");
     }
-    PQclear(res);
-    pool_give(c, s, false);
+}
+
+/* After a renewal: the final writes that could not be made. */
+static void flush_undone(struct cluster *c)
+{
+    uint64_t *list;
+    size_t n;
+
+    pthread_mutex_lock(&c->stats_lock);
+    list = c->undone;
+    n = c->n_undone;
+    c->undone = NULL;
+    c->n_undone = c->cap_undone = 0;
+    pthread_mutex_unlock(&c->stats_lock);
+    for (size_t i = 0; i < n; i++) {
+        if (write_done(c, c->lease_conn, list[i]) < 0) {
+            for (size_t k = i; k < n; k++)
+                queue_undone(c, list[k]);
+            break;
+        }
+    }
+    free(list);
 }
 
 int cluster_notify(struct cluster *c, enum cluster_cmd cmd, const char *job_id)
@@ -483,6 +534,7 @@ static void *lease_main(void *arg)
                 if (!was_ok)
                     jlog(JH_LOG_INFO, "cluster_lease_back", "node=%s", c->node);
                 was_ok = true;
+                flush_undone(c);
                 reap(c);
                 drain_notifies(c);
             } else {
@@ -579,6 +631,7 @@ void cluster_free(struct cluster *c)
     for (unsigned i = 0; i < c->n_slots; i++)
         PQfinish(c->slots[i].conn);
     free(c->slots);
+    free(c->undone);
     if (c->stop_fd >= 0)
         close(c->stop_fd);
     pthread_mutex_destroy(&c->pool_lock);
