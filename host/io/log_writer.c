@@ -25,13 +25,18 @@
  * microseconds (a futex wake and an IPI; ~8 us on a small VM), more than a
  * whole run's records, so a producer never does it for a record. While
  * records flow the writer wakes by itself every LOG_TICK_NS (10 ms) and
- * takes what has come, warnings and errors included. A producer signals it
+ * takes what has come, warnings and errors included; as a quiet spell
+ * lengthens it looks less often (an eighth of the spell, at most 250 ms:
+ * LOG_TICK_MAX_NS), so the ticks of a sparse host cost ~40 wake-ups
+ * between records rather than 500. A producer signals it
  * only when its ring is a quarter full (the writer does not sleep at all
  * while a ring is an eighth full), or when the writer has gone to sleep for
  * good (no record for LOG_DEEP_AFTER_NS, 5 s: an idle host has an idle
  * writer, with no timer; the first record after such a silence pays for
  * the wake-up). log_flush, log_setup, log_reopen and log_shutdown always
- * wake it. So a record reaches the sinks within about 10 ms. The rules are
+ * wake it. So a record reaches the sinks within about 10 ms while records
+ * flow, and within an eighth of the silence before it (250 ms at most)
+ * after a quiet spell. The rules are
  * kept in core/log_queue.c, beside the state they read.
  *
  * The writer alone owns the sinks: rotation, reopening (log_reopen), the
