@@ -47,6 +47,7 @@
 #include "core/outcome_state.h"
 #include "core/plugin.h"
 #include "core/reload.h"
+#include "core/safe_open.h"
 #include "core/scheduler.h"
 #include "io/api.h"
 #include "io/http_host.h"
@@ -262,24 +263,20 @@ static void signal_loop(struct daemon *d, int sfd)
 }
 
 /* host.pid_file: our pid, for tools that signal the daemon (logrotate,
- * `kill -HUP $(cat ...)`). Never through a symbolic link: the daemon may
- * run as root and the directory may be shared. */
+ * `kill -HUP $(cat ...)`). Never through a symbolic link, never into a
+ * file that is not ours (core/safe_open.h): the daemon may run as root and
+ * the directory may be shared. */
 static int pid_file_write(const char *path, struct errors *errs)
 {
-    char text[32];
-    struct stat st;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
-    int len, rc = -errno;
+    char text[32], why[PATH_MAX + 300];
+    struct safe_error e;
+    int fd = safe_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, SAFE_REGULAR | SAFE_WRITE, NULL,
+                       &e);
+    int len, rc;
 
     if (fd < 0) {
-        errors_add(errs, "host.pid_file %s: %s", path,
-                   errno == ELOOP ? "is a symbolic link (not followed)" : strerror(errno));
-        return rc;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        errors_add(errs, "host.pid_file %s: not a regular file", path);
-        close(fd);
-        return -EINVAL;
+        errors_add(errs, "host.pid_file %s", safe_error_text(&e, why, sizeof(why)));
+        return fd;
     }
     len = snprintf(text, sizeof(text), "%d\n", (int)getpid());
     rc = write(fd, text, (size_t)len) == len ? 0 : -errno;
@@ -295,7 +292,8 @@ static int pid_file_write(const char *path, struct errors *errs)
 static void pid_file_remove(const char *path)
 {
     char text[32] = "", want[32];
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    struct safe_error e;
+    int fd = safe_open(path, O_RDONLY, 0, SAFE_REGULAR, NULL, &e);
     ssize_t n;
 
     if (fd < 0)

@@ -1027,7 +1027,7 @@ struct part {
     struct build b;
     struct stat st;
     int rc;               /* of reading the file */
-    char err[256];
+    char err[1024];
     unsigned char digest[32];
     const struct manifest_use *same; /* the manifest before read the same bytes */
 };
@@ -1060,8 +1060,9 @@ static void read_part(const struct build *whole, const struct parts *parts, stru
     struct buf text = {0};
     struct sha256 h;
 
-    p->rc = manifest_file_read(p->found, YAMLTREE_MAX_BYTES, &text, &p->st, p->err,
-                               sizeof(p->err));
+    p->rc = manifest_file_read(p->found, YAMLTREE_MAX_BYTES,
+                               whole->m->host.strict_permissions ? MANIFEST_FILE_TRUSTED : 0,
+                               &text, &p->st, p->err, sizeof(p->err));
     if (p->rc == 0) {
         sha256_init(&h);
         sha256_update(&h, text.data, text.len);
@@ -1388,13 +1389,16 @@ int manifest_reload(const char *path, const struct manifest *prev, struct manife
                     struct errors *errs)
 {
     struct buf text = {0};
-    char dirbuf[PATH_MAX], err[256];
+    char dirbuf[PATH_MAX], err[1024];
     struct stat st;
     char *slash;
     int rc;
 
     *out = NULL;
-    rc = manifest_file_read(path, YAMLTREE_MAX_BYTES, &text, &st, err, sizeof(err));
+    /* The manifest decides everything, strict_permissions included: it is
+     * held to the trust check whatever it says. */
+    rc = manifest_file_read(path, YAMLTREE_MAX_BYTES, MANIFEST_FILE_TRUSTED | MANIFEST_FILE_ALWAYS,
+                            &text, &st, err, sizeof(err));
     if (rc < 0) {
         errors_add(errs, "%s: %s", path, err);
         goto out;

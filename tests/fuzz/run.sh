@@ -62,7 +62,7 @@ sources() {
     units) echo host/lib/units.c ;;
     logfmt) echo host/lib/logfmt.c tests/common/logfmt_parse.c host/lib/util.c host/lib/trigger.c host/lib/tz.c \
         host/lib/civil.c host/lib/units.c host/lib/numfmt.c host/lib/utf8.c ;;
-    http) echo host/io/http_router.c host/io/http_stream.c host/io/http_deferred.c \
+    http) echo host/io/http_router.c host/io/http_stream.c host/io/http_deferred.c host/core/safe_open.c \
         host/io/http_server.c host/lib/listen.c host/lib/sha256.c host/core/metrics.c \
         host/lib/util.c host/core/clock.c host/lib/numfmt.c host/lib/utf8.c ;;
     esac
