@@ -66,7 +66,6 @@ struct daemon {
     char *pid_file; /* written at start, removed at exit; NULL = none */
     struct runtime rt;
     struct metrics_source metrics_src; /* what /metrics renders */
-    char *copy_dir;
     struct executor *ex;
     struct scheduler *sched;
     struct reloader *reloader;
@@ -85,6 +84,13 @@ static int submit_to_executor(void *arg, struct job *job, const struct run_opts 
 static size_t submit_many_to_executor(void *arg, const struct run_request *reqs, size_t n)
 {
     return executor_submit_many(arg, reqs, n);
+}
+
+/* jobhost_log_records_dropped_total: the log's sinks, and records from
+ * worker processes the host could not read. */
+static uint64_t records_dropped(const char *sink)
+{
+    return sink && strcmp(sink, "worker") == 0 ? isolate_dropped() : log_dropped(sink);
 }
 
 static void pool_stats(void *arg, struct executor_stats *out)
@@ -316,17 +322,9 @@ static int start(struct daemon *d, struct errors *errs)
     if (manifest_load(opts->manifest_path, &m, errs) < 0)
         return -EINVAL;
     apply_log_config(d, m);
-    d->copy_dir = plugin_copy_dir_create();
-    if (!d->copy_dir) {
-        errors_add(errs, "cannot create a private directory for plugin copies: %s",
-                   strerror(errno));
-        manifest_free(m);
-        return -errno;
-    }
-    runtime_init(&d->rt, metrics_new(m->host.duration_buckets, m->host.n_duration_buckets),
-                 d->copy_dir);
+    runtime_init(&d->rt, metrics_new(m->host.duration_buckets, m->host.n_duration_buckets));
     d->metrics_src.rt = &d->rt;
-    d->metrics_src.dropped = log_dropped;
+    d->metrics_src.dropped = records_dropped;
     /* The pipeline, in the order each observer sees a firing. */
     outcome_register(&outcome_metrics, &d->rt);
     outcome_register(&outcome_log, NULL);
@@ -462,10 +460,6 @@ int daemon_run(const struct daemon_opts *opts)
             runtime_free(&d.rt);
             metrics_free(m);
         }
-    }
-    if (d.copy_dir) {
-        rmdir(d.copy_dir);
-        free(d.copy_dir);
     }
     if (d.pid_file) {
         pid_file_remove(d.pid_file);

@@ -117,7 +117,7 @@ static int cmd_check(const struct cli *cli)
     size_t n_jobs = 0;
     int status = 1;
 
-    runtime_init(&rt, NULL, NULL);
+    runtime_init(&rt, NULL);
     log_setup(&quiet);
     if (manifest_load(cli->config, &m, &errs) < 0)
         goto out;
@@ -155,7 +155,7 @@ static int cmd_run_once(const struct cli *cli)
     struct job *job;
     int status = 1;
 
-    runtime_init(&rt, NULL, NULL);
+    runtime_init(&rt, NULL);
     if (manifest_load(cli->config, &m, &errs) < 0)
         goto out;
     if (!manifest_find_job(m, cli->arg)) {

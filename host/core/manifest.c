@@ -26,7 +26,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -86,6 +88,7 @@ struct build {
     } *seen;
     size_t n_seen;
     const struct manifest *prev; /* the manifest a reload replaces, or NULL */
+    struct idtable creds;    /* "user\ngroup" as written -> its struct manifest_creds */
     bool apart;              /* a part's build: ids are checked when joined */
     struct position *id_at;  /* then: where each job's id is written */
 };
@@ -645,6 +648,119 @@ static void parse_limits(struct build *b, const struct ynode *n, const char *pat
     }
 }
 
+/* A user or group as written: a name, or a number. */
+static bool numeric_id(const char *s, uint32_t *out)
+{
+    int64_t v;
+
+    if (!isdigit((unsigned char)s[0]) || int_parse(s, &v) < 0 || v < 0 || v >= UINT32_MAX)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* The user database's entry for `text` (a name or a uid): 0 and its name
+ * (NULL for a uid without one), uid and primary gid; -ENOENT when none. */
+static int find_user(const char *text, struct arena *a, char **name, uint32_t *uid, uint32_t *gid,
+                     bool *has_gid)
+{
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    uint32_t n;
+    bool numeric = numeric_id(text, &n);
+
+    if (numeric)
+        (void)getpwuid_r(n, &pw, buf, sizeof(buf), &found);
+    else
+        (void)getpwnam_r(text, &pw, buf, sizeof(buf), &found);
+    if (!found && !numeric)
+        return -ENOENT;
+    *uid = found ? (uint32_t)found->pw_uid : n;
+    *name = found ? arena_strdup(a, found->pw_name) : NULL;
+    *has_gid = found != NULL;
+    *gid = found ? (uint32_t)found->pw_gid : 0;
+    return 0;
+}
+
+static int find_group(const char *text, uint32_t *gid)
+{
+    struct group gr, *found = NULL;
+    char buf[4096];
+
+    if (numeric_id(text, gid))
+        return 0;
+    (void)getgrnam_r(text, &gr, buf, sizeof(buf), &found);
+    if (!found)
+        return -ENOENT;
+    *gid = (uint32_t)found->gr_gid;
+    return 0;
+}
+
+/* `user:` and `group:`: whom a job's worker process runs as. Resolved once
+ * per distinct pair in a file. */
+static void parse_creds(struct build *b, const struct ynode *n, const char *path,
+                        struct manifest_job *job)
+{
+    struct schema *s = &b->s;
+    const struct ynode *u = schema_get(n, "user"), *g = schema_get(n, "group");
+    const struct ynode *first = u ? u : g;
+    struct manifest_creds *c;
+    char usub[SCHEMA_PATH_MAX], gsub[SCHEMA_PATH_MAX], key[512];
+    bool has_gid = false;
+
+    if (!first)
+        return;
+    schema_child_path(usub, sizeof(usub), path, "user");
+    schema_child_path(gsub, sizeof(gsub), path, "group");
+    if (job->isolation != ISOLATION_PROCESS) {
+        schema_error(s, first->line, first->col, u ? usub : gsub,
+                     "a job runs as another user in a worker process only: set `isolation: "
+                     "process` (in thread mode it runs inside the daemon, as the daemon)");
+        return;
+    }
+    if ((u && !schema_expect(s, u, YSCALAR, usub)) || (g && !schema_expect(s, g, YSCALAR, gsub)))
+        return;
+    if (u && !u->text[0]) {
+        schema_error(s, u->line, u->col, usub, "must not be empty");
+        return;
+    }
+    if (g && !g->text[0]) {
+        schema_error(s, g->line, g->col, gsub, "must not be empty");
+        return;
+    }
+    snprintf(key, sizeof(key), "%s\n%s", u ? u->text : "", g ? g->text : "");
+    c = idtable_get(&b->creds, key);
+    if (c) {
+        job->creds = c;
+        return;
+    }
+    c = arena_calloc(&b->m->arena, 1, sizeof(*c));
+    c->line = first->line;
+    c->col = first->col;
+    if (u) {
+        if (find_user(u->text, &b->m->arena, &c->user_name, &c->uid, &c->gid, &has_gid) < 0) {
+            schema_error(s, u->line, u->col, usub, "no such user \"%s\"", u->text);
+            return;
+        }
+        c->set_uid = true;
+        c->set_gid = has_gid;
+    }
+    if (g) {
+        if (find_group(g->text, &c->gid) < 0) {
+            schema_error(s, g->line, g->col, gsub, "no such group \"%s\"", g->text);
+            return;
+        }
+        c->set_gid = true;
+    }
+    if (c->set_uid && !c->set_gid) {
+        schema_error(s, u->line, u->col, usub,
+                     "uid %s has no entry in the user database: give its `group:` too", u->text);
+        return;
+    }
+    (void)idtable_put(&b->creds, arena_strdup(&b->m->arena, key), c); /* absent: looked up */
+    job->creds = c;
+}
+
 /* Records the id of m->jobs[index], written at line:col, or reports the
  * job that already has it. A file read apart only notes where its ids are:
  * they are checked once the files are joined. */
@@ -738,7 +854,7 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
 {
     static const char *const keys[] = {"id", "plugin", "trigger", "params", "enabled",
                                        "max_instances", "misfire_grace", "coalesce", "timeout",
-                                       "isolation", "limits", "log_level", NULL};
+                                       "isolation", "limits", "user", "group", "log_level", NULL};
     struct schema *s = &b->s;
     const struct ynode *v;
     char sub[SCHEMA_PATH_MAX];
@@ -799,6 +915,7 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
         schema_child_path(sub, sizeof(sub), path, "limits");
         parse_limits(b, v, sub, job);
     }
+    parse_creds(b, n, path, job);
     if ((v = schema_get(n, "log_level"))) {
         schema_child_path(sub, sizeof(sub), path, "log_level");
         parse_level(s, v, sub, &job->log_level);
@@ -1080,9 +1197,11 @@ static void read_part(const struct build *whole, const struct parts *parts, stru
         b->s.dir = whole->m->dir;
         b->s.strings = &p->m.arena;
         idtable_init(&b->shared, 64);
+        idtable_init(&b->creds, 0);
         read_included(b, text.data, text.len);
         arena_free(&b->nodes);
         idtable_free(&b->shared);
+        idtable_free(&b->creds);
         buf_free(&b->scratch);
     }
     buf_free(&text);
@@ -1346,6 +1465,7 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     host_defaults(&m->arena, &m->host, m->dir);
     idtable_init(&m->index, 64);
     idtable_init(&b.shared, 64);
+    idtable_init(&b.creds, 0);
     if (main_st)
         (void)seen_before(&b, main_st, SIZE_MAX, &by); /* first: never seen */
 
@@ -1362,6 +1482,7 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
         rc = 0;
 
     idtable_free(&b.shared);
+    idtable_free(&b.creds);
     buf_free(&b.scratch);
     for (size_t i = 0; i < b.n_includes; i++)
         free(b.includes[i].pattern);
@@ -1494,6 +1615,14 @@ static bool limits_equal(const struct manifest_limits *a, const struct manifest_
            a->open_files == b->open_files;
 }
 
+static bool creds_equal(const struct manifest_creds *a, const struct manifest_creds *b)
+{
+    if (!a || !b)
+        return a == b;
+    return a->set_uid == b->set_uid && a->set_gid == b->set_gid && a->uid == b->uid &&
+           a->gid == b->gid && str_eq(a->user_name, b->user_name);
+}
+
 bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job *b)
 {
     return str_eq(a->id, b->id) && str_eq(a->plugin, b->plugin) &&
@@ -1502,5 +1631,6 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
            a->coalesce == b->coalesce && a->timeout_ns == b->timeout_ns &&
            a->isolation == b->isolation && a->log_level == b->log_level &&
            a->histograms == b->histograms && limits_equal(a->limits, b->limits) &&
+           creds_equal(a->creds, b->creds) &&
            params_equal(a, b);
 }
