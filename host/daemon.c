@@ -438,7 +438,7 @@ int daemon_run(const struct daemon_opts *opts)
         generation_unref(g);
     }
     if (d.ex) {
-        left = executor_stop(d.ex, mono_ns() + shutdown_timeout, SHUTDOWN_GRACE_NS);
+        left = executor_stop(d.ex, clock_add(mono_ns(), shutdown_timeout), SHUTDOWN_GRACE_NS);
         if (left > 0) {
             status = 1;
             isolate_kill_busy(); /* no worker process outlives the daemon */

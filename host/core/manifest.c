@@ -53,6 +53,18 @@
 #include "lib/units.h"
 
 #define JOB_ID_MAX 128
+
+/* The ranges of the manifest's durations and times (README, "Ranges"): a
+ * value outside is refused where it is written, so no clock arithmetic
+ * meets an absurd one. */
+#define DAY_NS (86400 * NS_PER_SEC)
+#define INTERVAL_MIN_NS NS_PER_MS           /* the shortest interval: 1ms */
+#define INTERVAL_MAX_NS (3650 * DAY_NS)     /* 10 years */
+#define JOB_DURATION_MAX_NS (366 * DAY_NS)  /* timeout, misfire_grace, jitter, limits.cpu */
+#define HOST_DURATION_MAX_NS DAY_NS         /* shutdown_timeout, drain_timeout, stuck_grace */
+#define TIME_MIN_NS INT64_C(0)              /* 1970-01-01T00:00:00Z */
+#define TIME_MAX_NS (INT64_C(7258118400) * NS_PER_SEC) /* 2200-01-01T00:00:00Z */
+#define ADDRESS_SPACE_MIN (32u << 20)       /* a worker itself takes ~26 MiB of address space */
 #define MAX_READERS 8 /* threads reading included files at once */
 
 /* An `include:` entry of the manifest, kept once its tree is gone. */
@@ -371,11 +383,13 @@ static void parse_host(struct schema *s, const struct ynode *n, struct manifest_
     if ((v = schema_get(n, "workers")))
         schema_uint(s, v, "host.workers", 1, 1024, &h->workers);
     if ((v = schema_get(n, "shutdown_timeout")))
-        schema_duration(s, v, "host.shutdown_timeout", &h->shutdown_timeout_ns);
+        schema_duration(s, v, "host.shutdown_timeout", 0, HOST_DURATION_MAX_NS,
+                        &h->shutdown_timeout_ns);
     if ((v = schema_get(n, "drain_timeout")))
-        schema_duration(s, v, "host.drain_timeout", &h->drain_timeout_ns);
+        schema_duration(s, v, "host.drain_timeout", 0, HOST_DURATION_MAX_NS,
+                        &h->drain_timeout_ns);
     if ((v = schema_get(n, "stuck_grace")))
-        schema_duration(s, v, "host.stuck_grace", &h->stuck_grace_ns);
+        schema_duration(s, v, "host.stuck_grace", 0, HOST_DURATION_MAX_NS, &h->stuck_grace_ns);
     if ((v = schema_get(n, "max_stuck_workers")))
         schema_uint(s, v, "host.max_stuck_workers", 0, 1024, &h->max_stuck_workers);
     if ((v = schema_get(n, "pid_file")))
@@ -506,6 +520,34 @@ static void parse_params(struct build *b, const struct ynode *n, const char *pat
     }
 }
 
+/* A time of a trigger (start, end, date), RFC 3339, within the range. */
+static bool parse_time(struct schema *s, const struct ynode *v, const char *path, const char *eg,
+                       int64_t *out)
+{
+    int64_t t;
+
+    if (!schema_expect(s, v, YSCALAR, path))
+        return false;
+    /* years past 2262 do not fit in nanoseconds: out of range too */
+    bool late = strlen(v->text) > 4 && isdigit((unsigned char)v->text[0]) &&
+                isdigit((unsigned char)v->text[1]) && v->text[0] >= '2' &&
+                (v->text[0] > '2' || v->text[1] >= '2') && isdigit((unsigned char)v->text[2]) &&
+                isdigit((unsigned char)v->text[3]) && v->text[4] == '-';
+    if (rfc3339_parse(v->text, &t) < 0 && !late) {
+        schema_error(s, v->line, v->col, path, "invalid time \"%s\" (expected RFC 3339%s)",
+                     v->text, eg);
+        return false;
+    }
+    if (late || t < TIME_MIN_NS || t >= TIME_MAX_NS) {
+        schema_error(s, v->line, v->col, path,
+                     "%s is out of range (from 1970-01-01T00:00:00Z to 2200-01-01T00:00:00Z)",
+                     v->text);
+        return false;
+    }
+    *out = t;
+    return true;
+}
+
 /* The start and end of an interval or cron trigger. */
 static void parse_bounds(struct schema *s, const struct ynode *n, const char *path, bool date,
                          struct trigger *t)
@@ -517,18 +559,15 @@ static void parse_bounds(struct schema *s, const struct ynode *n, const char *pa
         schema_child_path(sub, sizeof(sub), path, "start");
         if (date)
             schema_error(s, v->line, v->col, sub, "a date trigger takes no start");
-        else if (schema_expect(s, v, YSCALAR, sub) && rfc3339_parse(v->text, &t->start_ns) < 0)
-            schema_error(s, v->line, v->col, sub, "invalid time \"%s\" (expected RFC 3339)",
-                         v->text);
+        else
+            (void)parse_time(s, v, sub, "", &t->start_ns); /* reported there */
     }
     if ((v = schema_get(n, "end"))) {
         schema_child_path(sub, sizeof(sub), path, "end");
         if (date)
             schema_error(s, v->line, v->col, sub, "a date trigger takes no end");
-        else if (schema_expect(s, v, YSCALAR, sub) && rfc3339_parse(v->text, &t->end_ns) < 0)
-            schema_error(s, v->line, v->col, sub, "invalid time \"%s\" (expected RFC 3339)",
-                         v->text);
-        else if (t->start_ns && t->end_ns && t->end_ns <= t->start_ns)
+        else if (parse_time(s, v, sub, "", &t->end_ns) && t->start_ns && t->end_ns &&
+                 t->end_ns <= t->start_ns)
             schema_error(s, v->line, v->col, sub, "end must come after start");
     }
 }
@@ -586,29 +625,20 @@ static void parse_trigger(struct build *b, const struct ynode *n, const char *pa
     if (interval) {
         schema_child_path(sub, sizeof(sub), path, "interval");
         t->kind = TRIGGER_INTERVAL;
-        if (schema_duration(s, interval, sub, &t->interval_ns)) {
-            if (t->interval_ns <= 0)
-                schema_error(s, interval->line, interval->col, sub,
-                             "interval must be longer than 0");
+        if (schema_duration(s, interval, sub, INTERVAL_MIN_NS, INTERVAL_MAX_NS, &t->interval_ns))
             buf_printf(text, "every %s", interval->text);
-        }
     }
     if (date) {
         schema_child_path(sub, sizeof(sub), path, "date");
         t->kind = TRIGGER_DATE;
-        if (schema_expect(s, date, YSCALAR, sub)) {
-            if (rfc3339_parse(date->text, &t->at_ns) < 0)
-                schema_error(s, date->line, date->col, sub,
-                             "invalid time \"%s\" (expected RFC 3339, e.g. "
-                             "2026-05-01T09:00:00+02:00)",
-                             date->text);
+        if (date->kind == YSCALAR)
             buf_printf(text, "at %s", date->text);
-        }
+        (void)parse_time(s, date, sub, ", e.g. 2026-05-01T09:00:00+02:00", &t->at_ns);
     }
     parse_bounds(s, n, path, date != NULL, t);
     if ((v = schema_get(n, "jitter"))) {
         schema_child_path(sub, sizeof(sub), path, "jitter");
-        schema_duration(s, v, sub, &t->jitter_ns);
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &t->jitter_ns);
     }
     job->trigger_text = shared(b, text->data ? text->data : "");
 }
@@ -634,13 +664,13 @@ static void parse_limits(struct build *b, const struct ynode *n, const char *pat
     job->limits = l;
     if ((v = schema_get(n, "address_space"))) {
         schema_child_path(sub, sizeof(sub), path, "address_space");
-        if (schema_size(s, v, sub, &l->address_space) && l->address_space < (16u << 20))
-            schema_error(s, v->line, v->col, sub, "at least 16MiB (the worker itself needs some)");
+        if (schema_size(s, v, sub, &l->address_space) && l->address_space < ADDRESS_SPACE_MIN)
+            schema_error(s, v->line, v->col, sub,
+                         "at least 32MiB (a worker process itself takes about 26 MiB)");
     }
     if ((v = schema_get(n, "cpu"))) {
         schema_child_path(sub, sizeof(sub), path, "cpu");
-        if (schema_duration(s, v, sub, &l->cpu_ns) && l->cpu_ns < NS_PER_SEC)
-            schema_error(s, v->line, v->col, sub, "at least 1s (the limit counts whole seconds)");
+        schema_duration(s, v, sub, NS_PER_SEC, JOB_DURATION_MAX_NS, &l->cpu_ns); /* whole s */
     }
     if ((v = schema_get(n, "open_files"))) {
         schema_child_path(sub, sizeof(sub), path, "open_files");
@@ -897,7 +927,7 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
     }
     if ((v = schema_get(n, "misfire_grace"))) {
         schema_child_path(sub, sizeof(sub), path, "misfire_grace");
-        schema_duration(s, v, sub, &job->misfire_grace_ns);
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &job->misfire_grace_ns);
     }
     if ((v = schema_get(n, "coalesce"))) {
         schema_child_path(sub, sizeof(sub), path, "coalesce");
@@ -905,7 +935,7 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
     }
     if ((v = schema_get(n, "timeout"))) {
         schema_child_path(sub, sizeof(sub), path, "timeout");
-        schema_duration(s, v, sub, &job->timeout_ns);
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &job->timeout_ns);
     }
     if ((v = schema_get(n, "isolation"))) {
         schema_child_path(sub, sizeof(sub), path, "isolation");
