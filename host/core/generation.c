@@ -192,8 +192,9 @@ static struct probe_slot *use_slot(struct use *u, const struct manifest_job *spe
     sl->first = spec;
     /* A plugin new to this generation is loaded once per kind of worker,
      * as its runs will load it (its init must agree to those credentials
-     * and limits); a kept one only when its check callback must run. */
-    if (!u->fresh && !u->p->has_check)
+     * and limits); a kept one when its check callback must run, or for a
+     * kind of worker of its own (credentials, limits) that may be new. */
+    if (!u->fresh && !u->p->has_check && !spec->creds && !spec->limits)
         return sl;
     if (isolate_probe_start(u->p, spec, &sl->pr, &stage, err, sizeof(err)) < 0) {
         sl->failed = true;
@@ -205,7 +206,7 @@ static struct probe_slot *use_slot(struct use *u, const struct manifest_job *spe
             use_error(errs, spec, err);
         return NULL;
     }
-    if (u->fresh && sl == &u->slots[0])
+    if (u->fresh && !u->mapped && sl == &u->slots[0])
         jlog(JH_LOG_INFO, "plugin_loaded", "plugin=%s version=%s path=%s isolation=process",
              u->p->desc_name, u->p->version, u->p->path);
     if (!u->p->has_check) {
@@ -283,22 +284,24 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
     for (size_t i = 0; i < n_uses; i++)
         if (use_load(g, prev, &opts, &uses[i], errs) < 0)
             rc = -EINVAL;
-    /* Plugins not mapped here: a worker of each kind their jobs need loads
-     * them (and, for a new plugin, reports what it declares). */
+    /* isolation: process jobs: a worker of each kind they need loads their
+     * plugin, as their runs will (and, for a plugin not mapped here, says
+     * what it declares). */
     for (size_t i = 0; i < m->n_jobs; i++) {
         const struct manifest_job *spec = &m->jobs[i];
         struct use *u = &uses[(uintptr_t)idtable_get(&use_index, spec->plugin) - 1];
 
-        if (u->p && !u->mapped && !use_slot(u, spec, errs))
+        if (u->p && spec->isolation == ISOLATION_PROCESS && !use_slot(u, spec, errs))
             rc = -EINVAL;
     }
-    /* Every job's params against its plugin's declarations (and the
-     * plugin's own check, where the plugin is), now that the plugins are
-     * loaded. */
+    /* Every job's params against its plugin's declarations, and the
+     * plugin's own check where the job runs: in this process, or in a
+     * worker like its own. */
     for (size_t i = 0; rc == 0 && i < m->n_jobs; i++) {
         const struct manifest_job *spec = &m->jobs[i];
         struct use *u = &uses[(uintptr_t)idtable_get(&use_index, spec->plugin) - 1];
-        struct probe_slot *sl = u->mapped ? NULL : use_slot(u, spec, errs);
+        struct probe_slot *sl =
+            spec->isolation == ISOLATION_PROCESS ? use_slot(u, spec, errs) : NULL;
         size_t before = errs->count;
 
         if (params_check_job(u->p, spec, sl ? check_in_probe : NULL, sl ? sl->pr : NULL, errs) >

@@ -185,6 +185,16 @@ static struct worker *pool_take(const char *key)
         worker_stop(expired);
         expired = next;
     }
+    if (found) {
+        /* An idle worker says nothing: one whose socket is readable died
+         * (or broke the protocol) while idle. Reaped, not handed a run. */
+        struct pollfd pfd = {.fd = found->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) != 0) {
+            kill(-found->pid, SIGKILL);
+            worker_stop(found);
+            found = NULL;
+        }
+    }
     return found;
 }
 
