@@ -23,7 +23,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-in
 BASE_CFLAGS := -std=gnu11 $(WARN) -g -pthread -D_GNU_SOURCE -Isdk/include -Ihost \
 	-DJOBHOST_VERSION='"$(VERSION)"' $(if $(HAVE_SYSTEMD),-DHAVE_SYSTEMD=1)
 OPT ?= -O2
-LIBS := -lyaml -lmicrohttpd -ljansson -lz -ldl -lm -pthread $(if $(HAVE_SYSTEMD),-lsystemd)
+LIBS := -lyaml -lmicrohttpd -ljansson -lsqlite3 -lz -ldl -lm -pthread $(if $(HAVE_SYSTEMD),-lsystemd)
 
 VARIANT ?= release
 ifeq ($(VARIANT),asan)
@@ -131,9 +131,9 @@ $(OUT)/tests:
 	mkdir -p $@
 
 # --- dependencies -----------------------------------------------------------
-DEB_BUILD := gcc g++ make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev zlib1g-dev \
-	libsystemd-dev
-DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl clang
+DEB_BUILD := gcc g++ make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev \
+	zlib1g-dev libsystemd-dev
+DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl clang sqlite3
 DEB_FUZZ := clang libclang-rt-14-dev
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ)
 
@@ -173,7 +173,7 @@ fuzz:
 	@sh tests/fuzz/run.sh
 
 bench-deps:
-	@sh tests/install-deps.sh python3-apscheduler python3-prometheus-client
+	@sh tests/install-deps.sh python3-apscheduler python3-prometheus-client python3-sqlalchemy
 
 bench:
 	@$(MAKE) --no-print-directory check-deps
@@ -201,6 +201,7 @@ install: $(JOBHOST) $(PLUGINS)
 	install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGDIR)/
 	sed -e 's|plugin_dir: ../plugins|plugin_dir: $(PLUGDIR)|' \
 		-e 's|path: ../logs/jobhost.log|path: /var/log/jobhost/jobhost.log|' \
+		-e 's|path: ../state/jobhost.db|path: /var/lib/jobhost/jobhost.db|' \
 		config/jobhost.yaml > $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		config/jobhost.service.in > $(DESTDIR)$(UNITDIR)/jobhost.service

@@ -15,7 +15,13 @@
  * (watch.c); host/README.md has the whole map.
  *
  * The wiring of the outcome pipeline is here, in the order observers see
- * each firing: metrics, log records, job state.
+ * each firing: metrics, log records, job state, run history.
+ *
+ * The run store (host.store) is opened and restored before the first
+ * firing: a store another daemon holds, one written by a newer jobhost or
+ * one that is not a store at all stops the start; one that merely fails
+ * (full disk, unwritable directory) lets the daemon start without it, and
+ * the history writer keeps trying to open it.
  */
 #include "daemon.h"
 
@@ -36,6 +42,7 @@
 #include "core/clock.h"
 #include "core/executor.h"
 #include "core/generation.h"
+#include "core/history.h"
 #include "core/isolate.h"
 #include "core/jobstate.h"
 #include "core/mainloop.h"
@@ -45,14 +52,20 @@
 #include "core/outcome_log.h"
 #include "core/outcome_metrics.h"
 #include "core/outcome_state.h"
+#include "core/outcome_store.h"
 #include "core/plugin.h"
 #include "core/reload.h"
+#include "core/restore.h"
 #include "core/safe_open.h"
 #include "core/scheduler.h"
+#include "core/store.h"
 #include "io/api.h"
+#include "io/api_history.h"
 #include "io/http_host.h"
 #include "io/metrics_render.h"
+#include "io/store_sqlite.h"
 #include "io/watch.h"
+#include "lib/trigger.h"
 #include "lib/units.h"
 #include "lib/util.h"
 
@@ -73,6 +86,9 @@ struct daemon {
     struct http_route routes[API_ROUTES]; /* the API's, for every server */
     struct http_host *http;
     struct watcher *watcher;
+    struct history *history; /* NULL: no run store (host.store.enabled: false, --dry-run) */
+    struct restore *restore; /* what the first plan needs of the store */
+    char node[256];          /* host.node, or the host name */
     atomic_bool ready; /* read by the HTTP thread for /-/ready */
 };
 
@@ -96,6 +112,32 @@ static uint64_t records_dropped(const char *sink)
 static void pool_stats(void *arg, struct executor_stats *out)
 {
     executor_stats(arg, out);
+}
+
+static void store_stats(void *arg, struct history_stats *out)
+{
+    history_stats(arg, out);
+}
+
+/* Every generation published: the history keeps it while reports about
+ * its jobs wait (the first one is held when the history is made). */
+static void hold_generation(void *arg, struct generation *g)
+{
+    struct daemon *d = arg;
+    if (d->history)
+        history_hold(d->history, g);
+}
+
+static void retention_of(const struct manifest *m, struct store_retention *r)
+{
+    r->max_age_ns = m->host.store.max_age_ns;
+    r->max_runs = m->host.store.max_runs;
+    r->keep_failures_ns = m->host.store.keep_failures_ns;
+}
+
+static bool str_differ(const char *a, const char *b)
+{
+    return (!a) != (!b) || (a && strcmp(a, b) != 0);
 }
 
 static bool is_ready(void *arg)
@@ -157,6 +199,11 @@ static void needs_restart(const struct manifest *was, const struct manifest *m,
     if (buckets)
         errors_add(errs, "%s: host.metrics.duration_buckets: changing it needs a restart "
                    "(the histograms' buckets are fixed while the daemon runs)", m->path);
+    if (a->store.enabled != b->store.enabled || str_differ(a->store.path, b->store.path))
+        errors_add(errs, "%s: host.store: changing enabled or path needs a restart (the store "
+                   "is opened and restored at start)", m->path);
+    if (str_differ(a->node, b->node))
+        errors_add(errs, "%s: host.node: changing it needs a restart", m->path);
 }
 
 /* Before a reload's swap: what can fail is done here, or the reload is
@@ -186,6 +233,11 @@ static void on_reload_applied(void *arg, struct generation *g)
     http_host_commit(d->http);
     executor_resize(d->ex, h->workers);
     executor_set_stuck(d->ex, h->stuck_grace_ns, h->max_stuck_workers);
+    if (d->history) {
+        struct store_retention r;
+        retention_of(g->manifest, &r);
+        history_configure(d->history, &r, h->store.output_max);
+    }
 }
 
 static int start_http(struct daemon *d, const struct manifest *m)
@@ -203,6 +255,11 @@ static int start_http(struct daemon *d, const struct manifest *m)
 
     d->api.reloader = d->reloader;
     d->api.executor = d->ex;
+    d->api.history = d->history;
+    d->api.store_backend = &store_sqlite;
+    d->api.store_path = m->host.store.path;
+    if (d->history)
+        history_on_commit(d->history, api_history_committed, &d->api);
     w.n_routes = api_routes(&d->api, d->routes);
     w.routes = d->routes;
     rc = http_host_start(&w, &m->host, &d->http, err, sizeof(err));
@@ -311,26 +368,103 @@ static void pid_file_remove(const char *path)
         unlink(path);
 }
 
+/* Opens and locks the run store; *out NULL when it could not be opened
+ * but the daemon may start without it. 0, or -errno for a refusal. */
+static int open_store(struct daemon *d, const struct manifest *m, struct store **out,
+                      struct errors *errs)
+{
+    struct store_config cfg = {.path = m->host.store.path, .node = d->node,
+                               .version = JOBHOST_VERSION, .pid = (int)getpid()};
+    char err[512] = "";
+    int rc = store_sqlite.open(&cfg, out, err, sizeof(err));
+
+    if (rc == -EBUSY || rc == -EPROTO || rc == -EILSEQ) {
+        errors_add(errs, "%s: host.store: %s", m->path, err);
+        jlog(JH_LOG_ERROR, "store_refused", "path=%s error=%s", m->host.store.path, err);
+        return rc;
+    }
+    if (rc < 0) {
+        *out = NULL;
+        jlog(JH_LOG_WARN, "store_error", "op=open path=%s error=%s hint=%s", m->host.store.path,
+             err, "starting without the run store; it is retried in the background");
+    }
+    return 0;
+}
+
+/* After the first generation is built: its jobs' state back from the
+ * store, then the history writer (started later, with the other threads). */
+static void start_history(struct daemon *d, struct store *store, struct generation *g)
+{
+    const struct manifest *m = g->manifest;
+    struct history_config hc = {
+        .backend = &store_sqlite,
+        .store_cfg = {.path = m->host.store.path, .node = d->node, .version = JOBHOST_VERSION,
+                      .pid = (int)getpid()},
+        .output_max = m->host.store.output_max,
+    };
+    char err[512] = "";
+
+    retention_of(m, &hc.retention);
+    if (store && restore_run(store, &d->rt, g, wall_ns(), &d->restore, err, sizeof(err)) < 0) {
+        jlog(JH_LOG_WARN, "store_error", "op=open path=%s error=%s hint=%s", m->host.store.path,
+             err, "starting without the run store; it is retried in the background");
+        store->ops->close(store);
+        store = NULL;
+    }
+    if (d->restore) {
+        size_t known;
+        uint64_t interrupted;
+        int64_t seen;
+        char when[RFC3339_BUFLEN] = "";
+        restore_summary(d->restore, &known, &interrupted, &seen);
+        if (seen > 0)
+            rfc3339_format(seen, NULL, true, when, sizeof(when));
+        jlog(JH_LOG_INFO, "store_restored", "path=%s jobs_known=%zu interrupted=%llu last_seen=%s",
+             m->host.store.path, known, (unsigned long long)interrupted, when);
+    }
+    d->history = history_new(&hc, store);
+    history_hold(d->history, g);
+    outcome_register(&outcome_store, d->history);
+    d->metrics_src.store = store_stats;
+    d->metrics_src.store_arg = d->history;
+}
+
 /* Builds the first generation and starts every thread; 0 or -errno. */
 static int start(struct daemon *d, struct errors *errs)
 {
     const struct daemon_opts *opts = d->opts;
     struct manifest *m = NULL;
     struct generation *g = NULL;
+    struct store *store = NULL;
+    bool with_store;
     unsigned workers;
+    int rc;
 
     if (manifest_load(opts->manifest_path, &m, errs) < 0)
         return -EINVAL;
     apply_log_config(d, m);
     runtime_init(&d->rt, metrics_new(m->host.duration_buckets, m->host.n_duration_buckets));
+    d->rt.on_publish = hold_generation;
+    d->rt.on_publish_arg = d;
     d->metrics_src.rt = &d->rt;
     d->metrics_src.dropped = records_dropped;
+    if (m->host.node)
+        snprintf(d->node, sizeof(d->node), "%s", m->host.node);
+    else if (gethostname(d->node, sizeof(d->node) - 1) < 0 || !d->node[0])
+        snprintf(d->node, sizeof(d->node), "localhost");
+    with_store = m->host.store.enabled && !opts->dry_run;
+    if (with_store && (rc = open_store(d, m, &store, errs)) < 0) {
+        manifest_free(m);
+        return rc;
+    }
     /* The pipeline, in the order each observer sees a firing. */
     outcome_register(&outcome_metrics, &d->rt);
     outcome_register(&outcome_log, NULL);
     outcome_register(&outcome_state, NULL);
     workers = m->host.workers;
     if (generation_build(&d->rt, m, NULL, &g, errs) < 0) {
+        if (store)
+            store->ops->close(store);
         for (const char *line = errs->text.data; line && *line;) {
             const char *nl = strchr(line, '\n');
             jlog(JH_LOG_ERROR, "config_error", "during=start error=%.*s",
@@ -341,6 +475,8 @@ static int start(struct daemon *d, struct errors *errs)
     }
     generation_publish(g);
     publish_host_metrics(d, g);
+    if (with_store)
+        start_history(d, store, g);
     {
         struct executor_opts eo = {
             .workers = workers,
@@ -357,6 +493,8 @@ static int start(struct daemon *d, struct errors *errs)
             .submit_many = submit_many_to_executor,
             .submit_arg = d->ex,
             .dry_run = opts->dry_run,
+            .resume = restore_resume,
+            .resume_arg = d->restore,
         };
         d->sched = scheduler_new(&so);
     }
@@ -371,8 +509,13 @@ static int start(struct daemon *d, struct errors *errs)
                    opts->manifest_path, g->manifest->host.http.listen);
         return -EADDRNOTAVAIL;
     }
+    /* the writer after the API wired its commit hook, before any firing */
+    if (d->history && history_start(d->history) < 0) {
+        errors_add(errs, "cannot start the run store's writer thread: %s", strerror(errno));
+        return -EAGAIN;
+    }
     if (g->manifest->host.pid_file) {
-        int rc = pid_file_write(g->manifest->host.pid_file, errs);
+        rc = pid_file_write(g->manifest->host.pid_file, errs);
         if (rc < 0)
             return rc;
         d->pid_file = xstrdup(g->manifest->host.pid_file);
@@ -445,7 +588,9 @@ int daemon_run(const struct daemon_opts *opts)
         }
     }
     http_host_stop(d.http);
+    api_history_close(&d.api); /* its read handle, now that no request runs */
     isolate_shutdown();
+    history_stop(d.history); /* what is queued, then a clean stop's heartbeat */
     if (status == 0 || d.ex)
         jlog(left ? JH_LOG_ERROR : JH_LOG_INFO, "host_stopped", "abandoned_runs=%u", left);
     /* With runs abandoned, their threads still use the job table and the
@@ -455,6 +600,8 @@ int daemon_run(const struct daemon_opts *opts)
         executor_free(d.ex);
         reloader_free(d.reloader);
         mainloop_run_pending(); /* the generations' teardown: plugins' shutdown */
+        history_free(d.history);
+        restore_free(d.restore);
         if (d.rt.metrics) {
             struct metrics *m = d.rt.metrics;
             runtime_free(&d.rt);

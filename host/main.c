@@ -26,8 +26,11 @@
 #include "core/params.h"
 #include "core/plugin.h"
 #include "core/run.h"
+#include "core/store.h"
 #include "daemon.h"
+#include "io/history_json.h"
 #include "io/http_server.h"
+#include "io/store_sqlite.h"
 #include "lib/trigger.h"
 #include "lib/tz.h"
 #include "lib/units.h"
@@ -49,12 +52,16 @@ static const char usage_text[] =
     "  jobhost next EXPR [--count N] [--from TIME] [--timezone TZ]\n"
     "                                                 print the next fire times of a cron\n"
     "                                                 expression (or @daily, ...)\n"
+    "  jobhost history JOB -c FILE [--limit N] [--before RUN_ID] [--json]\n"
+    "                                                 a job's runs and skipped firings from\n"
+    "                                                 the run store, newest first\n"
+    "  jobhost history prune -c FILE [--dry-run]      apply host.store.history's retention\n"
     "  jobhost --help | --version\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE   the manifest (default /etc/jobhost/jobhost.yaml)\n"
-    "  -n, --dry-run       plugins see dry-run set and change nothing\n"
-    "      --json          describe: as JSON\n"
+    "  -n, --dry-run       plugins see dry-run set and change nothing (prune: count only)\n"
+    "      --json          describe, history: as JSON\n"
     "      --log-stderr    also write log records to stderr\n"
     "\n"
     "Signals: SIGHUP reloads, SIGTERM/SIGINT stop gracefully, SIGUSR1 reopens log files.\n"
@@ -64,7 +71,8 @@ static void usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "jobhost: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nUsage: jobhost [check|run-once JOB|describe PLUGIN|next EXPR] [-c FILE] "
+    fprintf(stderr, "\nUsage: jobhost [check|run-once JOB|describe PLUGIN|next EXPR|history JOB] "
+                    "[-c FILE] "
                     "[--dry-run]; see jobhost --help\n");
 }
 
@@ -78,6 +86,8 @@ struct cli {
     unsigned count;
     const char *from;
     const char *timezone;
+    unsigned limit;     /* history */
+    const char *before; /* history */
 };
 
 /* The token and TLS files are read at start; check them now, not at the
@@ -313,6 +323,171 @@ out:
     return status;
 }
 
+/* The manifest's run store, or a message and NULL. */
+static struct manifest *store_manifest(const struct cli *cli)
+{
+    struct errors errs = {0};
+    struct manifest *m = NULL;
+
+    if (manifest_load(cli->config, &m, &errs) < 0) {
+        fputs(errs.text.data ? errs.text.data : "", stderr);
+        errors_free(&errs);
+        return NULL;
+    }
+    errors_free(&errs);
+    if (!m->host.store.enabled) {
+        fprintf(stderr, "jobhost: %s: host.store.enabled is false: no run history\n", cli->config);
+        manifest_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+struct history_print {
+    bool json;
+    json_t *rows;
+    size_t n;
+};
+
+static void print_header(void)
+{
+    printf("%-16s  %-8s  %-25s  %-25s  %-10s  %-11s  %s\n", "RUN_ID", "TRIGGER", "SCHEDULED",
+           "STARTED", "DURATION", "RESULT", "DETAIL");
+}
+
+static int print_entry(void *arg, const struct store_entry *e)
+{
+    struct history_print *p = arg;
+    char id[RUN_ID_LEN], sched[RFC3339_BUFLEN] = "-", start[RFC3339_BUFLEN] = "-", dur[32] = "-";
+
+    if (p->json) {
+        json_array_append_new(p->rows, history_entry_json(e));
+        p->n++;
+        return 0;
+    }
+    if (p->n++ == 0)
+        print_header();
+    run_id_format(e->id, id);
+    if (e->scheduled_ns > 0) {
+        if (e->has_offset)
+            rfc3339_format_offset(e->scheduled_ns, e->utc_offset, false, sched, sizeof(sched));
+        else
+            rfc3339_format(e->scheduled_ns, NULL, false, sched, sizeof(sched));
+    }
+    if (e->started_ns > 0)
+        rfc3339_format(e->started_ns, NULL, false, start, sizeof(start));
+    if (e->result >= 0) {
+        double secs = (double)(e->finished_ns - e->started_ns) / 1e9;
+        if (secs < 1)
+            snprintf(dur, sizeof(dur), "%.3fms", secs * 1e3);
+        else
+            snprintf(dur, sizeof(dur), "%.3fs", secs);
+    }
+    printf("%-16s  %-8s  %-25s  %-25s  %-10s  ", id, run_trigger_name(e->trigger), sched, start,
+           dur);
+    if (e->result == STORE_RESULT_SKIPPED)
+        printf("%-11s  %s x%llu\n", history_result_name(e->result), skip_reason_name(e->reason),
+               (unsigned long long)e->count);
+    else if (e->error)
+        printf("%-11s  %s\n", history_result_name(e->result), e->error);
+    else
+        printf("%s\n", history_result_name(e->result));
+    return 0;
+}
+
+/* A job's history, read from the store offline (a running daemon's
+ * writes do not get in the way: WAL). */
+static int cmd_history(const struct cli *cli)
+{
+    struct manifest *m = store_manifest(cli);
+    struct store_query q = {.job_id = cli->arg, .limit = cli->limit, .result = INT32_MIN};
+    struct history_print p = {.json = cli->json, .rows = json_array()};
+    struct store_reader *r = NULL;
+    char err[512] = "";
+    int rc, status = 1;
+
+    if (!m)
+        goto out;
+    if (cli->before && run_id_parse(cli->before, &q.before) < 0) {
+        fprintf(stderr, "jobhost: --before: not a run id (16 hex digits): \"%s\"\n", cli->before);
+        goto out;
+    }
+    rc = store_sqlite.open_reader(m->host.store.path, &r, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "jobhost: %s\n", err);
+        goto out;
+    }
+    rc = r->ops->list(r, &q, print_entry, &p);
+    if (rc == -ENOENT && !manifest_find_job(m, cli->arg)) {
+        fprintf(stderr, "jobhost: no job \"%s\" in %s nor in its run store\n", cli->arg,
+                cli->config);
+        goto out;
+    }
+    if (rc < 0 && rc != -ENOENT) {
+        fprintf(stderr, "jobhost: %s: reading the run store: %s\n", m->host.store.path,
+                strerror(-rc));
+        goto out;
+    }
+    if (cli->json) {
+        json_t *doc = json_pack("{s:s, s:O}", "job_id", cli->arg, "runs", p.rows);
+        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        json_decref(doc);
+    } else if (p.n == 0) {
+        printf("(no runs recorded)\n");
+    }
+    status = 0;
+out:
+    json_decref(p.rows);
+    if (r)
+        r->ops->reader_close(r);
+    manifest_free(m);
+    return status;
+}
+
+/* Retention by hand, over every job of the store. */
+static int cmd_history_prune(const struct cli *cli)
+{
+    struct manifest *m = store_manifest(cli);
+    struct store_config cfg = {.tool = true};
+    struct store_retention ret;
+    struct store_prune_stats st = {0};
+    struct store *s = NULL;
+    char err[512] = "";
+    uint32_t cursor = 0;
+    int rc, status = 1;
+
+    if (!m)
+        return 1;
+    cfg.path = m->host.store.path;
+    ret.max_age_ns = m->host.store.max_age_ns;
+    ret.max_runs = m->host.store.max_runs;
+    ret.keep_failures_ns = m->host.store.keep_failures_ns;
+    rc = store_sqlite.open(&cfg, &s, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "jobhost: %s\n", err);
+        goto out;
+    }
+    do {
+        rc = s->ops->prune(s, &ret, wall_ns(), &cursor, 10000, cli->dry_run, &st);
+    } while (rc > 0);
+    if (rc < 0) {
+        fprintf(stderr, "jobhost: %s: %s\n", m->host.store.path, s->ops->error(s));
+        goto out;
+    }
+    printf("%s: %s %llu row%s over %llu job%s\n", m->host.store.path,
+           cli->dry_run ? "would remove" : "removed", (unsigned long long)st.removed,
+           st.removed == 1 ? "" : "s", (unsigned long long)st.jobs, st.jobs == 1 ? "" : "s");
+    status = 0;
+out:
+    if (s)
+        s->ops->close(s);
+    manifest_free(m);
+    return status;
+}
+
 /* Prints the next fire times of a cron expression, like
  * `systemd-analyze calendar --iterations`. */
 static int cmd_next(const struct cli *cli)
@@ -353,7 +528,8 @@ static int cmd_next(const struct cli *cli)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LOG_STDERR = 256, OPT_COUNT, OPT_FROM, OPT_TIMEZONE, OPT_JSON };
+    enum { OPT_LOG_STDERR = 256, OPT_COUNT, OPT_FROM, OPT_TIMEZONE, OPT_JSON, OPT_LIMIT,
+           OPT_BEFORE };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"dry-run", no_argument, NULL, 'n'},
@@ -361,12 +537,15 @@ int main(int argc, char **argv)
         {"count", required_argument, NULL, OPT_COUNT},
         {"from", required_argument, NULL, OPT_FROM},
         {"timezone", required_argument, NULL, OPT_TIMEZONE},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"before", required_argument, NULL, OPT_BEFORE},
         {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    struct cli cli = {.config = "/etc/jobhost/jobhost.yaml", .log_stderr = -1, .count = 5};
+    struct cli cli = {.config = "/etc/jobhost/jobhost.yaml", .log_stderr = -1, .count = 5,
+                      .limit = 20};
     int c;
 
     /* A worker process for `isolation: process` jobs, started by the host
@@ -382,7 +561,8 @@ int main(int argc, char **argv)
         if (c == -1) {
             const char *word = argv[optind++];
             if (!cli.command && (strcmp(word, "check") == 0 || strcmp(word, "run-once") == 0 ||
-                                 strcmp(word, "describe") == 0 || strcmp(word, "next") == 0)) {
+                                 strcmp(word, "describe") == 0 || strcmp(word, "next") == 0 ||
+                                 strcmp(word, "history") == 0)) {
                 cli.command = word;
             } else if (cli.command && !cli.arg && strcmp(cli.command, "check") != 0) {
                 cli.arg = word;
@@ -418,6 +598,19 @@ int main(int argc, char **argv)
         case OPT_TIMEZONE:
             cli.timezone = optarg;
             break;
+        case OPT_LIMIT: {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || n == 0 || n > 100000) {
+                usage_error("--limit wants a number from 1 to 100000, got \"%s\"", optarg);
+                return EXIT_USAGE;
+            }
+            cli.limit = (unsigned)n;
+            break;
+        }
+        case OPT_BEFORE:
+            cli.before = optarg;
+            break;
         case OPT_JSON:
             cli.json = true;
             break;
@@ -448,6 +641,8 @@ int main(int argc, char **argv)
         return cmd_check(&cli);
     if (strcmp(cli.command, "run-once") == 0)
         return cmd_run_once(&cli);
+    if (strcmp(cli.command, "history") == 0)
+        return strcmp(cli.arg, "prune") == 0 ? cmd_history_prune(&cli) : cmd_history(&cli);
     if (strcmp(cli.command, "describe") == 0)
         return cmd_describe(&cli);
     return cmd_next(&cli);

@@ -126,6 +126,7 @@ struct use {
     struct plugin *p;                 /* NULL when it could not be loaded */
     bool mapped;                      /* a thread-mode job names it: mapped here */
     bool fresh;                       /* loaded for this generation, not kept from prev */
+    size_t others;                    /* jobs after the first that name it */
     struct probe_slot *slots;         /* isolation: process, not mapped */
     size_t n_slots;
 };
@@ -163,6 +164,12 @@ static int use_load(struct generation *g, const struct generation *prev,
         }
     }
     if (rc < 0) {
+        /* tried once, told once at the first job, however many name it */
+        if (u->others) {
+            size_t len = strlen(err);
+            snprintf(err + len, sizeof(err) - len, " (and %zu more job%s use it)", u->others,
+                     u->others == 1 ? "" : "s");
+        }
         use_error(errs, spec, err);
         return -EINVAL;
     }
@@ -277,6 +284,8 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
             uses[n_uses].first = spec;
             at = ++n_uses;
             (void)idtable_put(&use_index, spec->plugin, (void *)at); /* absent: just looked */
+        } else {
+            uses[at - 1].others++;
         }
         if (spec->isolation != ISOLATION_PROCESS)
             uses[at - 1].mapped = true;
@@ -346,6 +355,8 @@ void generation_publish(struct generation *g)
     rt->newest = g;
     g->published = true;
     pthread_mutex_unlock(&rt->gens_lock);
+    if (rt->on_publish)
+        rt->on_publish(rt->on_publish_arg, g);
 }
 
 void generation_ref(struct generation *g)

@@ -44,6 +44,11 @@ struct runtime {
      * exposition walks. `gens_lock` guards the list links. */
     pthread_mutex_t gens_lock;
     struct generation *newest;
+    /* Told of each generation as it is published, before any of its jobs
+     * can run (the run history keeps it alive while reports about its
+     * jobs wait: core/history.h). NULL: nobody. Main thread. */
+    void (*on_publish)(void *arg, struct generation *g);
+    void *on_publish_arg;
 };
 
 struct job {
@@ -93,7 +98,8 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
                      struct generation **out, struct errors *errs);
 
 /* Adds g to the runtime's list of published generations (what the metrics
- * exposition shows): the reload does it when g becomes live. Main thread. */
+ * exposition shows) and tells rt->on_publish: the reload does it when g
+ * becomes live, before the scheduler sees it. Main thread. */
 void generation_publish(struct generation *g);
 
 /* The plugin named `name` in g, or NULL. O(1). */

@@ -71,6 +71,7 @@ struct jobstate *jobstate_new(struct jobstate_table *t, const char *id)
     atomic_init(&s->paused, false);
     atomic_init(&s->next_run_wall_ns, 0);
     atomic_init(&s->metrics, NULL);
+    atomic_init(&s->store_key, 0);
     return s;
 }
 

@@ -47,6 +47,11 @@ struct jobstate {
     /* What runs measured; created by the first run or skip (see
      * jobstate_metrics), so a job that never ran costs nothing here. */
     _Atomic(struct job_metrics *) metrics;
+
+    /* The job's key in the run store, cached by the history writer (its
+     * thread only, after the start-up restore): the store's open count in
+     * the high 32 bits, the key in the low; 0 = not known. */
+    _Atomic uint64_t store_key;
 };
 
 static inline const char *jobstate_id(const struct jobstate *s)

@@ -62,6 +62,7 @@
 #define INTERVAL_MAX_NS (3650 * DAY_NS)     /* 10 years */
 #define JOB_DURATION_MAX_NS (366 * DAY_NS)  /* timeout, misfire_grace, jitter, limits.cpu */
 #define HOST_DURATION_MAX_NS DAY_NS         /* shutdown_timeout, drain_timeout, stuck_grace */
+#define STORE_DURATION_MAX_NS (3650 * DAY_NS) /* store.max_age, store.keep_failures */
 #define TIME_MIN_NS INT64_C(0)              /* 1970-01-01T00:00:00Z */
 #define TIME_MAX_NS (INT64_C(7258118400) * NS_PER_SEC) /* 2200-01-01T00:00:00Z */
 #define ADDRESS_SPACE_MIN (32u << 20)       /* a worker itself takes ~26 MiB of address space */
@@ -118,6 +119,8 @@ static char *shared(struct build *b, const char *s)
 }
 
 /* ---- host ------------------------------------------------------------------ */
+
+static bool valid_name(const char *s, bool allow_dot);
 
 static const struct {
     const char *name;
@@ -365,12 +368,77 @@ static void parse_metrics(struct schema *s, const struct ynode *n, const char *p
     }
 }
 
+static void parse_history(struct schema *s, const struct ynode *n, const char *path,
+                          struct manifest_host *h)
+{
+    static const char *const keys[] = {"max_age", "max_runs", "keep_failures", "output_max",
+                                       NULL};
+    const struct ynode *v;
+    char sub[SCHEMA_PATH_MAX];
+
+    if (!schema_expect(s, n, YMAP, path))
+        return;
+    schema_check_keys(s, n, path, keys);
+    if ((v = schema_get(n, "max_age"))) {
+        schema_child_path(sub, sizeof(sub), path, "max_age");
+        schema_duration(s, v, sub, 0, STORE_DURATION_MAX_NS, &h->store.max_age_ns);
+    }
+    if ((v = schema_get(n, "max_runs"))) {
+        schema_child_path(sub, sizeof(sub), path, "max_runs");
+        schema_uint(s, v, sub, 0, 100000000, &h->store.max_runs);
+    }
+    if ((v = schema_get(n, "keep_failures"))) {
+        schema_child_path(sub, sizeof(sub), path, "keep_failures");
+        schema_duration(s, v, sub, 0, STORE_DURATION_MAX_NS, &h->store.keep_failures_ns);
+    }
+    if ((v = schema_get(n, "output_max"))) {
+        schema_child_path(sub, sizeof(sub), path, "output_max");
+        if (schema_size(s, v, sub, &h->store.output_max) && h->store.output_max > (16u << 20))
+            schema_error(s, v->line, v->col, sub, "at most 16MiB per run");
+    }
+}
+
+static void parse_store(struct schema *s, const struct ynode *n, const char *path,
+                        struct manifest_host *h)
+{
+    static const char *const keys[] = {"enabled", "path", "history", NULL};
+    const struct ynode *v;
+    char sub[SCHEMA_PATH_MAX];
+
+    if (!schema_expect(s, n, YMAP, path))
+        return;
+    schema_check_keys(s, n, path, keys);
+    if ((v = schema_get(n, "enabled"))) {
+        schema_child_path(sub, sizeof(sub), path, "enabled");
+        schema_bool(s, v, sub, &h->store.enabled);
+    }
+    if ((v = schema_get(n, "path"))) {
+        schema_child_path(sub, sizeof(sub), path, "path");
+        schema_path(s, v, sub, &h->store.path);
+    }
+    if ((v = schema_get(n, "history"))) {
+        schema_child_path(sub, sizeof(sub), path, "history");
+        parse_history(s, v, sub, h);
+    }
+}
+
+static void parse_node(struct schema *s, const struct ynode *n, struct manifest_host *h)
+{
+    if (!schema_string(s, n, "host.node", &h->node))
+        return;
+    if (h->node[0] == '\0' || strlen(h->node) > 64 || !valid_name(h->node, true))
+        schema_error(s, n->line, n->col, "host.node",
+                     "\"%s\" is not a node name (letters, digits, '.', '_' and '-', starting "
+                     "with a letter or digit, at most 64)",
+                     h->node);
+}
+
 static void parse_host(struct schema *s, const struct ynode *n, struct manifest_host *h)
 {
     static const char *const keys[] = {"plugin_dir", "strict_permissions", "workers",
                                        "shutdown_timeout", "drain_timeout", "stuck_grace",
                                        "max_stuck_workers", "pid_file", "watch", "http", "log",
-                                       "metrics", NULL};
+                                       "metrics", "node", "store", NULL};
     const struct ynode *v;
 
     if (!schema_expect(s, n, YMAP, "host"))
@@ -402,6 +470,10 @@ static void parse_host(struct schema *s, const struct ynode *n, struct manifest_
         parse_log(s, v, "host.log", h);
     if ((v = schema_get(n, "metrics")))
         parse_metrics(s, v, "host.metrics", h);
+    if ((v = schema_get(n, "node")))
+        parse_node(s, v, h);
+    if ((v = schema_get(n, "store")))
+        parse_store(s, v, "host.store", h);
 }
 
 static void host_defaults(struct arena *a, struct manifest_host *h, const char *dir)
@@ -428,6 +500,14 @@ static void host_defaults(struct arena *a, struct manifest_host *h, const char *
     h->log.file_max_size = 10u << 20;
     h->log.file_keep = 5;
     h->log.to_stderr = -1;
+    h->store.enabled = true;
+    h->store.path = arena_alloc(a, dl + sizeof("/jobhost.db"));
+    memcpy(h->store.path, dir, dl);
+    memcpy(h->store.path + dl, "/jobhost.db", sizeof("/jobhost.db"));
+    h->store.max_age_ns = 30 * 86400 * NS_PER_SEC;
+    h->store.max_runs = 1000;
+    h->store.keep_failures_ns = 90 * 86400 * NS_PER_SEC;
+    h->store.output_max = 64u << 10;
 }
 
 /* ---- jobs ------------------------------------------------------------------ */
@@ -884,7 +964,8 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
 {
     static const char *const keys[] = {"id", "plugin", "trigger", "params", "enabled",
                                        "max_instances", "misfire_grace", "coalesce", "timeout",
-                                       "isolation", "limits", "user", "group", "log_level", NULL};
+                                       "isolation", "limits", "user", "group", "log_level", "catch_up",
+                                       NULL};
     struct schema *s = &b->s;
     const struct ynode *v;
     char sub[SCHEMA_PATH_MAX];
@@ -949,6 +1030,10 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
     if ((v = schema_get(n, "log_level"))) {
         schema_child_path(sub, sizeof(sub), path, "log_level");
         parse_level(s, v, sub, &job->log_level);
+    }
+    if ((v = schema_get(n, "catch_up"))) {
+        schema_child_path(sub, sizeof(sub), path, "catch_up");
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &job->catch_up_ns);
     }
 }
 
@@ -1659,6 +1744,7 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
            trigger_equal(&a->trigger, &b->trigger) && a->enabled == b->enabled &&
            a->max_instances == b->max_instances && a->misfire_grace_ns == b->misfire_grace_ns &&
            a->coalesce == b->coalesce && a->timeout_ns == b->timeout_ns &&
+           a->catch_up_ns == b->catch_up_ns &&
            a->isolation == b->isolation && a->log_level == b->log_level &&
            a->histograms == b->histograms && limits_equal(a->limits, b->limits) &&
            creds_equal(a->creds, b->creds) &&

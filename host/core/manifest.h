@@ -95,6 +95,9 @@ struct manifest_job {
                                * trigger's zone name is tz_name(trigger.tz) */
     int64_t misfire_grace_ns; /* default 60 s; 0 = no limit */
     int64_t timeout_ns;       /* default 0 = none */
+    int64_t catch_up_ns;      /* default 0 = none: firings missed while the daemon was
+                               * down are recorded skipped (downtime); else those of the
+                               * last catch_up_ns make up one run at start */
     uint32_t n_params;
     unsigned max_instances;   /* default 1 */
     int log_level;            /* -1 = the host's level */
@@ -150,6 +153,19 @@ struct manifest_host {
     enum { HISTOGRAMS_ALL = 0, HISTOGRAMS_NONE, HISTOGRAMS_LISTED } job_histograms;
     struct manifest_ref *histogram_jobs; /* HISTOGRAMS_LISTED */
     size_t n_histogram_jobs;
+
+    char *node;               /* this daemon's name in run history; NULL = the host name */
+
+    struct {                  /* the run store (host.store) */
+        bool enabled;         /* default true */
+        char *path;           /* resolved; default <manifest dir>/jobhost.db */
+        int64_t max_age_ns;   /* history.max_age, default 30d; 0 = no age limit */
+        unsigned max_runs;    /* history.max_runs per job, default 1000; 0 = no limit */
+        int64_t keep_failures_ns; /* history.keep_failures, default 90d: failed runs are
+                                   * kept this long (still at most max_runs of them) */
+        uint64_t output_max;  /* history.output_max, bytes of records kept per run,
+                               * default 64 KiB */
+    } store;
 };
 
 struct manifest_use;

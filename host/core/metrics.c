@@ -479,6 +479,33 @@ void metrics_job_last(struct job_metrics *jm, struct job_last_run *out)
     job_unlock(jm);
 }
 
+void metrics_job_restore(struct job_metrics *jm, const struct job_last_run *last,
+                         int64_t last_success_ns, int64_t last_failure_ns, uint64_t interrupted)
+{
+    char *error = last->ran && last->error[0]
+                      ? xstrndup(last->error, strnlen(last->error, RUN_ERROR_MAX - 1))
+                      : NULL;
+    char *old;
+
+    write_begin(jm);
+    if (last->ran) {
+        set_i64(&jm->last_run_ns, last->start_wall_ns);
+        set_i64(&jm->last_duration_ns, last->duration_ns < 0 ? 0 : last->duration_ns);
+        atomic_store_explicit(&jm->last_id, last->run_id, memory_order_release);
+        atomic_store_explicit(&jm->last_result, (int)last->result, memory_order_release);
+        set_i64(&jm->last_start_ns, last->start_wall_ns);
+    }
+    if (last_success_ns > 0)
+        set_i64(&jm->last_success_ns, last_success_ns);
+    if (last_failure_ns > 0)
+        set_i64(&jm->last_failure_ns, last_failure_ns);
+    add_u64(&jm->runs[RUN_INTERRUPTED], interrupted);
+    old = jm->last_error;
+    jm->last_error = error;
+    write_end(jm);
+    free(old);
+}
+
 /* --- host level -------------------------------------------------------------------------- */
 
 void metrics_set_jobs(struct metrics *m, uint64_t n)

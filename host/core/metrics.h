@@ -91,7 +91,8 @@ struct job_metrics *metrics_job_new(struct metrics *m);
 void metrics_job_free(struct job_metrics *jm); /* NULL: no-op */
 
 /* A run begins: the start delay histogram observes delay_ns (actual start
- * minus scheduled time; negative counts as 0; a manual run passes 0) and
+ * minus scheduled time; negative counts as 0; a run its schedule did not
+ * fire (manual, cli, catch-up) passes 0) and
  * last_run_timestamp = start_wall_ns. Worker thread. */
 void metrics_run_started(const struct metrics *m, struct job_metrics *jm, int64_t start_wall_ns,
                          int64_t delay_ns);
@@ -99,7 +100,7 @@ void metrics_run_started(const struct metrics *m, struct job_metrics *jm, int64_
 /* A run ended: runs_total{result} +1, the duration histogram observes
  * duration_ns (negative counts as 0), last_duration = duration;
  * last_success_timestamp (success) or last_failure_timestamp (failure,
- * timeout, crashed) = the run's end. The run's id, result, start, duration
+ * timeout, crashed, interrupted) = the run's end. The run's id, result, start, duration
  * and error become the job's last run (metrics_job_last). Every started run
  * finishes exactly once. Worker thread. */
 void metrics_run_finished(const struct metrics *m, struct job_metrics *jm, const struct run *run);
@@ -135,6 +136,17 @@ struct job_last_run {
     char error[RUN_ERROR_MAX]; /* "" when none */
 };
 void metrics_job_last(struct job_metrics *jm, struct job_last_run *out);
+
+/* What the run store kept of a job across a restart, put back at start
+ * (before the job's first run or skip of this process): the last finished
+ * run (`last`, as metrics_job_last reads it; last_run_timestamp is its
+ * start), the end of the last success and of the last failed run (0 =
+ * none). Counters and histograms are not restored: they restart at zero,
+ * as Prometheus expects of a new process; only `interrupted`, the runs this
+ * start found in flight and closed, is added to runs_total{interrupted}.
+ * The error text is copied. Main thread. */
+void metrics_job_restore(struct job_metrics *jm, const struct job_last_run *last,
+                         int64_t last_success_ns, int64_t last_failure_ns, uint64_t interrupted);
 
 /* --- host level --------------------------------------------------------- */
 

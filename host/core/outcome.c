@@ -28,6 +28,7 @@ const char *run_result_name(enum run_result r)
     static const char *const names[RUN_RESULT_COUNT] = {
         [RUN_SUCCESS] = "success", [RUN_FAILURE] = "failure", [RUN_TIMEOUT] = "timeout",
         [RUN_CRASHED] = "crashed", [RUN_CANCELLED] = "cancelled", [RUN_DRY_RUN] = "dry_run",
+        [RUN_INTERRUPTED] = "interrupted",
     };
     return (unsigned)r < RUN_RESULT_COUNT ? names[r] : "unknown";
 }
@@ -37,7 +38,7 @@ const char *skip_reason_name(enum skip_reason r)
     static const char *const names[SKIP_REASON_COUNT] = {
         [SKIP_MAX_INSTANCES] = "max_instances", [SKIP_MISFIRE] = "misfire",
         [SKIP_COALESCED] = "coalesced",         [SKIP_PAUSED] = "paused",
-        [SKIP_SHUTDOWN] = "shutdown",
+        [SKIP_SHUTDOWN] = "shutdown",           [SKIP_DOWNTIME] = "downtime",
     };
     return (unsigned)r < SKIP_REASON_COUNT ? names[r] : "unknown";
 }
@@ -46,6 +47,7 @@ const char *run_trigger_name(enum run_trigger t)
 {
     static const char *const names[RUN_TRIGGER_COUNT] = {
         [RUN_SCHEDULED] = "schedule", [RUN_MANUAL] = "manual", [RUN_CLI] = "cli",
+        [RUN_CATCH_UP] = "catch_up",
     };
     return (unsigned)t < RUN_TRIGGER_COUNT ? names[t] : "unknown";
 }

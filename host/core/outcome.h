@@ -55,6 +55,10 @@ enum run_result {
     RUN_CRASHED,
     RUN_CANCELLED, /* stopped early because the host asked: shutdown or drain */
     RUN_DRY_RUN,   /* any dry run: never counted as a failure */
+    RUN_INTERRUPTED, /* in flight when the daemon died (kill -9, a crash, power loss):
+                        found and closed by the run store at the next start. Not the
+                        plugin's failure, but counted with failures (last_failure),
+                        as crashes are: nobody knows whether it did its work */
     RUN_RESULT_COUNT
 };
 
@@ -66,6 +70,8 @@ enum skip_reason {
     SKIP_COALESCED,         /* folded into another firing by coalesce */
     SKIP_PAUSED,            /* the job is paused */
     SKIP_SHUTDOWN,          /* the daemon is stopping */
+    SKIP_DOWNTIME,          /* due while the daemon was down (found at start from the
+                               run store; without catch_up, or older than it) */
     SKIP_REASON_COUNT
 };
 
@@ -74,6 +80,8 @@ enum run_trigger {
     RUN_SCHEDULED = 0, /* its trigger fired */
     RUN_MANUAL,        /* the jobs API */
     RUN_CLI,           /* jobhost run-once */
+    RUN_CATCH_UP,      /* at start, for firings missed while the daemon was down
+                          (the job's catch_up) */
     RUN_TRIGGER_COUNT
 };
 
@@ -83,10 +91,10 @@ const char *run_result_name(enum run_result r);
 const char *skip_reason_name(enum skip_reason r);
 const char *run_trigger_name(enum run_trigger t);
 
-/* A failed run, as alerts count it: failure, timeout, crashed. */
+/* A failed run, as alerts count it: failure, timeout, crashed, interrupted. */
 static inline bool run_result_failed(enum run_result r)
 {
-    return r == RUN_FAILURE || r == RUN_TIMEOUT || r == RUN_CRASHED;
+    return r == RUN_FAILURE || r == RUN_TIMEOUT || r == RUN_CRASHED || r == RUN_INTERRUPTED;
 }
 
 /* A record the run's plugin logged, as it is past the SDK boundary: typed

@@ -23,7 +23,11 @@ static void on_started(void *arg, const struct run *run)
 {
     struct runtime *rt = arg;
     struct job_metrics *jm = jobstate_metrics(&rt->states, run->job->state);
-    int64_t delay = run->scheduled_wall_ns ? run->start_wall_ns - run->scheduled_wall_ns : 0;
+    /* Only its schedule makes a run late: a catch-up run's scheduled time
+     * is a firing missed while the daemon was down, by design long past. */
+    int64_t delay = run->trigger == RUN_SCHEDULED && run->scheduled_wall_ns
+                        ? run->start_wall_ns - run->scheduled_wall_ns
+                        : 0;
 
     if (jm)
         metrics_run_started(rt->metrics, jm, run->start_wall_ns, delay);

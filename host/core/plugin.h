@@ -56,6 +56,9 @@ struct plugin {
      * code see cancellation from then (host.drain_timeout after the
      * reload). 0 while the plugin is live. */
     atomic_int_fast64_t drain_deadline_mono;
+    /* Its key in the run store, cached by the history writer as
+     * jobstate.store_key is; 0 = not known. */
+    _Atomic uint64_t store_key;
 };
 
 struct plugin_load_opts {

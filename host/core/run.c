@@ -148,8 +148,11 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     run->job = job;
     run->trigger = opts->trigger;
     run->dry_run = opts->dry_run;
+    run->attempt = opts->attempt ? opts->attempt : 1;
     run->holds_instance = opts->holds_instance;
     run->scheduled_wall_ns = opts->scheduled_wall_ns;
+    atomic_store_explicit(&run->output_bytes, 0, memory_order_relaxed);
+    atomic_store_explicit(&run->output_dropped, 0, memory_order_relaxed);
     run->start_mono_ns = mono_ns();
     run->start_wall_ns = wall_from_mono(run->start_mono_ns);
     run->id = opts->run_id ? opts->run_id : run_id_at(run->start_wall_ns);

@@ -30,6 +30,7 @@ struct run_opts {
     enum run_trigger trigger;
     int64_t scheduled_wall_ns; /* when it was due; 0 = now (manual) */
     bool dry_run;
+    unsigned attempt;          /* 1 for a first attempt (0 counts as 1); retries count up */
     uint64_t run_id;           /* given before queueing (a manual run answers with it);
                                   0 = assigned at start */
     int64_t not_before_mono_ns; /* queued ahead of its time: the worker waits until
@@ -54,6 +55,7 @@ struct run {
     char id_text[RUN_ID_LEN];
     enum run_trigger trigger;
     bool dry_run;
+    unsigned attempt;          /* >= 1 */
     int64_t scheduled_wall_ns; /* 0 = none (a manual run) */
     int64_t start_wall_ns;
     int64_t start_mono_ns;
@@ -64,6 +66,11 @@ struct run {
     bool stuck;                /* finished by run_write_off, still running */
     bool holds_instance;       /* from run_opts */
     char error[RUN_ERROR_MAX]; /* the plugin's jh_set_error, or the host's reason; "" */
+    /* The run's output as the history writer takes it (host.store.history.
+     * output_max): bytes taken and records left out. Written by the history
+     * observer on the threads of the run, reset by run_job. */
+    _Atomic uint32_t output_bytes;
+    _Atomic uint32_t output_dropped;
     /* Who reports the finish: a counter of the runs this struct has held
      * (so a stale look cannot act on a later run) and a state, RUN_RUNNING
      * until run_job or run_write_off claims it. */
@@ -93,5 +100,18 @@ void run_id_format(uint64_t id, char out[RUN_ID_LEN]);
 
 /* Reads 16 hex digits; 0, or -EINVAL. */
 int run_id_parse(const char *text, uint64_t *id);
+
+/* The smallest id a run starting at wall_ns can get: ids below it are
+ * older. What retention compares ids with instead of reading times. */
+static inline uint64_t run_id_floor(int64_t wall_ns)
+{
+    return wall_ns > 0 ? (uint64_t)(wall_ns / 1000000) << 20 : 0;
+}
+
+/* The wall time (ms precision) an id was made at. */
+static inline int64_t run_id_time(uint64_t id)
+{
+    return (int64_t)(id >> 20) * 1000000;
+}
 
 #endif /* JH_RUN_H */

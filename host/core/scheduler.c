@@ -178,39 +178,6 @@ static int64_t past_date(struct job *job, int64_t now)
     return -1;
 }
 
-void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t now)
-{
-    struct generation *old;
-
-    generation_ref(g);
-    pthread_mutex_lock(&s->lock);
-    old = s->gen;
-    s->gen = g;
-    s->n = 0;
-    for (size_t i = 0; i < g->n_jobs; i++) {
-        struct job *job = &g->jobs[i];
-        const struct manifest_job *spec = job->spec;
-        struct job *was = old ? generation_find_job(old, spec->id) : NULL;
-        int64_t nominal;
-
-        if (!spec->enabled || spec->trigger.kind == TRIGGER_NONE) {
-            set_next(s, job, -1);
-            continue;
-        }
-        if (was && same_plan(was->spec, spec))
-            nominal = job->state->plan_nominal_ns; /* unchanged: keep its plan (-1: done) */
-        else if (spec->trigger.kind == TRIGGER_DATE && spec->trigger.at_ns <= now)
-            nominal = past_date(job, now);
-        else
-            nominal = trigger_next(&spec->trigger, now, now); /* one period from now */
-        set_next(s, job, nominal);
-    }
-    pthread_mutex_unlock(&s->lock);
-    wake_dispatcher(s);
-    if (old)
-        generation_unref(old);
-}
-
 /* The latest firing of t that is <= now, starting from the firing `from`
  * (<= now), and in *between how many firings it passed over: those in
  * [from, latest). Bounded: past MAX_ENUMERATED_MISSES the count is a lower
@@ -259,10 +226,10 @@ static int64_t latest_due(const struct trigger *t, int64_t from, int64_t now, in
  * Ahead of `now` (the dispatcher woke early, see WAKE_AHEAD_NS) the worker
  * that takes it waits until `due` itself: the run's start costs one
  * wake-up, the worker's own timer, instead of two. */
-static void submit(struct scheduler *s, struct job *job, int64_t nominal, int64_t due,
-                   int64_t now)
+static void submit_as(struct scheduler *s, struct job *job, int64_t nominal, int64_t due,
+                      int64_t now, enum run_trigger trigger)
 {
-    struct run_opts ro = {.trigger = RUN_SCHEDULED, .scheduled_wall_ns = nominal,
+    struct run_opts ro = {.trigger = trigger, .scheduled_wall_ns = nominal,
                           .dry_run = s->opts.dry_run,
                           .not_before_mono_ns = due > now ? due - s->wall_minus_mono : 0};
     if (!s->opts.submit_many) {
@@ -283,6 +250,125 @@ static void submit(struct scheduler *s, struct job *job, int64_t nominal, int64_
         s->opts.submit_many(s->opts.submit_arg, s->batch, s->n_batch);
         s->n_batch = 0;
     }
+}
+
+static void submit(struct scheduler *s, struct job *job, int64_t nominal, int64_t due,
+                   int64_t now)
+{
+    submit_as(s, job, nominal, due, now, RUN_SCHEDULED);
+}
+
+/* Under lock: takes the batch of runs due, with a reference to their
+ * generation, for flush_batch after the lock is released. */
+static struct run_request *take_batch(struct scheduler *s, size_t *n, struct generation **g)
+{
+    struct run_request *batch = s->batch;
+
+    *n = s->n_batch;
+    *g = NULL;
+    if (!*n)
+        return NULL;
+    /* Keep its generation alive until it is queued: a reload may swap
+     * generations once the lock is gone. */
+    *g = s->gen;
+    generation_ref(*g);
+    s->batch = NULL;
+    s->n_batch = s->cap_batch = 0;
+    return batch;
+}
+
+static void flush_batch(struct scheduler *s, struct run_request *batch, size_t n,
+                        struct generation *g)
+{
+    if (!n)
+        return;
+    s->opts.submit_many(s->opts.submit_arg, batch, n);
+    free(batch);
+    generation_unref(g);
+}
+
+/* The first plan of a job the run store knew (see scheduler.h): records
+ * what was missed while the daemon was down, submits the catch-up run,
+ * and returns the next nominal time (-1: none). Under lock. */
+static int64_t resume_job(struct scheduler *s, struct job *job, const struct sched_resume *rs,
+                          int64_t now)
+{
+    const struct manifest_job *spec = job->spec;
+    const struct trigger *t = &spec->trigger;
+    int64_t since = rs->down_since_ns, anchor = rs->last_nominal_ns ? rs->last_nominal_ns : now;
+    uint64_t missed;
+
+    if (t->kind == TRIGGER_DATE) {
+        if (rs->date_done)
+            return -1; /* it ran, or was skipped: never again */
+        if (t->at_ns <= since)
+            return past_date(job, now); /* due while the daemon ran, not recorded */
+    }
+    if (t->kind == TRIGGER_INTERVAL && !t->start_ns && !rs->last_nominal_ns)
+        return trigger_next(t, now, now); /* no phase to count firings by */
+    missed = trigger_count(t, since, now, anchor);
+    if (missed > 0) {
+        int64_t first = trigger_next(t, since, anchor);
+        int64_t from = spec->catch_up_ns > 0 && now - spec->catch_up_ns > since
+                           ? now - spec->catch_up_ns
+                           : since;
+        uint64_t recent = spec->catch_up_ns > 0 ? trigger_count(t, from, now, anchor) : 0;
+
+        if (atomic_load_explicit(&job->state->paused, memory_order_relaxed)) {
+            outcome_skipped(job, SKIP_PAUSED, first, missed);
+        } else if (recent > 0) {
+            int64_t latest = trigger_last(t, from, now, anchor);
+            if (missed > recent)
+                outcome_skipped(job, SKIP_DOWNTIME, first, missed - recent);
+            if (recent > 1)
+                outcome_skipped(job, SKIP_COALESCED, trigger_next(t, from, anchor), recent - 1);
+            submit_as(s, job, latest, now, now, RUN_CATCH_UP); /* now */
+        } else {
+            outcome_skipped(job, SKIP_DOWNTIME, first, missed);
+        }
+    }
+    return trigger_next(t, now, anchor);
+}
+
+void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t now)
+{
+    struct generation *old, *bg;
+    struct run_request *batch;
+    size_t n;
+
+    generation_ref(g);
+    pthread_mutex_lock(&s->lock);
+    old = s->gen;
+    s->gen = g;
+    s->n = 0;
+    for (size_t i = 0; i < g->n_jobs; i++) {
+        struct job *job = &g->jobs[i];
+        const struct manifest_job *spec = job->spec;
+        struct job *was = old ? generation_find_job(old, spec->id) : NULL;
+        struct sched_resume rs = {0};
+        int64_t nominal;
+
+        if (!spec->enabled || spec->trigger.kind == TRIGGER_NONE) {
+            set_next(s, job, -1);
+            continue;
+        }
+        if (was && same_plan(was->spec, spec))
+            nominal = job->state->plan_nominal_ns; /* unchanged: keep its plan (-1: done) */
+        else if (!old && s->opts.resume && s->opts.resume(s->opts.resume_arg, job, &rs) &&
+                 (rs.down_since_ns > 0 || rs.date_done))
+            nominal = resume_job(s, job, &rs, now);
+        else if (spec->trigger.kind == TRIGGER_DATE && spec->trigger.at_ns <= now)
+            nominal = past_date(job, now);
+        else
+            nominal = trigger_next(&spec->trigger, now, now); /* one period from now */
+        set_next(s, job, nominal);
+    }
+    batch = take_batch(s, &n, &bg); /* catch-up runs */
+    pthread_mutex_unlock(&s->lock);
+    flush_batch(s, batch, n, bg);
+    wake_dispatcher(s);
+    if (old)
+        generation_unref(old);
 }
 
 /* The slots of max_instances not taken by a queued or running run. */
@@ -371,30 +457,16 @@ static size_t fire(struct scheduler *s, struct entry e, int64_t now)
  * start at their time). */
 static size_t advance(struct scheduler *s, int64_t now, int64_t ahead)
 {
-    size_t submitted = 0;
-    struct generation *g = NULL;
-    struct run_request *batch = NULL;
-    size_t n = 0;
+    size_t submitted = 0, n;
+    struct generation *g;
+    struct run_request *batch;
 
     pthread_mutex_lock(&s->lock);
     while (s->n > 0 && s->heap[0].due <= now + ahead && !s->stop)
         submitted += fire(s, heap_pop(s), now);
-    if (s->n_batch) {
-        /* Hand the batch over and keep its generation alive until it is
-         * queued: a reload may swap generations once the lock is gone. */
-        g = s->gen;
-        generation_ref(g);
-        batch = s->batch;
-        n = s->n_batch;
-        s->batch = NULL;
-        s->n_batch = s->cap_batch = 0;
-    }
+    batch = take_batch(s, &n, &g);
     pthread_mutex_unlock(&s->lock);
-    if (n) {
-        s->opts.submit_many(s->opts.submit_arg, batch, n);
-        free(batch);
-        generation_unref(g);
-    }
+    flush_batch(s, batch, n, g);
     return submitted;
 }
 

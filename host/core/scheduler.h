@@ -40,11 +40,29 @@ typedef int (*sched_submit_fn)(void *arg, struct job *job, const struct run_opts
  * runs' generation held. */
 typedef size_t (*sched_submit_many_fn)(void *arg, const struct run_request *reqs, size_t n);
 
+/* What the run store knew of a job when the daemon started: what its first
+ * plan needs to account for the firings missed while the daemon was down
+ * (core/restore.c fills it). */
+struct sched_resume {
+    int64_t down_since_ns;   /* firings after this, up to now, were missed while the
+                              * daemon was down (0: unknown, e.g. a job new to the
+                              * store: planned as without a store) */
+    int64_t last_nominal_ns; /* the latest recorded scheduled firing: an interval
+                              * keeps its phase from it (0 = none) */
+    bool date_done;          /* a date trigger's one firing is recorded */
+};
+
+/* Fills *out for a job of the first generation; false when nothing is
+ * known. Called under the scheduler's lock: no blocking. */
+typedef bool (*sched_resume_fn)(void *arg, const struct job *job, struct sched_resume *out);
+
 struct scheduler_opts {
     sched_submit_fn submit;
     sched_submit_many_fn submit_many;
     void *submit_arg;
     bool dry_run; /* every run is a dry run */
+    sched_resume_fn resume; /* NULL: no run store */
+    void *resume_arg;
 };
 
 struct scheduler *scheduler_new(const struct scheduler_opts *opts);
@@ -53,7 +71,17 @@ void scheduler_free(struct scheduler *s);
 /* Makes `g` the live generation (taking a reference) and plans its jobs at
  * `now_wall_ns`: a job whose trigger is unchanged since the last plan keeps
  * its next fire time; others are planned afresh. Releases the previous
- * generation. Any thread. */
+ * generation. Any thread.
+ *
+ * The first generation's jobs are planned with what the run store knew
+ * (opts.resume), by the catch-up rules (README "Restarts"): a date whose
+ * firing is recorded is never planned again; the firings that fell while
+ * the daemon was down (after the later of its last sign of life and the
+ * job's last recorded firing) are, for a job with catch_up, the ones of
+ * its last catch_up made up by one run now (trigger catch_up, scheduled at
+ * the latest of them; the others of that span skipped "coalesced"), and
+ * otherwise skipped "downtime", counted in bulk, never listed one by one
+ * (a paused job's are skipped "paused"); an interval keeps its phase. */
 void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t now_wall_ns);
 
 /* Fires everything due at `now_wall_ns`; returns the number of runs

@@ -15,17 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/executor.h"
 #include "core/generation.h"
+#include "core/history.h"
 #include "core/jobstate.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "core/reload.h"
 #include "io/http_deferred.h"
 #include "core/run.h"
+#include "io/api_history.h"
 #include "lib/trigger.h"
+#include "lib/units.h"
 #include "lib/util.h"
 
 #define JOBS_PREFIX "/api/v1/jobs/"
+/* How long a pause waits for the run store before it is answered anyway. */
+#define PAUSE_STORE_WAIT_NS (500 * NS_PER_MS)
 
 static void reply(struct http_response *resp, int status, json_t *doc)
 {
@@ -188,7 +195,15 @@ static void handle_job_post(void *arg, const struct http_request *req, struct ht
         else
             reply_error(resp, 503, "shutting down");
     } else {
-        atomic_store(&job->state->paused, strcmp(action, "pause") == 0);
+        bool paused = strcmp(action, "pause") == 0;
+        atomic_store(&job->state->paused, paused);
+        /* stored before the answer, so a restart right after keeps it */
+        if (api->history &&
+            history_set_paused(api->history, id, paused, wall_ns(), PAUSE_STORE_WAIT_NS) < 0)
+            jlog(JH_LOG_WARN, "pause_not_stored", "job=%s paused=%s error=%s", id,
+                 paused ? "true" : "false",
+                 "the run store did not take it in time: it stays queued and is written once "
+                 "the store works");
         reply(resp, 200, job_json(job));
     }
     generation_unref(g);
@@ -205,6 +220,9 @@ size_t api_routes(struct api *api, struct http_route *routes)
         {"POST", JOBS_PREFIX "{id}/resume", HTTP_MATCH_EXACT, handle_job_post, api, 0},
     };
     size_t n = 6;
+
+    pthread_mutex_init(&api->reader_lock, NULL);
+    pthread_mutex_init(&api->follow_lock, NULL);
     memcpy(routes, list, n * sizeof(*routes));
-    return n;
+    return n + api_history_routes(api, routes + n);
 }

@@ -109,6 +109,7 @@ struct http_server {
     pthread_mutex_t lock;     /* the deferred requests; see DESIGN */
     pthread_cond_t drained;   /* lock: signalled when `waiting` empties */
     struct conn_req *waiting; /* lock: requests waiting for a deferred answer */
+    struct pump *pumps;       /* lock: streamed bodies that may wait (bind_wake) */
     bool stopping;            /* lock: http_stop began; no request starts waiting */
 };
 
@@ -424,13 +425,63 @@ static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char
 
 /* A streamed body as libmicrohttpd's content reader sees it: the piece
  * being sent and how much of it is out. Polling thread (and the main
- * thread in MHD_stop_daemon, for pump_free). */
+ * thread in MHD_stop_daemon, for pump_free).
+ *
+ * A stream that may wait (bind_wake) parks its connection when it has
+ * nothing (MHD_suspend_connection, from the content reader, where
+ * libmicrohttpd allows it) until its wake resumes it, from any thread.
+ * `wlock` orders the two: a wake that comes first is remembered and the
+ * reader comes back at once instead of parking. Such pumps are on the
+ * server's `pumps` list, so http_stop can wake every parked one before
+ * libmicrohttpd stops (it must not stop with a connection suspended).
+ * Lock order: s->lock, then a pump's wlock, then libmicrohttpd's. */
 struct pump {
     struct http_stream stream;
     struct buf piece;
     size_t off;
     bool last; /* the stream gave its last piece */
+    struct http_server *server;
+    struct MHD_Connection *conn;
+    pthread_mutex_t wlock;
+    bool waits;  /* the stream may return HTTP_STREAM_WAIT (on s->pumps) */
+    bool parked; /* wlock: the connection is suspended */
+    bool woken;  /* wlock: a wake came while it was not parked */
+    bool cut;    /* wlock: the server stops: end the body */
+    struct pump *prev, *next; /* s->lock */
 };
+
+/* The stream's owner has more (any thread). */
+static void pump_wake(void *arg)
+{
+    struct pump *p = arg;
+
+    pthread_mutex_lock(&p->wlock);
+    if (p->parked) {
+        p->parked = false;
+        MHD_resume_connection(p->conn);
+    } else {
+        p->woken = true;
+    }
+    pthread_mutex_unlock(&p->wlock);
+}
+
+/* Nothing now: park unless a wake came meanwhile. Polling thread. */
+static ssize_t pump_wait(struct pump *p)
+{
+    ssize_t rc = 0;
+
+    pthread_mutex_lock(&p->wlock);
+    if (p->cut)
+        rc = MHD_CONTENT_READER_END_WITH_ERROR;
+    else if (p->woken)
+        p->woken = false; /* 0: libmicrohttpd comes back at once */
+    else {
+        p->parked = true;
+        MHD_suspend_connection(p->conn);
+    }
+    pthread_mutex_unlock(&p->wlock);
+    return rc;
+}
 
 static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
 {
@@ -446,6 +497,10 @@ static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
         int rc = p->stream.next(p->stream.state, &p->piece);
         if (rc < 0) /* libmicrohttpd closes the connection: no chunk terminator */
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (rc == HTTP_STREAM_WAIT && p->waits && p->piece.len == 0)
+            return pump_wait(p);
+        if (rc == HTTP_STREAM_WAIT)
+            rc = 1;
         p->last = rc == 0;
         /* One piece of work per call, even when it gave no bytes (gzip
          * holding its output back): 0 makes libmicrohttpd serve the other
@@ -468,7 +523,19 @@ static ssize_t pump_read(void *cls, uint64_t pos, char *out, size_t max)
 static void pump_free(void *cls)
 {
     struct pump *p = cls;
-    http_stream_free(&p->stream);
+    if (p->waits) {
+        struct http_server *s = p->server;
+        pthread_mutex_lock(&s->lock);
+        if (p->prev)
+            p->prev->next = p->next;
+        else
+            s->pumps = p->next;
+        if (p->next)
+            p->next->prev = p->prev;
+        pthread_mutex_unlock(&s->lock);
+    }
+    http_stream_free(&p->stream); /* the owner's wakes end here */
+    pthread_mutex_destroy(&p->wlock);
     buf_free(&p->piece);
     free(p);
 }
@@ -489,8 +556,8 @@ static ssize_t no_body(void *cls, uint64_t pos, char *out, size_t max)
 
 /* Queues resp (whose body and stream it takes) on c; `head`: the request
  * was a HEAD. */
-static enum MHD_Result send_response(struct MHD_Connection *c, struct http_response *resp,
-                                     bool head)
+static enum MHD_Result send_response(struct http_server *s, struct MHD_Connection *c,
+                                     struct http_response *resp, bool head)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
@@ -510,6 +577,20 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct http_respo
         struct pump *p = xcalloc(1, sizeof *p);
         p->stream = resp->stream;
         resp->stream = (struct http_stream){0};
+        p->server = s;
+        p->conn = c;
+        pthread_mutex_init(&p->wlock, NULL);
+        if (p->stream.bind_wake) {
+            p->waits = true;
+            pthread_mutex_lock(&s->lock);
+            p->cut = s->stopping;
+            p->next = s->pumps;
+            if (s->pumps)
+                s->pumps->prev = p;
+            s->pumps = p;
+            pthread_mutex_unlock(&s->lock);
+            p->stream.bind_wake(p->stream.state, pump_wake, p);
+        }
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_PIECE, pump_read, p,
                                               pump_free);
         if (!r) {
@@ -539,13 +620,14 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct http_respo
     return ret;
 }
 
-static enum MHD_Result send_simple(struct MHD_Connection *c, int status, const char *text)
+static enum MHD_Result send_simple(struct http_server *s, struct MHD_Connection *c, int status,
+                                   const char *text)
 {
     struct http_response resp;
     http_response_init(&resp);
     resp.status = status;
     buf_puts(&resp.body, text);
-    enum MHD_Result ret = send_response(c, &resp, false);
+    enum MHD_Result ret = send_response(s, c, &resp, false);
     http_response_free(&resp);
     return ret;
 }
@@ -593,7 +675,7 @@ static enum MHD_Result wait_answer(struct http_server *s, struct MHD_Connection 
         pthread_mutex_unlock(&s->lock);
         http_deferred_cancel(cr->deferred, 503, STOPPING_TEXT);
         http_deferred_take(cr->deferred, &cr->pending);
-        return send_response(c, &cr->pending, head);
+        return send_response(s, c, &cr->pending, head);
     }
     cr->next = s->waiting;
     if (s->waiting)
@@ -642,7 +724,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cr->headers_in = true;
         http_response_init(&resp);
         if (http_check_gate(s->router, &pre, &resp)) {
-            ret = send_response(c, &resp, false);
+            ret = send_response(s, c, &resp, false);
             http_response_free(&resp);
             return ret;
         }
@@ -650,13 +732,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->max_body)
-            return send_simple(c, 413, "413 request body too large\n");
+            return send_simple(s, c, 413, "413 request body too large\n");
         return MHD_YES;
     }
     if (cr->deferred) {
         /* Resumed: the answer is in (the handler's or http_stop's 503). */
         http_deferred_take(cr->deferred, &cr->pending);
-        return send_response(c, &cr->pending, cr->head);
+        return send_response(s, c, &cr->pending, cr->head);
     }
     if (*upload_data_size) {
         if (cr->body.len + *upload_data_size > s->max_body) {
@@ -693,7 +775,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (resp.deferred)
         ret = wait_answer(s, c, cr, &resp, strcmp(method, "HEAD") == 0);
     else
-        ret = send_response(c, &resp, strcmp(method, "HEAD") == 0);
+        ret = send_response(s, c, &resp, strcmp(method, "HEAD") == 0);
     http_response_free(&resp);
     free(headers.v);
     free(args.v);
@@ -958,6 +1040,16 @@ static void answer_waiting(struct http_server *s)
     s->stopping = true;
     for (struct conn_req *cr = s->waiting; cr; cr = cr->next)
         http_deferred_cancel(cr->deferred, 503, STOPPING_TEXT);
+    /* Bodies that wait: cut off, and resumed so libmicrohttpd sees it */
+    for (struct pump *p = s->pumps; p; p = p->next) {
+        pthread_mutex_lock(&p->wlock);
+        p->cut = true;
+        if (p->parked) {
+            p->parked = false;
+            MHD_resume_connection(p->conn);
+        }
+        pthread_mutex_unlock(&p->wlock);
+    }
     while (s->waiting && pthread_cond_timedwait(&s->drained, &s->lock, &deadline) == 0)
         ;
     pthread_mutex_unlock(&s->lock);

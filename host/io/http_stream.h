@@ -37,7 +37,19 @@ struct http_stream {
     int (*next)(void *state, struct buf *out);
     void (*free)(void *state);
     void *state;
+    /* Optional, for a body that follows something as it happens (a run's
+     * output): `next` may also return HTTP_STREAM_WAIT, appending nothing,
+     * when there is nothing yet; the server then stops polling the
+     * connection until the stream's owner calls wake(wake_arg), from any
+     * thread. The server hands the wake over with bind_wake before the
+     * first `next`; it may be called until `free` has returned (a wake
+     * before the wait is not lost). While the server stops, `next` is
+     * called once more and then the body is cut off. */
+    void (*bind_wake)(void *state, void (*wake)(void *arg), void *wake_arg);
 };
+
+/* `next`: nothing now, come back after the wake (see bind_wake). */
+#define HTTP_STREAM_WAIT 2
 
 /* Piece size for bodies the HTTP layer cuts itself. */
 #define HTTP_STREAM_PIECE (64 * 1024)

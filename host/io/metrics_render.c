@@ -26,6 +26,7 @@
 
 #include "core/executor.h"
 #include "core/generation.h"
+#include "core/history.h"
 #include "core/jobstate.h"
 #include "io/http_stream.h"
 #include "io/procstat.h"
@@ -73,6 +74,12 @@ enum fam {
     F_LOG_DROPPED,
     F_PLUGINS,
     F_RELOADS,
+    F_STORE_DROPPED,
+    F_STORE_ERRORS,
+    F_STORE_QUEUE,
+    F_STORE_ROWS,
+    F_STORE_UP,
+    F_STORE_WRITE,
     F_CPU,
     F_MAX_FDS,
     F_OPEN_FDS,
@@ -105,8 +112,8 @@ static const struct family families[] = {
     [F_LAST_DURATION] = {"jobhost_job_last_duration_seconds", T_GAUGE, "seconds",
                          "Duration of the last finished run of the job in seconds."},
     [F_LAST_FAILURE] = {"jobhost_job_last_failure_timestamp_seconds", T_GAUGE, "seconds",
-                        "Unix time the last failed run (failure, timeout or crashed) of the job "
-                        "finished."},
+                        "Unix time the last failed run (failure, timeout, crashed or interrupted) "
+                        "of the job finished."},
     [F_LAST_RUN] = {"jobhost_job_last_run_timestamp_seconds", T_GAUGE, "seconds",
                     "Unix time the last run of the job started."},
     [F_LAST_SUCCESS] = {"jobhost_job_last_success_timestamp_seconds", T_GAUGE, "seconds",
@@ -116,7 +123,7 @@ static const struct family families[] = {
     [F_RUNNING] = {"jobhost_job_running", T_GAUGE, NULL, "Runs of the job in progress."},
     [F_RUNS] = {"jobhost_job_runs_total", T_COUNTER, NULL,
                 "Finished runs of the job by result (success, failure, timeout, crashed, "
-                "cancelled, dry_run)."},
+                "cancelled, dry_run, interrupted)."},
     [F_SKIPPED] = {"jobhost_job_skipped_total", T_COUNTER, NULL,
                    "Firings of the job that did not run, by reason."},
     [F_DELAY] = {"jobhost_job_start_delay_seconds", T_HISTOGRAM, "seconds",
@@ -128,6 +135,20 @@ static const struct family families[] = {
                    "Plugins loaded by the active configuration, labeled by name and version."},
     [F_RELOADS] = {"jobhost_reloads_total", T_COUNTER, NULL,
                    "Configuration reload attempts by result."},
+    [F_STORE_DROPPED] = {"jobhost_store_dropped_total", T_COUNTER, NULL,
+                         "Run history reports and rows dropped: the writer's queue was full, or "
+                         "the run store failed longer than waiting rows could be kept."},
+    [F_STORE_ERRORS] = {"jobhost_store_errors_total", T_COUNTER, NULL,
+                        "Failed run store operations, by operation (open, write, flush, "
+                        "heartbeat, prune, read)."},
+    [F_STORE_QUEUE] = {"jobhost_store_queue_depth", T_GAUGE, NULL,
+                       "Run history reports and rows waiting to be written to the run store."},
+    [F_STORE_ROWS] = {"jobhost_store_rows_written_total", T_COUNTER, NULL,
+                      "Rows (runs and skipped firings) committed to the run store."},
+    [F_STORE_UP] = {"jobhost_store_up", T_GAUGE, NULL,
+                    "Whether the run store is open and its last write worked (1) or not (0)."},
+    [F_STORE_WRITE] = {"jobhost_store_write_duration_seconds", T_HISTOGRAM, "seconds",
+                       "Duration of run store commits (a batch of rows each) in seconds."},
     [F_CPU] = {"process_cpu_seconds_total", T_COUNTER, "seconds",
                "Total user and system CPU time spent in seconds."},
     [F_MAX_FDS] = {"process_max_fds", T_GAUGE, NULL, "Maximum number of open file descriptors."},
@@ -603,6 +624,58 @@ static void write_plugin(void *arg, const struct metrics_plugin *p)
     buf_puts(w->b, "\"} 1\n");
 }
 
+/* The run store's writer: after jobhost_reloads_total, in name order. */
+static void write_store(struct metrics_render *r, struct buf *b)
+{
+    const char *hist = families[F_STORE_WRITE].name;
+    struct history_stats st;
+    char num[NUMFMT_MAX], *p;
+
+    r->src->store(r->src->store_arg, &st);
+    write_plain_u64(b, F_STORE_DROPPED, r->om, st.dropped);
+    write_header(b, F_STORE_ERRORS, r->om);
+    for (int i = 0; i < HISTORY_OP_COUNT; i++) {
+        buf_puts(b, families[F_STORE_ERRORS].name);
+        buf_puts(b, "{op=\"");
+        buf_puts(b, history_op_name((enum history_op)i));
+        p = wbegin(b, NUMFMT_MAX + 4);
+        p = put(p, "\"} ", 3);
+        p = numfmt_u64(p, st.errors[i]);
+        *p++ = '\n';
+        wend(b, p);
+    }
+    write_plain_u64(b, F_STORE_QUEUE, r->om, st.queued);
+    write_plain_u64(b, F_STORE_ROWS, r->om, st.rows);
+    write_plain_u64(b, F_STORE_UP, r->om, st.up ? 1 : 0);
+    write_header(b, F_STORE_WRITE, r->om);
+    for (int i = 0; i <= HISTORY_LATENCY_BUCKETS; i++) {
+        if (i < HISTORY_LATENCY_BUCKETS)
+            numfmt_double(history_latency_bounds[i], r->om, num);
+        else
+            memcpy(num, "+Inf", 5);
+        buf_puts(b, hist);
+        buf_puts(b, "_bucket{le=\"");
+        buf_puts(b, num);
+        p = wbegin(b, NUMFMT_MAX + 4);
+        p = put(p, "\"} ", 3);
+        p = numfmt_u64(p, st.latency[i]);
+        *p++ = '\n';
+        wend(b, p);
+    }
+    buf_puts(b, hist);
+    p = wbegin(b, NUMFMT_MAX + 8);
+    p = put(p, "_sum ", 5);
+    p = numfmt_ns_seconds(p, st.latency_sum_ns);
+    *p++ = '\n';
+    wend(b, p);
+    buf_puts(b, hist);
+    p = wbegin(b, NUMFMT_MAX + 8);
+    p = put(p, "_count ", 7);
+    p = numfmt_u64(p, st.latency[HISTORY_LATENCY_BUCKETS]); /* = the +Inf bucket */
+    *p++ = '\n';
+    wend(b, p);
+}
+
 static void write_tail(struct metrics_render *r, struct buf *b)
 {
     struct metrics_host_snapshot h;
@@ -641,6 +714,8 @@ static void write_tail(struct metrics_render *r, struct buf *b)
         *p++ = '\n';
         wend(b, p);
     }
+    if (r->src->store)
+        write_store(r, b);
     procstat_read(&ps);
     if (ps.have_stat)
         write_plain_double(b, F_CPU, om, ps.cpu_seconds);

@@ -42,12 +42,19 @@ typedef uint64_t (*metrics_dropped_fn)(const char *sink);
 struct executor_stats;
 typedef void (*metrics_pool_fn)(void *arg, struct executor_stats *out);
 
+/* What the run store's writer does now (history_stats of core/history.h
+ * fits, with its struct history as `arg`). */
+struct history_stats;
+typedef void (*metrics_store_fn)(void *arg, struct history_stats *out);
+
 /* What the exposition reads. Borrowed; must outlive every cursor. */
 struct metrics_source {
     struct runtime *rt;         /* its metrics registry and live generations */
     metrics_dropped_fn dropped; /* NULL leaves jobhost_log_records_dropped_total out */
     metrics_pool_fn pool;       /* NULL leaves the jobhost_executor_* gauges out */
     void *pool_arg;
+    metrics_store_fn store;     /* NULL leaves the jobhost_store_* families out */
+    void *store_arg;
 };
 
 /* The bytes a piece aims at: metrics_render_next appends at least this

@@ -639,6 +639,138 @@ int64_t trigger_next(const struct trigger *t, int64_t after_ns, int64_t anchor_n
     }
 }
 
+/* ---- the firings of a span ----------------------------------------------- */
+
+/* Firings listed one by one before whole days are counted at once. */
+#define COUNT_ENUMERATED 4096
+
+int64_t trigger_last(const struct trigger *t, int64_t after_ns, int64_t upto_ns, int64_t anchor_ns)
+{
+    int64_t first = trigger_next(t, after_ns, anchor_ns), lo, hi;
+
+    if (first < 0 || first > upto_ns)
+        return -1;
+    if (t->kind == TRIGGER_INTERVAL) {
+        int64_t top = t->end_ns && t->end_ns < upto_ns ? t->end_ns : upto_ns;
+        return first + (top - first) / t->interval_ns * t->interval_ns;
+    }
+    /* The first firing after x never decreases as x grows: find the
+     * largest x < upto_ns whose next firing is still <= upto_ns. */
+    lo = first;
+    hi = upto_ns;
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2, next = trigger_next(t, mid, anchor_ns);
+        if (next >= 0 && next <= upto_ns)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    {
+        int64_t next = trigger_next(t, lo, anchor_ns);
+        return next >= 0 && next <= upto_ns ? next : lo;
+    }
+}
+
+/* The instant local day `c` (its date fields) begins in tz. */
+static int64_t day_start(const struct tz *tz, const struct civil *c)
+{
+    struct civil d = {.year = c->year, .month = c->month, .mday = c->mday};
+    int64_t s;
+    tz_from_civil(tz, &d, &s);
+    return s;
+}
+
+/* Firings of the expression in one whole local day without an offset
+ * change. */
+static uint64_t day_firings(const struct cron_expr *e, const struct civil *c)
+{
+    if (!(day_mask(e, c->year, c->month) & (1u << c->mday)))
+        return 0;
+    return (uint64_t)__builtin_popcount(e->hours) * (uint64_t)__builtin_popcountll(e->minutes) *
+           (uint64_t)__builtin_popcountll(e->seconds);
+}
+
+static uint64_t cron_count(const struct trigger *t, int64_t after_ns, int64_t upto_ns)
+{
+    const struct tz *tz = t->tz ? t->tz : tz_local();
+    uint64_t n = 0;
+    int64_t cur = after_ns, next;
+
+    for (;;) {
+        struct civil c;
+        int64_t end; /* seconds: the start of the day after cur's */
+
+        for (unsigned i = 0; i < COUNT_ENUMERATED; i++) {
+            next = trigger_next(t, cur, 0);
+            if (next < 0 || next > upto_ns)
+                return n;
+            n++;
+            cur = next;
+        }
+        /* Many: finish cur's local day one by one... */
+        tz_to_civil(tz, floor_div(cur, NS_PER_SEC), &c);
+        c.mday++;
+        end = day_start(tz, &c);
+        for (;;) {
+            next = trigger_next(t, cur, 0);
+            if (next < 0 || next > upto_ns)
+                return n;
+            if (next >= end * NS_PER_SEC)
+                break;
+            n++;
+            cur = next;
+        }
+        /* ...then count whole days while they are plain and inside. */
+        for (;;) {
+            int64_t begin = end, stop;
+            tz_to_civil(tz, begin, &c); /* the day starting at `begin` */
+            c.mday++;
+            stop = day_start(tz, &c);
+            tz_to_civil(tz, begin, &c);
+            if ((stop - 1) * NS_PER_SEC > upto_ns || stop - begin != 86400 ||
+                tz_offset_at(tz, begin) != tz_offset_at(tz, stop - 1))
+                break; /* the last day, or one with a change: one by one */
+            n += day_firings(&t->cron, &c);
+            cur = (stop - 1) * NS_PER_SEC; /* its last second: counted */
+            end = stop;
+        }
+    }
+}
+
+uint64_t trigger_count(const struct trigger *t, int64_t after_ns, int64_t upto_ns,
+                       int64_t anchor_ns)
+{
+    int64_t first, last;
+
+    if (upto_ns <= after_ns)
+        return 0;
+    switch (t->kind) {
+    case TRIGGER_DATE:
+        return t->at_ns > after_ns && t->at_ns <= upto_ns ? 1 : 0;
+    case TRIGGER_INTERVAL:
+        first = trigger_next(t, after_ns, anchor_ns);
+        if (first < 0 || first > upto_ns)
+            return 0;
+        last = trigger_last(t, after_ns, upto_ns, anchor_ns);
+        return (uint64_t)((last - first) / t->interval_ns) + 1;
+    case TRIGGER_CRON:
+        /* the bounds of the trigger, once, so whole days need no check */
+        if (t->start_ns && t->start_ns - 1 > after_ns)
+            after_ns = t->start_ns - 1;
+        if (t->end_ns && t->end_ns < upto_ns)
+            upto_ns = t->end_ns;
+        return upto_ns > after_ns ? cron_count(t, after_ns, upto_ns) : 0;
+    default:
+        return 0;
+    }
+}
+
+int32_t trigger_utc_offset(const struct trigger *t, int64_t ns)
+{
+    const struct tz *tz = t->kind == TRIGGER_CRON ? t->tz : NULL;
+    return tz_offset_at(tz, floor_div(ns, NS_PER_SEC));
+}
+
 /* ---- RFC 3339 ---------------------------------------------------------- */
 
 /* Exactly n digits. NULL when they are not there. */
@@ -720,11 +852,10 @@ int rfc3339_parse(const char *text, int64_t *ns)
     return 0;
 }
 
-char *rfc3339_format(int64_t ns, const struct tz *tz, bool millis, char *buf, size_t len)
+static char *format_offset(int64_t ns, int32_t off, bool millis, char *buf, size_t len)
 {
     int64_t secs = floor_div(ns, NS_PER_SEC);
     int64_t sub = ns % NS_PER_SEC; /* not ns - secs * NS_PER_SEC: that overflows near INT64_MIN */
-    int32_t off = tz_offset_at(tz, secs);
     int32_t aoff;
     struct civil c;
     char frac[8] = "";
@@ -742,6 +873,16 @@ char *rfc3339_format(int64_t ns, const struct tz *tz, bool millis, char *buf, si
     snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%s%c%02d:%02d", c.year, c.month, c.mday,
              c.hour, c.min, c.sec, frac, off < 0 ? '-' : '+', aoff / 3600, aoff / 60 % 60);
     return buf;
+}
+
+char *rfc3339_format(int64_t ns, const struct tz *tz, bool millis, char *buf, size_t len)
+{
+    return format_offset(ns, tz_offset_at(tz, floor_div(ns, NS_PER_SEC)), millis, buf, len);
+}
+
+char *rfc3339_format_offset(int64_t ns, int32_t offset_s, bool millis, char *buf, size_t len)
+{
+    return format_offset(ns, offset_s, millis, buf, len);
 }
 
 /* ---- equality and hash ---------------------------------------------------- */

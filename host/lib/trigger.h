@@ -111,6 +111,11 @@ int rfc3339_parse(const char *text, int64_t *ns);
  * names the exact instant. Returns buf; RFC3339_BUFLEN bytes always suffice. */
 char *rfc3339_format(int64_t ns, const struct tz *tz, bool millis, char *buf, size_t len);
 
+/* The same with a given UTC offset (seconds east, cut to whole minutes):
+ * how a time is shown with the offset it was recorded with, e.g. a firing's
+ * nominal time in its trigger's zone (trigger_utc_offset). */
+char *rfc3339_format_offset(int64_t ns, int32_t offset_s, bool millis, char *buf, size_t len);
+
 /* The first fire time strictly after `after_ns`, or -1 when the trigger will
  * never fire again (a past date, an interval past its end, TRIGGER_NONE).
  * For TRIGGER_INTERVAL without start_ns, `anchor_ns` (the time the job was
@@ -122,6 +127,27 @@ char *rfc3339_format(int64_t ns, const struct tz *tz, bool millis, char *buf, si
  * readings repeated by a fall-back fire only at their first occurrence (so an
  * hourly job does not run again in the repeated hour). See tz_from_civil. */
 int64_t trigger_next(const struct trigger *t, int64_t after_ns, int64_t anchor_ns);
+
+/* The latest firing in (after_ns, upto_ns], or -1 when there is none. Cost
+ * is bounded whatever the number of firings in between: arithmetic for
+ * intervals, a bisection over trigger_next (some 60 calls) for cron. */
+int64_t trigger_last(const struct trigger *t, int64_t after_ns, int64_t upto_ns, int64_t anchor_ns);
+
+/* How many firings fall in (after_ns, upto_ns], exactly as trigger_next
+ * would list them one by one (DST rules included), without listing them
+ * when there are many: intervals by arithmetic; cron by whole local days
+ * (days with no UTC offset change count as the product of their allowed
+ * hours, minutes and seconds) and one by one only within the first and
+ * last day and days with a change. A year of a per-second job is counted
+ * in milliseconds. */
+uint64_t trigger_count(const struct trigger *t, int64_t after_ns, int64_t upto_ns,
+                       int64_t anchor_ns);
+
+/* The UTC offset (seconds east) that names the firing at `ns` in local
+ * time: the cron trigger's zone (or the host's); the host's zone for
+ * interval and date triggers, whose times are absolute. With the instant
+ * it tells which pass of a fall-back's repeated hour a firing was. */
+int32_t trigger_utc_offset(const struct trigger *t, int64_t ns);
 
 /* True when a and b fire at the same times: same kind, cron fields, zone
  * (by name; NULL, the host's zone, is a zone of its own), interval, date,

@@ -13,7 +13,10 @@
 #   BENCH_LOG_RECORDS=2000000        log: records per producer thread
 #
 # Workloads: oneshot burst latency memory idle metrics reload overhead floor
-# scale log manifest (floor: not jobhost, what a bare timer wake-up and thread
+# scale log store history manifest (store: the oneshot workload with the run
+# store on and off, and a run's hand-off to the store's writer, beside
+# APScheduler's SQLite job store; history: the jobs API on a store of 10
+# million runs, once; floor: not jobhost, what a bare timer wake-up and thread
 # hand-off cost on this machine, to read the latency figures against;
 # scale: the real daemon, host/jobhost, at N jobs: tests/bench/bench_daemon.py;
 # manifest: reading 1k to 1M jobs, one round, printed after the table).
@@ -78,7 +81,7 @@ fi
 # objects of build/release but main.o; the daemon's libraries.
 CFLAGS="-std=gnu11 -O2 -g -pthread -D_GNU_SOURCE -Isdk/include -Ihost -Wall -Wextra -Werror"
 PLUGIN_CFLAGS="-std=gnu11 -O2 -g -fPIC -fvisibility=hidden -shared -Wl,-z,defs -Isdk/include -Wall -Wextra"
-LIBS="-lyaml -lmicrohttpd -ljansson -lz -ldl -lm -pthread -lcunit"
+LIBS="-lyaml -lmicrohttpd -ljansson -lsqlite3 -lz -ldl -lm -pthread -lcunit"
 if pkg-config --exists libsystemd 2>/dev/null; then LIBS="$LIBS -lsystemd"; fi
 # The objects of today's sources (not every .o lying around: a removed
 # source's object would still be there).
@@ -89,6 +92,8 @@ mkdir -p "$PLUGDIR" "$OUT"
 cc $CFLAGS -o "$BIN" tests/bench/bench_sched.c $OBJS $LIBS || exit 1
 # shellcheck disable=SC2086
 cc $CFLAGS -o "$ROOT/build/bench/bench_log" tests/bench/bench_log.c $OBJS $LIBS || exit 1
+# shellcheck disable=SC2086
+cc $CFLAGS -o "$ROOT/build/bench/bench_store" tests/bench/bench_store.c $OBJS $LIBS || exit 1
 # shellcheck disable=SC2086
 cc $PLUGIN_CFLAGS -o "$PLUGDIR/bench_probe.so" tests/bench/bench_probe.c || exit 1
 install -m 0755 tests/plugins/ok.so "$PLUGDIR/ok.so" || exit 1
@@ -117,11 +122,14 @@ have_aps=0
 have_prom=0
 [ -x "$PY" ] && "$PY" -c 'import apscheduler' 2>/dev/null && have_aps=1
 [ -x "$PY" ] && "$PY" -c 'import prometheus_client' 2>/dev/null && have_prom=1
+have_sqlalchemy=0
+[ -x "$PY" ] && "$PY" -c 'import sqlalchemy' 2>/dev/null && have_sqlalchemy=1
 have_aps_anchors=$have_aps
 [ -n "$ANCHORS_DIR" ] || { have_aps_anchors=0; have_prom=0; }
 echo "peer_apscheduler=$have_aps_anchors" >> "$OUT/env.txt"
 echo "peer_apscheduler_start=$have_aps" >> "$OUT/env.txt"
 echo "peer_prometheus_client=$have_prom" >> "$OUT/env.txt"
+[ $have_aps_anchors = 1 ] && [ $have_sqlalchemy = 1 ] && echo "peer_apscheduler_sqlite=1" >> "$OUT/env.txt"
 echo "anchors_dir=${ANCHORS_DIR:-none}" >> "$OUT/env.txt"
 echo "anchors_from=${ANCHORS_FROM:-none}" >> "$OUT/env.txt"
 
@@ -233,6 +241,12 @@ ours() {  # ours WORKLOAD ROUND
         case ",$SCALE_SIZES," in *,1000000,*) lim=3600 ;; esac
         LIMIT=$lim run_side "$f" "$PY" tests/bench/bench_daemon.py --sizes "$SCALE_SIZES" ;;
     log) run_log "$f" ;;
+    store)
+        S=$ROOT/build/bench/bench_store
+        run_side "$f.on.txt" "$S" --plugins "$PLUGDIR" throughput 100000 on
+        run_side "$f.off.txt" "$S" --plugins "$PLUGDIR" throughput 100000 off
+        run_side "$f.hand.txt" "$S" --plugins "$PLUGDIR" handoff 200000
+        join "$f" "$f.on.txt" "$f.off.txt" "$f.hand.txt" ;;
     *) run_side "$f" "$BIN" --plugins "$PLUGDIR" "$w" ;;
     esac
 }
@@ -247,6 +261,8 @@ peer() {  # peer WORKLOAD ROUND
     memory)  [ $have_aps_anchors = 1 ] && run_side "$f" "$PY" "$a/aps_memory.py" ;;
     idle)    [ $have_aps_anchors = 1 ] && run_side "$f" "$PY" "$a/aps_idle_cpu.py" ;;
     metrics) [ $have_prom = 1 ] && run_side "$f" "$PY" "$a/prom_exposition.py" --reps 5 ;;
+    store)   [ $have_aps_anchors = 1 ] && [ $have_sqlalchemy = 1 ] &&
+                 run_side "$f" "$PY" "$a/aps_dispatch_oneshot_sqlite.py" --jobs 5000 ;;
     scale)
         # start time: ours (the anchor has none); memory: the anchor
         [ $have_aps = 1 ] || return 0
@@ -266,7 +282,7 @@ peer() {  # peer WORKLOAD ROUND
     return 0
 }
 
-WORKLOADS="oneshot burst latency memory idle metrics reload overhead floor scale log"
+WORKLOADS="oneshot burst latency memory idle metrics reload overhead floor scale log store"
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
     for w in $WORKLOADS; do
@@ -280,6 +296,19 @@ while [ "$r" -le "$ROUNDS" ]; do
     done
     r=$((r + 1))
 done
+
+# The jobs API on a run store of BENCH_HISTORY_RUNS runs (10,000,000 by
+# default, over 10 jobs), once: no peer workload.
+if want history; then
+    H=$OUT/history.db
+    run_side "$OUT/history_jobhost_r1.txt.build.txt" "$ROOT/build/bench/bench_store" \
+        history "${BENCH_HISTORY_RUNS:-10000000}" 10 "$H"
+    LIMIT=300 run_side "$OUT/history_jobhost_r1.txt.api.txt" "$PY" tests/bench/bench_store_api.py \
+        --store "$H"
+    join "$OUT/history_jobhost_r1.txt" "$OUT/history_jobhost_r1.txt.build.txt" \
+        "$OUT/history_jobhost_r1.txt.api.txt"
+    rm -f "$H" "$H-wal" "$H-shm"
+fi
 
 # Reading manifests has no peer workload.
 if want manifest; then

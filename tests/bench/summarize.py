@@ -107,6 +107,31 @@ ROWS = [
      []),
     ("log", "the same, runs 1.5 s apart (writer asleep)", "bare_per_run_1500ms_apart_ns", None,
      "lower", "ns", []),
+    ("store", "100,000 one-shot jobs, run store on: throughput to the last commit "
+              "(peer: SQLAlchemyJobStore on SQLite, 5,000 jobs)", "on_throughput_jobs_per_s",
+     "throughput_jobs_per_s", "higher", "runs/s", [("min", 200000, ">= 200,000/s")]),
+    ("store", "store on: time until the last run", "on_all_run_s", None, "lower", "s", []),
+    ("store", "store on: time until the last commit", "on_last_commit_s", None, "lower", "s", []),
+    ("store", "store on: runs committed (of 100,000)", "on_runs_committed", None, "higher", "",
+     [("all", "jobs")]),
+    ("store", "store on: reports dropped", "on_dropped", None, "lower", "", [("zero",)]),
+    ("store", "store off: throughput (the oneshot workload)", "off_throughput_jobs_per_s", None,
+     "higher", "runs/s", []),
+    ("store", "a run's start + finish handed to the writer", "handoff_ns_per_run", None, "lower",
+     "ns", [("max", 200, "<= 200 ns")]),
+    ("store", "run_job with the store observer, minus without", "observer_added_ns_per_run",
+     None, "lower", "ns", [("max", 200, "<= 200 ns")]),
+    ("history", "10,000,000 runs: GET /api/v1/jobs/ID/runs?limit=50, p50",
+     "api_newest_page_ms_p50", None, "lower", "ms", [("max", 5, "<= 5 ms")]),
+    ("history", "the same, p99", "api_newest_page_ms_p99", None, "lower", "ms",
+     [("max", 5, "<= 5 ms")]),
+    ("history", "a page deep in the job (before=), p99", "api_deep_page_ms_p99", None, "lower",
+     "ms", []),
+    ("history", "file bytes per run", "bytes_per_run", None, "lower", "B", []),
+    ("history", "writing them through the backend", "build_rows_per_s", None, "higher",
+     "rows/s", []),
+    ("history", "daemon start on that store, to /-/ready", "start_to_ready_s", None, "lower",
+     "s", []),
 ]
 
 # The scale workload, one row per N for each figure: label, jobhost key
@@ -138,7 +163,7 @@ SCALE = [
 
 PEER_OF = {"oneshot": "apscheduler", "burst": "apscheduler", "latency": "apscheduler",
            "memory": "apscheduler", "idle": "apscheduler", "metrics": "prometheus_client",
-           "scale": "apscheduler_start"}
+           "scale": "apscheduler_start", "store": "apscheduler_sqlite"}
 
 NOTES = {
     "oneshot": "oneshot: APScheduler with misfire_grace_time=None (the anchor's choice; with "
@@ -160,6 +185,14 @@ NOTES = {
              "Per-job figures after the '/' are over the 0-job daemon's: "
              "(figure at N - figure at 0) / N; equal figures down the N rows mean a linear "
              "cost",
+    "store": "store: jobhost's oneshot workload with the run store on (SQLite file, WAL, "
+             "synchronous=NORMAL; every run a committed row) until the last commit; the peer "
+             "is the aps_dispatch_oneshot_sqlite.py anchor (its SQLAlchemyJobStore writes each "
+             "job at add_job and deletes it after its run; 5,000 jobs, as the anchors' README measured it: "
+             "at its default 20,000 it does not finish within its own 50 s on a busy 2-vCPU machine). "
+             "hand-off: history_started + history_finished in bursts the writer keeps up with",
+    "history": "history: bench_store writes 10,000,000 runs over 10 jobs, then "
+               "tests/bench/bench_store_api.py times GET over loopback on the real daemon",
     "log": "log: 2 producer threads, from the first record until log_flush returns; sizes "
            "summed over the current and every rotated file; syslog to a private rsyslogd",
 }
@@ -277,7 +310,8 @@ def main():
     env = read_kv(os.path.join(d, "env.txt")) if os.path.exists(os.path.join(d, "env.txt")) else {}
     peers = {"apscheduler": env.get("peer_apscheduler") == "1",
              "apscheduler_start": env.get("peer_apscheduler_start") == "1",
-             "prometheus_client": env.get("peer_prometheus_client") == "1"}
+             "prometheus_client": env.get("peer_prometheus_client") == "1",
+             "apscheduler_sqlite": env.get("peer_apscheduler_sqlite") == "1"}
 
     raw = {}  # workload -> side -> [round dicts]
     for path in sorted(glob.glob(os.path.join(d, "*_r*.txt"))):

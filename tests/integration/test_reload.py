@@ -201,7 +201,10 @@ class Reload(DaemonTest):
                 slowest = max(slowest, time.monotonic() - s0)
             time.sleep(0.02)
         self.assertTrue(t.is_alive(), "the reload should still be in the plugin's init")
-        self.assertLess(slowest, 0.05 * SLOW)
+        # Answered while init runs, not after it: a bound well under its 2 s
+        # (the 50 ms figure of a quiet machine is the benchmark's to claim).
+        print("slowest answer during the reload: %.1f ms" % (slowest * 1000))
+        self.assertLess(slowest, 0.5 * SLOW)
         t.join(30)
         self.assertEqual(answer["r"][0], 200)
         self.assertIn("slow", json.loads(answer["r"][2])["jobs"]["added"])

@@ -328,6 +328,22 @@ static void test_check_many(void)
     CU_ASSERT(has_line(r.err, want));
     result_free(&r);
 
+    /* a plugin that cannot be loaded is tried once and told once, at its
+     * first job, however many jobs name it */
+    manifest(path, sizeof(path), "many.yaml", fixture_dir,
+             "  - id: a\n    plugin: no_run\n  - id: b\n    plugin: ok\n"
+             "  - id: c\n    plugin: no_run\n  - id: d\n    plugin: no_run\n");
+    RUN(&r, "check", "-c", path);
+    CU_ASSERT_EQUAL(r.status, 1);
+    sfmt(want, sizeof(want),
+         "%s:7:13: jobs[0].plugin: %s/no_run.so: descriptor has no run entry point (and 2 more "
+         "jobs use it)",
+         path, fixture_dir);
+    CU_ASSERT(has_line(r.err, want));
+    sfmt(want, sizeof(want), "%s: 1 error", path);
+    CU_ASSERT(has_line(r.err, want));
+    result_free(&r);
+
     /* manifest errors: three at once, in document order */
     manifest(path, sizeof(path), "many.yaml", fixture_dir,
              "  - id: a\n    plugin: ok\n    timeout: 5\n  - id: a\n    plugin: ok\n    enabled: nope\n");

@@ -237,6 +237,13 @@ static void test_defaults(void)
     CU_ASSERT_FALSE(m->host.log.journald);
     CU_ASSERT_PTR_NULL(m->host.duration_buckets);
     CU_ASSERT_EQUAL(m->host.n_duration_buckets, 0);
+    CU_ASSERT_PTR_NULL(m->host.node);
+    CU_ASSERT_TRUE(m->host.store.enabled);
+    ASSERT_STR(m->host.store.path, TDIR "/jobhost.db");
+    CU_ASSERT_EQUAL(m->host.store.max_age_ns, 30 * 86400 * NS_PER_SEC);
+    CU_ASSERT_EQUAL(m->host.store.max_runs, 1000);
+    CU_ASSERT_EQUAL(m->host.store.keep_failures_ns, 90 * 86400 * NS_PER_SEC);
+    CU_ASSERT_EQUAL(m->host.store.output_max, 65536);
     CU_ASSERT_EQUAL_FATAL(m->n_jobs, 1);
     j = &m->jobs[0];
     CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_NONE);
@@ -248,6 +255,7 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(j->misfire_grace_ns, 60 * NS_PER_SEC);
     CU_ASSERT_TRUE(j->coalesce);
     CU_ASSERT_EQUAL(j->timeout_ns, 0);
+    CU_ASSERT_EQUAL(j->catch_up_ns, 0);
     CU_ASSERT_EQUAL(j->isolation, ISOLATION_THREAD);
     CU_ASSERT_EQUAL(j->log_level, -1);
     CU_ASSERT_EQUAL(j->plugin_line, 3);
@@ -279,9 +287,15 @@ static void test_every_field(void)
         "    journald: on\n"
         "  metrics:\n"
         "    duration_buckets: [0.005, 0.5, 30, 3600]\n"
+        "  node: web-1.example\n"
+        "  store:\n"
+        "    enabled: false\n"
+        "    path: ../state/jobs.db\n"
+        "    history: {max_age: 7d, max_runs: 0, keep_failures: 1h, output_max: 1KiB}\n"
         "jobs:\n"
         "  - id: once\n"
         "    plugin: ok\n"
+        "    catch_up: 2h\n"
         "    trigger: {date: \"2026-05-01T09:00:00+02:00\"}\n"
         "    enabled: false\n"
         "    isolation: process\n"
@@ -335,9 +349,17 @@ static void test_every_field(void)
     CU_ASSERT_DOUBLE_EQUAL(m->host.duration_buckets[1], 0.5, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(m->host.duration_buckets[2], 30, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(m->host.duration_buckets[3], 3600, 1e-12);
+    ASSERT_STR(m->host.node, "web-1.example");
+    CU_ASSERT_FALSE(m->host.store.enabled);
+    ASSERT_STR(m->host.store.path, TDIR "/../state/jobs.db");
+    CU_ASSERT_EQUAL(m->host.store.max_age_ns, 7 * 86400 * NS_PER_SEC);
+    CU_ASSERT_EQUAL(m->host.store.max_runs, 0);
+    CU_ASSERT_EQUAL(m->host.store.keep_failures_ns, 3600 * NS_PER_SEC);
+    CU_ASSERT_EQUAL(m->host.store.output_max, 1024);
     CU_ASSERT_EQUAL_FATAL(m->n_jobs, 5);
 
     j = &m->jobs[0];
+    CU_ASSERT_EQUAL(j->catch_up_ns, 2 * 3600 * NS_PER_SEC);
     CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_DATE);
     CU_ASSERT_EQUAL(j->trigger.at_ns, utc_ns(2026, 5, 1, 7, 0, 0));
     ASSERT_STR(j->trigger_text, "at 2026-05-01T09:00:00+02:00");
@@ -737,6 +759,26 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:3:5: host.http: cert_file and key_file go together"},
     {"empty plugin_dir", "host:\n  plugin_dir: \"\"\n", 0,
      "t.yaml:2:15: host.plugin_dir: must not be empty"},
+    /* the run store */
+    {"store unknown key", "host:\n  store: {path: x.db, pth: y}\n", 0,
+     "t.yaml:2:23: host.store.pth: unknown key (did you mean \"path\"?)"},
+    {"history unknown key", "host:\n  store:\n    history: {max_agee: 1d}\n", 0,
+     "t.yaml:3:15: host.store.history.max_agee: unknown key (did you mean \"max_age\"?)"},
+    {"history bad duration", "host:\n  store:\n    history: {max_age: forever}\n", 0,
+     "t.yaml:3:24: host.store.history.max_age: invalid duration \"forever\" " DURATION_MSG},
+    {"history max_runs negative", "host:\n  store:\n    history: {max_runs: -5}\n", 0,
+     "t.yaml:3:25: host.store.history.max_runs: expected a whole number, got \"-5\""},
+    {"output_max too large", "host:\n  store:\n    history: {output_max: 1GiB}\n", 0,
+     "t.yaml:3:27: host.store.history.output_max: at most 16MiB per run"},
+    {"store empty path", "host:\n  store: {path: \"\"}\n", 0,
+     "t.yaml:2:17: host.store.path: must not be empty"},
+    {"store that is a scalar", "host:\n  store: on\n", 0,
+     "t.yaml:2:10: host.store: expected a mapping, got a scalar"},
+    {"node with a space", "host:\n  node: \"web 1\"\n", 0,
+     "t.yaml:2:9: host.node: \"web 1\" is not a node name (letters, digits, '.', '_' and '-', "
+     "starting with a letter or digit, at most 64)"},
+    {"catch_up bad", JOB "    catch_up: soon\n", 0,
+     "t.yaml:4:15: jobs[0].catch_up: invalid duration \"soon\" " DURATION_MSG},
     /* params */
     {"params nested two levels", JOB "    params:\n      env:\n        deep: {x: 1}\n", 0,
      "t.yaml:6:15: jobs[0].params.env.deep: " PARAMS_MSG "a mapping here"},

@@ -537,7 +537,7 @@ static void test_openmetrics_shape(void)
     CU_ASSERT_TRUE(has_line(t, "# TYPE process_cpu_seconds counter"));
     CU_ASSERT_TRUE(has_line(t, "# UNIT process_cpu_seconds seconds"));
     CU_ASSERT_TRUE(has_line(t, "# HELP jobhost_job_runs Finished runs of the job by result (success, "
-                               "failure, timeout, crashed, cancelled, dry_run)."));
+                               "failure, timeout, crashed, cancelled, dry_run, interrupted)."));
     CU_ASSERT_PTR_NULL(strstr(t, "_total counter"));
     CU_ASSERT_TRUE(has_line(t, "jobhost_job_runs_total{job_id=\"om\",plugin=\"exec\",result=\"success\"} 1"));
     /* info and histogram types, units, canonical le values */
@@ -1074,6 +1074,49 @@ static void test_promtool_100(void)
 
 /* --- suites ------------------------------------------------------------------------------ */
 
+
+/* What the run store kept is put back at start: the last_* gauges and the
+ * jobs API's last run; counters start at zero but for the runs this start
+ * closed as interrupted; the next run moves everything on as usual. */
+static void test_restore(void)
+{
+    fake_rt_init(&F, NULL, 0);
+    struct job *j = acquire("r", "exec");
+    struct job_last_run last = {.ran = true, .run_id = 0x1234, .result = RUN_INTERRUPTED,
+                                .start_wall_ns = 1700000000 * NS, .duration_ns = 2 * NS};
+    struct job_last_run back;
+    char *t;
+
+    snprintf(last.error, sizeof(last.error), "the daemon stopped during the run");
+    metrics_job_restore(jobstate_metrics(&F.rt.states, j->state), &last, 1690000000 * NS,
+                        1700000002 * NS, 1);
+    t = render(METRICS_TEXT_004);
+    CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_run_timestamp_seconds{job_id=\"r\"} 1700000000"));
+    CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_success_timestamp_seconds{job_id=\"r\"} 1690000000"));
+    CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_failure_timestamp_seconds{job_id=\"r\"} 1700000002"));
+    CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_duration_seconds{job_id=\"r\"} 2"));
+    CU_ASSERT_EQUAL(sample(t, "jobhost_job_runs_total{job_id=\"r\",plugin=\"exec\",result=\"interrupted\"}"), 1);
+    CU_ASSERT_EQUAL(sample(t, "jobhost_job_runs_total{job_id=\"r\",plugin=\"exec\",result=\"success\"}"), 0);
+    CU_ASSERT_EQUAL(sample(t, "jobhost_job_duration_seconds_count{job_id=\"r\"}"), 0);
+    free(t);
+    metrics_job_last(atomic_load(&j->state->metrics), &back);
+    CU_ASSERT_TRUE(back.ran);
+    CU_ASSERT_EQUAL(back.run_id, 0x1234);
+    CU_ASSERT_EQUAL(back.result, RUN_INTERRUPTED);
+    ASSERT_STR(back.error, "the daemon stopped during the run");
+
+    run1(j, 1700000010 * NS, 0, RUN_SUCCESS, NS);
+    t = render(METRICS_TEXT_004);
+    CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_success_timestamp_seconds{job_id=\"r\"} 1700000011"));
+    CU_ASSERT_TRUE(has_line(t, "jobhost_job_last_failure_timestamp_seconds{job_id=\"r\"} 1700000002"));
+    free(t);
+    metrics_job_last(atomic_load(&j->state->metrics), &back);
+    CU_ASSERT_EQUAL(back.result, RUN_SUCCESS);
+    ASSERT_STR(back.error, "");
+    release(j);
+    fake_rt_free(&F);
+}
+
 static const struct cu_test format_tests[] = {
     {"format_double table (Go 'g' and OpenMetrics canonical)", test_format_double},
     {"format_double round-trips random doubles", test_format_double_roundtrip},
@@ -1087,6 +1130,7 @@ static const struct cu_test exposition_tests[] = {
     {"histogram bucket edges (le inclusive, 0, huge, +Inf)", test_bucket_edges},
     {"cumulative buckets, _count == +Inf == runs", test_cumulative},
     {"gauges, results and skip reasons", test_gauges_and_results},
+    {"what the run store kept is restored", test_restore},
     {"host-level metrics", test_host_metrics},
     {"process metrics present and numeric", test_process_metrics},
     {"OpenMetrics shape and # EOF", test_openmetrics_shape},

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/executor.h"
 #include "core/generation.h"
 #include "core/jobstate.h"
@@ -26,6 +27,7 @@ struct fired {
     char job[64];
     int64_t scheduled;
     bool dry_run;
+    enum run_trigger trigger;
 };
 
 struct recorder {
@@ -47,6 +49,7 @@ static int record(void *arg, struct job *job, const struct run_opts *opts)
         snprintf(r->items[r->n].job, sizeof(r->items[r->n].job), "%s", job->spec->id);
         r->items[r->n].scheduled = opts->scheduled_wall_ns;
         r->items[r->n].dry_run = opts->dry_run;
+        r->items[r->n].trigger = opts->trigger;
         r->n++;
     }
     return 0;
@@ -408,6 +411,146 @@ static void test_jitter_within_bounds(void)
     teardown(&f);
 }
 
+
+/* --- the first plan after a restart (what the run store knew) ------------ */
+
+/* What the store "knew": the same for every job of the test. */
+static struct sched_resume resume_given;
+
+static bool fixed_resume(void *arg, const struct job *job, struct sched_resume *out)
+{
+    (void)arg;
+    (void)job;
+    *out = resume_given;
+    return true;
+}
+
+static void setup_resumed(struct fixture *f, const char *jobs_yaml, int64_t now,
+                          struct sched_resume rs)
+{
+    memset(f, 0, sizeof(*f));
+    fake_rt_init(&f->f, NULL, 0);
+    f->gen = build(f, jobs_yaml);
+    resume_given = rs;
+    struct scheduler_opts so = {.submit = record, .submit_arg = &f->rec, .resume = fixed_resume};
+    f->sched = scheduler_new(&so);
+    scheduler_set_generation(f->sched, f->gen, now);
+}
+
+static const char every_second[] =
+    "  - id: s\n    plugin: ok\n    trigger: {cron: \"* * * * * *\", timezone: UTC}\n";
+
+/* Down from T0 to T0 + 5.5 s: firings T0+1 .. T0+5 were missed. */
+static void test_resume_downtime(void)
+{
+    struct fixture f;
+    setup_resumed(&f, every_second, T0 + 5 * SEC + SEC / 2,
+                  (struct sched_resume){.down_since_ns = T0, .last_nominal_ns = T0});
+    CU_ASSERT_EQUAL(f.rec.n, 0);
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"s\",reason=\"downtime\"}"), 5);
+    CU_ASSERT_EQUAL(scheduler_next_due(f.sched), T0 + 6 * SEC);
+    teardown(&f);
+}
+
+static void test_resume_catch_up(void)
+{
+    struct fixture f;
+    /* within catch_up: one run, at the latest missed firing */
+    setup_resumed(&f, "  - id: s\n    plugin: ok\n    trigger: {cron: \"* * * * * *\", timezone: UTC}\n"
+                      "    catch_up: 1m\n",
+                  T0 + 5 * SEC + SEC / 2, (struct sched_resume){.down_since_ns = T0});
+    CU_ASSERT_EQUAL_FATAL(f.rec.n, 1);
+    CU_ASSERT_EQUAL(f.rec.items[0].trigger, RUN_CATCH_UP);
+    CU_ASSERT_EQUAL(f.rec.items[0].scheduled, T0 + 5 * SEC);
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"s\",reason=\"coalesced\"}"), 4);
+    CU_ASSERT(sample(&f, "jobhost_job_skipped_total{job_id=\"s\",reason=\"downtime\"}") <= 0);
+    teardown(&f);
+    /* down longer than catch_up: the older ones are downtime */
+    setup_resumed(&f, "  - id: s\n    plugin: ok\n    trigger: {cron: \"* * * * * *\", timezone: UTC}\n"
+                      "    catch_up: 2s\n",
+                  T0 + 10 * SEC, (struct sched_resume){.down_since_ns = T0});
+    CU_ASSERT_EQUAL_FATAL(f.rec.n, 1);
+    CU_ASSERT_EQUAL(f.rec.items[0].scheduled, T0 + 10 * SEC);
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"s\",reason=\"coalesced\"}"), 1);
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"s\",reason=\"downtime\"}"), 8);
+    teardown(&f);
+}
+
+/* A year down, a per-second job: counted, not listed. */
+static void test_resume_a_year_down(void)
+{
+    struct fixture f;
+    int64_t t0 = mono_ns();
+    setup_resumed(&f, every_second, T0 + 365LL * 86400 * SEC,
+                  (struct sched_resume){.down_since_ns = T0});
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"s\",reason=\"downtime\"}"),
+                    365.0 * 86400);
+    CU_ASSERT(mono_ns() - t0 < 5 * SEC);
+    teardown(&f);
+}
+
+static void test_resume_dates(void)
+{
+    struct fixture f;
+    static const char date_job[] =
+        "  - id: once\n    plugin: ok\n    trigger: {date: \"2026-06-01T00:00:10Z\"}\n";
+    /* recorded: never again, even within its grace */
+    setup_resumed(&f, date_job, T0 + 20 * SEC,
+                  (struct sched_resume){.down_since_ns = T0, .date_done = true});
+    CU_ASSERT_EQUAL(f.rec.n, 0);
+    CU_ASSERT_EQUAL(scheduler_next_due(f.sched), -1);
+    /* nothing happened to it: no series, or 0 */
+    CU_ASSERT(sample(&f, "jobhost_job_skipped_total{job_id=\"once\",reason=\"misfire\"}") <= 0);
+    teardown(&f);
+    /* due while down, not recorded: downtime, not run */
+    setup_resumed(&f, date_job, T0 + 20 * SEC, (struct sched_resume){.down_since_ns = T0});
+    CU_ASSERT_EQUAL(f.rec.n, 0);
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"once\",reason=\"downtime\"}"), 1);
+    CU_ASSERT_EQUAL(scheduler_next_due(f.sched), -1);
+    teardown(&f);
+    /* with catch_up: run at start */
+    setup_resumed(&f, "  - id: once\n    plugin: ok\n    trigger: {date: \"2026-06-01T00:00:10Z\"}\n"
+                      "    catch_up: 1h\n",
+                  T0 + 20 * SEC, (struct sched_resume){.down_since_ns = T0});
+    CU_ASSERT_EQUAL_FATAL(f.rec.n, 1);
+    CU_ASSERT_EQUAL(f.rec.items[0].trigger, RUN_CATCH_UP);
+    CU_ASSERT_EQUAL(f.rec.items[0].scheduled, T0 + 10 * SEC);
+    teardown(&f);
+    /* still ahead: planned as usual */
+    setup_resumed(&f, date_job, T0 + 5 * SEC, (struct sched_resume){.down_since_ns = T0});
+    CU_ASSERT_EQUAL(scheduler_next_due(f.sched), T0 + 10 * SEC);
+    teardown(&f);
+}
+
+static void test_resume_interval_keeps_phase(void)
+{
+    struct fixture f;
+    /* last fired at T0 - 3 s, every 10 s; down from T0 to T0 + 20 s:
+     * T0 + 7 and T0 + 17 were missed, the next is T0 + 27 */
+    setup_resumed(&f, interval_job, T0 + 20 * SEC,
+                  (struct sched_resume){.down_since_ns = T0, .last_nominal_ns = T0 - 3 * SEC});
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"tick\",reason=\"downtime\"}"), 2);
+    CU_ASSERT_EQUAL(scheduler_next_due(f.sched), T0 + 27 * SEC);
+    teardown(&f);
+}
+
+static void test_resume_paused(void)
+{
+    struct fixture f;
+    memset(&f, 0, sizeof(f));
+    fake_rt_init(&f.f, NULL, 0);
+    f.gen = build(&f, "  - id: s\n    plugin: ok\n    trigger: {cron: \"* * * * * *\", timezone: UTC}\n"
+                      "    catch_up: 1m\n");
+    atomic_store(&f.gen->jobs[0].state->paused, true); /* as the restore put it back */
+    resume_given = (struct sched_resume){.down_since_ns = T0};
+    struct scheduler_opts so = {.submit = record, .submit_arg = &f.rec, .resume = fixed_resume};
+    f.sched = scheduler_new(&so);
+    scheduler_set_generation(f.sched, f.gen, T0 + 3 * SEC);
+    CU_ASSERT_EQUAL(f.rec.n, 0);
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"s\",reason=\"paused\"}"), 3);
+    teardown(&f);
+}
+
 static const struct cu_test tests[] = {
     {"interval fires on time", test_interval_fires_on_time},
     {"coalesce collapses overdue firings", test_coalesce_collapses_overdue},
@@ -428,6 +571,12 @@ static const struct cu_test tests[] = {
     {"an interval job added by a reload fires one period later",
      test_added_interval_fires_one_period_later},
     {"jitter stays within bounds", test_jitter_within_bounds},
+    {"after a restart: missed firings are downtime", test_resume_downtime},
+    {"after a restart: catch_up makes one run", test_resume_catch_up},
+    {"after a restart: a year down is counted, not listed", test_resume_a_year_down},
+    {"after a restart: dates recorded, missed, caught up", test_resume_dates},
+    {"after a restart: an interval keeps its phase", test_resume_interval_keeps_phase},
+    {"after a restart: a paused job's misses are paused", test_resume_paused},
     {NULL, NULL},
 };
 

@@ -904,6 +904,125 @@ static void test_hash_stable(void)
     CU_ASSERT_EQUAL(trigger_hash(&c), UINT64_C(0x86a834a6c9d85a1e));
 }
 
+
+/* ---- trigger_count, trigger_last ------------------------------------------- */
+
+/* Firings in (a, b] one by one, and the last of them (-1: none). */
+static uint64_t brute_count(const struct trigger *t, int64_t a, int64_t b, int64_t anchor,
+                            int64_t *last)
+{
+    uint64_t n = 0;
+    *last = -1;
+    for (int64_t x = trigger_next(t, a, anchor); x >= 0 && x <= b; x = trigger_next(t, x, anchor)) {
+        n++;
+        *last = x;
+    }
+    return n;
+}
+
+static void check_span(const struct trigger *t, int64_t a, int64_t b, int64_t anchor,
+                       const char *what)
+{
+    int64_t last, got_last = trigger_last(t, a, b, anchor);
+    uint64_t want = brute_count(t, a, b, anchor, &last), got = trigger_count(t, a, b, anchor);
+
+    if (got != want || got_last != last)
+        fprintf(stderr, "\n%s: (%lld, %lld]: count %llu, want %llu; last %lld, want %lld\n", what,
+                (long long)a, (long long)b, (unsigned long long)got, (unsigned long long)want,
+                (long long)got_last, (long long)last);
+    CU_ASSERT_EQUAL(got, want);
+    CU_ASSERT_EQUAL(got_last, last);
+}
+
+/* Counting by whole days agrees with listing one by one, across DST
+ * changes of both kinds, odd offsets (Lord Howe's half hour) and windows
+ * that start and end mid-day. */
+static void test_count_matches_listing(void)
+{
+    static const char *const exprs[] = {"* * * * * *", "*/7 * * * * *", "* * * * *",
+                                        "*/15 * 1-3 * *", "0 * * * *", "30 2 * * *",
+                                        "*/10 * * * * 1-5", "0 0 29 2 *"};
+    static const struct {
+        const char *zone, *from, *to;
+    } spans[] = {
+        {"Europe/Berlin", "2025-03-28T13:14:15+01:00", "2025-04-01T09:00:00+02:00"},
+        {"Europe/Berlin", "2025-10-24T23:59:59+02:00", "2025-10-28T00:00:00+01:00"},
+        {"America/New_York", "2025-11-01T00:00:00-04:00", "2025-11-03T12:30:00-05:00"},
+        {"Australia/Lord_Howe", "2025-04-04T12:00:00+11:00", "2025-04-08T00:00:01+10:30"},
+        {"UTC", "2025-06-01T00:00:00Z", "2025-06-03T00:00:00Z"},
+        {"UTC", "2025-06-01T10:00:00Z", "2025-06-01T10:00:30Z"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(exprs); i++) {
+        for (size_t j = 0; j < ARRAY_SIZE(spans); j++) {
+            struct trigger t = cron_trigger(exprs[i], spans[j].zone);
+            char what[128];
+            sfmt(what, sizeof(what), "\"%s\" in %s", exprs[i], spans[j].zone);
+            check_span(&t, at(spans[j].from), at(spans[j].to), 0, what);
+            if (i > 0) /* the per-second listing is the slow part: once is enough */
+                check_span(&t, at(spans[j].from) + 1, at(spans[j].to) - 1, 0, what);
+        }
+    }
+}
+
+static void test_count_bounds_and_kinds(void)
+{
+    struct trigger t = cron_trigger("* * * * * *", "Europe/Berlin");
+    struct trigger iv = {.kind = TRIGGER_INTERVAL, .interval_ns = SEC(7)};
+    struct trigger d = {.kind = TRIGGER_DATE, .at_ns = at("2025-06-01T12:00:00Z")};
+    int64_t a = at("2025-06-01T00:00:00Z");
+
+    /* cron start and end cut the span */
+    t.start_ns = a + SEC(10) + 1;
+    t.end_ns = a + SEC(20);
+    CU_ASSERT_EQUAL(trigger_count(&t, a, a + SEC(100), 0), 10);
+    CU_ASSERT_EQUAL(trigger_last(&t, a, a + SEC(100), 0), a + SEC(20));
+    /* intervals: anchor + k * period */
+    check_span(&iv, a, a + SEC(100), a, "interval");
+    check_span(&iv, a - SEC(50), a + SEC(100), a, "interval before its anchor");
+    CU_ASSERT_EQUAL(trigger_count(&iv, a + SEC(1), a + SEC(6), a), 0);
+    CU_ASSERT_EQUAL(trigger_last(&iv, a + SEC(1), a + SEC(6), a), -1);
+    iv.end_ns = a + SEC(30);
+    check_span(&iv, a, a + SEC(100), a, "interval with an end");
+    /* a date, inside and outside */
+    CU_ASSERT_EQUAL(trigger_count(&d, a, a + SEC(86400), 0), 1);
+    CU_ASSERT_EQUAL(trigger_last(&d, a, a + SEC(86400), 0), d.at_ns);
+    CU_ASSERT_EQUAL(trigger_count(&d, d.at_ns, a + SEC(86400), 0), 0);
+    CU_ASSERT_EQUAL(trigger_count(&t, a + SEC(5), a, 0), 0);
+}
+
+/* A year of a per-second job, across both of a year's DST changes, is
+ * counted, not listed: 365 * 86400 readings, less the spring-forward hour
+ * (its 3600 readings fire once, at the change, with the reading 03:00:00),
+ * plus the repeated hour of the fall-back (a spanning hour fires in both
+ * passes). */
+static void test_count_a_year_quickly(void)
+{
+    struct trigger t = cron_trigger("* * * * * *", "Europe/Berlin");
+    int64_t a = at("2025-01-01T00:00:00+01:00"), b = at("2026-01-01T00:00:00+01:00");
+
+    CU_ASSERT_EQUAL(trigger_count(&t, a - 1, b - 1, 0), 365ull * 86400 - 3600 + 3600);
+    CU_ASSERT_EQUAL(trigger_last(&t, a, b, 0), b);
+    t = cron_trigger("0 3 * * *", "UTC");
+    CU_ASSERT_EQUAL(trigger_count(&t, a, a + SEC(86400) * 3650, 0), 3650);
+}
+
+static void test_utc_offset_names_the_pass(void)
+{
+    struct trigger t = cron_trigger("30 2 * * *", "Europe/Berlin");
+    char buf[RFC3339_BUFLEN];
+    int64_t first = at("2025-10-26T02:30:00+02:00"), second = at("2025-10-26T02:30:00+01:00");
+
+    CU_ASSERT_EQUAL(trigger_utc_offset(&t, first), 7200);
+    CU_ASSERT_EQUAL(trigger_utc_offset(&t, second), 3600);
+    ASSERT_STR(rfc3339_format_offset(second, 3600, false, buf, sizeof(buf)),
+               "2025-10-26T02:30:00+01:00");
+    ASSERT_STR(rfc3339_format_offset(first + 5 * NS_PER_MS, 7200, true, buf, sizeof(buf)),
+               "2025-10-26T02:30:00.005+02:00");
+    ASSERT_STR(rfc3339_format_offset(first, -(5 * 3600 + 30 * 60), false, buf, sizeof(buf)),
+               "2025-10-25T19:00:00-05:30");
+}
+
 static const struct cu_test parse_tests[] = {
     {"fields", test_parse_fields},
     {"macros", test_parse_macros},
@@ -924,6 +1043,14 @@ static const struct cu_test next_tests[] = {
     {NULL, NULL},
 };
 
+static const struct cu_test count_tests[] = {
+    {"count and last agree with listing", test_count_matches_listing},
+    {"bounds, intervals and dates", test_count_bounds_and_kinds},
+    {"a year of seconds, counted", test_count_a_year_quickly},
+    {"the UTC offset names the pass", test_utc_offset_names_the_pass},
+    {NULL, NULL},
+};
+
 static const struct cu_test rfc3339_tests[] = {
     {"parse", test_rfc3339_parse},
     {"format", test_rfc3339_format},
@@ -941,6 +1068,7 @@ static const struct cu_test equal_tests[] = {
 static const struct cu_suite suites[] = {
     {"cron_parse", parse_tests},
     {"trigger_next", next_tests},
+    {"trigger_count and trigger_last", count_tests},
     {"rfc3339", rfc3339_tests},
     {"trigger_equal and trigger_hash", equal_tests},
     {NULL, NULL},
