@@ -70,6 +70,26 @@ static void mk(const char *rel, int kind, mode_t mode, const char *target)
     }
 }
 
+/* The sandbox, in creation order: 'd' directory, 'f' file, 'p' FIFO, 'l'
+ * link to target ("ABS": the absolute path of d/f). */
+static const struct {
+    const char *rel;
+    int kind;
+    mode_t mode;
+    const char *target;
+} tree[] = {
+    {"d", 'd', 0755, NULL},          {"d/f", 'f', 0644, NULL},
+    {"d/sub", 'd', 0755, NULL},      {"d/sub/g", 'f', 0600, NULL},
+    {"d/fifo", 'p', 0644, NULL},     {"d/lnk", 'l', 0, "f"},
+    {"d/dl", 'l', 0, "sub"},         {"d/up", 'l', 0, "../d"},
+    {"d/loop", 'l', 0, "loop"},      {"d/abs", 'l', 0, "ABS"},
+    {"ww", 'd', 0777, NULL},         {"ww/f", 'f', 0644, NULL},
+    {"st", 'd', 01777, NULL},        {"st/f", 'f', 0644, NULL},
+    {"st/sub", 'd', 0755, NULL},     {"st/sub/h", 'f', 0644, NULL},
+    {"top", 'l', 0, "d"},            {"dotdot", 'l', 0, ".."},
+    {"deep", 'l', 0, "top/dl/../../st/sub"},
+};
+
 static void build_sandbox(void)
 {
     char dir[PATH_MAX], abs_target[PATH_MAX + 8];
@@ -80,26 +100,14 @@ static void build_sandbox(void)
         abort();
     }
     atexit(rm_sandbox);
-    mk("d", 'd', 0755, NULL);
-    mk("d/f", 'f', 0644, NULL);
-    mk("d/sub", 'd', 0755, NULL);
-    mk("d/sub/g", 'f', 0600, NULL);
-    mk("d/fifo", 'p', 0644, NULL);
-    mk("d/lnk", 'l', 0, "f");
-    mk("d/dl", 'l', 0, "sub");
-    mk("d/up", 'l', 0, "../d");
-    mk("d/loop", 'l', 0, "loop");
-    snprintf(abs_target, sizeof(abs_target), "%s/d/f", sandbox);
-    mk("d/abs", 'l', 0, abs_target);
-    mk("ww", 'd', 0777, NULL);
-    mk("ww/f", 'f', 0644, NULL);
-    mk("st", 'd', 01777, NULL);
-    mk("st/f", 'f', 0644, NULL);
-    mk("st/sub", 'd', 0755, NULL);
-    mk("st/sub/h", 'f', 0644, NULL);
-    mk("top", 'l', 0, "d");
-    mk("dotdot", 'l', 0, "..");
-    mk("deep", 'l', 0, "top/dl/../../st/sub");
+    for (size_t i = 0; i < sizeof(tree) / sizeof(tree[0]); i++) {
+        const char *target = tree[i].target;
+        if (target && strcmp(target, "ABS") == 0) {
+            snprintf(abs_target, sizeof(abs_target), "%s/d/f", sandbox);
+            target = abs_target;
+        }
+        mk(tree[i].rel, tree[i].kind, tree[i].mode, target);
+    }
 }
 
 /* Whether the kernel's open of fd ended in the sandbox. */

@@ -4,7 +4,7 @@
  * UTF-8 once at the SDK boundary.
  *
  * The first input byte picks the output room (cap), the rest is the text.
- * A reference decoder written here from the Unicode definition (a scalar
+ * A reference decoder (fuzz_common.h) from the Unicode definition (a scalar
  * value decoded arithmetically, then overlongs, surrogates and values
  * above U+10FFFF refused: no byte-range table, so the host's table is not
  * checked against itself) splits the text into units: a valid character,
@@ -22,50 +22,6 @@
 
 #include "fuzz_common.h"
 #include "lib/utf8.h"
-
-/* The length of the valid character at s (left bytes readable), or 0. */
-static size_t ref_char(const unsigned char *s, size_t left)
-{
-    static const uint32_t min_of[5] = {0, 0, 0x80, 0x800, 0x10000};
-    size_t n;
-    uint32_t cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0) {
-        n = 2;
-        cp = s[0] & 0x1f;
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        n = 3;
-        cp = s[0] & 0x0f;
-    } else if ((s[0] & 0xf8) == 0xf0) {
-        n = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (left < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min_of[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return n;
-}
-
-static bool ref_valid(const unsigned char *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        size_t n = ref_char(s + i, len - i);
-        if (!n)
-            return false;
-        i += n;
-    }
-    return true;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -86,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     first_bad = len;
     while (i < len) {
-        size_t n = ref_char(s + i, len - i);
+        size_t n = fuzz_utf8_char(s + i, len - i);
         size_t seq = utf8_seq(s + i, len - i);
 
         FUZZ_CHECK(seq == n, "utf8_seq at %zu: %zu, the reference says %zu", i, seq, n);
@@ -102,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     want[o] = '\0';
     /* what the loop above did not reach still decides the valid prefix */
     for (size_t k = i; k < len && first_bad == len;) {
-        size_t n = ref_char(s + k, len - k);
+        size_t n = fuzz_utf8_char(s + k, len - k);
         if (!n)
             first_bad = k;
         k += n ? n : 1;
@@ -111,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(got == o, "utf8_sanitize wrote %zu bytes, the reference %zu (cap %zu)", got, o, cap);
     FUZZ_CHECK(memcmp(out, want, o + 1) == 0, "utf8_sanitize output differs (cap %zu)", cap);
     FUZZ_CHECK(cut == (i < len), "cut %d but %zu of %zu bytes taken", cut, i, len);
-    FUZZ_CHECK(ref_valid(out, got), "utf8_sanitize output is not UTF-8");
+    FUZZ_CHECK(fuzz_utf8_valid(out, got), "utf8_sanitize output is not UTF-8");
     FUZZ_CHECK(utf8_valid_prefix((const char *)s, len) == first_bad,
                "utf8_valid_prefix %zu, the reference %zu", utf8_valid_prefix((const char *)s, len),
                first_bad);
@@ -121,8 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (all_valid) {
         for (size_t max = 0; max <= len + 1; max += 1 + max / 8) {
             size_t c = utf8_cut((const char *)s, len, max), best = 0;
-            for (size_t k = 0; k < len && k + ref_char(s + k, len - k) <= max;)
-                k += ref_char(s + k, len - k), best = k;
+            for (size_t k = 0; k < len && k + fuzz_utf8_char(s + k, len - k) <= max;)
+                k += fuzz_utf8_char(s + k, len - k), best = k;
             if (len <= max)
                 best = len;
             FUZZ_CHECK(c == best, "utf8_cut(%zu) = %zu, the last boundary is %zu", max, c, best);
