@@ -65,6 +65,10 @@
 #include "lib/util.h"
 
 #define CHUNK_BYTES (256u << 10) /* bytes of lines the sinks get between flushes */
+/* The writer's stack: its frames are small (a line is formatted into the
+ * sink's buffer, not on the stack), and the default 8 MiB would count
+ * against limits.address_space in every isolation worker. */
+#define WRITER_STACK (512u << 10)
 #define RELEASE_BYTES (32u << 10) /* ... and between two gives of ring space back */
 #define RELEASE_NS 100000         /* ... or this long, whichever comes first: a
                                      producer waiting for room (LOG_QUEUE_WAIT_NS)
@@ -331,13 +335,18 @@ int log_setup(const struct log_config *cfg)
     gen = log_queue_offer(ns, cfg->queue_size, &start);
     if (start) {
         sigset_t all, old;
+        pthread_attr_t attr;
         int err;
 
         /* The writer takes no signals: they go to the main thread, and a
          * write to a FIFO without a reader fails with EPIPE, not SIGPIPE. */
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        err = pthread_create(&g_thread, NULL, writer_main, NULL);
+        pthread_attr_init(&attr);
+        err = pthread_attr_setstacksize(&attr, WRITER_STACK);
+        if (!err)
+            err = pthread_create(&g_thread, &attr, writer_main, NULL);
+        pthread_attr_destroy(&attr);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (err) {
             fprintf(stderr, "jobhost: cannot start the log writer thread: %s, aborting\n",
