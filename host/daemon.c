@@ -56,6 +56,7 @@
 #include "core/plugin.h"
 #include "core/reload.h"
 #include "core/restore.h"
+#include "core/retry.h"
 #include "core/scheduler.h"
 #include "core/store.h"
 #include "io/api.h"
@@ -502,6 +503,8 @@ static int start(struct daemon *d, struct errors *errs)
         };
         d->sched = scheduler_new(&so);
     }
+    /* the last observer: no worker reports before the first generation is set */
+    outcome_register(&outcome_retry, d->sched);
     {
         struct reload_hooks hooks = {
             .prepare = on_reload_prepare, .applied = on_reload_applied, .arg = d};

@@ -540,7 +540,7 @@ static enum isolate_outcome converse(struct job *job, struct run_ctx *rc, int *r
         } else if (term_at && now >= term_at + KILL_GRACE_NS) {
             kill(-w->pid, SIGKILL);
         }
-        if (!cancel_sent && hostapi_cancelled_all()) {
+        if (!cancel_sent && (hostapi_cancelled_all() || hostapi_run_replaced(rc))) {
             send_msg(w->fd, json_pack("{s:s}", "op", "cancel"));
             cancel_sent = true;
         }

@@ -727,6 +727,68 @@ static void parse_limits(struct build *b, const struct ynode *n, const char *pat
     }
 }
 
+/* A number >= 1 (retry.backoff). */
+static bool parse_factor(struct schema *s, const struct ynode *v, const char *path, double *out)
+{
+    char *end;
+    double d;
+
+    if (!schema_expect(s, v, YSCALAR, path))
+        return false;
+    d = strtod(v->text, &end);
+    if (!v->text[0] || *end || !isfinite(d) || d < 1 || d > 100) {
+        schema_error(s, v->line, v->col, path, "expected a number from 1 to 100, got \"%s\"",
+                     v->text);
+        return false;
+    }
+    *out = d;
+    return true;
+}
+
+static void parse_retry(struct build *b, const struct ynode *n, const char *path,
+                        struct manifest_job *job)
+{
+    static const char *const keys[] = {"limit", "delay", "backoff", "max_delay", "jitter", NULL};
+    struct schema *s = &b->s;
+    struct manifest_retry *r;
+    const struct ynode *v;
+    char sub[SCHEMA_PATH_MAX];
+
+    if (!schema_expect(s, n, YMAP, path))
+        return;
+    schema_check_keys(s, n, path, keys);
+    r = arena_calloc(&b->m->arena, 1, sizeof(*r));
+    r->delay_ns = 10 * NS_PER_SEC;
+    r->backoff = 1;
+    if (!(v = schema_get(n, "limit"))) {
+        schema_error(s, n->line, n->col, path, "missing `limit` (the number of retries)");
+        return;
+    }
+    schema_child_path(sub, sizeof(sub), path, "limit");
+    (void)schema_uint(s, v, sub, 1, 1000, &r->limit); /* a problem is reported there */
+    if ((v = schema_get(n, "delay"))) {
+        schema_child_path(sub, sizeof(sub), path, "delay");
+        if (schema_duration(s, v, sub, &r->delay_ns) && r->delay_ns < 0)
+            schema_error(s, v->line, v->col, sub, "must not be negative");
+    }
+    if ((v = schema_get(n, "backoff"))) {
+        schema_child_path(sub, sizeof(sub), path, "backoff");
+        (void)parse_factor(s, v, sub, &r->backoff); /* a problem is reported there */
+    }
+    if ((v = schema_get(n, "max_delay"))) {
+        schema_child_path(sub, sizeof(sub), path, "max_delay");
+        if (schema_duration(s, v, sub, &r->max_delay_ns) && r->max_delay_ns > 0 &&
+            r->max_delay_ns < r->delay_ns)
+            schema_error(s, v->line, v->col, sub, "shorter than retry.delay");
+    }
+    if ((v = schema_get(n, "jitter"))) {
+        schema_child_path(sub, sizeof(sub), path, "jitter");
+        if (schema_duration(s, v, sub, &r->jitter_ns) && r->jitter_ns < 0)
+            schema_error(s, v->line, v->col, sub, "must not be negative");
+    }
+    job->retry = r;
+}
+
 /* Records the id of m->jobs[index], written at line:col, or reports the
  * job that already has it. A file read apart only notes where its ids are:
  * they are checked once the files are joined. */
@@ -815,12 +877,55 @@ static void parse_isolation(struct schema *s, const struct ynode *v, const char 
                      "unknown isolation \"%s\" (expected thread or process)", v->text);
 }
 
+const char *concurrency_name(enum concurrency c)
+{
+    static const char *const names[] = {[CONCURRENCY_FORBID] = "forbid",
+                                        [CONCURRENCY_ALLOW] = "allow",
+                                        [CONCURRENCY_REPLACE] = "replace",
+                                        [CONCURRENCY_QUEUE] = "queue"};
+    return (unsigned)c < sizeof(names) / sizeof(names[0]) ? names[c] : "unknown";
+}
+
+/* `concurrency:`, checked against max_instances (read before it). */
+static void parse_concurrency(struct schema *s, const struct ynode *n, const struct ynode *v,
+                              const char *path, struct manifest_job *job)
+{
+    bool set = false;
+
+    if (!v) {
+        /* as before the key existed: max_instances alone said how many */
+        job->concurrency = job->max_instances > 1 ? CONCURRENCY_ALLOW : CONCURRENCY_FORBID;
+        return;
+    }
+    if (!schema_expect(s, v, YSCALAR, path))
+        return;
+    for (int c = CONCURRENCY_FORBID; c <= CONCURRENCY_QUEUE; c++) {
+        if (strcmp(v->text, concurrency_name((enum concurrency)c)) == 0) {
+            job->concurrency = (enum concurrency)c;
+            set = true;
+        }
+    }
+    if (!set) {
+        schema_error(s, v->line, v->col, path,
+                     "unknown concurrency \"%s\" (expected forbid, allow, replace or queue)",
+                     v->text);
+        return;
+    }
+    if (job->concurrency == CONCURRENCY_FORBID && job->max_instances > 1) {
+        const struct ynode *mi = schema_get(n, "max_instances");
+        schema_error(s, mi ? mi->line : v->line, mi ? mi->col : v->col, path,
+                     "forbid runs one at a time: max_instances %u needs `concurrency: allow`",
+                     job->max_instances);
+    }
+}
+
 static void parse_job(struct build *b, const struct ynode *n, const char *path,
                       struct manifest_job *job)
 {
     static const char *const keys[] = {"id", "plugin", "trigger", "params", "enabled",
                                        "max_instances", "misfire_grace", "coalesce", "timeout",
-                                       "isolation", "limits", "log_level", "catch_up", NULL};
+                                       "isolation", "limits", "log_level", "catch_up", "retry",
+                                       "concurrency", NULL};
     struct schema *s = &b->s;
     const struct ynode *v;
     char sub[SCHEMA_PATH_MAX];
@@ -890,6 +995,12 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
         if (schema_duration(s, v, sub, &job->catch_up_ns) && job->catch_up_ns < 0)
             schema_error(s, v->line, v->col, sub, "must not be negative");
     }
+    if ((v = schema_get(n, "retry"))) {
+        schema_child_path(sub, sizeof(sub), path, "retry");
+        parse_retry(b, v, sub, job);
+    }
+    schema_child_path(sub, sizeof(sub), path, "concurrency");
+    parse_concurrency(s, n, schema_get(n, "concurrency"), sub, job);
 }
 
 /* The stream hook: one complete entry of a file's `jobs:`. */
@@ -1577,6 +1688,14 @@ static bool limits_equal(const struct manifest_limits *a, const struct manifest_
            a->open_files == b->open_files;
 }
 
+static bool retry_equal(const struct manifest_retry *a, const struct manifest_retry *b)
+{
+    if (!a || !b)
+        return a == b;
+    return a->limit == b->limit && a->delay_ns == b->delay_ns && a->backoff == b->backoff &&
+           a->max_delay_ns == b->max_delay_ns && a->jitter_ns == b->jitter_ns;
+}
+
 bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job *b)
 {
     return str_eq(a->id, b->id) && str_eq(a->plugin, b->plugin) &&
@@ -1585,6 +1704,7 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
            a->coalesce == b->coalesce && a->timeout_ns == b->timeout_ns &&
            a->catch_up_ns == b->catch_up_ns &&
            a->isolation == b->isolation && a->log_level == b->log_level &&
+           a->concurrency == b->concurrency &&
            a->histograms == b->histograms && limits_equal(a->limits, b->limits) &&
-           params_equal(a, b);
+           retry_equal(a->retry, b->retry) && params_equal(a, b);
 }

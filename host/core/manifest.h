@@ -39,6 +39,20 @@ enum isolation {
     ISOLATION_PROCESS,    /* runs in a worker process */
 };
 
+/* What a firing does when it finds the job's earlier runs still going
+ * (`concurrency:`). */
+enum concurrency {
+    CONCURRENCY_FORBID = 0, /* skipped (reason max_instances): one run at a time */
+    CONCURRENCY_ALLOW,      /* up to max_instances at once, then skipped */
+    CONCURRENCY_REPLACE,    /* the running ones are cancelled, the new one starts when
+                               they have returned */
+    CONCURRENCY_QUEUE,      /* the new one waits and starts when a run ends: at most
+                               one waits, later firings are skipped (reason queued) */
+};
+
+/* "forbid", "allow", "replace", "queue". */
+const char *concurrency_name(enum concurrency c);
+
 /* One entry of a job's `params:`; values are kept as written, with where
  * they are written: the plugin's declared parameters are checked against
  * them after the plugin is loaded (core/params.c), and the messages name
@@ -61,6 +75,17 @@ struct manifest_limits {
     unsigned open_files;    /* RLIMIT_NOFILE */
 };
 
+/* A job's retry policy (`retry:`): after a failed attempt (failure,
+ * timeout, crashed), attempt n+1 starts delay * backoff^(n-1) later, at most
+ * max_delay, plus up to jitter; at most `limit` retries after the first. */
+struct manifest_retry {
+    int64_t delay_ns;     /* default 10 s */
+    int64_t max_delay_ns; /* default 0 = no cap */
+    int64_t jitter_ns;    /* default 0 */
+    double backoff;       /* default 1 (a constant delay); >= 1 */
+    unsigned limit;       /* retries after the first attempt; >= 1 */
+};
+
 /* One job. Strings belong to the manifest and are shared between jobs where
  * they are equal (plugin names, trigger texts, parameters): never free or
  * change them. Laid out widest first: a manifest holds one per job, and a
@@ -79,6 +104,7 @@ struct manifest_job {
                                * manifest's path, or an included file */
     struct manifest_param *params;
     const struct manifest_limits *limits; /* isolation: process only; NULL = none */
+    const struct manifest_retry *retry;   /* NULL = failed runs are not retried */
     struct trigger trigger;   /* kind TRIGGER_NONE when the job has no trigger; a cron
                                * trigger's zone name is tz_name(trigger.tz) */
     int64_t misfire_grace_ns; /* default 60 s; 0 = no limit */
@@ -90,6 +116,7 @@ struct manifest_job {
     unsigned max_instances;   /* default 1 */
     int log_level;            /* -1 = the host's level */
     enum isolation isolation; /* default thread */
+    enum concurrency concurrency; /* default forbid, or allow when max_instances > 1 */
     unsigned index;           /* its place in that file's `jobs:` list ("jobs[3]") */
     int line, col;            /* where the job's entry starts in that file */
     int plugin_line, plugin_col; /* where its `plugin:` value is, for loader errors */

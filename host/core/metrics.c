@@ -54,8 +54,10 @@ struct hist_def {
 };
 
 struct job_metrics {
-    /* Written by skips, outside the sequence lock. */
+    /* Written by skips and retries, outside the sequence lock. */
     _Atomic uint64_t skipped[SKIP_REASON_COUNT];
+    _Atomic uint64_t retries;
+    _Atomic uint64_t concurrency[CONCURRENCY_ACTION_COUNT];
 
     /* Worker side: written under `wlock`, published through `seq`. On its
      * own cache line so that runs do not bounce the skip counters' line. */
@@ -395,6 +397,17 @@ void metrics_run_finished(const struct metrics *m, struct job_metrics *jm, const
     free(old);
 }
 
+void metrics_retried(struct job_metrics *jm)
+{
+    atomic_fetch_add_explicit(&jm->retries, 1, memory_order_relaxed);
+}
+
+void metrics_concurrency(struct job_metrics *jm, enum concurrency_action a)
+{
+    if ((unsigned)a < CONCURRENCY_ACTION_COUNT)
+        atomic_fetch_add_explicit(&jm->concurrency[a], 1, memory_order_relaxed);
+}
+
 void metrics_skipped(struct job_metrics *jm, enum skip_reason reason, uint64_t count)
 {
     if ((unsigned)reason >= SKIP_REASON_COUNT)
@@ -446,6 +459,9 @@ void metrics_job_snapshot(const struct metrics *m, struct job_metrics *jm,
     }
     for (size_t i = 0; i < SKIP_REASON_COUNT; i++)
         s->skipped[i] = atomic_load_explicit(&jm->skipped[i], memory_order_relaxed);
+    s->retries = atomic_load_explicit(&jm->retries, memory_order_relaxed);
+    for (size_t i = 0; i < CONCURRENCY_ACTION_COUNT; i++)
+        s->concurrency[i] = atomic_load_explicit(&jm->concurrency[i], memory_order_relaxed);
     for (unsigned tries = 0; tries < READ_RETRIES; tries++) {
         unsigned s1 = atomic_load_explicit(&jm->seq, memory_order_acquire);
         if (s1 & 1) {

@@ -42,6 +42,22 @@ static void on_skipped(void *arg, struct job *job, const struct outcome_skip *sk
              skip_reason_name(skip->reason), scheduled, (unsigned long long)skip->count);
 }
 
+static void on_concurrency(void *arg, struct job *job, enum concurrency_action a,
+                           int64_t scheduled_wall_ns)
+{
+    struct log_ctx lc = {.job = job->spec->id, .plugin = job->spec->plugin,
+                         .level = job->spec->log_level};
+    char scheduled[RFC3339_BUFLEN] = "";
+
+    (void)arg;
+    if (!wanted(&lc, JH_LOG_INFO))
+        return;
+    if (scheduled_wall_ns > 0)
+        rfc3339_format(scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
+    jlog_ctx(&lc, JH_LOG_INFO, a == CONCURRENCY_REPLACED ? "job_replaced" : "job_queued",
+             "scheduled=%s concurrency=%s", scheduled, concurrency_name(job->spec->concurrency));
+}
+
 static void on_started(void *arg, const struct run *run)
 {
     struct log_ctx lc;
@@ -53,8 +69,9 @@ static void on_started(void *arg, const struct run *run)
         return;
     if (run->scheduled_wall_ns)
         rfc3339_format(run->scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
-    jlog_ctx(&lc, JH_LOG_INFO, "job_started", "trigger=%s scheduled=%s plugin_version=%s dry_run=%s",
-             run_trigger_name(run->trigger), scheduled, run->job->plugin->version,
+    jlog_ctx(&lc, JH_LOG_INFO, "job_started",
+             "trigger=%s attempt=%u scheduled=%s plugin_version=%s dry_run=%s",
+             run_trigger_name(run->trigger), run->attempt, scheduled, run->job->plugin->version,
              run->dry_run ? "true" : "false");
 }
 
@@ -119,4 +136,5 @@ const struct outcome_observer outcome_log = {
     .started = on_started,
     .record = on_record,
     .finished = on_finished,
+    .concurrency = on_concurrency,
 };

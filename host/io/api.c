@@ -60,6 +60,28 @@ static json_t *time_or_null(int64_t ns)
     return json_string(rfc3339_format(ns, NULL, true, when, sizeof(when)));
 }
 
+/* The job's retry policy, null when it has none. */
+static json_t *retry_json(const struct manifest_retry *p)
+{
+    if (!p)
+        return json_null();
+    return json_pack("{s:i, s:f, s:f, s:f, s:f}", "limit", (json_int_t)p->limit,
+                     "delay_seconds", (double)p->delay_ns / 1e9, "backoff", p->backoff,
+                     "max_delay_seconds", (double)p->max_delay_ns / 1e9, "jitter_seconds",
+                     (double)p->jitter_ns / 1e9);
+}
+
+/* The retry waiting in the scheduler, null when none. */
+static json_t *pending_retry_json(const struct jobstate *st)
+{
+    unsigned attempt = atomic_load(&st->retry_attempt);
+    int64_t due = atomic_load(&st->retry_due_wall_ns);
+
+    if (!attempt || due <= 0)
+        return json_null();
+    return json_pack("{s:i, s:o}", "attempt", (json_int_t)attempt, "due", time_or_null(due));
+}
+
 static json_t *job_json(const struct job *job)
 {
     const struct manifest_job *spec = job->spec;
@@ -76,15 +98,18 @@ static json_t *job_json(const struct job *job)
                               (double)last.duration_ns / 1e6, "error",
                               last.error[0] ? last.error : NULL);
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:i, s:o, s:o}", "id", spec->id,
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:i, s:s, s:o, s:o, s:o, s:o}",
+                     "id", spec->id,
                      "plugin", spec->plugin, "plugin_version", job->plugin->version,
                      "trigger", spec->trigger_text, "enabled", spec->enabled, "paused",
                      atomic_load(&job->state->paused), "running",
                      (json_int_t)atomic_load(&job->state->running), "stuck",
                      (json_int_t)atomic_load(&job->state->stuck), "max_instances",
-                     (json_int_t)spec->max_instances, "next_run",
+                     (json_int_t)spec->max_instances, "concurrency",
+                     concurrency_name(spec->concurrency), "next_run",
                      time_or_null(atomic_load(&job->state->next_run_wall_ns)), "last_run",
-                     last_json);
+                     last_json, "retry", retry_json(spec->retry), "pending_retry",
+                     pending_retry_json(job->state));
 }
 
 /* Runs on the main thread when the reload asked for by handle_reload is

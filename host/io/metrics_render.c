@@ -59,12 +59,14 @@ enum fam {
     F_EXEC_QUEUED,
     F_EXEC_STUCK,
     F_EXEC_WORKERS,
+    F_CONCURRENCY,
     F_DURATION,
     F_LAST_DURATION,
     F_LAST_FAILURE,
     F_LAST_RUN,
     F_LAST_SUCCESS,
     F_NEXT_RUN,
+    F_RETRIES,
     F_RUNNING,
     F_RUNS,
     F_SKIPPED,
@@ -106,6 +108,9 @@ static const struct family families[] = {
                       "host.stuck_grace and its plugin has not returned."},
     [F_EXEC_WORKERS] = {"jobhost_executor_workers", T_GAUGE, NULL,
                         "Worker threads in the pool (host.workers)."},
+    [F_CONCURRENCY] = {"jobhost_job_concurrency_total", T_COUNTER, NULL,
+                       "Firings that found the job's runs still going and were queued or "
+                       "replaced them (the job's concurrency policy), by action."},
     [F_DURATION] = {"jobhost_job_duration_seconds", T_HISTOGRAM, "seconds",
                     "Duration of finished job runs in seconds."},
     [F_LAST_DURATION] = {"jobhost_job_last_duration_seconds", T_GAUGE, "seconds",
@@ -119,6 +124,8 @@ static const struct family families[] = {
                         "Unix time the last successful run of the job finished."},
     [F_NEXT_RUN] = {"jobhost_job_next_run_timestamp_seconds", T_GAUGE, "seconds",
                     "Unix time of the next scheduled run of the job."},
+    [F_RETRIES] = {"jobhost_job_retries_total", T_COUNTER, NULL,
+                   "Retries of failed runs started (the job's retry policy)."},
     [F_RUNNING] = {"jobhost_job_running", T_GAUGE, NULL, "Runs of the job in progress."},
     [F_RUNS] = {"jobhost_job_runs_total", T_COUNTER, NULL,
                 "Finished runs of the job by result (success, failure, timeout, crashed, "
@@ -161,12 +168,14 @@ static const struct family families[] = {
 /* The sections of an exposition, in order. */
 enum section {
     S_HEAD,
+    S_CONCURRENCY,
     S_DURATION,
     S_LAST_DURATION,
     S_LAST_FAILURE,
     S_LAST_RUN,
     S_LAST_SUCCESS,
     S_NEXT_RUN,
+    S_RETRIES,
     S_RUNNING,
     S_RUNS,
     S_SKIPPED,
@@ -534,6 +543,40 @@ static void write_skipped(struct metrics_render *r, struct buf *b, const struct 
     }
 }
 
+/* Only jobs with a retry policy have the series. */
+static void write_retries(struct metrics_render *r, struct buf *b, const struct job *job)
+{
+    struct job_metrics *jm =
+        atomic_load_explicit(&job->state->metrics, memory_order_acquire);
+    struct job_metrics_snapshot s = {0};
+
+    if (!job->spec->retry)
+        return;
+    metrics_job_snapshot(r->m, jm, &s);
+    job_label(r, job);
+    write_job_sample(r, b, F_RETRIES, "", 0, false, (int64_t)s.retries);
+}
+
+/* Only jobs whose firings may wait (concurrency queue, replace). */
+static void write_concurrency(struct metrics_render *r, struct buf *b, const struct job *job)
+{
+    struct job_metrics *jm =
+        atomic_load_explicit(&job->state->metrics, memory_order_acquire);
+    struct job_metrics_snapshot s = {0};
+    char extra[64];
+
+    if (job->spec->concurrency != CONCURRENCY_QUEUE &&
+        job->spec->concurrency != CONCURRENCY_REPLACE)
+        return;
+    metrics_job_snapshot(r->m, jm, &s);
+    job_label(r, job);
+    for (size_t i = 0; i < CONCURRENCY_ACTION_COUNT; i++) {
+        int n = snprintf(extra, sizeof(extra), ",action=\"%s\"",
+                         concurrency_action_name((enum concurrency_action)i));
+        write_job_sample(r, b, F_CONCURRENCY, extra, (size_t)n, false, (int64_t)s.concurrency[i]);
+    }
+}
+
 static void write_job(struct metrics_render *r, struct buf *b, const struct job *job)
 {
     switch (r->section) {
@@ -557,6 +600,12 @@ static void write_job(struct metrics_render *r, struct buf *b, const struct job 
         break;
     case S_NEXT_RUN:
         write_job_gauge(r, b, F_NEXT_RUN, job);
+        break;
+    case S_RETRIES:
+        write_retries(r, b, job);
+        break;
+    case S_CONCURRENCY:
+        write_concurrency(r, b, job);
         break;
     case S_RUNNING:
         job_label(r, job);

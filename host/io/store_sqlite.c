@@ -81,10 +81,12 @@ static const int result_codes[RUN_RESULT_COUNT] = {
     [RUN_CANCELLED] = 4, [RUN_DRY_RUN] = 5, [RUN_INTERRUPTED] = 6,
 };
 static const int cause_codes[RUN_TRIGGER_COUNT] = {
-    [RUN_SCHEDULED] = 0, [RUN_MANUAL] = 1, [RUN_CLI] = 2, [RUN_CATCH_UP] = 3};
+    [RUN_SCHEDULED] = 0, [RUN_MANUAL] = 1, [RUN_CLI] = 2, [RUN_CATCH_UP] = 3,
+    [RUN_RETRY] = 4};
 static const int reason_codes[SKIP_REASON_COUNT] = {
     [SKIP_MAX_INSTANCES] = 0, [SKIP_MISFIRE] = 1, [SKIP_COALESCED] = 2,
     [SKIP_PAUSED] = 3,        [SKIP_SHUTDOWN] = 4, [SKIP_DOWNTIME] = 5,
+    [SKIP_QUEUED] = 6,
 };
 
 static int code_of(const int *codes, int n, int v)
@@ -126,6 +128,13 @@ static bool cause_scheduled(int cause_code)
 
 /* --- the schema --------------------------------------------------------------- */
 
+/* Causes and reasons added since schema 2 came out: the names table is for people
+ * reading the file, so a store of schema 2 takes them at every open rather
+ * than by a schema change (older jobhosts read the codes as "unknown"). */
+#define NAMES_SINCE_V2                                                               \
+    "INSERT OR IGNORE INTO cause_names VALUES (4,'retry');"                                \
+    "INSERT OR IGNORE INTO reason_names VALUES (6,'queued');"
+
 #define NAMES_SQL                                                                          \
     "CREATE TABLE result_names(code INTEGER PRIMARY KEY, name TEXT NOT NULL);"             \
     "INSERT INTO result_names VALUES (0,'success'),(1,'failure'),(2,'timeout'),"           \
@@ -134,7 +143,7 @@ static bool cause_scheduled(int cause_code)
     "INSERT INTO cause_names VALUES (0,'schedule'),(1,'manual'),(2,'cli'),(3,'catch_up');" \
     "CREATE TABLE reason_names(code INTEGER PRIMARY KEY, name TEXT NOT NULL);"             \
     "INSERT INTO reason_names VALUES (0,'max_instances'),(1,'misfire'),(2,'coalesced'),"   \
-    "(3,'paused'),(4,'shutdown'),(5,'downtime');"
+    "(3,'paused'),(4,'shutdown'),(5,'downtime');" NAMES_SINCE_V2
 
 #define RUNS_V2_SQL(name)                                                                  \
     "CREATE TABLE " name "(run_id INTEGER PRIMARY KEY, job INTEGER NOT NULL,"              \
@@ -598,6 +607,28 @@ static int take_lock(struct sqlite_store *s, char *err, size_t errlen)
     return 0;
 }
 
+/* The attempt and scheduled time of run `id` (a pending retry's base). */
+static int run_attempt(sqlite3 *db, uint64_t id, unsigned *attempt, int64_t *scheduled)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT attempt, scheduled FROM runs WHERE run_id = ?1", -1,
+                                &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, (int64_t)id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *attempt = (unsigned)sqlite3_column_int(st, 0);
+        *scheduled = sqlite3_column_int64(st, 1);
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Creates the schema, or migrates an older one, or refuses. A tool
  * (store_config.tool) only takes the current schema. */
 static int settle_schema(struct sqlite_store *s, bool tool, char *err, size_t errlen)
@@ -631,7 +662,7 @@ static int settle_schema(struct sqlite_store *s, bool tool, char *err, size_t er
         return -EPROTO;
     }
     if (version == STORE_SQLITE_SCHEMA)
-        return 0;
+        return tool ? 0 : exec(s, NAMES_SINCE_V2, "naming the run causes");
     if (tool) {
         /* a command beside a daemon migrates nothing under its feet */
         snprintf(err, errlen, "%s: %s", s->path,
@@ -1047,6 +1078,9 @@ static int sqlite_restore(struct store *base, struct store_restore *r, char *err
         js->interrupted = k->interrupted;
         if (r->dates && r->dates[i])
             rc = date_recorded(s->db, k->key, r->dates[i], &js->date_done);
+        if (rc == SQLITE_OK && r->attempts && r->attempts[i] && js->last_id &&
+            code_failed(k->sum.last_code))
+            rc = run_attempt(s->db, js->last_id, &js->last_attempt, &js->last_run_scheduled_ns);
     }
     if (rc == SQLITE_OK)
         rc = register_node(s, r->now_ns, s->pid, s->version);

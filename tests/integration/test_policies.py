@@ -1,6 +1,7 @@
 """Job policies with the real daemon: retries of failed runs (attempts,
 backoff delays, what is never retried, a waiting retry across a reload and
-a restart, dropped when a reload removes the job)."""
+a restart, dropped when a reload removes the job); each concurrency policy
+against a job slower than its interval."""
 import datetime
 import json
 import time
@@ -145,6 +146,82 @@ class Retries(DaemonTest):
         self.assertIn("jobs[0].retry.limit", out.stderr + out.stdout)
         self.assertIn("jobs[0].retry.backoff", out.stderr + out.stdout)
         self.assertRegex(out.stderr + out.stdout, r"jobhost\.yaml:\d+:\d+: jobs\[0\]\.retry\.limit")
+
+
+def slow_job(policy, extra=""):
+    """A 600 ms run fired every 200 ms."""
+    return ("  - id: slow\n    plugin: sleep\n    trigger: {interval: 200ms}\n"
+            "    params: {duration: 600ms}\n" + (
+                "    concurrency: %s\n" % policy if policy else "") + extra)
+
+
+class Concurrency(DaemonTest):
+    def settle(self, d, seconds=2.0):
+        time.sleep(seconds * SLOW)
+        self.assertEqual(d.stop(), 0)
+        return d.events("job_started", job="slow"), d.events("job_finished", job="slow")
+
+    def test_forbid_is_the_default(self):
+        d = self.start(slow_job(None))
+        self.assertEqual(job_state(d, "slow")["concurrency"], "forbid")
+        m = wait_for(lambda: d.metric('jobhost_job_skipped_total{job_id="slow",'
+                                      'reason="max_instances"}') >= 2 and d.metrics(),
+                     what="skips")
+        self.assertNotIn('jobhost_job_concurrency_total{job_id="slow",action="queued"}', m)
+        started, finished = self.settle(d)
+        self.assertTrue(all(r["result"] == "success" for r in finished), finished)
+        # never two at once: each run starts after the one before ended
+        self.assertGreaterEqual(len(started), 2)
+        self.assertEqual(d.events("job_queued"), [])
+
+    def test_allow_runs_up_to_max_instances(self):
+        d = self.start(slow_job("allow", "    max_instances: 3\n"), workers=4)
+        wait_for(lambda: job_state(d, "slow")["running"] == 3, what="three at once")
+        self.assertLessEqual(max(job_state(d, "slow")["running"] for _ in range(20)), 3)
+        self.settle(d, 0.5)
+
+    def test_forbid_with_more_instances_is_refused(self):
+        import subprocess
+        from harness import JOBHOST
+        d = self.daemon(slow_job("forbid", "    max_instances: 2\n"))
+        out = subprocess.run([JOBHOST, "check", "-c", d.manifest], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 1)
+        self.assertRegex(out.stderr, r"jobhost\.yaml:\d+:\d+: jobs\[0\]\.concurrency: forbid "
+                                     r"runs one at a time")
+
+    def test_queue_keeps_one_waiting(self):
+        d = self.start(slow_job("queue"))
+        wait_for(lambda: len(d.events("job_finished", job="slow")) >= 3, what="three runs")
+        m = d.metrics()
+        self.assertGreaterEqual(m['jobhost_job_concurrency_total{job_id="slow",action="queued"}'], 2)
+        self.assertGreaterEqual(m['jobhost_job_skipped_total{job_id="slow",reason="queued"}'], 2)
+        self.assertEqual(m['jobhost_job_skipped_total{job_id="slow",reason="max_instances"}'], 0)
+        started, finished = self.settle(d, 0.1)
+        # back to back: a waiting firing starts as soon as the run before ends
+        ends = [ts(r["ts"]) for r in finished]
+        starts = [ts(r["ts"]) for r in started]
+        for end, start in zip(ends, starts[1:]):
+            self.assertLess(start - end, 0.1 * SLOW + 0.05)
+        self.assertTrue(d.events("job_queued", job="slow"))
+        skipped = [r for r in d.events("job_skipped", job="slow") if r["reason"] == "queued"]
+        self.assertTrue(skipped)
+        self.assertTrue(all(r["result"] == "success" for r in finished))
+
+    def test_replace_cancels_the_running_one(self):
+        d = self.start(slow_job("replace"))
+        wait_for(lambda: len(d.events("job_finished", job="slow")) >= 3, what="three runs")
+        m = d.metrics()
+        self.assertGreaterEqual(m['jobhost_job_concurrency_total{job_id="slow",action="replaced"}'],
+                                2)
+        self.assertGreaterEqual(
+            m['jobhost_job_runs_total{job_id="slow",plugin="sleep",result="cancelled"}'], 2)
+        started, finished = self.settle(d, 0.1)
+        replaced = [r for r in finished if r["result"] == "cancelled"]
+        self.assertTrue(replaced)
+        self.assertIn("replaced by a newer firing", replaced[0]["error"])
+        # a replaced run lasts about an interval, not its full 600 ms
+        self.assertLess(float(replaced[0]["duration_ms"]), 450)
+        self.assertTrue(d.events("job_replaced", job="slow"))
 
 
 if __name__ == "__main__":
