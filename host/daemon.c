@@ -57,6 +57,7 @@
 #include "core/reload.h"
 #include "core/restore.h"
 #include "core/retry.h"
+#include "core/chain.h"
 #include "core/scheduler.h"
 #include "core/store.h"
 #include "io/api.h"
@@ -82,6 +83,7 @@ struct daemon {
     char *copy_dir;
     struct executor *ex;
     struct scheduler *sched;
+    struct chain *chain; /* the chained jobs' observer */
     struct reloader *reloader;
     struct api api;
     struct http_route routes[API_ROUTES]; /* the API's, for every server */
@@ -505,6 +507,8 @@ static int start(struct daemon *d, struct errors *errs)
     }
     /* the last observer: no worker reports before the first generation is set */
     outcome_register(&outcome_retry, d->sched);
+    d->chain = chain_new(d->sched);
+    outcome_register(&outcome_chain, d->chain);
     {
         struct reload_hooks hooks = {
             .prepare = on_reload_prepare, .applied = on_reload_applied, .arg = d};
@@ -605,6 +609,7 @@ int daemon_run(const struct daemon_opts *opts)
     if (left == 0) {
         scheduler_free(d.sched);
         executor_free(d.ex);
+        chain_free(d.chain);
         reloader_free(d.reloader);
         mainloop_run_pending(); /* the generations' teardown: plugins' shutdown */
         history_free(d.history);

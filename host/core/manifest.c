@@ -612,6 +612,81 @@ static void parse_bounds(struct schema *s, const struct ynode *n, const char *pa
     }
 }
 
+const char *chain_on_name(enum chain_on on)
+{
+    static const char *const names[] = {[CHAIN_ON_SUCCESS] = "success",
+                                        [CHAIN_ON_FAILURE] = "failure",
+                                        [CHAIN_ON_ALWAYS] = "always"};
+    return (unsigned)on < sizeof(names) / sizeof(names[0]) ? names[on] : "unknown";
+}
+
+#define AFTER_MAX_PARENTS 64
+
+/* `trigger: {after: JOB | [JOB, ...], on: success | failure | always}`.
+ * The ids are checked once every job is known (resolve_chains). */
+static void parse_after(struct build *b, const struct ynode *n, const struct ynode *after,
+                        const char *path, struct manifest_job *job)
+{
+    static const char *const keys[] = {"after", "on", NULL};
+    struct schema *s = &b->s;
+    struct buf *text = &b->scratch;
+    struct manifest_after *a;
+    const struct ynode *v;
+    char sub[SCHEMA_PATH_MAX], item[SCHEMA_PATH_MAX];
+    size_t i = 0;
+
+    schema_check_keys(s, n, path, keys);
+    schema_child_path(sub, sizeof(sub), path, "after");
+    a = arena_calloc(&b->m->arena, 1, sizeof(*a));
+    a->line = after->line;
+    a->col = after->col;
+    if (after->kind == YSCALAR) {
+        a->parents = arena_calloc(&b->m->arena, 1, sizeof(*a->parents));
+        a->parents[0] = (struct manifest_ref){arena_strdup(&b->m->arena, after->text),
+                                              after->line, after->col};
+        a->n_parents = 1;
+    } else if (schema_expect(s, after, YSEQ, sub)) {
+        if (after->count == 0 || after->count > AFTER_MAX_PARENTS) {
+            schema_error(s, after->line, after->col, sub, "expected 1 to %d job ids, got %zu",
+                         AFTER_MAX_PARENTS, after->count);
+            return;
+        }
+        a->parents = arena_calloc(&b->m->arena, after->count, sizeof(*a->parents));
+        for (const struct ynode *p = after->first; p; p = p->next, i++) {
+            schema_index_path(item, sizeof(item), sub, i);
+            if (!schema_expect(s, p, YSCALAR, item))
+                continue;
+            a->parents[a->n_parents++] =
+                (struct manifest_ref){arena_strdup(&b->m->arena, p->text), p->line, p->col};
+        }
+    } else {
+        return;
+    }
+    if ((v = schema_get(n, "on"))) {
+        bool known = false;
+        schema_child_path(sub, sizeof(sub), path, "on");
+        if (schema_expect(s, v, YSCALAR, sub)) {
+            for (int on = CHAIN_ON_SUCCESS; on <= CHAIN_ON_ALWAYS; on++) {
+                if (strcmp(v->text, chain_on_name((enum chain_on)on)) == 0) {
+                    a->on = (enum chain_on)on;
+                    known = true;
+                }
+            }
+            if (!known)
+                schema_error(s, v->line, v->col, sub,
+                             "unknown condition \"%s\" (expected success, failure or always)",
+                             v->text);
+        }
+    }
+    buf_reset(text);
+    buf_puts(text, "after ");
+    for (uint32_t k = 0; k < a->n_parents; k++)
+        buf_printf(text, "%s%s", k ? ", " : "", a->parents[k].id);
+    buf_printf(text, " (%s)", chain_on_name(a->on));
+    job->trigger_text = shared(b, text->data);
+    job->after = a;
+}
+
 static void parse_trigger(struct build *b, const struct ynode *n, const char *path,
                           struct manifest_job *job)
 {
@@ -628,15 +703,19 @@ static void parse_trigger(struct build *b, const struct ynode *n, const char *pa
         return;
     if (!schema_expect(s, n, YMAP, path))
         return;
+    if ((v = schema_get(n, "after"))) {
+        parse_after(b, n, v, path, job);
+        return;
+    }
     schema_check_keys(s, n, path, keys);
     kinds += (cron = schema_get(n, "cron")) != NULL;
     kinds += (interval = schema_get(n, "interval")) != NULL;
     kinds += (date = schema_get(n, "date")) != NULL;
     if (kinds != 1) {
         schema_error(s, n->line, n->col, path,
-                     kinds ? "give only one of cron, interval or date"
-                           : "needs one of cron, interval or date (leave `trigger` out for a job "
-                             "run only by hand)");
+                     kinds ? "give only one of cron, interval, date or after"
+                           : "needs one of cron, interval, date or after (leave `trigger` out "
+                             "for a job run only by hand)");
         return;
     }
     buf_reset(text);
@@ -1523,6 +1602,103 @@ static void resolve_histograms(struct build *b)
     }
 }
 
+/* The place of `file` in reading order, for sorting its messages. */
+static unsigned file_seq_of(const struct manifest *m, const char *file)
+{
+    for (size_t i = 0; i < m->n_files; i++)
+        if (m->files[i] == file || strcmp(m->files[i], file) == 0)
+            return (unsigned)i;
+    return 0;
+}
+
+/* Points the schema's messages at job j's file. */
+static void at_job_file(struct build *b, const struct manifest_job *j)
+{
+    b->s.file = j->file;
+    b->s.file_seq = file_seq_of(b->m, j->file);
+}
+
+/* The chained jobs' parents, once every job is known: each must name
+ * another job, and no chain may lead back to where it started. */
+static void resolve_chains(struct build *b)
+{
+    struct manifest *m = b->m;
+    unsigned char *color; /* 0 unseen, 1 on the path, 2 done */
+    size_t *stack, *next_parent;
+    char path[SCHEMA_PATH_MAX], sub[SCHEMA_PATH_MAX];
+    bool any = false;
+
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        const struct manifest_job *j = &m->jobs[i];
+        if (!j->after)
+            continue;
+        any = true;
+        for (uint32_t k = 0; k < j->after->n_parents; k++) {
+            const struct manifest_ref *r = &j->after->parents[k];
+            snprintf(path, sizeof(path), "jobs[%u].trigger.after", j->index);
+            if (j->after->n_parents > 1 || r->line != j->after->line || r->col != j->after->col)
+                schema_index_path(sub, sizeof(sub), path, k);
+            else
+                snprintf(sub, sizeof(sub), "%s", path);
+            if (!idtable_get(&m->index, r->id)) {
+                at_job_file(b, j);
+                schema_error(&b->s, r->line, r->col, sub, "no job with id \"%s\"", r->id);
+            } else if (strcmp(r->id, j->id) == 0) {
+                at_job_file(b, j);
+                schema_error(&b->s, r->line, r->col, sub, "a job cannot run after itself");
+            }
+        }
+    }
+    if (!any || b->s.failed)
+        return;
+    /* a depth-first walk along the parents, without recursion */
+    color = xcalloc(m->n_jobs, 1);
+    stack = xcalloc(m->n_jobs, sizeof(*stack));
+    next_parent = xcalloc(m->n_jobs, sizeof(*next_parent));
+    for (size_t root = 0; root < m->n_jobs; root++) {
+        size_t depth = 0;
+        if (color[root] || !m->jobs[root].after)
+            continue;
+        stack[depth++] = root;
+        color[root] = 1;
+        while (depth) {
+            size_t at = stack[depth - 1];
+            const struct manifest_after *a = m->jobs[at].after;
+            if (!a || next_parent[at] == a->n_parents) {
+                color[at] = 2;
+                depth--;
+                continue;
+            }
+            size_t p = (uintptr_t)idtable_get(&m->index, a->parents[next_parent[at]++].id) - 1;
+            if (color[p] == 1) {
+                /* the cycle: from p along the path back to p */
+                struct buf cyc = {0};
+                const struct manifest_job *j = &m->jobs[p];
+                size_t from = depth;
+                while (from > 0 && stack[from - 1] != p)
+                    from--;
+                for (size_t k = from - 1; k < depth; k++)
+                    buf_printf(&cyc, "%s -> ", m->jobs[stack[k]].id);
+                buf_puts(&cyc, j->id);
+                at_job_file(b, j);
+                snprintf(path, sizeof(path), "jobs[%u].trigger.after", j->index);
+                schema_error(&b->s, j->after->line, j->after->col, path,
+                             "a cycle of chained jobs: %s (each runs after the next)", cyc.data);
+                buf_free(&cyc);
+                goto out;
+            }
+            if (color[p] == 0) {
+                color[p] = 1;
+                stack[depth++] = p;
+            }
+        }
+    }
+out:
+    free(color);
+    free(stack);
+    free(next_parent);
+}
+
 static int build_manifest(const char *name, const char *dir, const char *text, size_t len,
                           const struct stat *main_st, const struct manifest *prev,
                           struct manifest **out, struct errors *errs)
@@ -1551,6 +1727,7 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     arena_free(&b.nodes);
     read_includes(&b);
     resolve_histograms(&b);
+    resolve_chains(&b);
 
     /* what stays: the jobs array at its size */
     m->jobs = xrealloc(m->jobs, (m->n_jobs ? m->n_jobs : 1) * sizeof(*m->jobs));
@@ -1688,6 +1865,18 @@ static bool limits_equal(const struct manifest_limits *a, const struct manifest_
            a->open_files == b->open_files;
 }
 
+static bool after_equal(const struct manifest_after *a, const struct manifest_after *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->n_parents != b->n_parents || a->on != b->on)
+        return false;
+    for (uint32_t i = 0; i < a->n_parents; i++)
+        if (strcmp(a->parents[i].id, b->parents[i].id) != 0)
+            return false;
+    return true;
+}
+
 static bool retry_equal(const struct manifest_retry *a, const struct manifest_retry *b)
 {
     if (!a || !b)
@@ -1706,5 +1895,6 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
            a->isolation == b->isolation && a->log_level == b->log_level &&
            a->concurrency == b->concurrency &&
            a->histograms == b->histograms && limits_equal(a->limits, b->limits) &&
-           retry_equal(a->retry, b->retry) && params_equal(a, b);
+           retry_equal(a->retry, b->retry) && after_equal(a->after, b->after) &&
+           params_equal(a, b);
 }

@@ -86,6 +86,25 @@ struct manifest_retry {
     unsigned limit;       /* retries after the first attempt; >= 1 */
 };
 
+/* When a chained job runs (`trigger: {after: ..., on: ...}`). */
+enum chain_on {
+    CHAIN_ON_SUCCESS = 0, /* its parents succeeded (a dry run counts as one) */
+    CHAIN_ON_FAILURE,     /* failed: failure, timeout, crashed, interrupted */
+    CHAIN_ON_ALWAYS,      /* finished, whatever the result but cancelled */
+};
+
+/* "success", "failure", "always". */
+const char *chain_on_name(enum chain_on on);
+
+/* A chained job: it runs when each of its parents has finished (with the
+ * result `on` asks for) since its own last run. */
+struct manifest_after {
+    struct manifest_ref *parents; /* job ids with where they are written */
+    uint32_t n_parents;           /* 1-64 */
+    enum chain_on on;
+    int line, col;                /* the `after` value */
+};
+
 /* One job. Strings belong to the manifest and are shared between jobs where
  * they are equal (plugin names, trigger texts, parameters): never free or
  * change them. Laid out widest first: a manifest holds one per job, and a
@@ -105,6 +124,7 @@ struct manifest_job {
     struct manifest_param *params;
     const struct manifest_limits *limits; /* isolation: process only; NULL = none */
     const struct manifest_retry *retry;   /* NULL = failed runs are not retried */
+    const struct manifest_after *after;   /* a chained job (trigger kind none); NULL = not */
     struct trigger trigger;   /* kind TRIGGER_NONE when the job has no trigger; a cron
                                * trigger's zone name is tz_name(trigger.tz) */
     int64_t misfire_grace_ns; /* default 60 s; 0 = no limit */

@@ -87,6 +87,7 @@ enum run_trigger {
                           (the job's catch_up) */
     RUN_RETRY,         /* a failed run tried again (the job's retry policy):
                           attempt 2, 3, ... */
+    RUN_AFTER,         /* a chained job: its parents finished (trigger after) */
     RUN_TRIGGER_COUNT
 };
 

@@ -69,6 +69,16 @@ static void on_started(void *arg, const struct run *run)
         return;
     if (run->scheduled_wall_ns)
         rfc3339_format(run->scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
+    if (run->parent_run_id) {
+        char parent[RUN_ID_LEN];
+        run_id_format(run->parent_run_id, parent);
+        jlog_ctx(&lc, JH_LOG_INFO, "job_started",
+                 "trigger=%s attempt=%u scheduled=%s plugin_version=%s dry_run=%s "
+                 "parent_run_id=%s",
+                 run_trigger_name(run->trigger), run->attempt, scheduled,
+                 run->job->plugin->version, run->dry_run ? "true" : "false", parent);
+        return;
+    }
     jlog_ctx(&lc, JH_LOG_INFO, "job_started",
              "trigger=%s attempt=%u scheduled=%s plugin_version=%s dry_run=%s",
              run_trigger_name(run->trigger), run->attempt, scheduled, run->job->plugin->version,

@@ -150,6 +150,7 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     run->trigger = opts->trigger;
     run->dry_run = opts->dry_run;
     run->attempt = opts->attempt ? opts->attempt : 1;
+    run->parent_run_id = opts->parent_run_id;
     run->holds_instance = opts->holds_instance;
     run->scheduled_wall_ns = opts->scheduled_wall_ns;
     atomic_store_explicit(&run->output_bytes, 0, memory_order_relaxed);

@@ -35,6 +35,8 @@ struct run_opts {
                                   0 = assigned at start */
     int64_t not_before_mono_ns; /* queued ahead of its time: the worker waits until
                                    then itself (CLOCK_MONOTONIC); 0 = at once */
+    uint64_t parent_run_id;     /* trigger after: the run of the parent that completed
+                                   the chain; 0 = none */
     bool holds_instance;        /* the run holds one of its job's instances (the
                                    executor claimed it): given back just before its
                                    finish is reported, so whoever sees the finish may
@@ -56,6 +58,7 @@ struct run {
     enum run_trigger trigger;
     bool dry_run;
     unsigned attempt;          /* >= 1 */
+    uint64_t parent_run_id;    /* trigger after: the parent's run; 0 = none */
     int64_t scheduled_wall_ns; /* 0 = none (a manual run) */
     int64_t start_wall_ns;
     int64_t start_mono_ns;

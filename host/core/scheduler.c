@@ -68,11 +68,12 @@ struct retry_entry {
     unsigned attempt;
 };
 
-/* A retry asked for by a worker, not yet taken in. */
+/* A retry, or a chained run, asked for by a worker, not yet taken in. */
 struct retry_request {
     char *id;
     int64_t scheduled, due;
-    unsigned attempt;
+    unsigned attempt;       /* 0: a chained run */
+    uint64_t parent_run_id; /* a chained run's parent */
 };
 
 struct scheduler {
@@ -154,6 +155,7 @@ static void heap_build(struct scheduler *s)
 }
 
 static void wake_dispatcher(struct scheduler *s);
+static void submit_opts(struct scheduler *s, struct job *job, const struct run_opts *ro);
 
 /* ---- waiting retries ------------------------------------------------------- */
 
@@ -213,7 +215,23 @@ static const char *retry_refused(const struct job *job)
     return NULL;
 }
 
-/* Takes in the retries the workers asked for. Under lock. */
+/* A chained run of `job` (NULL: gone with a reload), now. Under lock. */
+static void chain_run(struct scheduler *s, struct job *job, uint64_t parent_run_id)
+{
+    struct run_opts ro = {.trigger = RUN_AFTER, .dry_run = s->opts.dry_run, .attempt = 1,
+                          .parent_run_id = parent_run_id};
+
+    if (!job || !job->spec->enabled || !job->spec->after)
+        return;
+    if (atomic_load_explicit(&job->state->paused, memory_order_relaxed)) {
+        outcome_skipped(job, SKIP_PAUSED, 0, 1);
+        return;
+    }
+    submit_opts(s, job, &ro);
+}
+
+/* Takes in the retries and chained runs the workers asked for. Under
+ * lock. */
 static void take_inbox(struct scheduler *s)
 {
     struct retry_request *in;
@@ -229,6 +247,11 @@ static void take_inbox(struct scheduler *s)
         struct job *job = s->gen ? generation_find_job(s->gen, in[i].id) : NULL;
         const char *why = retry_refused(job);
 
+        if (!in[i].attempt) {
+            chain_run(s, job, in[i].parent_run_id);
+            free(in[i].id);
+            continue;
+        }
         if (why)
             retry_dropped(job, in[i].id, in[i].attempt, why);
         else
@@ -260,11 +283,22 @@ static void carry_retries(struct scheduler *s, struct generation *g)
     s->n_retries = kept;
 }
 
+static void inbox_put(struct scheduler *s, struct retry_request rq);
+
 void scheduler_retry(struct scheduler *s, const char *job_id, unsigned attempt,
                      int64_t scheduled_wall_ns, int64_t due_wall_ns)
 {
-    struct retry_request rq = {.id = xstrdup(job_id), .scheduled = scheduled_wall_ns,
-                               .due = due_wall_ns, .attempt = attempt};
+    inbox_put(s, (struct retry_request){.id = xstrdup(job_id), .scheduled = scheduled_wall_ns,
+                                        .due = due_wall_ns, .attempt = attempt > 1 ? attempt : 2});
+}
+
+void scheduler_chain(struct scheduler *s, const char *job_id, uint64_t parent_run_id)
+{
+    inbox_put(s, (struct retry_request){.id = xstrdup(job_id), .parent_run_id = parent_run_id});
+}
+
+static void inbox_put(struct scheduler *s, struct retry_request rq)
+{
 
     pthread_mutex_lock(&s->inbox_lock);
     if (s->n_inbox == s->cap_inbox) {
@@ -382,6 +416,13 @@ static void submit_as(struct scheduler *s, struct job *job, int64_t nominal, int
     struct run_opts ro = {.trigger = trigger, .scheduled_wall_ns = nominal,
                           .dry_run = s->opts.dry_run, .attempt = attempt,
                           .not_before_mono_ns = due > now ? due - s->wall_minus_mono : 0};
+    submit_opts(s, job, &ro);
+}
+
+/* Queues a run as `ro` says, now or with the batch. Under lock. */
+static void submit_opts(struct scheduler *s, struct job *job, const struct run_opts *ro_in)
+{
+    struct run_opts ro = *ro_in;
     if (!s->opts.submit_many) {
         s->opts.submit(s->opts.submit_arg, job, &ro);
         return;

@@ -101,6 +101,12 @@ void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t
 void scheduler_retry(struct scheduler *s, const char *job_id, unsigned attempt,
                      int64_t scheduled_wall_ns, int64_t due_wall_ns);
 
+/* Runs chained job `job_id` now (trigger after), its parent's run being
+ * `parent_run_id`. Any thread, as scheduler_retry: the dispatcher submits
+ * it at its next turn; a job the live generation no longer has is
+ * forgotten, a paused one's run is skipped (reason paused). */
+void scheduler_chain(struct scheduler *s, const char *job_id, uint64_t parent_run_id);
+
 /* Fires everything due at `now_wall_ns`; returns the number of runs
  * submitted. The dispatcher calls it; tests call it directly. */
 size_t scheduler_advance(struct scheduler *s, int64_t now_wall_ns);

@@ -72,6 +72,7 @@ struct store_row {
     enum skip_reason reason; /* skips */
     int32_t utc_offset;   /* of `scheduled` (trigger_utc_offset) */
     unsigned attempt;     /* 1 for a first attempt */
+    uint64_t parent_run_id; /* trigger after: the parent's run; 0 = none */
     int64_t scheduled_ns; /* 0 = none (manual, cli) */
     int64_t started_ns;   /* runs */
     int64_t finished_ns;  /* runs, once finished */
@@ -167,6 +168,7 @@ struct store_entry {
     int32_t utc_offset;
     bool has_offset;       /* false: `scheduled` is shown in the host's zone */
     unsigned attempt;
+    uint64_t parent_run_id;          /* trigger after; 0 = none */
     int64_t started_ns, finished_ns; /* 0 = none */
     uint64_t count;
     const char *error;     /* NULL = none */

@@ -71,6 +71,19 @@ static json_t *retry_json(const struct manifest_retry *p)
                      (double)p->jitter_ns / 1e9);
 }
 
+/* What a chained job runs after, null when it is not one. */
+static json_t *after_json(const struct manifest_after *a)
+{
+    json_t *jobs;
+
+    if (!a)
+        return json_null();
+    jobs = json_array();
+    for (uint32_t i = 0; i < a->n_parents; i++)
+        json_array_append_new(jobs, json_string(a->parents[i].id));
+    return json_pack("{s:o, s:s}", "jobs", jobs, "on", chain_on_name(a->on));
+}
+
 /* The retry waiting in the scheduler, null when none. */
 static json_t *pending_retry_json(const struct jobstate *st)
 {
@@ -98,7 +111,7 @@ static json_t *job_json(const struct job *job)
                               (double)last.duration_ns / 1e6, "error",
                               last.error[0] ? last.error : NULL);
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:i, s:s, s:o, s:o, s:o, s:o}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:i, s:s, s:o, s:o, s:o, s:o, s:o}",
                      "id", spec->id,
                      "plugin", spec->plugin, "plugin_version", job->plugin->version,
                      "trigger", spec->trigger_text, "enabled", spec->enabled, "paused",
@@ -108,7 +121,8 @@ static json_t *job_json(const struct job *job)
                      (json_int_t)spec->max_instances, "concurrency",
                      concurrency_name(spec->concurrency), "next_run",
                      time_or_null(atomic_load(&job->state->next_run_wall_ns)), "last_run",
-                     last_json, "retry", retry_json(spec->retry), "pending_retry",
+                     last_json, "after", after_json(spec->after), "retry",
+                     retry_json(spec->retry), "pending_retry",
                      pending_retry_json(job->state));
 }
 

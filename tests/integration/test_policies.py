@@ -224,5 +224,77 @@ class Concurrency(DaemonTest):
         self.assertTrue(d.events("job_replaced", job="slow"))
 
 
+class Chains(DaemonTest):
+    def test_after_success_and_failure(self):
+        d = self.start("  - id: a\n    plugin: ok\n"
+                       "  - id: bad\n    plugin: fail\n"
+                       "  - id: on-ok\n    plugin: ok\n    trigger: {after: a}\n"
+                       "  - id: on-fail\n    plugin: ok\n    trigger: {after: bad, on: failure}\n"
+                       "  - id: never\n    plugin: ok\n    trigger: {after: bad, on: success}\n"
+                       "  - id: always\n    plugin: ok\n    trigger: {after: [bad], on: always}\n")
+        for job in ("a", "bad"):
+            status, _, body = d.post("/api/v1/jobs/%s/run" % job)
+            self.assertEqual(status, 202, body)
+        wait_for(lambda: d.events("job_finished", job="on-ok") and
+                 d.events("job_finished", job="on-fail") and
+                 d.events("job_finished", job="always"), what="the chained runs")
+        parent_a = d.events("job_started", job="a")[0]["run_id"]
+        parent_bad = d.events("job_started", job="bad")[0]["run_id"]
+        child = d.events("job_started", job="on-ok")[0]
+        self.assertEqual((child["trigger"], child["parent_run_id"]), ("after", parent_a))
+        self.assertEqual(d.events("job_started", job="on-fail")[0]["parent_run_id"], parent_bad)
+        self.assertEqual(d.events("job_started", job="always")[0]["parent_run_id"], parent_bad)
+        time.sleep(0.3 * SLOW)
+        self.assertEqual(d.events("job_started", job="never"), [])
+        self.assertEqual(job_state(d, "on-ok")["trigger"], "after a (success)")
+        self.assertEqual(job_state(d, "on-ok")["after"], {"jobs": ["a"], "on": "success"})
+        # history: the trigger, and the parent's run id
+        row = wait_for(lambda: [r for r in runs(d, "on-ok") if r["finished"]], what="history")[0]
+        self.assertEqual(row["trigger"], "after")
+        self.assertEqual(row["parent_run_id"], parent_a)
+
+    def test_fan_in_waits_for_every_parent(self):
+        d = self.start("  - id: x\n    plugin: ok\n"
+                       "  - id: y\n    plugin: ok\n"
+                       "  - id: join\n    plugin: ok\n    trigger: {after: [x, y]}\n")
+        d.post("/api/v1/jobs/x/run")
+        wait_for(lambda: d.events("job_finished", job="x"), what="x")
+        d.post("/api/v1/jobs/x/run")  # x twice: still waits for y
+        wait_for(lambda: len(d.events("job_finished", job="x")) == 2, what="x again")
+        time.sleep(0.3 * SLOW)
+        self.assertEqual(d.events("job_started", job="join"), [])
+        d.post("/api/v1/jobs/y/run")
+        wait_for(lambda: d.events("job_finished", job="join"), what="the join")
+        parent_y = d.events("job_started", job="y")[0]["run_id"]
+        self.assertEqual(d.events("job_started", job="join")[0]["parent_run_id"], parent_y)
+        # and it starts afresh: y alone does not run it again
+        d.post("/api/v1/jobs/y/run")
+        wait_for(lambda: len(d.events("job_finished", job="y")) == 2, what="y again")
+        time.sleep(0.3 * SLOW)
+        self.assertEqual(len(d.events("job_started", job="join")), 1)
+
+    def test_check_refuses_unknown_jobs_and_cycles(self):
+        import subprocess
+        from harness import JOBHOST
+
+        def check(jobs):
+            d = self.daemon(jobs)
+            out = subprocess.run([JOBHOST, "check", "-c", d.manifest], capture_output=True,
+                                 text=True)
+            self.assertEqual(out.returncode, 1, out.stdout)
+            return out.stderr
+
+        err = check("  - id: b\n    plugin: ok\n    trigger: {after: nosuch}\n")
+        self.assertRegex(err, r"jobhost\.yaml:\d+:\d+: jobs\[0\]\.trigger\.after: no job "
+                              r"with id \"nosuch\"")
+        err = check("  - id: a\n    plugin: ok\n    trigger: {after: c}\n"
+                    "  - id: b\n    plugin: ok\n    trigger: {after: a}\n"
+                    "  - id: c\n    plugin: ok\n    trigger: {after: [x0, b]}\n"
+                    "  - id: x0\n    plugin: ok\n")
+        self.assertRegex(err, r"jobs\[\d\]\.trigger\.after: a cycle of chained jobs")
+        err = check("  - id: a\n    plugin: ok\n    trigger: {after: a}\n")
+        self.assertIn("a job cannot run after itself", err)
+
+
 if __name__ == "__main__":
     main()
