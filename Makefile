@@ -23,7 +23,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-in
 BASE_CFLAGS := -std=gnu11 $(WARN) -g -pthread -D_GNU_SOURCE -Isdk/include -Ihost \
 	-DJOBHOST_VERSION='"$(VERSION)"' $(if $(HAVE_SYSTEMD),-DHAVE_SYSTEMD=1)
 OPT ?= -O2
-LIBS := -lyaml -lmicrohttpd -ljansson -lsqlite3 -lz -ldl -lm -pthread $(if $(HAVE_SYSTEMD),-lsystemd)
+LIBS := -lyaml -lmicrohttpd -ljansson -lsqlite3 -lcurl -lz -ldl -lm -pthread $(if $(HAVE_SYSTEMD),-lsystemd)
 
 VARIANT ?= release
 ifeq ($(VARIANT),asan)
@@ -132,6 +132,7 @@ $(OUT)/tests:
 
 # --- dependencies -----------------------------------------------------------
 DEB_BUILD := gcc g++ make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev \
+	libcurl4-openssl-dev \
 	zlib1g-dev libsystemd-dev
 DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl clang sqlite3
 DEB_FUZZ := clang libclang-rt-14-dev

@@ -58,6 +58,8 @@
 #include "core/restore.h"
 #include "core/retry.h"
 #include "core/chain.h"
+#include "core/outcome_notify.h"
+#include "io/notify_curl.h"
 #include "core/scheduler.h"
 #include "core/store.h"
 #include "io/api.h"
@@ -84,6 +86,8 @@ struct daemon {
     struct executor *ex;
     struct scheduler *sched;
     struct chain *chain; /* the chained jobs' observer */
+    struct notify_curl *notifier;       /* the sender of notifications and pings */
+    struct outcome_notify *notify_obs;  /* their observer */
     struct reloader *reloader;
     struct api api;
     struct http_route routes[API_ROUTES]; /* the API's, for every server */
@@ -108,6 +112,17 @@ static size_t submit_many_to_executor(void *arg, const struct run_request *reqs,
 static void pool_stats(void *arg, struct executor_stats *out)
 {
     executor_stats(arg, out);
+}
+
+/* Messages go to the sender, or are freed when it could not start. */
+static void notify_sink_send(void *arg, struct notify_msg *msg)
+{
+    struct daemon *d = arg;
+
+    if (d->notifier)
+        notify_curl_send(d->notifier, msg);
+    else
+        notify_msg_free(msg);
 }
 
 static void store_stats(void *arg, struct history_stats *out)
@@ -509,6 +524,14 @@ static int start(struct daemon *d, struct errors *errs)
     outcome_register(&outcome_retry, d->sched);
     d->chain = chain_new(d->sched);
     outcome_register(&outcome_chain, d->chain);
+    d->notifier = notify_curl_start(); /* NULL: notifications are dropped, counted */
+    {
+        struct notify_sink sink = {.send = notify_sink_send, .arg = d, .node = d->node};
+        d->notify_obs = outcome_notify_new(&sink, &d->rt);
+    }
+    outcome_register(&outcome_notify, d->notify_obs);
+    d->metrics_src.notify = notify_curl_stats;
+    d->metrics_src.notify_arg = d->notifier;
     {
         struct reload_hooks hooks = {
             .prepare = on_reload_prepare, .applied = on_reload_applied, .arg = d};
@@ -602,6 +625,11 @@ int daemon_run(const struct daemon_opts *opts)
     api_history_close(&d.api); /* its read handle, now that no request runs */
     isolate_shutdown();
     history_stop(d.history); /* what is queued, then a clean stop's heartbeat */
+    if (left == 0) {
+        /* the last notifications get two seconds; no run reports any more */
+        notify_curl_stop(d.notifier, mono_ns() + 2 * NS_PER_SEC);
+        d.notifier = NULL;
+    }
     if (status == 0 || d.ex)
         jlog(left ? JH_LOG_ERROR : JH_LOG_INFO, "host_stopped", "abandoned_runs=%u", left);
     /* With runs abandoned, their threads still use the job table and the
@@ -610,6 +638,7 @@ int daemon_run(const struct daemon_opts *opts)
         scheduler_free(d.sched);
         executor_free(d.ex);
         chain_free(d.chain);
+        outcome_notify_free(d.notify_obs);
         reloader_free(d.reloader);
         mainloop_run_pending(); /* the generations' teardown: plugins' shutdown */
         history_free(d.history);

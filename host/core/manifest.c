@@ -420,12 +420,141 @@ static void parse_node(struct schema *s, const struct ynode *n, struct manifest_
                      h->node);
 }
 
+const char *notify_event_name(enum notify_event e)
+{
+    static const char *const names[NOTIFY_EVENT_COUNT] = {
+        [NOTIFY_START] = "start",       [NOTIFY_SUCCESS] = "success",
+        [NOTIFY_FAILURE] = "failure",   [NOTIFY_RECOVERY] = "recovery",
+        [NOTIFY_SKIPPED] = "skipped"};
+    return (unsigned)e < NOTIFY_EVENT_COUNT ? names[e] : "unknown";
+}
+
+/* An http:// or https:// URL. */
+static bool parse_url(struct schema *s, const struct ynode *v, const char *path, char **out)
+{
+    if (!schema_string(s, v, path, out))
+        return false;
+    if (strncmp(*out, "http://", 7) != 0 && strncmp(*out, "https://", 8) != 0) {
+        schema_error(s, v->line, v->col, path, "expected an http:// or https:// URL");
+        return false;
+    }
+    return true;
+}
+
+static void parse_headers(struct schema *s, const struct ynode *n, const char *path,
+                          struct manifest_notify *nt)
+{
+    char sub[SCHEMA_PATH_MAX], fsub[SCHEMA_PATH_MAX];
+
+    if (!schema_expect(s, n, YMAP, path))
+        return;
+    schema_check_keys(s, n, path, NULL);
+    nt->headers = arena_calloc(s->strings, n->count / 2 + 1, sizeof(*nt->headers));
+    for (const struct ynode *k = n->first; k && k->next; k = k->next->next) {
+        const struct ynode *v = k->next;
+        struct manifest_header *h = &nt->headers[nt->n_headers];
+        schema_child_path(sub, sizeof(sub), path, k->text);
+        if (!k->text[0] || strpbrk(k->text, ": \t\r\n")) {
+            schema_error(s, k->line, k->col, sub, "not a header name");
+            continue;
+        }
+        h->name = arena_strdup(s->strings, k->text);
+        if (v->kind == YMAP) {
+            static const char *const keys[] = {"file", NULL};
+            const struct ynode *f = schema_get(v, "file");
+            schema_check_keys(s, v, sub, keys);
+            schema_child_path(fsub, sizeof(fsub), sub, "file");
+            if (!f)
+                schema_error(s, v->line, v->col, sub, "expected a value or {file: PATH}");
+            else if (schema_path(s, f, fsub, &h->file))
+                nt->n_headers++;
+        } else if (schema_string(s, v, sub, &h->value)) {
+            if (strpbrk(h->value, "\r\n"))
+                schema_error(s, v->line, v->col, sub, "a header value is one line");
+            else
+                nt->n_headers++;
+        }
+    }
+}
+
+static void parse_notify_on(struct schema *s, const struct ynode *n, const char *path,
+                            uint32_t *on)
+{
+    char item[SCHEMA_PATH_MAX];
+    size_t i = 0;
+
+    if (!schema_expect(s, n, YSEQ, path))
+        return;
+    *on = 0;
+    for (const struct ynode *e = n->first; e; e = e->next, i++) {
+        int found = -1;
+        schema_index_path(item, sizeof(item), path, i);
+        if (!schema_expect(s, e, YSCALAR, item))
+            continue;
+        for (int k = 0; k < NOTIFY_EVENT_COUNT; k++)
+            if (strcmp(e->text, notify_event_name((enum notify_event)k)) == 0)
+                found = k;
+        if (found < 0)
+            schema_error(s, e->line, e->col, item,
+                         "unknown event \"%s\" (expected start, success, failure, recovery or "
+                         "skipped)",
+                         e->text);
+        else
+            *on |= 1u << found;
+    }
+}
+
+/* `notify: [{url, on, timeout, headers}, ...]` into list (host or job). */
+static void parse_notify(struct schema *s, const struct ynode *n, const char *path,
+                         struct manifest_notify_list *list)
+{
+    static const char *const keys[] = {"url", "on", "timeout", "headers", NULL};
+    char item[SCHEMA_PATH_MAX], sub[SCHEMA_PATH_MAX];
+    size_t i = 0;
+
+    if (!schema_expect(s, n, YSEQ, path))
+        return;
+    list->items = arena_calloc(s->strings, n->count + 1, sizeof(*list->items));
+    for (const struct ynode *e = n->first; e; e = e->next, i++) {
+        struct manifest_notify *nt = &list->items[list->n];
+        const struct ynode *v;
+        schema_index_path(item, sizeof(item), path, i);
+        if (!schema_expect(s, e, YMAP, item))
+            continue;
+        schema_check_keys(s, e, item, keys);
+        nt->on = 1u << NOTIFY_FAILURE | 1u << NOTIFY_RECOVERY;
+        nt->timeout_ns = 5 * NS_PER_SEC;
+        schema_child_path(sub, sizeof(sub), item, "url");
+        if (!(v = schema_get(e, "url"))) {
+            schema_error(s, e->line, e->col, item, "missing `url`");
+            continue;
+        }
+        if (!parse_url(s, v, sub, &nt->url))
+            continue;
+        if ((v = schema_get(e, "on"))) {
+            schema_child_path(sub, sizeof(sub), item, "on");
+            parse_notify_on(s, v, sub, &nt->on);
+        }
+        if ((v = schema_get(e, "timeout"))) {
+            schema_child_path(sub, sizeof(sub), item, "timeout");
+            if (schema_duration(s, v, sub, &nt->timeout_ns) &&
+                (nt->timeout_ns < NS_PER_MS || nt->timeout_ns > 300 * NS_PER_SEC))
+                schema_error(s, v->line, v->col, sub, "expected 1ms to 5m");
+        }
+        if ((v = schema_get(e, "headers"))) {
+            schema_child_path(sub, sizeof(sub), item, "headers");
+            parse_headers(s, v, sub, nt);
+        }
+        list->n++;
+    }
+}
+
 static void parse_host(struct schema *s, const struct ynode *n, struct manifest_host *h)
 {
     static const char *const keys[] = {"plugin_dir", "strict_permissions", "workers",
                                        "shutdown_timeout", "drain_timeout", "stuck_grace",
                                        "max_stuck_workers", "pid_file", "watch", "http", "log",
-                                       "metrics", "node", "store", NULL};
+                                       "metrics", "node", "store", "notify", NULL};
     const struct ynode *v;
 
     if (!schema_expect(s, n, YMAP, "host"))
@@ -459,6 +588,11 @@ static void parse_host(struct schema *s, const struct ynode *n, struct manifest_
         parse_node(s, v, h);
     if ((v = schema_get(n, "store")))
         parse_store(s, v, "host.store", h);
+    if ((v = schema_get(n, "notify"))) {
+        struct manifest_notify_list *list = arena_calloc(s->strings, 1, sizeof(*list));
+        parse_notify(s, v, "host.notify", list);
+        h->notify = list;
+    }
 }
 
 static void host_defaults(struct arena *a, struct manifest_host *h, const char *dir)
@@ -1004,7 +1138,7 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
     static const char *const keys[] = {"id", "plugin", "trigger", "params", "enabled",
                                        "max_instances", "misfire_grace", "coalesce", "timeout",
                                        "isolation", "limits", "log_level", "catch_up", "retry",
-                                       "concurrency", NULL};
+                                       "concurrency", "notify", "ping", NULL};
     struct schema *s = &b->s;
     const struct ynode *v;
     char sub[SCHEMA_PATH_MAX];
@@ -1080,6 +1214,18 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
     }
     schema_child_path(sub, sizeof(sub), path, "concurrency");
     parse_concurrency(s, n, schema_get(n, "concurrency"), sub, job);
+    if (schema_get(n, "notify") || schema_get(n, "ping")) {
+        struct manifest_notify_list *list = arena_calloc(s->strings, 1, sizeof(*list));
+        if ((v = schema_get(n, "notify"))) {
+            schema_child_path(sub, sizeof(sub), path, "notify");
+            parse_notify(s, v, sub, list);
+        }
+        if ((v = schema_get(n, "ping"))) {
+            schema_child_path(sub, sizeof(sub), path, "ping");
+            (void)parse_url(s, v, sub, &list->ping); /* a problem is reported there */
+        }
+        job->notify = list;
+    }
 }
 
 /* The stream hook: one complete entry of a file's `jobs:`. */
@@ -1865,6 +2011,27 @@ static bool limits_equal(const struct manifest_limits *a, const struct manifest_
            a->open_files == b->open_files;
 }
 
+static bool notify_equal(const struct manifest_notify_list *a,
+                         const struct manifest_notify_list *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->n != b->n || !str_eq(a->ping, b->ping))
+        return false;
+    for (size_t i = 0; i < a->n; i++) {
+        const struct manifest_notify *x = &a->items[i], *y = &b->items[i];
+        if (!str_eq(x->url, y->url) || x->on != y->on || x->timeout_ns != y->timeout_ns ||
+            x->n_headers != y->n_headers)
+            return false;
+        for (uint32_t k = 0; k < x->n_headers; k++)
+            if (!str_eq(x->headers[k].name, y->headers[k].name) ||
+                !str_eq(x->headers[k].value, y->headers[k].value) ||
+                !str_eq(x->headers[k].file, y->headers[k].file))
+                return false;
+    }
+    return true;
+}
+
 static bool after_equal(const struct manifest_after *a, const struct manifest_after *b)
 {
     if (!a || !b)
@@ -1896,5 +2063,6 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
            a->concurrency == b->concurrency &&
            a->histograms == b->histograms && limits_equal(a->limits, b->limits) &&
            retry_equal(a->retry, b->retry) && after_equal(a->after, b->after) &&
+           notify_equal(a->notify, b->notify) &&
            params_equal(a, b);
 }

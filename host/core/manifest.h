@@ -105,6 +105,44 @@ struct manifest_after {
     int line, col;                /* the `after` value */
 };
 
+/* What a notification is sent for (`notify: [{on: [...]}]`): bits of
+ * 1 << enum notify_event. */
+enum notify_event {
+    NOTIFY_START = 0, /* a run began */
+    NOTIFY_SUCCESS,   /* a run succeeded */
+    NOTIFY_FAILURE,   /* failure, timeout, crashed or interrupted */
+    NOTIFY_RECOVERY,  /* the first success after a failed run */
+    NOTIFY_SKIPPED,   /* a firing was skipped */
+    NOTIFY_EVENT_COUNT
+};
+
+/* "start", "success", "failure", "recovery", "skipped". */
+const char *notify_event_name(enum notify_event e);
+
+/* One header of a notification; its value written, or read from a file at
+ * each send (`{file: PATH}`, never logged). */
+struct manifest_header {
+    char *name;
+    char *value; /* NULL when from a file */
+    char *file;  /* resolved; NULL when written */
+};
+
+/* One receiver of notifications: a POST with a JSON body. */
+struct manifest_notify {
+    char *url;
+    struct manifest_header *headers;
+    uint32_t n_headers;
+    uint32_t on;        /* bits of enum notify_event; default failure and recovery */
+    int64_t timeout_ns; /* per attempt; default 5 s */
+};
+
+/* A job's or the host's receivers, and a job's dead-man ping URL. */
+struct manifest_notify_list {
+    struct manifest_notify *items;
+    size_t n;
+    char *ping; /* healthchecks.io style: URL/start, URL, URL/fail; NULL = none */
+};
+
 /* One job. Strings belong to the manifest and are shared between jobs where
  * they are equal (plugin names, trigger texts, parameters): never free or
  * change them. Laid out widest first: a manifest holds one per job, and a
@@ -125,6 +163,7 @@ struct manifest_job {
     const struct manifest_limits *limits; /* isolation: process only; NULL = none */
     const struct manifest_retry *retry;   /* NULL = failed runs are not retried */
     const struct manifest_after *after;   /* a chained job (trigger kind none); NULL = not */
+    const struct manifest_notify_list *notify; /* its `notify` and `ping`; NULL = none */
     struct trigger trigger;   /* kind TRIGGER_NONE when the job has no trigger; a cron
                                * trigger's zone name is tz_name(trigger.tz) */
     int64_t misfire_grace_ns; /* default 60 s; 0 = no limit */
@@ -190,6 +229,7 @@ struct manifest_host {
     size_t n_histogram_jobs;
 
     char *node;               /* this daemon's name in run history; NULL = the host name */
+    const struct manifest_notify_list *notify; /* host.notify, for every job; NULL = none */
 
     struct {                  /* the run store (host.store) */
         bool enabled;         /* default true */

@@ -28,6 +28,7 @@
 #include "core/generation.h"
 #include "core/history.h"
 #include "core/jobstate.h"
+#include "core/notify.h"
 #include "io/http_stream.h"
 #include "io/procstat.h"
 #include "lib/numfmt.h"
@@ -73,6 +74,7 @@ enum fam {
     F_DELAY,
     F_JOBS,
     F_LOG_DROPPED,
+    F_NOTIFICATIONS,
     F_PLUGINS,
     F_RELOADS,
     F_STORE_DROPPED,
@@ -137,6 +139,10 @@ static const struct family families[] = {
     [F_JOBS] = {"jobhost_jobs", T_GAUGE, NULL, "Jobs in the active configuration."},
     [F_LOG_DROPPED] = {"jobhost_log_records_dropped_total", T_COUNTER, NULL,
                        "Log records dropped, by sink."},
+    [F_NOTIFICATIONS] = {"jobhost_notifications_total", T_COUNTER, NULL,
+                         "Notifications and dead-man pings by kind (notify, ping) and result: "
+                         "sent (a 2xx answer), failed (no 2xx after every try), dropped (queue "
+                         "full or stopping)."},
     [F_PLUGINS] = {"jobhost_plugins_loaded", T_GAUGE, NULL,
                    "Plugins loaded by the active configuration, labeled by name and version."},
     [F_RELOADS] = {"jobhost_reloads_total", T_COUNTER, NULL,
@@ -724,6 +730,31 @@ static void write_store(struct metrics_render *r, struct buf *b)
     wend(b, p);
 }
 
+static void write_notifications(struct metrics_render *r, struct buf *b)
+{
+    static const char *const results[] = {"dropped", "failed", "sent"};
+    struct notify_stats st;
+
+    r->src->notify(r->src->notify_arg, &st);
+    write_header(b, F_NOTIFICATIONS, r->om);
+    for (int k = 0; k < NOTIFY_KIND_COUNT; k++) {
+        for (size_t i = 0; i < ARRAY_SIZE(results); i++) {
+            uint64_t v = i == 0 ? st.dropped[k] : i == 1 ? st.failed[k] : st.sent[k];
+            char *p;
+            buf_puts(b, families[F_NOTIFICATIONS].name);
+            buf_puts(b, "{kind=\"");
+            buf_puts(b, notify_kind_name((enum notify_kind)k));
+            buf_puts(b, "\",result=\"");
+            buf_puts(b, results[i]);
+            p = wbegin(b, NUMFMT_MAX + 4);
+            p = put(p, "\"} ", 3);
+            p = numfmt_u64(p, v);
+            *p++ = '\n';
+            wend(b, p);
+        }
+    }
+}
+
 static void write_tail(struct metrics_render *r, struct buf *b)
 {
     struct metrics_host_snapshot h;
@@ -747,6 +778,8 @@ static void write_tail(struct metrics_render *r, struct buf *b)
             wend(b, p);
         }
     }
+    if (r->src->notify)
+        write_notifications(r, b);
     metrics_each_plugin((struct metrics *)r->m, write_plugin, &pw);
     write_header(b, F_RELOADS, om);
     {

@@ -46,6 +46,8 @@ typedef void (*metrics_pool_fn)(void *arg, struct executor_stats *out);
  * fits, with its struct history as `arg`). */
 struct history_stats;
 typedef void (*metrics_store_fn)(void *arg, struct history_stats *out);
+struct notify_stats;
+typedef void (*metrics_notify_fn)(void *arg, struct notify_stats *out);
 
 /* What the exposition reads. Borrowed; must outlive every cursor. */
 struct metrics_source {
@@ -55,6 +57,8 @@ struct metrics_source {
     void *pool_arg;
     metrics_store_fn store;     /* NULL leaves the jobhost_store_* families out */
     void *store_arg;
+    metrics_notify_fn notify;   /* NULL leaves jobhost_notifications_total out */
+    void *notify_arg;
 };
 
 /* The bytes a piece aims at: metrics_render_next appends at least this
