@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/crash.h"
 #include "core/executor.h"
 #include "core/generation.h"
 #include "core/history.h"
@@ -64,6 +65,8 @@
 #include "core/store.h"
 #include "io/api.h"
 #include "io/api_history.h"
+#include "io/events.h"
+#include "io/ui.h"
 #include "io/http_host.h"
 #include "io/metrics_render.h"
 #include "io/store_sqlite.h"
@@ -90,7 +93,8 @@ struct daemon {
     struct outcome_notify *notify_obs;  /* their observer */
     struct reloader *reloader;
     struct api api;
-    struct http_route routes[API_ROUTES]; /* the API's, for every server */
+    struct events *events; /* GET /api/v1/events */
+    struct http_route routes[API_ROUTES + EVENTS_ROUTES + UI_ROUTES]; /* for every server */
     struct http_host *http;
     struct watcher *watcher;
     struct history *history; /* NULL: no run store (host.store.enabled: false, --dry-run) */
@@ -166,10 +170,9 @@ static void http_log(void *arg, const char *fmt, va_list ap)
     jlog(JH_LOG_WARN, "http_error", "error=%s", msg);
 }
 
-static void apply_log_config(const struct daemon *d, const struct manifest *m)
+void daemon_log_config(const struct manifest_host *h, int to_stderr, struct log_config *out)
 {
-    const struct manifest_host *h = &m->host;
-    struct log_config lc = {
+    *out = (struct log_config){
         .level = h->log.level,
         .syslog_enabled = h->log.syslog,
         .ident = h->log.ident,
@@ -180,8 +183,16 @@ static void apply_log_config(const struct daemon *d, const struct manifest *m)
         .file_daily = h->log.file_daily,
         .journald = h->log.journald,
     };
-    int to_stderr = d->opts->log_stderr >= 0 ? d->opts->log_stderr : h->log.to_stderr;
-    lc.to_stderr = to_stderr < 0 ? isatty(STDERR_FILENO) : to_stderr;
+    if (to_stderr < 0)
+        to_stderr = h->log.to_stderr;
+    out->to_stderr = to_stderr < 0 ? isatty(STDERR_FILENO) : to_stderr;
+}
+
+static void apply_log_config(const struct daemon *d, const struct manifest *m)
+{
+    struct log_config lc;
+
+    daemon_log_config(&m->host, d->opts->log_stderr, &lc);
     log_setup(&lc);
 }
 
@@ -195,6 +206,14 @@ static void publish_host_metrics(struct daemon *d, const struct generation *g)
     metrics_set_plugins(d->rt.metrics, list, g->n_plugins);
     metrics_set_jobs(d->rt.metrics, g->n_jobs);
     free(list);
+}
+
+/* What the command line says over the manifest. The string is the
+ * command line's, which outlives every manifest. */
+static void apply_overrides(const struct daemon *d, struct manifest *m)
+{
+    if (d->opts->listen)
+        m->host.http.listen = (char *)d->opts->listen;
 }
 
 /* What a reload cannot change while the daemon runs. */
@@ -225,6 +244,7 @@ static int on_reload_prepare(void *arg, const struct generation *live, struct ge
     struct daemon *d = arg;
     size_t before = errs->count;
 
+    apply_overrides(d, next->manifest);
     needs_restart(live->manifest, next->manifest, errs);
     if (errs->count > before)
         return -EINVAL;
@@ -251,6 +271,13 @@ static void on_reload_applied(void *arg, struct generation *g)
     }
 }
 
+/* Every reload, applied or refused: the live feed tells the status page. */
+static void on_reload_done(void *arg, int rc, const struct buf *summary)
+{
+    struct daemon *d = arg;
+    events_reload(d->events, rc, summary);
+}
+
 static int start_http(struct daemon *d, const struct manifest *m)
 {
     char err[512] = "";
@@ -271,7 +298,11 @@ static int start_http(struct daemon *d, const struct manifest *m)
     d->api.store_path = m->host.store.path;
     if (d->history)
         history_on_commit(d->history, api_history_committed, &d->api);
+    d->api.dry_run = d->opts->dry_run;
+    snprintf(d->api.node, sizeof(d->api.node), "%s", d->node);
     w.n_routes = api_routes(&d->api, d->routes);
+    w.n_routes += events_routes(d->events, d->routes + w.n_routes);
+    w.n_routes += ui_routes(d->routes + w.n_routes);
     w.routes = d->routes;
     rc = http_host_start(&w, &m->host, &d->http, err, sizeof(err));
     if (rc < 0) {
@@ -456,7 +487,14 @@ static int start(struct daemon *d, struct errors *errs)
 
     if (manifest_load(opts->manifest_path, &m, errs) < 0)
         return -EINVAL;
+    apply_overrides(d, m);
     apply_log_config(d, m);
+    for (const char *line = m->warnings.text.data; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        jlog(JH_LOG_WARN, "config_warning", "during=start warning=%.*s",
+             (int)(nl ? nl - line : (long)strlen(line)), line);
+        line = nl ? nl + 1 : NULL;
+    }
     d->copy_dir = plugin_copy_dir_create();
     if (!d->copy_dir) {
         errors_add(errs, "cannot create a private directory for plugin copies: %s",
@@ -480,9 +518,11 @@ static int start(struct daemon *d, struct errors *errs)
         return rc;
     }
     /* The pipeline, in the order each observer sees a firing. */
+    d->events = events_new();
     outcome_register(&outcome_metrics, &d->rt);
     outcome_register(&outcome_log, NULL);
     outcome_register(&outcome_state, NULL);
+    outcome_register(&events_observer, d->events); /* after the state it reports */
     workers = m->host.workers;
     if (generation_build(&d->rt, m, NULL, &g, errs) < 0) {
         if (store)
@@ -533,8 +573,10 @@ static int start(struct daemon *d, struct errors *errs)
     d->metrics_src.notify = notify_curl_stats;
     d->metrics_src.notify_arg = d->notifier;
     {
-        struct reload_hooks hooks = {
-            .prepare = on_reload_prepare, .applied = on_reload_applied, .arg = d};
+        struct reload_hooks hooks = {.prepare = on_reload_prepare,
+                                     .applied = on_reload_applied,
+                                     .done = on_reload_done,
+                                     .arg = d};
         d->reloader = reloader_new(opts->manifest_path, &d->rt, d->sched, g, &hooks);
     }
     /* Everything that can fail comes before the first firing. */
@@ -579,8 +621,10 @@ int daemon_run(const struct daemon_opts *opts)
     int64_t shutdown_timeout = 30 * NS_PER_SEC;
 
     /* Before any thread starts: this is the main thread, and all threads
-     * inherit the signal mask. */
+     * inherit the signal mask. A fatal signal leaves a crash record
+     * (core/crash.h) -- unless a sanitizer build reports it itself. */
     mainloop_init();
+    (void)crash_install(); /* false under a sanitizer, which owns those signals */
     sigemptyset(&mask);
     sigaddset(&mask, SIGHUP);
     sigaddset(&mask, SIGTERM);
@@ -594,6 +638,8 @@ int daemon_run(const struct daemon_opts *opts)
         return 1;
     }
 
+    d.api.started_wall_ns = wall_ns();
+    d.api.started_mono_ns = mono_ns();
     if (start(&d, &errs) == 0) {
         signal_loop(&d, sfd);
         status = 0;
@@ -623,6 +669,10 @@ int daemon_run(const struct daemon_opts *opts)
     }
     http_host_stop(d.http);
     api_history_close(&d.api); /* its read handle, now that no request runs */
+    /* its connections went with the servers; abandoned runs may still
+     * report to it: then it is left to the exit, as the job table is */
+    if (left == 0)
+        events_free(d.events);
     isolate_shutdown();
     history_stop(d.history); /* what is queued, then a clean stop's heartbeat */
     if (left == 0) {

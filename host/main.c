@@ -27,10 +27,12 @@
 #include "core/plugin.h"
 #include "core/run.h"
 #include "core/store.h"
+#include "ctl/ctl.h"
 #include "daemon.h"
 #include "io/history_json.h"
 #include "io/http_server.h"
 #include "io/store_sqlite.h"
+#include "lib/listen.h"
 #include "lib/trigger.h"
 #include "lib/tz.h"
 #include "lib/units.h"
@@ -44,11 +46,15 @@
 
 static const char usage_text[] =
     "Usage:\n"
-    "  jobhost [-c FILE] [--dry-run] [--log-stderr]   run the daemon in the foreground\n"
+    "  jobhost [-c FILE] [--dry-run] [--log-stderr] [--listen ADDR]\n"
+    "                                                 run the daemon in the foreground\n"
     "  jobhost check -c FILE                          validate a manifest and load its plugins\n"
     "  jobhost run-once JOB -c FILE [--dry-run]       run one job now, print its result\n"
     "  jobhost describe PLUGIN -c FILE [--json]       print a plugin's parameters (from\n"
     "                                                 <plugin_dir>/PLUGIN.so)\n"
+    "  jobhost ctl COMMAND [ARG]                      talk to a running daemon: status, list,\n"
+    "                                                 show, run, pause, resume, history, logs,\n"
+    "                                                 reload (jobhost ctl --help)\n"
     "  jobhost next EXPR [--count N] [--from TIME] [--timezone TZ]\n"
     "                                                 print the next fire times of a cron\n"
     "                                                 expression (or @daily, ...)\n"
@@ -63,9 +69,12 @@ static const char usage_text[] =
     "  -n, --dry-run       plugins see dry-run set and change nothing (prune: count only)\n"
     "      --json          describe, history: as JSON\n"
     "      --log-stderr    also write log records to stderr\n"
+    "      --listen ADDR   serve HTTP on ADDR (127.0.0.1:9500, [::1]:9500, :9500) instead\n"
+    "                      of host.http.listen; also JOBHOST_LISTEN\n"
     "\n"
     "Signals: SIGHUP reloads, SIGTERM/SIGINT stop gracefully, SIGUSR1 reopens log files.\n"
-    "Exit status: 0 success, 1 failure (invalid manifest, failed run), 2 usage error.\n";
+    "Exit status: 0 success, 1 failure (invalid manifest, failed run), 2 usage error\n"
+    "(jobhost ctl: 3 when the daemon cannot be reached).\n";
 
 static void usage_error(const char *fmt, const char *arg)
 {
@@ -88,6 +97,7 @@ struct cli {
     const char *timezone;
     unsigned limit;     /* history */
     const char *before; /* history */
+    const char *listen;
 };
 
 /* The token and TLS files are read at start; check them now, not at the
@@ -115,43 +125,80 @@ static void check_http_files(const struct manifest *m, struct errors *errs)
         errors_add(errs, "%s: host.http.cert_file: this libmicrohttpd has no TLS support", m->path);
 }
 
-/* Prints every problem of the manifest and its plugins; 0 when none. */
+/* Prints every problem of the manifest and its plugins in one pass (a
+ * plugin that cannot load is reported beside the manifest's own errors,
+ * not after they are fixed), then the warnings; 0 when there is no error. */
 static int cmd_check(const struct cli *cli)
 {
-    struct errors errs = {0};
+    struct errors errs = {0}, warnings = {0};
     struct manifest *m = NULL;
     struct generation *g = NULL;
     struct runtime rt;
     /* check speaks only through its own output: no log records */
     struct log_config quiet = {.level = JH_LOG_ERROR + 1};
-    size_t n_jobs = 0;
-    int status = 1;
+    char **files = NULL;
+    size_t n_jobs = 0, n_files = 0;
+    bool failed;
+    int status = 1, rc;
 
     runtime_init(&rt, NULL, NULL);
     log_setup(&quiet);
-    if (manifest_load(cli->config, &m, &errs) < 0)
-        goto out;
+    (void)manifest_load_flags(cli->config, NULL, MANIFEST_KEEP_ON_ERROR, &m, &errs);
+    if (!m)
+        goto out; /* the file itself could not be read */
     n_jobs = m->n_jobs;
+    failed = m->failed;
+    warnings = m->warnings;
+    m->warnings = (struct errors){0};
+    n_files = m->n_files;
+    files = xcalloc(n_files + 1, sizeof(*files));
+    for (size_t i = 0; i < n_files; i++)
+        files[i] = xstrdup(m->files[i]);
     check_http_files(m, &errs);
-    if (generation_build(&rt, m, NULL, &g, &errs) < 0 || errs.count)
-        goto out; /* m was taken over and freed */
-    printf("%s: ok (%zu job%s, %zu plugin%s)\n", cli->config, n_jobs, n_jobs == 1 ? "" : "s",
+    if (failed)
+        manifest_keep_complete(m); /* what is left can still load its plugins */
+    rc = generation_build(&rt, m, NULL, &g, &errs);
+    m = NULL; /* the generation's, even when the build failed */
+    if (rc < 0 || failed || errs.count)
+        goto out;
+    printf("%s: ok (%zu job%s, %zu plugin%s", cli->config, n_jobs, n_jobs == 1 ? "" : "s",
            g->n_plugins, g->n_plugins == 1 ? "" : "s");
+    if (warnings.count)
+        printf(", %zu warning%s", warnings.count, warnings.count == 1 ? "" : "s");
+    printf(")\n");
     status = 0;
 out:
-    if (errs.count)
+    if (errs.count) {
+        /* the manifest is gone with a failed build: its file names are enough */
+        struct manifest names = {.files = files, .n_files = n_files};
+        manifest_sort_errors(&names, &errs);
         fputs(errs.text.data, stderr);
-    if (status != 0)
-        fprintf(stderr, "%s: %zu error%s\n", cli->config, errs.count, errs.count == 1 ? "" : "s");
+    }
+    if (warnings.count)
+        fputs(warnings.text.data, stderr);
+    if (status != 0) {
+        fprintf(stderr, "%s: %zu error%s", cli->config, errs.count, errs.count == 1 ? "" : "s");
+        if (warnings.count)
+            fprintf(stderr, ", %zu warning%s", warnings.count, warnings.count == 1 ? "" : "s");
+        fputc('\n', stderr);
+    }
+    for (size_t i = 0; i < n_files; i++)
+        free(files[i]);
+    free(files);
     generation_unref(g);
     mainloop_run_pending();
     runtime_free(&rt);
     errors_free(&errs);
+    errors_free(&warnings);
     log_shutdown();
     return status;
 }
 
-/* Runs one job through the same instrumented path the scheduler uses. */
+/* Runs one job through the same instrumented path the scheduler uses. Its
+ * records go to the manifest's sinks as the daemon's do (a run started by
+ * hand during an incident belongs in the log being tailed), and to stderr.
+ * A job the manifest does not have is a usage error (2), as a missing
+ * argument is. */
 static int cmd_run_once(const struct cli *cli)
 {
     struct errors errs = {0};
@@ -159,20 +206,26 @@ static int cmd_run_once(const struct cli *cli)
     struct generation *g = NULL;
     struct metrics *metrics = NULL;
     struct runtime rt;
-    struct log_config lc = {.level = JH_LOG_INFO, .to_stderr = true};
+    struct log_config lc;
     struct run run = {0};
     struct run_opts ro = {.trigger = RUN_CLI, .dry_run = cli->dry_run};
     struct job *job;
-    int status = 1;
+    int status = 1, rc;
 
     runtime_init(&rt, NULL, NULL);
     if (manifest_load(cli->config, &m, &errs) < 0)
         goto out;
     if (!manifest_find_job(m, cli->arg)) {
-        errors_add(&errs, "%s: no job with id \"%s\"", cli->config, cli->arg);
+        struct buf ids = {0};
+        for (size_t i = 0; i < m->n_jobs && i < 20; i++)
+            buf_printf(&ids, "%s%s", i ? ", " : "", m->jobs[i].id);
+        errors_add(&errs, "%s: no job with id \"%s\" (jobs: %s%s)", cli->config, cli->arg,
+                   ids.len ? ids.data : "none", m->n_jobs > 20 ? ", ..." : "");
+        buf_free(&ids);
+        status = EXIT_USAGE;
         goto out;
     }
-    lc.level = m->host.log.level;
+    daemon_log_config(&m->host, 1, &lc);
     log_setup(&lc);
     metrics = metrics_new(m->host.duration_buckets, m->host.n_duration_buckets);
     rt.metrics = metrics;
@@ -183,7 +236,9 @@ static int cmd_run_once(const struct cli *cli)
     /* Only the job asked for is loaded: a broken plugin of another job
      * must not stop a user from trying this one. */
     manifest_retain_job(m, cli->arg);
-    if (generation_build(&rt, m, NULL, &g, &errs) < 0)
+    rc = generation_build(&rt, m, NULL, &g, &errs);
+    m = NULL; /* the generation's, even when the build failed */
+    if (rc < 0)
         goto out;
     job = generation_find_job(g, cli->arg);
     run_job(job, &ro, &run);
@@ -197,6 +252,7 @@ static int cmd_run_once(const struct cli *cli)
 out:
     if (errs.count)
         fputs(errs.text.data, stderr);
+    manifest_free(m);
     generation_unref(g);
     mainloop_run_pending();
     outcome_reset();
@@ -528,8 +584,8 @@ static int cmd_next(const struct cli *cli)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LOG_STDERR = 256, OPT_COUNT, OPT_FROM, OPT_TIMEZONE, OPT_JSON, OPT_LIMIT,
-           OPT_BEFORE };
+    enum { OPT_LOG_STDERR = 256, OPT_COUNT, OPT_FROM, OPT_TIMEZONE, OPT_LISTEN, OPT_JSON,
+           OPT_LIMIT, OPT_BEFORE };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"dry-run", no_argument, NULL, 'n'},
@@ -539,6 +595,7 @@ int main(int argc, char **argv)
         {"timezone", required_argument, NULL, OPT_TIMEZONE},
         {"limit", required_argument, NULL, OPT_LIMIT},
         {"before", required_argument, NULL, OPT_BEFORE},
+        {"listen", required_argument, NULL, OPT_LISTEN},
         {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -552,6 +609,9 @@ int main(int argc, char **argv)
      * itself with its end of a socketpair on fd 3. Not for users. */
     if (argc >= 2 && strcmp(argv[1], "__worker") == 0)
         return isolate_worker_main(3, argc >= 3 ? (pid_t)strtol(argv[2], NULL, 10) : 0);
+    /* The client of a running daemon: options of its own. */
+    if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
+        return ctl_main(argc - 1, argv + 1);
     mainloop_init();
 
     opterr = 0;
@@ -611,6 +671,9 @@ int main(int argc, char **argv)
         case OPT_BEFORE:
             cli.before = optarg;
             break;
+        case OPT_LISTEN:
+            cli.listen = optarg;
+            break;
         case OPT_JSON:
             cli.json = true;
             break;
@@ -635,6 +698,16 @@ int main(int argc, char **argv)
     if (!cli.command) {
         struct daemon_opts d = {
             .manifest_path = cli.config, .dry_run = cli.dry_run, .log_stderr = cli.log_stderr};
+        const char *listen = cli.listen ? cli.listen : getenv("JOBHOST_LISTEN");
+        if (listen && *listen) {
+            struct listen_addr la;
+            char err[256];
+            if (listen_parse(listen, LISTEN_PORT_ZERO, &la, err, sizeof(err)) < 0) {
+                usage_error(cli.listen ? "--listen: %s" : "JOBHOST_LISTEN: %s", err);
+                return EXIT_USAGE;
+            }
+            d.listen = listen;
+        }
         return daemon_run(&d);
     }
     if (strcmp(cli.command, "check") == 0)

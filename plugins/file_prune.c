@@ -26,8 +26,9 @@
  * error) for each file or directory that could not be handled, and one
  * `pruned` summary (deleted, bytes, kept, errors, took), where `kept`
  * counts matching files that are not old enough. In a dry run nothing is
- * deleted: `would_delete` records list what would be, and the summary counts
- * them as deleted (the host's job_started record says dry_run=true).
+ * deleted: `would_delete` records list what would be, and the summary says
+ * would_delete= instead of deleted=, so that no record of a dry run reads
+ * as if files were gone (the host's job_started record says dry_run=true).
  *
  * Result: JH_FAIL when `dir` cannot be opened or any file could not be
  * handled (the first problem is the run's error), JH_CANCELLED when the run
@@ -292,7 +293,7 @@ static int file_prune_run(jh_ctx *ctx)
     prune_dir(&p, fd, strlen(p.path));
 
     clock_gettime(CLOCK_REALTIME, &done);
-    jh_log(ctx, JH_LOG_INFO, "pruned", JH_UINT("deleted", p.deleted), JH_UINT("bytes", p.bytes),
+    jh_log(ctx, JH_LOG_INFO, "pruned", JH_UINT(p.dry_run ? "would_delete" : "deleted", p.deleted), JH_UINT("bytes", p.bytes),
            JH_UINT("kept", p.kept), JH_UINT("errors", p.errors), JH_DUR("took", ((int64_t)done.tv_sec * NS_PER_SEC + done.tv_nsec) - p.now_ns));
 
     if (p.cancelled) {

@@ -164,8 +164,8 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
             continue;
         }
         if (probe_rc < 0 || plugin_load(&opts, spec->plugin, &p, err, sizeof(err)) < 0) {
-            jlog(JH_LOG_ERROR, "plugin_load_failed", "plugin=%s job=%s error=%s", spec->plugin,
-                 spec->id, err);
+            /* not logged here: the caller logs each error of errs once
+             * (config_error), with the position of its first job */
             failed = xrealloc(failed, (n_failed + 1) * sizeof(*failed));
             f = &failed[n_failed++];
             f->first = spec;
@@ -259,6 +259,29 @@ static void index_chains(struct generation *g)
         }
     }
     free(fill);
+}
+
+void generation_probe_plugins(const struct manifest *m, struct errors *errs)
+{
+    struct plugin_load_opts opts = {
+        .plugin_dir = m->host.plugin_dir,
+        .strict_permissions = m->host.strict_permissions,
+    };
+    struct idtable seen;
+
+    idtable_init(&seen, 0);
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        const struct manifest_job *spec = &m->jobs[i];
+        char hash[65], err[1024];
+
+        if (!spec->plugin || !plugin_name_valid(spec->plugin) || idtable_get(&seen, spec->plugin))
+            continue;
+        (void)idtable_put(&seen, spec->plugin, (void *)spec); /* absent: just looked up */
+        if (plugin_probe(&opts, spec->plugin, hash, err, sizeof(err)) < 0)
+            errors_add(errs, "%s:%d:%d: jobs[%u].plugin: %s", spec->file, spec->plugin_line,
+                       spec->plugin_col, spec->index, err);
+    }
+    idtable_free(&seen);
 }
 
 void generation_publish(struct generation *g)

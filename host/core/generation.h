@@ -97,6 +97,12 @@ void runtime_free(struct runtime *rt);
 int generation_build(struct runtime *rt, struct manifest *m, const struct generation *prev,
                      struct generation **out, struct errors *errs);
 
+/* For a manifest that failed (so that no generation will be built from
+ * it): checks each plugin its jobs name as plugin_load would, short of
+ * loading it (the file, its permissions; no plugin code runs), adding one
+ * line per problem to errs as generation_build words it. Main thread. */
+void generation_probe_plugins(const struct manifest *m, struct errors *errs);
+
 /* Adds g to the runtime's list of published generations (what the metrics
  * exposition shows) and tells rt->on_publish: the reload does it when g
  * becomes live, before the scheduler sees it. Main thread. */

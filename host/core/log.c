@@ -1,17 +1,20 @@
 /*
  * log — the logging API of core/log.h: levels, and jlog / jlog_ctx /
- * jlog_kv / jlog_pairs, which every thread calls. A call checks the level
- * first, builds its record in the thread's own builder (log_record.c) and
- * pushes it onto the queue (log_queue.c), from which the writer thread
- * (io/log_writer.c) hands it to the sinks. log_setup, log_shutdown and the
+ * jlog_fields / jlog_kv / jlog_pairs, which every thread calls. A call
+ * checks the level first; jlog and jlog_ctx then build the line in the
+ * thread's own builder (log_record.c), the others capture their fields
+ * (log_capture.c); either goes into the thread's ring (log_queue.c), from
+ * which the writer thread (io/log_writer.c) hands it to the sinks. log_setup, log_shutdown and the
  * drop counters are the writer's side, in io/log_writer.c; log_flush and
  * log_reopen are the queue's.
  */
 #include "core/log.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/log_capture.h"
 #include "core/log_queue.h"
 #include "core/log_record.h"
 #include "lib/util.h"
@@ -55,6 +58,12 @@ void log_level_set(int level)
     atomic_store_explicit(&g_level, level, memory_order_relaxed);
 }
 
+/* A raw journald field: at most LOG_FIELD_MAX bytes of it. */
+static size_t field_len(const char *s)
+{
+    return s ? strnlen(s, LOG_FIELD_MAX) : 0;
+}
+
 /* Below the global level, or below the job's own: dropped. */
 static bool ctx_enabled(const struct log_ctx *ctx, int level)
 {
@@ -64,13 +73,29 @@ static bool ctx_enabled(const struct log_ctx *ctx, int level)
 
 /* --- records ----------------------------------------------------------------- */
 
+/* Queues the line just built in `r` (log_record_end done) as a LINE entry,
+ * with the raw event, job and run_id for journald. */
 static void submit(struct log_record *r, int level, const char *event, const struct log_ctx *ctx)
 {
-    log_record_end(r);
-    log_queue_push(r, level, event, ctx);
+    const char *job = ctx ? ctx->job : NULL;
+    const char *run = ctx ? ctx->run_id : NULL;
+    size_t el = field_len(event), jl = field_len(job), rl = field_len(run);
+    size_t size = log_entry_round(sizeof(struct log_entry) +
+                                  log_line_size(r->line.len, el, jl, rl));
+    struct log_entry *e = log_queue_reserve(size);
+
+    if (!e)
+        return; /* dropped and counted */
+    e->size = (uint32_t)size;
+    e->kind = LOG_ENTRY_LINE;
+    e->level = (uint8_t)log_level_clamp(level);
+    e->n = 0;
+    e->ts = r->ts_ns;
+    log_line_store((struct log_line_head *)(e + 1), r, level, event, el, job, jl, run, rl);
+    log_queue_commit(e);
 }
 
-/* Inline in jlog and jlog_ctx, the run path's calls: one call less a record. */
+/* Inline in jlog and jlog_ctx: one call less a record. */
 static inline void emit_fmt(const struct log_ctx *ctx, int level, const char *event,
                             const char *fmt, va_list *ap)
 {
@@ -78,6 +103,7 @@ static inline void emit_fmt(const struct log_ctx *ctx, int level, const char *ev
 
     log_record_open(r, level, event, ctx);
     log_record_add_fmt(r, fmt, ap);
+    log_record_end(r);
     submit(r, level, event, ctx);
 }
 
@@ -103,45 +129,59 @@ void jlog_ctx(const struct log_ctx *ctx, int level, const char *event, const cha
     va_end(ap);
 }
 
+void jlog_fields(const struct log_run *run, int level, const char *event, int64_t ts_ns,
+                 const struct log_field *f, size_t n)
+{
+    if (level < atomic_load_explicit(&g_level, memory_order_relaxed) ||
+        (run && level < run->level))
+        return;
+    log_capture_fields(run, level, event, ts_ns, f, n);
+}
+
+/* Pairs gathered from a va_list: on the stack for ordinary records. */
+#define KV_STACK 32
+
 void jlog_kv(const struct log_ctx *ctx, int level, const char *event, va_list ap)
 {
-    struct log_record *r;
+    const char *stack_kv[2 * KV_STACK], **kv = stack_kv;
+    size_t n = 0, cap = KV_STACK;
     va_list aq;
 
     if (!ctx_enabled(ctx, level))
         return;
-    r = log_record_get();
-    log_record_open(r, level, event, ctx);
     va_copy(aq, ap);
-    for (;;) {
-        const char *k = va_arg(aq, const char *);
-        const char *v;
-        if (!k)
-            break;
-        v = va_arg(aq, const char *);
-        if (!log_record_add(r, k, strnlen(k, LOG_LINE_MAX), v ? v : "",
-                            v ? strnlen(v, LOG_VALUE_MAX + 1) : 0))
-            break;
+    for (const char *k; (k = va_arg(aq, const char *));) {
+        if (n == cap) {
+            cap *= 2;
+            if (kv == stack_kv) {
+                kv = xmalloc(2 * cap * sizeof(*kv));
+                memcpy(kv, stack_kv, sizeof(stack_kv));
+            } else {
+                kv = xrealloc(kv, 2 * cap * sizeof(*kv));
+            }
+        }
+        kv[2 * n] = k;
+        kv[2 * n + 1] = va_arg(aq, const char *);
+        n++;
     }
     va_end(aq);
-    submit(r, level, event, ctx);
+    log_capture_pairs(ctx, 0, level, event, kv, n);
+    if (kv != stack_kv)
+        free(kv);
 }
 
 void jlog_pairs(const struct log_ctx *ctx, int level, const char *event, const char *const *kv,
                 size_t n_pairs)
 {
-    struct log_record *r;
-
     if (!ctx_enabled(ctx, level))
         return;
-    r = log_record_get();
-    log_record_open(r, level, event, ctx);
-    for (size_t i = 0; i < n_pairs; i++) {
-        const char *k = kv[2 * i];
-        const char *v = kv[2 * i + 1];
-        if (!log_record_add(r, k ? k : "", k ? strnlen(k, LOG_LINE_MAX) : 0, v ? v : "",
-                            v ? strnlen(v, LOG_VALUE_MAX + 1) : 0))
-            break;
-    }
-    submit(r, level, event, ctx);
+    log_capture_pairs(ctx, 0, level, event, kv, n_pairs);
+}
+
+void jlog_record(const struct log_ctx *ctx, uint64_t run_id, int level, const char *event,
+                 const struct log_field *f, size_t n)
+{
+    if (!ctx_enabled(ctx, level))
+        return;
+    log_capture_typed(ctx, run_id, level, event, f, n);
 }

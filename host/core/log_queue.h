@@ -1,14 +1,19 @@
 /*
- * log_queue — the bounded queue between the threads that log and the one
- * writer thread, and what io/log_writer.c (log_setup, log_shutdown and the
- * thread itself) needs from the producer side. Not for other modules: they
- * use core/log.h.
+ * log_queue — the rings between the threads that log and the one writer
+ * thread, and what io/log_writer.c (log_setup, log_shutdown and the thread
+ * itself) needs from the producer side. Not for other modules: they use
+ * core/log.h.
  *
- * Producers (core/log.c) push finished records; the writer takes runs of
- * them, hands them to the sinks, then gives the space back. The wake-up
- * protocol between the two (who signals whom, when the writer sleeps) is
- * described in the DESIGN paragraph of io/log_writer.c and kept here, under
- * the queue's one lock.
+ * Every thread that logs has a ring of its own (one producer, one
+ * consumer: no lock, no shared counter between producers). A producer
+ * reserves room for an entry at its ring's head, writes it and publishes
+ * it with one release store; the writer takes what every ring holds, in
+ * time order, hands each record to the sinks, then gives the space back.
+ * An entry is a record already formatted (a line, from jlog and jlog_ctx)
+ * or captured as fields (core/log_capture.h) that the writer formats. The
+ * wake-up protocol between the two (who signals whom, when the writer
+ * sleeps) is described in the DESIGN paragraph of io/log_writer.c and kept
+ * in core/log_queue.c.
  */
 #ifndef JH_LOG_QUEUE_H
 #define JH_LOG_QUEUE_H
@@ -35,74 +40,98 @@ static inline int log_level_clamp(int level)
     return level;
 }
 
-/* A record as the queue holds it and the sinks see it: this header, then
- * the line ('\n' included), then the raw (unescaped) event, job and run_id
- * for journald's fields, the whole padded to LOG_LINE_ALIGN bytes. In the
- * ring a header with `wrap` set is no record: padding up to the ring's end.
- * A producer writes it under the queue's lock; the writer reads it without,
- * once taken, until it gives the space back (log_queue_release). */
+/* --- a formatted record, as the sinks see it ------------------------------- */
+
+/* A record's line ('\n' included) and the raw (unescaped) event, job and
+ * run_id for journald's fields: a view of bytes that live in a ring entry
+ * or a builder, valid for the sink call it is handed to. */
 struct log_line {
-    uint32_t size;     /* bytes of header and record, padded */
-    uint8_t wrap;      /* 1: padding, no record */
-    uint8_t level;     /* JH_LOG_DEBUG .. JH_LOG_ERROR */
+    const char *text;
+    const char *event, *job, *run_id;
+    uint32_t len;      /* bytes of the line, '\n' included */
     uint16_t ts_len;   /* bytes of "ts=... " at the start: syslog and
                           journald stamp records themselves and skip them */
-    uint32_t len;      /* bytes of the line, '\n' included */
+    uint8_t level;     /* JH_LOG_DEBUG .. JH_LOG_ERROR */
     uint8_t event_len; /* 0: none */
     uint8_t job_len;
     uint8_t run_len;
-    uint8_t pad;       /* the header stays LOG_LINE_ALIGN bytes */
 };
 
-#define LOG_LINE_ALIGN 16
-_Static_assert(sizeof(struct log_line) == LOG_LINE_ALIGN, "records stay aligned");
+#define LOG_FIELD_MAX 255 /* raw journald fields kept per record */
 
 static inline const char *log_line_text(const struct log_line *l)
 {
-    return (const char *)(l + 1);
+    return l->text;
 }
 
 static inline const char *log_line_event(const struct log_line *l)
 {
-    return log_line_text(l) + l->len;
+    return l->event;
 }
 
 static inline const char *log_line_job(const struct log_line *l)
 {
-    return log_line_event(l) + l->event_len;
+    return l->job;
 }
 
 static inline const char *log_line_run_id(const struct log_line *l)
 {
-    return log_line_job(l) + l->job_len;
+    return l->run_id;
 }
 
-/* Bytes a record takes: header, line and fields, padded. */
+/* The view of record `r` (log_record_end done) of `level` with its raw
+ * fields (each cut to LOG_FIELD_MAX by the caller). */
+static inline void log_line_view(struct log_line *l, const struct log_record *r, int level,
+                                 const char *event, size_t event_len, const char *job,
+                                 size_t job_len, const char *run_id, size_t run_len)
+{
+    l->text = r->line.data;
+    l->len = (uint32_t)r->line.len;
+    l->ts_len = (uint16_t)r->ts_len;
+    l->level = (uint8_t)log_level_clamp(level);
+    l->event = event;
+    l->event_len = (uint8_t)event_len;
+    l->job = job;
+    l->job_len = (uint8_t)job_len;
+    l->run_id = run_id;
+    l->run_len = (uint8_t)run_len;
+}
+
+/* A formatted record as a LOG_ENTRY_LINE holds it: this header, then the
+ * line, then the raw event, job and run_id. */
+struct log_line_head {
+    uint32_t len;
+    uint16_t ts_len;
+    uint8_t level;
+    uint8_t event_len, job_len, run_len;
+    uint8_t pad[6];
+};
+
+_Static_assert(sizeof(struct log_line_head) == 16, "entries stay aligned");
+
+/* Bytes a stored line takes: header, line and fields (not padded). */
 static inline size_t log_line_size(size_t len, size_t event_len, size_t job_len, size_t run_len)
 {
-    return (sizeof(struct log_line) + len + event_len + job_len + run_len + LOG_LINE_ALIGN - 1) &
-           ~(size_t)(LOG_LINE_ALIGN - 1);
+    return sizeof(struct log_line_head) + len + event_len + job_len + run_len;
 }
 
-/* Writes record `r` (log_record_end done) of `level` with its fields at
- * `l`, which has log_line_size(...) bytes of room. Field lengths fit a
- * byte: the queue keeps at most 255 bytes of each. Inline: a producer
- * writes every record with it, and with the lengths bounded the compiler
- * copies the short fields without calling memcpy. */
-static inline void log_line_write(struct log_line *l, const struct log_record *r, int level,
+/* Stores record `r` (log_record_end done) of `level` with its fields at
+ * `h`, which has log_line_size(...) bytes of room. Field lengths fit a
+ * byte (LOG_FIELD_MAX). Inline: a producer stores every jlog record with
+ * it, and with the lengths bounded the compiler copies the short fields
+ * without calling memcpy. */
+static inline void log_line_store(struct log_line_head *h, const struct log_record *r, int level,
                                   const char *event, size_t event_len, const char *job,
                                   size_t job_len, const char *run_id, size_t run_len)
 {
-    char *p = (char *)(l + 1);
+    char *p = (char *)(h + 1);
 
-    l->size = (uint32_t)log_line_size(r->line.len, event_len, job_len, run_len);
-    l->wrap = 0;
-    l->level = (uint8_t)log_level_clamp(level);
-    l->ts_len = (uint16_t)r->ts_len;
-    l->len = (uint32_t)r->line.len;
-    l->event_len = (uint8_t)event_len;
-    l->job_len = (uint8_t)job_len;
-    l->run_len = (uint8_t)run_len;
+    h->len = (uint32_t)r->line.len;
+    h->ts_len = (uint16_t)r->ts_len;
+    h->level = (uint8_t)log_level_clamp(level);
+    h->event_len = (uint8_t)event_len;
+    h->job_len = (uint8_t)job_len;
+    h->run_len = (uint8_t)run_len;
     memcpy(p, r->line.data, r->line.len);
     p += r->line.len;
     if (event_len)
@@ -115,27 +144,70 @@ static inline void log_line_write(struct log_line *l, const struct log_record *r
         memcpy(p, run_id, run_len);
 }
 
-/* What the writer takes under the lock in one go. */
-struct log_take {
-    const char *ring;          /* the ring and its mask: constant while a */
-    uint64_t mask;             /* writer runs */
-    uint64_t tail, head;       /* records in [tail, head) are the writer's */
-    struct log_sinks *sinks;   /* a new set from log_setup, or NULL */
-    uint64_t gen;              /* log_setup calls made when it was taken */
-    bool stop;                 /* log_shutdown: write out the rest, then end */
-    bool reopen;               /* log_reopen was called */
+/* The view of a stored line. */
+static inline void log_line_stored(struct log_line *l, const struct log_line_head *h)
+{
+    l->text = (const char *)(h + 1);
+    l->len = h->len;
+    l->ts_len = h->ts_len;
+    l->level = h->level;
+    l->event = l->text + h->len;
+    l->event_len = h->event_len;
+    l->job = l->event + h->event_len;
+    l->job_len = h->job_len;
+    l->run_id = l->job + h->job_len;
+    l->run_len = h->run_len;
+}
+
+/* --- an entry in a ring ------------------------------------------------------- */
+
+enum log_entry_kind {
+    LOG_ENTRY_PAD = 0, /* no record: the rest of the ring up to its end */
+    LOG_ENTRY_LINE,    /* a struct log_line_head follows */
+    LOG_ENTRY_FIELDS,  /* a captured record (core/log_capture.h) */
+    LOG_ENTRY_PAIRS,   /* a captured record of key/value strings */
 };
+
+#define LOG_ENTRY_ALIGN 8
+#define LOG_ENTRY_MAX (64u << 10) /* the largest entry; a ring holds two */
+
+/* The head of every entry. A producer writes it, and what follows, before
+ * it publishes the entry; the writer reads it without a lock until it gives
+ * the space back. */
+struct log_entry {
+    uint32_t size; /* bytes of the entry, this header included, a multiple
+                      of LOG_ENTRY_ALIGN */
+    uint8_t kind;  /* enum log_entry_kind */
+    uint8_t level; /* JH_LOG_DEBUG .. JH_LOG_ERROR */
+    uint16_t n;    /* kind-specific: fields of a LOG_ENTRY_FIELDS */
+    int64_t ts;    /* wall ns the record carries: the writer merges the
+                      rings in this order */
+};
+
+_Static_assert(sizeof(struct log_entry) == 16, "entries stay aligned");
+
+static inline size_t log_entry_round(size_t n)
+{
+    return (n + LOG_ENTRY_ALIGN - 1) & ~(size_t)(LOG_ENTRY_ALIGN - 1);
+}
 
 /* --- producers (any thread) ------------------------------------------------ */
 
-/* Queues a finished record (log_record_end done) of `level`, with the raw
- * event, job and run_id for journald; without a writer, writes it to
- * stderr at once. See core/log.h for the queue-full policy. */
-void log_queue_push(const struct log_record *r, int level, const char *event,
-                    const struct log_ctx *ctx);
+/* Room for an entry of `size` bytes (<= LOG_ENTRY_MAX) in the calling
+ * thread's ring, to fill in and hand to log_queue_commit; NULL when the
+ * ring stayed full (the record is dropped and
+ * counted, see core/log.h). Without a writer (before log_setup, after
+ * log_shutdown) it is scratch space of the thread's, and commit writes the
+ * record to stderr at once. Never blocks but for that wait. */
+struct log_entry *log_queue_reserve(size_t size);
+
+/* Publishes the entry log_queue_reserve returned (its size field may be
+ * smaller than the room asked for). */
+void log_queue_commit(struct log_entry *e);
 
 /* write(2) until the `n` bytes are written (EINTR retried) or a write
- * fails: 0 or -errno; *done (may be NULL) gets the bytes written. */
+ * fails: 0 or -errno; *done (may be NULL) gets the bytes written.
+ * Async-signal-safe. */
 int log_write_all(int fd, const char *p, size_t n, size_t *done)
     __attribute__((warn_unused_result));
 
@@ -157,58 +229,111 @@ uint64_t log_queue_dropped(void);
 void log_level_set(int level);
 
 /* Hands `sinks` to the writer and returns the generation to wait for with
- * log_queue_wait_installed. When no writer runs, first makes the ring
- * (queue_size bytes, see struct log_config) and sets *start: the caller
- * then starts the writer thread, which takes `sinks` first. */
+ * log_queue_wait_installed. When no writer runs, first sets the size of
+ * each thread's ring (queue_size bytes, see struct log_config) and sets
+ * *start: the caller then starts the writer thread, which takes `sinks`
+ * first. */
 uint64_t log_queue_offer(struct log_sinks *sinks, size_t queue_size, bool *start);
 
 /* Waits until the writer uses the sinks of generation `gen`. */
 void log_queue_wait_installed(uint64_t gen);
 
 /* Asks the writer to write out the queue and end; false when none ran.
- * Records logged from now on go to stderr directly. */
+ * Records logged from now on go to stderr directly once it has ended. */
 bool log_queue_stop(void);
 
-/* After the writer has been joined: frees the ring. */
-void log_queue_free(void);
-
 /* --- the writer thread ------------------------------------------------------ */
+
+/* One ring's part of a take: entries in [pos, end). */
+struct log_source {
+    struct log_ring *ring;
+    uint64_t pos, end;
+    int64_t ts; /* of the entry at pos */
+};
+
+/* What the writer takes in one go: the entries every ring held when it
+ * looked, and the requests that came with them. */
+struct log_take {
+    struct log_source *src; /* the rings with entries; writer-owned array */
+    size_t n, cap;
+    struct log_sinks *sinks; /* a new set from log_setup, or NULL */
+    uint64_t gen;            /* log_setup calls made when it was taken */
+    uint64_t flush;          /* log_flush calls made when it was taken */
+    bool stop;               /* log_shutdown: write out the rest, then end */
+    bool reopen;             /* log_reopen was called */
+};
 
 /* Waits for something to do, as DESIGN in io/log_writer.c says: at most a
  * tick while records flow, without a timeout once none has come for a
  * while since `last_busy` (mono ns of the last round that found records),
- * and at once for a warning, a queue a quarter full, new sinks, a
- * reopen, a flush or a stop. Then fills `t`. */
+ * and at once for a ring a quarter full, new sinks, a reopen, a flush or a
+ * stop. Then fills `t`. */
 void log_queue_take(struct log_take *t, int64_t last_busy);
 
 /* The first take of a new writer: the sinks log_setup offered; no wait. */
 void log_queue_take_first(struct log_take *t);
 
-/* The record at `pos` (in the range of take `t`), NULL for padding; *next
- * is where the next one starts. Inline: the writer reads every record
- * with it. */
-static inline const struct log_line *log_queue_read(const struct log_take *t, uint64_t pos,
-                                                    uint64_t *next)
-{
-    const struct log_line *l = (const struct log_line *)(t->ring + (pos & t->mask));
+/* The next entry of take `t`, oldest first across the rings (padding
+ * skipped); NULL when the take is done. The entry stays valid until
+ * log_queue_release. */
+const struct log_entry *log_queue_next(struct log_take *t);
 
-    *next = pos + l->size;
-    return l->wrap ? NULL : l;
-}
+/* Gives the space of every entry log_queue_next returned back to the
+ * producers (waking those that wait for room). */
+void log_queue_release(struct log_take *t);
 
-/* Gives the ring up to `end` back to the producers (waking those that wait
- * for room). */
-void log_queue_release(uint64_t end);
-
-/* Everything before `end` has reached the sinks: wakes log_flush. */
-void log_queue_written(uint64_t end);
+/* Everything of take `t` has reached the sinks: wakes log_flush. */
+void log_queue_written(const struct log_take *t);
 
 /* The sinks of generation `gen` are in use: wakes log_setup. */
 void log_queue_installed(uint64_t gen);
 
-/* After a stop, when the queue is empty: marks everything written, wakes
+/* After a stop, when every ring is empty: marks the writer gone (records
+ * logged from now on go to stderr), calls `last` on what producers queued
+ * meanwhile (a take of its own: log_queue_next, no release needed), wakes
  * the waiters and returns true; false while records remain or without a
  * stop. */
-bool log_queue_finished(bool stop);
+bool log_queue_finished(bool stop, void (*last)(struct log_take *t));
+
+/* Frees the take's array. */
+void log_take_free(struct log_take *t);
+
+/* The writer brackets a sink's I/O (a flush, a syslog(3) call, a check of
+ * the file) with these: a producer that waits for room while the writer
+ * has been in one for LOG_SINK_STUCK_NS drops its record (core/log.h). */
+void log_queue_sink_enter(void);
+void log_queue_sink_leave(void);
+
+/* The writer thread calls it first: producers may look at its state. */
+void log_queue_writer_started(void);
+
+/* For log_stats: the writer counts `records` more handed to the sinks and
+ * `busy_ns` more of its CPU time; the file sink brackets a rotation with
+ * log_queue_rotating(true) and (false), then reports its duration. */
+void log_queue_count(uint64_t records, uint64_t busy_ns);
+void log_queue_rotating(bool on);
+void log_queue_rotated(uint64_t ns);
+
+/* --- crash reports (core/crash.c) -------------------------------------------- */
+
+/* The file sink's descriptor, -1 when none: the file sink publishes it
+ * (writer), a crash report reads it (any thread, async-signal-safe). */
+void log_queue_set_crash_fd(int fd);
+int log_queue_crash_fd(void);
+
+/* The file sink's lines handed to it but not yet written, published by the
+ * writer while it writes them (p NULL: none): a crash report writes them
+ * before the rings. */
+void log_queue_set_crash_pending(const char *p, size_t len);
+
+/* Prepares what log_queue_crash_dump needs, so that it allocates nothing
+ * (the calling thread's builder, reserved). Main thread, at start-up. */
+void log_queue_crash_prepare(void);
+
+/* Writes to `fd` every record the rings hold that the writer has not
+ * taken, without taking a lock (the crash report, from a fatal signal
+ * handler): as far as possible, since another thread may be in the middle
+ * of one. */
+void log_queue_crash_dump(int fd);
 
 #endif /* JH_LOG_QUEUE_H */

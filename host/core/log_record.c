@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "core/clock.h"
+#include "core/log_capture.h"
 #include "lib/numfmt.h"
 #include "lib/utf8.h"
 
@@ -35,6 +36,7 @@ static void builder_free(void *p)
     buf_free(&r->line);
     buf_free(&r->val);
     buf_free(&r->cut);
+    log_capture_forget(r);
     free(r);
 }
 
@@ -44,12 +46,19 @@ static void init_once(void)
         abort();
 }
 
-struct log_record *log_record_first(void)
+struct log_record *log_record_new(void)
 {
     struct log_record *r = xcalloc(1, sizeof(*r));
 
-    pthread_once(&g_once, init_once);
     r->ts_sec = INT64_MIN;
+    return r;
+}
+
+struct log_record *log_record_first(void)
+{
+    struct log_record *r = log_record_new();
+
+    pthread_once(&g_once, init_once);
     pthread_setspecific(g_builder_key, r);
     log_record_tls = r;
     return r;
@@ -81,16 +90,36 @@ bool log_record_add(struct log_record *r, const char *key, size_t klen, const ch
     return true;
 }
 
+_Static_assert(sizeof(TRUNC_PAIR) - 1 == LOG_TRUNC_PAIR_LEN, "the mark's length");
+
+void log_record_truncate(struct log_record *r)
+{
+    buf_append(&r->line, TRUNC_PAIR, sizeof(TRUNC_PAIR) - 1);
+    r->full = true;
+}
+
+bool log_record_add_encoded(struct log_record *r, const char *text, size_t n)
+{
+    struct buf *b = &r->line;
+
+    /* log_record_add's test, made before the copy instead of after */
+    if (!log_record_room(r, n))
+        return false;
+    memcpy(b->data + b->len, text, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return true;
+}
+
 void log_record_add_str(struct log_record *r, const char *key, const char *v)
 {
     (void)log_record_add(r, key, strlen(key), v ? v : "", v ? strnlen(v, LOG_VALUE_MAX + 1) : 0);
 }
 
-/* The builder's timestamp for now: the date and time are formatted once a
- * second, the milliseconds on every record. */
-static const char *builder_ts(struct log_record *r)
+/* The builder's timestamp for `ns`: the date and time are formatted once
+ * a second, the milliseconds on every record. */
+static const char *builder_ts(struct log_record *r, int64_t ns)
 {
-    int64_t ns = wall_ns();
     int64_t sec = ns >= 0 ? ns / 1000000000 : -((-ns + 999999999) / 1000000000);
 
     if (sec != r->ts_sec) {
@@ -102,8 +131,7 @@ static const char *builder_ts(struct log_record *r)
     return r->ts;
 }
 
-void log_record_open(struct log_record *r, int level, const char *event,
-                     const struct log_ctx *ctx)
+void log_record_start(struct log_record *r, int level, int64_t ts_ns)
 {
     struct buf *b = &r->line;
     const char *name = log_level_name(level);
@@ -111,17 +139,27 @@ void log_record_open(struct log_record *r, int level, const char *event,
     char *o;
 
     r->full = false;
+    r->ts_ns = ts_ns;
     b->len = 0;
-    buf_reserve(b, 256);
+    /* A whole line and the largest pair that may still be tried on it:
+     * the appends of a record then never reallocate. */
+    if (b->cap < LOG_LINE_MAX + 256)
+        buf_reserve(b, LOG_LINE_MAX + 256);
     o = b->data;
     memcpy(o, "ts=", 3);
-    memcpy(o + 3, builder_ts(r), LOGFMT_TS_LEN);
+    memcpy(o + 3, builder_ts(r, ts_ns), LOGFMT_TS_LEN);
     o += 3 + LOGFMT_TS_LEN;
     *o++ = ' ';
     r->ts_len = (size_t)(o - b->data);
     memcpy(o, "level=", 6);
     memcpy(o + 6, name, nlen + 1);
     b->len = r->ts_len + 6 + nlen;
+}
+
+void log_record_open(struct log_record *r, int level, const char *event,
+                     const struct log_ctx *ctx)
+{
+    log_record_start(r, level, wall_ns());
     log_record_add_str(r, "event", event);
     if (!ctx)
         return;

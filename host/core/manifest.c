@@ -40,6 +40,7 @@
 
 #include <jobhost/plugin.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/manifest_file.h"
 #include "core/schema.h"
@@ -50,7 +51,7 @@
 #include "lib/tz.h"
 #include "lib/units.h"
 
-#define JOB_ID_MAX 128
+#define JOB_ID_MAX MANIFEST_ID_MAX
 #define MAX_READERS 8 /* threads reading included files at once */
 
 /* An `include:` entry of the manifest, kept once its tree is gone. */
@@ -77,6 +78,7 @@ struct build {
     const char *file;        /* the current file, as messages name it (in m->arena) */
     struct idtable shared;   /* string -> its one copy in m->arena */
     struct buf scratch;      /* the trigger text being put together */
+    int64_t now_ns;          /* the wall clock at the start: what "past" means */
     struct include *includes;
     size_t n_includes;
     struct {                 /* files read so far, to refuse one read twice */
@@ -821,6 +823,55 @@ static void parse_after(struct build *b, const struct ynode *n, const struct yno
     job->after = a;
 }
 
+/* True when some month the expression allows has one of its days of the
+ * month (29 February counts: leap years come). Only a day-of-month field
+ * restricted with a day-of-week field left open can miss every month:
+ * when both are restricted a day matches either (Vixie cron), and every
+ * week has each weekday. */
+static bool cron_can_fire(const struct cron_expr *c)
+{
+    static const uint8_t days[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+    if (c->mday_star || !c->wday_star)
+        return true;
+    for (int month = 1; month <= 12; month++) {
+        uint32_t in_month = (uint32_t)(((uint64_t)1 << (days[month] + 1)) - 2); /* bits 1..N */
+        if ((c->months & (1u << month)) && (c->mdays & in_month))
+            return true;
+    }
+    return false;
+}
+
+/* A trigger that parsed but will never fire: a warning at its value (`at`
+ * is the cron, interval or date node). */
+static void warn_never_fires(struct build *b, const struct ynode *n, const char *path,
+                             const struct trigger *t, const struct ynode *at, size_t errors_before)
+{
+    char sub[SCHEMA_PATH_MAX], when[RFC3339_BUFLEN];
+    const struct ynode *end = schema_get(n, "end");
+
+    if (b->s.n_errors + b->s.dropped != errors_before || !at)
+        return; /* an error said enough: the trigger may be half read */
+    if (t->kind == TRIGGER_CRON && !cron_can_fire(&t->cron)) {
+        schema_child_path(sub, sizeof(sub), path, "cron");
+        schema_warning(&b->s, at->line, at->col, sub,
+                       "never fires: no month it allows has the day of the month it names "
+                       "(\"%s\")",
+                       at->text ? at->text : "");
+    } else if (t->kind == TRIGGER_DATE && t->at_ns <= b->now_ns) {
+        schema_child_path(sub, sizeof(sub), path, "date");
+        schema_warning(&b->s, at->line, at->col, sub,
+                       "%s is in the past (now %s): the job never fires", at->text,
+                       rfc3339_format(b->now_ns, NULL, false, when, sizeof(when)));
+    } else if ((t->kind == TRIGGER_CRON || t->kind == TRIGGER_INTERVAL) && t->end_ns &&
+               t->end_ns <= b->now_ns && end) {
+        schema_child_path(sub, sizeof(sub), path, "end");
+        schema_warning(&b->s, end->line, end->col, sub,
+                       "%s is in the past (now %s): the job never fires again", end->text,
+                       rfc3339_format(b->now_ns, NULL, false, when, sizeof(when)));
+    }
+}
+
 static void parse_trigger(struct build *b, const struct ynode *n, const char *path,
                           struct manifest_job *job)
 {
@@ -831,6 +882,7 @@ static void parse_trigger(struct build *b, const struct ynode *n, const char *pa
     const struct ynode *cron, *interval, *date, *v;
     struct trigger *t = &job->trigger;
     char sub[SCHEMA_PATH_MAX];
+    size_t errors_before = s->n_errors + s->dropped;
     int kinds = 0;
 
     if (schema_is_null(n))
@@ -903,6 +955,7 @@ static void parse_trigger(struct build *b, const struct ynode *n, const char *pa
         schema_duration(s, v, sub, &t->jitter_ns);
     }
     job->trigger_text = shared(b, text->data ? text->data : "");
+    warn_never_fires(b, n, path, t, cron ? cron : interval ? interval : date, errors_before);
 }
 
 static void parse_limits(struct build *b, const struct ynode *n, const char *path,
@@ -1845,9 +1898,37 @@ out:
     free(next_parent);
 }
 
+/* A job's log_level can make it quieter than the host, not louder: the
+ * host's level filters first. Said once every job and the host are read
+ * (`host:` may come after `jobs:`), at the job's entry. */
+static void warn_louder_jobs(struct build *b)
+{
+    struct manifest *m = b->m;
+    int host_level = m->host.log.level;
+
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        const struct manifest_job *j = &m->jobs[i];
+        char path[48];
+        if (j->log_level < 0 || j->log_level >= host_level || !j->file)
+            continue;
+        b->s.file = j->file;
+        b->s.file_seq = 0;
+        for (size_t f = 0; f < m->n_files; f++) {
+            if (m->files[f] == j->file)
+                b->s.file_seq = (unsigned)f;
+        }
+        snprintf(path, sizeof(path), "jobs[%u].log_level", j->index);
+        schema_warning(&b->s, j->line, j->col, path,
+                       "%s is louder than host.log.level (%s): this job's records below %s are "
+                       "still dropped",
+                       log_level_name(j->log_level), log_level_name(host_level),
+                       log_level_name(host_level));
+    }
+}
+
 static int build_manifest(const char *name, const char *dir, const char *text, size_t len,
                           const struct stat *main_st, const struct manifest *prev,
-                          struct manifest **out, struct errors *errs)
+                          unsigned flags, struct manifest **out, struct errors *errs)
 {
     struct build b = {0};
     struct manifest *m = xcalloc(1, sizeof(*m));
@@ -1856,6 +1937,7 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
 
     *out = NULL;
     b.m = m;
+    b.now_ns = wall_ns();
     b.prev = prev;
     m->reusable = true;
     b.s.strings = &m->arena;
@@ -1874,12 +1956,15 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     read_includes(&b);
     resolve_histograms(&b);
     resolve_chains(&b);
+    warn_louder_jobs(&b);
 
     /* what stays: the jobs array at its size */
     m->jobs = xrealloc(m->jobs, (m->n_jobs ? m->n_jobs : 1) * sizeof(*m->jobs));
     schema_flush(&b.s, errs, name);
+    schema_flush_warnings(&b.s, &m->warnings);
     if (!b.s.failed)
         rc = 0;
+    m->failed = b.s.failed;
 
     idtable_free(&b.shared);
     buf_free(&b.scratch);
@@ -1887,26 +1972,101 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
         free(b.includes[i].pattern);
     free(b.includes);
     free(b.seen);
-    if (rc == 0)
+    if (rc == 0 || (flags & MANIFEST_KEEP_ON_ERROR))
         *out = m;
     else
         manifest_free(m);
     return rc;
 }
 
+static int load(const char *path, const struct manifest *prev, unsigned flags,
+                struct manifest **out, struct errors *errs);
+
 int manifest_parse(const char *name, const char *dir, const char *text, size_t len,
                    struct manifest **out, struct errors *errs)
 {
-    return build_manifest(name, dir, text, len, NULL, NULL, out, errs);
+    return build_manifest(name, dir, text, len, NULL, NULL, 0, out, errs);
 }
 
 int manifest_load(const char *path, struct manifest **out, struct errors *errs)
 {
-    return manifest_reload(path, NULL, out, errs);
+    return load(path, NULL, 0, out, errs);
+}
+
+int manifest_load_flags(const char *path, const struct manifest *prev, unsigned flags,
+                        struct manifest **out, struct errors *errs)
+{
+    return load(path, prev, flags, out, errs);
+}
+
+/* One line of a list of errors and where it points. */
+struct positioned {
+    const char *text;
+    size_t len, file, seq;
+    long line, col;
+};
+
+static int positioned_cmp(const void *a, const void *b)
+{
+    const struct positioned *x = a, *y = b;
+
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void manifest_sort_errors(const struct manifest *m, struct errors *errs)
+{
+    struct positioned *lines;
+    struct buf sorted = {0};
+    size_t n = 0;
+
+    if (errs->count < 2)
+        return;
+    lines = xcalloc(errs->count + 1, sizeof(*lines));
+    for (const char *p = errs->text.data; p && *p && n < errs->count + 1;) {
+        const char *nl = strchr(p, '\n');
+        struct positioned *l = &lines[n];
+        size_t best = 0;
+
+        l->text = p;
+        l->len = nl ? (size_t)(nl - p) : strlen(p);
+        l->seq = n;
+        for (size_t f = 0; f < m->n_files; f++) {
+            size_t flen = strlen(m->files[f]);
+            if (flen > best && strncmp(p, m->files[f], flen) == 0 && p[flen] == ':') {
+                char *end;
+                best = flen;
+                l->file = f;
+                l->line = strtol(p + flen + 1, &end, 10);
+                l->col = *end == ':' ? strtol(end + 1, NULL, 10) : 0;
+            }
+        }
+        n++;
+        p = nl ? nl + 1 : NULL;
+    }
+    qsort(lines, n, sizeof(*lines), positioned_cmp);
+    for (size_t i = 0; i < n; i++) {
+        buf_append(&sorted, lines[i].text, lines[i].len);
+        buf_putc(&sorted, '\n');
+    }
+    buf_free(&errs->text);
+    errs->text = sorted;
+    free(lines);
 }
 
 int manifest_reload(const char *path, const struct manifest *prev, struct manifest **out,
                     struct errors *errs)
+{
+    return load(path, prev, 0, out, errs);
+}
+
+static int load(const char *path, const struct manifest *prev, unsigned flags,
+                struct manifest **out, struct errors *errs)
 {
     struct buf text = {0};
     char dirbuf[PATH_MAX], err[256];
@@ -1932,7 +2092,7 @@ int manifest_reload(const char *path, const struct manifest *prev, struct manife
         slash[1] = '\0';
     else if (slash)
         *slash = '\0';
-    rc = build_manifest(path, dirbuf, text.data, text.len, &st, prev, out, errs);
+    rc = build_manifest(path, dirbuf, text.data, text.len, &st, prev, flags, out, errs);
 out:
     buf_free(&text);
     return rc;
@@ -1955,10 +2115,31 @@ void manifest_retain_job(struct manifest *m, const char *id)
         (void)idtable_put(&m->index, m->jobs[0].id, (void *)(uintptr_t)1);
 }
 
+void manifest_keep_complete(struct manifest *m)
+{
+    size_t kept = 0;
+
+    /* the index is rebuilt for what stays: it is also what finds a job
+     * by its id (generation_find_job) */
+    idtable_free(&m->index);
+    idtable_init(&m->index, m->n_jobs);
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        struct manifest_job *j = &m->jobs[i];
+        if (!j->id || !j->id[0] || !j->plugin || !valid_name(j->plugin, false) ||
+            idtable_get(&m->index, j->id))
+            continue;
+        m->jobs[kept++] = *j;
+        (void)idtable_put(&m->index, j->id, (void *)(uintptr_t)kept); /* absent: looked up */
+    }
+    m->n_jobs = kept;
+    m->reusable = false; /* the chunks' jobs are no longer where m->uses says */
+}
+
 void manifest_free(struct manifest *m)
 {
     if (!m)
         return;
+    errors_free(&m->warnings);
     arena_free(&m->arena);
     idtable_free(&m->index);
     for (size_t i = 0; i < m->n_uses; i++)

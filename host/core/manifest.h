@@ -34,6 +34,9 @@
 #include "lib/trigger.h"
 #include "lib/util.h"
 
+/* The longest job id (bytes, without the NUL). */
+#define MANIFEST_ID_MAX 128
+
 enum isolation {
     ISOLATION_THREAD = 0, /* runs on a worker thread of the host (default) */
     ISOLATION_PROCESS,    /* runs in a worker process */
@@ -254,6 +257,15 @@ struct manifest {
     char **files;   /* every file read: [0] the manifest (path), then the included
                      * ones in reading order, named as messages name them */
     size_t n_files;
+    /* What is valid but most likely not meant, one line each, in document
+     * order: "FILE:LINE:COL: warning: jobs[2].trigger.cron: never fires
+     * (...)". A cron expression no date matches, a date or an `end`
+     * already past (the only part that depends on the clock), a job
+     * log_level louder than the host's. A reload (manifest_reload) that
+     * takes an included file's jobs over unchanged does not repeat the
+     * trigger warnings of that file. */
+    struct errors warnings;
+    bool failed; /* only with MANIFEST_KEEP_ON_ERROR: errors were reported */
     struct arena arena; /* private: holds every string above and the small arrays
                          * (params, limits, buckets); jobs and files are malloc'ed */
     struct idtable index; /* private: job id -> its index in jobs + 1 */
@@ -272,6 +284,29 @@ struct manifest {
  * without following a symbolic link as its last component and read only
  * when it is a regular file (a FIFO is refused, not waited on). */
 int manifest_load(const char *path, struct manifest **out, struct errors *errs);
+
+/* Flags of manifest_load_flags (whose `prev` is manifest_reload's). */
+enum {
+    /* On -EINVAL, still hand over what could be read (*out, with `failed`
+     * set), so that `jobhost check` can go on to load the plugins of the
+     * jobs that are complete and report every problem in one pass. Jobs
+     * may then lack an id or a plugin: see manifest_keep_complete. */
+    MANIFEST_KEEP_ON_ERROR = 1,
+};
+int manifest_load_flags(const char *path, const struct manifest *prev, unsigned flags,
+                        struct manifest **out, struct errors *errs);
+
+/* Puts the lines of errs in document order, as schema errors come: file
+ * by file in m's reading order, then by line and column ("FILE:LINE:COL:
+ * ..."); a line naming no position of m's files comes first. For the
+ * errors found after the manifest's own (a plugin that cannot load), so
+ * that every error of one pass reads in order. */
+void manifest_sort_errors(const struct manifest *m, struct errors *errs);
+
+/* Drops the jobs of a failed manifest that lack a valid id or plugin name,
+ * and all but the first of jobs sharing an id, so that what remains can be
+ * built into a generation to check its plugins. */
+void manifest_keep_complete(struct manifest *m);
 
 /* The same for a reload that replaces `prev` (which stays valid and
  * unchanged): an included file whose bytes and name are what prev read is

@@ -53,11 +53,21 @@ struct hist_def {
     int64_t *bound_ns; /* bucket i holds ns <= bound_ns[i] */
 };
 
+/* The last results of a job, newest in the low bits, 3 bits each, 7 for
+ * none: METRICS_RECENT of them in one word. */
+#define RECENT_BITS 3
+#define RECENT_NONE 7u
+#define RECENT_MASK ((UINT64_C(1) << (RECENT_BITS * METRICS_RECENT)) - 1)
+_Static_assert(RUN_RESULT_COUNT <= (int)RECENT_NONE, "a result must fit in RECENT_BITS");
+_Static_assert(RECENT_BITS * METRICS_RECENT <= 64, "the strip must fit in a word");
+
 struct job_metrics {
     /* Written by skips and retries, outside the sequence lock. */
     _Atomic uint64_t skipped[SKIP_REASON_COUNT];
     _Atomic uint64_t retries;
     _Atomic uint64_t concurrency[CONCURRENCY_ACTION_COUNT];
+    _Atomic int64_t last_missed_ns; /* the last misfire skip, wall clock; 0: never, or a
+                                       run started since */
 
     /* Worker side: written under `wlock`, published through `seq`. On its
      * own cache line so that runs do not bounce the skip counters' line. */
@@ -74,6 +84,7 @@ struct job_metrics {
     _Atomic uint64_t last_id; /* 0: none */
     _Atomic int last_result;
     _Atomic int64_t last_start_ns;
+    _Atomic uint64_t recent; /* the last results, see RECENT_BITS */
     /* Its error text: replaced under wlock, read under wlock (the API is
      * rare); NULL when the run set none, so a succeeding job pays nothing. */
     char *last_error;
@@ -295,6 +306,8 @@ struct job_metrics *metrics_job_new(struct metrics *m)
     atomic_init(&jm->last_id, 0);
     atomic_init(&jm->last_result, 0);
     atomic_init(&jm->last_start_ns, 0);
+    atomic_init(&jm->recent, RECENT_MASK); /* every slot RECENT_NONE */
+    atomic_init(&jm->last_missed_ns, 0);
     jm->n_buckets = nbk;
     for (size_t i = 0; i < nbk; i++)
         atomic_init(&jm->buckets[i], 0);
@@ -362,6 +375,10 @@ void metrics_run_started(const struct metrics *m, struct job_metrics *jm, int64_
     add_u64(&jm->buckets[bi], 1);
     add_u64(&jm->delay_sum_ns, (uint64_t)delay_ns);
     write_end(jm);
+    /* a run since: the job is no longer "missed" (read first: most runs
+     * follow no misfire, and the line stays clean) */
+    if (atomic_load_explicit(&jm->last_missed_ns, memory_order_relaxed))
+        atomic_store_explicit(&jm->last_missed_ns, 0, memory_order_relaxed);
 }
 
 void metrics_run_finished(const struct metrics *m, struct job_metrics *jm, const struct run *run)
@@ -391,6 +408,11 @@ void metrics_run_finished(const struct metrics *m, struct job_metrics *jm, const
     atomic_store_explicit(&jm->last_id, run->id, memory_order_release);
     atomic_store_explicit(&jm->last_result, (int)r, memory_order_release);
     set_i64(&jm->last_start_ns, run->start_wall_ns);
+    atomic_store_explicit(&jm->recent,
+                          ((atomic_load_explicit(&jm->recent, memory_order_relaxed) << RECENT_BITS) |
+                           (uint64_t)r) &
+                              RECENT_MASK,
+                          memory_order_relaxed);
     old = jm->last_error;
     jm->last_error = error;
     write_end(jm);
@@ -413,6 +435,28 @@ void metrics_skipped(struct job_metrics *jm, enum skip_reason reason, uint64_t c
     if ((unsigned)reason >= SKIP_REASON_COUNT)
         return;
     atomic_fetch_add_explicit(&jm->skipped[reason], count, memory_order_relaxed);
+    if (reason == SKIP_MISFIRE)
+        atomic_store_explicit(&jm->last_missed_ns, wall_ns(), memory_order_relaxed);
+}
+
+size_t metrics_job_recent(struct job_metrics *jm, enum run_result out[METRICS_RECENT])
+{
+    uint64_t bits;
+    size_t n = 0;
+
+    if (!jm)
+        return 0;
+    bits = atomic_load_explicit(&jm->recent, memory_order_relaxed);
+    while (n < METRICS_RECENT && ((bits >> (RECENT_BITS * n)) & RECENT_NONE) != RECENT_NONE)
+        n++;
+    for (size_t i = 0; i < n; i++) /* oldest first */
+        out[i] = (enum run_result)((bits >> (RECENT_BITS * (n - 1 - i))) & RECENT_NONE);
+    return n;
+}
+
+int64_t metrics_job_missed(struct job_metrics *jm)
+{
+    return jm ? atomic_load_explicit(&jm->last_missed_ns, memory_order_relaxed) : 0;
 }
 
 /* --- readers ------------------------------------------------------------------------------- */

@@ -158,6 +158,17 @@ void metrics_job_last(struct job_metrics *jm, struct job_last_run *out);
  * The error text is copied. Main thread. */
 void metrics_job_restore(struct job_metrics *jm, const struct job_last_run *last,
                          int64_t last_success_ns, int64_t last_failure_ns, uint64_t interrupted);
+/* The job's last results, oldest first, at most METRICS_RECENT of them
+ * (what the status page draws as a strip); returns how many. `jm` NULL:
+ * none. Any thread, never waits. */
+#define METRICS_RECENT 20
+size_t metrics_job_recent(struct job_metrics *jm, enum run_result out[METRICS_RECENT]);
+
+/* When a firing of the job was last skipped as misfired (later than its
+ * misfire_grace), unless a run of it has started since: wall clock ns, 0
+ * = none. What makes a job "missed" on the status page. Any thread, never
+ * waits. */
+int64_t metrics_job_missed(struct job_metrics *jm);
 
 /* --- host level --------------------------------------------------------- */
 

@@ -2,141 +2,175 @@
  * outcome_log — outcomes as log records. See outcome_log.h.
  *
  * Cost matters: this runs on every run, so each record is level-checked
- * before anything is formatted (a job may be quieter than the host,
- * never louder).
+ * before anything is done (a job may be quieter than the host, never
+ * louder), and what passes is captured, not formatted (jlog_fields): the
+ * names of the job, plugin and version are copied, numbers stay numbers,
+ * the result and trigger names are pointers to static strings, and the
+ * writer thread writes the line. A run's two records carry the run's own
+ * start and end instants, so they read no clock. A plugin's records carry
+ * `src=plugin`, which the host's never do.
  */
 #include "core/outcome_log.h"
 
 #include "core/generation.h"
 #include "core/log.h"
 #include "core/run.h"
-#include "lib/trigger.h"
-#include "lib/units.h"
 
-static void run_log_ctx(const struct run *run, struct log_ctx *lc)
+static void run_log(const struct run *run, struct log_run *lr)
 {
     const struct job *job = run->job;
-    lc->job = job->spec->id;
-    lc->run_id = run->id_text;
-    lc->plugin = job->plugin->desc_name;
-    lc->level = job->spec->log_level >= 0 ? job->spec->log_level : JH_LOG_DEBUG;
+    lr->job = job->spec->id;
+    lr->run_id = run->id;
+    lr->plugin = job->plugin->desc_name;
+    lr->level = job->spec->log_level >= 0 ? job->spec->log_level : JH_LOG_DEBUG;
 }
 
-static bool wanted(const struct log_ctx *lc, int level)
+/* Passes the global level and the job's own (`job_level`). */
+static bool wanted(int job_level, int level)
 {
-    return log_enabled(level) && level >= lc->level;
+    return log_enabled(level) && level >= job_level;
 }
 
 static void on_skipped(void *arg, struct job *job, const struct outcome_skip *skip)
 {
-    struct log_ctx lc = {.job = job->spec->id, .plugin = job->spec->plugin,
-                         .level = job->spec->log_level};
-    char scheduled[RFC3339_BUFLEN] = "";
+    const struct log_run lr = {.job = job->spec->id, .plugin = job->spec->plugin,
+                               .level = job->spec->log_level};
 
     (void)arg;
-    if (!wanted(&lc, JH_LOG_WARN))
+    if (!wanted(lr.level, JH_LOG_WARN))
         return;
-    if (skip->scheduled_wall_ns > 0)
-        rfc3339_format(skip->scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
-    jlog_ctx(&lc, JH_LOG_WARN, "job_skipped", "reason=%s scheduled=%s count=%llu",
-             skip_reason_name(skip->reason), scheduled, (unsigned long long)skip->count);
-}
-
-static void on_concurrency(void *arg, struct job *job, enum concurrency_action a,
-                           int64_t scheduled_wall_ns)
-{
-    struct log_ctx lc = {.job = job->spec->id, .plugin = job->spec->plugin,
-                         .level = job->spec->log_level};
-    char scheduled[RFC3339_BUFLEN] = "";
-
-    (void)arg;
-    if (!wanted(&lc, JH_LOG_INFO))
-        return;
-    if (scheduled_wall_ns > 0)
-        rfc3339_format(scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
-    jlog_ctx(&lc, JH_LOG_INFO, a == CONCURRENCY_REPLACED ? "job_replaced" : "job_queued",
-             "scheduled=%s concurrency=%s", scheduled, concurrency_name(job->spec->concurrency));
+    const struct log_field f[] = {
+        {"reason", LOG_STR, {.s = skip_reason_name(skip->reason)}},
+        {"scheduled", LOG_TIME, {.i = skip->scheduled_wall_ns > 0 ? skip->scheduled_wall_ns : 0}},
+        {"count", LOG_UINT, {.u = skip->count}},
+    };
+    jlog_fields(&lr, JH_LOG_WARN, "job_skipped", 0, f, 3);
 }
 
 static void on_started(void *arg, const struct run *run)
 {
-    struct log_ctx lc;
-    char scheduled[RFC3339_BUFLEN] = "";
+    struct log_run lr;
 
     (void)arg;
-    run_log_ctx(run, &lc);
-    if (!wanted(&lc, JH_LOG_INFO))
+    run_log(run, &lr);
+    if (!wanted(lr.level, JH_LOG_INFO))
         return;
-    if (run->scheduled_wall_ns)
-        rfc3339_format(run->scheduled_wall_ns, NULL, true, scheduled, sizeof(scheduled));
-    if (run->parent_run_id) {
-        char parent[RUN_ID_LEN];
+    char parent[RUN_ID_LEN] = "";
+    if (run->parent_run_id)
         run_id_format(run->parent_run_id, parent);
-        jlog_ctx(&lc, JH_LOG_INFO, "job_started",
-                 "trigger=%s attempt=%u scheduled=%s plugin_version=%s dry_run=%s "
-                 "parent_run_id=%s",
-                 run_trigger_name(run->trigger), run->attempt, scheduled,
-                 run->job->plugin->version, run->dry_run ? "true" : "false", parent);
+    const struct log_field f[] = {
+        {"trigger", LOG_STR, {.s = run_trigger_name(run->trigger)}},
+        {"attempt", LOG_UINT, {.u = run->attempt}},
+        {"scheduled", LOG_TIME, {.i = run->scheduled_wall_ns}},
+        {"plugin_version", LOG_COPY, {.s = run->job->plugin->version}},
+        {"dry_run", LOG_BOOL, {.i = run->dry_run}},
+        {"parent_run_id", LOG_COPY, {.s = parent}}, /* trigger after only */
+    };
+    jlog_fields(&lr, JH_LOG_INFO, "job_started", run->start_wall_ns, f, parent[0] ? 6 : 5);
+}
+
+/* A firing queued, or replacing the runs in progress (concurrency). */
+static void on_concurrency(void *arg, struct job *job, enum concurrency_action a,
+                           int64_t scheduled_wall_ns)
+{
+    const struct log_run lr = {.job = job->spec->id, .plugin = job->spec->plugin,
+                               .level = job->spec->log_level};
+
+    (void)arg;
+    if (!wanted(lr.level, JH_LOG_INFO))
         return;
+    const struct log_field f[] = {
+        {"scheduled", LOG_TIME, {.i = scheduled_wall_ns > 0 ? scheduled_wall_ns : 0}},
+        {"concurrency", LOG_STR, {.s = concurrency_name(job->spec->concurrency)}},
+    };
+    jlog_fields(&lr, JH_LOG_INFO, a == CONCURRENCY_REPLACED ? "job_replaced" : "job_queued", 0,
+                f, 2);
+}
+
+/* A plugin's record under `lc` (run_id, when not 0, standing for its text):
+ * src=plugin, the typed pairs copied as they are (numbers stay numbers
+ * until the writer writes them as record_value_text does), then
+ * truncated=true when the plugin gave too many. */
+static void plugin_record(const struct log_ctx *lc, uint64_t run_id,
+                          const struct outcome_record *rec)
+{
+    struct log_field f[RECORD_MAX_PAIRS + 2];
+    size_t n = 0;
+
+    if (!wanted(lc->level, rec->level))
+        return;
+    f[n++] = (struct log_field){"src", LOG_STR, {.s = "plugin"}};
+    for (size_t i = 0; i < rec->n_pairs && i < RECORD_MAX_PAIRS; i++) {
+        const struct record_pair *p = &rec->pairs[i];
+        struct log_field *o = &f[n++];
+        o->key = p->key;
+        switch (p->type) {
+        case RECORD_INT:
+            o->type = LOG_INT;
+            o->v.i = p->v.i;
+            break;
+        case RECORD_UINT:
+            o->type = LOG_UINT;
+            o->v.u = p->v.u;
+            break;
+        case RECORD_F64:
+            o->type = LOG_F64;
+            o->v.f = p->v.f;
+            break;
+        case RECORD_BOOL:
+            o->type = LOG_BOOL;
+            o->v.i = p->v.b;
+            break;
+        case RECORD_DUR:
+            o->type = LOG_DUR;
+            o->v.i = p->v.ns;
+            break;
+        default:
+            o->type = LOG_COPY;
+            o->v.s = p->type == RECORD_STR ? p->v.s : "";
+            break;
+        }
     }
-    jlog_ctx(&lc, JH_LOG_INFO, "job_started",
-             "trigger=%s attempt=%u scheduled=%s plugin_version=%s dry_run=%s",
-             run_trigger_name(run->trigger), run->attempt, scheduled, run->job->plugin->version,
-             run->dry_run ? "true" : "false");
+    if (rec->truncated)
+        f[n++] = (struct log_field){"truncated", LOG_STR, {.s = "true"}};
+    jlog_record(lc, run_id, rec->level, rec->event, f, n);
 }
 
 void outcome_log_plugin_record(const struct log_ctx *lc, const struct outcome_record *rec)
 {
-    const char *kv[2 * (RECORD_MAX_PAIRS + 2)];
-    char num[RECORD_MAX_PAIRS][RECORD_TEXT_MAX];
-    size_t n = 0;
-
-    if (!wanted(lc, rec->level))
-        return;
-    kv[n++] = "src";
-    kv[n++] = "plugin";
-    for (size_t i = 0; i < rec->n_pairs && i < RECORD_MAX_PAIRS; i++) {
-        kv[n++] = rec->pairs[i].key;
-        kv[n++] = record_value_text(&rec->pairs[i], num[i]);
-    }
-    if (rec->truncated) {
-        kv[n++] = "truncated";
-        kv[n++] = "true";
-    }
-    jlog_pairs(lc, rec->level, rec->event, kv, n / 2);
+    plugin_record(lc, 0, rec);
 }
 
 static void on_record(void *arg, const struct run *run, const struct outcome_record *rec)
 {
+    struct log_run lr;
     struct log_ctx lc;
 
     (void)arg;
-    run_log_ctx(run, &lc);
-    outcome_log_plugin_record(&lc, rec);
+    run_log(run, &lr);
+    lc = (struct log_ctx){.job = lr.job, .plugin = lr.plugin, .level = lr.level};
+    plugin_record(&lc, lr.run_id, rec);
 }
 
 static void on_finished(void *arg, const struct run *run)
 {
-    struct log_ctx lc;
-    double ms = (double)run->duration_ns / 1e6;
+    struct log_run lr;
+    const struct log_field f[] = {
+        {"result", LOG_STR, {.s = run_result_name(run->result)}},
+        {"duration_ms", LOG_MS, {.i = run->duration_ns}},
+        {"error", LOG_COPY, {.s = run->error}},
+    };
+    int64_t end = run->start_wall_ns + run->duration_ns;
 
     (void)arg;
-    run_log_ctx(run, &lc);
+    run_log(run, &lr);
     if (run->result == RUN_SUCCESS || run->result == RUN_DRY_RUN ||
         run->result == RUN_CANCELLED) {
-        if (!wanted(&lc, JH_LOG_INFO))
-            return;
-        if (run->error[0])
-            jlog_ctx(&lc, JH_LOG_INFO, "job_finished", "result=%s duration_ms=%.3f error=%s",
-                     run_result_name(run->result), ms, run->error);
-        else
-            jlog_ctx(&lc, JH_LOG_INFO, "job_finished", "result=%s duration_ms=%.3f",
-                     run_result_name(run->result), ms);
-    } else if (wanted(&lc, JH_LOG_WARN)) {
+        if (wanted(lr.level, JH_LOG_INFO))
+            jlog_fields(&lr, JH_LOG_INFO, "job_finished", end, f, run->error[0] ? 3 : 2);
+    } else if (wanted(lr.level, JH_LOG_WARN)) {
         /* a stuck run is finished for the schedule, not for its plugin */
-        jlog_ctx(&lc, JH_LOG_WARN, run->stuck ? "job_stuck" : "job_finished",
-                 "result=%s duration_ms=%.3f error=%s", run_result_name(run->result), ms,
-                 run->error);
+        jlog_fields(&lr, JH_LOG_WARN, run->stuck ? "job_stuck" : "job_finished", end, f, 3);
     }
 }
 

@@ -35,8 +35,9 @@ struct reloader {
     struct runtime *rt;
     struct scheduler *sched;
     struct reload_hooks hooks;
-    pthread_mutex_t live_lock; /* guards live */
+    pthread_mutex_t live_lock; /* guards live and last */
     struct generation *live;   /* one reference */
+    struct reload_last last;   /* the last reload's outcome; summary owned */
     bool stopping;             /* main thread */
 };
 
@@ -60,6 +61,7 @@ void reloader_free(struct reloader *r)
     if (!r)
         return;
     generation_unref(r->live);
+    free(r->last.summary);
     pthread_mutex_destroy(&r->live_lock);
     free(r->manifest_path);
     free(r);
@@ -152,6 +154,72 @@ static void refused(struct buf *summary, const struct errors *errs)
     put_json(summary, json_pack("{s:s, s:o}", "status", "refused", "errors", list));
 }
 
+/* "a,b,c" of a JSON array of strings, into out (cut at what a record
+ * value holds anyway). */
+static void join_names(json_t *list, struct buf *out)
+{
+    size_t i;
+    json_t *v;
+
+    buf_reset(out);
+    json_array_foreach(list, i, v)
+    {
+        if (out->len > 2048)
+            break;
+        buf_printf(out, "%s%s", i ? "," : "", json_string_value(v));
+    }
+    if (!out->data)
+        buf_puts(out, "");
+}
+
+/* reload_applied, with what changed as fields of its own: counts, and the
+ * ids that were added, changed or removed (the unchanged ones only
+ * counted), so a log reader greps `added=` instead of unescaping JSON. */
+static void log_applied(const char *source, const struct generation *g, json_t *doc, double ms)
+{
+    json_t *jobs = json_object_get(doc, "jobs"), *plugins = json_object_get(doc, "plugins");
+    json_t *counts = json_object_get(doc, "job_counts"); /* the lists stop at SUMMARY_IDS */
+    struct buf added = {0}, changed = {0}, removed = {0}, loaded = {0}, unloaded = {0};
+
+    join_names(json_object_get(jobs, "added"), &added);
+    join_names(json_object_get(jobs, "changed"), &changed);
+    join_names(json_object_get(jobs, "removed"), &removed);
+    join_names(json_object_get(plugins, "loaded"), &loaded);
+    join_names(json_object_get(plugins, "unloaded"), &unloaded);
+    jlog(JH_LOG_INFO, "reload_applied",
+         "source=%s jobs=%zu plugins=%zu jobs_added=%zu jobs_changed=%zu jobs_removed=%zu "
+         "jobs_unchanged=%zu plugins_loaded=%zu plugins_unloaded=%zu plugins_kept=%zu "
+         "added=%s changed=%s removed=%s loaded=%s unloaded=%s duration_ms=%.3f",
+         source, g->n_jobs, g->n_plugins,
+         (size_t)json_integer_value(json_object_get(counts, "added")),
+         (size_t)json_integer_value(json_object_get(counts, "changed")),
+         (size_t)json_integer_value(json_object_get(counts, "removed")),
+         (size_t)json_integer_value(json_object_get(counts, "unchanged")),
+         json_array_size(json_object_get(plugins, "loaded")),
+         json_array_size(json_object_get(plugins, "unloaded")),
+         json_array_size(json_object_get(plugins, "kept")), added.data, changed.data,
+         removed.data, loaded.data, unloaded.data, ms);
+    buf_free(&added);
+    buf_free(&changed);
+    buf_free(&removed);
+    buf_free(&loaded);
+    buf_free(&unloaded);
+}
+
+/* The manifest's warnings as a JSON list, each one logged (once). */
+static json_t *warnings_json(const struct errors *w)
+{
+    json_t *list = json_array();
+    for (const char *line = w->text.data; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        json_array_append_new(list, json_stringn(line, len));
+        jlog(JH_LOG_WARN, "config_warning", "during=reload warning=%.*s", (int)len, line);
+        line = nl ? nl + 1 : NULL;
+    }
+    return list;
+}
+
 /* Plugins of `old` that `g` does not keep: their runs in flight may finish,
  * but only within host.drain_timeout; then they see cancellation. */
 static void retire_plugins(const struct generation *old, const struct generation *g)
@@ -170,6 +238,31 @@ static void retire_plugins(const struct generation *old, const struct generation
         hostapi_wake_sleepers();
 }
 
+/* The last reload becomes what reloader_last tells, and the daemon hears
+ * of it (the live events). */
+static void finish(struct reloader *r, const char *source, int rc, const struct buf *summary)
+{
+    char *copy = xstrndup(summary->data ? summary->data : "", summary->len);
+
+    pthread_mutex_lock(&r->live_lock);
+    free(r->last.summary);
+    r->last.summary = copy;
+    r->last.wall_ns = wall_ns();
+    r->last.ok = rc == 0;
+    snprintf(r->last.source, sizeof(r->last.source), "%s", source);
+    pthread_mutex_unlock(&r->live_lock);
+    if (r->hooks.done)
+        r->hooks.done(r->hooks.arg, rc, summary);
+}
+
+void reloader_last(struct reloader *r, struct reload_last *out)
+{
+    pthread_mutex_lock(&r->live_lock);
+    *out = r->last;
+    out->summary = r->last.summary ? xstrdup(r->last.summary) : NULL;
+    pthread_mutex_unlock(&r->live_lock);
+}
+
 int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
                     struct errors *errs)
 {
@@ -182,7 +275,17 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
 
     MAIN_THREAD_ONLY();
     jlog(JH_LOG_INFO, "reload_started", "source=%s manifest=%s", source, r->manifest_path);
-    rc = manifest_reload(r->manifest_path, r->live ? r->live->manifest : NULL, &m, errs);
+    rc = manifest_load_flags(r->manifest_path, r->live ? r->live->manifest : NULL,
+                             MANIFEST_KEEP_ON_ERROR, &m, errs);
+    if (rc < 0 && m) {
+        /* refused already: say what else is wrong, short of running
+         * plugin code (a missing or unsafe plugin file), in order */
+        manifest_keep_complete(m);
+        generation_probe_plugins(m, errs);
+        manifest_sort_errors(m, errs);
+        manifest_free(m);
+        m = NULL;
+    }
     if (rc == 0)
         rc = generation_build(r->rt, m, r->live, &g, errs);
     if (rc == 0 && r->hooks.prepare && (rc = r->hooks.prepare(r->hooks.arg, r->live, g, errs)) < 0) {
@@ -195,6 +298,7 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
              errs->count, r->manifest_path);
         if (r->rt->metrics)
             metrics_reload(r->rt->metrics, false, wall_ns());
+        finish(r, source, -EINVAL, summary);
         return -EINVAL;
     }
     /* The one step: from here on the new table is the live one. */
@@ -216,13 +320,13 @@ int reloader_reload(struct reloader *r, const char *source, struct buf *summary,
     generation_unref(old);
     ms = (double)(mono_ns() - t0) / 1e6;
     json_object_set_new(doc, "duration_ms", json_real(ms));
+    json_object_set_new(doc, "warnings", warnings_json(&g->manifest->warnings));
+    log_applied(source, g, doc, ms);
     put_json(summary, doc);
     /* Parsing and building leave megabytes of freed heap at scale: give
      * them back rather than keep the peak of every reload resident. */
     malloc_trim(0);
-    jlog(JH_LOG_INFO, "reload_applied", "source=%s jobs=%zu plugins=%zu duration_ms=%.3f summary=%.*s",
-         source, g->n_jobs, g->n_plugins, ms, (int)(summary->len ? summary->len - 1 : 0),
-         summary->data ? summary->data : "");
+    finish(r, source, 0, summary);
     return 0;
 }
 

@@ -33,8 +33,23 @@ struct reload_hooks {
     int (*prepare)(void *arg, const struct generation *live, struct generation *next,
                    struct errors *errs);
     void (*applied)(void *arg, struct generation *g);
+    /* Every reload, applied or refused, once it is over: rc and the
+     * summary as reloader_reload returns them (borrowed). */
+    void (*done)(void *arg, int rc, const struct buf *summary);
     void *arg;
 };
+
+/* The outcome of the last reload, for the status of the daemon. */
+struct reload_last {
+    int64_t wall_ns;  /* when it ended; 0 = no reload since the start */
+    bool ok;          /* applied */
+    char source[16];  /* "SIGHUP", "http", "watch" */
+    char *summary;    /* the JSON summary (malloc'ed copy: the caller frees it);
+                         NULL when there was none */
+};
+
+/* Copies the last reload's outcome into *out. Any thread. */
+void reloader_last(struct reloader *r, struct reload_last *out);
 
 /* Takes over `initial` (one reference). rt, sched and hooks are borrowed. */
 struct reloader *reloader_new(const char *manifest_path, struct runtime *rt,

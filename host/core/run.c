@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/crash.h"
 #include "core/generation.h"
 #include "core/hostapi.h"
 #include "core/isolate.h"
@@ -170,7 +171,9 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     rc.drain_deadline = &job->plugin->drain_deadline_mono;
 
     outcome_started(run);
+    crash_run_enter(run); /* a fatal signal in the plugin names this run */
     ret = call_plugin(job, &rc, &crashed);
+    crash_run_leave();
     end_mono = mono_ns();
 
     if (opts->dry_run && !crashed)

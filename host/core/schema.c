@@ -49,32 +49,60 @@ static void one_line(struct buf *out, const char *s)
     }
 }
 
-void schema_error(struct schema *s, int line, int col, const char *path, const char *fmt, ...)
+/* One message, one line: "FILE:LINE:COL: [kind: ]path: text". */
+static char *format_message(const struct schema *s, int line, int col, const char *kind,
+                            const char *path, const char *fmt, va_list ap)
 {
     struct buf raw = {0}, msg = {0};
+
+    buf_printf(&raw, "%s:%d:%d: %s", s->file, line, col, kind ? kind : "");
+    if (path && *path)
+        buf_printf(&raw, "%s: ", path);
+    buf_vprintf(&raw, fmt, ap);
+    one_line(&msg, raw.data); /* keys in the path are the user's too */
+    buf_free(&raw);
+    return msg.data;
+}
+
+static void keep(struct schema_error **list, size_t *n, size_t *cap, const struct schema *s,
+                 int line, int col, char *msg)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        *list = xrealloc(*list, *cap * sizeof(**list));
+    }
+    (*list)[*n] = (struct schema_error){
+        .file_seq = s->file_seq, .line = line, .col = col, .seq = *n, .msg = msg};
+    (*n)++;
+}
+
+void schema_error(struct schema *s, int line, int col, const char *path, const char *fmt, ...)
+{
     va_list ap;
+    char *msg;
 
     s->failed = true;
     if (s->n_errors >= SCHEMA_KEEP_ERRORS) {
         s->dropped++;
         return;
     }
-    if (path && *path)
-        buf_printf(&raw, "%s:%d:%d: %s: ", s->file, line, col, path);
-    else
-        buf_printf(&raw, "%s:%d:%d: ", s->file, line, col);
     va_start(ap, fmt);
-    buf_vprintf(&raw, fmt, ap);
+    msg = format_message(s, line, col, NULL, path, fmt, ap);
     va_end(ap);
-    one_line(&msg, raw.data); /* keys in the path are the user's too */
-    buf_free(&raw);
-    if (s->n_errors == s->cap_errors) {
-        s->cap_errors = s->cap_errors ? 2 * s->cap_errors : 8;
-        s->errors = xrealloc(s->errors, s->cap_errors * sizeof(*s->errors));
-    }
-    s->errors[s->n_errors] = (struct schema_error){
-        .file_seq = s->file_seq, .line = line, .col = col, .seq = s->n_errors, .msg = msg.data};
-    s->n_errors++;
+    keep(&s->errors, &s->n_errors, &s->cap_errors, s, line, col, msg);
+}
+
+void schema_warning(struct schema *s, int line, int col, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    if (s->n_warnings >= SCHEMA_KEEP_ERRORS)
+        return;
+    va_start(ap, fmt);
+    msg = format_message(s, line, col, "warning: ", path, fmt, ap);
+    va_end(ap);
+    keep(&s->warnings, &s->n_warnings, &s->cap_warnings, s, line, col, msg);
 }
 
 static int error_cmp(const void *a, const void *b)
@@ -145,6 +173,20 @@ void schema_flush(struct schema *s, struct errors *errs, const char *main)
     free(s->errors);
     s->errors = NULL;
     s->n_errors = s->cap_errors = s->dropped = 0;
+}
+
+void schema_flush_warnings(struct schema *s, struct errors *warnings)
+{
+    if (s->n_warnings)
+        qsort(s->warnings, s->n_warnings, sizeof(*s->warnings), error_cmp);
+    for (size_t i = 0; i < s->n_warnings; i++) {
+        if (i < SCHEMA_MAX_ERRORS)
+            errors_add(warnings, "%s", s->warnings[i].msg);
+        free(s->warnings[i].msg);
+    }
+    free(s->warnings);
+    s->warnings = NULL;
+    s->n_warnings = s->cap_warnings = 0;
 }
 
 /* ---- key paths --------------------------------------------------------------- */

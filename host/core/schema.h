@@ -42,11 +42,20 @@ struct schema {
     struct schema_error *errors;
     size_t n_errors, cap_errors;
     size_t dropped;        /* messages past the collection bound, only counted */
+    struct schema_error *warnings;
+    size_t n_warnings, cap_warnings;
 };
 
 /* Reports a problem at line:col of the current file, under key path `path`
  * (NULL or "" for none). Sets s->failed. */
 void schema_error(struct schema *s, int line, int col, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Reports something that is valid but most likely not what the user
+ * meant (a cron expression that never fires), as schema_error does but
+ * without setting s->failed; the message reads
+ * "FILE:LINE:COL: warning: key.path: what". */
+void schema_warning(struct schema *s, int line, int col, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 /* Takes back the messages collected since s->n_errors was `since`: the
@@ -65,6 +74,9 @@ void schema_discard(struct schema *s);
  * SCHEMA_MAX_ERRORS of them, and when there were more a last line
  * "NAME: too many errors, stopping" (NAME: `main`, the manifest). */
 void schema_flush(struct schema *s, struct errors *errs, const char *main);
+
+/* The same for the warnings, into `warnings`. */
+void schema_flush_warnings(struct schema *s, struct errors *warnings);
 
 /* Key paths for messages: "host.log.file.path", "jobs[2].trigger.cron". */
 void schema_child_path(char *out, size_t len, const char *parent, const char *key);

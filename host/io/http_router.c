@@ -436,17 +436,15 @@ static const char *bearer_credentials(const char *auth, size_t *len)
     return p;
 }
 
-bool http_check_gate(const struct http_router *r, const struct http_request *req,
-                     struct http_response *resp)
+/* The token and read-only part of the gate, for a request whose route
+ * takes its method: true when it answered (403, 401). */
+static bool check_auth(const struct http_router *r, const struct http_request *req,
+                       struct http_response *resp)
 {
     const char *method = req->method ? req->method : "";
     const char *cred;
     size_t len = 0;
 
-    if (!method_known(method)) {
-        set_error(resp, 501, "501 method not implemented\n");
-        return true;
-    }
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
         return false;
     if (r->read_only) {
@@ -621,23 +619,21 @@ static void compress(struct http_response *resp)
     (void)http_response_header(resp, "Content-Encoding", "gzip"); /* a valid header */
 }
 
-void http_route(const struct http_router *r, const struct http_request *req,
-                struct http_response *resp)
+/* The route for req (the most specific one with the path and the method),
+ * with routed->param set; or NULL with the answer in resp: 404 when no
+ * route has the path, 405 with Allow when none of those takes the method. */
+static const struct route *lookup(const struct http_router *r, const struct http_request *req,
+                                  struct http_request *routed, struct http_response *resp)
 {
     const struct route *best = NULL;
     size_t best_score = 0;
     bool path_known = false;
-
-    http_response_init(resp);
     const char *path = req->path ? req->path : "";
     const char *method = req->method ? req->method : "";
     size_t path_len = strlen(path);
-    struct http_request routed = *req; /* what the handler sees: param set */
 
-    routed.param = NULL;
-    routed.param_len = 0;
-    if (http_check_gate(r, req, resp))
-        return;
+    routed->param = NULL;
+    routed->param_len = 0;
     for (size_t i = 0; i < r->n; i++) {
         const char *param = NULL;
         size_t param_len = 0;
@@ -648,13 +644,13 @@ void http_route(const struct http_router *r, const struct http_request *req,
         if (score > best_score && method_ok(&r->routes[i], method)) {
             best = &r->routes[i];
             best_score = score;
-            routed.param = param;
-            routed.param_len = param_len;
+            routed->param = param;
+            routed->param_len = param_len;
         }
     }
     if (!path_known) {
         set_error(resp, 404, "404 page not found\n");
-        return;
+        return NULL;
     }
     if (!best) {
         struct buf allow = {0};
@@ -670,9 +666,45 @@ void http_route(const struct http_router *r, const struct http_request *req,
         set_error(resp, 405, "405 method not allowed\n");
         http_response_header(resp, "Allow", allow.data);
         buf_free(&allow);
-        return;
     }
+    return best;
+}
 
+/* 501, then 404 / 405, then 403 / 401: which methods a path takes is no
+ * secret (a GET learns as much), so a wrong method is a 405 with Allow
+ * whether or not the request carries the token. */
+static const struct route *gate(const struct http_router *r, const struct http_request *req,
+                                struct http_request *routed, struct http_response *resp)
+{
+    const struct route *best;
+
+    if (!method_known(req->method ? req->method : "")) {
+        set_error(resp, 501, "501 method not implemented\n");
+        return NULL;
+    }
+    best = lookup(r, req, routed, resp);
+    if (best && check_auth(r, req, resp))
+        return NULL;
+    return best;
+}
+
+bool http_check_gate(const struct http_router *r, const struct http_request *req,
+                     struct http_response *resp)
+{
+    struct http_request routed = *req;
+    return gate(r, req, &routed, resp) == NULL;
+}
+
+void http_route(const struct http_router *r, const struct http_request *req,
+                struct http_response *resp)
+{
+    const struct route *best;
+    struct http_request routed = *req; /* what the handler sees: param set */
+
+    http_response_init(resp);
+    best = gate(r, req, &routed, resp);
+    if (!best)
+        return;
     resp->gzip = (best->flags & HTTP_ROUTE_GZIP) &&
                  http_accepts_gzip(http_request_header(req, "Accept-Encoding"));
     best->fn(best->arg, &routed, resp);

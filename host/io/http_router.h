@@ -152,12 +152,14 @@ void http_router_free(struct http_router *r); /* NULL: no-op */
 
 /* Answers `req` into `resp` (which it initialises; the caller frees it with
  * http_response_free). First the gate: 501 for a method that is not one of
- * GET HEAD POST PUT DELETE PATCH OPTIONS TRACE CONNECT; then, when the
- * router has a token and the method is not GET or HEAD, 401 with
+ * GET HEAD POST PUT DELETE PATCH OPTIONS TRACE CONNECT; then routing as
+ * described at the top: 404, or 405 + Allow (whether or not the request
+ * carries a token: which methods a path takes is no secret); then, for a
+ * route taking the method when it is not GET or HEAD, 403 on a read-only
+ * router, or, when the router has a token, 401 with
  * "WWW-Authenticate: Bearer realm=\"jobhost\"" unless the request carries
- * "Authorization: Bearer <token>" (scheme case-insensitive). Then routing
- * as described at the top: the handler (with req->param set for a
- * pattern), 404, or 405 + Allow. HEAD is served by GET routes with the
+ * "Authorization: Bearer <token>" (scheme case-insensitive). Then the
+ * handler (with req->param set for a pattern). HEAD is served by GET routes with the
  * body GET would send (the server transmits only the headers and never
  * pulls a stream). For HTTP_ROUTE_GZIP routes "Vary: Accept-Encoding" is
  * always set and, when Accept-Encoding allows gzip, a 200's body is
@@ -167,9 +169,9 @@ void http_router_free(struct http_router *r); /* NULL: no-op */
 void http_route(const struct http_router *r, const struct http_request *req,
                 struct http_response *resp);
 
-/* Only the gate of http_route (501 / 401), for a server that checks a
- * request as soon as its headers are in, before reading its body. True
- * when it answered `resp` (which the caller initialised). */
+/* Only the gate of http_route (501, 404 / 405, 403 / 401), for a server
+ * that checks a request as soon as its headers are in, before reading its
+ * body. True when it answered `resp` (which the caller initialised). */
 bool http_check_gate(const struct http_router *r, const struct http_request *req,
                      struct http_response *resp);
 

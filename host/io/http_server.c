@@ -88,6 +88,7 @@
 #define LOG_BURST 20 /* libmicrohttpd messages per second, then a count */
 #define STOP_GRACE_MS 1000 /* http_stop waits this long for the 503s to deferred requests */
 #define STOPPING_TEXT "503 the server is shutting down\n"
+#define FEED_SNDBUF (64 * 1024) /* socket send buffer of a stream that waits */
 
 struct conn_req;
 
@@ -582,6 +583,13 @@ static enum MHD_Result send_response(struct http_server *s, struct MHD_Connectio
         p->conn = c;
         pthread_mutex_init(&p->wlock, NULL);
         if (p->stream.bind_wake) {
+            /* A live feed: the kernel's autotuned send buffer (megabytes)
+             * would hold what the stream's own bound is there to drop. */
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+            int size = FEED_SNDBUF;
+            if (ci)
+                (void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
             p->waits = true;
             pthread_mutex_lock(&s->lock);
             p->cut = s->stopping;

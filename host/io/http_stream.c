@@ -150,7 +150,11 @@ static void gzip_stream_free(void *state)
 
 int http_stream_gzip(struct http_stream *s)
 {
-    struct gzip_stream *g = xcalloc(1, sizeof *g);
+    struct gzip_stream *g;
+
+    if (s->bind_wake)
+        return -EINVAL; /* a live feed: a piece held back by deflate would wait with it */
+    g = xcalloc(1, sizeof *g);
 
     if (gzip_init(&g->zs) < 0) {
         free(g);

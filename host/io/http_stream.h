@@ -15,6 +15,7 @@
 #ifndef JH_HTTP_STREAM_H
 #define JH_HTTP_STREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/util.h"
@@ -51,6 +52,11 @@ struct http_stream {
 /* `next`: nothing now, come back after the wake (see bind_wake). */
 #define HTTP_STREAM_WAIT 2
 
+/* A stream that waits (bind_wake) is never gzipped (http_stream_gzip
+ * refuses it), and the server keeps its socket's send buffer small
+ * (64 KiB): what a client that stops reading holds is then the stream's
+ * own bound, not the kernel's autotuned megabytes. */
+
 /* Piece size for bodies the HTTP layer cuts itself. */
 #define HTTP_STREAM_PIECE (64 * 1024)
 
@@ -58,7 +64,8 @@ struct http_stream {
  * time (0: HTTP_STREAM_PIECE). Takes the buffer: *body is emptied. */
 void http_stream_from_buf(struct http_stream *out, struct buf *body, size_t piece);
 
-/* Replaces *s by a stream of the gzip (RFC 1952) of what *s gives,
+/* Replaces *s by a stream of the gzip (RFC 1952) of what *s gives
+ * (-EINVAL, *s unchanged, for a stream that waits),
  * deflating each piece as it comes (fastest level: a text exposition
  * shrinks ~10x at level 1 already, and the polling thread should not spend
  * long on it). The gzip stream owns the old one and frees it. The cost
@@ -72,7 +79,7 @@ int http_gzip(const char *in, size_t len, struct buf *out);
 
 /* Runs *s to its end, appending everything to `out`, then frees it (as
  * http_stream_free). Returns 0 or the stream's error. For tests, fuzzers
- * and small bodies. */
+ * and small bodies; not for a stream that waits. */
 int http_stream_drain(struct http_stream *s, struct buf *out);
 
 /* Runs s->free (once) and clears *s. A cleared stream (next NULL) is a

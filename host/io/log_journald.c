@@ -135,6 +135,7 @@ static struct log_sink *journald_sink_open(const struct log_config *cfg, int *er
 
 const struct log_sink_ops log_journald_sink = {
     .name = "journald",
+    .write_io = true,
     .open = journald_sink_open,
 #ifdef HAVE_SYSTEMD
     .start = journald_start,

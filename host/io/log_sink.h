@@ -31,6 +31,8 @@ struct log_sink {
 
 struct log_sink_ops {
     const char *name; /* as log_dropped() knows it: "file", "syslog", ... */
+    bool write_io;    /* `write` does I/O itself (syslog(3), journald): the
+                         writer counts that time as time in a sink */
 
     /* Main thread (log_setup): a new instance for `cfg`, or NULL when cfg
      * does not ask for this kind. A sink asked for but not usable yet is
@@ -58,9 +60,15 @@ struct log_sink_ops {
      * at once. NULL: this kind never takes them (the file). */
     void (*emit)(struct log_sink *s, const struct log_line *l);
 
-    /* Writer: the end of a run of records: write out what `write` kept.
+    /* Writer: the end of a run of records, after their ring space was
+     * given back: write out what `write` kept (and rotate, for the file).
      * May be NULL. */
     void (*flush)(struct log_sink *s);
+
+    /* Writer: the sink has deferred work (the file deleting a rotated file
+     * a step at a time, in `tick`): the writer keeps ticking until it is
+     * done, records or not. May be NULL. */
+    bool (*pending)(struct log_sink *s);
 
     /* Writer: its set has been replaced; release everything, free `s`. */
     void (*close)(struct log_sink *s);
@@ -79,6 +87,12 @@ extern const struct log_sink_ops log_journald_sink;
  * log_record_end) to every sink of the set in use that takes such records
  * (`emit`); to stderr when none does, so that it is never lost. */
 void log_writer_emit(const struct log_record *r, int level, const char *event);
+
+/* Writer: the same from sink `from` about itself, to every other sink of
+ * the set, the file among them (a syslog that cannot be reached is said in
+ * the file being tailed); to stderr when there is no other. */
+void log_writer_emit_others(const struct log_sink *from, const struct log_record *r, int level,
+                            const char *event);
 
 /* The syslog ident and facility of `cfg` as syslog and journald use them:
  * "jobhost" when unset, LOG_DAEMON for 0 (LOG_KERN, which a process cannot

@@ -5,28 +5,34 @@
  * waits on a disk.
  *
  * DESIGN. Every thread that logs (main, dispatcher, workers, plugins through
- * hostapi) is a producer: it checks the level, builds the whole record in
- * its own thread-local builder (core/log_record.c: no lock held, no malloc
- * once warm), then holds the queue's lock just long enough to copy the
- * record into a byte ring (core/log_queue.c). One writer thread, started by
- * the first log_setup, is the only consumer: it takes a run of records from
- * the ring, hands each to every sink (the file and stderr sinks keep their
- * lines in one buffer each; syslog(3) and sd_journal_sendv go out per
- * record), gives the ring space back (waking producers that wait for room),
- * then flushes the sinks (one write(2) each) and wakes log_flush and
- * log_setup waiters.
+ * hostapi) is a producer with a ring of its own (core/log_queue.c): it
+ * checks the level, then either captures the record as fields
+ * (core/log_capture.c: the run path's records and every plugin record) or
+ * builds the whole line in its thread-local builder (jlog, jlog_ctx:
+ * core/log_record.c), writes the entry at its ring's head and publishes it
+ * with one release store: no lock, nothing shared with the other
+ * producers. One writer thread, started by the first log_setup, is the
+ * only consumer: it takes what every ring holds, in time order, formats
+ * each captured record (logfmt, journald's fields and the syslog line all
+ * come from that one formatting), hands each record to every sink (the
+ * file and stderr sinks keep their lines in one buffer each; syslog(3)
+ * and sd_journal_sendv go out per record), gives the ring space back
+ * (waking producers that wait for room), then flushes the sinks (one
+ * write(2) each; a file rotation happens there, after the space is back)
+ * and wakes log_flush and log_setup waiters.
  *
  * Who wakes the writer: waking a sleeping thread costs its waker several
  * microseconds (a futex wake and an IPI; ~8 us on a small VM), more than a
- * whole record. So, as glog does, a producer does not wake the writer for an
- * ordinary record: while records flow the writer wakes by itself every
- * 100 ms and takes what has come. A producer signals it only when the
- * record is a warning or an error, when the queue is a quarter full, or when
- * the writer has gone to sleep for good (no record for a second: an idle
- * host has an idle writer, with no timer). log_flush, log_setup,
- * log_reopen and log_shutdown always wake it. So a debug/info record reaches
- * the sinks within about 100 ms; a warning or error at once. The rules are
- * kept in core/log_queue.c, beside the lock they run under.
+ * whole run's records, so a producer never does it for a record. While
+ * records flow the writer wakes by itself every LOG_TICK_NS (10 ms) and
+ * takes what has come, warnings and errors included. A producer signals it
+ * only when its ring is a quarter full (the writer does not sleep at all
+ * while a ring is an eighth full), or when the writer has gone to sleep for
+ * good (no record for LOG_DEEP_AFTER_NS, 5 s: an idle host has an idle
+ * writer, with no timer; the first record after such a silence pays for
+ * the wake-up). log_flush, log_setup, log_reopen and log_shutdown always
+ * wake it. So a record reaches the sinks within about 10 ms. The rules are
+ * kept in core/log_queue.c, beside the state they read.
  *
  * The writer alone owns the sinks: rotation, reopening (log_reopen), the
  * check that the file is still at its path (at most once a second, before a
@@ -47,10 +53,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "core/clock.h"
+#include "core/log_capture.h"
 #include "lib/util.h"
 
-#define CHUNK_BYTES (256u << 10) /* ring bytes the writer takes per round */
+#define CHUNK_BYTES (256u << 10) /* bytes of lines the sinks get between flushes */
+#define RELEASE_BYTES (32u << 10) /* ... and between two gives of ring space back */
+#define RELEASE_NS 100000         /* ... or this long, whichever comes first: a
+                                     producer waiting for room (LOG_QUEUE_WAIT_NS)
+                                     never waits for a whole chunk of syslog(3) */
 
 /* Every kind of sink, in the order each record reaches them (the file
  * first: a warning its rotation raises reaches the other sinks before the
@@ -81,50 +94,152 @@ static pthread_t g_thread;
 
 void log_writer_emit(const struct log_record *r, int level, const char *event)
 {
-    size_t ev_len = strlen(event);
-    struct log_line *l = xmalloc(log_line_size(r->line.len, ev_len, 0, 0));
+    size_t ev_len = strnlen(event, LOG_FIELD_MAX);
+    struct log_line l;
     bool any = false;
 
-    log_line_write(l, r, level, event, ev_len, NULL, 0, NULL, 0);
+    log_line_view(&l, r, level, event, ev_len, NULL, 0, NULL, 0);
     for (size_t i = 0; g_in_use && i < g_in_use->n; i++) {
         struct log_sink *s = g_in_use->sink[i];
         if (s->ops->emit) {
-            s->ops->emit(s, l);
+            s->ops->emit(s, &l);
             any = true;
         }
     }
     if (!any)
-        log_stderr_write(log_line_text(l), l->len);
-    free(l);
+        log_stderr_write(log_line_text(&l), l.len);
+}
+
+void log_writer_emit_others(const struct log_sink *from, const struct log_record *r, int level,
+                            const char *event)
+{
+    size_t ev_len = strnlen(event, LOG_FIELD_MAX);
+    struct log_line l;
+    bool any = false;
+
+    log_line_view(&l, r, level, event, ev_len, NULL, 0, NULL, 0);
+    for (size_t i = 0; g_in_use && i < g_in_use->n; i++) {
+        struct log_sink *s = g_in_use->sink[i];
+        if (s == from)
+            continue;
+        if (s->ops->emit) {
+            s->ops->emit(s, &l);
+        } else {
+            s->ops->write(s, &l);
+            if (s->ops->flush)
+                s->ops->flush(s);
+        }
+        any = true;
+    }
+    if (!any)
+        log_stderr_write(log_line_text(&l), l.len);
 }
 
 static void sinks_flush(struct log_sinks *set)
 {
+    log_queue_sink_enter();
     for (size_t i = 0; set && i < set->n; i++)
         if (set->sink[i]->ops->flush)
             set->sink[i]->ops->flush(set->sink[i]);
+    log_queue_sink_leave();
 }
 
-/* Takes the records of `tk` in rounds of about CHUNK_BYTES: deliver,
- * give the space back, flush the sinks, tell log_flush. */
-static void drain(const struct log_take *tk)
+/* A sink of the set does I/O in `write`. */
+static bool sinks_write_io(const struct log_sinks *set)
+{
+    for (size_t i = 0; set && i < set->n; i++)
+        if (set->sink[i]->ops->write_io)
+            return true;
+    return false;
+}
+
+/* A sink has work of its own to finish (the deletion of a rotated file):
+ * the writer keeps ticking for it. */
+static bool sinks_pending(const struct log_sinks *set)
+{
+    for (size_t i = 0; set && i < set->n; i++)
+        if (set->sink[i]->ops->pending && set->sink[i]->ops->pending(set->sink[i]))
+            return true;
+    return false;
+}
+
+static void sinks_tick(struct log_sinks *set, bool reopen)
+{
+    log_queue_sink_enter();
+    for (size_t i = 0; set && i < set->n; i++)
+        if (set->sink[i]->ops->tick)
+            set->sink[i]->ops->tick(set->sink[i], reopen);
+    log_queue_sink_leave();
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Hands entry `e` to every sink of `set`; returns the line's bytes. With
+ * `io`, the sinks' writes count as time in a sink. */
+static size_t deliver(struct log_sinks *set, const struct log_entry *e, bool io)
+{
+    struct log_line l;
+
+    log_entry_line(e, log_record_get(), &l);
+    if (io)
+        log_queue_sink_enter();
+    for (size_t i = 0; set && i < set->n; i++)
+        set->sink[i]->ops->write(set->sink[i], &l);
+    if (io)
+        log_queue_sink_leave();
+    return l.len;
+}
+
+/* Takes the records of `tk` in rounds of about CHUNK_BYTES of lines:
+ * deliver, give the ring space back, flush the sinks. The space goes back
+ * more often than that: the sinks hold copies of what they were given. */
+static void drain(struct log_take *tk)
 {
     struct log_sinks *set = g_in_use; /* only install() changes it, never meanwhile */
-    uint64_t t = tk->tail, h = tk->head;
+    const struct log_entry *e;
+    uint64_t records = 0;
+    size_t bytes = 0, unreleased = 0;
+    int64_t released = mono_ns();
+    uint64_t cpu0 = thread_cpu_ns();
+    bool io = sinks_write_io(set);
 
-    while (t != h) {
-        uint64_t end = t;
-
-        while (end != h && end - t < CHUNK_BYTES) {
-            const struct log_line *l = log_queue_read(tk, end, &end);
-            for (size_t i = 0; l && i < set->n; i++)
-                set->sink[i]->ops->write(set->sink[i], l);
+    while ((e = log_queue_next(tk))) {
+        size_t n = deliver(set, e, io);
+        bytes += n;
+        unreleased += n;
+        records++;
+        if (bytes >= CHUNK_BYTES) {
+            log_queue_release(tk);
+            sinks_flush(set);
+            bytes = unreleased = 0;
+            released = mono_ns();
+        } else if ((records & 15) == 0 &&
+                   (unreleased >= RELEASE_BYTES || mono_ns() - released >= RELEASE_NS)) {
+            log_queue_release(tk);
+            unreleased = 0;
+            released = mono_ns();
         }
-        log_queue_release(end);
-        sinks_flush(set);
-        log_queue_written(end);
-        t = end;
     }
+    log_queue_release(tk);
+    sinks_flush(set);
+    log_queue_count(records, thread_cpu_ns() - cpu0);
+}
+
+/* The records producers published as the writer ended (see
+ * log_queue_finished): delivered and flushed, no release needed. */
+static void last_round(struct log_take *tk)
+{
+    const struct log_entry *e;
+
+    while ((e = log_queue_next(tk)))
+        (void)deliver(g_in_use, e, false);
+    sinks_flush(g_in_use);
 }
 
 /* Swaps in `ns` (NULL: none) and closes the old sinks. */
@@ -147,32 +262,36 @@ static void install(struct log_sinks *ns)
 
 static void *writer_main(void *arg)
 {
-    struct log_take t;
+    struct log_take t = {0};
     int64_t last_busy = mono_ns(); /* the last round that found records */
 
     (void)arg;
+    pthread_setname_np(pthread_self(), "jh-log"); /* as top -H and perf show it */
+    log_queue_writer_started();
     log_queue_take_first(&t);
     install(t.sinks);
     log_queue_installed(t.gen);
     for (;;) {
         log_queue_take(&t, last_busy);
         /* Before the records: a moved file is noticed before they go to it. */
-        if (g_in_use && (t.tail != t.head || t.reopen))
-            for (size_t i = 0; i < g_in_use->n; i++)
-                if (g_in_use->sink[i]->ops->tick)
-                    g_in_use->sink[i]->ops->tick(g_in_use->sink[i], t.reopen);
-        if (t.tail != t.head) {
+        if (t.n || t.reopen || sinks_pending(g_in_use))
+            sinks_tick(g_in_use, t.reopen);
+        if (t.n) {
             drain(&t);
             last_busy = mono_ns();
+        } else if (sinks_pending(g_in_use)) {
+            last_busy = mono_ns(); /* tick until the sinks are done */
         }
         if (t.sinks) {
             install(t.sinks);
             log_queue_installed(t.gen);
         }
-        if (log_queue_finished(t.stop))
+        log_queue_written(&t);
+        if (log_queue_finished(t.stop, last_round))
             break;
     }
     install(NULL);
+    log_take_free(&t);
     return NULL;
 }
 
@@ -230,7 +349,6 @@ void log_shutdown(void)
     if (!log_queue_stop())
         return;
     pthread_join(g_thread, NULL);
-    log_queue_free();
 }
 
 /* --- drop counters (any thread) ------------------------------------------------ */

@@ -45,6 +45,54 @@ static size_t bare_prefix(const unsigned char *s, size_t len)
     return i;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGH 0x8080808080808080ULL
+
+/* True when each of the 8 bytes of w is bare ASCII: 0x21..0x7e but '"',
+ * '=' and '\'. Byte-wise sums of values below 0x80 never carry into the
+ * next byte, so each test is exact per byte: t + (0x80 - n) has its top
+ * bit set exactly when the byte is >= n, and (t ^ c) + 0x7f exactly when
+ * the byte differs from c. */
+static inline bool word_bare(uint64_t w)
+{
+    uint64_t t = w & ~HIGH;
+
+    return !(w & HIGH) && ((t + 0x5f * ONES) & HIGH) == HIGH && !((t + ONES) & HIGH) &&
+           (((t ^ ('"' * ONES)) + 0x7f * ONES) & ((t ^ ('=' * ONES)) + 0x7f * ONES) &
+            ((t ^ ('\\' * ONES)) + 0x7f * ONES) & HIGH) == HIGH;
+}
+
+bool logfmt_ascii_bare(const char *v, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)v;
+    size_t i = 0;
+
+    uint64_t w;
+
+    if (len < 8) {
+        uint32_t a, b;
+        if (len < 4) {
+            for (; i < len; i++)
+                if (!bare_ascii[s[i]])
+                    return false;
+            return len > 0;
+        }
+        /* 4..7 bytes: the first four and the last four, overlapping */
+        memcpy(&a, s, 4);
+        memcpy(&b, s + len - 4, 4);
+        return word_bare((uint64_t)a | (uint64_t)b << 32);
+    }
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (!word_bare(w))
+            return false;
+    }
+    if (i == len)
+        return true;
+    memcpy(&w, s + len - 8, 8); /* the tail, overlapping what was checked */
+    return word_bare(w);
+}
+
 bool logfmt_is_bare(const char *v, size_t len)
 {
     const unsigned char *s = (const unsigned char *)v;
@@ -174,7 +222,7 @@ void logfmt_pair_n(struct buf *b, const char *key, size_t klen, const char *v, s
 {
     char *o;
 
-    if (vlen > 0 && klen > 0 && bare_prefix((const unsigned char *)v, vlen) == vlen) {
+    if (klen > 0 && logfmt_ascii_bare(v, vlen)) {
         buf_reserve(b, 2 + klen + vlen);
         o = b->data + b->len;
         if (b->len > 0)

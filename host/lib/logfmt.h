@@ -52,6 +52,11 @@ void logfmt_pair(struct buf *b, const char *key, const char *value);
  * common case (a bare value) costs one reservation and two copies. */
 void logfmt_pair_n(struct buf *b, const char *key, size_t klen, const char *v, size_t vlen);
 
+/* True when `len` bytes at `v` are non-empty bare ASCII (no quoting, and
+ * no UTF-8 to check): the common case of a value, tested eight bytes at a
+ * time. Implies logfmt_is_bare. */
+bool logfmt_ascii_bare(const char *v, size_t len);
+
 /* True when `len` bytes at `v` would be written bare (no quoting needed). */
 bool logfmt_is_bare(const char *v, size_t len);
 

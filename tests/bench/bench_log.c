@@ -3,9 +3,12 @@
  * fails. tests/bench/run.sh builds it (release flags, the release build's
  * host objects) and runs it as the `log` workload.
  *
- * Two sink settings, each measured the same way:
+ * Three sink settings, each measured the same way:
  *   bare     the file sink alone, level info, no rotation: the writer's
  *            ceiling;
+ *   rotating the file sink as the daemon's default manifest has it
+ *            (rotating at 10 MiB keeping 5), level info, nothing else: the
+ *            two-thread burst that must lose nothing at a rotation;
  *   daemon   what the daemon does with no log: section in its manifest:
  *            level info, the file sink rotating at 10 MiB keeping 5, and
  *            syslog(3) on (ident jobhost, facility daemon). syslog needs a
@@ -19,16 +22,23 @@
  * from the first jlog until log_flush says the last one was handed to every
  * sink; a fresh directory, page cache, no fsync), sizes summed over the
  * current file and every rotated one (path, path.1 .. path.keep), records
- * found in them (newlines) and in the syslog receiver's file, and every drop
- * counter: queue (the producer found the queue full for 1 ms), file,
- * syslog. The daemon run writes no more than its 6 files hold, so rotation
- * never throws a record away and every byte is counted. Then the cost per
- * run: ns of the job_started + job_finished pair a run writes (jlog_ctx, as
- * the outcome log observer calls it), back to back; with the bare setting
- * also below the level (a filtered record), and for runs spread out in time
- * with caches cold: 200 ms apart (the writer is ticking: no wake-up) and
- * 1.5 s apart (the writer sleeps for good, so job_started pays for waking
- * it: see DESIGN in io/log_writer.c).
+ * found in them (newlines) and in the syslog receiver's file, every drop
+ * counter: queue (the producer found its ring full for 1 ms; and of those,
+ * how many while a rotation ran), file, syslog; the rotations and how long
+ * the longest held the writer; and the writer thread's CPU per record, so
+ * the cost of each sink shows. Runs that rotate write no more than their 6
+ * files hold, so rotation never throws a record away and every byte is
+ * counted.
+ *
+ * Then the cost per run on the run path: ns of the job_started +
+ * job_finished pair a run writes, through the log observer itself
+ * (core/outcome_log.c's started and finished, on a struct run as run_job
+ * fills it), back to back; the same pair through jlog_ctx with a format
+ * string (what the run path did before it captured); below the level (a
+ * filtered record); and for runs spread out in time with caches cold: 200 ms
+ * apart, 1.5 s apart (the writer ticking: no wake-up) and 6 s apart (the
+ * writer asleep for good: job_started pays for waking it, see DESIGN in
+ * io/log_writer.c).
  *
  * Usage:  bench_log [--syslog-file PATH] [records-per-thread] [runs]
  *         (2,000,000 and 100,000 by default)
@@ -43,7 +53,10 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/generation.h"
 #include "core/log.h"
+#include "core/outcome_log.h"
+#include "core/run.h"
 #include "lib/units.h"
 #include "lib/util.h"
 
@@ -189,6 +202,7 @@ static double throughput(const struct setting *s, long per_thread, const char *s
     struct producer pr[THREADS];
     uint64_t q0 = log_dropped("queue"), f0 = log_dropped("file"), s0 = log_dropped("syslog");
     uint64_t sys0 = 0, dq, df, ds;
+    struct log_stats st0, st1;
     struct on_disk d;
     int64_t t0, t1, t2;
     double total = (double)per_thread * THREADS, secs;
@@ -198,6 +212,7 @@ static double throughput(const struct setting *s, long per_thread, const char *s
     if (syslog_file)
         (void)count_lines(syslog_file, "event=tick", &sys0);
     setup(s);
+    log_stats(&st0);
     t0 = mono_ns();
     for (int i = 0; i < THREADS; i++) {
         pr[i] = (struct producer){i, per_thread};
@@ -208,6 +223,7 @@ static double throughput(const struct setting *s, long per_thread, const char *s
     t1 = mono_ns();
     log_flush();
     t2 = mono_ns();
+    log_stats(&st1);
     log_shutdown();
     disk_usage(s->keep, &d);
     dq = log_dropped("queue") - q0;
@@ -230,6 +246,21 @@ static double throughput(const struct setting *s, long per_thread, const char *s
     printf("%s_bytes_per_record=%.1f\n", p, d.records ? (double)d.bytes / (double)d.records : 0);
     printf("%s_dropped_queue=%llu\n%s_dropped_file=%llu\n", p, (unsigned long long)dq, p,
            (unsigned long long)df);
+    printf("%s_dropped_queue_while_rotating=%llu\n", p,
+           (unsigned long long)(st1.dropped_rotating - st0.dropped_rotating));
+    printf("%s_rotations=%llu\n", p, (unsigned long long)(st1.rotations - st0.rotations));
+    printf("%s_rotation_ms_max=%.3f\n", p, (double)st1.rotate_ns_max / 1e6);
+    if (st1.rotations > st0.rotations)
+        printf("%s_rotation_ms_mean=%.3f\n", p,
+               (double)(st1.rotate_ns_total - st0.rotate_ns_total) / 1e6 /
+                   (double)(st1.rotations - st0.rotations));
+    printf("%s_producer_waits=%llu\n%s_producer_wait_ms_total=%.3f\n", p,
+           (unsigned long long)(st1.waits - st0.waits), p,
+           (double)(st1.wait_ns_total - st0.wait_ns_total) / 1e6);
+    if (st1.records > st0.records)
+        printf("%s_writer_ns_per_record=%.0f\n", p,
+               (double)(st1.writer_busy_ns - st0.writer_busy_ns) /
+                   (double)(st1.records - st0.records));
     if (s->syslog) {
         uint64_t want = (uint64_t)total - dq, got = 0;
         printf("%s_dropped_syslog=%llu\n", p, (unsigned long long)ds);
@@ -252,43 +283,88 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A run as run_job fills it, for the log observer. */
+static char g_name[] = "file_prune", g_version[] = "1.2.0";
+static struct plugin g_plugin = {.name = g_name, .desc_name = g_name, .version = g_version};
+static struct manifest_job g_spec = {.id = "nightly-prune", .plugin = "file_prune",
+                                     .log_level = -1};
+static struct job g_job = {.spec = &g_spec, .plugin = &g_plugin};
+
+static void fill_run(struct run *r, long i)
+{
+    r->job = &g_job;
+    r->id = 0x0192f3a4b5c6d7e8ULL + (uint64_t)i;
+    r->trigger = RUN_SCHEDULED;
+    r->scheduled_wall_ns = 1764633600000000000LL + i * 1000000;
+    r->start_wall_ns = r->scheduled_wall_ns + 250000;
+    r->duration_ns = 123456 + i;
+    r->result = RUN_SUCCESS;
+    r->error[0] = '\0';
+}
+
+/* One run's records as the run path writes them: the log observer's
+ * started and finished. */
+static inline void observe_run(struct run *r)
+{
+    outcome_log.started(NULL, r);
+    outcome_log.finished(NULL, r);
+}
+
+/* The same two records through jlog_ctx and a format string. */
+static inline void format_run(const struct log_ctx *ctx, long i)
+{
+    jlog_ctx(ctx, LOG_INFO_LEVEL, "job_started",
+             "trigger=%s scheduled=%s plugin_version=%s dry_run=%s", "schedule",
+             "2025-12-02T01:00:00.000+00:00", "1.2.0", "false");
+    jlog_ctx(ctx, LOG_INFO_LEVEL, "job_finished", "result=%s duration_ms=%.3f", "success",
+             (double)i * 0.001);
+}
+
 /* ns for the two records of runs `gap_ms` apart; the median. */
 static double spaced(int n, int gap_ms)
 {
-    struct log_ctx ctx = {.job = "heartbeat", .run_id = "0192f3a4b5c6d7e8", .plugin = "hello",
-                          .level = LOG_INFO_LEVEL};
+    static struct run run;
     double r[32];
 
     for (int i = 0; i < n && i < 32; i++) {
         usleep((useconds_t)gap_ms * 1000);
+        fill_run(&run, i);
         int64_t t0 = mono_ns();
-        jlog_ctx(&ctx, LOG_INFO_LEVEL, "job_started", "trigger=%s scheduled_ts=%lld", "schedule",
-                 (long long)i);
-        jlog_ctx(&ctx, LOG_INFO_LEVEL, "job_finished", "result=%s duration_ms=%.3f", "success",
-                 0.123);
+        observe_run(&run);
         r[i] = (double)(mono_ns() - t0);
     }
     qsort(r, (size_t)n, sizeof(double), cmp_double);
     return r[n / 2];
 }
 
-/* ns for one run's two records; the median of `rounds` rounds. */
-static double per_run(long runs, int level, int rounds)
+/* ns for one run's two records; the median of `rounds` rounds of `runs`
+ * back to back. `how`: the observer (0) or jlog_ctx (1). A round is kept
+ * small enough for the thread's ring to hold whole (a run's two captured
+ * records take some 280 bytes of the 1 MiB ring), so the figure is the run
+ * path's cost, not the pace of the writer behind it; log_flush between
+ * rounds lets the writer catch up. */
+static double per_run(long runs, int how, int rounds)
 {
     struct log_ctx ctx = {.job = "nightly-prune", .run_id = "0192f3a4b5c6d7e8",
-                          .plugin = "file_prune", .level = level};
-    double r[16];
+                          .plugin = "file_prune", .level = -1};
+    static struct run run;
+    double r[64];
 
-    for (int k = 0; k < rounds && k < 16; k++) {
+    if (rounds > 64)
+        rounds = 64;
+    for (int k = 0; k < rounds; k++) {
         int64_t t0 = mono_ns();
-        for (long i = 0; i < runs; i++) {
-            jlog_ctx(&ctx, LOG_INFO_LEVEL, "job_started", "trigger=%s scheduled_ts=%lld",
-                     "schedule", (long long)i);
-            jlog_ctx(&ctx, LOG_INFO_LEVEL, "job_finished", "result=%s duration_ms=%.3f", "success",
-                     (double)i * 0.001);
+        if (how == 0) {
+            for (long i = 0; i < runs; i++) {
+                fill_run(&run, i);
+                observe_run(&run);
+            }
+        } else {
+            for (long i = 0; i < runs; i++)
+                format_run(&ctx, i);
         }
         r[k] = (double)(mono_ns() - t0) / (double)runs;
-        log_flush(); /* the next round starts with an empty queue */
+        log_flush(); /* the next round starts with empty rings */
     }
     qsort(r, (size_t)rounds, sizeof(double), cmp_double);
     return r[rounds / 2];
@@ -300,9 +376,12 @@ int main(int argc, char **argv)
     long per_thread = 2000000, runs = 100000;
     int i = 1;
     const struct setting bare = {.name = "bare"};
+    const struct setting rotating = {.name = "rotating", .max_size = DAEMON_MAX_SIZE,
+                                     .keep = DAEMON_KEEP};
     const struct setting daemon = {.name = "daemon", .syslog = true,
                                    .max_size = DAEMON_MAX_SIZE, .keep = DAEMON_KEEP};
     double rec_bytes;
+    long n;
 
     if (argc > 2 && strcmp(argv[1], "--syslog-file") == 0) {
         syslog_file = argv[2];
@@ -325,38 +404,52 @@ int main(int argc, char **argv)
     snprintf(path, sizeof(path), "%s/jobhost.log", dir);
     printf("side=jobhost\nworkload=log\nlevel=info\n");
 
-    /* Cost per run, bare setting. */
+    /* Cost per run, bare setting: rounds the ring holds whole. */
+    long rr = runs < 2000 ? runs : 2000;
     setup(&bare);
-    per_run(runs, LOG_INFO_LEVEL, 3); /* warm up */
-    printf("bare_per_run_ns=%.0f\n", per_run(runs, LOG_INFO_LEVEL, 9));
-    printf("per_run_what=job_started + job_finished, jlog_ctx, median of 9 rounds of %ld runs "
-           "back to back\n", runs);
-    printf("bare_per_run_filtered_ns=%.1f\n", per_run(runs * 10, LOG_ERROR_LEVEL, 9));
+    per_run(rr, 0, 9); /* warm up */
+    printf("bare_per_run_ns=%.0f\n", per_run(rr, 0, 49));
+    printf("per_run_what=job_started + job_finished through the log observer "
+           "(core/outcome_log.c), median of 49 rounds of %ld runs back to back (a round "
+           "the thread's ring holds whole)\n", rr);
+    per_run(rr, 1, 9);
+    printf("bare_per_run_formatted_ns=%.0f\n", per_run(rr, 1, 49));
+    printf("per_run_formatted_what=the same two records through jlog_ctx and a format "
+           "string\n");
     printf("bare_per_run_200ms_apart_ns=%.0f\n", spaced(15, 200));
     printf("bare_per_run_1500ms_apart_ns=%.0f\n", spaced(5, 1500));
+    printf("bare_per_run_6s_apart_ns=%.0f\n", spaced(3, 6000));
     log_shutdown();
+    {
+        struct log_config quiet = {.level = LOG_ERROR_LEVEL, .file_path = path};
+        log_setup(&quiet);
+        printf("bare_per_run_filtered_ns=%.1f\n", per_run(runs, 0, 9));
+        log_shutdown();
+    }
 
     rec_bytes = throughput(&bare, per_thread, NULL);
+
+    /* No more than the 6 files hold, with a margin, so that nothing
+     * rotates away uncounted. */
+    double budget = (double)DAEMON_MAX_SIZE * (DAEMON_KEEP + 1) * 0.85;
+    n = rec_bytes > 0 ? (long)(budget / rec_bytes / THREADS) : 200000;
+    if (n > per_thread)
+        n = per_thread;
+    remove_files(bare.keep);
+    throughput(&rotating, n, NULL);
 
     if (!syslog_file) {
         printf("daemon=skipped (syslog needs a private receiver: run it through "
                "tests/bench/run.sh as root, with unshare and rsyslogd installed)\n");
     } else {
-        /* No more than the 6 files hold, with a margin, so that nothing
-         * rotates away uncounted. */
-        double budget = (double)DAEMON_MAX_SIZE * (DAEMON_KEEP + 1) * 0.85;
-        long n = rec_bytes > 0 ? (long)(budget / rec_bytes / THREADS) : 200000;
-        if (n > per_thread)
-            n = per_thread;
-        remove_files(bare.keep);
+        remove_files(rotating.keep);
         throughput(&daemon, n, syslog_file);
-        /* Rounds the queue holds whole (about 20,000 records by default),
-         * so the figure is the producer's cost while the sinks keep up. */
-        long dr = runs < 5000 ? runs : 5000;
+        /* Rounds the rings hold whole, so the figure is the producer's
+         * cost while the sinks keep up. */
         setup(&daemon);
-        per_run(dr, LOG_INFO_LEVEL, 3); /* warm up */
-        printf("daemon_per_run_ns=%.0f\n", per_run(dr, LOG_INFO_LEVEL, 9));
-        printf("daemon_per_run_what=the same, rounds of %ld runs\n", dr);
+        per_run(rr, 0, 9); /* warm up */
+        printf("daemon_per_run_ns=%.0f\n", per_run(rr, 0, 49));
+        printf("daemon_per_run_what=the same, rounds of %ld runs\n", rr);
         log_shutdown();
     }
 

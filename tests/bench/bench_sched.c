@@ -18,6 +18,10 @@
  *
  * Subcommands (defaults are the anchors'):
  *   oneshot [N]        N one-shot date jobs due now (100,000)
+ *   oneshot_info [N]   the same with logging as the daemon's default manifest
+ *                      sets it: level info, the file sink rotating at 10 MiB
+ *                      keeping 5 (syslog off), in a fresh directory; also
+ *                      the records written, the drops and the rotations
  *   burst [N] [S]      N interval jobs every 1 s, all due at once, S s (1,000, 10)
  *   latency [N] [S] [K] N date jobs spread over S s, K cron jobs beside (2,000, 5, 10,000)
  *   memory N           where the bytes of a registered cron job "*\/5 * * * *" go
@@ -215,8 +219,14 @@ static size_t submit_many_to_executor(void *arg, const struct run_request *reqs,
     return executor_submit_many(arg, reqs, n);
 }
 
+/* The log file of oneshot_info, NULL elsewhere. Main thread. */
+static const char *g_log_file;
+
 /* Logging as the daemon configures it from `log: {level: warn, syslog:
- * {enabled: false}}` with stderr on (run.sh keeps stderr in a file). */
+ * {enabled: false}}` with stderr on (run.sh keeps stderr in a file); with
+ * g_log_file, from `log: {level: info, syslog: {enabled: false}, file:
+ * {path: ..., max_size: 10MiB, keep: 5}}` (the default manifest's, syslog
+ * off). */
 static void host_log_setup(void)
 {
     struct log_config lc = {
@@ -225,6 +235,13 @@ static void host_log_setup(void)
         .ident = "jobhost-bench",
         .to_stderr = true,
     };
+    if (g_log_file) {
+        lc.level = JH_LOG_INFO;
+        lc.to_stderr = false;
+        lc.file_path = g_log_file;
+        lc.file_max_size = 10u << 20;
+        lc.file_keep = 5;
+    }
     log_setup(&lc);
 }
 
@@ -462,7 +479,10 @@ static void print_common(const char *workload, const struct host *h)
     printf("side=jobhost\nworkload=%s\n", workload);
     printf("build=release -O2, host objects of build/release\n");
     printf("workers=%u\n", h->workers);
-    printf("metrics=on\nlog_level=warn\n");
+    printf("metrics=on\nlog_level=%s\n", g_log_file ? "info" : "warn");
+    if (g_log_file)
+        printf("log_sinks=file rotating at 10 MiB keeping 5 (the default manifest's, syslog "
+               "off)\n");
 }
 
 /* ---- oneshot: N one-shot jobs due now ------------------------------------- */
@@ -522,9 +542,14 @@ static int bench_oneshot(size_t n)
         sleep_ns(1000000);
     double cpu = cpu_seconds() - cpu0;
     uint64_t runs = pr.runs();
+    int64_t t_logged = 0;
+    if (g_log_file) {
+        log_flush(); /* every record of the runs is in the file */
+        t_logged = mono_ns();
+    }
     host_stop(&h);
 
-    print_common("oneshot", &h);
+    print_common(g_log_file ? "oneshot_info" : "oneshot", &h);
     printf("plugin=bench_probe.so (ok.so's body + start counter)\n");
     printf("trigger=date (due now; planned as of due - 1 ns)\n");
     printf("jobs=%zu\n", n);
@@ -545,8 +570,48 @@ static int bench_oneshot(size_t n)
         printf("all_run_s=timeout(>60)\n");
     }
     printf("cpu_s=%.3f\n", cpu);
+    if (g_log_file && done) {
+        struct log_stats st;
+        log_stats(&st);
+        printf("log_flushed_after_last_run_s=%.4f\n", (double)(t_logged - done) / 1e9);
+        printf("log_dropped_queue=%llu\nlog_dropped_file=%llu\n",
+               (unsigned long long)log_dropped("queue"), (unsigned long long)log_dropped("file"));
+        printf("log_dropped_queue_while_rotating=%llu\n",
+               (unsigned long long)st.dropped_rotating);
+        printf("log_records=%llu\nlog_rotations=%llu\nlog_rotation_ms_max=%.3f\n",
+               (unsigned long long)st.records, (unsigned long long)st.rotations,
+               (double)st.rotate_ns_max / 1e6);
+        if (st.records)
+            printf("log_writer_ns_per_record=%.0f\n",
+                   (double)st.writer_busy_ns / (double)st.records);
+        printf("log_producer_waits=%llu\nlog_producer_wait_ms_total=%.3f\n",
+               (unsigned long long)st.waits, (double)st.wait_ns_total / 1e6);
+    }
     host_done(&h, &g, 1);
     return done ? 0 : 1;
+}
+
+/* oneshot with the default manifest's logging, in a fresh directory. */
+static int bench_oneshot_info(size_t n)
+{
+    char dir[] = "/tmp/jobhost-bench-oneshot-XXXXXX", path[PATH_MAX];
+    int rc;
+
+    if (!mkdtemp(dir))
+        die("mkdtemp failed");
+    snprintf(path, sizeof(path), "%s/jobhost.log", dir);
+    g_log_file = path;
+    rc = bench_oneshot(n);
+    log_shutdown();
+    g_log_file = NULL;
+    unlink(path);
+    for (int i = 1; i <= 5; i++) {
+        char rotated[PATH_MAX + 8];
+        snprintf(rotated, sizeof(rotated), "%s.%d", path, i);
+        unlink(rotated);
+    }
+    rmdir(dir);
+    return rc;
 }
 
 /* ---- burst: N interval jobs every 1 s, all due at once ------------------- */
@@ -1538,7 +1603,7 @@ static double arg_double(int argc, char **argv, int i, double def)
 
 static void usage(void)
 {
-    fputs("usage: bench_sched [--plugins DIR] oneshot [N] | burst [N] [S] | "
+    fputs("usage: bench_sched [--plugins DIR] oneshot [N] | oneshot_info [N] | burst [N] [S] | "
           "latency [N] [S] [K] | memory N | idle [N] [S] | metrics [N] [R] | "
           "reload [N] [P] [R] | overhead [N] | floor [N] [S]\n",
           stderr);
@@ -1564,6 +1629,8 @@ int main(int argc, char **argv)
     cmd = argv[i++];
     if (strcmp(cmd, "oneshot") == 0)
         return bench_oneshot(arg_size(argc, argv, i, 100000));
+    if (strcmp(cmd, "oneshot_info") == 0)
+        return bench_oneshot_info(arg_size(argc, argv, i, 100000));
     if (strcmp(cmd, "burst") == 0)
         return bench_burst(arg_size(argc, argv, i, 1000), (int)arg_size(argc, argv, i + 1, 10));
     if (strcmp(cmd, "latency") == 0)

@@ -13,10 +13,13 @@
 #   BENCH_LOG_RECORDS=2000000        log: records per producer thread
 #
 # Workloads: oneshot burst latency memory idle metrics reload overhead floor
-# scale log store history manifest (store: the oneshot workload with the run
-# store on and off, and a run's hand-off to the store's writer, beside
-# APScheduler's SQLite job store; history: the jobs API on a store of 10
-# million runs, once; floor: not jobhost, what a bare timer wake-up and thread
+# scale log store history manifest (oneshot: at level warn and, in the same
+# round, with the default manifest's logging -- level info, file rotating at
+# 10 MiB keeping 5 -- whose figures are prefixed info_, beside APScheduler
+# with its INFO logging on; store: the oneshot workload with the run store on
+# and off, and a run's hand-off to the store's writer, beside APScheduler's
+# SQLite job store; history: the jobs API on a store of 10 million runs,
+# once; floor: not jobhost, what a bare timer wake-up and thread
 # hand-off cost on this machine, to read the latency figures against;
 # scale: the real daemon, host/jobhost, at N jobs: tests/bench/bench_daemon.py;
 # manifest: reading 1k to 1M jobs, one round, printed after the table).
@@ -81,11 +84,12 @@ fi
 # objects of build/release but main.o; the daemon's libraries.
 CFLAGS="-std=gnu11 -O2 -g -pthread -D_GNU_SOURCE -Isdk/include -Ihost -Wall -Wextra -Werror"
 PLUGIN_CFLAGS="-std=gnu11 -O2 -g -fPIC -fvisibility=hidden -shared -Wl,-z,defs -Isdk/include -Wall -Wextra"
-LIBS="-lyaml -lmicrohttpd -ljansson -lsqlite3 -lz -ldl -lm -pthread -lcunit"
+LIBS="-lyaml -lmicrohttpd -ljansson -lsqlite3 -lcurl -lz -ldl -lm -pthread -lcunit"
 if pkg-config --exists libsystemd 2>/dev/null; then LIBS="$LIBS -lsystemd"; fi
 # The objects of today's sources (not every .o lying around: a removed
 # source's object would still be there).
 OBJS=$(find host -name '*.c' ! -path host/main.c | sort | sed 's|^\(.*\)\.c$|build/release/\1.o|')
+OBJS="$OBJS build/release/gen/ui_assets.o" # the status page, compiled in
 [ -n "$OBJS" ] || { echo "bench: no objects under build/release/host (run make)" >&2; exit 1; }
 mkdir -p "$PLUGDIR" "$OUT"
 # shellcheck disable=SC2086
@@ -158,9 +162,15 @@ cat <<'EOF'
     tests/bench/bench_daemon.py on one manifest of N cron jobs and measured
     from outside (/-/healthy, /proc/PID/status, /metrics, POST /-/reload,
     SIGTERM, jobhost check).
+  oneshot, level info: the same with the default manifest's logging (level
+    info, the file sink rotating at 10 MiB keeping 5, syslog off): every
+    run's job_started, the probe's own record and job_finished are written.
+    Its peer: the anchor with APScheduler's INFO logging on (root logger,
+    RotatingFileHandler 10 MiB x 5: tests/bench/aps_oneshot_info.py), at
+    20,000 jobs (100,000 take longer than the anchor's 50 s limit).
   log:     build/bench/bench_log (tests/bench/bench_log.c): the log module
-    with the bare file sink, then with the daemon's default sinks (rotation,
-    syslog to a private rsyslogd).
+    with the bare file sink, the default rotation, then with the daemon's
+    default sinks (rotation, syslog to a private rsyslogd).
   peer:    the anchors run by /usr/bin/python3: APScheduler
     BackgroundScheduler (ThreadPoolExecutor, 10 threads, MemoryJobStore, its
     defaults) and prometheus_client generate_latest(); for scale also
@@ -191,6 +201,11 @@ run_side() {
     echo "wall_s=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" >> "$file"
     echo "stderr_lines=$(wc -l < "${file%.txt}.err")" >> "$file"
     [ "$rc" -eq 0 ] || echo "   ($file: rc=$rc, see ${file%.txt}.err)" >&2
+}
+
+# prefix P FILE: P before every name of FILE but the bookkeeping ones.
+prefix() {
+    sed -i -E "/^(rc|wall_s|stderr_lines|loadavg_1min_at_start)=/! s/^([A-Za-z_][A-Za-z0-9_]*=)/$1\1/" "$2"
 }
 
 # join FILE PARTS...: the parts' name=value lines into FILE, with the worst
@@ -247,6 +262,18 @@ ours() {  # ours WORKLOAD ROUND
         run_side "$f.off.txt" "$S" --plugins "$PLUGDIR" throughput 100000 off
         run_side "$f.hand.txt" "$S" --plugins "$PLUGDIR" handoff 200000
         join "$f" "$f.on.txt" "$f.off.txt" "$f.hand.txt" ;;
+    oneshot)
+        # warn and the default manifest's logging, in this order in odd
+        # rounds and the other in even ones
+        if [ $((r % 2)) -eq 1 ]; then
+            run_side "$f.1.txt" "$BIN" --plugins "$PLUGDIR" oneshot
+            run_side "$f.2.txt" "$BIN" --plugins "$PLUGDIR" oneshot_info
+        else
+            run_side "$f.2.txt" "$BIN" --plugins "$PLUGDIR" oneshot_info
+            run_side "$f.1.txt" "$BIN" --plugins "$PLUGDIR" oneshot
+        fi
+        prefix info_ "$f.2.txt"
+        join "$f" "$f.1.txt" "$f.2.txt" ;;
     *) run_side "$f" "$BIN" --plugins "$PLUGDIR" "$w" ;;
     esac
 }
@@ -255,7 +282,14 @@ peer() {  # peer WORKLOAD ROUND
     w=$1; r=$2; f="$OUT/${w}_peer_r$r.txt"
     a=$ANCHORS_DIR
     case $w in
-    oneshot) [ $have_aps_anchors = 1 ] && run_side "$f" "$PY" "$a/aps_dispatch_oneshot.py" ;;
+    oneshot)
+        [ $have_aps_anchors = 1 ] || return 0
+        run_side "$f.1.txt" "$PY" "$a/aps_dispatch_oneshot.py"
+        # with its INFO logging on; 100,000 jobs would pass the anchor's 50 s
+        run_side "$f.2.txt" "$PY" tests/bench/aps_oneshot_info.py "$a/aps_dispatch_oneshot.py" \
+            --jobs 20000
+        prefix info_ "$f.2.txt"
+        join "$f" "$f.1.txt" "$f.2.txt" ;;
     burst)   [ $have_aps_anchors = 1 ] && run_side "$f" "$PY" "$a/aps_dispatch_interval.py" ;;
     latency) [ $have_aps_anchors = 1 ] && run_side "$f" "$PY" "$a/aps_start_latency.py" ;;
     memory)  [ $have_aps_anchors = 1 ] && run_side "$f" "$PY" "$a/aps_memory.py" ;;

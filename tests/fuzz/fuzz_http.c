@@ -14,9 +14,9 @@
  * and prefix, one replacing a built-in path, some gzipped. Paths are fed
  * raw, as the server hands them over ("%2F", "%00" and all). For each
  * input http_route must give what the contract in http_router.h says, as
- * worked out here independently: 501 for an unknown method, 401 (+
- * WWW-Authenticate) for a non-GET/HEAD without the right "Bearer" token,
- * 404 for an unknown path, 405 with the exact Allow set, or the most
+ * worked out here independently: 501 for an unknown method, 404 for an
+ * unknown path, 405 with the exact Allow set, 401 (+ WWW-Authenticate) for
+ * a non-GET/HEAD the route takes without the right "Bearer" token, or the most
  * specific route's handler (with the pattern's segment as its parameter,
  * worked out segment by segment), and nothing else. http_decode_segment is
  * checked against a decoder written here, on the path and its segments.
@@ -541,13 +541,6 @@ static void route_and_check(int tok, const struct http_request *req, struct http
                    resp->status, g_ran);
         return;
     }
-    if (tok && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
-        !ref_authorized(http_request_header(req, "Authorization"))) {
-        FUZZ_CHECK(resp->status == 401 && g_ran == -1, "%s %s without the token: %d, handler %d",
-                   method, path, resp->status, g_ran);
-        FUZZ_CHECK(http_response_get_header(resp, "WWW-Authenticate"), "401 without WWW-Authenticate");
-        return;
-    }
     for (size_t i = 0; i < N_REF; i++) {
         const char *param = NULL;
         size_t param_len = 0;
@@ -571,6 +564,14 @@ static void route_and_check(int tok, const struct http_request *req, struct http
         FUZZ_CHECK(resp->status == 405 && g_ran == -1, "%s %s: %d, want 405", method, path,
                    resp->status);
         check_allow(http_response_get_header(resp, "Allow"), path);
+        return;
+    }
+    /* the token only once a route takes the method */
+    if (tok && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+        !ref_authorized(http_request_header(req, "Authorization"))) {
+        FUZZ_CHECK(resp->status == 401 && g_ran == -1, "%s %s without the token: %d, handler %d",
+                   method, path, resp->status, g_ran);
+        FUZZ_CHECK(http_response_get_header(resp, "WWW-Authenticate"), "401 without WWW-Authenticate");
         return;
     }
 

@@ -56,14 +56,15 @@ sources() {
         host/core/yamltree.c host/lib/arena.c host/lib/idtable.c host/lib/listen.c \
         host/lib/units.c host/lib/util.c host/lib/trigger.c \
         host/lib/tz.c host/lib/civil.c host/core/log.c host/core/log_record.c \
-        host/core/log_queue.c host/lib/logfmt.c host/lib/numfmt.c \
-        host/lib/utf8.c host/core/clock.c ;;
+        host/core/log_queue.c host/core/log_capture.c host/lib/logfmt.c host/lib/numfmt.c \
+        host/lib/utf8.c host/core/clock.c host/lib/sha256.c host/lib/suggest.c ;;
     cron) echo host/lib/trigger.c host/lib/tz.c host/lib/civil.c host/lib/units.c host/lib/util.c ;;
     units) echo host/lib/units.c ;;
     logfmt) echo host/lib/logfmt.c tests/common/logfmt_parse.c host/lib/util.c host/lib/trigger.c host/lib/tz.c \
         host/lib/civil.c host/lib/units.c host/lib/numfmt.c host/lib/utf8.c ;;
     http) echo host/io/http_router.c host/io/http_stream.c host/io/http_deferred.c \
-        host/io/http_server.c host/lib/listen.c host/lib/sha256.c host/core/metrics.c \
+        host/io/http_server.c host/io/http_share.c host/lib/listen.c host/lib/sha256.c \
+        host/core/metrics.c \
         host/lib/util.c host/core/clock.c host/lib/numfmt.c host/lib/utf8.c ;;
     esac
 }

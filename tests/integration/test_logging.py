@@ -133,5 +133,33 @@ class FileSink(DaemonTest):
         self.assertLessEqual(d.stderr_text().count("No space left on device"), 2)
 
 
+class NoSyslogDaemon(DaemonTest):
+    """syslog(3) drops every record silently when nobody listens on
+    /dev/log: the sink notices, says so once on the other sinks and counts
+    what it cannot deliver."""
+
+    def test_missing_dev_log_is_said_once_and_counted(self):
+        d = self.daemon(TICK, syslog="{enabled: true, ident: jobhost, facility: local3}")
+        if os.path.exists("/dev/log"):
+            if not can_make_namespaces():
+                self.skipTest("/dev/log exists, and hiding it needs root and unshare")
+            # /dev/null over /dev/log, in a mount namespace of the daemon's own
+            d.wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                         'mount --bind /dev/null /dev/log && exec "$@"', "sh"]
+        d.start()
+        series = 'jobhost_log_records_dropped_total{sink="syslog"}'
+        wait_for(lambda: d.metric(series) >= 5, what="syslog drops to be counted")
+        warned = d.wait_events("log_sink_error", sink="syslog")
+        self.assertEqual(len(warned), 1, warned)
+        self.assertEqual(warned[0]["path"], "/dev/log")
+        self.assertIn("error", warned[0])
+        before = d.metric(series)
+        wait_for(lambda: d.metric(series) > before, what="more drops")
+        # a reload's new sink does not say it again
+        self.assertEqual(d.post("/-/reload")[0], 200)
+        d.wait_events("reload_applied")
+        self.assertEqual(len(d.events("log_sink_error", sink="syslog")), 1)
+
+
 if __name__ == "__main__":
     main()

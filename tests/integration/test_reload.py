@@ -161,6 +161,33 @@ class Reload(DaemonTest):
         before = self.runs(d, "tick")
         wait_for(lambda: self.runs(d, "tick") >= before + 3, what="tick to keep firing")
         self.assertEqual(d.metric("jobhost_jobs"), 1)
+        # Each error is logged once, where it has its position.
+        d.wait_events("reload_refused")
+        for e in errors:
+            logged = [r for r in d.records() if e in r.values()]
+            self.assertEqual(len(logged), 1, (e, logged))
+            self.assertEqual(logged[0]["event"], "config_error")
+
+    def test_summary_in_fields_and_warnings(self):
+        d = self.start(TICK + "  - id: gone\n    plugin: ok\n", plugin_dir=self.plugins)
+        d.write_manifest(TICK.replace("100ms", "200ms") +
+                         "  - id: fresh\n    plugin: fail\n    trigger: {cron: \"0 0 31 2 *\"}\n")
+        status, _, body = d.post("/-/reload")
+        self.assertEqual(status, 200, body)
+        doc = json.loads(body)
+        self.assertEqual(doc["jobs"], {"added": ["fresh"], "removed": ["gone"],
+                                       "changed": ["tick"], "unchanged": []})
+        self.assertEqual(len(doc["warnings"]), 1)
+        self.assertRegex(doc["warnings"][0],
+                         r"jobhost\.yaml:\d+:\d+: warning: jobs\[1\]\.trigger\.cron: never fires")
+        rec = d.wait_events("reload_applied")[-1]
+        self.assertNotIn("summary", rec)
+        self.assertEqual((rec["added"], rec["changed"], rec["removed"]), ("fresh", "tick", "gone"))
+        self.assertEqual((rec["jobs_added"], rec["jobs_unchanged"], rec["plugins_loaded"]),
+                         ("1", "0", "1"))
+        self.assertEqual(rec["loaded"], "fail")
+        warned = d.wait_events("config_warning")
+        self.assertEqual([w["warning"] for w in warned], doc["warnings"])
 
     def test_sighup_reloads_like_the_endpoint(self):
         d = self.start(TICK, plugin_dir=self.plugins)

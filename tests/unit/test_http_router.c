@@ -714,12 +714,15 @@ static void test_router_token(void)
         {"POST", "/-/reload", "", 401},
         {"DELETE", "/api/v1/jobs/x", NULL, 401},
         {"DELETE", "/api/v1/jobs/x", "Bearer " TOKEN, 200},
-        {"POST", "/nope", NULL, 401}, /* refused before routing: no probing for routes */
+        /* routing comes before the token: a GET learns as much */
+        {"POST", "/nope", NULL, 404},
         {"POST", "/nope", "Bearer " TOKEN, 404},
         {"POST", "/metrics", "Bearer " TOKEN, 405},
-        {"PUT", "/metrics", NULL, 401},
-        {"OPTIONS", "/metrics", NULL, 401},
+        {"PUT", "/metrics", NULL, 405},
+        {"OPTIONS", "/metrics", NULL, 405},
         {"PATCH", "/metrics", "Bearer " TOKEN, 405},
+        {"GET", "/-/reload", NULL, 405},
+        {"PUT", "/-/reload", "Bearer wrong", 405},
         {"BREW", "/-/reload", "Bearer " TOKEN, 501},
         {"BREW", "/-/reload", NULL, 501},
     };
@@ -809,6 +812,45 @@ static void test_router_methods(void)
 
 /* --- suites ------------------------------------------------------------------------ */
 
+/* A read-only listener (beyond loopback, no token) refuses mutating
+ * requests with 403, but a wrong method is still a 405 with Allow. */
+static void test_router_read_only(void)
+{
+    static const struct {
+        const char *method, *path;
+        int status;
+        const char *allow;
+    } cases[] = {
+        {"GET", "/metrics", 200, NULL},
+        {"POST", "/metrics", 405, "GET, HEAD"},
+        {"POST", "/-/reload", 403, NULL},
+        {"GET", "/-/reload", 405, "POST"},
+        {"HEAD", "/-/reload", 405, "POST"},
+        {"DELETE", "/-/healthy", 405, "GET, HEAD"},
+        {"POST", "/nope", 404, NULL},
+    };
+    struct http_router_config cfg = {.metrics_fn = fake_metrics, .routes = token_routes,
+                                     .n_routes = ARRAY_SIZE(token_routes), .read_only = true};
+    struct http_router *rt = http_router_new(&cfg);
+    struct http_response resp;
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        const char *allow;
+        route_auth(rt, cases[i].method, cases[i].path, NULL, &resp);
+        CU_ASSERT_EQUAL(resp.status, cases[i].status);
+        allow = http_response_get_header(&resp, "Allow");
+        if (cases[i].allow) {
+            CU_ASSERT_TRUE(allow && strcmp(allow, cases[i].allow) == 0);
+        } else {
+            CU_ASSERT_PTR_NULL(allow);
+        }
+        if (resp.status != cases[i].status)
+            printf("\n  %s %s: %d", cases[i].method, cases[i].path, resp.status);
+        http_response_free(&resp);
+    }
+    http_router_free(rt);
+}
+
 static const struct cu_test router_tests[] = {
     {"router: 404, 405 + Allow, HEAD, prefixes, gzip", test_router},
     {"streamed bodies: pieces, gzip per piece, free exactly once, errors", test_router_streams},
@@ -820,6 +862,7 @@ static const struct cu_test router_tests[] = {
     {"constant-time token comparison", test_token_equal},
     {"router: bearer token accepted, refused, missing; 401 + WWW-Authenticate", test_router_token},
     {"router: 501 for unknown methods, 405 for known ones", test_router_methods},
+    {"router: read-only listener: 403, but 405 + Allow first", test_router_read_only},
     {NULL, NULL},
 };
 

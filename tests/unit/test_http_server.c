@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -2171,6 +2172,154 @@ static void test_tls(void)
 
 /* --- suites ------------------------------------------------------------------------ */
 
+/* --- a stream that waits: pieces handed over by another thread ------------ */
+
+/* A feed: another thread adds pieces and wakes the connection. */
+struct feed {
+    pthread_mutex_t lock;
+    struct buf queued;             /* lock: bytes not pulled yet */
+    bool ended;                    /* lock: no more pieces */
+    void (*wake)(void *arg);       /* lock: the server's (bind_wake) */
+    void *wake_arg;
+    atomic_int nexts, binds, frees;
+};
+
+static struct feed g_feed = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int feed_next(void *state, struct buf *out)
+{
+    struct feed *f = state;
+    int rc;
+
+    atomic_fetch_add(&f->nexts, 1);
+    pthread_mutex_lock(&f->lock);
+    buf_append(out, f->queued.data ? f->queued.data : "", f->queued.len);
+    buf_reset(&f->queued);
+    rc = f->ended ? 0 : out->len ? 1 : HTTP_STREAM_WAIT;
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static void feed_bind_wake(void *state, void (*wake)(void *arg), void *arg)
+{
+    struct feed *f = state;
+
+    atomic_fetch_add(&f->binds, 1);
+    pthread_mutex_lock(&f->lock);
+    f->wake = wake;
+    f->wake_arg = arg;
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void feed_free(void *state)
+{
+    struct feed *f = state;
+    pthread_mutex_lock(&f->lock);
+    f->wake = NULL;
+    pthread_mutex_unlock(&f->lock);
+    atomic_fetch_add(&f->frees, 1);
+}
+
+/* Adds a piece (NULL: the end) and wakes the server. */
+static void feed_push(struct feed *f, const char *text)
+{
+    pthread_mutex_lock(&f->lock);
+    if (text)
+        buf_puts(&f->queued, text);
+    else
+        f->ended = true;
+    if (f->wake)
+        f->wake(f->wake_arg);
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void h_feed(void *arg, const struct http_request *req, struct http_response *resp)
+{
+    struct http_stream st = {feed_next, feed_free, &g_feed, feed_bind_wake};
+    (void)arg;
+    (void)req;
+    resp->content_type = "text/event-stream";
+    http_response_stream(resp, &st);
+}
+
+static const struct http_route feed_routes[] = {
+    {"GET", "/feed", HTTP_MATCH_EXACT, h_feed, NULL, HTTP_ROUTE_GZIP},
+};
+
+static void *feed_writer(void *arg)
+{
+    struct feed *f = arg;
+    for (int i = 0; i < 3; i++) {
+        char piece[32];
+        usleep(150 * 1000);
+        snprintf(piece, sizeof piece, "piece %d\n", i);
+        feed_push(f, piece);
+    }
+    usleep(150 * 1000);
+    feed_push(f, NULL);
+    return NULL;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Pieces that come later arrive in order, the connection costs no CPU
+ * while it waits (it is suspended, not polled), it is never gzipped, and
+ * http_stop ends a stream that waits. */
+static void test_stream_waits(void)
+{
+    struct http_config cfg = {.routes = feed_routes, .n_routes = ARRAY_SIZE(feed_routes)};
+    struct http_server *s = start_cfg(&cfg);
+    struct reply r;
+    pthread_t t;
+    double cpu0;
+    struct timespec t0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int port = http_port(s);
+    g_feed.ended = false;
+    atomic_store(&g_feed.frees, 0);
+    atomic_store(&g_feed.nexts, 0);
+    cpu0 = cpu_seconds();
+    pthread_create(&t, NULL, feed_writer, &g_feed);
+    CU_ASSERT_TRUE(get(port, "/feed", "Accept-Encoding: gzip\r\n", &r));
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_TRUE(r.chunked);
+    CU_ASSERT_PTR_NULL(reply_header(&r, "Content-Encoding"));
+    CU_ASSERT_TRUE(r.body.len == 24 && memcmp(r.body.data, "piece 0\npiece 1\npiece 2\n", 24) == 0);
+    /* ~600 ms of waiting: a few pulls, not a spin */
+    CU_ASSERT_TRUE(atomic_load(&g_feed.nexts) < 20);
+    CU_ASSERT_TRUE(cpu_seconds() - cpu0 < 0.3);
+    reply_free(&r);
+    CU_ASSERT_TRUE(wait_count(&g_feed.frees, 1, 5));
+
+    /* a client still waiting when the server stops: its body is cut off,
+     * the connection closed, the stream freed */
+    g_feed.ended = false;
+    int fd = dial(AF_INET, port);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    const char *req = "GET /feed HTTP/1.1\r\nHost: x\r\n\r\n";
+    CU_ASSERT_TRUE(send_all(fd, req, strlen(req)));
+    for (int i = 0; i < 200 && atomic_load(&g_feed.binds) < 2; i++)
+        usleep(10 * 1000);
+    usleep(100 * 1000); /* parked by now */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    http_stop(s);
+    CU_ASSERT_TRUE(since(&t0) < 2.0);
+    CU_ASSERT_EQUAL(atomic_load(&g_feed.frees), 2);
+    (void)read_reply(fd, true, &r); /* headers, then the end of the connection */
+    CU_ASSERT_EQUAL(r.status, 200);
+    reply_free(&r);
+    close(fd);
+    buf_free(&g_feed.queued);
+}
+
 static const struct cu_test pure_tests[] = {
     {"listen address: loopback or not", test_listen_loopback},
     {"token file: mode, empty, whitespace, size", test_read_token_file},
@@ -2189,6 +2338,8 @@ static const struct cu_test server_tests[] = {
     {"paths are routed as sent: %2F and %00 stay in their segment", test_raw_path},
     {"streamed body: 50 MiB in 64 KiB pieces, plain and gzipped; HEAD", test_stream_big},
     {"100 clients that never read: memory bounded, streams freed", test_stream_slow_clients},
+    {"a stream that waits: parked, woken from another thread, cut off by http_stop",
+     test_stream_waits},
     {"deferred answer from another thread after 1 s; others served meanwhile", test_deferred_answer},
     {"deferred answer: client gone, http_stop answers 503 and drops late answers",
      test_deferred_gone_and_stop},

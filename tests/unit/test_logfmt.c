@@ -173,6 +173,30 @@ static void test_random_values(void)
     }
 }
 
+/* logfmt_ascii_bare, eight bytes at a time, against the byte-wise rule:
+ * every byte value at every place of every length up to 40. */
+static void test_ascii_bare(void)
+{
+    unsigned char v[41];
+    unsigned bad = 0;
+
+    CU_ASSERT_FALSE(logfmt_ascii_bare("", 0));
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (unsigned c = 0; c < 256; c++) {
+                bool want = c > 0x20 && c < 0x7f && c != '"' && c != '=' && c != '\\';
+                memset(v, 'a', len);
+                v[at] = (unsigned char)c;
+                if (logfmt_ascii_bare((const char *)v, len) != want)
+                    bad++;
+                if (want && !logfmt_is_bare((const char *)v, len))
+                    bad++;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 static void test_keys(void)
 {
     static const struct {
@@ -370,6 +394,7 @@ static const struct cu_test tests[] = {
     {"every byte value", test_every_byte},
     {"very long values", test_long_values},
     {"random values round trip", test_random_values},
+    {"bare ASCII, eight bytes at a time", test_ascii_bare},
     {"key sanitising", test_keys},
     {"pairs", test_pairs},
     {"parser", test_parse},

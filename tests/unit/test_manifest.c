@@ -968,11 +968,14 @@ static void write_file(const char *path, const char *text, size_t len)
     fclose(f);
 }
 
+/* config/jobhost.yaml is the user's to edit (the tutorial adds a job, a
+ * second instance moves the port): only what holds for any edit is
+ * checked here, what the fields mean is test_brief_example's. */
 static void test_load_config(void)
 {
     struct errors errs = {0};
     struct manifest *m = NULL;
-    char cfgdir[PATH_MAX], want[PATH_MAX + 64];
+    char cfgdir[PATH_MAX];
 
     CU_ASSERT_EQUAL(manifest_load("config/jobhost.yaml", &m, &errs), 0);
     if (errs.count)
@@ -982,25 +985,9 @@ static void test_load_config(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(realpath("config", cfgdir));
     ASSERT_STR(m->path, "config/jobhost.yaml");
     ASSERT_STR(m->dir, cfgdir);
-    snprintf(want, sizeof(want), "%s/../plugins", cfgdir);
-    ASSERT_STR(m->host.plugin_dir, want);
-    snprintf(want, sizeof(want), "%s/../logs/jobhost.log", cfgdir);
-    ASSERT_STR(m->host.log.file_path, want);
-    CU_ASSERT_EQUAL(m->host.workers, 4);
-    ASSERT_STR(m->host.http.listen, "127.0.0.1:9464");
-    CU_ASSERT_EQUAL(m->host.log.file_max_size, 10485760);
-    CU_ASSERT_EQUAL(m->host.log.file_keep, 5);
-    CU_ASSERT_EQUAL(m->host.log.facility, LOG_DAEMON);
-    CU_ASSERT_EQUAL_FATAL(m->n_jobs, 3);
-    ASSERT_STR(m->jobs[0].id, "heartbeat");
-    CU_ASSERT_EQUAL(m->jobs[0].trigger.kind, TRIGGER_INTERVAL);
-    ASSERT_STR(m->jobs[1].id, "disk-usage");
-    ASSERT_STR(m->jobs[1].plugin, "exec");
-    CU_ASSERT_EQUAL(m->jobs[1].trigger.kind, TRIGGER_CRON);
-    CU_ASSERT_EQUAL(m->jobs[1].timeout_ns, 30 * NS_PER_SEC);
-    ASSERT_STR(m->jobs[2].id, "nightly-prune");
-    ASSERT_STR(tz_name(m->jobs[2].trigger.tz), "Europe/Berlin");
-    CU_ASSERT_EQUAL(m->jobs[2].misfire_grace_ns, 300 * NS_PER_SEC);
+    /* relative paths are the manifest directory's */
+    CU_ASSERT_EQUAL(strncmp(m->host.plugin_dir, cfgdir, strlen(cfgdir)), 0);
+    CU_ASSERT_TRUE(m->n_jobs > 0);
     manifest_free(m);
     errors_free(&errs);
 }

@@ -432,6 +432,42 @@ static uint64_t fake_dropped(const char *sink)
     return strcmp(sink, "queue") == 0 ? 7 : strlen(sink);
 }
 
+/* The strip of last results (oldest first, at most METRICS_RECENT) and
+ * the time of the last misfire, for the jobs API and the status page. */
+static void test_recent_results(void)
+{
+    fake_rt_init(&F, NULL, 0);
+    struct job *j = acquire("strip", "exec");
+    enum run_result got[METRICS_RECENT];
+    static const enum run_result cycle[] = {RUN_SUCCESS, RUN_FAILURE, RUN_TIMEOUT, RUN_CRASHED,
+                                            RUN_CANCELLED, RUN_DRY_RUN};
+    size_t n;
+
+    CU_ASSERT_EQUAL(metrics_job_recent(atomic_load(&j->state->metrics), got), 0);
+    CU_ASSERT_EQUAL(metrics_job_missed(atomic_load(&j->state->metrics)), 0);
+    run1(j, 1700000000 * NS, 0, RUN_FAILURE, NS);
+    run1(j, 1700000010 * NS, 0, RUN_SUCCESS, NS);
+    n = metrics_job_recent(atomic_load(&j->state->metrics), got);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT_EQUAL(got[0], RUN_FAILURE);
+    CU_ASSERT_EQUAL(got[1], RUN_SUCCESS);
+    for (int i = 0; i < 25; i++)
+        run1(j, (1700000100 + i) * NS, 0, cycle[i % 6], NS);
+    n = metrics_job_recent(atomic_load(&j->state->metrics), got);
+    CU_ASSERT_EQUAL_FATAL(n, METRICS_RECENT);
+    for (size_t i = 0; i < n; i++) /* the last 20 of the 25, in order */
+        CU_ASSERT_EQUAL(got[i], cycle[(i + 5) % 6]);
+    outcome_skipped(j, SKIP_MAX_INSTANCES, 0, 1);
+    CU_ASSERT_EQUAL(metrics_job_missed(atomic_load(&j->state->metrics)), 0);
+    outcome_skipped(j, SKIP_MISFIRE, 1700000200 * NS, 1);
+    CU_ASSERT_TRUE(metrics_job_missed(atomic_load(&j->state->metrics)) > 0);
+    /* a run since: no longer missed */
+    run1(j, 1700000300 * NS, 0, RUN_SUCCESS, NS);
+    CU_ASSERT_EQUAL(metrics_job_missed(atomic_load(&j->state->metrics)), 0);
+    release(j);
+    fake_rt_free(&F);
+}
+
 static void test_host_metrics(void)
 {
     fake_rt_init(&F, NULL, 0);
@@ -1132,6 +1168,7 @@ static const struct cu_test exposition_tests[] = {
     {"gauges, results and skip reasons", test_gauges_and_results},
     {"what the run store kept is restored", test_restore},
     {"host-level metrics", test_host_metrics},
+    {"the strip of last results, a misfire until the next run", test_recent_results},
     {"process metrics present and numeric", test_process_metrics},
     {"OpenMetrics shape and # EOF", test_openmetrics_shape},
     {"pieces join into the whole exposition", test_pieces},
