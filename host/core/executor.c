@@ -529,6 +529,19 @@ void executor_resize(struct executor *ex, unsigned workers)
     pthread_mutex_unlock(&ex->lock);
 }
 
+/* Reports every task of `list` skipped (reason shutdown) and frees them,
+ * giving back their instances when they hold one. Without the lock. */
+static void skip_for_shutdown(struct task *list, bool hold_instances)
+{
+    while (list) {
+        struct task *next = list->next;
+        outcome_skipped(list->job, SKIP_SHUTDOWN, list->opts.scheduled_wall_ns, 1);
+        finish_task(list->job, hold_instances);
+        free(list);
+        list = next;
+    }
+}
+
 /* A decision about a waiting firing, reported once the lock is released. */
 struct wait_report {
     struct job *job;
@@ -651,13 +664,7 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
     if (waits) {
         /* stop began meanwhile: these never wait */
         pthread_mutex_unlock(&ex->lock);
-        while (waits) {
-            struct task *next = waits->next;
-            outcome_skipped(waits->job, SKIP_SHUTDOWN, waits->opts.scheduled_wall_ns, 1);
-            finish_task(waits->job, false);
-            free(waits);
-            waits = next;
-        }
+        skip_for_shutdown(waits, false);
         pthread_mutex_lock(&ex->lock);
     }
     if (queued && ex->stopping) {
@@ -665,13 +672,7 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
         pthread_mutex_unlock(&ex->lock);
         report_waiting(reports, n_reports);
         free(reports);
-        while (head) {
-            struct task *next = head->next;
-            outcome_skipped(head->job, SKIP_SHUTDOWN, head->opts.scheduled_wall_ns, 1);
-            finish_task(head->job, true);
-            free(head);
-            head = next;
-        }
+        skip_for_shutdown(head, true);
         return 0;
     }
     if (queued) {
@@ -749,21 +750,8 @@ unsigned executor_stop(struct executor *ex, int64_t deadline_mono_ns, int64_t gr
     pthread_cond_broadcast(&ex->work);
     pthread_mutex_unlock(&ex->lock);
 
-    while (dropped) {
-        struct task *next = dropped->next;
-        outcome_skipped(dropped->job, SKIP_SHUTDOWN, dropped->opts.scheduled_wall_ns, 1);
-        finish_task(dropped->job, true);
-        free(dropped);
-        dropped = next;
-    }
-    while (waiting_dropped) {
-        struct task *next = waiting_dropped->next;
-        outcome_skipped(waiting_dropped->job, SKIP_SHUTDOWN,
-                        waiting_dropped->opts.scheduled_wall_ns, 1);
-        finish_task(waiting_dropped->job, false);
-        free(waiting_dropped);
-        waiting_dropped = next;
-    }
+    skip_for_shutdown(dropped, true);
+    skip_for_shutdown(waiting_dropped, false); /* waiting firings hold no instance */
 
     pthread_mutex_lock(&ex->lock);
     wait_idle_until(ex, deadline_mono_ns);
