@@ -61,6 +61,7 @@
 #include "core/chain.h"
 #include "core/outcome_notify.h"
 #include "io/notify_curl.h"
+#include "core/safe_open.h"
 #include "core/scheduler.h"
 #include "core/store.h"
 #include "io/api.h"
@@ -85,7 +86,6 @@ struct daemon {
     char *pid_file; /* written at start, removed at exit; NULL = none */
     struct runtime rt;
     struct metrics_source metrics_src; /* what /metrics renders */
-    char *copy_dir;
     struct executor *ex;
     struct scheduler *sched;
     struct chain *chain; /* the chained jobs' observer */
@@ -111,6 +111,13 @@ static int submit_to_executor(void *arg, struct job *job, const struct run_opts 
 static size_t submit_many_to_executor(void *arg, const struct run_request *reqs, size_t n)
 {
     return executor_submit_many(arg, reqs, n);
+}
+
+/* jobhost_log_records_dropped_total: the log's sinks, and records from
+ * worker processes the host could not read. */
+static uint64_t records_dropped(const char *sink)
+{
+    return sink && strcmp(sink, "worker") == 0 ? isolate_dropped() : log_dropped(sink);
 }
 
 static void pool_stats(void *arg, struct executor_stats *out)
@@ -368,24 +375,20 @@ static void signal_loop(struct daemon *d, int sfd)
 }
 
 /* host.pid_file: our pid, for tools that signal the daemon (logrotate,
- * `kill -HUP $(cat ...)`). Never through a symbolic link: the daemon may
- * run as root and the directory may be shared. */
+ * `kill -HUP $(cat ...)`). Never through a symbolic link, never into a
+ * file that is not ours (core/safe_open.h): the daemon may run as root and
+ * the directory may be shared. */
 static int pid_file_write(const char *path, struct errors *errs)
 {
-    char text[32];
-    struct stat st;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
-    int len, rc = -errno;
+    char text[32], why[PATH_MAX + 300];
+    struct safe_error e;
+    int fd = safe_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, SAFE_REGULAR | SAFE_WRITE, NULL,
+                       &e);
+    int len, rc;
 
     if (fd < 0) {
-        errors_add(errs, "host.pid_file %s: %s", path,
-                   errno == ELOOP ? "is a symbolic link (not followed)" : strerror(errno));
-        return rc;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        errors_add(errs, "host.pid_file %s: not a regular file", path);
-        close(fd);
-        return -EINVAL;
+        errors_add(errs, "host.pid_file %s", safe_error_text(&e, why, sizeof(why)));
+        return fd;
     }
     len = snprintf(text, sizeof(text), "%d\n", (int)getpid());
     rc = write(fd, text, (size_t)len) == len ? 0 : -errno;
@@ -401,7 +404,8 @@ static int pid_file_write(const char *path, struct errors *errs)
 static void pid_file_remove(const char *path)
 {
     char text[32] = "", want[32];
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    struct safe_error e;
+    int fd = safe_open(path, O_RDONLY, 0, SAFE_REGULAR, NULL, &e);
     ssize_t n;
 
     if (fd < 0)
@@ -495,19 +499,11 @@ static int start(struct daemon *d, struct errors *errs)
              (int)(nl ? nl - line : (long)strlen(line)), line);
         line = nl ? nl + 1 : NULL;
     }
-    d->copy_dir = plugin_copy_dir_create();
-    if (!d->copy_dir) {
-        errors_add(errs, "cannot create a private directory for plugin copies: %s",
-                   strerror(errno));
-        manifest_free(m);
-        return -errno;
-    }
-    runtime_init(&d->rt, metrics_new(m->host.duration_buckets, m->host.n_duration_buckets),
-                 d->copy_dir);
+    runtime_init(&d->rt, metrics_new(m->host.duration_buckets, m->host.n_duration_buckets));
     d->rt.on_publish = hold_generation;
     d->rt.on_publish_arg = d;
     d->metrics_src.rt = &d->rt;
-    d->metrics_src.dropped = log_dropped;
+    d->metrics_src.dropped = records_dropped;
     if (m->host.node)
         snprintf(d->node, sizeof(d->node), "%s", m->host.node);
     else if (gethostname(d->node, sizeof(d->node) - 1) < 0 || !d->node[0])
@@ -661,7 +657,7 @@ int daemon_run(const struct daemon_opts *opts)
         generation_unref(g);
     }
     if (d.ex) {
-        left = executor_stop(d.ex, mono_ns() + shutdown_timeout, SHUTDOWN_GRACE_NS);
+        left = executor_stop(d.ex, clock_add(mono_ns(), shutdown_timeout), SHUTDOWN_GRACE_NS);
         if (left > 0) {
             status = 1;
             isolate_kill_busy(); /* no worker process outlives the daemon */
@@ -698,10 +694,6 @@ int daemon_run(const struct daemon_opts *opts)
             runtime_free(&d.rt);
             metrics_free(m);
         }
-    }
-    if (d.copy_dir) {
-        rmdir(d.copy_dir);
-        free(d.copy_dir);
     }
     if (d.pid_file) {
         pid_file_remove(d.pid_file);

@@ -141,7 +141,7 @@ static int cmd_check(const struct cli *cli)
     bool failed;
     int status = 1, rc;
 
-    runtime_init(&rt, NULL, NULL);
+    runtime_init(&rt, NULL);
     log_setup(&quiet);
     (void)manifest_load_flags(cli->config, NULL, MANIFEST_KEEP_ON_ERROR, &m, &errs);
     if (!m)
@@ -212,7 +212,7 @@ static int cmd_run_once(const struct cli *cli)
     struct job *job;
     int status = 1, rc;
 
-    runtime_init(&rt, NULL, NULL);
+    runtime_init(&rt, NULL);
     if (manifest_load(cli->config, &m, &errs) < 0)
         goto out;
     if (!manifest_find_job(m, cli->arg)) {

@@ -7,6 +7,26 @@
 
 #include <stdint.h>
 
+/* t + d and a - b, saturated at INT64_MIN / INT64_MAX instead of
+ * overflowing: every place a duration (from a manifest, a plugin or the
+ * host) meets a clock reading goes through these, so a huge duration means
+ * "as late as can be", never a time in the past. */
+static inline int64_t clock_add(int64_t t, int64_t d)
+{
+    int64_t r;
+    if (__builtin_add_overflow(t, d, &r))
+        return d > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+static inline int64_t clock_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
 int64_t mono_ns(void);
 int64_t wall_ns(void);

@@ -229,7 +229,7 @@ static bool execute(struct worker *w, struct task *t)
             ;
     }
     if (t->opts.trigger == RUN_SCHEDULED && spec->misfire_grace_ns > 0 &&
-        wall_ns() > t->opts.scheduled_wall_ns + spec->misfire_grace_ns) {
+        wall_ns() > clock_add(t->opts.scheduled_wall_ns, spec->misfire_grace_ns)) {
         executor_release_instance(t->job);
         outcome_skipped(t->job, SKIP_MISFIRE, t->opts.scheduled_wall_ns, 1);
         return true;
@@ -238,7 +238,7 @@ static bool execute(struct worker *w, struct task *t)
     if (spec->timeout_ns > 0 && spec->isolation == ISOLATION_THREAD && grace > 0) {
         /* the stuck moment is known before the run starts: tell the watch
          * first, so it is never late (run_job publishes the fate itself) */
-        int64_t at = mono_ns() + spec->timeout_ns + grace;
+        int64_t at = clock_add(clock_add(mono_ns(), spec->timeout_ns), grace);
         pthread_mutex_lock(&ex->lock);
         atomic_store_explicit(&w->cur_stuck_at, at, memory_order_relaxed);
         pthread_cond_signal(&ex->watch);
@@ -761,7 +761,7 @@ unsigned executor_stop(struct executor *ex, int64_t deadline_mono_ns, int64_t gr
         jlog(JH_LOG_WARN, "shutdown_cancelling", "running=%zu", running);
         hostapi_cancel_all();
         pthread_mutex_lock(&ex->lock);
-        wait_idle_until(ex, mono_ns() + grace_ns);
+        wait_idle_until(ex, clock_add(mono_ns(), grace_ns));
     }
     /* Name every run still in a plugin: they are abandoned to the exit. */
     for (struct worker *w = ex->workers; w; w = w->next) {

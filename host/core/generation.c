@@ -9,15 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/isolate.h"
 #include "core/log.h"
 #include "core/mainloop.h"
 #include "core/params.h"
 
-void runtime_init(struct runtime *rt, struct metrics *metrics, const char *plugin_copy_dir)
+void runtime_init(struct runtime *rt, struct metrics *metrics)
 {
     memset(rt, 0, sizeof(*rt));
     rt->metrics = metrics;
-    rt->plugin_copy_dir = plugin_copy_dir;
     jobstate_table_init(&rt->states, metrics);
     pthread_mutex_init(&rt->gens_lock, NULL);
 }
@@ -85,9 +85,10 @@ static void generation_free(void *arg)
     free(g);
 }
 
-/* The live plugin to keep for `name`: same directory, same bytes. */
+/* The live plugin to keep for `name`: same directory, same bytes, loaded
+ * the same way (mapped here or not). */
 static struct plugin *reusable(const struct generation *prev, const struct plugin_load_opts *opts,
-                               const char *name, char *err, size_t errlen, int *rc)
+                               const char *name, bool mapped, char *err, size_t errlen, int *rc)
 {
     struct plugin *old;
     char hash[65];
@@ -96,7 +97,7 @@ static struct plugin *reusable(const struct generation *prev, const struct plugi
     if (!prev || strcmp(prev->manifest->host.plugin_dir, opts->plugin_dir) != 0)
         return NULL;
     old = generation_find_plugin(prev, name);
-    if (!old)
+    if (!old || (old->desc != NULL) != mapped)
         return NULL;
     /* The trust checks run again here: a plugin that became writable by
      * others is refused even though its code is already loaded. */
@@ -113,14 +114,144 @@ static void add_plugin(struct generation *g, struct plugin *p)
     (void)idtable_put(&g->plugin_index, p->name, p); /* checked absent by the caller */
 }
 
-/* A plugin that could not be loaded, reported once at its first job. */
-struct failed_plugin {
+/* A worker that loaded a plugin for the jobs with one kind of worker
+ * (isolate_same_worker): kept while their checks need it. */
+struct probe_slot {
     const struct manifest_job *first;
-    char *error;
-    size_t others; /* jobs after the first that name it */
+    struct isolate_probe *pr; /* NULL: none needed, or it failed */
+    bool failed;
 };
 
 static void index_chains(struct generation *g);
+
+/* How the generation being built uses one plugin. */
+struct use {
+    const struct manifest_job *first; /* the first job naming it */
+    struct plugin *p;                 /* NULL when it could not be loaded */
+    bool mapped;                      /* a thread-mode job names it: mapped here */
+    bool fresh;                       /* loaded for this generation, not kept from prev */
+    size_t others;                    /* jobs after the first that name it */
+    struct probe_slot *slots;         /* isolation: process, not mapped */
+    size_t n_slots;
+};
+
+static void use_error(struct errors *errs, const struct manifest_job *spec, const char *err)
+{
+    /* named where it is written: the manifest or an included file */
+    errors_add(errs, "%s:%d:%d: jobs[%u].plugin: %s", spec->file, spec->plugin_line,
+               spec->plugin_col, spec->index, err);
+    /* not logged here: the caller logs each error of errs once
+     * (config_error), with the position of its first job */
+}
+
+/* Loads u's plugin: kept from prev, or opened (and mapped when a
+ * thread-mode job names it). 0 or -EINVAL with the error added. */
+static int use_load(struct generation *g, const struct generation *prev,
+                    const struct plugin_load_opts *opts, struct use *u, struct errors *errs)
+{
+    const struct manifest_job *spec = u->first;
+    char err[1024];
+    int rc;
+
+    u->p = reusable(prev, opts, spec->plugin, u->mapped, err, sizeof(err), &rc);
+    if (u->p) {
+        add_plugin(g, u->p);
+        return 0;
+    }
+    if (rc == 0)
+        rc = plugin_open(opts, spec->plugin, &u->p, err, sizeof(err));
+    if (rc == 0 && u->mapped) {
+        rc = plugin_map(u->p, err, sizeof(err));
+        if (rc < 0) {
+            plugin_unref(u->p);
+            u->p = NULL;
+        }
+    }
+    if (rc < 0) {
+        /* tried once, told once at the first job, however many name it */
+        if (u->others) {
+            size_t len = strlen(err);
+            snprintf(err + len, sizeof(err) - len, " (and %zu more job%s use it)", u->others,
+                     u->others == 1 ? "" : "s");
+        }
+        use_error(errs, spec, err);
+        return -EINVAL;
+    }
+    u->fresh = true;
+    add_plugin(g, u->p);
+    if (u->mapped)
+        jlog(JH_LOG_INFO, "plugin_loaded", "plugin=%s version=%s path=%s", u->p->desc_name,
+             u->p->version, u->p->path);
+    return 0;
+}
+
+/* The probe slot of spec's kind of worker in u, made (and its worker
+ * started when the plugin needs one) on first use. NULL when it failed. */
+static struct probe_slot *use_slot(struct use *u, const struct manifest_job *spec,
+                                   struct errors *errs)
+{
+    struct probe_slot *sl;
+    enum isolate_stage stage;
+    char err[1024];
+
+    for (size_t i = 0; i < u->n_slots; i++)
+        if (isolate_same_worker(u->slots[i].first, spec))
+            return u->slots[i].failed ? NULL : &u->slots[i];
+    u->slots = xrealloc(u->slots, (u->n_slots + 1) * sizeof(*u->slots));
+    sl = &u->slots[u->n_slots++];
+    memset(sl, 0, sizeof(*sl));
+    sl->first = spec;
+    /* A plugin new to this generation is loaded once per kind of worker,
+     * as its runs will load it (its init must agree to those credentials
+     * and limits); a kept one when its check callback must run, or for a
+     * kind of worker of its own (credentials, limits) that may be new. */
+    if (!u->fresh && !u->p->has_check && !spec->creds && !spec->limits)
+        return sl;
+    if (isolate_probe_start(u->p, spec, &sl->pr, &stage, err, sizeof(err)) < 0) {
+        sl->failed = true;
+        if (stage == ISOLATE_STAGE_CREDS && spec->creds)
+            errors_add(errs, "%s:%d:%d: jobs[%u].%s: %s", spec->file, spec->creds->line,
+                       spec->creds->col, spec->index, spec->creds->set_uid ? "user" : "group",
+                       err);
+        else
+            use_error(errs, spec, err);
+        return NULL;
+    }
+    if (u->fresh && !u->mapped && sl == &u->slots[0])
+        jlog(JH_LOG_INFO, "plugin_loaded", "plugin=%s version=%s path=%s isolation=process",
+             u->p->desc_name, u->p->version, u->p->path);
+    if (!u->p->has_check) {
+        isolate_probe_end(sl->pr); /* it loaded: that was all it was for */
+        sl->pr = NULL;
+    }
+    return sl;
+}
+
+static int check_in_probe(void *arg, const struct plugin *p, const struct manifest_job *job,
+                          void (*report)(void *, const char *, const char *), void *report_arg,
+                          char *why, size_t whylen)
+{
+    char how[RUN_ERROR_MAX];
+    int rc;
+
+    (void)p;
+    rc = isolate_probe_check(arg, job, report, report_arg, how, sizeof(how));
+    if (rc < 0)
+        snprintf(why, whylen, "its check could not run: %s", how);
+    else
+        snprintf(why, whylen, "%s", how);
+    return rc;
+}
+
+static void uses_free(struct use *uses, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < uses[i].n_slots; k++)
+            isolate_probe_end(uses[i].slots[k].pr);
+        free(uses[i].slots);
+    }
+    free(uses);
+}
 
 int generation_build(struct runtime *rt, struct manifest *m, const struct generation *prev,
                      struct generation **out, struct errors *errs)
@@ -129,12 +260,11 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
     struct plugin_load_opts opts = {
         .plugin_dir = m->host.plugin_dir,
         .strict_permissions = m->host.strict_permissions,
-        .copy_dir = rt->plugin_copy_dir,
     };
+    struct idtable use_index; /* plugin name -> its index in uses + 1 */
+    struct use *uses = NULL;
+    size_t n_uses = 0, cap_uses = 0;
     int rc = 0, params_rc = 0;
-    struct failed_plugin *failed = NULL; /* in the order of their first job */
-    size_t n_failed = 0;
-    struct idtable failed_index;         /* name -> its index in failed + 1 */
 
     MAIN_THREAD_ONLY();
     atomic_init(&g->refs, 1);
@@ -143,67 +273,59 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
     g->manifest = m;
     g->plugins = xcalloc(m->n_jobs + 1, sizeof(*g->plugins));
     idtable_init(&g->plugin_index, 0);
-    idtable_init(&failed_index, 0);
+    idtable_init(&use_index, 0);
+    /* Which plugins are named, and whether a thread-mode job names each. */
     for (size_t i = 0; i < m->n_jobs; i++) {
         const struct manifest_job *spec = &m->jobs[i];
-        struct failed_plugin *f;
-        struct plugin *p;
-        char err[1024];
-        int probe_rc;
-        uintptr_t at;
+        uintptr_t at = (uintptr_t)idtable_get(&use_index, spec->plugin);
 
-        if (generation_find_plugin(g, spec->plugin))
-            continue;
-        if ((at = (uintptr_t)idtable_get(&failed_index, spec->plugin))) {
-            failed[at - 1].others++; /* tried once, refused once, however many jobs */
-            continue;
+        if (!at) {
+            if (n_uses == cap_uses) {
+                cap_uses = cap_uses ? 2 * cap_uses : 8;
+                uses = xrealloc(uses, cap_uses * sizeof(*uses));
+            }
+            memset(&uses[n_uses], 0, sizeof(*uses));
+            uses[n_uses].first = spec;
+            at = ++n_uses;
+            (void)idtable_put(&use_index, spec->plugin, (void *)at); /* absent: just looked */
+        } else {
+            uses[at - 1].others++;
         }
-        p = reusable(prev, &opts, spec->plugin, err, sizeof(err), &probe_rc);
-        if (p) {
-            add_plugin(g, p);
-            continue;
-        }
-        if (probe_rc < 0 || plugin_load(&opts, spec->plugin, &p, err, sizeof(err)) < 0) {
-            /* not logged here: the caller logs each error of errs once
-             * (config_error), with the position of its first job */
-            failed = xrealloc(failed, (n_failed + 1) * sizeof(*failed));
-            f = &failed[n_failed++];
-            f->first = spec;
-            f->error = xstrdup(err);
-            f->others = 0;
-            (void)idtable_put(&failed_index, spec->plugin, (void *)(uintptr_t)n_failed);
+        if (spec->isolation != ISOLATION_PROCESS)
+            uses[at - 1].mapped = true;
+    }
+    for (size_t i = 0; i < n_uses; i++)
+        if (use_load(g, prev, &opts, &uses[i], errs) < 0)
             rc = -EINVAL;
-            continue;
-        }
-        jlog(JH_LOG_INFO, "plugin_loaded", "plugin=%s version=%s path=%s", p->desc_name,
-             p->version, p->path);
-        add_plugin(g, p);
+    /* isolation: process jobs: a worker of each kind they need loads their
+     * plugin, as their runs will (and, for a plugin not mapped here, says
+     * what it declares). */
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        const struct manifest_job *spec = &m->jobs[i];
+        struct use *u = &uses[(uintptr_t)idtable_get(&use_index, spec->plugin) - 1];
+
+        if (u->p && spec->isolation == ISOLATION_PROCESS && !use_slot(u, spec, errs))
+            rc = -EINVAL;
     }
-    for (size_t i = 0; i < n_failed; i++) {
-        const struct failed_plugin *f = &failed[i];
-        char more[64] = "";
-        if (f->others)
-            snprintf(more, sizeof(more), " (and %zu more job%s use it)", f->others,
-                     f->others == 1 ? "" : "s");
-        /* named where it is first written: the manifest or an included file */
-        errors_add(errs, "%s:%d:%d: jobs[%u].plugin: %s%s", f->first->file, f->first->plugin_line,
-                   f->first->plugin_col, f->first->index, f->error, more);
-        free(f->error);
-    }
-    free(failed);
-    idtable_free(&failed_index);
-    /* Every job's params against its plugin's declarations (and the
-     * plugin's own check), now that the plugins are loaded. */
+    /* Every job's params against its plugin's declarations, and the
+     * plugin's own check where the job runs: in this process, or in a
+     * worker like its own. */
     for (size_t i = 0; rc == 0 && i < m->n_jobs; i++) {
         const struct manifest_job *spec = &m->jobs[i];
+        struct use *u = &uses[(uintptr_t)idtable_get(&use_index, spec->plugin) - 1];
+        struct probe_slot *sl =
+            spec->isolation == ISOLATION_PROCESS ? use_slot(u, spec, errs) : NULL;
         size_t before = errs->count;
 
-        if (params_check_job(generation_find_plugin(g, spec->plugin), spec, errs) > 0) {
+        if (params_check_job(u->p, spec, sl ? check_in_probe : NULL, sl ? sl->pr : NULL, errs) >
+            0) {
             jlog(JH_LOG_ERROR, "job_params_refused", "job=%s plugin=%s problems=%zu", spec->id,
                  spec->plugin, errs->count - before);
             params_rc = -EINVAL;
         }
     }
+    uses_free(uses, n_uses);
+    idtable_free(&use_index);
     if (rc == 0)
         rc = params_rc;
     if (rc < 0) {

@@ -39,7 +39,6 @@ struct generation;
 struct runtime {
     struct metrics *metrics;      /* may be NULL (e.g. `jobhost check`) */
     struct jobstate_table states; /* main thread (see jobstate.h) */
-    const char *plugin_copy_dir;  /* see plugin_load_opts; NULL = load in place */
     uint64_t next_seq;            /* generation numbers; main thread */
     /* Published generations not yet freed, newest first: what the metrics
      * exposition walks. `gens_lock` guards the list links. */
@@ -80,20 +79,26 @@ struct generation {
 };
 
 /* Sets up `rt` (metrics may be NULL). */
-void runtime_init(struct runtime *rt, struct metrics *metrics, const char *plugin_copy_dir);
+void runtime_init(struct runtime *rt, struct metrics *metrics);
 
 /* Frees the job states; every generation must be gone. Main thread. */
 void runtime_free(struct runtime *rt);
 
 /* Builds a generation from `m`, taking ownership of it: loads every plugin
- * the jobs name (each once, running its init), checks every job's params
- * against its plugin's declared parameters and the plugin's check callback
- * (core/params.h), and acquires each job's state. A plugin whose file has
- * the same content as in `prev` (the live generation, or NULL) is shared
- * with it, not loaded again, and its init does not run again (its check
- * does). On any plugin or parameter error returns -EINVAL with one line per
- * problem in errs (manifest position first) and nothing loaded stays
- * loaded. Linear in the number of jobs. Main thread. */
+ * the jobs name (each once), checks every job's params against its
+ * plugin's declared parameters and the plugin's check callback
+ * (core/params.h), and acquires each job's state. A plugin that a
+ * thread-mode job names is mapped in this process (its init runs here); one
+ * that only `isolation: process` jobs name is not: a worker process with
+ * their credentials and limits loads it (its constructors and init run
+ * there), reports its declarations and runs its check callback
+ * (core/isolate.h), so a plugin that crashes while loading is a load error,
+ * not a dead host. A plugin whose file has the same content as in `prev`
+ * (the live generation, or NULL), used the same way, is shared with it, not
+ * loaded again, and its init does not run again (its check does). On any
+ * plugin or parameter error returns -EINVAL with one line per problem in
+ * errs (manifest position first) and nothing loaded stays loaded. Linear in
+ * the number of jobs. Main thread. */
 int generation_build(struct runtime *rt, struct manifest *m, const struct generation *prev,
                      struct generation **out, struct errors *errs);
 

@@ -492,7 +492,7 @@ static int plugin_key(struct history *h, struct job *job, uint32_t *key)
         return 0;
     if (!h->store)
         return -ENOTCONN;
-    rc = h->store->ops->plugin_key(h->store, p->desc->name, p->desc->version, p->hash, key);
+    rc = h->store->ops->plugin_key(h->store, p->desc_name, p->version, p->hash, key);
     if (rc == 0)
         atomic_store_explicit(&job->plugin->store_key, tag(h, *key), memory_order_relaxed);
     return rc;
@@ -535,8 +535,8 @@ static char *names_of(struct job *job, bool with_plugin)
 
     buf_append(&b, job->spec->id, strlen(job->spec->id) + 1);
     if (with_plugin) {
-        buf_append(&b, p->desc->name, strlen(p->desc->name) + 1);
-        buf_append(&b, p->desc->version, strlen(p->desc->version) + 1);
+        buf_append(&b, p->desc_name, strlen(p->desc_name) + 1);
+        buf_append(&b, p->version, strlen(p->version) + 1);
         buf_append(&b, p->hash, strlen(p->hash) + 1);
     }
     return b.data;

@@ -413,7 +413,7 @@ static int64_t api_time_left_ns(jh_ctx *ctx)
 static int api_sleep_ns(jh_ctx *ctx, int64_t ns)
 {
     int64_t deadline;
-    int64_t until = mono_ns() + (ns > 0 ? ns : 0);
+    int64_t until = clock_add(mono_ns(), ns > 0 ? ns : 0); /* INT64_MAX: until cancelled */
     int rc = 0;
 
     pthread_once(&sleep_once, sleep_cond_init);

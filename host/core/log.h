@@ -38,7 +38,10 @@
  *
  * Delivery: waking a sleeping thread costs its waker microseconds, so a
  * producer never wakes the writer for a record: while records flow the
- * writer looks every LOG_TICK_NS (10 ms), warnings and errors included. A
+ * writer looks every LOG_TICK_NS (10 ms), warnings and errors included;
+ * in a quiet spell it looks less and less often (an eighth of the spell,
+ * at most LOG_TICK_MAX_NS, 250 ms), so a sparse host wakes it ~40 times
+ * between two records rather than 500. A
  * producer wakes it only when its ring is a quarter full, or when the
  * writer has gone to sleep for good (no record for LOG_DEEP_AFTER_NS:
  * then the first record pays the wake-up). log_flush waits for them;
@@ -84,6 +87,7 @@
 #define LOG_SINK_STUCK_NS 10000000      /* one sink call this long: stuck */
 #define LOG_QUEUE_DEFAULT (1u << 20)    /* ring bytes of a thread when queue_size is 0 */
 #define LOG_TICK_NS 10000000            /* the writer looks this often while records flow */
+#define LOG_TICK_MAX_NS 250000000       /* ... and at most this seldom in a quiet spell */
 #define LOG_DEEP_AFTER_NS 5000000000LL  /* no record for this long: it sleeps until woken */
 
 struct log_config {

@@ -12,7 +12,8 @@
  * on the path of a record but the read of g.state.
  *
  * Sleeping: the writer advertises in g.state whether it is busy, asleep
- * for a tick (it will look by itself within LOG_TICK_NS) or asleep for good
+ * for a tick (it will look by itself within LOG_TICK_NS, or, in a quiet
+ * spell, an eighth of the spell up to LOG_TICK_MAX_NS) or asleep for good
  * (WS_DEEP). A producer publishes its head with a seq_cst store and then
  * reads g.state with a seq_cst load; the writer stores WS_DEEP with a
  * seq_cst store and then takes its last look at the heads with seq_cst
@@ -705,7 +706,12 @@ void log_queue_take(struct log_take *t, int64_t last_busy)
     pthread_mutex_lock(&g.mu);
     if (!writer_has_work()) {
         int64_t now = mono_ns();
-        bool deep = now - last_busy >= LOG_DEEP_AFTER_NS;
+        int64_t quiet = now - last_busy;
+        bool deep = quiet >= LOG_DEEP_AFTER_NS;
+        /* the longer the silence, the less often a look finds anything */
+        int64_t tick = quiet / 8 < LOG_TICK_NS       ? LOG_TICK_NS
+                       : quiet / 8 > LOG_TICK_MAX_NS ? LOG_TICK_MAX_NS
+                                                     : quiet / 8;
 
         /* seq_cst store, then seq_cst loads of the heads: see DESIGN */
         atomic_store_explicit(&g.state, deep ? WS_DEEP : WS_TICK, memory_order_seq_cst);
@@ -714,7 +720,7 @@ void log_queue_take(struct log_take *t, int64_t last_busy)
                 while (!g.woken)
                     pthread_cond_wait(&g.wake, &g.mu);
             } else {
-                struct timespec ts = abs_ts(now + LOG_TICK_NS);
+                struct timespec ts = abs_ts(now + tick);
                 if (!g.woken)
                     pthread_cond_timedwait(&g.wake, &g.mu, &ts);
             }

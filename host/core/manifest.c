@@ -26,7 +26,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,6 +54,19 @@
 #include "lib/units.h"
 
 #define JOB_ID_MAX MANIFEST_ID_MAX
+
+/* The ranges of the manifest's durations and times (README, "Ranges"): a
+ * value outside is refused where it is written, so no clock arithmetic
+ * meets an absurd one. */
+#define DAY_NS (86400 * NS_PER_SEC)
+#define INTERVAL_MIN_NS NS_PER_MS           /* the shortest interval: 1ms */
+#define INTERVAL_MAX_NS (3650 * DAY_NS)     /* 10 years */
+#define JOB_DURATION_MAX_NS (366 * DAY_NS)  /* timeout, misfire_grace, jitter, limits.cpu */
+#define HOST_DURATION_MAX_NS DAY_NS         /* shutdown_timeout, drain_timeout, stuck_grace */
+#define STORE_DURATION_MAX_NS (3650 * DAY_NS) /* store.max_age, store.keep_failures */
+#define TIME_MIN_NS INT64_C(0)              /* 1970-01-01T00:00:00Z */
+#define TIME_MAX_NS (INT64_C(7258118400) * NS_PER_SEC) /* 2200-01-01T00:00:00Z */
+#define ADDRESS_SPACE_MIN (32u << 20)       /* a worker itself takes ~26 MiB of address space */
 #define MAX_READERS 8 /* threads reading included files at once */
 
 /* An `include:` entry of the manifest, kept once its tree is gone. */
@@ -88,6 +103,7 @@ struct build {
     } *seen;
     size_t n_seen;
     const struct manifest *prev; /* the manifest a reload replaces, or NULL */
+    struct idtable creds;    /* "user\ngroup" as written -> its struct manifest_creds */
     bool apart;              /* a part's build: ids are checked when joined */
     struct position *id_at;  /* then: where each job's id is written */
 };
@@ -367,8 +383,7 @@ static void parse_history(struct schema *s, const struct ynode *n, const char *p
     schema_check_keys(s, n, path, keys);
     if ((v = schema_get(n, "max_age"))) {
         schema_child_path(sub, sizeof(sub), path, "max_age");
-        if (schema_duration(s, v, sub, &h->store.max_age_ns) && h->store.max_age_ns < 0)
-            schema_error(s, v->line, v->col, sub, "must not be negative");
+        schema_duration(s, v, sub, 0, STORE_DURATION_MAX_NS, &h->store.max_age_ns);
     }
     if ((v = schema_get(n, "max_runs"))) {
         schema_child_path(sub, sizeof(sub), path, "max_runs");
@@ -376,9 +391,7 @@ static void parse_history(struct schema *s, const struct ynode *n, const char *p
     }
     if ((v = schema_get(n, "keep_failures"))) {
         schema_child_path(sub, sizeof(sub), path, "keep_failures");
-        if (schema_duration(s, v, sub, &h->store.keep_failures_ns) &&
-            h->store.keep_failures_ns < 0)
-            schema_error(s, v->line, v->col, sub, "must not be negative");
+        schema_duration(s, v, sub, 0, STORE_DURATION_MAX_NS, &h->store.keep_failures_ns);
     }
     if ((v = schema_get(n, "output_max"))) {
         schema_child_path(sub, sizeof(sub), path, "output_max");
@@ -539,9 +552,7 @@ static void parse_notify(struct schema *s, const struct ynode *n, const char *pa
         }
         if ((v = schema_get(e, "timeout"))) {
             schema_child_path(sub, sizeof(sub), item, "timeout");
-            if (schema_duration(s, v, sub, &nt->timeout_ns) &&
-                (nt->timeout_ns < NS_PER_MS || nt->timeout_ns > 300 * NS_PER_SEC))
-                schema_error(s, v->line, v->col, sub, "expected 1ms to 5m");
+            schema_duration(s, v, sub, NS_PER_MS, 300 * NS_PER_SEC, &nt->timeout_ns);
         }
         if ((v = schema_get(e, "headers"))) {
             schema_child_path(sub, sizeof(sub), item, "headers");
@@ -569,11 +580,13 @@ static void parse_host(struct schema *s, const struct ynode *n, struct manifest_
     if ((v = schema_get(n, "workers")))
         schema_uint(s, v, "host.workers", 1, 1024, &h->workers);
     if ((v = schema_get(n, "shutdown_timeout")))
-        schema_duration(s, v, "host.shutdown_timeout", &h->shutdown_timeout_ns);
+        schema_duration(s, v, "host.shutdown_timeout", 0, HOST_DURATION_MAX_NS,
+                        &h->shutdown_timeout_ns);
     if ((v = schema_get(n, "drain_timeout")))
-        schema_duration(s, v, "host.drain_timeout", &h->drain_timeout_ns);
+        schema_duration(s, v, "host.drain_timeout", 0, HOST_DURATION_MAX_NS,
+                        &h->drain_timeout_ns);
     if ((v = schema_get(n, "stuck_grace")))
-        schema_duration(s, v, "host.stuck_grace", &h->stuck_grace_ns);
+        schema_duration(s, v, "host.stuck_grace", 0, HOST_DURATION_MAX_NS, &h->stuck_grace_ns);
     if ((v = schema_get(n, "max_stuck_workers")))
         schema_uint(s, v, "host.max_stuck_workers", 0, 1024, &h->max_stuck_workers);
     if ((v = schema_get(n, "pid_file")))
@@ -721,6 +734,34 @@ static void parse_params(struct build *b, const struct ynode *n, const char *pat
     }
 }
 
+/* A time of a trigger (start, end, date), RFC 3339, within the range. */
+static bool parse_time(struct schema *s, const struct ynode *v, const char *path, const char *eg,
+                       int64_t *out)
+{
+    int64_t t;
+
+    if (!schema_expect(s, v, YSCALAR, path))
+        return false;
+    /* years past 2262 do not fit in nanoseconds: out of range too */
+    bool late = strlen(v->text) > 4 && isdigit((unsigned char)v->text[0]) &&
+                isdigit((unsigned char)v->text[1]) && v->text[0] >= '2' &&
+                (v->text[0] > '2' || v->text[1] >= '2') && isdigit((unsigned char)v->text[2]) &&
+                isdigit((unsigned char)v->text[3]) && v->text[4] == '-';
+    if (rfc3339_parse(v->text, &t) < 0 && !late) {
+        schema_error(s, v->line, v->col, path, "invalid time \"%s\" (expected RFC 3339%s)",
+                     v->text, eg);
+        return false;
+    }
+    if (late || t < TIME_MIN_NS || t >= TIME_MAX_NS) {
+        schema_error(s, v->line, v->col, path,
+                     "%s is out of range (from 1970-01-01T00:00:00Z to 2200-01-01T00:00:00Z)",
+                     v->text);
+        return false;
+    }
+    *out = t;
+    return true;
+}
+
 /* The start and end of an interval or cron trigger. */
 static void parse_bounds(struct schema *s, const struct ynode *n, const char *path, bool date,
                          struct trigger *t)
@@ -732,18 +773,15 @@ static void parse_bounds(struct schema *s, const struct ynode *n, const char *pa
         schema_child_path(sub, sizeof(sub), path, "start");
         if (date)
             schema_error(s, v->line, v->col, sub, "a date trigger takes no start");
-        else if (schema_expect(s, v, YSCALAR, sub) && rfc3339_parse(v->text, &t->start_ns) < 0)
-            schema_error(s, v->line, v->col, sub, "invalid time \"%s\" (expected RFC 3339)",
-                         v->text);
+        else
+            (void)parse_time(s, v, sub, "", &t->start_ns); /* reported there */
     }
     if ((v = schema_get(n, "end"))) {
         schema_child_path(sub, sizeof(sub), path, "end");
         if (date)
             schema_error(s, v->line, v->col, sub, "a date trigger takes no end");
-        else if (schema_expect(s, v, YSCALAR, sub) && rfc3339_parse(v->text, &t->end_ns) < 0)
-            schema_error(s, v->line, v->col, sub, "invalid time \"%s\" (expected RFC 3339)",
-                         v->text);
-        else if (t->start_ns && t->end_ns && t->end_ns <= t->start_ns)
+        else if (parse_time(s, v, sub, "", &t->end_ns) && t->start_ns && t->end_ns &&
+                 t->end_ns <= t->start_ns)
             schema_error(s, v->line, v->col, sub, "end must come after start");
     }
 }
@@ -930,29 +968,20 @@ static void parse_trigger(struct build *b, const struct ynode *n, const char *pa
     if (interval) {
         schema_child_path(sub, sizeof(sub), path, "interval");
         t->kind = TRIGGER_INTERVAL;
-        if (schema_duration(s, interval, sub, &t->interval_ns)) {
-            if (t->interval_ns <= 0)
-                schema_error(s, interval->line, interval->col, sub,
-                             "interval must be longer than 0");
+        if (schema_duration(s, interval, sub, INTERVAL_MIN_NS, INTERVAL_MAX_NS, &t->interval_ns))
             buf_printf(text, "every %s", interval->text);
-        }
     }
     if (date) {
         schema_child_path(sub, sizeof(sub), path, "date");
         t->kind = TRIGGER_DATE;
-        if (schema_expect(s, date, YSCALAR, sub)) {
-            if (rfc3339_parse(date->text, &t->at_ns) < 0)
-                schema_error(s, date->line, date->col, sub,
-                             "invalid time \"%s\" (expected RFC 3339, e.g. "
-                             "2026-05-01T09:00:00+02:00)",
-                             date->text);
+        if (date->kind == YSCALAR)
             buf_printf(text, "at %s", date->text);
-        }
+        (void)parse_time(s, date, sub, ", e.g. 2026-05-01T09:00:00+02:00", &t->at_ns);
     }
     parse_bounds(s, n, path, date != NULL, t);
     if ((v = schema_get(n, "jitter"))) {
         schema_child_path(sub, sizeof(sub), path, "jitter");
-        schema_duration(s, v, sub, &t->jitter_ns);
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &t->jitter_ns);
     }
     job->trigger_text = shared(b, text->data ? text->data : "");
     warn_never_fires(b, n, path, t, cron ? cron : interval ? interval : date, errors_before);
@@ -979,13 +1008,13 @@ static void parse_limits(struct build *b, const struct ynode *n, const char *pat
     job->limits = l;
     if ((v = schema_get(n, "address_space"))) {
         schema_child_path(sub, sizeof(sub), path, "address_space");
-        if (schema_size(s, v, sub, &l->address_space) && l->address_space < (16u << 20))
-            schema_error(s, v->line, v->col, sub, "at least 16MiB (the worker itself needs some)");
+        if (schema_size(s, v, sub, &l->address_space) && l->address_space < ADDRESS_SPACE_MIN)
+            schema_error(s, v->line, v->col, sub,
+                         "at least 32MiB (a worker process itself takes about 26 MiB)");
     }
     if ((v = schema_get(n, "cpu"))) {
         schema_child_path(sub, sizeof(sub), path, "cpu");
-        if (schema_duration(s, v, sub, &l->cpu_ns) && l->cpu_ns < NS_PER_SEC)
-            schema_error(s, v->line, v->col, sub, "at least 1s (the limit counts whole seconds)");
+        schema_duration(s, v, sub, NS_PER_SEC, JOB_DURATION_MAX_NS, &l->cpu_ns); /* whole s */
     }
     if ((v = schema_get(n, "open_files"))) {
         schema_child_path(sub, sizeof(sub), path, "open_files");
@@ -1034,8 +1063,7 @@ static void parse_retry(struct build *b, const struct ynode *n, const char *path
     (void)schema_uint(s, v, sub, 1, 1000, &r->limit); /* a problem is reported there */
     if ((v = schema_get(n, "delay"))) {
         schema_child_path(sub, sizeof(sub), path, "delay");
-        if (schema_duration(s, v, sub, &r->delay_ns) && r->delay_ns < 0)
-            schema_error(s, v->line, v->col, sub, "must not be negative");
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &r->delay_ns);
     }
     if ((v = schema_get(n, "backoff"))) {
         schema_child_path(sub, sizeof(sub), path, "backoff");
@@ -1043,16 +1071,129 @@ static void parse_retry(struct build *b, const struct ynode *n, const char *path
     }
     if ((v = schema_get(n, "max_delay"))) {
         schema_child_path(sub, sizeof(sub), path, "max_delay");
-        if (schema_duration(s, v, sub, &r->max_delay_ns) && r->max_delay_ns > 0 &&
+        if (schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &r->max_delay_ns) &&
+            r->max_delay_ns > 0 &&
             r->max_delay_ns < r->delay_ns)
             schema_error(s, v->line, v->col, sub, "shorter than retry.delay");
     }
     if ((v = schema_get(n, "jitter"))) {
         schema_child_path(sub, sizeof(sub), path, "jitter");
-        if (schema_duration(s, v, sub, &r->jitter_ns) && r->jitter_ns < 0)
-            schema_error(s, v->line, v->col, sub, "must not be negative");
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &r->jitter_ns);
     }
     job->retry = r;
+}
+
+/* A user or group as written: a name, or a number. */
+static bool numeric_id(const char *s, uint32_t *out)
+{
+    int64_t v;
+
+    if (!isdigit((unsigned char)s[0]) || int_parse(s, &v) < 0 || v < 0 || v >= UINT32_MAX)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* The user database's entry for `text` (a name or a uid): 0 and its name
+ * (NULL for a uid without one), uid and primary gid; -ENOENT when none. */
+static int find_user(const char *text, struct arena *a, char **name, uint32_t *uid, uint32_t *gid,
+                     bool *has_gid)
+{
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    uint32_t n;
+    bool numeric = numeric_id(text, &n);
+
+    if (numeric)
+        (void)getpwuid_r(n, &pw, buf, sizeof(buf), &found);
+    else
+        (void)getpwnam_r(text, &pw, buf, sizeof(buf), &found);
+    if (!found && !numeric)
+        return -ENOENT;
+    *uid = found ? (uint32_t)found->pw_uid : n;
+    *name = found ? arena_strdup(a, found->pw_name) : NULL;
+    *has_gid = found != NULL;
+    *gid = found ? (uint32_t)found->pw_gid : 0;
+    return 0;
+}
+
+static int find_group(const char *text, uint32_t *gid)
+{
+    struct group gr, *found = NULL;
+    char buf[4096];
+
+    if (numeric_id(text, gid))
+        return 0;
+    (void)getgrnam_r(text, &gr, buf, sizeof(buf), &found);
+    if (!found)
+        return -ENOENT;
+    *gid = (uint32_t)found->gr_gid;
+    return 0;
+}
+
+/* `user:` and `group:`: whom a job's worker process runs as. Resolved once
+ * per distinct pair in a file. */
+static void parse_creds(struct build *b, const struct ynode *n, const char *path,
+                        struct manifest_job *job)
+{
+    struct schema *s = &b->s;
+    const struct ynode *u = schema_get(n, "user"), *g = schema_get(n, "group");
+    const struct ynode *first = u ? u : g;
+    struct manifest_creds *c;
+    char usub[SCHEMA_PATH_MAX], gsub[SCHEMA_PATH_MAX], key[512];
+    bool has_gid = false;
+
+    if (!first)
+        return;
+    schema_child_path(usub, sizeof(usub), path, "user");
+    schema_child_path(gsub, sizeof(gsub), path, "group");
+    if (job->isolation != ISOLATION_PROCESS) {
+        schema_error(s, first->line, first->col, u ? usub : gsub,
+                     "a job runs as another user in a worker process only: set `isolation: "
+                     "process` (in thread mode it runs inside the daemon, as the daemon)");
+        return;
+    }
+    if ((u && !schema_expect(s, u, YSCALAR, usub)) || (g && !schema_expect(s, g, YSCALAR, gsub)))
+        return;
+    if (u && !u->text[0]) {
+        schema_error(s, u->line, u->col, usub, "must not be empty");
+        return;
+    }
+    if (g && !g->text[0]) {
+        schema_error(s, g->line, g->col, gsub, "must not be empty");
+        return;
+    }
+    snprintf(key, sizeof(key), "%s\n%s", u ? u->text : "", g ? g->text : "");
+    c = idtable_get(&b->creds, key);
+    if (c) {
+        job->creds = c;
+        return;
+    }
+    c = arena_calloc(&b->m->arena, 1, sizeof(*c));
+    c->line = first->line;
+    c->col = first->col;
+    if (u) {
+        if (find_user(u->text, &b->m->arena, &c->user_name, &c->uid, &c->gid, &has_gid) < 0) {
+            schema_error(s, u->line, u->col, usub, "no such user \"%s\"", u->text);
+            return;
+        }
+        c->set_uid = true;
+        c->set_gid = has_gid;
+    }
+    if (g) {
+        if (find_group(g->text, &c->gid) < 0) {
+            schema_error(s, g->line, g->col, gsub, "no such group \"%s\"", g->text);
+            return;
+        }
+        c->set_gid = true;
+    }
+    if (c->set_uid && !c->set_gid) {
+        schema_error(s, u->line, u->col, usub,
+                     "uid %s has no entry in the user database: give its `group:` too", u->text);
+        return;
+    }
+    (void)idtable_put(&b->creds, arena_strdup(&b->m->arena, key), c); /* absent: looked up */
+    job->creds = c;
 }
 
 /* Records the id of m->jobs[index], written at line:col, or reports the
@@ -1190,8 +1331,9 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
 {
     static const char *const keys[] = {"id", "plugin", "trigger", "params", "enabled",
                                        "max_instances", "misfire_grace", "coalesce", "timeout",
-                                       "isolation", "limits", "log_level", "catch_up", "retry",
-                                       "concurrency", "notify", "ping", NULL};
+                                       "isolation", "limits", "user", "group", "log_level",
+                                       "catch_up", "retry", "concurrency", "notify", "ping",
+                                       NULL};
     struct schema *s = &b->s;
     const struct ynode *v;
     char sub[SCHEMA_PATH_MAX];
@@ -1234,7 +1376,7 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
     }
     if ((v = schema_get(n, "misfire_grace"))) {
         schema_child_path(sub, sizeof(sub), path, "misfire_grace");
-        schema_duration(s, v, sub, &job->misfire_grace_ns);
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &job->misfire_grace_ns);
     }
     if ((v = schema_get(n, "coalesce"))) {
         schema_child_path(sub, sizeof(sub), path, "coalesce");
@@ -1242,7 +1384,7 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
     }
     if ((v = schema_get(n, "timeout"))) {
         schema_child_path(sub, sizeof(sub), path, "timeout");
-        schema_duration(s, v, sub, &job->timeout_ns);
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &job->timeout_ns);
     }
     if ((v = schema_get(n, "isolation"))) {
         schema_child_path(sub, sizeof(sub), path, "isolation");
@@ -1252,14 +1394,14 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
         schema_child_path(sub, sizeof(sub), path, "limits");
         parse_limits(b, v, sub, job);
     }
+    parse_creds(b, n, path, job);
     if ((v = schema_get(n, "log_level"))) {
         schema_child_path(sub, sizeof(sub), path, "log_level");
         parse_level(s, v, sub, &job->log_level);
     }
     if ((v = schema_get(n, "catch_up"))) {
         schema_child_path(sub, sizeof(sub), path, "catch_up");
-        if (schema_duration(s, v, sub, &job->catch_up_ns) && job->catch_up_ns < 0)
-            schema_error(s, v->line, v->col, sub, "must not be negative");
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &job->catch_up_ns);
     }
     if ((v = schema_get(n, "retry"))) {
         schema_child_path(sub, sizeof(sub), path, "retry");
@@ -1503,7 +1645,7 @@ struct part {
     struct build b;
     struct stat st;
     int rc;               /* of reading the file */
-    char err[256];
+    char err[1024];
     unsigned char digest[32];
     const struct manifest_use *same; /* the manifest before read the same bytes */
 };
@@ -1536,8 +1678,9 @@ static void read_part(const struct build *whole, const struct parts *parts, stru
     struct buf text = {0};
     struct sha256 h;
 
-    p->rc = manifest_file_read(p->found, YAMLTREE_MAX_BYTES, &text, &p->st, p->err,
-                               sizeof(p->err));
+    p->rc = manifest_file_read(p->found, YAMLTREE_MAX_BYTES,
+                               whole->m->host.strict_permissions ? MANIFEST_FILE_TRUSTED : 0,
+                               &text, &p->st, p->err, sizeof(p->err));
     if (p->rc == 0) {
         sha256_init(&h);
         sha256_update(&h, text.data, text.len);
@@ -1555,9 +1698,11 @@ static void read_part(const struct build *whole, const struct parts *parts, stru
         b->s.dir = whole->m->dir;
         b->s.strings = &p->m.arena;
         idtable_init(&b->shared, 64);
+        idtable_init(&b->creds, 0);
         read_included(b, text.data, text.len);
         arena_free(&b->nodes);
         idtable_free(&b->shared);
+        idtable_free(&b->creds);
         buf_free(&b->scratch);
     }
     buf_free(&text);
@@ -1947,6 +2092,7 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     host_defaults(&m->arena, &m->host, m->dir);
     idtable_init(&m->index, 64);
     idtable_init(&b.shared, 64);
+    idtable_init(&b.creds, 0);
     if (main_st)
         (void)seen_before(&b, main_st, SIZE_MAX, &by); /* first: never seen */
 
@@ -1967,6 +2113,7 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     m->failed = b.s.failed;
 
     idtable_free(&b.shared);
+    idtable_free(&b.creds);
     buf_free(&b.scratch);
     for (size_t i = 0; i < b.n_includes; i++)
         free(b.includes[i].pattern);
@@ -2069,13 +2216,16 @@ static int load(const char *path, const struct manifest *prev, unsigned flags,
                 struct manifest **out, struct errors *errs)
 {
     struct buf text = {0};
-    char dirbuf[PATH_MAX], err[256];
+    char dirbuf[PATH_MAX], err[1024];
     struct stat st;
     char *slash;
     int rc;
 
     *out = NULL;
-    rc = manifest_file_read(path, YAMLTREE_MAX_BYTES, &text, &st, err, sizeof(err));
+    /* The manifest decides everything, strict_permissions included: it is
+     * held to the trust check whatever it says. */
+    rc = manifest_file_read(path, YAMLTREE_MAX_BYTES, MANIFEST_FILE_TRUSTED | MANIFEST_FILE_ALWAYS,
+                            &text, &st, err, sizeof(err));
     if (rc < 0) {
         errors_add(errs, "%s: %s", path, err);
         goto out;
@@ -2233,6 +2383,14 @@ static bool retry_equal(const struct manifest_retry *a, const struct manifest_re
            a->max_delay_ns == b->max_delay_ns && a->jitter_ns == b->jitter_ns;
 }
 
+static bool creds_equal(const struct manifest_creds *a, const struct manifest_creds *b)
+{
+    if (!a || !b)
+        return a == b;
+    return a->set_uid == b->set_uid && a->set_gid == b->set_gid && a->uid == b->uid &&
+           a->gid == b->gid && str_eq(a->user_name, b->user_name);
+}
+
 bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job *b)
 {
     return str_eq(a->id, b->id) && str_eq(a->plugin, b->plugin) &&
@@ -2245,5 +2403,6 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
            a->histograms == b->histograms && limits_equal(a->limits, b->limits) &&
            retry_equal(a->retry, b->retry) && after_equal(a->after, b->after) &&
            notify_equal(a->notify, b->notify) &&
+           creds_equal(a->creds, b->creds) &&
            params_equal(a, b);
 }

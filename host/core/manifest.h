@@ -146,6 +146,17 @@ struct manifest_notify_list {
     char *ping; /* healthchecks.io style: URL/start, URL, URL/fail; NULL = none */
 };
 
+/* Whose a job's worker process is (`user:`, `group:`; isolation: process
+ * only), resolved against the user and group databases when the manifest
+ * is read. */
+struct manifest_creds {
+    char *user_name;   /* the user's name in the user database (initgroups); NULL: none */
+    uint32_t uid, gid;
+    bool set_uid;      /* `user:` given: run as uid, with its groups */
+    bool set_gid;      /* gid to take: `group:`, else the user's primary group */
+    int line, col;     /* where `user:` (else `group:`) is written */
+};
+
 /* One job. Strings belong to the manifest and are shared between jobs where
  * they are equal (plugin names, trigger texts, parameters): never free or
  * change them. Laid out widest first: a manifest holds one per job, and a
@@ -167,6 +178,7 @@ struct manifest_job {
     const struct manifest_retry *retry;   /* NULL = failed runs are not retried */
     const struct manifest_after *after;   /* a chained job (trigger kind none); NULL = not */
     const struct manifest_notify_list *notify; /* its `notify` and `ping`; NULL = none */
+    const struct manifest_creds *creds;   /* isolation: process only; NULL = the daemon's */
     struct trigger trigger;   /* kind TRIGGER_NONE when the job has no trigger; a cron
                                * trigger's zone name is tz_name(trigger.tz) */
     int64_t misfire_grace_ns; /* default 60 s; 0 = no limit */

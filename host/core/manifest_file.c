@@ -5,6 +5,7 @@
 #include "core/manifest_file.h"
 
 #include <errno.h>
+#include "core/safe_open.h"
 #include <fcntl.h>
 #include <glob.h>
 #include <stdio.h>
@@ -12,30 +13,27 @@
 #include <string.h>
 #include <unistd.h>
 
-int manifest_file_read(const char *path, size_t max, struct buf *text, struct stat *st, char *err,
-                       size_t errlen)
+int manifest_file_read(const char *path, size_t max, unsigned flags, struct buf *text,
+                       struct stat *st, char *err, size_t errlen)
 {
+    unsigned sflags = SAFE_REGULAR;
+    struct safe_error e;
     int fd, rc = 0;
     size_t start = text->len;
 
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (flags & MANIFEST_FILE_TRUSTED)
+        sflags |= SAFE_TRUSTED | ((flags & MANIFEST_FILE_ALWAYS) ? SAFE_NO_OPT_OUT : 0);
+    fd = safe_open(path, O_RDONLY, 0, sflags, st, &e);
     if (fd < 0) {
-        rc = -errno;
-        if (errno == ELOOP)
-            snprintf(err, errlen, "is a symbolic link (links are not followed)");
+        if (e.is_dir && (e.err == -EPERM || e.err == -ELOOP))
+            snprintf(err, errlen, "refusing it: %s, a directory on the way, %s", e.where, e.what);
+        else if (e.is_dir)
+            snprintf(err, errlen, "cannot open: %s: %s", e.where, e.what);
+        else if (e.err == -ELOOP || e.err == -EINVAL || e.err == -EPERM)
+            snprintf(err, errlen, "%s", e.what);
         else
-            snprintf(err, errlen, "cannot open: %s", strerror(errno));
-        return rc;
-    }
-    if (fstat(fd, st) < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot stat: %s", strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st->st_mode)) {
-        rc = -EINVAL;
-        snprintf(err, errlen, "not a regular file");
-        goto out;
+            snprintf(err, errlen, "cannot open: %s", e.what);
+        return e.err;
     }
     /* one read of the announced size, most of the time */
     buf_reserve(text, (size_t)st->st_size < max ? (size_t)st->st_size + 1 : max + 1);

@@ -5,10 +5,15 @@
  * file system.
  *
  * The daemon reads its manifest as root, possibly from a directory others
- * can write to (a drop-in directory for teams), so a file is opened with
- * O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK and checked with fstat on that
- * descriptor: a symbolic link as the last component is refused, a FIFO or a
- * device is refused without blocking, and what was checked is what is read.
+ * can write to (a drop-in directory for teams), so a file is opened through
+ * core/safe_open.h (O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK relative to checked
+ * directory descriptors) and checked with fstat on that descriptor: a
+ * symbolic link as the last component is refused, a FIFO or a device is
+ * refused without blocking, and what was checked is what is read. With
+ * MANIFEST_FILE_TRUSTED every directory on the way and the file itself must
+ * be owned by root or the daemon's user and not be writable by others (as
+ * sshd's StrictModes): the manifest always, included files under
+ * host.strict_permissions.
  */
 #ifndef JH_MANIFEST_FILE_H
 #define JH_MANIFEST_FILE_H
@@ -19,14 +24,23 @@
 
 #include "lib/util.h"
 
+enum {
+    MANIFEST_FILE_TRUSTED = 1 << 0, /* the trust check of core/safe_open.h on every component */
+    MANIFEST_FILE_ALWAYS = 1 << 1,  /* with it: one strict_permissions cannot lift (the
+                                       manifest itself, which says whether it is set) */
+};
+
 /* Reads the regular file at `path` into *text (appended; NUL-terminated),
  * at most `max` + 1 bytes, so a caller can tell a file that is too large.
  * *st receives fstat of the descriptor read. Returns 0, or -errno with a
- * message in err naming no file ("cannot open: No such file or directory",
- * "is a symbolic link (links are not followed)", "not a regular file",
- * "cannot read: ..."). */
-int manifest_file_read(const char *path, size_t max, struct buf *text, struct stat *st, char *err,
-                       size_t errlen) __attribute__((warn_unused_result));
+ * message in err naming no file when the file itself is at fault ("cannot
+ * open: No such file or directory", "is a symbolic link (links are not
+ * followed)", "not a regular file", "is writable by others (...)", "cannot
+ * read: ..."), or naming the directory on the way that is ("refusing it:
+ * /srv/conf, a directory above it, is writable by others (...)"). */
+int manifest_file_read(const char *path, size_t max, unsigned flags, struct buf *text,
+                       struct stat *st, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* True when `pattern` holds glob characters (*, ? or [). */
 bool manifest_file_is_glob(const char *pattern);

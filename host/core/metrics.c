@@ -385,7 +385,7 @@ void metrics_run_finished(const struct metrics *m, struct job_metrics *jm, const
 {
     enum run_result r = run->result;
     int64_t duration_ns = run->duration_ns < 0 ? 0 : run->duration_ns;
-    int64_t end_wall_ns = run->start_wall_ns + duration_ns;
+    int64_t end_wall_ns = clock_add(run->start_wall_ns, duration_ns);
     size_t bi = hist_index(&m->dur, duration_ns);
     char *error = NULL, *old;
 

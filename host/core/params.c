@@ -337,9 +337,19 @@ static void report_param_error(void *arg, const char *key, const char *message)
                    job->params_col, job->index, message);
 }
 
-size_t params_check_job(const struct plugin *p, const struct manifest_job *job,
-                        struct errors *errs)
+/* The check callback of a plugin mapped in this process. */
+static int check_here(void *arg, const struct plugin *p, const struct manifest_job *job,
+                      void (*report)(void *, const char *, const char *), void *report_arg,
+                      char *why, size_t whylen)
 {
+    (void)arg;
+    return hostapi_call_check(p, job, report, report_arg, why, whylen);
+}
+
+size_t params_check_job(const struct plugin *p, const struct manifest_job *job,
+                        params_check_fn check, void *check_arg, struct errors *errs)
+{
+    bool has_check = p->desc ? p->desc->check != NULL : p->has_check;
     size_t problems = 0;
     char shown[256];
 
@@ -375,12 +385,15 @@ size_t params_check_job(const struct plugin *p, const struct manifest_job *job,
         else
             problems += check_value(decl, mp, job, key, errs);
     }
-    if (problems == 0 && p->desc->check) {
+    if (!check && p->desc)
+        check = check_here;
+    if (problems == 0 && has_check && check) {
         struct check_report r = {.job = job, .errs = errs};
         char why[RUN_ERROR_MAX];
 
         /* a job refused without a jh_param_error is refused as a whole */
-        if (hostapi_call_check(p, job, report_param_error, &r, why, sizeof(why)) != 0 &&
+        why[0] = '\0';
+        if (check(check_arg, p, job, report_param_error, &r, why, sizeof(why)) != 0 &&
             r.problems == 0)
             report_param_error(&r, NULL, why[0] ? why : "refused by the plugin's check (no "
                                                          "reason given)");

@@ -67,11 +67,22 @@ void params_free(struct plugin_param *params, size_t n);
 /* The declaration named `name`, or NULL. */
 const struct plugin_param *params_find(const struct plugin *p, const char *name);
 
+/* How a plugin's check callback is run for a job: in this process
+ * (hostapi_call_check, for a plugin mapped here), or in a worker process
+ * for one that is not (core/isolate.h). jh_param_error reports go to
+ * report(report_arg, key, message), key NULL for the job as a whole;
+ * returns the callback's result, with jh_set_error's text in why. */
+typedef int (*params_check_fn)(void *arg, const struct plugin *p, const struct manifest_job *job,
+                               void (*report)(void *report_arg, const char *key,
+                                              const char *message),
+                               void *report_arg, char *why, size_t whylen);
+
 /* Checks `job`'s params against plugin p's declarations, then, when the
- * types are right, with p's check callback. Appends one line per problem to
- * errs ("FILE:LINE:COL: jobs[N].params.KEY: ..."); returns the number of
- * problems. Main thread. */
+ * types are right and p has a check callback, with that callback: run by
+ * `check` (with check_arg), or in this process when check is NULL. Appends
+ * one line per problem to errs ("FILE:LINE:COL: jobs[N].params.KEY: ...");
+ * returns the number of problems. Main thread. */
 size_t params_check_job(const struct plugin *p, const struct manifest_job *job,
-                        struct errors *errs);
+                        params_check_fn check, void *check_arg, struct errors *errs);
 
 #endif /* JH_PARAMS_H */

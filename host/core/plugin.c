@@ -2,9 +2,17 @@
  * plugin — the loader. See plugin.h.
  *
  * The order of checks is the order a user would debug in: is the name sane,
- * is the file there, may we trust it, does it load, is it a jobhost plugin,
- * of our ABI, and does its init agree. Each failure is one line that names
- * the file, so `jobhost check` output can be acted on without a debugger.
+ * is the file there, may we trust it (and every directory above it), does
+ * it load, is it a jobhost plugin, of our ABI, and does its init agree.
+ * Each failure is one line that names the file, so `jobhost check` output
+ * can be acted on without a debugger.
+ *
+ * The file is read once, from the descriptor the checks were made on, into
+ * a sealed memory file; everything after (the ELF check, the hash, dlopen
+ * here and in worker processes) uses that image. A `cp` of a new build over
+ * the file while it is mapped cannot truncate live code, and glibc, which
+ * hands back an already-loaded object for a path or inode it has seen,
+ * sees a new inode for every image.
  */
 #include "core/plugin.h"
 
@@ -16,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +32,7 @@
 #include "core/log.h"
 #include "core/mainloop.h"
 #include "core/params.h"
+#include "core/safe_open.h"
 #include "lib/sha256.h"
 #include "lib/util.h"
 
@@ -45,36 +55,32 @@ bool plugin_name_valid(const char *name)
     return name[0] != '-';
 }
 
-/* sshd-style StrictModes: a file that someone else could have written may
- * hold code we did not mean to run. */
-static int check_trust(const char *what, const char *path, const struct stat *st, char *err,
-                       size_t errlen)
+/* A refusal of the plugin directory or a directory above it, as one line
+ * naming the plugin's path. */
+static int dir_refused(const struct safe_error *e, const char *plugin_dir, const char *path,
+                       char *err, size_t errlen)
 {
-    if (st->st_uid != 0 && st->st_uid != geteuid()) {
-        snprintf(err, errlen,
-                 "%s: refusing to load: %s is owned by uid %u, not root or the daemon's user "
-                 "(set host.strict_permissions: false to allow)",
-                 path, what, (unsigned)st->st_uid);
-        return -EPERM;
-    }
-    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-        snprintf(err, errlen,
-                 "%s: refusing to load: %s is writable by %s (mode %04o; chmod go-w, or set "
-                 "host.strict_permissions: false)",
-                 path, what, (st->st_mode & S_IWOTH) ? "others" : "its group",
-                 (unsigned)(st->st_mode & 07777));
-        return -EPERM;
-    }
-    return 0;
+    if (e->err == -EPERM && e->is_dir && e->final)
+        snprintf(err, errlen, "%s: refusing to load: its directory %s", path, e->what);
+    else if (e->err == -EPERM || e->err == -ELOOP)
+        snprintf(err, errlen, "%s: refusing to load: %s, on the way to it, %s", path, e->where,
+                 e->what);
+    else
+        snprintf(err, errlen, "%s: plugin directory %s: %s", path,
+                 e->final ? plugin_dir : e->where, e->what);
+    return e->err;
 }
 
-/* Opens <plugin_dir>/<name>.so after the name, existence and trust checks.
- * Returns an fd, or -errno with the reason in err. */
+/* Opens <plugin_dir>/<name>.so after the name, existence, type and trust
+ * checks (core/safe_open.h). Returns an fd, or -errno with the reason in
+ * err. */
 static int open_checked(const struct plugin_load_opts *opts, const char *name, struct buf *path,
                         char *err, size_t errlen)
 {
-    struct stat st;
-    int fd, rc;
+    const unsigned trust = opts->strict_permissions ? SAFE_TRUSTED : 0;
+    struct safe_error e;
+    char file[160];
+    int dfd, fd;
 
     if (!plugin_name_valid(name)) {
         char shown[64];
@@ -90,42 +96,25 @@ static int open_checked(const struct plugin_load_opts *opts, const char *name, s
         return -EINVAL;
     }
     buf_printf(path, "%s/%s.so", opts->plugin_dir, name);
-    if (stat(opts->plugin_dir, &st) < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "%s: plugin directory %s: %s", path->data, opts->plugin_dir,
-                 strerror(errno));
-        return rc;
-    }
-    if (opts->strict_permissions) {
-        rc = check_trust("its directory", path->data, &st, err, errlen);
-        if (rc < 0)
-            return rc;
-    }
-    fd = open(path->data, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        if (errno == ENOENT)
-            snprintf(err, errlen, "%s: no such plugin file (is the plugin built and in plugin_dir?)",
-                     path->data);
-        else
-            snprintf(err, errlen, "%s: %s", path->data, strerror(errno));
-        return rc;
-    }
-    /* Checked on the open file, so a rename between check and read
-     * cannot swap in another one. */
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path->data);
-        close(fd);
-        return -EINVAL;
-    }
-    if (opts->strict_permissions) {
-        rc = check_trust("the file", path->data, &st, err, errlen);
-        if (rc < 0) {
-            close(fd);
-            return rc;
-        }
-    }
-    return fd;
+    snprintf(file, sizeof(file), "%s.so", name);
+    dfd = safe_dir_open(opts->plugin_dir, trust, &e);
+    if (dfd < 0)
+        return dir_refused(&e, opts->plugin_dir, path->data, err, errlen);
+    /* Checked on the open descriptor, which is the one read: a rename
+     * between check and read cannot swap in another file. O_NONBLOCK: a
+     * FIFO named NAME.so is refused, not waited on. */
+    fd = safe_openat(dfd, opts->plugin_dir, file, O_RDONLY, 0, SAFE_REGULAR | trust, NULL, &e);
+    close(dfd);
+    if (fd >= 0)
+        return fd;
+    if (e.err == -ENOENT)
+        snprintf(err, errlen, "%s: no such plugin file (is the plugin built and in plugin_dir?)",
+                 path->data);
+    else if (e.err == -EPERM)
+        snprintf(err, errlen, "%s: refusing to load: the file %s", path->data, e.what);
+    else
+        snprintf(err, errlen, "%s: %s", path->data, e.what);
+    return e.err;
 }
 
 #if UINTPTR_MAX == 0xffffffffffffffffu
@@ -179,9 +168,9 @@ truncated:
     return -ENOEXEC;
 }
 
-/* Hashes the file behind fd, writing a copy to copy_fd when >= 0. */
-static int hash_and_copy(int fd, int copy_fd, char hash[65], const char *path, char *err,
-                         size_t errlen)
+
+/* Hashes what can be read from fd. */
+static int hash_fd(int fd, char hash[65], const char *path, char *err, size_t errlen)
 {
     struct sha256 sh;
     unsigned char digest[32];
@@ -200,21 +189,111 @@ static int hash_and_copy(int fd, int copy_fd, char hash[65], const char *path, c
         if (n == 0)
             break;
         sha256_update(&sh, chunk, (size_t)n);
-        for (ssize_t off = 0; copy_fd >= 0 && off < n;) {
-            ssize_t w = write(copy_fd, chunk + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                int rc = -errno;
-                snprintf(err, errlen, "%s: cannot copy for loading: %s", path, strerror(errno));
-                return rc;
-            }
-            off += w;
-        }
     }
     sha256_final(&sh, digest);
     sha256_hex(digest, hash);
     return 0;
+}
+
+/* The hash of a sealed image, read from its own pages. */
+static int hash_image(int fd, size_t size, char hash[65], const char *path, char *err,
+                      size_t errlen)
+{
+    struct sha256 sh;
+    unsigned char digest[32];
+    void *map = NULL;
+
+    if (size > 0) {
+        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            int rc = -errno;
+            snprintf(err, errlen, "%s: cannot map its image: %s", path, strerror(errno));
+            return rc;
+        }
+    }
+    sha256_init(&sh);
+    sha256_update(&sh, map, size);
+    sha256_final(&sh, digest);
+    sha256_hex(digest, hash);
+    if (map)
+        munmap(map, size);
+    return 0;
+}
+
+#define IMAGE_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+/* Reads fd (the checked plugin file) once into a new memory file and seals
+ * it: what is loaded, here or in a worker, is these bytes and no others.
+ * Returns the image's descriptor or -errno with err. */
+static int image_make(int fd, const char *name, const char *path, char *err, size_t errlen)
+{
+    struct stat before, after;
+    char chunk[65536], label[160];
+    size_t total = 0;
+    int img, rc;
+
+    if (fstat(fd, &before) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        return rc;
+    }
+    snprintf(label, sizeof(label), "jobhost:%s", name);
+    img = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (img < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: cannot make an image to load: %s", path, strerror(errno));
+        return rc;
+    }
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        if (total + (size_t)n > PLUGIN_IMAGE_MAX) {
+            rc = -EFBIG;
+            snprintf(err, errlen, "%s: larger than %u MiB: not a plugin", path,
+                     PLUGIN_IMAGE_MAX >> 20);
+            goto fail;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(img, chunk + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                rc = -errno;
+                snprintf(err, errlen, "%s: cannot make an image to load: %s", path,
+                         strerror(errno));
+                goto fail;
+            }
+            off += w;
+        }
+        total += (size_t)n;
+    }
+    if (fstat(fd, &after) == 0 &&
+        (after.st_size != before.st_size || (size_t)after.st_size != total ||
+         after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+         after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)) {
+        rc = -EAGAIN;
+        snprintf(err, errlen, "%s: the file changed while it was being read (still being "
+                              "written?); reload again when it is complete",
+                 path);
+        goto fail;
+    }
+    if (fcntl(img, F_ADD_SEALS, IMAGE_SEALS) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: cannot seal its image: %s", path, strerror(errno));
+        goto fail;
+    }
+    return img;
+fail:
+    close(img);
+    return rc;
 }
 
 int plugin_probe(const struct plugin_load_opts *opts, const char *name, char hash[65], char *err,
@@ -229,30 +308,11 @@ int plugin_probe(const struct plugin_load_opts *opts, const char *name, char has
         rc = fd;
         goto out;
     }
-    rc = hash_and_copy(fd, -1, hash, path.data, err, errlen);
+    rc = hash_fd(fd, hash, path.data, err, errlen);
     close(fd);
 out:
     buf_free(&path);
     return rc;
-}
-
-char *plugin_copy_dir_create(void)
-{
-    const char *base = getenv("RUNTIME_DIRECTORY");
-    struct buf path = {0};
-
-    if (!base || !*base)
-        base = getenv("TMPDIR");
-    if (!base || !*base)
-        base = "/tmp";
-    /* RUNTIME_DIRECTORY may list several, separated by ':' */
-    buf_append(&path, base, strcspn(base, ":"));
-    buf_puts(&path, "/jobhost-plugins-XXXXXX");
-    if (!mkdtemp(path.data)) {
-        buf_free(&path);
-        return NULL;
-    }
-    return path.data;
 }
 
 /* A descriptor string as the host keeps it: valid UTF-8, one line. */
@@ -264,16 +324,106 @@ static char *text_copy(const char *s, size_t max)
     return xstrdup(out);
 }
 
+
 static void plugin_free(struct plugin *p)
 {
     params_free(p->params, p->n_params);
+    if (p->image_fd >= 0)
+        close(p->image_fd);
     free(p->name);
     free(p->path);
-    free(p->loaded_path);
     free(p->desc_name);
     free(p->version);
     free(p->description);
     free(p);
+}
+
+/* A plugin of image img (owned from now on), not mapped. */
+static struct plugin *plugin_new(const char *name, const char *path, int img, const char *hash)
+{
+    struct plugin *p = xcalloc(1, sizeof(*p));
+
+    p->name = xstrdup(name);
+    p->path = xstrdup(path);
+    p->image_fd = img;
+    memcpy(p->hash, hash, sizeof(p->hash));
+    p->refs = 1;
+    atomic_init(&p->drain_deadline_mono, 0);
+    return p;
+}
+
+int plugin_open(const struct plugin_load_opts *opts, const char *name, struct plugin **out,
+                char *err, size_t errlen)
+{
+    struct buf path = {0};
+    struct stat st;
+    char hash[65];
+    int fd = -1, img = -1;
+    int rc;
+
+    MAIN_THREAD_ONLY();
+    *out = NULL;
+    err[0] = '\0';
+    fd = open_checked(opts, name, &path, err, errlen);
+    if (fd < 0) {
+        rc = fd;
+        goto out;
+    }
+    img = image_make(fd, name, path.data, err, errlen);
+    if (img < 0) {
+        rc = img;
+        goto out;
+    }
+    rc = fstat(img, &st) < 0 ? -errno : 0;
+    if (rc == 0)
+        rc = elf_check(img, path.data, err, errlen);
+    if (rc == 0)
+        rc = hash_image(img, (size_t)st.st_size, hash, path.data, err, errlen);
+    if (rc < 0)
+        goto out;
+    *out = plugin_new(name, path.data, img, hash);
+    img = -1;
+out:
+    if (img >= 0)
+        close(img);
+    if (fd >= 0)
+        close(fd);
+    buf_free(&path);
+    return rc;
+}
+
+int plugin_load_image(int fd, const char *name, const char *path, struct plugin **out, char *err,
+                      size_t errlen)
+{
+    struct plugin *p = NULL;
+    struct stat st;
+    char hash[65];
+    int seals, rc;
+
+    *out = NULL;
+    err[0] = '\0';
+    seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || (seals & IMAGE_SEALS) != IMAGE_SEALS || fstat(fd, &st) < 0 ||
+        !S_ISREG(st.st_mode) || (uint64_t)st.st_size > PLUGIN_IMAGE_MAX) {
+        snprintf(err, errlen, "%s: the image handed over is not a sealed plugin image", path);
+        close(fd);
+        return -EPERM;
+    }
+    rc = elf_check(fd, path, err, errlen);
+    if (rc == 0)
+        rc = hash_image(fd, (size_t)st.st_size, hash, path, err, errlen);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    p = plugin_new(name, path, fd, hash);
+    rc = plugin_map(p, err, errlen);
+    if (rc < 0) {
+        plugin_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
 }
 
 /* The descriptor's own fields: ABI, size, reserved slots, entry point,
@@ -383,75 +533,38 @@ out:
     return rc;
 }
 
-int plugin_load(const struct plugin_load_opts *opts, const char *name, struct plugin **out,
-                char *err, size_t errlen)
+
+/* "/proc/self/fd/N" of p's image: the name its mapping goes by. */
+static const char *image_name(const struct plugin *p, char *buf, size_t len)
 {
-    static atomic_uint copy_seq; /* distinct copy names within the process */
-    struct plugin *p = NULL;
-    struct buf path = {0}, copy = {0};
-    void *handle = NULL;
+    snprintf(buf, len, "/proc/self/fd/%d", p->image_fd);
+    return buf;
+}
+
+int plugin_map(struct plugin *p, char *err, size_t errlen)
+{
+    struct plugin_param *params = NULL;
+    size_t n_params = 0;
     const struct jh_plugin *desc;
-    char hash[65], why[1024];
-    int fd = -1, copy_fd = -1;
-    struct stat before, after;
+    void *handle = NULL;
+    char so[48], why[1024];
     int rc;
 
     MAIN_THREAD_ONLY(); /* init runs here */
-    *out = NULL;
     err[0] = '\0';
-    fd = open_checked(opts, name, &path, err, errlen);
-    if (fd < 0) {
-        rc = fd;
-        goto out;
-    }
-    fstat(fd, &before);
-    if (opts->copy_dir) {
-        buf_printf(&copy, "%s/%s-%u.so", opts->copy_dir, name,
-                   atomic_fetch_add(&copy_seq, 1));
-        copy_fd = open(copy.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
-        if (copy_fd < 0) {
-            rc = -errno;
-            snprintf(err, errlen, "%s: cannot copy to %s: %s", path.data, copy.data,
-                     strerror(errno));
-            goto out;
-        }
-    }
-    rc = hash_and_copy(fd, copy_fd, hash, path.data, err, errlen);
-    if (copy_fd >= 0 && close(copy_fd) < 0 && rc == 0) {
-        rc = -errno;
-        snprintf(err, errlen, "%s: cannot copy for loading: %s", path.data, strerror(errno));
-    }
-    if (rc == 0 && fstat(fd, &after) == 0 &&
-        (after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-         after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)) {
-        rc = -EAGAIN;
-        snprintf(err, errlen, "%s: the file changed while it was being read (still being "
-                              "written?); reload again when it is complete",
-                 path.data);
-    }
-    copy_fd = -1;
-    if (rc < 0)
-        goto out;
-    {
-        int check_fd = copy.data ? open(copy.data, O_RDONLY | O_CLOEXEC) : fd;
-        rc = check_fd < 0 ? -errno : elf_check(check_fd, path.data, err, errlen);
-        if (copy.data && check_fd >= 0)
-            close(check_fd);
-        if (rc < 0)
-            goto out;
-    }
-
     /* RTLD_LOCAL: plugins never see each other's symbols; RTLD_NOW: an
-     * unresolved symbol fails here, not in the middle of a run. */
-    handle = dlopen(copy.data ? copy.data : path.data, RTLD_NOW | RTLD_LOCAL);
+     * unresolved symbol fails here, not in the middle of a run. The image's
+     * ELF constructors run now. */
+    image_name(p, so, sizeof(so));
+    handle = dlopen(so, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
-        rc = -ENOEXEC;
         const char *dl = dlerror();
-        /* dlerror names the private copy; the user knows the plugin's path */
-        if (copy.data && dl && strncmp(dl, copy.data, copy.len) == 0 && dl[copy.len] == ':')
-            dl += copy.len + 2;
-        snprintf(err, errlen, "%s: not a loadable object: %s", path.data, dl ? dl : "?");
-        goto out;
+        size_t sl = strlen(so);
+        /* dlerror names the image; the user knows the plugin's path */
+        if (dl && strncmp(dl, so, sl) == 0 && dl[sl] == ':')
+            dl += sl + 2;
+        snprintf(err, errlen, "%s: not a loadable object: %s", p->path, dl ? dl : "?");
+        return -ENOEXEC;
     }
     desc = dlsym(handle, JH_PLUGIN_SYMBOL);
     if (!desc) {
@@ -459,61 +572,99 @@ int plugin_load(const struct plugin_load_opts *opts, const char *name, struct pl
         snprintf(err, errlen,
                  "%s: missing descriptor symbol %s (export one with JH_PLUGIN(...) from "
                  "<jobhost/plugin.h>)",
-                 path.data, JH_PLUGIN_SYMBOL);
+                 p->path, JH_PLUGIN_SYMBOL);
         goto out;
     }
-    rc = descriptor_check(desc, path.data, name, err, errlen);
+    rc = descriptor_check(desc, p->path, p->name, err, errlen);
     if (rc < 0)
         goto out;
-
-    p = xcalloc(1, sizeof(*p));
-    rc = params_load(desc, &p->params, &p->n_params, why, sizeof(why));
+    rc = params_load(desc, &params, &n_params, why, sizeof(why));
     if (rc < 0) {
-        snprintf(err, errlen, "%s: %s", path.data, why);
+        snprintf(err, errlen, "%s: %s", p->path, why);
         goto out;
     }
     rc = plugin_bind(desc, why, sizeof(why));
     if (rc < 0) {
-        snprintf(err, errlen, "%s: %s", path.data, why);
+        snprintf(err, errlen, "%s: %s", p->path, why);
         goto out;
     }
-    p->name = xstrdup(name);
-    p->path = path.data;
-    path.data = NULL;
-    memcpy(p->hash, hash, sizeof(p->hash));
-    p->loaded_path = xstrdup(copy.data ? copy.data : p->path);
     p->handle = handle;
     p->desc = desc;
-    p->desc_name = text_copy(desc->name, PLUGIN_NAME_TEXT_MAX);
-    p->version = text_copy(desc->version, PLUGIN_NAME_TEXT_MAX);
-    p->description = text_copy(desc->description, PLUGIN_DESCRIPTION_MAX);
-    p->refs = 1;
-    handle = NULL;
-
+    p->abi_version = desc->abi_version;
+    p->has_check = desc->check != NULL;
+    if (!p->desc_name) {
+        p->desc_name = text_copy(desc->name, PLUGIN_NAME_TEXT_MAX);
+        p->version = text_copy(desc->version, PLUGIN_NAME_TEXT_MAX);
+        p->description = text_copy(desc->description, PLUGIN_DESCRIPTION_MAX);
+    }
+    params_free(p->params, p->n_params);
+    p->params = params;
+    p->n_params = n_params;
+    params = NULL;
     if (desc->init && hostapi_call_init(p, why, sizeof(why)) != 0) {
         rc = -ECANCELED;
         snprintf(err, errlen, "%s: init failed: %s", p->path, why[0] ? why : "(no reason given)");
+        /* refused: no shutdown for a plugin that never started */
+        p->handle = NULL;
+        p->desc = NULL;
+        p->state = NULL;
         goto out;
     }
-    *out = p;
-    p = NULL;
+    handle = NULL;
     rc = 0;
 out:
-    if (p) {
-        /* refused or init failed: no shutdown for a plugin that never started */
-        if (p->handle)
-            dlclose(p->handle);
-        plugin_free(p);
-    }
+    params_free(params, n_params);
     if (handle)
         dlclose(handle);
-    if (fd >= 0)
-        close(fd);
-    if (copy.data)
-        unlink(copy.data); /* loaded (mapped) or refused: the file is not needed */
-    buf_free(&path);
-    buf_free(&copy);
     return rc;
+}
+
+int plugin_load(const struct plugin_load_opts *opts, const char *name, struct plugin **out,
+                char *err, size_t errlen)
+{
+    struct plugin *p = NULL;
+    int rc = plugin_open(opts, name, &p, err, errlen);
+
+    *out = NULL;
+    if (rc < 0)
+        return rc;
+    rc = plugin_map(p, err, errlen);
+    if (rc < 0) {
+        plugin_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+int plugin_set_info(struct plugin *p, const struct plugin_info *info, char *err, size_t errlen)
+{
+    /* the declarations go through the very check a mapped descriptor's do */
+    struct jh_plugin d = {.abi_version = info->abi_version, .params = info->params};
+    char why[1024];
+    int rc;
+
+    MAIN_THREAD_ONLY();
+    if (p->desc || p->desc_name) {
+        snprintf(err, errlen, "%s: descriptor reported twice", p->path);
+        return -EPROTO;
+    }
+    if (info->abi_version != JH_ABI_VERSION || !info->name || !info->name[0] || !info->version ||
+        !info->version[0]) {
+        snprintf(err, errlen, "%s: the worker's report of the descriptor is malformed", p->path);
+        return -EPROTO;
+    }
+    rc = params_load(&d, &p->params, &p->n_params, why, sizeof(why));
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: %s", p->path, why);
+        return rc;
+    }
+    p->abi_version = info->abi_version;
+    p->has_check = info->has_check;
+    p->desc_name = text_copy(info->name, PLUGIN_NAME_TEXT_MAX);
+    p->version = text_copy(info->version, PLUGIN_NAME_TEXT_MAX);
+    p->description = text_copy(info->description, PLUGIN_DESCRIPTION_MAX);
+    return 0;
 }
 
 void plugin_ref(struct plugin *p)
@@ -532,6 +683,7 @@ unsigned plugin_unload_failures(void)
 
 void plugin_unref(struct plugin *p)
 {
+    char so[48];
     void *still;
 
     if (!p)
@@ -539,19 +691,24 @@ void plugin_unref(struct plugin *p)
     MAIN_THREAD_ONLY();
     if (--p->refs > 0)
         return;
-    if (p->desc->shutdown)
-        hostapi_call_shutdown(p);
-    dlclose(p->handle);
-    /* RTLD_NOLOAD matches loaded objects by name: it finds the copy even
-     * though its file is gone. */
-    still = dlopen(p->loaded_path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
-    if (still) {
-        dlclose(still);
-        atomic_fetch_add(&unload_failures, 1);
-        jlog(JH_LOG_WARN, "plugin_unload_failed", "plugin=%s path=%s reason=%s", p->name, p->path,
-             "still mapped after dlclose (NODELETE or thread-local destructors)");
-    } else {
-        jlog(JH_LOG_DEBUG, "plugin_unloaded", "plugin=%s path=%s", p->name, p->path);
+    if (p->desc) {
+        if (p->desc->shutdown)
+            hostapi_call_shutdown(p);
+        dlclose(p->handle);
+        /* RTLD_NOLOAD matches loaded objects by name: the image's. */
+        still = dlopen(image_name(p, so, sizeof(so)), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+        if (still) {
+            dlclose(still);
+            atomic_fetch_add(&unload_failures, 1);
+            jlog(JH_LOG_WARN, "plugin_unload_failed", "plugin=%s path=%s reason=%s", p->name,
+                 p->path, "still mapped after dlclose (NODELETE or thread-local destructors)");
+            /* The mapping keeps the name /proc/self/fd/N: that number must
+             * never name another image, or a later dlopen would be handed
+             * this object. The descriptor stays open. */
+            p->image_fd = -1;
+        } else {
+            jlog(JH_LOG_DEBUG, "plugin_unloaded", "plugin=%s path=%s", p->name, p->path);
+        }
     }
     plugin_free(p);
 }

@@ -224,7 +224,7 @@ static json_t *warnings_json(const struct errors *w)
  * but only within host.drain_timeout; then they see cancellation. */
 static void retire_plugins(const struct generation *old, const struct generation *g)
 {
-    int64_t deadline = mono_ns() + g->manifest->host.drain_timeout_ns;
+    int64_t deadline = clock_add(mono_ns(), g->manifest->host.drain_timeout_ns);
     bool any = false;
 
     for (size_t i = 0; i < old->n_plugins; i++) {

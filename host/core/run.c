@@ -162,7 +162,7 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     run_id_format(run->id, run->id_text);
     run->stuck = false;
     if (spec->timeout_ns > 0)
-        deadline = run->start_mono_ns + spec->timeout_ns;
+        deadline = clock_add(run->start_mono_ns, spec->timeout_ns);
     run->deadline_mono_ns = deadline;
     /* Published last: a watch that sees RUN_RUNNING sees the fields above. */
     fate = ((atomic_load_explicit(&run->fate, memory_order_relaxed) >> 2) + 1) << 2 | RUN_RUNNING;

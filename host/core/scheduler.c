@@ -336,7 +336,7 @@ static void set_next(struct scheduler *s, struct job *job, int64_t nominal)
         outcome_planned(job, -1);
         return;
     }
-    struct entry e = {.due = nominal + jitter(s, &job->spec->trigger), .job = job};
+    struct entry e = {.due = clock_add(nominal, jitter(s, &job->spec->trigger)), .job = job};
     outcome_planned(job, e.due);
     heap_push(s, e);
 }
@@ -568,6 +568,42 @@ void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t
         generation_unref(old);
 }
 
+/* The slots of max_instances not taken by a queued or running run. */
+static unsigned free_instances(const struct job *job)
+{
+    unsigned used = atomic_load_explicit(&job->state->instances, memory_order_relaxed);
+    return used < job->spec->max_instances ? job->spec->max_instances - used : 0;
+}
+
+/* coalesce: false and a backlog (the host was busy, the machine slept, the
+ * clock jumped): every firing due by `at` is decided at once, in a time
+ * that does not grow with the backlog. The earliest get a run each, as
+ * many as max_instances has room for; the others could not run anyway
+ * (max_instances) and are skipped as one record, not one each. Returns the
+ * runs submitted; *next gets the firing after the last one decided. */
+static size_t fire_backlog(struct scheduler *s, struct entry e, int64_t at, int64_t now,
+                           int64_t *next)
+{
+    struct job *job = e.job;
+    const struct trigger *t = &job->spec->trigger;
+    int64_t nominal = job->state->plan_nominal_ns, f = nominal;
+    uint64_t between = 0, due, n;
+    int64_t latest = latest_due(t, nominal, at, nominal, &between);
+
+    due = between + 1; /* [nominal, latest) and latest itself */
+    n = free_instances(job);
+    if (n > due)
+        n = due;
+    for (uint64_t i = 0; i < n && f >= 0; i++) {
+        submit(s, job, f, f == nominal ? e.due : f, now);
+        f = trigger_next(t, f, nominal);
+    }
+    if (due > n)
+        outcome_skipped(job, SKIP_MAX_INSTANCES, f, due - n);
+    *next = trigger_next(t, latest, nominal);
+    return (size_t)n;
+}
+
 /* One due entry: decide what runs, then plan the job's next firing. */
 static size_t fire(struct scheduler *s, struct entry e, int64_t now)
 {
@@ -581,9 +617,9 @@ static size_t fire(struct scheduler *s, struct entry e, int64_t now)
     uint64_t between = 0;
 
     if (atomic_load_explicit(&job->state->paused, memory_order_relaxed)) {
-        outcome_skipped(job, SKIP_PAUSED, nominal, 1);
-        next = trigger_next(t, latest_due(t, nominal, at, nominal, &between), nominal);
-        set_next(s, job, next);
+        int64_t latest = latest_due(t, nominal, at, nominal, &between);
+        outcome_skipped(job, SKIP_PAUSED, nominal, between + 1);
+        set_next(s, job, trigger_next(t, latest, nominal));
         return 0;
     }
     if (spec->coalesce) {
@@ -598,10 +634,12 @@ static size_t fire(struct scheduler *s, struct entry e, int64_t now)
         if (grace > 0 && at - nominal > grace) {
             /* Everything older than the grace would be skipped anyway: skip
              * it in bulk instead of queueing each. */
-            int64_t cutoff = at - grace;
+            int64_t cutoff = clock_sub(at, grace);
             int64_t last_missed = latest_due(t, nominal, cutoff, nominal, &between);
             outcome_skipped(job, SKIP_MISFIRE, nominal, between + 1);
             next = trigger_next(t, last_missed, nominal);
+        } else if (e.due <= now) {
+            submitted = fire_backlog(s, e, at, now, &next);
         } else {
             submit(s, job, nominal, e.due, now);
             submitted = 1;
@@ -672,8 +710,8 @@ void scheduler_clock_stepped(struct scheduler *s, int64_t delta_ns)
         const struct trigger *t = &e->job->spec->trigger;
         if (t->kind != TRIGGER_INTERVAL || t->start_ns)
             continue;
-        e->due += delta_ns;
-        e->job->state->plan_nominal_ns += delta_ns;
+        e->due = clock_add(e->due, delta_ns);
+        e->job->state->plan_nominal_ns = clock_add(e->job->state->plan_nominal_ns, delta_ns);
         outcome_planned(e->job, e->due);
     }
     heap_build(s);

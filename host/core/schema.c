@@ -352,15 +352,19 @@ bool schema_uint(struct schema *s, const struct ynode *n, const char *path, unsi
     return true;
 }
 
-bool schema_duration(struct schema *s, const struct ynode *n, const char *path, int64_t *out)
+bool schema_duration(struct schema *s, const struct ynode *n, const char *path, int64_t min,
+                     int64_t max, int64_t *out)
 {
+    char lo[32], hi[32];
+    int64_t v;
     int rc;
 
     if (!schema_expect(s, n, YSCALAR, path))
         return false;
-    rc = duration_parse(n->text, out);
-    if (rc == -ERANGE) {
-        schema_error(s, n->line, n->col, path, "duration \"%s\" is too long", n->text);
+    rc = duration_parse(n->text, &v);
+    if (rc == -ERANGE || (rc == 0 && (v < min || v > max))) {
+        schema_error(s, n->line, n->col, path, "%s is out of range (from %s to %s)", n->text,
+                     duration_format(min, lo, sizeof(lo)), duration_format(max, hi, sizeof(hi)));
         return false;
     }
     if (rc < 0) {
@@ -376,6 +380,7 @@ bool schema_duration(struct schema *s, const struct ynode *n, const char *path, 
                          n->text);
         return false;
     }
+    *out = v;
     return true;
 }
 

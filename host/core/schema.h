@@ -109,7 +109,11 @@ bool schema_string(struct schema *s, const struct ynode *n, const char *path, ch
 bool schema_bool(struct schema *s, const struct ynode *n, const char *path, bool *out);
 bool schema_uint(struct schema *s, const struct ynode *n, const char *path, unsigned long min,
                  unsigned long max, unsigned *out);
-bool schema_duration(struct schema *s, const struct ynode *n, const char *path, int64_t *out);
+/* A duration from min to max ns (both included): every duration of the
+ * manifest has its range, so clock arithmetic never meets an absurd one;
+ * outside it: "1us is out of range (from 1ms to 3650d)". */
+bool schema_duration(struct schema *s, const struct ynode *n, const char *path, int64_t min,
+                     int64_t max, int64_t *out);
 bool schema_size(struct schema *s, const struct ynode *n, const char *path, uint64_t *out);
 /* A path, resolved against s->dir unless absolute; must not be empty. */
 bool schema_path(struct schema *s, const struct ynode *n, const char *path, char **out);

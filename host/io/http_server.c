@@ -70,6 +70,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/safe_open.h"
 #include "io/http_deferred.h"
 #include "io/metrics_render.h"
 #include "lib/listen.h"
@@ -199,26 +200,23 @@ static int read_fd(int fd, size_t max, char **out, size_t *len)
 
 int http_read_token_file(const char *path, char **token, char *err, size_t errlen)
 {
+    char why[PATH_MAX + 300];
+    struct safe_error e;
     struct stat st;
     char *text = NULL;
     size_t len = 0, got = 0;
     int fd, rc;
 
     *token = NULL;
-    /* O_NONBLOCK: a FIFO in its place must not hang the start-up; it is
-     * refused below as not a regular file */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    /* core/safe_open.h: not through a symbolic link, and a FIFO in its
+     * place must not hang the start-up; it is refused below as not a
+     * regular file */
+    fd = safe_open(path, O_RDONLY, 0, 0, &st, &e);
     if (fd < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
-        return rc;
+        snprintf(err, errlen, "token file %s", safe_error_text(&e, why, sizeof(why)));
+        return fd;
     }
     rc = -EINVAL;
-    if (fstat(fd, &st) < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
-        goto out;
-    }
     if (!S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "token file %s is not a regular file", path);
         goto out;
@@ -271,15 +269,16 @@ out:
 
 int http_read_file(const char *path, char **text, char *err, size_t errlen)
 {
+    char why[PATH_MAX + 300];
+    struct safe_error e;
     size_t len;
     int fd, rc;
 
     *text = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    fd = safe_open(path, O_RDONLY, 0, SAFE_REGULAR, NULL, &e);
     if (fd < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return rc;
+        snprintf(err, errlen, "cannot read %s", safe_error_text(&e, why, sizeof(why)));
+        return fd;
     }
     rc = read_fd(fd, MAX_READ_FILE, text, &len);
     if (rc == -EFBIG)

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/safe_open.h"
 #include "lib/numfmt.h"
 #include "lib/util.h"
 
@@ -64,6 +65,7 @@ struct file_sink {
     int64_t no_rotate_until;  /* mono ns: after a failed rotation */
     int err;                  /* errno of the last failure, 0 when healthy */
     const char *err_op;       /* "open", "write", "rotate" */
+    const char *refused;      /* the rotated name a rotation refused (a link), or NULL */
     int64_t last_warn;        /* mono ns of the last warning, 0: never */
     uint64_t unwarned;        /* records dropped since the last warning */
     bool in_use;              /* started: crash reports may use fd */
@@ -88,38 +90,19 @@ static uint64_t file_dropped(void)
     return atomic_load_explicit(&g_dropped, memory_order_relaxed);
 }
 
-/* Creates the last directory of the path when it is missing. */
-static void make_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-
-    if (!slash || slash == path)
-        return;
-    dir = xstrndup(path, (size_t)(slash - path));
-    (void)mkdir(dir, 0750); /* open says what went wrong, if anything did */
-    free(dir);
-}
-
-/* Opens the path for appending; 0 or -errno. O_NONBLOCK only for the open
- * itself, so a FIFO without a reader fails (ENXIO) instead of hanging. */
+/* Opens the path for appending; 0 or -errno. Through core/safe_open.h:
+ * never through a symbolic link (at the path or on the way), never into a
+ * file that is not ours or has other hard links, and without waiting on a
+ * FIFO that has no reader; the last directory is made when missing. */
 static int file_open(struct file_sink *f)
 {
-    const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    struct safe_error e;
     struct stat st;
-    int fd = open(f->path, flags, 0640);
+    int fd = safe_open(f->path, O_WRONLY | O_APPEND | O_CREAT, 0640, SAFE_WRITE | SAFE_MKDIR, &st,
+                       &e);
 
-    if (fd < 0 && errno == ENOENT) {
-        make_parent(f->path);
-        fd = open(f->path, flags, 0640);
-    }
     if (fd < 0)
-        return -errno;
-    if (fcntl(fd, F_SETFL, O_APPEND) < 0 || fstat(fd, &st) < 0) {
-        int rc = -errno;
-        close(fd);
-        return rc;
-    }
+        return fd;
     f->fd = fd;
     f->regular = S_ISREG(st.st_mode);
     f->size = f->regular ? (uint64_t)st.st_size : 0;
@@ -158,9 +141,10 @@ static void file_warn(struct file_sink *f)
     r = log_record_get();
     log_record_open(r, JH_LOG_WARN, "log_sink_error", NULL);
     log_record_add_str(r, "sink", "file");
-    log_record_add_str(r, "path", f->path);
+    log_record_add_str(r, "path", f->refused ? f->refused : f->path);
+    f->refused = NULL;
     log_record_add_str(r, "op", f->err_op ? f->err_op : "write");
-    log_record_add_str(r, "error", f->err ? strerror_r(f->err, errbuf, sizeof(errbuf)) : "none");
+    log_record_add_str(r, "error", f->err ? safe_strerror(f->err, errbuf, sizeof(errbuf)) : "none");
     (void)log_record_add(r, "dropped", 7, num, (size_t)(numfmt_u64(num, f->unwarned) - num));
     log_record_end(r);
     f->unwarned = 0;
@@ -332,12 +316,13 @@ static void file_rotate(struct file_sink *f)
     doom_oldest(f);
     /* Oldest first, so that each name is free when the next one moves to it. */
     for (unsigned i = f->keep - 1; i >= 1; i--) {
-        if (rename(numbered(f->from, f, i), numbered(f->to, f, i + 1)) < 0 && errno != ENOENT) {
+        if (safe_rename(numbered(f->from, f, i), numbered(f->to, f, i + 1), &f->refused) < 0 &&
+            errno != ENOENT) {
             rc = -errno;
             goto out;
         }
     }
-    if (rename(f->path, numbered(f->to, f, 1)) < 0 && errno != ENOENT) {
+    if (safe_rename(f->path, numbered(f->to, f, 1), &f->refused) < 0 && errno != ENOENT) {
         rc = -errno;
         goto out;
     }
@@ -405,7 +390,7 @@ static void file_tick(struct log_sink *s, bool reopen)
     if (reopen || f->fd < 0) {
         file_reopen(f);
     } else if (f->regular) {
-        if (stat(f->path, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino)
+        if (lstat(f->path, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino)
             file_reopen(f);
         else
             f->size = (uint64_t)st.st_size;

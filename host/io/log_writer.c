@@ -25,13 +25,18 @@
  * microseconds (a futex wake and an IPI; ~8 us on a small VM), more than a
  * whole run's records, so a producer never does it for a record. While
  * records flow the writer wakes by itself every LOG_TICK_NS (10 ms) and
- * takes what has come, warnings and errors included. A producer signals it
+ * takes what has come, warnings and errors included; as a quiet spell
+ * lengthens it looks less often (an eighth of the spell, at most 250 ms:
+ * LOG_TICK_MAX_NS), so the ticks of a sparse host cost ~40 wake-ups
+ * between records rather than 500. A producer signals it
  * only when its ring is a quarter full (the writer does not sleep at all
  * while a ring is an eighth full), or when the writer has gone to sleep for
  * good (no record for LOG_DEEP_AFTER_NS, 5 s: an idle host has an idle
  * writer, with no timer; the first record after such a silence pays for
  * the wake-up). log_flush, log_setup, log_reopen and log_shutdown always
- * wake it. So a record reaches the sinks within about 10 ms. The rules are
+ * wake it. So a record reaches the sinks within about 10 ms while records
+ * flow, and within an eighth of the silence before it (250 ms at most)
+ * after a quiet spell. The rules are
  * kept in core/log_queue.c, beside the state they read.
  *
  * The writer alone owns the sinks: rotation, reopening (log_reopen), the
@@ -60,6 +65,10 @@
 #include "lib/util.h"
 
 #define CHUNK_BYTES (256u << 10) /* bytes of lines the sinks get between flushes */
+/* The writer's stack: its frames are small (a line is formatted into the
+ * sink's buffer, not on the stack), and the default 8 MiB would count
+ * against limits.address_space in every isolation worker. */
+#define WRITER_STACK (512u << 10)
 #define RELEASE_BYTES (32u << 10) /* ... and between two gives of ring space back */
 #define RELEASE_NS 100000         /* ... or this long, whichever comes first: a
                                      producer waiting for room (LOG_QUEUE_WAIT_NS)
@@ -326,13 +335,18 @@ int log_setup(const struct log_config *cfg)
     gen = log_queue_offer(ns, cfg->queue_size, &start);
     if (start) {
         sigset_t all, old;
+        pthread_attr_t attr;
         int err;
 
         /* The writer takes no signals: they go to the main thread, and a
          * write to a FIFO without a reader fails with EPIPE, not SIGPIPE. */
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        err = pthread_create(&g_thread, NULL, writer_main, NULL);
+        pthread_attr_init(&attr);
+        err = pthread_attr_setstacksize(&attr, WRITER_STACK);
+        if (!err)
+            err = pthread_create(&g_thread, &attr, writer_main, NULL);
+        pthread_attr_destroy(&attr);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (err) {
             fprintf(stderr, "jobhost: cannot start the log writer thread: %s, aborting\n",

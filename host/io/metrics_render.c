@@ -38,7 +38,8 @@
 #define JOBHOST_VERSION "0.0.0"
 #endif
 
-static const char *const log_sinks[] = {"file", "syslog", "stderr", "queue"};
+/* "worker": records of isolated plugins the host could not read (core/isolate.h) */
+static const char *const log_sinks[] = {"file", "syslog", "stderr", "queue", "worker"};
 
 /* --- families ----------------------------------------------------------- */
 

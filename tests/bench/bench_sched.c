@@ -203,7 +203,6 @@ static unsigned online_cpus(void)
 struct host {
     struct runtime rt;
     struct metrics_source src; /* what GET /metrics renders: the runtime, the log drops */
-    char *copy_dir;
     struct executor *ex;
     struct scheduler *sched;
     unsigned workers;
@@ -265,10 +264,7 @@ static void host_init(struct host *h, const double *buckets, size_t n_buckets,
     m = metrics_new(buckets, n_buckets);
     if (!m)
         die("metrics_new failed");
-    h->copy_dir = plugin_copy_dir_create();
-    if (!h->copy_dir)
-        die("cannot create the plugin copy directory");
-    runtime_init(&h->rt, m, h->copy_dir);
+    runtime_init(&h->rt, m);
     h->src.rt = &h->rt;
     h->src.dropped = log_dropped;
     outcome_reset();
@@ -326,11 +322,6 @@ static void host_done(struct host *h, struct generation **gens, size_t n_gens)
     runtime_free(&h->rt);
     metrics_free(m);
     log_flush();
-    if (h->copy_dir) {
-        rmdir(h->copy_dir);
-        free(h->copy_dir);
-        h->copy_dir = NULL;
-    }
 }
 
 /* The host: section every generated manifest starts with. */

@@ -106,7 +106,6 @@ static size_t submit_many(void *arg, const struct run_request *reqs, size_t n)
 /* The host as daemon.c wires it, the store optional. */
 struct host {
     struct runtime rt;
-    char *copy_dir;
     char dir[64], path[128];
     struct store *store;
     struct restore *restore;
@@ -121,10 +120,7 @@ static void host_init(struct host *h)
 
     memset(h, 0, sizeof(*h));
     log_setup(&lc);
-    h->copy_dir = plugin_copy_dir_create();
-    if (!h->copy_dir)
-        die("cannot create the plugin copy directory");
-    runtime_init(&h->rt, metrics_new(NULL, 0), h->copy_dir);
+    runtime_init(&h->rt, metrics_new(NULL, 0));
     outcome_reset();
     outcome_register(&outcome_metrics, &h->rt);
     outcome_register(&outcome_log, NULL);
@@ -226,8 +222,6 @@ static void host_done(struct host *h, struct generation *g)
         metrics_free(m);
     }
     log_flush();
-    rmdir(h->copy_dir);
-    free(h->copy_dir);
     if (h->dir[0]) {
         snprintf(cmd, sizeof(cmd), "rm -rf %s", h->dir);
         if (system(cmd) != 0)

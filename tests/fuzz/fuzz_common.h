@@ -8,6 +8,8 @@
 #ifndef JH_FUZZ_COMMON_H
 #define JH_FUZZ_COMMON_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +69,55 @@ static inline int64_t fuzz_floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* The length of the valid UTF-8 character at s (left > 0 bytes readable),
+ * or 0: a reference written from the Unicode definition (the scalar value
+ * decoded arithmetically, then overlong forms, surrogates and values above
+ * U+10FFFF refused), so the targets do not check the host's byte-range
+ * table against itself. */
+static inline size_t fuzz_utf8_char(const unsigned char *s, size_t left)
+{
+    static const uint32_t min_of[5] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t n;
+    uint32_t cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xe0) == 0xc0) {
+        n = 2;
+        cp = s[0] & 0x1f;
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        n = 3;
+        cp = s[0] & 0x0f;
+    } else if ((s[0] & 0xf8) == 0xf0) {
+        n = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (left < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min_of[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return n;
+}
+
+/* Whether s[0..len) is valid UTF-8, by fuzz_utf8_char. */
+static inline bool fuzz_utf8_valid(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        size_t n = fuzz_utf8_char(s + i, len - i);
+        if (!n)
+            return false;
+        i += n;
+    }
+    return true;
 }
 
 #endif /* JH_FUZZ_COMMON_H */

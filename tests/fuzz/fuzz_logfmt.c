@@ -32,48 +32,6 @@
 
 /* ---- the reference encoder ---------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (a byte >= 0x80), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t left)
-{
-    uint32_t cp;
-    size_t n;
-
-    if (s[0] >= 0xc0 && s[0] < 0xe0) {
-        n = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] < 0xf0) {
-        n = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] < 0xf8) {
-        n = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (left < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        size_t n = s[i] < 0x80 ? 1 : utf8_len(s + i, len - i);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
-}
-
 static bool ref_bare(const unsigned char *v, size_t len)
 {
     if (len == 0)
@@ -85,7 +43,7 @@ static bool ref_bare(const unsigned char *v, size_t len)
             i++;
             continue;
         }
-        size_t n = utf8_len(v + i, len - i);
+        size_t n = fuzz_utf8_char(v + i, len - i);
         if (n == 0 || (n == 2 && v[i] == 0xc2 && v[i + 1] < 0xa0))
             return false;
         i += n;
@@ -103,7 +61,7 @@ static void ref_value(struct buf *b, const unsigned char *v, size_t len)
     for (size_t i = 0; i < len;) {
         unsigned char c = v[i];
         if (c >= 0x80) {
-            size_t n = utf8_len(v + i, len - i);
+            size_t n = fuzz_utf8_char(v + i, len - i);
             if (n == 0) {
                 buf_printf(b, "\\x%02x", c);
                 i++;
@@ -167,7 +125,7 @@ static void check_clean_line(const struct buf *line)
     for (size_t i = 0; i < line->len; i++)
         FUZZ_CHECK(s[i] >= 0x20 && s[i] != 0x7f, "control byte 0x%02x at %zu in \"%s\"", s[i], i,
                    line->data);
-    FUZZ_CHECK(utf8_valid(s, line->len), "invalid UTF-8 in \"%s\"", line->data);
+    FUZZ_CHECK(fuzz_utf8_valid(s, line->len), "invalid UTF-8 in \"%s\"", line->data);
     for (size_t i = 0; i + 1 < line->len; i++)
         FUZZ_CHECK(!(s[i] == 0xc2 && s[i + 1] >= 0x80 && s[i + 1] < 0xa0),
                    "C1 control at %zu in \"%s\"", i, line->data);
@@ -253,8 +211,8 @@ static void check_cut(const uint8_t *v, size_t len, size_t max)
         return;
     }
     FUZZ_CHECK(cut <= max && cut + 3 >= max, "cut(%zu, %zu) = %zu", len, max, cut);
-    if (utf8_valid(v, len))
-        FUZZ_CHECK(utf8_valid(v, cut), "cut(%zu, %zu) = %zu splits a sequence", len, max, cut);
+    if (fuzz_utf8_valid(v, len))
+        FUZZ_CHECK(fuzz_utf8_valid(v, cut), "cut(%zu, %zu) = %zu splits a sequence", len, max, cut);
 }
 
 /* Any line: parse, encode what was read, parse again: the same values. */

@@ -45,9 +45,10 @@
 static const char *g_included;
 static size_t g_included_len;
 
-int manifest_file_read(const char *path, size_t max, struct buf *text, struct stat *st, char *err,
-                       size_t errlen)
+int manifest_file_read(const char *path, size_t max, unsigned flags, struct buf *text,
+                       struct stat *st, char *err, size_t errlen)
 {
+    (void)flags;
     if (!g_included || strcmp(path, DIR "/" INCLUDED) != 0) {
         snprintf(err, errlen, "cannot open: %s", strerror(ENOENT));
         return -ENOENT;

@@ -41,7 +41,7 @@ case $SECONDS_EACH in
 esac
 CC_FUZZ=${FUZZ_CC:-clang}
 OUT=build/fuzz
-ALL_TARGETS="manifest cron units logfmt http"
+ALL_TARGETS="manifest cron units logfmt http utf8 proto path"
 
 CFLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
  -fno-sanitize-recover=all -std=gnu11 -D_GNU_SOURCE -pthread -Isdk/include -Ihost \
@@ -64,14 +64,19 @@ sources() {
         host/lib/civil.c host/lib/units.c host/lib/numfmt.c host/lib/utf8.c ;;
     http) echo host/io/http_router.c host/io/http_stream.c host/io/http_deferred.c \
         host/io/http_server.c host/io/http_share.c host/lib/listen.c host/lib/sha256.c \
-        host/core/metrics.c \
+        host/core/metrics.c host/core/safe_open.c \
         host/lib/util.c host/core/clock.c host/lib/numfmt.c host/lib/utf8.c ;;
+    utf8) echo host/lib/utf8.c ;;
+    proto) echo host/core/isolate_proto.c host/core/record.c host/lib/utf8.c host/lib/util.c \
+        host/core/clock.c host/lib/numfmt.c ;;
+    path) echo host/core/safe_open.c ;;
     esac
 }
 libs() {
     case $1 in
     manifest) echo -lyaml -lm ;;
     http) echo -lmicrohttpd -lz -lm ;;
+    proto) echo -ljansson -lm ;;
     *) echo -lm ;;
     esac
 }
@@ -82,6 +87,9 @@ max_len() {
     units) echo 64 ;;
     logfmt) echo 1024 ;;
     http) echo 2048 ;;
+    utf8) echo 512 ;;
+    proto) echo 8192 ;;
+    path) echo 300 ;;
     esac
 }
 

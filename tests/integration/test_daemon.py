@@ -212,10 +212,12 @@ class Http(DaemonTest):
 
     def test_values_equal_runs_made(self):
         d = self.start("  - id: manual\n    plugin: ok\n")
-        for _ in range(5):
+        runs = 'jobhost_job_runs_total{job_id="manual",plugin="ok",result="success"}'
+        for i in range(5):
             status, _, body = d.post("/api/v1/jobs/manual/run")
             self.assertEqual(status, 202, body)
-            wait_for(lambda: d.get("/api/v1/jobs/manual")[1].find(b'"running":0') >= 0)
+            # finished, not merely not running yet: max_instances is 1
+            wait_for(lambda: d.metric(runs) == i + 1, what="run %d" % (i + 1))
         wait_for(lambda: d.metric('jobhost_job_runs_total{job_id="manual",plugin="ok",result="success"}') == 5,
                  what="5 runs")
         m = d.metrics()

@@ -81,8 +81,11 @@ class Syslog(DaemonTest):
         marker = wait_for(lambda: [r for r in d.events("job_finished", job="tick")
                                    if r["ts"] > d.events("reload_applied")[-1]["ts"]],
                           what="a run after the reloads")[0]["run_id"]
-        wait_for(lambda: any(r.get("run_id") == marker for _, r in self.syslog_records(d)),
-                 what="the run in syslog")
+        # its job_finished, not any record of it: rsyslog may have written
+        # job_started and not yet the rest
+        wait_for(lambda: any(r.get("run_id") == marker and r.get("event") == "job_finished"
+                             for _, r in self.syslog_records(d)),
+                 what="the run's end in syslog")
         in_syslog = [r for _, r in self.syslog_records(d)
                      if r.get("run_id") == marker and r.get("event") == "job_finished"]
         in_file = d.events("job_finished", run_id=marker)

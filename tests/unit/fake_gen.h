@@ -39,7 +39,7 @@ struct fake_rt {
 
 static inline void fake_rt_init(struct fake_rt *f, const double *buckets, size_t n)
 {
-    runtime_init(&f->rt, metrics_new(buckets, n), NULL);
+    runtime_init(&f->rt, metrics_new(buckets, n));
     f->src = (struct metrics_source){.rt = &f->rt};
     outcome_reset();
     outcome_register(&outcome_metrics, &f->rt);

@@ -1059,7 +1059,8 @@ static void test_read_file(void)
     CU_ASSERT_EQUAL(http_read_file(path, &text, err, sizeof err), -ENOENT);
     snprintf(want, sizeof want, "cannot read %s: No such file or directory", path);
     CU_ASSERT_STRING_EQUAL(err, want);
-    CU_ASSERT_EQUAL(http_read_file(dir, &text, err, sizeof err), -EISDIR);
+    /* a directory, like a FIFO, is not read at all */
+    CU_ASSERT_EQUAL(http_read_file(dir, &text, err, sizeof err), -EINVAL);
     rm_tmpdir(dir);
 }
 

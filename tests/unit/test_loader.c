@@ -49,14 +49,32 @@ static const char *abs_dir(const char *rel, char *buf, size_t len)
     return buf;
 }
 
-/* Is the object at path mapped in this process? */
+/* Is the plugin of the file at path (<dir>/<name>.so) mapped in this
+ * process? The loader maps the sealed image it made of the file, which
+ * /proc/self/maps shows as /memfd:jobhost:<name>; the file itself must
+ * never be mapped. */
 static bool is_loaded(const char *path)
 {
-    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-    if (!h)
-        return false;
-    dlclose(h);
-    return true;
+    const char *base = strrchr(path, '/');
+    char want[300], line[PATH_MAX + 256];
+    bool found = false;
+    size_t n;
+    FILE *f;
+
+    base = base ? base + 1 : path;
+    n = strlen(base);
+    if (n > 3 && strcmp(base + n - 3, ".so") == 0)
+        n -= 3;
+    sfmt(want, sizeof(want), "/memfd:jobhost:%.*s ", (int)n, base);
+    f = fopen("/proc/self/maps", "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    while (fgets(line, sizeof(line), f)) {
+        found = found || strstr(line, want) != NULL;
+        if (strstr(line, path))
+            CU_FAIL("the plugin's file itself is mapped");
+    }
+    fclose(f);
+    return found;
 }
 
 static void copy_file(const char *src, const char *dst, mode_t mode)

@@ -156,15 +156,51 @@ static void test_no_coalesce_skips_past_grace(void)
     struct fixture f;
     setup(&f,
           "  - id: tick\n    plugin: ok\n    trigger: {interval: 10s}\n"
-          "    coalesce: false\n    misfire_grace: 30s\n",
+          "    coalesce: false\n    misfire_grace: 30s\n    max_instances: 3\n",
           false, T0);
     /* At 65 s: 10, 20, 30 are more than 30 s late (skipped as misfire);
-     * 40, 50, 60 are within the grace and each run. */
+     * 40, 50, 60 are within the grace and each run (max_instances has room
+     * for the three). */
     CU_ASSERT_EQUAL(scheduler_advance(f.sched, T0 + 65 * SEC), 3);
     CU_ASSERT_EQUAL(f.rec.items[0].scheduled, T0 + 40 * SEC);
     CU_ASSERT_EQUAL(f.rec.items[1].scheduled, T0 + 50 * SEC);
     CU_ASSERT_EQUAL(f.rec.items[2].scheduled, T0 + 60 * SEC);
     CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"tick\",reason=\"misfire\"}"), 3);
+    teardown(&f);
+}
+
+/* A backlog without coalesce is decided at once: as many runs as
+ * max_instances has room for, the other firings skipped as one record, in a
+ * time that does not grow with the backlog; a job beside it is not held up. */
+static void test_no_coalesce_backlog_in_bulk(void)
+{
+    struct fixture f;
+    setup(&f,
+          "  - id: fast\n    plugin: ok\n    trigger: {interval: 1ms}\n    coalesce: false\n"
+          "  - id: slow\n    plugin: ok\n    trigger: {interval: 100ms}\n",
+          false, T0);
+    f.rec.hold_instances = true; /* runs stay queued: their instances stay taken */
+    /* 10 s later: 10,000 firings of fast are due, 100 of slow (coalesced) */
+    CU_ASSERT_EQUAL(scheduler_advance(f.sched, T0 + 10 * SEC), 2);
+    CU_ASSERT_EQUAL(f.rec.n, 2);
+    CU_ASSERT_STRING_EQUAL(f.rec.items[0].job, "fast");
+    CU_ASSERT_EQUAL(f.rec.items[0].scheduled, T0 + NS_PER_MS); /* the earliest */
+    CU_ASSERT_STRING_EQUAL(f.rec.items[1].job, "slow");
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"fast\",reason=\"max_instances\"}"),
+                    9999);
+    CU_ASSERT_EQUAL(scheduler_next_due(f.sched), T0 + 10 * SEC + NS_PER_MS);
+    /* with room for more, the earliest firings each get a run */
+    teardown(&f);
+    setup(&f,
+          "  - id: fast\n    plugin: ok\n    trigger: {interval: 1ms}\n    coalesce: false\n"
+          "    max_instances: 5\n",
+          false, T0);
+    f.rec.hold_instances = true;
+    CU_ASSERT_EQUAL(scheduler_advance(f.sched, T0 + 20 * NS_PER_MS), 5);
+    for (size_t i = 0; i < 5 && i < f.rec.n; i++)
+        CU_ASSERT_EQUAL(f.rec.items[i].scheduled, T0 + (int64_t)(i + 1) * NS_PER_MS);
+    CU_ASSERT_EQUAL(sample(&f, "jobhost_job_skipped_total{job_id=\"fast\",reason=\"max_instances\"}"),
+                    15);
     teardown(&f);
 }
 
@@ -583,6 +619,7 @@ static const struct cu_test tests[] = {
     {"interval fires on time", test_interval_fires_on_time},
     {"coalesce collapses overdue firings", test_coalesce_collapses_overdue},
     {"without coalesce, firings past the grace are skipped", test_no_coalesce_skips_past_grace},
+    {"without coalesce, a backlog is decided in bulk", test_no_coalesce_backlog_in_bulk},
     {"a year-long gap is bounded", test_long_gap_is_bounded},
     {"max_instances 1 skips while a run is live", test_max_instances_skips},
     {"max_instances 2", test_max_instances_two},

@@ -508,7 +508,9 @@ static void test_migration_from_schema_1(void)
 /* --- the history writer ---------------------------------------------------------- */
 
 static struct jh_plugin fake_desc = {.name = "fake", .version = "2.0.0"};
+/* as the loader fills it: the descriptor's strings copied beside it */
 static struct plugin fake_plugin = {.name = "fake", .desc = &fake_desc,
+                                    .desc_name = "fake", .version = "2.0.0",
                                     .hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
 
 static struct fake_rt F;
