@@ -59,6 +59,10 @@
 #include "core/reload.h"
 #include "core/run.h"
 #include "core/restore.h"
+#include "core/retry.h"
+#include "core/chain.h"
+#include "core/outcome_notify.h"
+#include "io/notify_curl.h"
 #include "core/safe_open.h"
 #include "core/scheduler.h"
 #include "core/store.h"
@@ -87,6 +91,9 @@ struct daemon {
     struct metrics_source metrics_src; /* what /metrics renders */
     struct executor *ex;
     struct scheduler *sched;
+    struct chain *chain; /* the chained jobs' observer */
+    struct notify_curl *notifier;       /* the sender of notifications and pings */
+    struct outcome_notify *notify_obs;  /* their observer */
     struct reloader *reloader;
     struct api api;
     struct events *events; /* GET /api/v1/events */
@@ -125,6 +132,17 @@ static uint64_t records_dropped(const char *sink)
 static void pool_stats(void *arg, struct executor_stats *out)
 {
     executor_stats(arg, out);
+}
+
+/* Messages go to the sender, or are freed when it could not start. */
+static void notify_sink_send(void *arg, struct notify_msg *msg)
+{
+    struct daemon *d = arg;
+
+    if (d->notifier)
+        notify_curl_send(d->notifier, msg);
+    else
+        notify_msg_free(msg);
 }
 
 static void store_stats(void *arg, struct history_stats *out)
@@ -656,6 +674,18 @@ static int start(struct daemon *d, struct errors *errs)
         };
         d->sched = scheduler_new(&so);
     }
+    /* the last observer: no worker reports before the first generation is set */
+    outcome_register(&outcome_retry, d->sched);
+    d->chain = chain_new(d->sched);
+    outcome_register(&outcome_chain, d->chain);
+    d->notifier = notify_curl_start(); /* NULL: notifications are dropped, counted */
+    {
+        struct notify_sink sink = {.send = notify_sink_send, .arg = d, .node = d->node};
+        d->notify_obs = outcome_notify_new(&sink, &d->rt);
+    }
+    outcome_register(&outcome_notify, d->notify_obs);
+    d->metrics_src.notify = notify_curl_stats;
+    d->metrics_src.notify_arg = d->notifier;
     {
         struct reload_hooks hooks = {.prepare = on_reload_prepare,
                                      .applied = on_reload_applied,
@@ -764,6 +794,11 @@ int daemon_run(const struct daemon_opts *opts)
     isolate_shutdown();
     cluster_stop(d.cluster); /* before the stop's heartbeat gives the lease up */
     history_stop(d.history); /* what is queued, then a clean stop's heartbeat */
+    if (left == 0) {
+        /* the last notifications get two seconds; no run reports any more */
+        notify_curl_stop(d.notifier, mono_ns() + 2 * NS_PER_SEC);
+        d.notifier = NULL;
+    }
     if (status == 0 || d.ex)
         jlog(left ? JH_LOG_ERROR : JH_LOG_INFO, "host_stopped", "abandoned_runs=%u", left);
     /* With runs abandoned, their threads still use the job table and the
@@ -771,6 +806,8 @@ int daemon_run(const struct daemon_opts *opts)
     if (left == 0) {
         scheduler_free(d.sched);
         executor_free(d.ex);
+        chain_free(d.chain);
+        outcome_notify_free(d.notify_obs);
         reloader_free(d.reloader);
         mainloop_run_pending(); /* the generations' teardown: plugins' shutdown */
         history_free(d.history);

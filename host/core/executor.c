@@ -26,6 +26,15 @@
  * finished task nodes are handed back at the next lock round, and only the
  * last run to finish takes `lock` to wake executor_stop.
  *
+ * Concurrency policies queue and replace: a firing that finds its job at
+ * max_instances does not go to the FIFO but waits in `waiting` (at most
+ * one per job; more are skipped, reason queued), without an instance; for
+ * replace the job's runs in progress are told to stop first. A run of such
+ * a job that ends takes `lock` and moves its job's waiting firing to the
+ * FIFO if it can claim the instance now; a firing that starts waiting
+ * tries the same claim under `lock`, so one of the two always sees the
+ * other. Jobs of the other policies never take `lock` for this.
+ *
  * Lock order: `lock` is taken under the scheduler's lock (the dispatcher
  * submits while holding it) and takes nothing else but leaf locks.
  */
@@ -99,6 +108,8 @@ struct executor {
     executor_claim_fn claim;  /* fixed at executor_new; see executor.h */
     executor_claim_done_fn claim_done;
     void *claim_arg;
+    struct task *waiting;     /* under lock: firings waiting for their job's run to
+                                 end (concurrency queue, replace); one per job */
 };
 
 static void *worker_main(void *arg);
@@ -160,6 +171,42 @@ static void unlink_worker(struct executor *ex, struct worker *w)
     }
     ex->n_threads--;
     pthread_cond_broadcast(&ex->idle);
+}
+
+/* Whether firings of the job wait instead of being skipped. */
+static bool job_waits(const struct job *job)
+{
+    return job->spec->concurrency == CONCURRENCY_QUEUE ||
+           job->spec->concurrency == CONCURRENCY_REPLACE;
+}
+
+/* Under lock: appends t to the FIFO and wakes a worker. */
+static void enqueue(struct executor *ex, struct task *t)
+{
+    t->next = NULL;
+    if (ex->tail)
+        ex->tail->next = t;
+    else
+        ex->head = t;
+    ex->tail = t;
+    ex->queued++;
+    pthread_cond_signal(&ex->work);
+}
+
+/* Under lock: the job state's waiting firing moves to the FIFO when it can
+ * claim an instance now. */
+static void promote_waiting(struct executor *ex, const struct jobstate *st)
+{
+    for (struct task **pp = &ex->waiting; *pp; pp = &(*pp)->next) {
+        struct task *t = *pp;
+        if (t->job->state != st)
+            continue;
+        if (executor_claim_instance(t->job)) {
+            *pp = t->next;
+            enqueue(ex, t);
+        }
+        return;
+    }
 }
 
 static void finish_task(struct job *job, bool release_instance)
@@ -291,6 +338,11 @@ static bool run_one(struct executor *ex, struct worker *w, struct task *t, struc
     atomic_store_explicit(&w->busy, true, memory_order_relaxed);
     atomic_fetch_add_explicit(&ex->n_busy, 1, memory_order_relaxed);
     ours = execute(w, t); /* gives the instance back, whatever became of the run */
+    if (job_waits(t->job)) {
+        pthread_mutex_lock(&ex->lock);
+        promote_waiting(ex, t->job->state);
+        pthread_mutex_unlock(&ex->lock);
+    }
     finish_task(t->job, false);
     atomic_fetch_sub_explicit(&ex->n_busy, 1, memory_order_relaxed);
     atomic_store_explicit(&w->busy, false, memory_order_relaxed);
@@ -510,10 +562,85 @@ void executor_resize(struct executor *ex, unsigned workers)
     pthread_mutex_unlock(&ex->lock);
 }
 
+/* Reports every task of `list` skipped (reason shutdown) and frees them,
+ * giving back their instances when they hold one. Without the lock. */
+static void skip_for_shutdown(struct task *list, bool hold_instances)
+{
+    while (list) {
+        struct task *next = list->next;
+        outcome_skipped(list->job, SKIP_SHUTDOWN, list->opts.scheduled_wall_ns, 1);
+        finish_task(list->job, hold_instances);
+        free(list);
+        list = next;
+    }
+}
+
+/* A decision about a waiting firing, reported once the lock is released. */
+struct wait_report {
+    struct job *job;
+    int64_t scheduled;
+    int what; /* a concurrency_action, or -1: skipped (queued) */
+};
+
+/* Firings of queue and replace jobs that found them at max_instances, now
+ * under lock: each waits (replace: after telling the runs in progress to
+ * stop), unless one already waits for the job. Fills reports[] (each
+ * holding a generation reference) and returns how many; *accepted counts
+ * those that wait. */
+static size_t start_waiting(struct executor *ex, struct task *list, struct wait_report *reports,
+                            size_t *accepted)
+{
+    size_t n = 0;
+
+    while (list) {
+        struct task *t = list, *w;
+        list = t->next;
+        for (w = ex->waiting; w && w->job->state != t->job->state; w = w->next)
+            ;
+        reports[n].job = t->job;
+        reports[n].scheduled = t->opts.scheduled_wall_ns;
+        if (w) {
+            reports[n++].what = -1; /* the task's reference goes with the report */
+            recycle(ex, t);
+            continue;
+        }
+        if (t->job->spec->concurrency == CONCURRENCY_REPLACE) {
+            /* the runs that have an id now are older than the new one (a
+             * manual run has its id already: those before it) */
+            atomic_store_explicit(&t->job->state->replaced_below,
+                                  t->opts.run_id ? t->opts.run_id : run_new_id(),
+                                  memory_order_relaxed);
+            hostapi_wake_sleepers();
+            reports[n++].what = CONCURRENCY_REPLACED;
+        } else {
+            reports[n++].what = CONCURRENCY_QUEUED;
+        }
+        generation_ref(t->job->gen); /* for the report; the task keeps its own */
+        ++*accepted;
+        t->next = ex->waiting;
+        ex->waiting = t;
+        promote_waiting(ex, t->job->state); /* its run may have ended meanwhile */
+    }
+    return n;
+}
+
+static void report_waiting(const struct wait_report *reports, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (reports[i].what < 0)
+            outcome_skipped(reports[i].job, SKIP_QUEUED, reports[i].scheduled, 1);
+        else
+            outcome_concurrency(reports[i].job, (enum concurrency_action)reports[i].what,
+                                reports[i].scheduled);
+        generation_unref(reports[i].job->gen);
+    }
+}
+
 size_t executor_submit_many(struct executor *ex, const struct run_request *reqs, size_t n)
 {
-    struct task *head = NULL, **tail = &head, *last = NULL;
-    size_t queued = 0;
+    struct task *head = NULL, **tail = &head, *last = NULL, *waits = NULL;
+    struct wait_report *reports = NULL;
+    size_t queued = 0, n_waits = 0, n_reports = 0, n_accepted = 0;
 
     if (n == 0)
         return 0;
@@ -531,7 +658,8 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
             outcome_skipped(job, SKIP_SHUTDOWN, reqs[i].opts.scheduled_wall_ns, 1);
             continue;
         }
-        if (!executor_claim_instance(job)) {
+        bool claimed = executor_claim_instance(job);
+        if (!claimed && !job_waits(job)) {
             outcome_skipped(job, SKIP_MAX_INSTANCES, reqs[i].opts.scheduled_wall_ns, 1);
             continue;
         }
@@ -543,6 +671,12 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
             t = xmalloc(sizeof(*t));
         t->job = job;
         t->opts = reqs[i].opts;
+        if (!claimed) {
+            t->next = waits;
+            waits = t;
+            n_waits++;
+            continue;
+        }
         t->next = NULL;
         *tail = t;
         tail = &t->next;
@@ -555,16 +689,23 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
         recycle(ex, spare);
         spare = next;
     }
+    if (waits && !ex->stopping) {
+        reports = xmalloc(n_waits * sizeof(*reports));
+        n_reports = start_waiting(ex, waits, reports, &n_accepted);
+        waits = NULL;
+    }
+    if (waits) {
+        /* stop began meanwhile: these never wait */
+        pthread_mutex_unlock(&ex->lock);
+        skip_for_shutdown(waits, false);
+        pthread_mutex_lock(&ex->lock);
+    }
     if (queued && ex->stopping) {
         /* stop began meanwhile: these never run */
         pthread_mutex_unlock(&ex->lock);
-        while (head) {
-            struct task *next = head->next;
-            outcome_skipped(head->job, SKIP_SHUTDOWN, head->opts.scheduled_wall_ns, 1);
-            finish_task(head->job, true);
-            free(head);
-            head = next;
-        }
+        report_waiting(reports, n_reports);
+        free(reports);
+        skip_for_shutdown(head, true);
         return 0;
     }
     if (queued) {
@@ -580,7 +721,9 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
             pthread_cond_broadcast(&ex->work);
     }
     pthread_mutex_unlock(&ex->lock);
-    return queued;
+    report_waiting(reports, n_reports);
+    free(reports);
+    return queued + n_accepted;
 }
 
 int executor_submit(struct executor *ex, struct job *job, const struct run_opts *opts)
@@ -622,7 +765,7 @@ static void drain_batches(struct executor *ex, struct task **list)
 
 unsigned executor_stop(struct executor *ex, int64_t deadline_mono_ns, int64_t grace_ns)
 {
-    struct task *dropped;
+    struct task *dropped, *waiting_dropped = NULL;
     unsigned left = 0;
 
     pthread_mutex_lock(&ex->lock);
@@ -630,17 +773,18 @@ unsigned executor_stop(struct executor *ex, int64_t deadline_mono_ns, int64_t gr
     dropped = ex->head;
     ex->head = ex->tail = NULL;
     ex->queued = 0;
+    while (ex->waiting) { /* waiting firings hold no instance */
+        struct task *t = ex->waiting;
+        ex->waiting = t->next;
+        t->next = waiting_dropped;
+        waiting_dropped = t;
+    }
     drain_batches(ex, &dropped); /* nothing starts from now on */
     pthread_cond_broadcast(&ex->work);
     pthread_mutex_unlock(&ex->lock);
 
-    while (dropped) {
-        struct task *next = dropped->next;
-        outcome_skipped(dropped->job, SKIP_SHUTDOWN, dropped->opts.scheduled_wall_ns, 1);
-        finish_task(dropped->job, true);
-        free(dropped);
-        dropped = next;
-    }
+    skip_for_shutdown(dropped, true);
+    skip_for_shutdown(waiting_dropped, false); /* waiting firings hold no instance */
 
     pthread_mutex_lock(&ex->lock);
     wait_idle_until(ex, deadline_mono_ns);

@@ -80,14 +80,19 @@ void executor_set_stuck(struct executor *ex, int64_t stuck_grace_ns, unsigned ma
 
 /* Queues one run of `job`, unless the job already has max_instances runs
  * queued or running (then the firing is reported skipped and -EBUSY
- * returned). Takes a generation reference for the run. Any thread. */
+ * returned). A job with `concurrency: queue` or `replace` lets the firing
+ * wait instead (replace: the runs in progress are told to stop), one at a
+ * time: it starts when a run of the job ends; a firing that finds one
+ * waiting is skipped (reason queued). Takes a generation reference for the
+ * run. Any thread. */
 int executor_submit(struct executor *ex, struct job *job, const struct run_opts *opts);
 
 /* Queues several runs with one lock round and one wake-up: what the
  * dispatcher does when many firings are due at once. Each run is checked
  * against max_instances as executor_submit does. The caller holds a
  * reference to the runs' generation for the duration of the call. Returns
- * the number queued. */
+ * the number queued (firings left waiting by concurrency queue or replace
+ * included). */
 size_t executor_submit_many(struct executor *ex, const struct run_request *reqs, size_t n);
 
 /* Graceful stop: no new runs are taken; queued runs not yet started are

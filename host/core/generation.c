@@ -74,6 +74,8 @@ static void generation_free(void *arg)
     for (size_t i = 0; i < g->n_jobs; i++)
         jobstate_release(&rt->states, g->jobs[i].state);
     free(g->jobs);
+    free(g->chain_first);
+    free(g->chain_children);
     /* in load order reversed, as init ran in load order */
     for (size_t i = g->n_plugins; i-- > 0;)
         plugin_unref(g->plugins[i]);
@@ -119,6 +121,8 @@ struct probe_slot {
     struct isolate_probe *pr; /* NULL: none needed, or it failed */
     bool failed;
 };
+
+static void index_chains(struct generation *g);
 
 /* How the generation being built uses one plugin. */
 struct use {
@@ -339,8 +343,44 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
         j->state = runtime_take_state(rt, prev, j->spec->id);
         j->gen = g;
     }
+    index_chains(g);
     *out = g;
     return 0;
+}
+
+/* The children of every parent job, as generation_children reads them
+ * (the manifest checked that every parent exists). */
+static void index_chains(struct generation *g)
+{
+    const struct manifest *m = g->manifest;
+    size_t edges = 0;
+    uint32_t *fill;
+
+    for (size_t i = 0; i < g->n_jobs; i++)
+        if (g->jobs[i].spec->after)
+            edges += g->jobs[i].spec->after->n_parents;
+    if (!edges)
+        return;
+    g->chain_first = xcalloc(g->n_jobs + 1, sizeof(*g->chain_first));
+    g->chain_children = xcalloc(edges, sizeof(*g->chain_children));
+    for (size_t i = 0; i < g->n_jobs; i++) {
+        const struct manifest_after *a = g->jobs[i].spec->after;
+        for (uint32_t k = 0; a && k < a->n_parents; k++)
+            g->chain_first[manifest_job_index(m, a->parents[k].id)]++; /* index + 1 */
+    }
+    for (size_t i = 1; i <= g->n_jobs; i++)
+        g->chain_first[i] += g->chain_first[i - 1];
+    /* chain_first[i + 1] now ends parent i's range: fill backwards from it */
+    fill = xcalloc(g->n_jobs + 1, sizeof(*fill));
+    memcpy(fill, g->chain_first, (g->n_jobs + 1) * sizeof(*fill));
+    for (size_t i = g->n_jobs; i-- > 0;) {
+        const struct manifest_after *a = g->jobs[i].spec->after;
+        for (uint32_t k = 0; a && k < a->n_parents; k++) {
+            size_t p = manifest_job_index(m, a->parents[k].id) - 1;
+            g->chain_children[--fill[p + 1]] = (uint32_t)i;
+        }
+    }
+    free(fill);
 }
 
 void generation_probe_plugins(const struct manifest *m, struct errors *errs)

@@ -68,6 +68,11 @@ struct generation {
     struct job *jobs; /* in manifest order: jobs[i].spec == &manifest->jobs[i] */
     size_t n_jobs;
     struct idtable plugin_index; /* name -> struct plugin * */
+    /* Chained jobs (trigger after): the children of jobs[i] are
+     * chain_children[chain_first[i] .. chain_first[i + 1]), indices into
+     * jobs. NULL when no job of the generation is chained. */
+    uint32_t *chain_first;
+    uint32_t *chain_children;
     /* The runtime's list of published generations (gens_lock). */
     struct generation *older, *newer;
     bool published;
@@ -113,6 +118,20 @@ struct plugin *generation_find_plugin(const struct generation *g, const char *na
 
 /* The job with this id, or NULL. O(1). */
 struct job *generation_find_job(const struct generation *g, const char *id);
+
+/* The chained jobs that run after `job` (of g): *n of them, or NULL. */
+static inline const uint32_t *generation_children(const struct generation *g,
+                                                  const struct job *job, size_t *n)
+{
+    size_t i = (size_t)(job - g->jobs);
+
+    if (!g->chain_first) {
+        *n = 0;
+        return NULL;
+    }
+    *n = g->chain_first[i + 1] - g->chain_first[i];
+    return g->chain_children + g->chain_first[i];
+}
 
 /* A reference to the state for `id`: the one `prev` (may be NULL) or another
  * published generation has, else a new one, so that an id has one state.

@@ -108,7 +108,10 @@ struct event {
     uint64_t id;      /* runs and records: the run id; skips: the count */
     int64_t scheduled;
     int64_t start;    /* runs: start; records: the time of the record */
-    int64_t duration; /* finished */
+    union {
+        int64_t duration; /* finished */
+        uint64_t parent;  /* started: the parent's run (trigger after); 0 = none */
+    };
     void *extra;      /* finished: the error text (or NULL); records: struct blob */
 };
 _Static_assert(sizeof(void *) != 8 || sizeof(struct event) == 64, "a report is a cache line");
@@ -312,6 +315,7 @@ void history_started(struct history *h, const struct run *run)
     e->id = run->id;
     e->scheduled = run->scheduled_wall_ns;
     e->start = run->start_wall_ns;
+    e->parent = run->parent_run_id;
     e->extra = NULL;
     publish(h, e, pos);
 }
@@ -553,6 +557,7 @@ static void fill_run(struct prow *r, const struct event *e)
     r->row.id = e->id;
     r->row.trigger = (enum run_trigger)e->trigger;
     r->row.attempt = e->attempt ? e->attempt : 1;
+    r->row.parent_run_id = e->kind == EV_STARTED ? e->parent : 0;
     r->row.scheduled_ns = e->scheduled;
     r->row.utc_offset = e->scheduled ? trigger_utc_offset(&e->job->spec->trigger, e->scheduled)
                                      : 0;

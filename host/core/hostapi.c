@@ -396,7 +396,7 @@ int64_t hostapi_effective_deadline(const struct run_ctx *rc)
 static int api_cancelled(jh_ctx *ctx)
 {
     int64_t deadline = hostapi_effective_deadline(rc_of(ctx));
-    if (atomic_load_explicit(&cancel_all, memory_order_relaxed))
+    if (atomic_load_explicit(&cancel_all, memory_order_relaxed) || hostapi_run_replaced(rc_of(ctx)))
         return 1;
     return deadline && mono_ns() >= deadline;
 }
@@ -420,7 +420,8 @@ static int api_sleep_ns(jh_ctx *ctx, int64_t ns)
     pthread_mutex_lock(&sleep_lock);
     for (;;) {
         deadline = hostapi_effective_deadline(rc_of(ctx)); /* a reload may move it */
-        if (atomic_load(&cancel_all) || (deadline && mono_ns() >= deadline)) {
+        if (atomic_load(&cancel_all) || hostapi_run_replaced(rc_of(ctx)) ||
+            (deadline && mono_ns() >= deadline)) {
             rc = -1;
             break;
         }
@@ -553,8 +554,10 @@ void hostapi_run_ctx(struct run_ctx *rc, const struct run *run, const struct plu
     rc->info.trigger = hostapi_trigger(run->trigger);
     rc->info.scheduled_ns = run->scheduled_wall_ns;
     rc->info.timeout_ns = run->job->spec->timeout_ns;
-    rc->info.attempt = 1;
+    rc->info.attempt = run->attempt;
     rc->info.fencing_token = run->fencing_token;
+    rc->replaced_below = &run->job->state->replaced_below;
+    rc->run_num = run->id;
 }
 
 int hostapi_call_init(struct plugin *p, char *why, size_t whylen)

@@ -44,6 +44,9 @@ struct run_ctx {
     int64_t deadline_mono_ns; /* 0 = none */
     /* The plugin's drain deadline (see plugin.h), or NULL. */
     const atomic_int_fast64_t *drain_deadline;
+    /* The job's replaced_below (jobstate.h) and this run's id, or NULL. */
+    const _Atomic uint64_t *replaced_below;
+    uint64_t run_num;
     struct jh_run_info info;
     hostapi_param_error_fn param_error; /* set during a check only */
     void *param_error_arg;
@@ -95,6 +98,13 @@ void hostapi_set_error_text(struct run_ctx *rc, const char *message);
  * deadline): jh_cancelled() answers true and jh_sleep_ns() returns at once. */
 void hostapi_cancel_all(void);
 bool hostapi_cancelled_all(void);
+
+/* The run of rc was replaced by a newer firing (concurrency: replace). */
+static inline bool hostapi_run_replaced(const struct run_ctx *rc)
+{
+    return rc->replaced_below &&
+           rc->run_num < atomic_load_explicit(rc->replaced_below, memory_order_relaxed);
+}
 
 /* The moment a run must stop: the earlier of its own deadline and its
  * plugin's drain deadline; 0 = none. */

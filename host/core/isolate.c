@@ -588,7 +588,7 @@ static enum isolate_outcome converse(struct job *job, struct run_ctx *rc, int *r
         } else if (term_at && now >= clock_add(term_at, KILL_GRACE_NS)) {
             kill(-w->pid, SIGKILL);
         }
-        if (!cancel_sent && hostapi_cancelled_all()) {
+        if (!cancel_sent && (hostapi_cancelled_all() || hostapi_run_replaced(rc))) {
             (void)proto_send(w->fd, json_pack("{s:s}", "op", "cancel"), -1, 0); /* best effort */
             cancel_sent = true;
         }

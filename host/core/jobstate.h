@@ -40,6 +40,17 @@ struct jobstate {
     atomic_bool paused;
     atomic_int_fast64_t next_run_wall_ns; /* 0 = none planned; set by the planned outcome */
 
+    /* A retry waiting in the scheduler (core/retry.c plans it): when it is
+     * due and its attempt; 0 = none. Written by the scheduler under its
+     * lock, read by the jobs API without one. */
+    atomic_int_fast64_t retry_due_wall_ns;
+    atomic_uint retry_attempt;
+
+    /* concurrency: replace. Runs of the job with an id below it were
+     * replaced by a newer firing and are cancelled (jh_cancelled, result
+     * cancelled); 0 = none. Set by the executor, read by the runs. */
+    _Atomic uint64_t replaced_below;
+
     /* The scheduler's next nominal fire time, kept across reloads that
      * keep the job's trigger (under the scheduler's lock); -1 = none. */
     int64_t plan_nominal_ns;

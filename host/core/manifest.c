@@ -497,12 +497,139 @@ static void parse_node(struct schema *s, const struct ynode *n, struct manifest_
                      h->node);
 }
 
+const char *notify_event_name(enum notify_event e)
+{
+    static const char *const names[NOTIFY_EVENT_COUNT] = {
+        [NOTIFY_START] = "start",       [NOTIFY_SUCCESS] = "success",
+        [NOTIFY_FAILURE] = "failure",   [NOTIFY_RECOVERY] = "recovery",
+        [NOTIFY_SKIPPED] = "skipped"};
+    return (unsigned)e < NOTIFY_EVENT_COUNT ? names[e] : "unknown";
+}
+
+/* An http:// or https:// URL. */
+static bool parse_url(struct schema *s, const struct ynode *v, const char *path, char **out)
+{
+    if (!schema_string(s, v, path, out))
+        return false;
+    if (strncmp(*out, "http://", 7) != 0 && strncmp(*out, "https://", 8) != 0) {
+        schema_error(s, v->line, v->col, path, "expected an http:// or https:// URL");
+        return false;
+    }
+    return true;
+}
+
+static void parse_headers(struct schema *s, const struct ynode *n, const char *path,
+                          struct manifest_notify *nt)
+{
+    char sub[SCHEMA_PATH_MAX], fsub[SCHEMA_PATH_MAX];
+
+    if (!schema_expect(s, n, YMAP, path))
+        return;
+    schema_check_keys(s, n, path, NULL);
+    nt->headers = arena_calloc(s->strings, n->count / 2 + 1, sizeof(*nt->headers));
+    for (const struct ynode *k = n->first; k && k->next; k = k->next->next) {
+        const struct ynode *v = k->next;
+        struct manifest_header *h = &nt->headers[nt->n_headers];
+        schema_child_path(sub, sizeof(sub), path, k->text);
+        if (!k->text[0] || strpbrk(k->text, ": \t\r\n")) {
+            schema_error(s, k->line, k->col, sub, "not a header name");
+            continue;
+        }
+        h->name = arena_strdup(s->strings, k->text);
+        if (v->kind == YMAP) {
+            static const char *const keys[] = {"file", NULL};
+            const struct ynode *f = schema_get(v, "file");
+            schema_check_keys(s, v, sub, keys);
+            schema_child_path(fsub, sizeof(fsub), sub, "file");
+            if (!f)
+                schema_error(s, v->line, v->col, sub, "expected a value or {file: PATH}");
+            else if (schema_path(s, f, fsub, &h->file))
+                nt->n_headers++;
+        } else if (schema_string(s, v, sub, &h->value)) {
+            if (strpbrk(h->value, "\r\n"))
+                schema_error(s, v->line, v->col, sub, "a header value is one line");
+            else
+                nt->n_headers++;
+        }
+    }
+}
+
+static void parse_notify_on(struct schema *s, const struct ynode *n, const char *path,
+                            uint32_t *on)
+{
+    char item[SCHEMA_PATH_MAX];
+    size_t i = 0;
+
+    if (!schema_expect(s, n, YSEQ, path))
+        return;
+    *on = 0;
+    for (const struct ynode *e = n->first; e; e = e->next, i++) {
+        int found = -1;
+        schema_index_path(item, sizeof(item), path, i);
+        if (!schema_expect(s, e, YSCALAR, item))
+            continue;
+        for (int k = 0; k < NOTIFY_EVENT_COUNT; k++)
+            if (strcmp(e->text, notify_event_name((enum notify_event)k)) == 0)
+                found = k;
+        if (found < 0)
+            schema_error(s, e->line, e->col, item,
+                         "unknown event \"%s\" (expected start, success, failure, recovery or "
+                         "skipped)",
+                         e->text);
+        else
+            *on |= 1u << found;
+    }
+}
+
+/* `notify: [{url, on, timeout, headers}, ...]` into list (host or job). */
+static void parse_notify(struct schema *s, const struct ynode *n, const char *path,
+                         struct manifest_notify_list *list)
+{
+    static const char *const keys[] = {"url", "on", "timeout", "headers", NULL};
+    char item[SCHEMA_PATH_MAX], sub[SCHEMA_PATH_MAX];
+    size_t i = 0;
+
+    if (!schema_expect(s, n, YSEQ, path))
+        return;
+    list->items = arena_calloc(s->strings, n->count + 1, sizeof(*list->items));
+    for (const struct ynode *e = n->first; e; e = e->next, i++) {
+        struct manifest_notify *nt = &list->items[list->n];
+        const struct ynode *v;
+        schema_index_path(item, sizeof(item), path, i);
+        if (!schema_expect(s, e, YMAP, item))
+            continue;
+        schema_check_keys(s, e, item, keys);
+        nt->on = 1u << NOTIFY_FAILURE | 1u << NOTIFY_RECOVERY;
+        nt->timeout_ns = 5 * NS_PER_SEC;
+        schema_child_path(sub, sizeof(sub), item, "url");
+        if (!(v = schema_get(e, "url"))) {
+            schema_error(s, e->line, e->col, item, "missing `url`");
+            continue;
+        }
+        if (!parse_url(s, v, sub, &nt->url))
+            continue;
+        if ((v = schema_get(e, "on"))) {
+            schema_child_path(sub, sizeof(sub), item, "on");
+            parse_notify_on(s, v, sub, &nt->on);
+        }
+        if ((v = schema_get(e, "timeout"))) {
+            schema_child_path(sub, sizeof(sub), item, "timeout");
+            schema_duration(s, v, sub, NS_PER_MS, 300 * NS_PER_SEC, &nt->timeout_ns);
+        }
+        if ((v = schema_get(e, "headers"))) {
+            schema_child_path(sub, sizeof(sub), item, "headers");
+            parse_headers(s, v, sub, nt);
+        }
+        list->n++;
+    }
+}
+
 static void parse_host(struct schema *s, const struct ynode *n, struct manifest_host *h)
 {
     static const char *const keys[] = {"plugin_dir", "strict_permissions", "workers",
                                        "shutdown_timeout", "drain_timeout", "stuck_grace",
                                        "max_stuck_workers", "pid_file", "watch", "http", "log",
-                                       "metrics", "node", "store", "cluster", NULL};
+                                       "metrics", "node", "store", "cluster", "notify", NULL};
     const struct ynode *v;
 
     if (!schema_expect(s, n, YMAP, "host"))
@@ -546,6 +673,11 @@ static void parse_host(struct schema *s, const struct ynode *n, struct manifest_
             schema_error(s, v->line, v->col, "host.cluster",
                          "a cluster needs host.store.backend: postgres (a SQLite store is "
                          "never shared between nodes)");
+    }
+    if ((v = schema_get(n, "notify"))) {
+        struct manifest_notify_list *list = arena_calloc(s->strings, 1, sizeof(*list));
+        parse_notify(s, v, "host.notify", list);
+        h->notify = list;
     }
 }
 
@@ -726,6 +858,81 @@ static void parse_bounds(struct schema *s, const struct ynode *n, const char *pa
     }
 }
 
+const char *chain_on_name(enum chain_on on)
+{
+    static const char *const names[] = {[CHAIN_ON_SUCCESS] = "success",
+                                        [CHAIN_ON_FAILURE] = "failure",
+                                        [CHAIN_ON_ALWAYS] = "always"};
+    return (unsigned)on < sizeof(names) / sizeof(names[0]) ? names[on] : "unknown";
+}
+
+#define AFTER_MAX_PARENTS 64
+
+/* `trigger: {after: JOB | [JOB, ...], on: success | failure | always}`.
+ * The ids are checked once every job is known (resolve_chains). */
+static void parse_after(struct build *b, const struct ynode *n, const struct ynode *after,
+                        const char *path, struct manifest_job *job)
+{
+    static const char *const keys[] = {"after", "on", NULL};
+    struct schema *s = &b->s;
+    struct buf *text = &b->scratch;
+    struct manifest_after *a;
+    const struct ynode *v;
+    char sub[SCHEMA_PATH_MAX], item[SCHEMA_PATH_MAX];
+    size_t i = 0;
+
+    schema_check_keys(s, n, path, keys);
+    schema_child_path(sub, sizeof(sub), path, "after");
+    a = arena_calloc(&b->m->arena, 1, sizeof(*a));
+    a->line = after->line;
+    a->col = after->col;
+    if (after->kind == YSCALAR) {
+        a->parents = arena_calloc(&b->m->arena, 1, sizeof(*a->parents));
+        a->parents[0] = (struct manifest_ref){arena_strdup(&b->m->arena, after->text),
+                                              after->line, after->col};
+        a->n_parents = 1;
+    } else if (schema_expect(s, after, YSEQ, sub)) {
+        if (after->count == 0 || after->count > AFTER_MAX_PARENTS) {
+            schema_error(s, after->line, after->col, sub, "expected 1 to %d job ids, got %zu",
+                         AFTER_MAX_PARENTS, after->count);
+            return;
+        }
+        a->parents = arena_calloc(&b->m->arena, after->count, sizeof(*a->parents));
+        for (const struct ynode *p = after->first; p; p = p->next, i++) {
+            schema_index_path(item, sizeof(item), sub, i);
+            if (!schema_expect(s, p, YSCALAR, item))
+                continue;
+            a->parents[a->n_parents++] =
+                (struct manifest_ref){arena_strdup(&b->m->arena, p->text), p->line, p->col};
+        }
+    } else {
+        return;
+    }
+    if ((v = schema_get(n, "on"))) {
+        bool known = false;
+        schema_child_path(sub, sizeof(sub), path, "on");
+        if (schema_expect(s, v, YSCALAR, sub)) {
+            for (int on = CHAIN_ON_SUCCESS; on <= CHAIN_ON_ALWAYS; on++) {
+                if (strcmp(v->text, chain_on_name((enum chain_on)on)) == 0) {
+                    a->on = (enum chain_on)on;
+                    known = true;
+                }
+            }
+            if (!known)
+                schema_error(s, v->line, v->col, sub,
+                             "unknown condition \"%s\" (expected success, failure or always)",
+                             v->text);
+        }
+    }
+    buf_reset(text);
+    buf_puts(text, "after ");
+    for (uint32_t k = 0; k < a->n_parents; k++)
+        buf_printf(text, "%s%s", k ? ", " : "", a->parents[k].id);
+    buf_printf(text, " (%s)", chain_on_name(a->on));
+    job->trigger_text = shared(b, text->data);
+    job->after = a;
+}
+
 /* True when some month the expression allows has one of its days of the
  * month (29 February counts: leap years come). Only a day-of-month field
  * restricted with a day-of-week field left open can miss every month:
@@ -792,15 +999,19 @@ static void parse_trigger(struct build *b, const struct ynode *n, const char *pa
         return;
     if (!schema_expect(s, n, YMAP, path))
         return;
+    if ((v = schema_get(n, "after"))) {
+        parse_after(b, n, v, path, job);
+        return;
+    }
     schema_check_keys(s, n, path, keys);
     kinds += (cron = schema_get(n, "cron")) != NULL;
     kinds += (interval = schema_get(n, "interval")) != NULL;
     kinds += (date = schema_get(n, "date")) != NULL;
     if (kinds != 1) {
         schema_error(s, n->line, n->col, path,
-                     kinds ? "give only one of cron, interval or date"
-                           : "needs one of cron, interval or date (leave `trigger` out for a job "
-                             "run only by hand)");
+                     kinds ? "give only one of cron, interval, date or after"
+                           : "needs one of cron, interval, date or after (leave `trigger` out "
+                             "for a job run only by hand)");
         return;
     }
     buf_reset(text);
@@ -881,6 +1092,67 @@ static void parse_limits(struct build *b, const struct ynode *n, const char *pat
         schema_child_path(sub, sizeof(sub), path, "open_files");
         schema_uint(s, v, sub, 16, 1u << 20, &l->open_files);
     }
+}
+
+/* A number >= 1 (retry.backoff). */
+static bool parse_factor(struct schema *s, const struct ynode *v, const char *path, double *out)
+{
+    char *end;
+    double d;
+
+    if (!schema_expect(s, v, YSCALAR, path))
+        return false;
+    d = strtod(v->text, &end);
+    if (!v->text[0] || *end || !isfinite(d) || d < 1 || d > 100) {
+        schema_error(s, v->line, v->col, path, "expected a number from 1 to 100, got \"%s\"",
+                     v->text);
+        return false;
+    }
+    *out = d;
+    return true;
+}
+
+static void parse_retry(struct build *b, const struct ynode *n, const char *path,
+                        struct manifest_job *job)
+{
+    static const char *const keys[] = {"limit", "delay", "backoff", "max_delay", "jitter", NULL};
+    struct schema *s = &b->s;
+    struct manifest_retry *r;
+    const struct ynode *v;
+    char sub[SCHEMA_PATH_MAX];
+
+    if (!schema_expect(s, n, YMAP, path))
+        return;
+    schema_check_keys(s, n, path, keys);
+    r = arena_calloc(&b->m->arena, 1, sizeof(*r));
+    r->delay_ns = 10 * NS_PER_SEC;
+    r->backoff = 1;
+    if (!(v = schema_get(n, "limit"))) {
+        schema_error(s, n->line, n->col, path, "missing `limit` (the number of retries)");
+        return;
+    }
+    schema_child_path(sub, sizeof(sub), path, "limit");
+    (void)schema_uint(s, v, sub, 1, 1000, &r->limit); /* a problem is reported there */
+    if ((v = schema_get(n, "delay"))) {
+        schema_child_path(sub, sizeof(sub), path, "delay");
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &r->delay_ns);
+    }
+    if ((v = schema_get(n, "backoff"))) {
+        schema_child_path(sub, sizeof(sub), path, "backoff");
+        (void)parse_factor(s, v, sub, &r->backoff); /* a problem is reported there */
+    }
+    if ((v = schema_get(n, "max_delay"))) {
+        schema_child_path(sub, sizeof(sub), path, "max_delay");
+        if (schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &r->max_delay_ns) &&
+            r->max_delay_ns > 0 &&
+            r->max_delay_ns < r->delay_ns)
+            schema_error(s, v->line, v->col, sub, "shorter than retry.delay");
+    }
+    if ((v = schema_get(n, "jitter"))) {
+        schema_child_path(sub, sizeof(sub), path, "jitter");
+        schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &r->jitter_ns);
+    }
+    job->retry = r;
 }
 
 /* A user or group as written: a name, or a number. */
@@ -1084,12 +1356,55 @@ static void parse_isolation(struct schema *s, const struct ynode *v, const char 
                      "unknown isolation \"%s\" (expected thread or process)", v->text);
 }
 
+const char *concurrency_name(enum concurrency c)
+{
+    static const char *const names[] = {[CONCURRENCY_FORBID] = "forbid",
+                                        [CONCURRENCY_ALLOW] = "allow",
+                                        [CONCURRENCY_REPLACE] = "replace",
+                                        [CONCURRENCY_QUEUE] = "queue"};
+    return (unsigned)c < sizeof(names) / sizeof(names[0]) ? names[c] : "unknown";
+}
+
+/* `concurrency:`, checked against max_instances (read before it). */
+static void parse_concurrency(struct schema *s, const struct ynode *n, const struct ynode *v,
+                              const char *path, struct manifest_job *job)
+{
+    bool set = false;
+
+    if (!v) {
+        /* as before the key existed: max_instances alone said how many */
+        job->concurrency = job->max_instances > 1 ? CONCURRENCY_ALLOW : CONCURRENCY_FORBID;
+        return;
+    }
+    if (!schema_expect(s, v, YSCALAR, path))
+        return;
+    for (int c = CONCURRENCY_FORBID; c <= CONCURRENCY_QUEUE; c++) {
+        if (strcmp(v->text, concurrency_name((enum concurrency)c)) == 0) {
+            job->concurrency = (enum concurrency)c;
+            set = true;
+        }
+    }
+    if (!set) {
+        schema_error(s, v->line, v->col, path,
+                     "unknown concurrency \"%s\" (expected forbid, allow, replace or queue)",
+                     v->text);
+        return;
+    }
+    if (job->concurrency == CONCURRENCY_FORBID && job->max_instances > 1) {
+        const struct ynode *mi = schema_get(n, "max_instances");
+        schema_error(s, mi ? mi->line : v->line, mi ? mi->col : v->col, path,
+                     "forbid runs one at a time: max_instances %u needs `concurrency: allow`",
+                     job->max_instances);
+    }
+}
+
 static void parse_job(struct build *b, const struct ynode *n, const char *path,
                       struct manifest_job *job)
 {
     static const char *const keys[] = {"id", "plugin", "trigger", "params", "enabled",
                                        "max_instances", "misfire_grace", "coalesce", "timeout",
-                                       "isolation", "limits", "user", "group", "log_level", "catch_up",
+                                       "isolation", "limits", "user", "group", "log_level",
+                                       "catch_up", "retry", "concurrency", "notify", "ping",
                                        NULL};
     struct schema *s = &b->s;
     const struct ynode *v;
@@ -1159,6 +1474,24 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
     if ((v = schema_get(n, "catch_up"))) {
         schema_child_path(sub, sizeof(sub), path, "catch_up");
         schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &job->catch_up_ns);
+    }
+    if ((v = schema_get(n, "retry"))) {
+        schema_child_path(sub, sizeof(sub), path, "retry");
+        parse_retry(b, v, sub, job);
+    }
+    schema_child_path(sub, sizeof(sub), path, "concurrency");
+    parse_concurrency(s, n, schema_get(n, "concurrency"), sub, job);
+    if (schema_get(n, "notify") || schema_get(n, "ping")) {
+        struct manifest_notify_list *list = arena_calloc(s->strings, 1, sizeof(*list));
+        if ((v = schema_get(n, "notify"))) {
+            schema_child_path(sub, sizeof(sub), path, "notify");
+            parse_notify(s, v, sub, list);
+        }
+        if ((v = schema_get(n, "ping"))) {
+            schema_child_path(sub, sizeof(sub), path, "ping");
+            (void)parse_url(s, v, sub, &list->ping); /* a problem is reported there */
+        }
+        job->notify = list;
     }
 }
 
@@ -1685,6 +2018,103 @@ static void resolve_histograms(struct build *b)
     }
 }
 
+/* The place of `file` in reading order, for sorting its messages. */
+static unsigned file_seq_of(const struct manifest *m, const char *file)
+{
+    for (size_t i = 0; i < m->n_files; i++)
+        if (m->files[i] == file || strcmp(m->files[i], file) == 0)
+            return (unsigned)i;
+    return 0;
+}
+
+/* Points the schema's messages at job j's file. */
+static void at_job_file(struct build *b, const struct manifest_job *j)
+{
+    b->s.file = j->file;
+    b->s.file_seq = file_seq_of(b->m, j->file);
+}
+
+/* The chained jobs' parents, once every job is known: each must name
+ * another job, and no chain may lead back to where it started. */
+static void resolve_chains(struct build *b)
+{
+    struct manifest *m = b->m;
+    unsigned char *color; /* 0 unseen, 1 on the path, 2 done */
+    size_t *stack, *next_parent;
+    char path[SCHEMA_PATH_MAX], sub[SCHEMA_PATH_MAX];
+    bool any = false;
+
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        const struct manifest_job *j = &m->jobs[i];
+        if (!j->after)
+            continue;
+        any = true;
+        for (uint32_t k = 0; k < j->after->n_parents; k++) {
+            const struct manifest_ref *r = &j->after->parents[k];
+            snprintf(path, sizeof(path), "jobs[%u].trigger.after", j->index);
+            if (j->after->n_parents > 1 || r->line != j->after->line || r->col != j->after->col)
+                schema_index_path(sub, sizeof(sub), path, k);
+            else
+                snprintf(sub, sizeof(sub), "%s", path);
+            if (!idtable_get(&m->index, r->id)) {
+                at_job_file(b, j);
+                schema_error(&b->s, r->line, r->col, sub, "no job with id \"%s\"", r->id);
+            } else if (strcmp(r->id, j->id) == 0) {
+                at_job_file(b, j);
+                schema_error(&b->s, r->line, r->col, sub, "a job cannot run after itself");
+            }
+        }
+    }
+    if (!any || b->s.failed)
+        return;
+    /* a depth-first walk along the parents, without recursion */
+    color = xcalloc(m->n_jobs, 1);
+    stack = xcalloc(m->n_jobs, sizeof(*stack));
+    next_parent = xcalloc(m->n_jobs, sizeof(*next_parent));
+    for (size_t root = 0; root < m->n_jobs; root++) {
+        size_t depth = 0;
+        if (color[root] || !m->jobs[root].after)
+            continue;
+        stack[depth++] = root;
+        color[root] = 1;
+        while (depth) {
+            size_t at = stack[depth - 1];
+            const struct manifest_after *a = m->jobs[at].after;
+            if (!a || next_parent[at] == a->n_parents) {
+                color[at] = 2;
+                depth--;
+                continue;
+            }
+            size_t p = (uintptr_t)idtable_get(&m->index, a->parents[next_parent[at]++].id) - 1;
+            if (color[p] == 1) {
+                /* the cycle: from p along the path back to p */
+                struct buf cyc = {0};
+                const struct manifest_job *j = &m->jobs[p];
+                size_t from = depth;
+                while (from > 0 && stack[from - 1] != p)
+                    from--;
+                for (size_t k = from - 1; k < depth; k++)
+                    buf_printf(&cyc, "%s -> ", m->jobs[stack[k]].id);
+                buf_puts(&cyc, j->id);
+                at_job_file(b, j);
+                snprintf(path, sizeof(path), "jobs[%u].trigger.after", j->index);
+                schema_error(&b->s, j->after->line, j->after->col, path,
+                             "a cycle of chained jobs: %s (each runs after the next)", cyc.data);
+                buf_free(&cyc);
+                goto out;
+            }
+            if (color[p] == 0) {
+                color[p] = 1;
+                stack[depth++] = p;
+            }
+        }
+    }
+out:
+    free(color);
+    free(stack);
+    free(next_parent);
+}
+
 /* A job's log_level can make it quieter than the host, not louder: the
  * host's level filters first. Said once every job and the host are read
  * (`host:` may come after `jobs:`), at the job's entry. */
@@ -1743,6 +2173,7 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     arena_free(&b.nodes);
     read_includes(&b);
     resolve_histograms(&b);
+    resolve_chains(&b);
     warn_louder_jobs(&b);
 
     /* what stays: the jobs array at its size */
@@ -1983,6 +2414,47 @@ static bool limits_equal(const struct manifest_limits *a, const struct manifest_
            a->open_files == b->open_files;
 }
 
+static bool notify_equal(const struct manifest_notify_list *a,
+                         const struct manifest_notify_list *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->n != b->n || !str_eq(a->ping, b->ping))
+        return false;
+    for (size_t i = 0; i < a->n; i++) {
+        const struct manifest_notify *x = &a->items[i], *y = &b->items[i];
+        if (!str_eq(x->url, y->url) || x->on != y->on || x->timeout_ns != y->timeout_ns ||
+            x->n_headers != y->n_headers)
+            return false;
+        for (uint32_t k = 0; k < x->n_headers; k++)
+            if (!str_eq(x->headers[k].name, y->headers[k].name) ||
+                !str_eq(x->headers[k].value, y->headers[k].value) ||
+                !str_eq(x->headers[k].file, y->headers[k].file))
+                return false;
+    }
+    return true;
+}
+
+static bool after_equal(const struct manifest_after *a, const struct manifest_after *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->n_parents != b->n_parents || a->on != b->on)
+        return false;
+    for (uint32_t i = 0; i < a->n_parents; i++)
+        if (strcmp(a->parents[i].id, b->parents[i].id) != 0)
+            return false;
+    return true;
+}
+
+static bool retry_equal(const struct manifest_retry *a, const struct manifest_retry *b)
+{
+    if (!a || !b)
+        return a == b;
+    return a->limit == b->limit && a->delay_ns == b->delay_ns && a->backoff == b->backoff &&
+           a->max_delay_ns == b->max_delay_ns && a->jitter_ns == b->jitter_ns;
+}
+
 static bool creds_equal(const struct manifest_creds *a, const struct manifest_creds *b)
 {
     if (!a || !b)
@@ -1999,7 +2471,10 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
            a->coalesce == b->coalesce && a->timeout_ns == b->timeout_ns &&
            a->catch_up_ns == b->catch_up_ns &&
            a->isolation == b->isolation && a->log_level == b->log_level &&
+           a->concurrency == b->concurrency &&
            a->histograms == b->histograms && limits_equal(a->limits, b->limits) &&
+           retry_equal(a->retry, b->retry) && after_equal(a->after, b->after) &&
+           notify_equal(a->notify, b->notify) &&
            creds_equal(a->creds, b->creds) &&
            params_equal(a, b);
 }

@@ -42,6 +42,20 @@ enum isolation {
     ISOLATION_PROCESS,    /* runs in a worker process */
 };
 
+/* What a firing does when it finds the job's earlier runs still going
+ * (`concurrency:`). */
+enum concurrency {
+    CONCURRENCY_FORBID = 0, /* skipped (reason max_instances): one run at a time */
+    CONCURRENCY_ALLOW,      /* up to max_instances at once, then skipped */
+    CONCURRENCY_REPLACE,    /* the running ones are cancelled, the new one starts when
+                               they have returned */
+    CONCURRENCY_QUEUE,      /* the new one waits and starts when a run ends: at most
+                               one waits, later firings are skipped (reason queued) */
+};
+
+/* "forbid", "allow", "replace", "queue". */
+const char *concurrency_name(enum concurrency c);
+
 /* One entry of a job's `params:`; values are kept as written, with where
  * they are written: the plugin's declared parameters are checked against
  * them after the plugin is loaded (core/params.c), and the messages name
@@ -62,6 +76,74 @@ struct manifest_limits {
     uint64_t address_space; /* bytes (RLIMIT_AS) */
     int64_t cpu_ns;         /* CPU time per worker process (RLIMIT_CPU, whole seconds) */
     unsigned open_files;    /* RLIMIT_NOFILE */
+};
+
+/* A job's retry policy (`retry:`): after a failed attempt (failure,
+ * timeout, crashed), attempt n+1 starts delay * backoff^(n-1) later, at most
+ * max_delay, plus up to jitter; at most `limit` retries after the first. */
+struct manifest_retry {
+    int64_t delay_ns;     /* default 10 s */
+    int64_t max_delay_ns; /* default 0 = no cap */
+    int64_t jitter_ns;    /* default 0 */
+    double backoff;       /* default 1 (a constant delay); >= 1 */
+    unsigned limit;       /* retries after the first attempt; >= 1 */
+};
+
+/* When a chained job runs (`trigger: {after: ..., on: ...}`). */
+enum chain_on {
+    CHAIN_ON_SUCCESS = 0, /* its parents succeeded (a dry run counts as one) */
+    CHAIN_ON_FAILURE,     /* failed: failure, timeout, crashed, interrupted */
+    CHAIN_ON_ALWAYS,      /* finished, whatever the result but cancelled */
+};
+
+/* "success", "failure", "always". */
+const char *chain_on_name(enum chain_on on);
+
+/* A chained job: it runs when each of its parents has finished (with the
+ * result `on` asks for) since its own last run. */
+struct manifest_after {
+    struct manifest_ref *parents; /* job ids with where they are written */
+    uint32_t n_parents;           /* 1-64 */
+    enum chain_on on;
+    int line, col;                /* the `after` value */
+};
+
+/* What a notification is sent for (`notify: [{on: [...]}]`): bits of
+ * 1 << enum notify_event. */
+enum notify_event {
+    NOTIFY_START = 0, /* a run began */
+    NOTIFY_SUCCESS,   /* a run succeeded */
+    NOTIFY_FAILURE,   /* failure, timeout, crashed or interrupted */
+    NOTIFY_RECOVERY,  /* the first success after a failed run */
+    NOTIFY_SKIPPED,   /* a firing was skipped */
+    NOTIFY_EVENT_COUNT
+};
+
+/* "start", "success", "failure", "recovery", "skipped". */
+const char *notify_event_name(enum notify_event e);
+
+/* One header of a notification; its value written, or read from a file at
+ * each send (`{file: PATH}`, never logged). */
+struct manifest_header {
+    char *name;
+    char *value; /* NULL when from a file */
+    char *file;  /* resolved; NULL when written */
+};
+
+/* One receiver of notifications: a POST with a JSON body. */
+struct manifest_notify {
+    char *url;
+    struct manifest_header *headers;
+    uint32_t n_headers;
+    uint32_t on;        /* bits of enum notify_event; default failure and recovery */
+    int64_t timeout_ns; /* per attempt; default 5 s */
+};
+
+/* A job's or the host's receivers, and a job's dead-man ping URL. */
+struct manifest_notify_list {
+    struct manifest_notify *items;
+    size_t n;
+    char *ping; /* healthchecks.io style: URL/start, URL, URL/fail; NULL = none */
 };
 
 /* Whose a job's worker process is (`user:`, `group:`; isolation: process
@@ -93,6 +175,9 @@ struct manifest_job {
                                * manifest's path, or an included file */
     struct manifest_param *params;
     const struct manifest_limits *limits; /* isolation: process only; NULL = none */
+    const struct manifest_retry *retry;   /* NULL = failed runs are not retried */
+    const struct manifest_after *after;   /* a chained job (trigger kind none); NULL = not */
+    const struct manifest_notify_list *notify; /* its `notify` and `ping`; NULL = none */
     const struct manifest_creds *creds;   /* isolation: process only; NULL = the daemon's */
     struct trigger trigger;   /* kind TRIGGER_NONE when the job has no trigger; a cron
                                * trigger's zone name is tz_name(trigger.tz) */
@@ -105,6 +190,7 @@ struct manifest_job {
     unsigned max_instances;   /* default 1 */
     int log_level;            /* -1 = the host's level */
     enum isolation isolation; /* default thread */
+    enum concurrency concurrency; /* default forbid, or allow when max_instances > 1 */
     unsigned index;           /* its place in that file's `jobs:` list ("jobs[3]") */
     int line, col;            /* where the job's entry starts in that file */
     int plugin_line, plugin_col; /* where its `plugin:` value is, for loader errors */
@@ -158,6 +244,7 @@ struct manifest_host {
     size_t n_histogram_jobs;
 
     char *node;               /* this daemon's name in run history; NULL = the host name */
+    const struct manifest_notify_list *notify; /* host.notify, for every job; NULL = none */
 
     struct {                  /* the run store (host.store) */
         bool enabled;         /* default true */

@@ -62,8 +62,10 @@ _Static_assert(RUN_RESULT_COUNT <= (int)RECENT_NONE, "a result must fit in RECEN
 _Static_assert(RECENT_BITS * METRICS_RECENT <= 64, "the strip must fit in a word");
 
 struct job_metrics {
-    /* Written by skips, outside the sequence lock. */
+    /* Written by skips and retries, outside the sequence lock. */
     _Atomic uint64_t skipped[SKIP_REASON_COUNT];
+    _Atomic uint64_t retries;
+    _Atomic uint64_t concurrency[CONCURRENCY_ACTION_COUNT];
     _Atomic int64_t last_missed_ns; /* the last misfire skip, wall clock; 0: never, or a
                                        run started since */
 
@@ -417,6 +419,17 @@ void metrics_run_finished(const struct metrics *m, struct job_metrics *jm, const
     free(old);
 }
 
+void metrics_retried(struct job_metrics *jm)
+{
+    atomic_fetch_add_explicit(&jm->retries, 1, memory_order_relaxed);
+}
+
+void metrics_concurrency(struct job_metrics *jm, enum concurrency_action a)
+{
+    if ((unsigned)a < CONCURRENCY_ACTION_COUNT)
+        atomic_fetch_add_explicit(&jm->concurrency[a], 1, memory_order_relaxed);
+}
+
 void metrics_skipped(struct job_metrics *jm, enum skip_reason reason, uint64_t count)
 {
     if ((unsigned)reason >= SKIP_REASON_COUNT)
@@ -490,6 +503,9 @@ void metrics_job_snapshot(const struct metrics *m, struct job_metrics *jm,
     }
     for (size_t i = 0; i < SKIP_REASON_COUNT; i++)
         s->skipped[i] = atomic_load_explicit(&jm->skipped[i], memory_order_relaxed);
+    s->retries = atomic_load_explicit(&jm->retries, memory_order_relaxed);
+    for (size_t i = 0; i < CONCURRENCY_ACTION_COUNT; i++)
+        s->concurrency[i] = atomic_load_explicit(&jm->concurrency[i], memory_order_relaxed);
     for (unsigned tries = 0; tries < READ_RETRIES; tries++) {
         unsigned s1 = atomic_load_explicit(&jm->seq, memory_order_acquire);
         if (s1 & 1) {

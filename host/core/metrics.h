@@ -105,6 +105,15 @@ void metrics_run_started(const struct metrics *m, struct job_metrics *jm, int64_
  * finishes exactly once. Worker thread. */
 void metrics_run_finished(const struct metrics *m, struct job_metrics *jm, const struct run *run);
 
+/* A retry of a failed run started: jobhost_job_retries_total +1. Worker
+ * thread, never waits. */
+void metrics_retried(struct job_metrics *jm);
+
+/* A firing was queued or replaced the runs in progress (the job's
+ * concurrency policy): jobhost_job_concurrency_total{action} +1. Any
+ * thread, never waits. */
+void metrics_concurrency(struct job_metrics *jm, enum concurrency_action a);
+
 /* `count` firings were skipped for `reason`. Any thread, never waits. */
 void metrics_skipped(struct job_metrics *jm, enum skip_reason reason, uint64_t count);
 
@@ -115,6 +124,8 @@ void metrics_skipped(struct job_metrics *jm, enum skip_reason reason, uint64_t c
 struct job_metrics_snapshot {
     uint64_t runs[RUN_RESULT_COUNT];
     uint64_t skipped[SKIP_REASON_COUNT];
+    uint64_t retries;
+    uint64_t concurrency[CONCURRENCY_ACTION_COUNT];
     uint64_t dur_sum_ns, delay_sum_ns;
     int64_t last_run_ns;      /* start of the last run; 0 = never */
     int64_t last_success_ns;  /* end of the last success; 0 = never */

@@ -39,6 +39,7 @@ const char *skip_reason_name(enum skip_reason r)
         [SKIP_MAX_INSTANCES] = "max_instances", [SKIP_MISFIRE] = "misfire",
         [SKIP_COALESCED] = "coalesced",         [SKIP_PAUSED] = "paused",
         [SKIP_SHUTDOWN] = "shutdown",           [SKIP_DOWNTIME] = "downtime",
+        [SKIP_QUEUED] = "queued",
         [SKIP_STORE_UNAVAILABLE] = "store_unavailable",
     };
     return (unsigned)r < SKIP_REASON_COUNT ? names[r] : "unknown";
@@ -48,9 +49,17 @@ const char *run_trigger_name(enum run_trigger t)
 {
     static const char *const names[RUN_TRIGGER_COUNT] = {
         [RUN_SCHEDULED] = "schedule", [RUN_MANUAL] = "manual", [RUN_CLI] = "cli",
-        [RUN_CATCH_UP] = "catch_up",
+        [RUN_CATCH_UP] = "catch_up", [RUN_RETRY] = "retry",
+        [RUN_AFTER] = "after",
     };
     return (unsigned)t < RUN_TRIGGER_COUNT ? names[t] : "unknown";
+}
+
+const char *concurrency_action_name(enum concurrency_action a)
+{
+    static const char *const names[CONCURRENCY_ACTION_COUNT] = {
+        [CONCURRENCY_QUEUED] = "queued", [CONCURRENCY_REPLACED] = "replaced"};
+    return (unsigned)a < CONCURRENCY_ACTION_COUNT ? names[a] : "unknown";
 }
 
 void outcome_register(const struct outcome_observer *obs, void *arg)
@@ -107,4 +116,11 @@ void outcome_finished(const struct run *run)
     for (size_t i = 0; i < n_observers; i++)
         if (observers[i].obs->finished)
             observers[i].obs->finished(observers[i].arg, run);
+}
+
+void outcome_concurrency(struct job *job, enum concurrency_action a, int64_t scheduled_wall_ns)
+{
+    for (size_t i = 0; i < n_observers; i++)
+        if (observers[i].obs->concurrency)
+            observers[i].obs->concurrency(observers[i].arg, job, a, scheduled_wall_ns);
 }

@@ -21,7 +21,9 @@
  *             skips);
  *   started   a run begins (run wrapper, on the thread that runs it);
  *   record    the run's plugin logged a record (any thread of the run);
- *   finished  a run ended, with its result (run wrapper).
+ *   finished  a run ended, with its result (run wrapper);
+ *   concurrency  a firing found the job's runs still going and its
+ *             concurrency policy queued it or replaced them (executor).
  * Every started run finishes exactly once. Manual, CLI, scheduled and dry
  * runs all come this way.
  *
@@ -72,6 +74,7 @@ enum skip_reason {
     SKIP_SHUTDOWN,          /* the daemon is stopping */
     SKIP_DOWNTIME,          /* due while the daemon was down (found at start from the
                                run store; without catch_up, or older than it) */
+    SKIP_QUEUED,            /* concurrency queue or replace: a firing already waits */
     SKIP_STORE_UNAVAILABLE, /* a cluster node could not reach the store to claim the
                                firing: missed here, never run twice */
     SKIP_REASON_COUNT
@@ -84,7 +87,19 @@ enum run_trigger {
     RUN_CLI,           /* jobhost run-once */
     RUN_CATCH_UP,      /* at start, for firings missed while the daemon was down
                           (the job's catch_up) */
+    RUN_RETRY,         /* a failed run tried again (the job's retry policy):
+                          attempt 2, 3, ... */
+    RUN_AFTER,         /* a chained job: its parents finished (trigger after) */
     RUN_TRIGGER_COUNT
+};
+
+/* What a firing that found its job's runs still going did instead of being
+ * skipped (the job's concurrency policy): the `action` of
+ * jobhost_job_concurrency_total and the job_queued / job_replaced records. */
+enum concurrency_action {
+    CONCURRENCY_QUEUED = 0, /* it waits for a run to end (queue) */
+    CONCURRENCY_REPLACED,   /* the running ones were cancelled for it (replace) */
+    CONCURRENCY_ACTION_COUNT
 };
 
 /* "success" ..., "max_instances" ..., "schedule" ...: static strings;
@@ -92,6 +107,7 @@ enum run_trigger {
 const char *run_result_name(enum run_result r);
 const char *skip_reason_name(enum skip_reason r);
 const char *run_trigger_name(enum run_trigger t);
+const char *concurrency_action_name(enum concurrency_action a);
 
 /* A failed run, as alerts count it: failure, timeout, crashed, interrupted. */
 static inline bool run_result_failed(enum run_result r)
@@ -127,6 +143,10 @@ struct outcome_observer {
     void (*started)(void *arg, const struct run *run);
     void (*record)(void *arg, const struct run *run, const struct outcome_record *rec);
     void (*finished)(void *arg, const struct run *run);
+    /* a firing scheduled at scheduled_wall_ns (0: none) was queued, or
+     * replaced the runs in progress (executor, under its lock: no blocking) */
+    void (*concurrency)(void *arg, struct job *job, enum concurrency_action a,
+                        int64_t scheduled_wall_ns);
 };
 
 /* Adds an observer behind those registered before. Main thread, before any
@@ -145,5 +165,6 @@ void outcome_skipped(struct job *job, enum skip_reason why, int64_t scheduled_wa
 void outcome_started(const struct run *run);
 void outcome_record(const struct run *run, const struct outcome_record *rec);
 void outcome_finished(const struct run *run);
+void outcome_concurrency(struct job *job, enum concurrency_action a, int64_t scheduled_wall_ns);
 
 #endif /* JH_OUTCOME_H */

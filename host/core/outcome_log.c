@@ -55,13 +55,36 @@ static void on_started(void *arg, const struct run *run)
     run_log(run, &lr);
     if (!wanted(lr.level, JH_LOG_INFO))
         return;
+    char parent[RUN_ID_LEN] = "";
+    if (run->parent_run_id)
+        run_id_format(run->parent_run_id, parent);
     const struct log_field f[] = {
         {"trigger", LOG_STR, {.s = run_trigger_name(run->trigger)}},
+        {"attempt", LOG_UINT, {.u = run->attempt}},
         {"scheduled", LOG_TIME, {.i = run->scheduled_wall_ns}},
         {"plugin_version", LOG_COPY, {.s = run->job->plugin->version}},
         {"dry_run", LOG_BOOL, {.i = run->dry_run}},
+        {"parent_run_id", LOG_COPY, {.s = parent}}, /* trigger after only */
     };
-    jlog_fields(&lr, JH_LOG_INFO, "job_started", run->start_wall_ns, f, 4);
+    jlog_fields(&lr, JH_LOG_INFO, "job_started", run->start_wall_ns, f, parent[0] ? 6 : 5);
+}
+
+/* A firing queued, or replacing the runs in progress (concurrency). */
+static void on_concurrency(void *arg, struct job *job, enum concurrency_action a,
+                           int64_t scheduled_wall_ns)
+{
+    const struct log_run lr = {.job = job->spec->id, .plugin = job->spec->plugin,
+                               .level = job->spec->log_level};
+
+    (void)arg;
+    if (!wanted(lr.level, JH_LOG_INFO))
+        return;
+    const struct log_field f[] = {
+        {"scheduled", LOG_TIME, {.i = scheduled_wall_ns > 0 ? scheduled_wall_ns : 0}},
+        {"concurrency", LOG_STR, {.s = concurrency_name(job->spec->concurrency)}},
+    };
+    jlog_fields(&lr, JH_LOG_INFO, a == CONCURRENCY_REPLACED ? "job_replaced" : "job_queued", 0,
+                f, 2);
 }
 
 /* A plugin's record under `lc` (run_id, when not 0, standing for its text):
@@ -157,4 +180,5 @@ const struct outcome_observer outcome_log = {
     .started = on_started,
     .record = on_record,
     .finished = on_finished,
+    .concurrency = on_concurrency,
 };

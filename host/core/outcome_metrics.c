@@ -29,8 +29,11 @@ static void on_started(void *arg, const struct run *run)
                         ? run->start_wall_ns - run->scheduled_wall_ns
                         : 0;
 
-    if (jm)
-        metrics_run_started(rt->metrics, jm, run->start_wall_ns, delay);
+    if (!jm)
+        return;
+    metrics_run_started(rt->metrics, jm, run->start_wall_ns, delay);
+    if (run->trigger == RUN_RETRY)
+        metrics_retried(jm);
 }
 
 static void on_finished(void *arg, const struct run *run)
@@ -42,7 +45,19 @@ static void on_finished(void *arg, const struct run *run)
         metrics_run_finished(rt->metrics, jm, run);
 }
 
+static void on_concurrency(void *arg, struct job *job, enum concurrency_action a,
+                           int64_t scheduled_wall_ns)
+{
+    struct runtime *rt = arg;
+    struct job_metrics *jm = jobstate_metrics(&rt->states, job->state);
+
+    (void)scheduled_wall_ns;
+    if (jm)
+        metrics_concurrency(jm, a);
+}
+
 const struct outcome_observer outcome_metrics = {
+    .concurrency = on_concurrency,
     .name = "metrics",
     .skipped = on_skipped,
     .started = on_started,

@@ -12,6 +12,7 @@
 #include "core/history.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/retry.h"
 #include "core/run.h"
 #include "core/store.h"
 #include "lib/idtable.h"
@@ -65,6 +66,24 @@ static void apply(struct runtime *rt, struct job *job, const struct store_job_st
     }
 }
 
+/* A retry the last daemon left waiting: the job's last run failed within
+ * its retry limit. It is due when that daemon would have run it (now, when
+ * that time has passed while it was down). */
+static void pending_retry(struct job *job, const struct store_job_state *st,
+                          struct sched_resume *rs)
+{
+    const struct manifest_retry *p = job->spec->retry;
+    int64_t end;
+
+    if (!p || !st->last_attempt || st->last_result < 0 ||
+        !retry_result_retried((enum run_result)st->last_result) || st->last_attempt > p->limit)
+        return;
+    end = st->last_started_ns + (st->last_duration_ns > 0 ? st->last_duration_ns : 0);
+    rs->retry_attempt = st->last_attempt + 1;
+    rs->retry_due_ns = end + retry_delay(p, st->last_attempt, st->last_id);
+    rs->retry_scheduled_ns = st->last_run_scheduled_ns;
+}
+
 int restore_run(struct store *s, struct runtime *rt, struct generation *g, int64_t now_ns,
                 struct restore **out, char *err, size_t errlen)
 {
@@ -72,6 +91,7 @@ int restore_run(struct store *s, struct runtime *rt, struct generation *g, int64
                                 .interrupted = log_interrupted};
     const char **ids = xcalloc(g->n_jobs + 1, sizeof(*ids));
     int64_t *dates = xcalloc(g->n_jobs + 1, sizeof(*dates));
+    bool *attempts = xcalloc(g->n_jobs + 1, sizeof(*attempts));
     struct restore *r = NULL;
     int rc;
 
@@ -80,9 +100,11 @@ int restore_run(struct store *s, struct runtime *rt, struct generation *g, int64
         const struct trigger *t = &g->jobs[i].spec->trigger;
         ids[i] = g->jobs[i].spec->id;
         dates[i] = t->kind == TRIGGER_DATE ? t->at_ns : 0;
+        attempts[i] = g->jobs[i].spec->retry != NULL;
     }
     req.job_ids = ids;
     req.dates = dates;
+    req.attempts = attempts;
     rc = s->ops->restore(s, &req, err, errlen);
     if (rc < 0)
         goto out;
@@ -109,6 +131,7 @@ int restore_run(struct store *s, struct runtime *rt, struct generation *g, int64
             if (st->last_scheduled_ns > rs->down_since_ns)
                 rs->down_since_ns = st->last_scheduled_ns;
         }
+        pending_retry(job, st, rs);
         (void)idtable_put(&r->by_id, job->spec->id, rs); /* ids are unique */
     }
     *out = r;
@@ -116,6 +139,7 @@ out:
     store_restore_free(&req);
     free(ids);
     free(dates);
+    free(attempts);
     return rc;
 }
 

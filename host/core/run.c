@@ -98,13 +98,14 @@ int run_id_parse(const char *text, uint64_t *id)
 
 /* --- the wrapper ------------------------------------------------------------------ */
 
-/* Whether the host asked the run to stop: the daemon is shutting down, or a
- * reload replaced its plugin and the drain deadline passed. */
+/* Whether the host asked the run to stop: the daemon is shutting down, a
+ * reload replaced its plugin and the drain deadline passed, or a newer
+ * firing replaced the run (concurrency: replace). */
 static bool host_cancelled(const struct run_ctx *rc, int64_t now_mono)
 {
     int64_t drain =
         rc->drain_deadline ? atomic_load_explicit(rc->drain_deadline, memory_order_relaxed) : 0;
-    return hostapi_cancelled_all() || (drain && now_mono >= drain);
+    return hostapi_cancelled_all() || (drain && now_mono >= drain) || hostapi_run_replaced(rc);
 }
 
 /* Runs the plugin, in a worker process or on this thread; its result. */
@@ -168,6 +169,7 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     run->trigger = opts->trigger;
     run->dry_run = opts->dry_run;
     run->attempt = opts->attempt ? opts->attempt : 1;
+    run->parent_run_id = opts->parent_run_id;
     run->holds_instance = opts->holds_instance;
     run->fencing_token = opts->fencing_token;
     run->scheduled_wall_ns = opts->scheduled_wall_ns;
@@ -215,6 +217,8 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
         char d[32];
         snprintf(rc.error, sizeof(rc.error), "ran past its timeout of %s",
                  duration_format(spec->timeout_ns, d, sizeof(d)));
+    } else if (run->result == RUN_CANCELLED && hostapi_run_replaced(&rc)) {
+        snprintf(rc.error, sizeof(rc.error), "replaced by a newer firing (concurrency: replace)");
     } else if ((run->result == RUN_FAILURE || run->result == RUN_DRY_RUN) && ret != JH_OK &&
                !rc.error[0]) {
         snprintf(rc.error, sizeof(rc.error), "plugin returned %d%s", ret,

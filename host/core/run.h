@@ -37,6 +37,8 @@ struct run_opts {
                                    then itself (CLOCK_MONOTONIC); 0 = at once */
     uint64_t fencing_token;     /* a cluster's claim of the firing (plugins see it in
                                    jh_run_info); 0 = not claimed */
+    uint64_t parent_run_id;     /* trigger after: the run of the parent that completed
+                                   the chain; 0 = none */
     bool holds_instance;        /* the run holds one of its job's instances (the
                                    executor claimed it): given back just before its
                                    finish is reported, so whoever sees the finish may
@@ -58,6 +60,7 @@ struct run {
     enum run_trigger trigger;
     bool dry_run;
     unsigned attempt;          /* >= 1 */
+    uint64_t parent_run_id;    /* trigger after: the parent's run; 0 = none */
     int64_t scheduled_wall_ns; /* 0 = none (a manual run) */
     int64_t start_wall_ns;
     int64_t start_mono_ns;

@@ -11,6 +11,13 @@
  * There is no periodic tick: with nothing due the thread does not wake. `lock` guards the heap, the live generation and
  * the per-job plan fields; submissions to the executor happen with it held
  * (the executor only takes its own short lock).
+ *
+ * Retries (scheduler_retry) come from workers, which must not take `lock`
+ * (no observer takes it: see host/README.md): they land in an inbox under
+ * a leaf lock of its own and the eventfd wakes the dispatcher, which moves
+ * them, under `lock`, into a short list of waiting retries sorted by due
+ * time, beside the heap of plans. Few jobs have a retry waiting at once,
+ * so the plans' heap keeps its small entries.
  */
 #include "core/scheduler.h"
 
@@ -53,6 +60,22 @@ struct entry {
     struct job *job;
 };
 
+/* A retry waiting for its time. */
+struct retry_entry {
+    int64_t due;
+    int64_t scheduled; /* of the failed firing; 0 = none */
+    struct job *job;   /* of the scheduler's generation */
+    unsigned attempt;
+};
+
+/* A retry, or a chained run, asked for by a worker, not yet taken in. */
+struct retry_request {
+    char *id;
+    int64_t scheduled, due;
+    unsigned attempt;       /* 0: a chained run */
+    uint64_t parent_run_id; /* a chained run's parent */
+};
+
 struct scheduler {
     struct scheduler_opts opts;
     pthread_mutex_t lock;
@@ -68,6 +91,11 @@ struct scheduler {
     pthread_t thread;
     bool running;
     bool stop;              /* under lock */
+    struct retry_entry *retries; /* under lock; sorted by due, at most one per job */
+    size_t n_retries, cap_retries;
+    pthread_mutex_t inbox_lock;  /* a leaf lock: guards the inbox only */
+    struct retry_request *inbox;
+    size_t n_inbox, cap_inbox;
 };
 
 /* ---- heap ------------------------------------------------------------------ */
@@ -124,6 +152,162 @@ static void heap_build(struct scheduler *s)
 {
     for (size_t i = s->n / 2; i-- > 0;)
         heap_sift_down(s, i);
+}
+
+static void wake_dispatcher(struct scheduler *s);
+static void submit_opts(struct scheduler *s, struct job *job, const struct run_opts *ro);
+
+/* ---- waiting retries ------------------------------------------------------- */
+
+static void retry_show(struct job *job, unsigned attempt, int64_t due)
+{
+    atomic_store_explicit(&job->state->retry_attempt, attempt, memory_order_relaxed);
+    atomic_store_explicit(&job->state->retry_due_wall_ns, due, memory_order_relaxed);
+}
+
+static void retry_dropped(struct job *job, const char *id, unsigned attempt, const char *why)
+{
+    if (job)
+        retry_show(job, 0, 0);
+    jlog(JH_LOG_WARN, "retry_dropped", "job=%s attempt=%u reason=%s", id, attempt, why);
+}
+
+/* Removes waiting retry i. Under lock. */
+static struct retry_entry retry_remove(struct scheduler *s, size_t i)
+{
+    struct retry_entry e = s->retries[i];
+    memmove(&s->retries[i], &s->retries[i + 1], (s->n_retries - i - 1) * sizeof(e));
+    s->n_retries--;
+    return e;
+}
+
+/* Makes e the job's waiting retry, in due order, replacing any other. */
+static void retry_put(struct scheduler *s, struct retry_entry e)
+{
+    size_t i;
+
+    for (i = 0; i < s->n_retries; i++) {
+        if (s->retries[i].job->state == e.job->state) {
+            (void)retry_remove(s, i); /* the later failure's retry wins */
+            break;
+        }
+    }
+    if (s->n_retries == s->cap_retries) {
+        s->cap_retries = s->cap_retries ? 2 * s->cap_retries : 16;
+        s->retries = xrealloc(s->retries, s->cap_retries * sizeof(*s->retries));
+    }
+    for (i = s->n_retries; i > 0 && s->retries[i - 1].due > e.due; i--)
+        s->retries[i] = s->retries[i - 1];
+    s->retries[i] = e;
+    s->n_retries++;
+    retry_show(e.job, e.attempt, e.due);
+}
+
+/* Can `job` take a retry? Its reason why not, else NULL. */
+static const char *retry_refused(const struct job *job)
+{
+    if (!job)
+        return "the job left the configuration";
+    if (!job->spec->retry)
+        return "the job no longer retries";
+    if (!job->spec->enabled)
+        return "the job is disabled";
+    return NULL;
+}
+
+/* A chained run of `job` (NULL: gone with a reload), now. Under lock. */
+static void chain_run(struct scheduler *s, struct job *job, uint64_t parent_run_id)
+{
+    struct run_opts ro = {.trigger = RUN_AFTER, .dry_run = s->opts.dry_run, .attempt = 1,
+                          .parent_run_id = parent_run_id};
+
+    if (!job || !job->spec->enabled || !job->spec->after)
+        return;
+    if (atomic_load_explicit(&job->state->paused, memory_order_relaxed)) {
+        outcome_skipped(job, SKIP_PAUSED, 0, 1);
+        return;
+    }
+    submit_opts(s, job, &ro);
+}
+
+/* Takes in the retries and chained runs the workers asked for. Under
+ * lock. */
+static void take_inbox(struct scheduler *s)
+{
+    struct retry_request *in;
+    size_t n;
+
+    pthread_mutex_lock(&s->inbox_lock);
+    in = s->inbox;
+    n = s->n_inbox;
+    s->inbox = NULL;
+    s->n_inbox = s->cap_inbox = 0;
+    pthread_mutex_unlock(&s->inbox_lock);
+    for (size_t i = 0; i < n; i++) {
+        struct job *job = s->gen ? generation_find_job(s->gen, in[i].id) : NULL;
+        const char *why = retry_refused(job);
+
+        if (!in[i].attempt) {
+            chain_run(s, job, in[i].parent_run_id);
+            free(in[i].id);
+            continue;
+        }
+        if (why)
+            retry_dropped(job, in[i].id, in[i].attempt, why);
+        else
+            retry_put(s, (struct retry_entry){.due = in[i].due, .scheduled = in[i].scheduled,
+                                              .job = job, .attempt = in[i].attempt});
+        free(in[i].id);
+    }
+    free(in);
+}
+
+/* The waiting retries move to the jobs of `g`, the new generation; those
+ * whose job it no longer retries are dropped. Under lock. */
+static void carry_retries(struct scheduler *s, struct generation *g)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < s->n_retries; i++) {
+        struct retry_entry e = s->retries[i];
+        struct job *job = generation_find_job(g, e.job->spec->id);
+        const char *why = retry_refused(job);
+
+        if (why) {
+            retry_dropped(e.job, e.job->spec->id, e.attempt, why);
+            continue;
+        }
+        e.job = job;
+        s->retries[kept++] = e;
+    }
+    s->n_retries = kept;
+}
+
+static void inbox_put(struct scheduler *s, struct retry_request rq);
+
+void scheduler_retry(struct scheduler *s, const char *job_id, unsigned attempt,
+                     int64_t scheduled_wall_ns, int64_t due_wall_ns)
+{
+    inbox_put(s, (struct retry_request){.id = xstrdup(job_id), .scheduled = scheduled_wall_ns,
+                                        .due = due_wall_ns, .attempt = attempt > 1 ? attempt : 2});
+}
+
+void scheduler_chain(struct scheduler *s, const char *job_id, uint64_t parent_run_id)
+{
+    inbox_put(s, (struct retry_request){.id = xstrdup(job_id), .parent_run_id = parent_run_id});
+}
+
+static void inbox_put(struct scheduler *s, struct retry_request rq)
+{
+
+    pthread_mutex_lock(&s->inbox_lock);
+    if (s->n_inbox == s->cap_inbox) {
+        s->cap_inbox = s->cap_inbox ? 2 * s->cap_inbox : 8;
+        s->inbox = xrealloc(s->inbox, s->cap_inbox * sizeof(*s->inbox));
+    }
+    s->inbox[s->n_inbox++] = rq;
+    pthread_mutex_unlock(&s->inbox_lock);
+    wake_dispatcher(s);
 }
 
 /* ---- planning ---------------------------------------------------------------- */
@@ -254,11 +438,18 @@ static int64_t latest_due(const struct trigger *t, int64_t from, int64_t now, in
  * that takes it waits until `due` itself: the run's start costs one
  * wake-up, the worker's own timer, instead of two. */
 static void submit_as(struct scheduler *s, struct job *job, int64_t nominal, int64_t due,
-                      int64_t now, enum run_trigger trigger)
+                      int64_t now, enum run_trigger trigger, unsigned attempt)
 {
     struct run_opts ro = {.trigger = trigger, .scheduled_wall_ns = nominal,
-                          .dry_run = s->opts.dry_run,
+                          .dry_run = s->opts.dry_run, .attempt = attempt,
                           .not_before_mono_ns = due > now ? due - s->wall_minus_mono : 0};
+    submit_opts(s, job, &ro);
+}
+
+/* Queues a run as `ro` says, now or with the batch. Under lock. */
+static void submit_opts(struct scheduler *s, struct job *job, const struct run_opts *ro_in)
+{
+    struct run_opts ro = *ro_in;
     if (!s->opts.submit_many) {
         s->opts.submit(s->opts.submit_arg, job, &ro);
         return;
@@ -282,7 +473,7 @@ static void submit_as(struct scheduler *s, struct job *job, int64_t nominal, int
 static void submit(struct scheduler *s, struct job *job, int64_t nominal, int64_t due,
                    int64_t now)
 {
-    submit_as(s, job, nominal, due, now, RUN_SCHEDULED);
+    submit_as(s, job, nominal, due, now, RUN_SCHEDULED, 1);
 }
 
 /* Under lock: takes the batch of runs due, with a reference to their
@@ -353,7 +544,7 @@ static int64_t resume_job(struct scheduler *s, struct job *job, const struct sch
                 outcome_skipped(job, SKIP_DOWNTIME, first, missed - recent);
             if (recent > 1)
                 outcome_skipped(job, SKIP_COALESCED, trigger_next(t, from, anchor), recent - 1);
-            submit_as(s, job, latest, now, now, RUN_CATCH_UP); /* now */
+            submit_as(s, job, latest, now, now, RUN_CATCH_UP, 1); /* now */
         } else {
             outcome_skipped(job, SKIP_DOWNTIME, first, missed);
         }
@@ -370,23 +561,29 @@ void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t
     generation_ref(g);
     pthread_mutex_lock(&s->lock);
     old = s->gen;
+    take_inbox(s); /* against the generation they were asked under */
     s->gen = g;
     s->n = 0;
+    carry_retries(s, g);
     for (size_t i = 0; i < g->n_jobs; i++) {
         struct job *job = &g->jobs[i];
         const struct manifest_job *spec = job->spec;
         struct job *was = old ? generation_find_job(old, spec->id) : NULL;
         struct sched_resume rs = {0};
+        bool resumed = !old && s->opts.resume && s->opts.resume(s->opts.resume_arg, job, &rs);
         int64_t nominal;
 
+        if (resumed && rs.retry_attempt >= 2 && !retry_refused(job))
+            retry_put(s, (struct retry_entry){.due = rs.retry_due_ns,
+                                              .scheduled = rs.retry_scheduled_ns, .job = job,
+                                              .attempt = rs.retry_attempt});
         if (!spec->enabled || spec->trigger.kind == TRIGGER_NONE) {
             set_next(s, job, -1);
             continue;
         }
         if (was && same_plan(was->spec, spec))
             nominal = job->state->plan_nominal_ns; /* unchanged: keep its plan (-1: done) */
-        else if (!old && s->opts.resume && s->opts.resume(s->opts.resume_arg, job, &rs) &&
-                 (rs.down_since_ns > 0 || rs.date_done))
+        else if (resumed && (rs.down_since_ns > 0 || rs.date_done))
             nominal = resume_job(s, job, &rs, now);
         else if (spec->trigger.kind == TRIGGER_DATE && spec->trigger.at_ns <= now)
             nominal = past_date(job, now);
@@ -484,6 +681,30 @@ static size_t fire(struct scheduler *s, struct entry e, int64_t now)
     return submitted;
 }
 
+/* One due retry: it runs unless the job is paused. */
+static size_t fire_retry(struct scheduler *s, struct retry_entry e, int64_t now)
+{
+    retry_show(e.job, 0, 0);
+    if (atomic_load_explicit(&e.job->state->paused, memory_order_relaxed)) {
+        outcome_skipped(e.job, SKIP_PAUSED, e.scheduled, 1);
+        return 0;
+    }
+    submit_as(s, e.job, e.scheduled, e.due, now, RUN_RETRY, e.attempt);
+    return 1;
+}
+
+/* The earliest due time of the plans and the retries; -1 = none. Under
+ * lock. */
+static int64_t earliest(const struct scheduler *s)
+{
+    int64_t plan = s->n ? s->heap[0].due : -1;
+    int64_t retry = s->n_retries ? s->retries[0].due : -1;
+
+    if (plan < 0 || (retry >= 0 && retry < plan))
+        return retry;
+    return plan;
+}
+
 /* Fires everything due by now + ahead (the ones not due yet are queued to
  * start at their time). */
 static size_t advance(struct scheduler *s, int64_t now, int64_t ahead)
@@ -491,10 +712,16 @@ static size_t advance(struct scheduler *s, int64_t now, int64_t ahead)
     size_t submitted = 0, n;
     struct generation *g;
     struct run_request *batch;
+    int64_t due;
 
     pthread_mutex_lock(&s->lock);
-    while (s->n > 0 && s->heap[0].due <= now + ahead && !s->stop)
-        submitted += fire(s, heap_pop(s), now);
+    take_inbox(s);
+    while ((due = earliest(s)) >= 0 && due <= now + ahead && !s->stop) {
+        if (s->n_retries && s->retries[0].due == due)
+            submitted += fire_retry(s, retry_remove(s, 0), now);
+        else
+            submitted += fire(s, heap_pop(s), now);
+    }
     batch = take_batch(s, &n, &g);
     pthread_mutex_unlock(&s->lock);
     flush_batch(s, batch, n, g);
@@ -519,6 +746,11 @@ void scheduler_clock_stepped(struct scheduler *s, int64_t delta_ns)
         outcome_planned(e->job, e->due);
     }
     heap_build(s);
+    /* a retry's delay is elapsed time, as an interval's */
+    for (size_t i = 0; i < s->n_retries; i++) {
+        s->retries[i].due += delta_ns;
+        retry_show(s->retries[i].job, s->retries[i].attempt, s->retries[i].due);
+    }
     pthread_mutex_unlock(&s->lock);
     jlog(JH_LOG_WARN, "clock_stepped", "delta_ms=%.3f", (double)delta_ns / 1e6);
 }
@@ -527,7 +759,7 @@ int64_t scheduler_next_due(struct scheduler *s)
 {
     int64_t due;
     pthread_mutex_lock(&s->lock);
-    due = s->n ? s->heap[0].due : -1;
+    due = earliest(s);
     pthread_mutex_unlock(&s->lock);
     return due;
 }
@@ -604,6 +836,7 @@ struct scheduler *scheduler_new(const struct scheduler_opts *opts)
     struct scheduler *s = xcalloc(1, sizeof(*s));
     s->opts = *opts;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->inbox_lock, NULL);
     s->rng = (uint64_t)wall_ns() | 1;
     s->timer_fd = s->step_fd = s->wake_fd = s->epoll_fd = -1;
     return s;
@@ -662,6 +895,11 @@ void scheduler_free(struct scheduler *s)
         generation_unref(s->gen);
     free(s->heap);
     free(s->batch);
+    for (size_t i = 0; i < s->n_inbox; i++)
+        free(s->inbox[i].id);
+    free(s->inbox);
+    free(s->retries);
+    pthread_mutex_destroy(&s->inbox_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

@@ -50,6 +50,11 @@ struct sched_resume {
     int64_t last_nominal_ns; /* the latest recorded scheduled firing: an interval
                               * keeps its phase from it (0 = none) */
     bool date_done;          /* a date trigger's one firing is recorded */
+    /* A retry the last daemon had planned (its run store shows a failed
+     * last attempt within the job's retry limit): attempt 0 = none. */
+    unsigned retry_attempt;
+    int64_t retry_due_ns;
+    int64_t retry_scheduled_ns; /* the failed firing's scheduled time (0 = none) */
 };
 
 /* Fills *out for a job of the first generation; false when nothing is
@@ -88,6 +93,24 @@ void scheduler_free(struct scheduler *s);
  * otherwise skipped "downtime", counted in bulk, never listed one by one
  * (a paused job's are skipped "paused"); an interval keeps its phase. */
 void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t now_wall_ns);
+
+/* Plans attempt `attempt` (>= 2) of job `job_id` at `due_wall_ns`, a retry
+ * of the failed firing scheduled at `scheduled_wall_ns` (0: none, a manual
+ * run). Any thread: it takes only a leaf lock and wakes the dispatcher,
+ * which takes the retry in at its next turn (scheduler_advance in tests).
+ * A job the live generation no longer has, or no longer retries, drops it
+ * with a `retry_dropped` record; so does a reload that removes the job
+ * while the retry waits. A job keeps at most one waiting retry: a later
+ * one replaces it. The retry runs as trigger `retry`, through the
+ * executor's max_instances check like any firing. */
+void scheduler_retry(struct scheduler *s, const char *job_id, unsigned attempt,
+                     int64_t scheduled_wall_ns, int64_t due_wall_ns);
+
+/* Runs chained job `job_id` now (trigger after), its parent's run being
+ * `parent_run_id`. Any thread, as scheduler_retry: the dispatcher submits
+ * it at its next turn; a job the live generation no longer has is
+ * forgotten, a paused one's run is skipped (reason paused). */
+void scheduler_chain(struct scheduler *s, const char *job_id, uint64_t parent_run_id);
 
 /* Fires everything due at `now_wall_ns`; returns the number of runs
  * submitted. The dispatcher calls it; tests call it directly. */

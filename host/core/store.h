@@ -77,6 +77,7 @@ struct store_row {
     enum skip_reason reason; /* skips */
     int32_t utc_offset;   /* of `scheduled` (trigger_utc_offset) */
     unsigned attempt;     /* 1 for a first attempt */
+    uint64_t parent_run_id; /* trigger after: the parent's run; 0 = none */
     int64_t scheduled_ns; /* 0 = none (manual, cli) */
     int64_t started_ns;   /* runs */
     int64_t finished_ns;  /* runs, once finished */
@@ -110,6 +111,10 @@ struct store_job_state {
     char *last_error;       /* NULL = none; owned by the restore request */
     int64_t last_success_ns, last_failure_ns; /* ends; 0 = never */
     int64_t last_scheduled_ns; /* latest nominal time of a recorded scheduled firing */
+    /* Asked for (store_restore.attempts) and the last run failed: its
+     * attempt and scheduled time (0 = none), for a retry it left waiting. */
+    unsigned last_attempt;
+    int64_t last_run_scheduled_ns;
     uint64_t interrupted;   /* its runs this start closed as interrupted */
 };
 
@@ -122,6 +127,8 @@ struct store_restore {
     /* in: the configured jobs; dates[i] is job i's date trigger (0: none) */
     const char *const *job_ids;
     const int64_t *dates;
+    const bool *attempts;  /* attempts[i]: job i retries, read its last failed run's
+                            * attempt (NULL: none does) */
     size_t n_jobs;
     int64_t now_ns;
     bool keep_open_runs; /* a reopen by the daemon that wrote them: runs in flight
@@ -181,6 +188,7 @@ struct store_entry {
     int32_t utc_offset;
     bool has_offset;       /* false: `scheduled` is shown in the host's zone */
     unsigned attempt;
+    uint64_t parent_run_id;          /* trigger after; 0 = none */
     int64_t started_ns, finished_ns; /* 0 = none */
     uint64_t count;
     const char *error;     /* NULL = none */

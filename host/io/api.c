@@ -71,6 +71,41 @@ static json_t *time_or_null(int64_t ns)
     return json_string(rfc3339_format(ns, NULL, true, when, sizeof(when)));
 }
 
+/* The job's retry policy, null when it has none. */
+static json_t *retry_json(const struct manifest_retry *p)
+{
+    if (!p)
+        return json_null();
+    return json_pack("{s:i, s:f, s:f, s:f, s:f}", "limit", (json_int_t)p->limit,
+                     "delay_seconds", (double)p->delay_ns / 1e9, "backoff", p->backoff,
+                     "max_delay_seconds", (double)p->max_delay_ns / 1e9, "jitter_seconds",
+                     (double)p->jitter_ns / 1e9);
+}
+
+/* What a chained job runs after, null when it is not one. */
+static json_t *after_json(const struct manifest_after *a)
+{
+    json_t *jobs;
+
+    if (!a)
+        return json_null();
+    jobs = json_array();
+    for (uint32_t i = 0; i < a->n_parents; i++)
+        json_array_append_new(jobs, json_string(a->parents[i].id));
+    return json_pack("{s:o, s:s}", "jobs", jobs, "on", chain_on_name(a->on));
+}
+
+/* The retry waiting in the scheduler, null when none. */
+static json_t *pending_retry_json(const struct jobstate *st)
+{
+    unsigned attempt = atomic_load(&st->retry_attempt);
+    int64_t due = atomic_load(&st->retry_due_wall_ns);
+
+    if (!attempt || due <= 0)
+        return json_null();
+    return json_pack("{s:i, s:o}", "attempt", (json_int_t)attempt, "due", time_or_null(due));
+}
+
 const char *api_job_state(const struct job *job)
 {
     struct job_metrics *jm = atomic_load_explicit(&job->state->metrics, memory_order_acquire);
@@ -135,6 +170,10 @@ static json_t *job_json(const struct job *job)
                     (json_int_t)spec->max_instances, "next_run",
                     time_or_null(atomic_load(&job->state->next_run_wall_ns)), "last_run",
                     last_json);
+    json_object_set_new(doc, "concurrency", json_string(concurrency_name(spec->concurrency)));
+    json_object_set_new(doc, "after", after_json(spec->after));
+    json_object_set_new(doc, "retry", retry_json(spec->retry));
+    json_object_set_new(doc, "pending_retry", pending_retry_json(job->state));
     json_object_set_new(doc, "timezone", timezone_json(&spec->trigger));
     json_object_set_new(doc, "state", json_string(api_job_state(job)));
     json_object_set_new(doc, "recent", recent_json(job));

@@ -86,6 +86,13 @@ json_t *history_entry_json(const struct store_entry *e)
     json_object_set_new(o, "count", skip ? json_integer((json_int_t)e->count) : json_null());
     json_object_set_new(o, "error", text_or_null(e->error));
     json_object_set_new(o, "attempt", skip ? json_null() : json_integer((json_int_t)e->attempt));
+    if (e->parent_run_id) {
+        char parent[RUN_ID_LEN];
+        run_id_format(e->parent_run_id, parent);
+        json_object_set_new(o, "parent_run_id", json_string(parent));
+    } else {
+        json_object_set_new(o, "parent_run_id", json_null());
+    }
     json_object_set_new(o, "node", text_or_null(e->node));
     json_object_set_new(o, "plugin", plugin);
     return o;

@@ -28,6 +28,7 @@
 #include "core/generation.h"
 #include "core/history.h"
 #include "core/jobstate.h"
+#include "core/notify.h"
 #include "io/cluster_pg.h"
 #include "io/http_stream.h"
 #include "io/procstat.h"
@@ -70,18 +71,21 @@ enum fam {
     F_EXEC_QUEUED,
     F_EXEC_STUCK,
     F_EXEC_WORKERS,
+    F_CONCURRENCY,
     F_DURATION,
     F_LAST_DURATION,
     F_LAST_FAILURE,
     F_LAST_RUN,
     F_LAST_SUCCESS,
     F_NEXT_RUN,
+    F_RETRIES,
     F_RUNNING,
     F_RUNS,
     F_SKIPPED,
     F_DELAY,
     F_JOBS,
     F_LOG_DROPPED,
+    F_NOTIFICATIONS,
     F_PLUGINS,
     F_RELOADS,
     F_STORE_DROPPED,
@@ -139,6 +143,9 @@ static const struct family families[] = {
                       "host.stuck_grace and its plugin has not returned."},
     [F_EXEC_WORKERS] = {"jobhost_executor_workers", T_GAUGE, NULL,
                         "Worker threads in the pool (host.workers)."},
+    [F_CONCURRENCY] = {"jobhost_job_concurrency_total", T_COUNTER, NULL,
+                       "Firings that found the job's runs still going and were queued or "
+                       "replaced them (the job's concurrency policy), by action."},
     [F_DURATION] = {"jobhost_job_duration_seconds", T_HISTOGRAM, "seconds",
                     "Duration of finished job runs in seconds."},
     [F_LAST_DURATION] = {"jobhost_job_last_duration_seconds", T_GAUGE, "seconds",
@@ -152,6 +159,8 @@ static const struct family families[] = {
                         "Unix time the last successful run of the job finished."},
     [F_NEXT_RUN] = {"jobhost_job_next_run_timestamp_seconds", T_GAUGE, "seconds",
                     "Unix time of the next scheduled run of the job."},
+    [F_RETRIES] = {"jobhost_job_retries_total", T_COUNTER, NULL,
+                   "Retries of failed runs started (the job's retry policy)."},
     [F_RUNNING] = {"jobhost_job_running", T_GAUGE, NULL, "Runs of the job in progress."},
     [F_RUNS] = {"jobhost_job_runs_total", T_COUNTER, NULL,
                 "Finished runs of the job by result (success, failure, timeout, crashed, "
@@ -163,6 +172,10 @@ static const struct family families[] = {
     [F_JOBS] = {"jobhost_jobs", T_GAUGE, NULL, "Jobs in the active configuration."},
     [F_LOG_DROPPED] = {"jobhost_log_records_dropped_total", T_COUNTER, NULL,
                        "Log records dropped, by sink."},
+    [F_NOTIFICATIONS] = {"jobhost_notifications_total", T_COUNTER, NULL,
+                         "Notifications and dead-man pings by kind (notify, ping) and result: "
+                         "sent (a 2xx answer), failed (no 2xx after every try), dropped (queue "
+                         "full or stopping)."},
     [F_PLUGINS] = {"jobhost_plugins_loaded", T_GAUGE, NULL,
                    "Plugins loaded by the active configuration, labeled by name and version."},
     [F_RELOADS] = {"jobhost_reloads_total", T_COUNTER, NULL,
@@ -194,12 +207,14 @@ static const struct family families[] = {
 /* The sections of an exposition, in order. */
 enum section {
     S_HEAD,
+    S_CONCURRENCY,
     S_DURATION,
     S_LAST_DURATION,
     S_LAST_FAILURE,
     S_LAST_RUN,
     S_LAST_SUCCESS,
     S_NEXT_RUN,
+    S_RETRIES,
     S_RUNNING,
     S_RUNS,
     S_SKIPPED,
@@ -567,6 +582,40 @@ static void write_skipped(struct metrics_render *r, struct buf *b, const struct 
     }
 }
 
+/* Only jobs with a retry policy have the series. */
+static void write_retries(struct metrics_render *r, struct buf *b, const struct job *job)
+{
+    struct job_metrics *jm =
+        atomic_load_explicit(&job->state->metrics, memory_order_acquire);
+    struct job_metrics_snapshot s = {0};
+
+    if (!job->spec->retry)
+        return;
+    metrics_job_snapshot(r->m, jm, &s);
+    job_label(r, job);
+    write_job_sample(r, b, F_RETRIES, "", 0, false, (int64_t)s.retries);
+}
+
+/* Only jobs whose firings may wait (concurrency queue, replace). */
+static void write_concurrency(struct metrics_render *r, struct buf *b, const struct job *job)
+{
+    struct job_metrics *jm =
+        atomic_load_explicit(&job->state->metrics, memory_order_acquire);
+    struct job_metrics_snapshot s = {0};
+    char extra[64];
+
+    if (job->spec->concurrency != CONCURRENCY_QUEUE &&
+        job->spec->concurrency != CONCURRENCY_REPLACE)
+        return;
+    metrics_job_snapshot(r->m, jm, &s);
+    job_label(r, job);
+    for (size_t i = 0; i < CONCURRENCY_ACTION_COUNT; i++) {
+        int n = snprintf(extra, sizeof(extra), ",action=\"%s\"",
+                         concurrency_action_name((enum concurrency_action)i));
+        write_job_sample(r, b, F_CONCURRENCY, extra, (size_t)n, false, (int64_t)s.concurrency[i]);
+    }
+}
+
 static void write_job(struct metrics_render *r, struct buf *b, const struct job *job)
 {
     switch (r->section) {
@@ -590,6 +639,12 @@ static void write_job(struct metrics_render *r, struct buf *b, const struct job 
         break;
     case S_NEXT_RUN:
         write_job_gauge(r, b, F_NEXT_RUN, job);
+        break;
+    case S_RETRIES:
+        write_retries(r, b, job);
+        break;
+    case S_CONCURRENCY:
+        write_concurrency(r, b, job);
         break;
     case S_RUNNING:
         job_label(r, job);
@@ -753,6 +808,31 @@ static void write_store(struct metrics_render *r, struct buf *b)
     wend(b, p);
 }
 
+static void write_notifications(struct metrics_render *r, struct buf *b)
+{
+    static const char *const results[] = {"dropped", "failed", "sent"};
+    struct notify_stats st;
+
+    r->src->notify(r->src->notify_arg, &st);
+    write_header(b, F_NOTIFICATIONS, r->om);
+    for (int k = 0; k < NOTIFY_KIND_COUNT; k++) {
+        for (size_t i = 0; i < ARRAY_SIZE(results); i++) {
+            uint64_t v = i == 0 ? st.dropped[k] : i == 1 ? st.failed[k] : st.sent[k];
+            char *p;
+            buf_puts(b, families[F_NOTIFICATIONS].name);
+            buf_puts(b, "{kind=\"");
+            buf_puts(b, notify_kind_name((enum notify_kind)k));
+            buf_puts(b, "\",result=\"");
+            buf_puts(b, results[i]);
+            p = wbegin(b, NUMFMT_MAX + 4);
+            p = put(p, "\"} ", 3);
+            p = numfmt_u64(p, v);
+            *p++ = '\n';
+            wend(b, p);
+        }
+    }
+}
+
 static void write_tail(struct metrics_render *r, struct buf *b)
 {
     struct metrics_host_snapshot h;
@@ -776,6 +856,8 @@ static void write_tail(struct metrics_render *r, struct buf *b)
             wend(b, p);
         }
     }
+    if (r->src->notify)
+        write_notifications(r, b);
     metrics_each_plugin((struct metrics *)r->m, write_plugin, &pw);
     write_header(b, F_RELOADS, om);
     {

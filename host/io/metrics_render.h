@@ -46,6 +46,8 @@ typedef void (*metrics_pool_fn)(void *arg, struct executor_stats *out);
  * fits, with its struct history as `arg`). */
 struct history_stats;
 typedef void (*metrics_store_fn)(void *arg, struct history_stats *out);
+struct notify_stats;
+typedef void (*metrics_notify_fn)(void *arg, struct notify_stats *out);
 
 /* A cluster node's claims and lease (io/cluster_pg.h's cluster_stats). */
 struct cluster_stats;
@@ -61,6 +63,8 @@ struct metrics_source {
     void *store_arg;
     metrics_cluster_fn cluster; /* NULL leaves the jobhost_cluster_* families out */
     void *cluster_arg;
+    metrics_notify_fn notify;   /* NULL leaves jobhost_notifications_total out */
+    void *notify_arg;
 };
 
 /* The bytes a piece aims at: metrics_render_next appends at least this

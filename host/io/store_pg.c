@@ -9,7 +9,10 @@
  *   jh_jobs     job id -> key, first_seen, pause state
  *   jh_plugins  plugin builds -> key
  *   jh_runs     every run and skip record, any node's (node names it);
- *               result NULL while in flight; codes of core/store.h
+ *               result NULL while in flight; codes of core/store.h;
+ *               parent: the run a chained job's run came after (trigger
+ *               after), a run of the same node, as a chain fires where
+ *               its parent finished
  *   jh_output   a run's records
  *   jh_claims   one row per claimed firing (job, nominal time, UTC offset):
  *               who won it, its fencing token, its state (running, done,
@@ -107,6 +110,13 @@ static const char schema_v1[] =
     "  RETURN QUERY SELECT true, t, st = 'skipped';"
     " END $f$;";
 
+/* Schema 1 to 2: the parent run of a chained job's run; skip reason 6 became
+ * `queued` (the concurrency policy) and a claim the store could not take is
+ * 7, as in every backend (core/store.c). Schema 1 knew no queued skip, so
+ * its 6 was always the unreachable store. */
+static const char migrate_1_2[] = "ALTER TABLE jh_runs ADD COLUMN parent bigint;"
+                                  "UPDATE jh_runs SET reason = 7 WHERE result = 7 AND reason = 6;";
+
 /* The advisory lock that serialises schema work between nodes starting
  * together ("jhschema"). */
 #define SCHEMA_LOCK "7668686368656d61"
@@ -175,6 +185,13 @@ static int settle_schema(PGconn *c, char *err, size_t errlen)
                              err, errlen);
     }
     /* later schemas migrate here, one step per version */
+    if (rc == 0 && version < 2) {
+        rc = exec_simple(c, migrate_1_2, err, errlen);
+        if (rc == 0)
+            rc = exec_simple(c,
+                             "UPDATE jh_meta SET value = '2' WHERE key = 'schema_version'",
+                             err, errlen);
+    }
     if (rc == 0)
         rc = exec_simple(c, "COMMIT", err, errlen);
     if (rc < 0) {
@@ -464,6 +481,7 @@ static int restore_job(struct pg_store *s, const struct store_restore *r, size_t
     p_i64(&p, js->key);
     p_text(&p, r->job_ids[i]);
     p_i64(&p, r->dates && r->dates[i] ? r->dates[i] : -1);
+    p.v[p.n++] = s->node;
     res = run(s->conn,
               "SELECT l.id, l.result, l.started, l.finished, l.error,"
               " (SELECT max(finished) FROM jh_runs WHERE job = $1 AND result = 0),"
@@ -472,10 +490,11 @@ static int restore_job(struct pg_store *s, const struct store_restore *r, size_t
               "  (SELECT max(scheduled) FROM jh_claims WHERE job = $2)),"
               " EXISTS (SELECT 1 FROM jh_runs WHERE job = $1 AND scheduled = $3"
               "  AND cause IN (0, 3)) OR EXISTS (SELECT 1 FROM jh_claims WHERE job = $2"
-              "  AND scheduled = $3)"
+              "  AND scheduled = $3),"
+              " l.node = $4, l.attempt, l.scheduled"
               " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT id, result, started, finished,"
-              "  error FROM jh_runs WHERE job = $1 AND result IS NOT NULL AND result <> 7"
-              "  ORDER BY id DESC LIMIT 1) l ON true",
+              "  error, node, attempt, scheduled FROM jh_runs WHERE job = $1"
+              "  AND result IS NOT NULL AND result <> 7 ORDER BY id DESC LIMIT 1) l ON true",
               &p);
     if (result_status(res) < 0 || PQntuples(res) != 1)
         return fail(s, res, "reading a job's history");
@@ -486,6 +505,13 @@ static int restore_job(struct pg_store *s, const struct store_restore *r, size_t
         js->last_started_ns = get_i64(res, 0, 2);
         js->last_duration_ns = get_i64(res, 0, 3) - js->last_started_ns;
         js->last_error = e ? xstrdup(e) : NULL;
+        /* a retry the last run left waiting is taken back by the node that
+         * ran it: another node's is its own to try again */
+        if (r->attempts && r->attempts[i] && PQgetvalue(res, 0, 9)[0] == 't' &&
+            store_code_failed((int)get_i64(res, 0, 1))) {
+            js->last_attempt = (unsigned)get_i64(res, 0, 10);
+            js->last_run_scheduled_ns = get_i64(res, 0, 11);
+        }
     }
     js->last_success_ns = get_i64(res, 0, 5);
     js->last_failure_ns = get_i64(res, 0, 6);
@@ -682,10 +708,11 @@ static int pg_put_row(struct store *base, const struct store_row *row)
     p_text(&p, row->error);
     p_opt(&p, row->plugin);
     p.v[p.n++] = s->node;
+    p_opt(&p, (int64_t)row->parent_run_id);
     return exec_p(s,
                   "INSERT INTO jh_runs(id, job, cause, scheduled, utc_offset, attempt, started,"
-                  " finished, result, reason, count, error, plugin, node)"
-                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                  " finished, result, reason, count, error, plugin, node, parent)"
+                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
                   " ON CONFLICT (id, node) DO NOTHING",
                   &p, "writing a run");
 }
@@ -850,7 +877,7 @@ static const char *pg_error(struct store *base)
 
 #define ENTRY_COLUMNS                                                                          \
     "r.id, j.id, r.result, r.cause, r.reason, r.scheduled, r.utc_offset, r.attempt,"          \
-    " r.started, r.finished, r.count, r.error, p.name, p.version, p.sha256, r.node"
+    " r.started, r.finished, r.count, r.error, p.name, p.version, p.sha256, r.node, r.parent"
 #define ENTRY_FROM                                                                             \
     " FROM jh_runs r JOIN jh_jobs j ON j.key = r.job LEFT JOIN jh_plugins p ON p.key = r.plugin"
 
@@ -872,6 +899,7 @@ static int emit_entries(PGresult *res, store_entry_fn fn, void *arg)
             .plugin_version = get_text(res, i, 13),
             .plugin_sha256 = get_text(res, i, 14),
             .node = get_text(res, i, 15),
+            .parent_run_id = (uint64_t)get_i64(res, i, 16),
         };
         int cause = store_cause_of((int)get_i64(res, i, 3));
         e.result = PQgetisnull(res, i, 2) ? STORE_RESULT_RUNNING

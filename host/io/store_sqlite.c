@@ -12,7 +12,7 @@
  * The descriptor holding the lock is closed only after SQLite's: closing
  * any descriptor of a file drops the process's fcntl locks on it.
  *
- * Schema 2 (PRAGMA user_version; application_id 'jobh'):
+ * Schema 3 (PRAGMA user_version; application_id 'jobh'):
  *   meta(key, value)              summary_mark: the rows the summaries cover
  *   nodes(node, name, started, last_seen, stopped, pid, version)
  *   jobs(job, id, first_seen, paused, paused_at, last_run, last_result,
@@ -20,7 +20,7 @@
  *        last_failure, last_scheduled)
  *   plugins(plugin, name, version, sha256)
  *   runs(run_id, job, cause, scheduled, utc_offset, attempt, started,
- *        finished, result, reason, count, error, plugin, node)
+ *        finished, result, reason, count, error, plugin, node, parent)
  *        indexes (job, run_id, result), and (job, run_id) of failures
  *   open_runs(run_id)             runs written in flight (a finish removes
  *                                 them; what a start finds is interrupted)
@@ -31,7 +31,8 @@
  * file's (the tables below), not the C enums', so reordering an enum never
  * changes what a file means. Schema 1 (runs named plugins by text, had no
  * output, offsets, attempts, summaries or node details) is migrated in
- * place, in one transaction.
+ * place, in one transaction; schema 2 (no `parent`, the run a chained
+ * job's run came after) takes the column.
  *
  * Summaries. A job's last run, last success, last failure and latest
  * scheduled firing are what a start needs of it; reading them from `runs`
@@ -81,6 +82,13 @@ static bool cause_scheduled(int cause_code)
 
 /* --- the schema --------------------------------------------------------------- */
 
+/* Causes and reasons added since schema 2 came out: the names table is for people
+ * reading the file, so a store of schema 2 takes them at every open rather
+ * than by a schema change (older jobhosts read the codes as "unknown"). */
+#define NAMES_SINCE_V2                                                                     \
+    "INSERT OR IGNORE INTO cause_names VALUES (4,'retry'),(5,'after');"                    \
+    "INSERT OR IGNORE INTO reason_names VALUES (6,'queued'),(7,'store_unavailable');"
+
 #define NAMES_SQL                                                                          \
     "CREATE TABLE result_names(code INTEGER PRIMARY KEY, name TEXT NOT NULL);"             \
     "INSERT INTO result_names VALUES (0,'success'),(1,'failure'),(2,'timeout'),"           \
@@ -89,7 +97,7 @@ static bool cause_scheduled(int cause_code)
     "INSERT INTO cause_names VALUES (0,'schedule'),(1,'manual'),(2,'cli'),(3,'catch_up');" \
     "CREATE TABLE reason_names(code INTEGER PRIMARY KEY, name TEXT NOT NULL);"             \
     "INSERT INTO reason_names VALUES (0,'max_instances'),(1,'misfire'),(2,'coalesced'),"   \
-    "(3,'paused'),(4,'shutdown'),(5,'downtime');"
+    "(3,'paused'),(4,'shutdown'),(5,'downtime');" NAMES_SINCE_V2
 
 #define RUNS_V2_SQL(name)                                                                  \
     "CREATE TABLE " name "(run_id INTEGER PRIMARY KEY, job INTEGER NOT NULL,"              \
@@ -156,11 +164,15 @@ static const char migrate_1_2[] =
     "ALTER TABLE runs_v2 RENAME TO runs;" V2_AFTER_RUNS_SQL
     "INSERT INTO open_runs SELECT run_id FROM runs WHERE result IS NULL;";
 
+/* Schema 2 to 3: the parent run of a chained job's run. */
+static const char migrate_2_3[] = "ALTER TABLE runs ADD COLUMN parent INTEGER;" NAMES_SINCE_V2;
+
 static const struct {
     int from;
     const char *sql;
 } migrations[] = {
     {1, migrate_1_2},
+    {2, migrate_2_3},
 };
 
 /* --- handles ------------------------------------------------------------------- */
@@ -187,8 +199,8 @@ enum stmt {
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_ROW] = "INSERT INTO runs(run_id, job, cause, scheduled, utc_offset, attempt,"
-                      " started, finished, result, reason, count, error, plugin, node)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                      " started, finished, result, reason, count, error, plugin, node, parent)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [ST_FINISH_ROW] = "UPDATE runs SET finished = ?2, result = ?3, error = ?4 WHERE run_id = ?1",
     [ST_OPEN_RUN] = "INSERT OR IGNORE INTO open_runs(run_id) VALUES (?1)",
     [ST_CLOSE_RUN] = "DELETE FROM open_runs WHERE run_id = ?1",
@@ -553,6 +565,28 @@ static int take_lock(struct sqlite_store *s, char *err, size_t errlen)
     return 0;
 }
 
+/* The attempt and scheduled time of run `id` (a pending retry's base). */
+static int run_attempt(sqlite3 *db, uint64_t id, unsigned *attempt, int64_t *scheduled)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT attempt, scheduled FROM runs WHERE run_id = ?1", -1,
+                                &st, NULL);
+
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, (int64_t)id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *attempt = (unsigned)sqlite3_column_int(st, 0);
+        *scheduled = sqlite3_column_int64(st, 1);
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Creates the schema, or migrates an older one, or refuses. A tool
  * (store_config.tool) only takes the current schema. */
 static int settle_schema(struct sqlite_store *s, bool tool, char *err, size_t errlen)
@@ -586,7 +620,7 @@ static int settle_schema(struct sqlite_store *s, bool tool, char *err, size_t er
         return -EPROTO;
     }
     if (version == STORE_SQLITE_SCHEMA)
-        return 0;
+        return tool ? 0 : exec(s, NAMES_SINCE_V2, "naming the run causes");
     if (tool) {
         /* a command beside a daemon migrates nothing under its feet */
         snprintf(err, errlen, "%s: %s", s->path,
@@ -600,6 +634,8 @@ static int settle_schema(struct sqlite_store *s, bool tool, char *err, size_t er
         goto failed;
     if (version == 0 && tables == 0) {
         rc = exec(s, schema_v2, "creating the schema");
+        if (rc == 0)
+            rc = exec(s, migrate_2_3, "creating the schema");
     } else {
         rc = -EILSEQ;
         for (size_t i = 0; i < ARRAY_SIZE(migrations); i++) {
@@ -1002,6 +1038,9 @@ static int sqlite_restore(struct store *base, struct store_restore *r, char *err
         js->interrupted = k->interrupted;
         if (r->dates && r->dates[i])
             rc = date_recorded(s->db, k->key, r->dates[i], &js->date_done);
+        if (rc == SQLITE_OK && r->attempts && r->attempts[i] && js->last_id &&
+            store_code_failed(k->sum.last_code))
+            rc = run_attempt(s->db, js->last_id, &js->last_attempt, &js->last_run_scheduled_ns);
     }
     if (rc == SQLITE_OK)
         rc = register_node(s, r->now_ns, s->pid, s->version);
@@ -1127,6 +1166,8 @@ static int sqlite_put_row(struct store *base, const struct store_row *row)
             sqlite3_bind_int64(st, 13, row->plugin);
         if (s->node)
             sqlite3_bind_int64(st, 14, s->node);
+        if (row->parent_run_id)
+            sqlite3_bind_int64(st, 15, (int64_t)row->parent_run_id);
     }
     if ((rc = step_done(st)) != SQLITE_OK)
         return fail(s, rc, "writing a run");
@@ -1429,7 +1470,8 @@ static int sqlite_check(struct store *base)
 
 #define ENTRY_COLUMNS                                                                          \
     "SELECT r.run_id, j.id, r.result, r.cause, r.reason, r.scheduled, r.utc_offset,"          \
-    " r.attempt, r.started, r.finished, r.count, r.error, p.name, p.version, p.sha256, n.name" \
+    " r.attempt, r.started, r.finished, r.count, r.error, p.name, p.version, p.sha256, n.name," \
+    " r.parent"                                                                                 \
     " FROM runs r JOIN jobs j ON j.job = r.job LEFT JOIN plugins p ON p.plugin = r.plugin"     \
     " LEFT JOIN nodes n ON n.node = r.node "
 
@@ -1460,6 +1502,7 @@ static int emit_entries(sqlite3_stmt *st, store_entry_fn fn, void *arg, bool *an
             .plugin_version = text_or_null(st, 13),
             .plugin_sha256 = text_or_null(st, 14),
             .node = text_or_null(st, 15),
+            .parent_run_id = (uint64_t)sqlite3_column_int64(st, 16),
         };
         int cause = store_cause_of(sqlite3_column_int(st, 3));
         e.result = sqlite3_column_type(st, 2) == SQLITE_NULL

@@ -12,7 +12,7 @@
 
 /* The schema this build writes; files of an older one are migrated, files
  * of a newer one refused. */
-#define STORE_SQLITE_SCHEMA 2
+#define STORE_SQLITE_SCHEMA 3
 
 extern const struct store_backend store_sqlite;
 

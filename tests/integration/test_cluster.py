@@ -327,7 +327,7 @@ class Cluster(DaemonTest):
         # the firings nobody could claim are recorded missed, once written
         def missed():
             return int(self.pg.psql("SELECT count(*) FROM jh_runs WHERE result = 7"
-                                    " AND reason = 6", self.db)[0][0])
+                                    " AND reason = 7", self.db)[0][0])
         wait_for(missed, timeout=20, what="store_unavailable skips in history")
         time.sleep(1.0)
         t1 = time.time_ns()
@@ -418,6 +418,69 @@ class Cluster(DaemonTest):
                             self.db)
         self.assertEqual(rows[0][0], "1")
         again.stop()
+
+    def test_retries_and_chained_runs_in_the_shared_store(self):
+        # a retry and a chained run are the node's own consequences of a
+        # run of its: written with their causes and the parent run, as the
+        # SQLite store keeps them
+        jobs = ("  - id: bad\n    plugin: fail\n    trigger: {interval: 1h}\n"
+                "    retry: {limit: 1, delay: 100ms}\n"
+                "  - id: child\n    plugin: ok\n    trigger: {after: bad, on: always}\n")
+        d = self.node("c", jobs)
+        status, _, body = d.post("/api/v1/jobs/bad/run")
+        self.assertEqual(status, 202, body)
+
+        def rows():
+            got = self.pg.psql("SELECT j.id, r.id, r.cause, r.attempt, r.parent FROM jh_runs r"
+                               " JOIN jh_jobs j ON j.key = r.job WHERE r.result IS NOT NULL"
+                               " AND r.result <> 7 ORDER BY r.id", self.db)
+            return len(got) >= 4 and got
+        got = wait_for(rows, timeout=20 * SLOW, what="two attempts and their chained runs")
+        bad = [(int(rid), cause, attempt) for job, rid, cause, attempt, _ in got if job == "bad"]
+        self.assertEqual([(c, a) for _, c, a in bad], [("1", "1"), ("4", "2")])
+        children = [(cause, parent) for job, _, cause, _, parent in got if job == "child"]
+        self.assertTrue(children)
+        for cause, parent in children:
+            self.assertEqual(cause, "5")
+            self.assertIn(int(parent), [rid for rid, _, _ in bad])
+        # the API reads them back from the database
+        status, body = d.get("/api/v1/jobs/bad/runs?limit=10")
+        self.assertEqual(status, 200)
+        parents = json.loads(body)["runs"]
+        self.assertEqual(sorted(r["trigger"] for r in parents), ["manual", "retry"])
+        status, body = d.get("/api/v1/jobs/child/runs?limit=10")
+        self.assertEqual(status, 200)
+        runs = json.loads(body)["runs"]
+        self.assertEqual(len(runs), len(children))
+        for r in runs:
+            self.assertEqual(r["trigger"], "after")
+            self.assertIn(r["parent_run_id"], [p["run_id"] for p in parents])
+        d.stop()
+
+    def test_schema_1_is_migrated(self):
+        jobs = self.jobs(1, period="1h")
+        d = self.node("m", jobs)
+        d.stop()
+        # what a schema 1 database held: no parent column, 6 for a firing
+        # the store could not claim (an id of now: retention keeps it)
+        rid = (time.time_ns() // 1_000_000) << 20
+        self.pg.psql("ALTER TABLE jh_runs DROP COLUMN parent;"
+                     " UPDATE jh_meta SET value = '1' WHERE key = 'schema_version';"
+                     " INSERT INTO jh_runs(id, job, node, result, cause, reason, scheduled,"
+                     " utc_offset, finished, count) SELECT %d, key, 'm', 7, 0, 6, %d, 0, %d, 1"
+                     " FROM jh_jobs" % (rid, time.time_ns(), time.time_ns()), self.db)
+        self.assertEqual(self.pg.psql("SELECT reason FROM jh_runs WHERE id = %d" % rid, self.db),
+                         [["6"]])
+        d = self.node("m", jobs)
+        self.assertEqual(self.pg.psql("SELECT value FROM jh_meta WHERE key = 'schema_version'",
+                                      self.db), [["2"]])
+        self.assertEqual(self.pg.psql("SELECT reason, parent FROM jh_runs WHERE id = %d" % rid,
+                                      self.db), [["7", ""]])
+        status, body = d.get("/api/v1/jobs/j0/runs?limit=10")
+        self.assertEqual(status, 200)
+        skip = [r for r in json.loads(body)["runs"] if r["result"] == "skipped"]
+        self.assertEqual([r["reason"] for r in skip], ["store_unavailable"], skip)
+        d.stop()
 
     def test_check_refuses_a_cluster_on_sqlite(self):
         d = Daemon(self.jobs(1), host_extra="  cluster: {lease: 15s}\n")

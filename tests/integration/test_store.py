@@ -302,7 +302,7 @@ class Faults(DaemonTest):
         self.assertEqual(job_state(d, "legacy")["last_run"]["run_id"], legacy[1]["run_id"])
         self.assertTrue(job_state(d, "paused-one")["paused"])
         db = sqlite3.connect("file:%s?mode=ro" % store_path(d), uri=True)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 3)
         db.close()
 
     def test_a_file_of_a_newer_jobhost_is_refused(self):

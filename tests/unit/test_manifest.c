@@ -300,6 +300,7 @@ static void test_every_field(void)
         "  - id: once\n"
         "    plugin: ok\n"
         "    catch_up: 2h\n"
+        "    retry: {limit: 3, delay: 500ms, backoff: 1.5, max_delay: 1m, jitter: 1s}\n"
         "    trigger: {date: \"2026-05-01T09:00:00+02:00\"}\n"
         "    enabled: false\n"
         "    isolation: process\n"
@@ -364,6 +365,13 @@ static void test_every_field(void)
 
     j = &m->jobs[0];
     CU_ASSERT_EQUAL(j->catch_up_ns, 2 * 3600 * NS_PER_SEC);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j->retry);
+    CU_ASSERT_EQUAL(j->retry->limit, 3);
+    CU_ASSERT_EQUAL(j->retry->delay_ns, 500 * NS_PER_MS);
+    CU_ASSERT_DOUBLE_EQUAL(j->retry->backoff, 1.5, 1e-12);
+    CU_ASSERT_EQUAL(j->retry->max_delay_ns, 60 * NS_PER_SEC);
+    CU_ASSERT_EQUAL(j->retry->jitter_ns, NS_PER_SEC);
+    CU_ASSERT_PTR_NULL(m->jobs[1].retry);
     CU_ASSERT_EQUAL(j->trigger.kind, TRIGGER_DATE);
     CU_ASSERT_EQUAL(j->trigger.at_ns, utc_ns(2026, 5, 1, 7, 0, 0));
     ASSERT_STR(j->trigger_text, "at 2026-05-01T09:00:00+02:00");
@@ -748,10 +756,10 @@ static const struct bad_case bad_cases[] = {
     {"invalid time zone name", JOB "    trigger: {cron: \"0 3 * * *\", timezone: ../etc/passwd}\n", 0,
      "t.yaml:4:44: jobs[0].trigger.timezone: invalid time zone name \"../etc/passwd\""},
     {"two trigger kinds", JOB "    trigger: {cron: \"* * * * *\", interval: 1s}\n", 0,
-     "t.yaml:4:14: jobs[0].trigger: give only one of cron, interval or date"},
+     "t.yaml:4:14: jobs[0].trigger: give only one of cron, interval, date or after"},
     {"no trigger kind", JOB "    trigger: {jitter: 1s}\n", 0,
-     "t.yaml:4:14: jobs[0].trigger: needs one of cron, interval or date (leave `trigger` out for "
-     "a job run only by hand)"},
+     "t.yaml:4:14: jobs[0].trigger: needs one of cron, interval, date or after (leave `trigger` out "
+     "for a job run only by hand)"},
     {"timezone on an interval", JOB "    trigger: {interval: 1s, timezone: UTC}\n", 0,
      "t.yaml:4:39: jobs[0].trigger.timezone: only a cron trigger takes a timezone"},
     {"bad RFC 3339 date", JOB "    trigger: {date: \"2026-02-30T00:00:00Z\"}\n", 0,
@@ -837,6 +845,26 @@ static const struct bad_case bad_cases[] = {
      "starting with a letter or digit, at most 64)"},
     {"catch_up bad", JOB "    catch_up: soon\n", 0,
      "t.yaml:4:15: jobs[0].catch_up: invalid duration \"soon\" " DURATION_MSG},
+    {"after an unknown job", JOB "    trigger: {after: zz}\n", 0,
+     "t.yaml:4:22: jobs[0].trigger.after: no job with id \"zz\""},
+    {"after itself", JOB "    trigger: {after: [b, a], on: always}\n  - id: b\n    plugin: ok\n", 0,
+     "t.yaml:4:26: jobs[0].trigger.after[1]: a job cannot run after itself"},
+    {"after, bad condition", JOB "    trigger: {after: b, on: sometimes}\n  - id: b\n    plugin: ok\n", 0,
+     "t.yaml:4:29: jobs[0].trigger.on: unknown condition \"sometimes\" (expected success, failure or always)"},
+    {"chained jobs in a cycle",
+     JOB "    trigger: {after: c}\n  - id: b\n    plugin: ok\n    trigger: {after: a}\n"
+         "  - id: c\n    plugin: ok\n    trigger: {after: b}\n", 0,
+     "t.yaml:4:22: jobs[0].trigger.after: a cycle of chained jobs: a -> c -> b -> a (each runs after the next)"},
+    {"retry without a limit", JOB "    retry: {delay: 1s}\n", 0,
+     "t.yaml:4:12: jobs[0].retry: missing `limit` (the number of retries)"},
+    {"retry limit 0", JOB "    retry: {limit: 0}\n", 0,
+     "t.yaml:4:20: jobs[0].retry.limit: 0 is out of range 1-1000"},
+    {"retry backoff below 1", JOB "    retry: {limit: 1, backoff: 0.5}\n", 0,
+     "t.yaml:4:32: jobs[0].retry.backoff: expected a number from 1 to 100, got \"0.5\""},
+    {"retry max_delay below delay", JOB "    retry: {limit: 1, delay: 1m, max_delay: 10s}\n", 0,
+     "t.yaml:4:45: jobs[0].retry.max_delay: shorter than retry.delay"},
+    {"retry unknown key", JOB "    retry: {limit: 1, tries: 3}\n", 0,
+     "t.yaml:4:23: jobs[0].retry.tries: unknown key", true},
     /* params */
     {"params nested two levels", JOB "    params:\n      env:\n        deep: {x: 1}\n", 0,
      "t.yaml:6:15: jobs[0].params.env.deep: " PARAMS_MSG "a mapping here"},

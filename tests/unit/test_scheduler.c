@@ -551,6 +551,70 @@ static void test_resume_paused(void)
     teardown(&f);
 }
 
+static const char retry_job[] = "  - id: flaky\n    plugin: ok\n    trigger: {interval: 1h}\n"
+                                "    retry: {limit: 2, delay: 5s}\n";
+
+/* A retry asked for by a worker runs at its time, as trigger retry. */
+static void test_retry_runs_at_its_time(void)
+{
+    struct fixture f;
+    setup(&f, retry_job, false, T0);
+    scheduler_retry(f.sched, "flaky", 2, T0, T0 + 5 * SEC);
+    CU_ASSERT_EQUAL(scheduler_advance(f.sched, T0 + 4 * SEC), 0);
+    CU_ASSERT_EQUAL(atomic_load(&f.gen->jobs[0].state->retry_attempt), 2);
+    CU_ASSERT_EQUAL(atomic_load(&f.gen->jobs[0].state->retry_due_wall_ns), T0 + 5 * SEC);
+    CU_ASSERT_EQUAL(scheduler_next_due(f.sched), T0 + 5 * SEC);
+    CU_ASSERT_EQUAL(scheduler_advance(f.sched, T0 + 5 * SEC), 1);
+    CU_ASSERT_EQUAL(f.rec.n, 1);
+    CU_ASSERT_EQUAL(f.rec.items[0].trigger, RUN_RETRY);
+    CU_ASSERT_EQUAL(f.rec.items[0].scheduled, T0);
+    CU_ASSERT_EQUAL(atomic_load(&f.gen->jobs[0].state->retry_attempt), 0);
+    CU_ASSERT_EQUAL(scheduler_next_due(f.sched), T0 + 3600 * SEC); /* the plan goes on */
+    teardown(&f);
+}
+
+/* A reload keeps a waiting retry of a job it keeps; one that removes the
+ * job (or its policy) drops it. Unknown jobs never get one. */
+static void test_retry_across_reloads(void)
+{
+    struct fixture f;
+    setup(&f, retry_job, false, T0);
+    scheduler_retry(f.sched, "nosuch", 2, T0, T0 + SEC);
+    scheduler_retry(f.sched, "flaky", 2, T0, T0 + 5 * SEC);
+    scheduler_advance(f.sched, T0);
+    struct generation *g2 = build(&f, "  - id: other\n    plugin: ok\n" "  - id: flaky\n    plugin: ok\n"
+                                      "    trigger: {interval: 1h}\n    retry: {limit: 2, delay: 5s}\n");
+    scheduler_set_generation(f.sched, g2, T0 + SEC);
+    CU_ASSERT_EQUAL(atomic_load(&g2->jobs[1].state->retry_attempt), 2);
+    struct generation *g3 = build(&f, "  - id: flaky\n    plugin: ok\n    trigger: {interval: 1h}\n");
+    scheduler_set_generation(f.sched, g3, T0 + 2 * SEC);
+    CU_ASSERT_EQUAL(atomic_load(&g3->jobs[0].state->retry_attempt), 0);
+    CU_ASSERT_EQUAL(scheduler_advance(f.sched, T0 + 10 * SEC), 0);
+    CU_ASSERT_EQUAL(f.rec.n, 0);
+    generation_unref(g2);
+    generation_unref(g3);
+    teardown(&f);
+}
+
+/* After a restart, the retry the store shows waiting comes back. */
+static void test_resume_retry(void)
+{
+    struct fixture f;
+    memset(&f, 0, sizeof(f));
+    fake_rt_init(&f.f, NULL, 0);
+    f.gen = build(&f, retry_job);
+    resume_given = (struct sched_resume){.retry_attempt = 3, .retry_due_ns = T0 + 2 * SEC,
+                                         .retry_scheduled_ns = T0 - 60 * SEC};
+    struct scheduler_opts so = {.submit = record, .submit_arg = &f.rec, .resume = fixed_resume};
+    f.sched = scheduler_new(&so);
+    scheduler_set_generation(f.sched, f.gen, T0);
+    CU_ASSERT_EQUAL(scheduler_next_due(f.sched), T0 + 2 * SEC);
+    CU_ASSERT_EQUAL(scheduler_advance(f.sched, T0 + 2 * SEC), 1);
+    CU_ASSERT_EQUAL(f.rec.items[0].trigger, RUN_RETRY);
+    CU_ASSERT_EQUAL(f.rec.items[0].scheduled, T0 - 60 * SEC);
+    teardown(&f);
+}
+
 static const struct cu_test tests[] = {
     {"interval fires on time", test_interval_fires_on_time},
     {"coalesce collapses overdue firings", test_coalesce_collapses_overdue},
@@ -577,6 +641,9 @@ static const struct cu_test tests[] = {
     {"after a restart: dates recorded, missed, caught up", test_resume_dates},
     {"after a restart: an interval keeps its phase", test_resume_interval_keeps_phase},
     {"after a restart: a paused job's misses are paused", test_resume_paused},
+    {"a retry runs at its time", test_retry_runs_at_its_time},
+    {"a waiting retry across reloads", test_retry_across_reloads},
+    {"after a restart: a waiting retry comes back", test_resume_retry},
     {NULL, NULL},
 };
 

@@ -648,7 +648,40 @@ static void test_full_queue_drops(void)
     remove_dir();
 }
 
+/* Every result, cause and skip reason has its own number, and the number
+ * reads back as the value: a value added to an enum and not to the table
+ * would be stored as another's. */
+static void test_codes_cover_every_value(void)
+{
+    int seen[64] = {0};
+
+    for (int v = 0; v < RUN_TRIGGER_COUNT; v++) {
+        int code = store_cause_code(v);
+        CU_ASSERT(code >= 0 && code < 64);
+        if (code < 0 || code >= 64)
+            continue;
+        CU_ASSERT_EQUAL(seen[code]++, 0);
+        CU_ASSERT_EQUAL(store_cause_of(code), v);
+    }
+    memset(seen, 0, sizeof(seen));
+    for (int v = 0; v < SKIP_REASON_COUNT; v++) {
+        int code = store_reason_code(v);
+        CU_ASSERT(code >= 0 && code < 64);
+        if (code < 0 || code >= 64)
+            continue;
+        CU_ASSERT_EQUAL(seen[code]++, 0);
+        CU_ASSERT_EQUAL(store_reason_of(code), v);
+    }
+    for (int v = 0; v < RUN_RESULT_COUNT; v++)
+        CU_ASSERT_EQUAL(store_result_of(store_result_code(v)), v);
+    CU_ASSERT_EQUAL(store_result_of(store_result_code(STORE_RESULT_SKIPPED)),
+                    STORE_RESULT_SKIPPED);
+    CU_ASSERT_EQUAL(store_cause_code(RUN_TRIGGER_COUNT), -1);
+    CU_ASSERT_EQUAL(store_reason_of(99), -1);
+}
+
 static const struct cu_test backend_tests[] = {
+    {"codes: every result, cause and skip reason", test_codes_cover_every_value},
     {"schema, lock, newer and foreign files refused", test_schema_lock_and_refusals},
     {"restore: summaries, replay, interrupted runs", test_restore_and_interrupted},
     {"a long run's summary goes with its finish", test_long_run_summary},
