@@ -302,7 +302,7 @@ static int start_http(struct daemon *d, const struct manifest *m)
     d->api.executor = d->ex;
     d->api.history = d->history;
     d->api.store_backend = &store_sqlite;
-    d->api.store_path = m->host.store.path;
+    d->api.store_path = m->host.store.path ? xstrdup(m->host.store.path) : NULL;
     if (d->history)
         history_on_commit(d->history, api_history_committed, &d->api);
     d->api.dry_run = d->opts->dry_run;
@@ -665,6 +665,7 @@ int daemon_run(const struct daemon_opts *opts)
     }
     http_host_stop(d.http);
     api_history_close(&d.api); /* its read handle, now that no request runs */
+    free(d.api.store_path);
     /* its connections went with the servers; abandoned runs may still
      * report to it: then it is left to the exit, as the job table is */
     if (left == 0)

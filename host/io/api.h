@@ -31,7 +31,8 @@ struct api {
      * stored). */
     struct history *history;
     const struct store_backend *store_backend;
-    const char *store_path;
+    char *store_path; /* a copy: the manifest it came from goes at a reload (the path
+                         itself cannot change without a restart) */
     /* The history routes' read handle (io/api_history.c), under its lock. */
     pthread_mutex_t reader_lock;
     struct store_reader *reader;
