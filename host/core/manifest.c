@@ -986,10 +986,10 @@ static void parse_trigger(struct build *b, const struct ynode *n, const char *pa
                           struct manifest_job *job)
 {
     static const char *const keys[] = {"cron", "interval", "date", "timezone", "start", "end",
-                                       "jitter", NULL};
+                                       "jitter", "at_start", NULL};
     struct schema *s = &b->s;
     struct buf *text = &b->scratch;
-    const struct ynode *cron, *interval, *date, *v;
+    const struct ynode *cron, *interval, *date, *at_start, *v;
     struct trigger *t = &job->trigger;
     char sub[SCHEMA_PATH_MAX];
     size_t errors_before = s->n_errors + s->dropped;
@@ -1004,14 +1004,22 @@ static void parse_trigger(struct build *b, const struct ynode *n, const char *pa
         return;
     }
     schema_check_keys(s, n, path, keys);
+    if ((at_start = schema_get(n, "at_start"))) {
+        schema_child_path(sub, sizeof(sub), path, "at_start");
+        (void)schema_bool(s, at_start, sub, &job->at_start);
+    }
     kinds += (cron = schema_get(n, "cron")) != NULL;
     kinds += (interval = schema_get(n, "interval")) != NULL;
     kinds += (date = schema_get(n, "date")) != NULL;
+    if (kinds == 0 && at_start) {
+        job->trigger_text = shared(b, job->at_start ? "at start" : "");
+        return; /* only at start (and by hand) */
+    }
     if (kinds != 1) {
         schema_error(s, n->line, n->col, path,
                      kinds ? "give only one of cron, interval, date or after"
-                           : "needs one of cron, interval, date or after (leave `trigger` out "
-                             "for a job run only by hand)");
+                           : "needs one of cron, interval, date, after or at_start (leave "
+                             "`trigger` out for a job run only by hand)");
         return;
     }
     buf_reset(text);
@@ -1055,6 +1063,8 @@ static void parse_trigger(struct build *b, const struct ynode *n, const char *pa
         schema_child_path(sub, sizeof(sub), path, "jitter");
         schema_duration(s, v, sub, 0, JOB_DURATION_MAX_NS, &t->jitter_ns);
     }
+    if (job->at_start)
+        buf_printf(text, ", and at start");
     job->trigger_text = shared(b, text->data ? text->data : "");
     warn_never_fires(b, n, path, t, cron ? cron : interval ? interval : date, errors_before);
 }

@@ -197,6 +197,8 @@ struct manifest_job {
     int params_line, params_col; /* where its `params:` key is (else its entry), for
                                   * parameters that are missing */
     bool enabled;             /* default true */
+    bool at_start;            /* trigger.at_start: one run when the daemon starts
+                               * (not at a reload), beside any other trigger */
     bool coalesce;            /* default true */
     bool histograms;          /* its duration and start-delay histograms are exposed
                                  (host.metrics.job_histograms); default true */

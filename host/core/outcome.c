@@ -50,7 +50,7 @@ const char *run_trigger_name(enum run_trigger t)
     static const char *const names[RUN_TRIGGER_COUNT] = {
         [RUN_SCHEDULED] = "schedule", [RUN_MANUAL] = "manual", [RUN_CLI] = "cli",
         [RUN_CATCH_UP] = "catch_up", [RUN_RETRY] = "retry",
-        [RUN_AFTER] = "after",
+        [RUN_AFTER] = "after", [RUN_AT_START] = "at_start",
     };
     return (unsigned)t < RUN_TRIGGER_COUNT ? names[t] : "unknown";
 }

@@ -90,6 +90,7 @@ enum run_trigger {
     RUN_RETRY,         /* a failed run tried again (the job's retry policy):
                           attempt 2, 3, ... */
     RUN_AFTER,         /* a chained job: its parents finished (trigger after) */
+    RUN_AT_START,      /* the daemon started (trigger at_start) */
     RUN_TRIGGER_COUNT
 };
 

@@ -577,6 +577,10 @@ void scheduler_set_generation(struct scheduler *s, struct generation *g, int64_t
             retry_put(s, (struct retry_entry){.due = rs.retry_due_ns,
                                               .scheduled = rs.retry_scheduled_ns, .job = job,
                                               .attempt = rs.retry_attempt});
+        /* at the daemon's start only: a reload plans, it does not start */
+        if (!old && spec->at_start && spec->enabled &&
+            !atomic_load_explicit(&job->state->paused, memory_order_relaxed))
+            submit_as(s, job, 0, now, now, RUN_AT_START, 1);
         if (!spec->enabled || spec->trigger.kind == TRIGGER_NONE) {
             set_next(s, job, -1);
             continue;

@@ -95,6 +95,40 @@ static json_t *after_json(const struct manifest_after *a)
     return json_pack("{s:o, s:s}", "jobs", jobs, "on", chain_on_name(a->on));
 }
 
+/* A receiver's URL as the API shows it: scheme and host only, since the
+ * path of a webhook or a ping URL is often its secret. */
+static json_t *url_shown(const char *url)
+{
+    const char *host = strstr(url, "://");
+    size_t len = host ? (size_t)(host + 3 - url) + strcspn(host + 3, "/?#") : strcspn(url, "/?#");
+    struct buf b = {0};
+    json_t *out;
+
+    buf_printf(&b, "%.*s/...", (int)len, url);
+    out = json_string(b.data);
+    buf_free(&b);
+    return out;
+}
+
+/* The job's own receivers (host.notify's are the daemon's), each with the
+ * events it is sent; an empty list when none. */
+static json_t *notify_json(const struct manifest_notify_list *l)
+{
+    json_t *list = json_array();
+
+    for (size_t i = 0; l && i < l->n; i++) {
+        const struct manifest_notify *n = &l->items[i];
+        json_t *on = json_array();
+        for (int e = 0; e < NOTIFY_EVENT_COUNT; e++)
+            if (n->on & (1u << e))
+                json_array_append_new(on, json_string(notify_event_name((enum notify_event)e)));
+        json_array_append_new(list, json_pack("{s:o, s:o, s:f}", "url", url_shown(n->url), "on",
+                                              on, "timeout_seconds",
+                                              (double)n->timeout_ns / 1e9));
+    }
+    return list;
+}
+
 /* The retry waiting in the scheduler, null when none. */
 static json_t *pending_retry_json(const struct jobstate *st)
 {
@@ -173,6 +207,11 @@ static json_t *job_json(const struct job *job)
     json_object_set_new(doc, "concurrency", json_string(concurrency_name(spec->concurrency)));
     json_object_set_new(doc, "after", after_json(spec->after));
     json_object_set_new(doc, "retry", retry_json(spec->retry));
+    json_object_set_new(doc, "at_start", json_boolean(spec->at_start));
+    json_object_set_new(doc, "notify", notify_json(spec->notify));
+    json_object_set_new(doc, "ping",
+                        spec->notify && spec->notify->ping ? url_shown(spec->notify->ping)
+                                                           : json_null());
     json_object_set_new(doc, "pending_retry", pending_retry_json(job->state));
     json_object_set_new(doc, "timezone", timezone_json(&spec->trigger));
     json_object_set_new(doc, "state", json_string(api_job_state(job)));

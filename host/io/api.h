@@ -32,7 +32,9 @@ struct api {
      * stored). */
     struct history *history;
     const struct store_backend *store_backend;
-    const char *store_path;
+    const char *store_path; /* borrowed from the daemon's store location (not the
+                               manifest, which goes at a reload), freed after the
+                               routes stop; it cannot change without a restart */
     /* The history routes' read handle (io/api_history.c), under its lock. */
     pthread_mutex_t reader_lock;
     struct store_reader *reader;

@@ -77,6 +77,10 @@ class Notify(DaemonTest):
         with open(os.path.join(d.dir, "token"), "w") as f:
             f.write("s3cret\n")
         d.start()
+        # the API shows the policy, not the URL's path (often its secret)
+        shown = json.loads(d.get("/api/v1/jobs/flip")[1])["notify"]
+        self.assertEqual(shown, [{"url": "http://127.0.0.1:%d/..." % r.port,
+                                  "on": ["failure", "recovery"], "timeout_seconds": 2.0}])
         d.post("/api/v1/jobs/flip/run")
         wait_for(lambda: r.at("/hook"), what="the failure notification")
         first = json.loads(r.at("/hook")[0]["body"])
@@ -135,6 +139,8 @@ class Notify(DaemonTest):
         d = self.start("  - id: good\n    plugin: ok\n    ping: \"%s\"\n"
                        "  - id: bad\n    plugin: fail\n    ping: \"%s\"\n"
                        % (r.url("/ping/abc"), r.url("/ping/def/")), host_extra="")
+        self.assertEqual(json.loads(d.get("/api/v1/jobs/good")[1])["ping"],
+                         "http://127.0.0.1:%d/..." % r.port)
         d.post("/api/v1/jobs/good/run")
         d.post("/api/v1/jobs/bad/run")
         wait_for(lambda: len(r.requests) == 4, what="four pings")

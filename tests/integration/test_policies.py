@@ -296,5 +296,49 @@ class Chains(DaemonTest):
         self.assertIn("a job cannot run after itself", err)
 
 
+AT_START = ("  - id: boot\n    plugin: exec\n    trigger: {at_start: true}\n"
+            "    params: {command: \"true\"}\n"
+            "  - id: boot-and-hourly\n    plugin: exec\n"
+            "    trigger: {interval: 1h, at_start: true}\n    params: {command: \"true\"}\n"
+            "  - id: plain\n    plugin: exec\n    trigger: {interval: 1h}\n"
+            "    params: {command: \"true\"}\n")
+
+
+class AtStart(DaemonTest):
+    def test_runs_once_at_each_start_never_at_a_reload(self):
+        d = self.start(AT_START, plugin_dir=PLUGINS)
+        for job in ("boot", "boot-and-hourly"):
+            got = wait_for(lambda: runs(d, job) and runs(d, job)[0]["finished"] and runs(d, job),
+                           what="%s run at start" % job)
+            self.assertEqual([(r["trigger"], r["result"]) for r in got],
+                             [("at_start", "success")])
+        self.assertEqual(runs(d, "plain"), [])
+        self.assertEqual(job_state(d, "boot-and-hourly")["trigger"], "every 1h, and at start")
+        # a reload, even one that adds an at_start job, starts nothing
+        d.write_manifest(AT_START + "  - id: added\n    plugin: exec\n"
+                         "    trigger: {at_start: true}\n    params: {command: \"true\"}\n")
+        status, _, body = d.post("/-/reload")
+        self.assertEqual(status, 200, body)
+        time.sleep(0.5 * SLOW)
+        self.assertEqual(len(runs(d, "boot")), 1)
+        self.assertEqual(runs(d, "added"), [])
+        # the next start runs them again, the added one too
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        for job, n in (("boot", 2), ("added", 1)):
+            wait_for(lambda: len([r for r in runs(d, job) if r["finished"]]) == n,
+                     what="%s at the second start" % job)
+
+    def test_a_paused_job_does_not_run_at_start(self):
+        d = self.start(AT_START, plugin_dir=PLUGINS)
+        wait_for(lambda: runs(d, "boot"), what="the first start's run")
+        status, _, body = d.post("/api/v1/jobs/boot/pause")
+        self.assertIn(status, (200, 202), body)
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        wait_for(lambda: len(runs(d, "boot-and-hourly")) == 2, what="the other one's run")
+        self.assertEqual(len(runs(d, "boot")), 1)
+
+
 if __name__ == "__main__":
     main()

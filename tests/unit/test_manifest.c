@@ -758,8 +758,10 @@ static const struct bad_case bad_cases[] = {
     {"two trigger kinds", JOB "    trigger: {cron: \"* * * * *\", interval: 1s}\n", 0,
      "t.yaml:4:14: jobs[0].trigger: give only one of cron, interval, date or after"},
     {"no trigger kind", JOB "    trigger: {jitter: 1s}\n", 0,
-     "t.yaml:4:14: jobs[0].trigger: needs one of cron, interval, date or after (leave `trigger` out "
-     "for a job run only by hand)"},
+     "t.yaml:4:14: jobs[0].trigger: needs one of cron, interval, date, after or at_start (leave "
+     "`trigger` out for a job run only by hand)"},
+    {"at_start not a boolean", JOB "    trigger: {at_start: soon}\n", 0,
+     "t.yaml:4:25: jobs[0].trigger.at_start: expected true or false, got \"soon\""},
     {"timezone on an interval", JOB "    trigger: {interval: 1s, timezone: UTC}\n", 0,
      "t.yaml:4:39: jobs[0].trigger.timezone: only a cron trigger takes a timezone"},
     {"bad RFC 3339 date", JOB "    trigger: {date: \"2026-02-30T00:00:00Z\"}\n", 0,
