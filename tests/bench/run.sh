@@ -84,7 +84,7 @@ fi
 # objects of build/release but main.o; the daemon's libraries.
 CFLAGS="-std=gnu11 -O2 -g -pthread -D_GNU_SOURCE -Isdk/include -Ihost -Wall -Wextra -Werror"
 PLUGIN_CFLAGS="-std=gnu11 -O2 -g -fPIC -fvisibility=hidden -shared -Wl,-z,defs -Isdk/include -Wall -Wextra"
-LIBS="-lyaml -lmicrohttpd -ljansson -lsqlite3 -lcurl -lz -ldl -lm -pthread -lcunit"
+LIBS="-lyaml -lmicrohttpd -ljansson -lsqlite3 -lpq -lcurl -lz -ldl -lm -pthread -lcunit"
 if pkg-config --exists libsystemd 2>/dev/null; then LIBS="$LIBS -lsystemd"; fi
 # The objects of today's sources (not every .o lying around: a removed
 # source's object would still be there).
