@@ -275,7 +275,7 @@ install: $(JOBHOST) $(PLUGINS)
 		n=$$(basename $$m); \
 		$(SUBST) $$m > $(DESTDIR)$(MANDIR)/man$${n##*.}/$$n || exit 1; \
 	done
-	$(SUBST) config/bash-completion/jobhost > $(DESTDIR)$(BASHCOMPDIR)/jobhost
+	$(SUBST) config/bash-completion/jobhost.bash > $(DESTDIR)$(BASHCOMPDIR)/jobhost
 	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/jobhost/jobhost.yaml* $(DESTDIR)$(UNITDIR)/jobhost.service \
 		$(DESTDIR)$(PKGDIR)/jobhost.pc $(DESTDIR)$(BASHCOMPDIR)/jobhost \
 		$(DESTDIR)$(MANDIR)/man*/jobhost*
