@@ -28,10 +28,10 @@
 #include "core/reload.h"
 #include "io/http_deferred.h"
 #include "core/run.h"
-#include "core/log.h"
 #include "io/api_history.h"
 #include "io/cluster_pg.h"
 #include "io/http_server.h"
+#include "io/json_values.h"
 #include "lib/trigger.h"
 #include "lib/tz.h"
 #include "lib/units.h"
@@ -61,14 +61,6 @@ static void reply(struct http_response *resp, int status, json_t *doc)
 static void reply_error(struct http_response *resp, int status, const char *message)
 {
     reply(resp, status, json_pack("{s:s}", "error", message));
-}
-
-static json_t *time_or_null(int64_t ns)
-{
-    char when[RFC3339_BUFLEN];
-    if (ns <= 0)
-        return json_null();
-    return json_string(rfc3339_format(ns, NULL, true, when, sizeof(when)));
 }
 
 /* The job's retry policy, null when it has none. */
@@ -137,7 +129,7 @@ static json_t *pending_retry_json(const struct jobstate *st)
 
     if (!attempt || due <= 0)
         return json_null();
-    return json_pack("{s:i, s:o}", "attempt", (json_int_t)attempt, "due", time_or_null(due));
+    return json_pack("{s:i, s:o}", "attempt", (json_int_t)attempt, "due", json_time_or_null(due));
 }
 
 const char *api_job_state(const struct job *job)
@@ -191,7 +183,7 @@ static json_t *job_json(const struct job *job)
         run_id_format(last.run_id, run_id);
         last_json = json_pack("{s:s, s:s, s:o, s:f, s:s?}", "run_id", run_id, "result",
                               run_result_name(last.result), "started",
-                              time_or_null(last.start_wall_ns), "duration_ms",
+                              json_time_or_null(last.start_wall_ns), "duration_ms",
                               (double)last.duration_ns / 1e6, "error",
                               last.error[0] ? last.error : NULL);
     }
@@ -202,7 +194,7 @@ static json_t *job_json(const struct job *job)
                     (json_int_t)atomic_load(&job->state->running), "stuck",
                     (json_int_t)atomic_load(&job->state->stuck), "max_instances",
                     (json_int_t)spec->max_instances, "next_run",
-                    time_or_null(atomic_load(&job->state->next_run_wall_ns)), "last_run",
+                    json_time_or_null(atomic_load(&job->state->next_run_wall_ns)), "last_run",
                     last_json);
     json_object_set_new(doc, "concurrency", json_string(concurrency_name(spec->concurrency)));
     json_object_set_new(doc, "after", after_json(spec->after));
@@ -217,7 +209,7 @@ static json_t *job_json(const struct job *job)
     json_object_set_new(doc, "state", json_string(api_job_state(job)));
     json_object_set_new(doc, "recent", recent_json(job));
     json_object_set_new(doc, "missed",
-                        time_or_null(metrics_job_missed(atomic_load(&job->state->metrics))));
+                        json_time_or_null(metrics_job_missed(atomic_load(&job->state->metrics))));
     return doc;
 }
 
@@ -262,7 +254,7 @@ static json_t *next_runs_json(const struct job *job, unsigned n)
     if (!job->spec->enabled)
         return list;
     for (unsigned i = 0; i < n && t > 0; i++) {
-        json_array_append_new(list, time_or_null(t));
+        json_array_append_new(list, json_time_or_null(t));
         t = trigger_next(&job->spec->trigger, t, anchor);
     }
     return list;
@@ -396,7 +388,7 @@ static void handle_status(void *arg, const struct http_request *req, struct http
             json_decref(reload);
             reload = json_object();
         }
-        json_object_set_new(reload, "time", time_or_null(last.wall_ns));
+        json_object_set_new(reload, "time", json_time_or_null(last.wall_ns));
         json_object_set_new(reload, "source", json_string(last.source));
         json_object_set_new(reload, "result", json_string(last.ok ? "applied" : "refused"));
     }
@@ -405,7 +397,7 @@ static void handle_status(void *arg, const struct http_request *req, struct http
     doc = json_pack("{s:s, s:i, s:i, s:s, s:o, s:f, s:o, s:i, s:i, s:i, s:b, s:o, s:s}",
                     "version", JOBHOST_VERSION, "abi", (json_int_t)JH_ABI_VERSION, "pid",
                     (json_int_t)getpid(), "node", api->node, "started",
-                    time_or_null(api->started_wall_ns), "uptime_seconds",
+                    json_time_or_null(api->started_wall_ns), "uptime_seconds",
                     (double)(mono_ns() - api->started_mono_ns) / 1e9, "manifest",
                     manifest_json, "jobs", (json_int_t)g->n_jobs, "plugins",
                     (json_int_t)g->n_plugins, "workers", (json_int_t)h->workers, "dry_run",

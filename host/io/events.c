@@ -39,6 +39,7 @@
 #include "core/clock.h"
 #include "core/generation.h"
 #include "core/log.h"
+#include "io/json_values.h"
 #include "core/manifest.h"
 #include "core/run.h"
 #include "io/api.h"
@@ -192,22 +193,6 @@ const struct outcome_observer events_observer = {
 
 /* --- formatting (the feed's thread) ------------------------------------------------------- */
 
-static json_t *time_or_null(int64_t ns)
-{
-    char when[RFC3339_BUFLEN];
-    if (ns <= 0)
-        return json_null();
-    return json_string(rfc3339_format(ns, NULL, true, when, sizeof(when)));
-}
-
-/* json_string refuses text that is not UTF-8 (a plugin's error may hold
- * anything): null then, rather than no event. */
-static json_t *text_or_null(const char *s)
-{
-    json_t *j = s && *s ? json_string(s) : NULL;
-    return j ? j : json_null();
-}
-
 /* "event: NAME\ndata: JSON\n\n" */
 static void sse(struct buf *out, const char *name, json_t *doc)
 {
@@ -234,23 +219,23 @@ static void format_item(const struct ev_item *it, struct buf *out)
     case EV_STARTED:
         json_object_set_new(doc, "trigger", json_string(run_trigger_name(it->code)));
         json_object_set_new(doc, "dry_run", json_boolean(it->dry_run));
-        json_object_set_new(doc, "time", time_or_null(it->time_ns));
+        json_object_set_new(doc, "time", json_time_or_null(it->time_ns));
         break;
     case EV_FINISHED:
         json_object_set_new(doc, "result", json_string(run_result_name(it->code)));
         json_object_set_new(doc, "duration_ms", json_real((double)it->duration_ns / 1e6));
-        json_object_set_new(doc, "error", text_or_null(it->error));
-        json_object_set_new(doc, "started", time_or_null(it->started_ns));
-        json_object_set_new(doc, "time", time_or_null(it->time_ns));
+        json_object_set_new(doc, "error", json_text_or_null(it->error));
+        json_object_set_new(doc, "started", json_time_or_null(it->started_ns));
+        json_object_set_new(doc, "time", json_time_or_null(it->time_ns));
         break;
     default:
         json_object_set_new(doc, "reason", json_string(skip_reason_name(it->code)));
         json_object_set_new(doc, "count", json_integer((json_int_t)it->count));
-        json_object_set_new(doc, "scheduled", time_or_null(it->time_ns));
+        json_object_set_new(doc, "scheduled", json_time_or_null(it->time_ns));
         break;
     }
     json_object_set_new(doc, "running", json_integer(it->running));
-    json_object_set_new(doc, "next_run", time_or_null(it->next_run_ns));
+    json_object_set_new(doc, "next_run", json_time_or_null(it->next_run_ns));
     json_object_set_new(doc, "state", json_string(it->state ? it->state : "ok"));
     sse(out, it->kind == EV_STARTED ? "started" : it->kind == EV_FINISHED ? "finished" : "skipped",
         doc);

@@ -8,21 +8,8 @@
 
 #include "core/log.h"
 #include "core/run.h"
+#include "io/json_values.h"
 #include "lib/trigger.h"
-
-static json_t *time_json(int64_t ns)
-{
-    char when[RFC3339_BUFLEN];
-    if (ns <= 0)
-        return json_null();
-    return json_string(rfc3339_format(ns, NULL, true, when, sizeof(when)));
-}
-
-static json_t *text_or_null(const char *s)
-{
-    json_t *j = s && *s ? json_string(s) : NULL;
-    return j ? j : json_null(); /* json_string refuses invalid UTF-8: null then */
-}
 
 const char *history_result_name(int result)
 {
@@ -66,15 +53,15 @@ json_t *history_entry_json(const struct store_entry *e)
                                                   sizeof(when))
                           : rfc3339_format(e->scheduled_ns, NULL, true, when, sizeof(when)));
     if (e->plugin)
-        plugin = json_pack("{s:o, s:o, s:o}", "name", text_or_null(e->plugin), "version",
-                           text_or_null(e->plugin_version), "sha256",
-                           text_or_null(e->plugin_sha256));
+        plugin = json_pack("{s:o, s:o, s:o}", "name", json_text_or_null(e->plugin), "version",
+                           json_text_or_null(e->plugin_version), "sha256",
+                           json_text_or_null(e->plugin_sha256));
     json_object_set_new(o, "run_id", json_string(id));
-    json_object_set_new(o, "job_id", text_or_null(e->job_id));
+    json_object_set_new(o, "job_id", json_text_or_null(e->job_id));
     json_object_set_new(o, "trigger", json_string(run_trigger_name(e->trigger)));
     json_object_set_new(o, "scheduled", scheduled);
-    json_object_set_new(o, "started", skip ? json_null() : time_json(e->started_ns));
-    json_object_set_new(o, "finished", done ? time_json(e->finished_ns) : json_null());
+    json_object_set_new(o, "started", skip ? json_null() : json_time_or_null(e->started_ns));
+    json_object_set_new(o, "finished", done ? json_time_or_null(e->finished_ns) : json_null());
     json_object_set_new(o, "duration_seconds",
                         done && e->finished_ns >= e->started_ns
                             ? json_real((double)(e->finished_ns - e->started_ns) / 1e9)
@@ -84,7 +71,7 @@ json_t *history_entry_json(const struct store_entry *e)
                                                           : json_string(history_result_name(e->result)));
     json_object_set_new(o, "reason", skip ? json_string(skip_reason_name(e->reason)) : json_null());
     json_object_set_new(o, "count", skip ? json_integer((json_int_t)e->count) : json_null());
-    json_object_set_new(o, "error", text_or_null(e->error));
+    json_object_set_new(o, "error", json_text_or_null(e->error));
     json_object_set_new(o, "attempt", skip ? json_null() : json_integer((json_int_t)e->attempt));
     if (e->parent_run_id) {
         char parent[RUN_ID_LEN];
@@ -93,7 +80,7 @@ json_t *history_entry_json(const struct store_entry *e)
     } else {
         json_object_set_new(o, "parent_run_id", json_null());
     }
-    json_object_set_new(o, "node", text_or_null(e->node));
+    json_object_set_new(o, "node", json_text_or_null(e->node));
     json_object_set_new(o, "plugin", plugin);
     return o;
 }
@@ -109,5 +96,5 @@ json_t *history_record_json(const struct store_record *r)
     }
     return json_pack("{s:s, s:s, s:o, s:o}", "ts",
                      rfc3339_format(r->ts_ns, NULL, true, when, sizeof(when)), "level",
-                     log_level_name(r->level), "event", text_or_null(r->event), "pairs", pairs);
+                     log_level_name(r->level), "event", json_text_or_null(r->event), "pairs", pairs);
 }
