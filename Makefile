@@ -155,7 +155,8 @@ $(OUT)/tests:
 DEB_BUILD := gcc g++ make pkg-config libyaml-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev \
 	zlib1g-dev libsystemd-dev libcurl4-openssl-dev libpq-dev
 DEB_TEST := libcunit1-dev curl python3 prometheus rsyslog util-linux valgrind openssl clang sqlite3 \
-	chromium chromium-driver python3-selenium systemd man-db groff-base bash-completion postgresql-15
+	chromium chromium-driver python3-selenium systemd man-db groff-base bash-completion postgresql-15 \
+	faketime
 DEB_FUZZ := clang libclang-rt-14-dev
 DEB_PKG := debhelper dpkg-dev fakeroot lintian
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ) $(DEB_PKG)
