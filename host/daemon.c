@@ -284,6 +284,8 @@ static void on_reload_applied(void *arg, struct generation *g)
     http_host_commit(d->http);
     executor_resize(d->ex, h->workers);
     executor_set_stuck(d->ex, h->stuck_grace_ns, h->max_stuck_workers);
+    if (d->cluster)
+        cluster_set_digest(d->cluster, g->digest);
     if (d->history) {
         struct store_retention r;
         retention_of(g->manifest, &r);
@@ -567,8 +569,9 @@ static void on_cluster_cmd(void *arg, enum cluster_cmd cmd, const char *job_id,
 
 /* host.cluster: claims before every scheduled firing, the lease, the
  * commands between nodes. The store's restore registered the node. */
-static void start_cluster(struct daemon *d, const struct manifest *m, unsigned workers)
+static void start_cluster(struct daemon *d, const struct generation *g, unsigned workers)
 {
+    const struct manifest *m = g->manifest;
     struct cluster_config cc = {
         .conninfo = d->store.where,
         .node = d->node,
@@ -581,6 +584,7 @@ static void start_cluster(struct daemon *d, const struct manifest *m, unsigned w
 
     run_id_set_node((unsigned)(d->instance % (1u << RUN_ID_NODE_BITS)));
     d->cluster = cluster_new(&cc);
+    cluster_set_digest(d->cluster, g->digest); /* the first renewal writes it */
     d->metrics_src.cluster = cluster_metrics;
     d->metrics_src.cluster_arg = d->cluster;
     jlog(JH_LOG_INFO, "cluster_joined", "node=%s instance=%llu lease_ms=%lld store=%s",
@@ -648,7 +652,7 @@ static int start(struct daemon *d, struct errors *errs)
     if (with_store && (rc = start_history(d, store, g, errs)) < 0)
         return rc;
     if (with_store && m->host.cluster.enabled)
-        start_cluster(d, m, workers);
+        start_cluster(d, g, workers);
     {
         struct executor_opts eo = {
             .workers = workers,

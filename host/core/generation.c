@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/mainloop.h"
 #include "core/params.h"
+#include "lib/sha256.h"
 
 void runtime_init(struct runtime *rt, struct metrics *metrics)
 {
@@ -123,6 +124,7 @@ struct probe_slot {
 };
 
 static void index_chains(struct generation *g);
+static void digest_jobs(struct generation *g);
 
 /* How the generation being built uses one plugin. */
 struct use {
@@ -344,8 +346,48 @@ int generation_build(struct runtime *rt, struct manifest *m, const struct genera
         j->gen = g;
     }
     index_chains(g);
+    if (m->host.cluster.enabled)
+        digest_jobs(g);
     *out = g;
     return 0;
+}
+
+/* The jobs' digests summed as 256-bit numbers: the order of the jobs in
+ * the files (and across included files) does not count, and each id is
+ * there once, so the sum stands for the set. One hash per job: about a
+ * microsecond each, so only for a cluster, which compares it. */
+static void digest_jobs(struct generation *g)
+{
+    static const char tag[] = "jobhost jobs v1"; /* the byte format of manifest_job_digest */
+    uint64_t sum[4] = {0};
+    unsigned char d[32], len[8];
+    struct sha256 s;
+
+    for (size_t i = 0; i < g->n_jobs; i++) {
+        unsigned carry = 0;
+        manifest_job_digest(g->jobs[i].spec, g->jobs[i].plugin->hash, d);
+        for (int w = 0; w < 4; w++) {
+            uint64_t v = 0, t;
+            for (int b = 0; b < 8; b++)
+                v |= (uint64_t)d[8 * w + b] << (8 * b);
+            t = sum[w] + v;
+            unsigned c = t < v;
+            sum[w] = t + carry;
+            carry = c | (sum[w] < t);
+        }
+    }
+    sha256_init(&s);
+    sha256_update(&s, tag, sizeof(tag) - 1);
+    for (int b = 0; b < 8; b++)
+        len[b] = (unsigned char)((uint64_t)g->n_jobs >> (8 * b));
+    sha256_update(&s, len, sizeof(len));
+    for (int w = 0; w < 4; w++) {
+        for (int b = 0; b < 8; b++)
+            d[8 * w + b] = (unsigned char)(sum[w] >> (8 * b));
+    }
+    sha256_update(&s, d, sizeof(d));
+    sha256_final(&s, d);
+    sha256_hex(d, g->digest);
 }
 
 /* The children of every parent job, as generation_children reads them

@@ -73,6 +73,10 @@ struct generation {
      * jobs. NULL when no job of the generation is chained. */
     uint32_t *chain_first;
     uint32_t *chain_children;
+    /* SHA-256 (hex) of what decides what runs and when across the jobs,
+     * whatever their order (manifest_job_digest): what the nodes of a
+     * cluster compare. "" when host.cluster is off (it is not computed). */
+    char digest[65];
     /* The runtime's list of published generations (gens_lock). */
     struct generation *older, *newer;
     bool published;

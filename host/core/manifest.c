@@ -2473,6 +2473,15 @@ static bool creds_equal(const struct manifest_creds *a, const struct manifest_cr
            a->gid == b->gid && str_eq(a->user_name, b->user_name);
 }
 
+/* The two functions below list the fields of struct manifest_job: equal
+ * compares every setting (a reload keeps a job whose entry is equal),
+ * digest hashes those that decide what runs and when (nodes of a cluster
+ * compare it). A new field goes into equal, and into digest unless it is
+ * a node's own view; the assertion is the reminder. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct manifest_job) == 248,
+               "struct manifest_job changed: compare the new field in manifest_job_equal() "
+               "and hash it in manifest_job_digest() if it decides what runs or when");
+
 bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job *b)
 {
     return str_eq(a->id, b->id) && str_eq(a->plugin, b->plugin) &&
@@ -2487,4 +2496,100 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
            notify_equal(a->notify, b->notify) &&
            creds_equal(a->creds, b->creds) &&
            params_equal(a, b);
+}
+
+/* --- the digest -------------------------------------------------------------------- */
+
+/* Numbers little-endian whatever the host's order, strings with their
+ * length first (NULL apart from ""), so that the byte stream says one
+ * thing only and the digest may be compared between machines. */
+static void digest_u64(struct sha256 *s, uint64_t v)
+{
+    unsigned char b[8];
+
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    sha256_update(s, b, sizeof(b));
+}
+
+static void digest_str(struct sha256 *s, const char *v)
+{
+    size_t len = v ? strlen(v) : 0;
+
+    digest_u64(s, v ? (uint64_t)len : UINT64_MAX);
+    sha256_update(s, v ? v : "", len);
+}
+
+static int param_key_cmp(const void *a, const void *b)
+{
+    const struct manifest_param *p = *(const struct manifest_param *const *)a;
+    const struct manifest_param *q = *(const struct manifest_param *const *)b;
+    return strcmp(p->key, q->key);
+}
+
+/* By key: `params: {a: 1, b: 2}` and `{b: 2, a: 1}` are one job. */
+static void digest_params(struct sha256 *s, const struct manifest_job *job)
+{
+    const struct manifest_param *few[16], **order = few;
+
+    if (job->n_params > sizeof(few) / sizeof(few[0]))
+        order = xmalloc(job->n_params * sizeof(*order));
+    for (uint32_t i = 0; i < job->n_params; i++)
+        order[i] = &job->params[i];
+    qsort(order, job->n_params, sizeof(*order), param_key_cmp);
+    digest_u64(s, job->n_params);
+    for (uint32_t i = 0; i < job->n_params; i++) {
+        const struct manifest_param *p = order[i];
+        digest_str(s, p->key);
+        digest_u64(s, (uint64_t)p->kind);
+        digest_str(s, p->value);
+        digest_u64(s, p->n);
+        for (size_t k = 0; k < p->n; k++) {
+            digest_str(s, p->names ? p->names[k] : NULL);
+            digest_str(s, p->values[k]);
+        }
+    }
+    if (order != few)
+        free(order);
+}
+
+/* Left out as a node's own view: log_level and histograms (what it
+ * records), notify and ping (who hears of a run: their URLs and header
+ * files may be each machine's own), and user, group and limits (how this
+ * machine confines the worker: a user's uid is the machine's). */
+void manifest_job_digest(const struct manifest_job *job, const char *plugin_hash,
+                         unsigned char out[32])
+{
+    const struct manifest_retry *r = job->retry;
+    const struct manifest_after *a = job->after;
+    struct sha256 s;
+    uint64_t backoff;
+
+    sha256_init(&s);
+    digest_str(&s, job->id);
+    digest_str(&s, job->plugin);
+    digest_str(&s, plugin_hash);
+    digest_u64(&s, trigger_hash(&job->trigger)); /* its values: 200ms and 0.2s agree */
+    digest_u64(&s, (uint64_t)job->enabled | (uint64_t)job->coalesce << 1 |
+                       (uint64_t)job->at_start << 2);
+    digest_u64(&s, job->max_instances);
+    digest_u64(&s, (uint64_t)job->concurrency);
+    digest_u64(&s, (uint64_t)job->isolation);
+    digest_u64(&s, (uint64_t)job->misfire_grace_ns);
+    digest_u64(&s, (uint64_t)job->timeout_ns);
+    digest_u64(&s, (uint64_t)job->catch_up_ns);
+    digest_u64(&s, r ? r->limit : 0);
+    if (r) {
+        memcpy(&backoff, &r->backoff, sizeof(backoff));
+        digest_u64(&s, (uint64_t)r->delay_ns);
+        digest_u64(&s, (uint64_t)r->max_delay_ns);
+        digest_u64(&s, (uint64_t)r->jitter_ns);
+        digest_u64(&s, backoff);
+    }
+    digest_u64(&s, a ? a->n_parents : 0);
+    for (uint32_t i = 0; a && i < a->n_parents; i++)
+        digest_str(&s, a->parents[i].id);
+    digest_u64(&s, a ? (uint64_t)a->on : 0);
+    digest_params(&s, job);
+    sha256_final(&s, out);
 }

@@ -350,6 +350,16 @@ void manifest_free(struct manifest *m);
  * field of struct manifest_job is compared here. */
 bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job *b);
 
+/* SHA-256 of what decides what `job` runs and when, as nodes of a cluster
+ * must agree on it: its id, plugin (and plugin_hash, the image's SHA-256
+ * hex), trigger (by its values, not its text), enabled, at_start,
+ * max_instances, concurrency, isolation, misfire grace, coalesce, timeout,
+ * catch-up, retry, after and params (in key order). Not where it is
+ * written, nor what is a node's own (log level, histograms, notify, user,
+ * group, limits). Stable across machines and runs. */
+void manifest_job_digest(const struct manifest_job *job, const char *plugin_hash,
+                         unsigned char out[32]);
+
 /* The job with this id, or NULL. O(1). */
 const struct manifest_job *manifest_find_job(const struct manifest *m, const char *id);
 

@@ -200,6 +200,7 @@ struct store_entry {
  * valid until the callback returns. */
 struct store_node {
     const char *name, *version;
+    const char *manifest_sha256; /* its jobs' digest (core/generation.h); NULL: not yet */
     int pid;
     int64_t started_ns, heartbeat_ns, lease_until_ns; /* the database's clock */
     int64_t stopped_ns;  /* 0 = not stopped cleanly */

@@ -382,10 +382,11 @@ static int add_node(void *arg, const struct store_node *n)
     if (n->stopped_ns)
         rfc3339_format(n->stopped_ns, NULL, true, stopped, sizeof(stopped));
     json_array_append_new(
-        arg, json_pack("{s:s, s:s?, s:i, s:b, s:s, s:s, s:s, s:s?, s:I}", "node", n->name,
-                       "version", n->version, "pid", n->pid, "live", n->live, "started",
-                       started, "last_heartbeat", beat, "lease_until", lease, "stopped",
-                       n->stopped_ns ? stopped : NULL, "running", (json_int_t)n->running));
+        arg, json_pack("{s:s, s:s?, s:i, s:b, s:s, s:s, s:s, s:s?, s:I, s:s?}", "node",
+                       n->name, "version", n->version, "pid", n->pid, "live", n->live,
+                       "started", started, "last_heartbeat", beat, "lease_until", lease,
+                       "stopped", n->stopped_ns ? stopped : NULL, "running",
+                       (json_int_t)n->running, "manifest_sha256", n->manifest_sha256));
     return 0;
 }
 

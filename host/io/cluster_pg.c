@@ -11,7 +11,9 @@
  *
  * The lease thread owns one connection of its own: it renews the lease,
  * reaps, and LISTENs; it sleeps in poll(2) on that connection's socket
- * and an eventfd that cluster_stop writes, until the next renewal is due.
+ * and an eventfd that cluster_stop writes, until the next renewal is due,
+ * or until cluster_set_digest writes `wake_fd` (a new manifest: renewed
+ * at once, so the other nodes see it without waiting a third of a lease).
  *
  * Counters are atomics; the latency histogram and the lease state are
  * under `stats_lock` (a leaf lock).
@@ -70,8 +72,12 @@ struct cluster {
     pthread_t thread;
     bool running;
     int stop_fd;
+    int wake_fd;                  /* cluster_set_digest: renew now */
     PGconn *lease_conn;           /* the lease thread's */
     int64_t last_lease_fail;      /* lease thread */
+    /* What the last mismatch record said (lease thread): "" none */
+    char said_digest[65];
+    struct buf said_differing;
 
     /* Final writes that could not be made (the database was away): the
      * lease thread makes them after its next renewal, so a live node's
@@ -84,6 +90,8 @@ struct cluster {
         db_errors, notifications;
     pthread_mutex_t stats_lock;
     bool lease_ok;                /* under stats_lock */
+    char digest[65];              /* this node's manifest, under stats_lock; "" unset */
+    unsigned config_mismatch;     /* under stats_lock */
     int64_t last_renewal_mono;    /* under stats_lock; 0 = never */
     uint64_t lat_buckets[CLUSTER_LATENCY_BUCKETS];
     uint64_t lat_count;
@@ -414,24 +422,79 @@ static bool lease_connect(struct cluster *c)
     return true;
 }
 
-/* 1 renewed, 0 the name now belongs to another start, -1 no database. */
+#define SHORT_DIGEST 12 /* hex characters of a digest in records */
+
+/* After a renewal: the other live nodes' digests (rows of `res` whose
+ * first column is false: name, digest or NULL, by name) against ours. The
+ * gauge follows every renewal; a record is written when what it would say
+ * changes (the differing nodes, their digests or ours), not each time. */
+static void compare_digests(struct cluster *c, PGresult *res, const char *mine)
+{
+    struct buf differing = {0};
+    const char *said = c->said_differing.len ? c->said_differing.data : "";
+    unsigned n = 0;
+
+    for (int i = 0; mine[0] && i < PQntuples(res); i++) {
+        const char *theirs = PQgetvalue(res, i, 2);
+        if (PQgetvalue(res, i, 0)[0] == 't' || PQgetisnull(res, i, 2) ||
+            strcmp(theirs, mine) == 0)
+            continue; /* ours, not written yet (a node starting), or the same */
+        buf_printf(&differing, "%s%s:%.*s", n ? " " : "", PQgetvalue(res, i, 1), SHORT_DIGEST,
+                   theirs);
+        n++;
+    }
+    pthread_mutex_lock(&c->stats_lock);
+    c->config_mismatch = n;
+    pthread_mutex_unlock(&c->stats_lock);
+    if (n == 0 && said[0]) {
+        jlog(JH_LOG_INFO, "cluster_config_agrees", "node=%s manifest=%.*s", c->node,
+             SHORT_DIGEST, mine);
+    } else if (n > 0 && (strcmp(c->said_digest, mine) != 0 ||
+                         strcmp(said, differing.data) != 0)) {
+        jlog(JH_LOG_WARN, "cluster_config_mismatch",
+             "node=%s manifest=%.*s differing=%s error=%s", c->node, SHORT_DIGEST, mine,
+             differing.data,
+             "live nodes plan different jobs or times (host.node and the other host settings "
+             "do not count): a firing only one plans runs there, not once across the cluster");
+    }
+    snprintf(c->said_digest, sizeof(c->said_digest), "%s", n ? mine : "");
+    buf_free(&c->said_differing);
+    c->said_differing = differing; /* ownership passed on */
+}
+
+/* 1 renewed, 0 the name now belongs to another start, -1 no database.
+ * The same round trip writes this node's manifest digest and reads the
+ * other live nodes' (compare_digests). */
 static int renew(struct cluster *c)
 {
-    char inst[24], lease[24];
-    const char *v[3] = {c->node, inst, lease};
+    char inst[24], lease[24], mine[65];
+    const char *v[4] = {c->node, inst, lease, NULL};
     PGresult *res;
-    int rc;
+    int rc = 0;
 
+    pthread_mutex_lock(&c->stats_lock);
+    memcpy(mine, c->digest, sizeof(mine));
+    pthread_mutex_unlock(&c->stats_lock);
     snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
     snprintf(lease, sizeof(lease), "%" PRId64, c->lease_ns / 1000);
+    v[3] = mine[0] ? mine : NULL;
     res = lease_exec(c, "renew",
-                     "UPDATE jh_nodes SET heartbeat_at = now(),"
-                     " lease_until = now() + $3 * interval '1 microsecond'"
-                     " WHERE name = $1 AND instance = $2 AND stopped_at IS NULL",
-                     3, v);
+                     "WITH me AS (UPDATE jh_nodes SET heartbeat_at = now(),"
+                     "  lease_until = now() + $3 * interval '1 microsecond',"
+                     "  manifest_sha256 = coalesce($4, manifest_sha256)"
+                     "  WHERE name = $1 AND instance = $2 AND stopped_at IS NULL"
+                     "  RETURNING name)"
+                     " SELECT true, name, NULL FROM me"
+                     " UNION ALL SELECT false, n.name, n.manifest_sha256 FROM jh_nodes n"
+                     "  WHERE n.name <> $1 AND n.lease_until > now() AND n.stopped_at IS NULL"
+                     " ORDER BY 1 DESC, 2",
+                     4, v);
     if (!res)
         return -1;
-    rc = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
+    if (PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't') {
+        rc = 1;
+        compare_digests(c, res, mine);
+    }
     PQclear(res);
     return rc;
 }
@@ -554,15 +617,22 @@ static void *lease_main(void *arg)
                 next = now + (period < NS_PER_SEC ? period : NS_PER_SEC);
             }
         }
-        struct pollfd fds[2] = {{.fd = c->stop_fd, .events = POLLIN},
+        struct pollfd fds[3] = {{.fd = c->stop_fd, .events = POLLIN},
                                 {.fd = c->lease_conn ? PQsocket(c->lease_conn) : -1,
-                                 .events = POLLIN}};
+                                 .events = POLLIN},
+                                {.fd = c->wake_fd, .events = POLLIN}};
         int64_t wait = next - mono_ns();
         int timeout = wait > 0 ? (int)(wait / NS_PER_MS) + 1 : 0;
-        if (poll(fds, 2, timeout) < 0 && errno != EINTR)
+        if (poll(fds, 3, timeout) < 0 && errno != EINTR)
             break;
         if (fds[0].revents)
             break;
+        if (fds[2].revents) {
+            uint64_t n;
+            if (read(c->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                jlog(JH_LOG_WARN, "cluster_wake", "node=%s error=%s", c->node, strerror(errno));
+            next = mono_ns(); /* a new digest: renew now */
+        }
         if (fds[1].fd >= 0 && fds[1].revents)
             drain_notifies(c);
     }
@@ -584,6 +654,7 @@ struct cluster *cluster_new(const struct cluster_config *cfg)
     c->n_slots = cfg->max_claims ? cfg->max_claims : 1;
     c->slots = xcalloc(c->n_slots, sizeof(*c->slots));
     c->stop_fd = -1;
+    c->wake_fd = -1;
     c->lease_ok = true; /* the store's restore registered the node a moment ago */
     c->last_renewal_mono = mono_ns();
     pthread_mutex_init(&c->pool_lock, NULL);
@@ -598,6 +669,9 @@ int cluster_start(struct cluster *c)
 
     c->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (c->stop_fd < 0)
+        return -errno;
+    c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (c->wake_fd < 0)
         return -errno;
     /* listening before the daemon says it is ready, so that a command
      * another node sends right after is not missed (the thread retries
@@ -634,6 +708,9 @@ void cluster_free(struct cluster *c)
     free(c->undone);
     if (c->stop_fd >= 0)
         close(c->stop_fd);
+    if (c->wake_fd >= 0)
+        close(c->wake_fd);
+    buf_free(&c->said_differing);
     pthread_mutex_destroy(&c->pool_lock);
     pthread_cond_destroy(&c->pool_free);
     pthread_mutex_destroy(&c->stats_lock);
@@ -657,10 +734,25 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
     out->notifications = atomic_load(&c->notifications);
     pthread_mutex_lock(&c->stats_lock);
     out->lease_ok = c->lease_ok;
+    out->config_mismatch = c->config_mismatch;
     out->heartbeat_age_s =
         c->last_renewal_mono ? (double)(mono_ns() - c->last_renewal_mono) / 1e9 : -1;
     memcpy(out->latency_buckets, c->lat_buckets, sizeof(out->latency_buckets));
     out->latency_count = c->lat_count;
     out->latency_sum = c->lat_sum;
     pthread_mutex_unlock(&c->stats_lock);
+}
+
+void cluster_set_digest(struct cluster *c, const char *digest)
+{
+    uint64_t one = 1;
+    bool changed;
+
+    pthread_mutex_lock(&c->stats_lock);
+    changed = strcmp(c->digest, digest) != 0;
+    snprintf(c->digest, sizeof(c->digest), "%s", digest);
+    pthread_mutex_unlock(&c->stats_lock);
+    /* before cluster_start the first renewal writes it anyway */
+    if (changed && c->wake_fd >= 0 && write(c->wake_fd, &one, sizeof(one)) < 0)
+        jlog(JH_LOG_WARN, "cluster_wake", "node=%s error=%s", c->node, strerror(errno));
 }

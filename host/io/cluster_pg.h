@@ -20,6 +20,14 @@
  * what other nodes NOTIFY (run-now, pause, resume, reload) to the
  * callbacks, which run on that thread.
  *
+ * Each renewal also writes this node's manifest digest (the live
+ * generation's, core/generation.h) into its jh_nodes row and reads the
+ * other live nodes' in the same round trip: the nodes whose digest differs
+ * are counted (jobhost_cluster_config_mismatch) and named in a warn record
+ * each time that changes. Nodes that plan different jobs cannot keep the
+ * promise of one run per firing: a job one node has and another lacks, or
+ * fires at other times, runs as that node's manifest says.
+ *
  * Threads: claim and claim_done on workers (a pool of connections, one per
  * concurrent claim, taken under `pool_lock`, a leaf lock); everything else
  * on the lease thread; new/start/stop/free on the main thread.
@@ -62,6 +70,7 @@ struct cluster_stats {
     uint64_t db_errors;         /* any statement that failed */
     uint64_t notifications;     /* commands received from other nodes */
     bool lease_ok;              /* the last renewal succeeded */
+    unsigned config_mismatch;   /* other live nodes whose manifest digest differs */
     double heartbeat_age_s;     /* since the last renewal that succeeded */
     /* claim round trips, seconds */
     uint64_t latency_buckets[CLUSTER_LATENCY_BUCKETS];
@@ -81,6 +90,10 @@ void cluster_free(struct cluster *c);
 enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *opts,
                                   uint64_t *token);
 void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint64_t token);
+
+/* This node's manifest digest (64 hex characters, generation.h), written
+ * with each renewal; a new one is written at once. Any thread. */
+void cluster_set_digest(struct cluster *c, const char *digest);
 
 /* Tells every other node (NOTIFY); job_id NULL for reload. Any thread; it
  * may block for a round trip. 0 or -errno. */

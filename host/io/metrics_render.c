@@ -59,6 +59,7 @@ enum fam {
     F_CL_CLAIM_DURATION,
     F_CL_CLAIMS,
     F_CL_COMMANDS,
+    F_CL_CONFIG_MISMATCH,
     F_CL_DB_ERRORS,
     F_CL_FENCED,
     F_CL_HEARTBEAT_AGE,
@@ -114,6 +115,9 @@ static const struct family families[] = {
                      "firing was missed here)."},
     [F_CL_COMMANDS] = {"jobhost_cluster_commands_received_total", T_COUNTER, NULL,
                        "Pauses, resumes and reloads other nodes told this one."},
+    [F_CL_CONFIG_MISMATCH] = {"jobhost_cluster_config_mismatch", T_GAUGE, NULL,
+                              "Other live nodes whose jobs (what runs and when) differ from "
+                              "this node's manifest."},
     [F_CL_DB_ERRORS] = {"jobhost_cluster_db_errors_total", T_COUNTER, NULL,
                         "Failed statements and connections of the cluster's claims and lease."},
     [F_CL_FENCED] = {"jobhost_cluster_fenced_total", T_COUNTER, NULL,
@@ -697,6 +701,7 @@ static void write_cluster(struct metrics_render *r, struct buf *b)
                (unsigned long long)st.claims_error);
     write_pair(b, F_CL_CLAIMS, "result", "lost", st.claims_lost, "won", st.claims_won);
     write_plain_u64(b, F_CL_COMMANDS, r->om, st.notifications);
+    write_plain_u64(b, F_CL_CONFIG_MISMATCH, r->om, st.config_mismatch);
     write_plain_u64(b, F_CL_DB_ERRORS, r->om, st.db_errors);
     write_plain_u64(b, F_CL_FENCED, r->om, st.fenced);
     write_plain_double(b, F_CL_HEARTBEAT_AGE, r->om, st.heartbeat_age_s);

@@ -432,7 +432,7 @@ static int register_node(struct pg_store *s, char *err, size_t errlen)
               " VALUES ($1, $2, $3, $4, now() + $5 * interval '1 microsecond', $6)"
               " ON CONFLICT (name) DO UPDATE SET instance = EXCLUDED.instance,"
               " pid = EXCLUDED.pid, version = EXCLUDED.version, host = EXCLUDED.host,"
-              " started_at = now(),"
+              " started_at = now(), manifest_sha256 = NULL," /* this start's comes with its lease */
               " heartbeat_at = now(), lease_until = EXCLUDED.lease_until, stopped_at = NULL"
               " WHERE jh_nodes.instance = EXCLUDED.instance OR jh_nodes.stopped_at IS NOT NULL"
               " OR jh_nodes.lease_until < now()"
@@ -1027,7 +1027,7 @@ static int pg_nodes(struct store_reader *base, store_node_fn fn, void *arg)
                   "n.heartbeat_at") ", " NS_OF("n.lease_until") ", " NS_OF("n.stopped_at")
               ", n.lease_until > now() AND n.stopped_at IS NULL,"
               " (SELECT count(*) FROM jh_claims c WHERE c.node = n.name"
-              "  AND c.instance = n.instance AND c.state = 'running')"
+              "  AND c.instance = n.instance AND c.state = 'running'), n.manifest_sha256"
               " FROM jh_nodes n ORDER BY n.name",
               NULL);
 #undef NS_OF
@@ -1044,6 +1044,7 @@ static int pg_nodes(struct store_reader *base, store_node_fn fn, void *arg)
             .stopped_ns = get_i64(res, i, 6),
             .live = PQgetvalue(res, i, 7)[0] == 't',
             .running = (uint64_t)get_i64(res, i, 8),
+            .manifest_sha256 = get_text(res, i, 9),
         };
         if (fn(arg, &n) != 0)
             break;
