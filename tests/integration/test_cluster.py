@@ -130,24 +130,24 @@ class Cluster(DaemonTest):
         self.ledger = os.path.join(self.work, "ledger")
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", self.work]))
 
-    def node(self, name, jobs, lease="2s", port=None, start=True):
+    def node(self, name, jobs, lease="2s", port=None, start=True, wrapper=()):
         dsn = self.pg.dsn(self.db)
         if port is not None:
             dsn = dsn.replace("port=%d" % self.pg.port, "port=%d" % port)
         extra = ("  node: %s\n"
                  "  store: {backend: postgres, dsn: \"%s\"}\n"
                  "  cluster: {lease: %s}\n" % (name, dsn, lease))
-        d = self.daemon(jobs, host_extra=extra, workers=3, level="info")
+        d = self.daemon(jobs, host_extra=extra, workers=3, level="info", wrapper=wrapper)
         if start:
             d.start()
         return d
 
-    def jobs(self, n, period="200ms", hold=None, prefix="j"):
+    def jobs(self, n, period="200ms", hold=None, prefix="j", extra=""):
         text = ""
         for i in range(n):
             text += ("  - id: %s%d\n    plugin: ledger\n    trigger: {interval: %s}\n"
-                     "    params: {path: %s, tag: %s%d%s}\n" % (
-                         prefix, i, period, self.ledger, prefix, i,
+                     "%s    params: {path: %s, tag: %s%d%s}\n" % (
+                         prefix, i, period, extra, self.ledger, prefix, i,
                          ", hold: %s" % hold if hold else ""))
         return text
 
@@ -486,6 +486,119 @@ class Cluster(DaemonTest):
         skip = [r for r in json.loads(body)["runs"] if r["result"] == "skipped"]
         self.assertEqual([r["reason"] for r in skip], ["store_unavailable"], skip)
         d.stop()
+
+    def test_nodes_whose_manifests_differ_are_reported(self):
+        def entry(i, period):
+            return ("  - id: j%d\n    plugin: ledger\n    trigger: {interval: %s}\n"
+                    "    params: {path: %s, tag: j%d}\n" % (i, period, self.ledger, i))
+        same = "".join(entry(i, "200ms") for i in range(3))
+        # the same jobs: another order, another spelling of each duration
+        reordered = "".join(entry(i, "0.2s") for i in (2, 0, 1))
+        other = entry(0, "200ms") + entry(1, "300ms") + entry(2, "200ms")
+        a = self.node("a", same)
+        b = self.node("b", reordered)
+
+        def digests(d):
+            status, body = d.get("/api/v1/nodes")
+            self.assertEqual(status, 200)
+            return {n["node"]: n["manifest_sha256"] for n in json.loads(body)["nodes"]}
+
+        def gauges():
+            return [d.metric("jobhost_cluster_config_mismatch", None) for d in nodes]
+
+        def every_node_written():
+            got = digests(a)
+            return all(got.get(n) for n in names) and got
+        nodes, names = [a, b], ["a", "b"]
+        got = wait_for(every_node_written, timeout=10, what="both nodes' digests")
+        self.assertRegex(got["a"], r"^[0-9a-f]{64}$")
+        self.assertEqual(got["a"], got["b"], "the same jobs, another order and spelling")
+        time.sleep(1.5)  # a few renewals (lease 2 s: every 0.67 s)
+        self.assertEqual(gauges(), [0, 0])
+        for d in nodes:
+            self.assertEqual(d.events("cluster_config_mismatch"), [])
+
+        # one job's trigger differs on c: every node says so
+        c = self.node("c", other)
+        nodes, names = [a, b, c], ["a", "b", "c"]
+        wait_for(lambda: gauges() == [1, 1, 2], timeout=10,
+                 what="the mismatch seen by every node (a: c, b: c, c: a and b)")
+        got = digests(b)
+        self.assertNotEqual(got["c"], got["a"])
+        short = {n: got[n][:12] for n in names}
+        for d, name, differing in ((a, "a", "c:%s" % short["c"]), (b, "b", "c:%s" % short["c"]),
+                                   (c, "c", "a:%s b:%s" % (short["a"], short["b"]))):
+            rec = d.wait_events("cluster_config_mismatch")
+            self.assertEqual(len(rec), 1, rec)  # once, not at every renewal
+            self.assertEqual(rec[0]["level"], "warn")
+            self.assertEqual(rec[0]["node"], name)
+            self.assertEqual(rec[0]["manifest"], short[name])
+            self.assertEqual(rec[0]["differing"], differing)
+        time.sleep(1.5)
+        for d in nodes:
+            self.assertEqual(len(d.events("cluster_config_mismatch")), 1)
+
+        # c's manifest made to agree and reloaded: back to none, said once
+        c.write_manifest(same)
+        status, _, body = c.post("/-/reload")
+        self.assertEqual(status, 200, body)
+        wait_for(lambda: gauges() == [0, 0, 0], timeout=10, what="the gauges back at 0")
+        for d, name in zip(nodes, names):
+            rec = d.wait_events("cluster_config_agrees")
+            self.assertEqual([(r["level"], r["node"]) for r in rec], [("info", name)])
+        got = digests(c)
+        self.assertEqual(len(set(got.values())), 1, got)
+
+    def test_a_node_whose_clock_is_30s_ahead_runs_each_firing_once(self):
+        lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+        if not os.path.exists(lib):
+            self.skipTest("faketime is not installed (make deps installs it)")
+        skew_ns = 30_000_000_000
+        # only CLOCK_REALTIME moves, which is what a wrong wall clock is;
+        # `env` execs the daemon, so signals reach it
+        fast = ("env", "LD_PRELOAD=" + lib, "FAKETIME=+30s", "DONT_FAKE_MONOTONIC=1")
+        n_jobs = 4
+        # The fast node runs each firing 30 s early, at the moment the
+        # others run the firing 30 s before it: two runs of one job at
+        # once, which max_instances: 1 (counted across the cluster) would
+        # rightly skip one of. Room for both, so that what is counted is
+        # the claims alone.
+        jobs = self.jobs(n_jobs, extra="    max_instances: 2\n")
+        slow = [self.node("n%d" % i, jobs) for i in range(2)]
+        time.sleep(1.0)
+        t0 = time.time_ns() + PERIOD_NS
+        ahead = self.node("ahead", jobs, wrapper=fast)
+        started = time.time_ns()
+        # past the moment the others reach the firings the fast node ran
+        # 30 s early: from there on they lose every claim to it
+        time.sleep(skew_ns / 1e9 + 4)
+        t1 = time.time_ns()
+        time.sleep(0.5)
+        self.assertEqual(ahead.metric("jobhost_cluster_lease_up"), 1)
+        self.assertEqual(ahead.metric('jobhost_cluster_lease_renewals_total{result="failure"}'),
+                         0)
+        lost = [d.metric('jobhost_cluster_claims_total{result="lost"}') for d in slow]
+        for d in slow + [ahead]:
+            self.assertEqual(d.metric("jobhost_cluster_runs_abandoned_total"), 0)
+        for d in slow + [ahead]:
+            d.stop()
+        lines = self.lines()
+        # Nominal times: the slow nodes ran [t0, started + 30 s) at their
+        # time; the fast one every firing from its start on, each 30 s
+        # early, so by t1 it had run the firings up to t1 + 30 s. That
+        # whole span is complete, and nothing in it or beyond ran twice.
+        n = self.assert_once(lines, ["j%d" % i for i in range(n_jobs)], t0, t1 + skew_ns)
+        pid = ahead.proc.pid
+        early = [x for x in lines if x[3] == pid]
+        self.assertTrue(early and all(x[1] > started for x in early))
+        self.assertTrue(any(x[1] > t1 + skew_ns - 2 * PERIOD_NS for x in early),
+                        "the fast node fires by its own clock")
+        later = [x for x in lines if x[3] != pid and x[1] >= started + skew_ns + PERIOD_NS]
+        self.assertEqual(later, [], "a slow node ran a firing the fast one had claimed")
+        self.assertTrue(all(x > 0 for x in lost), lost)
+        rows = self.pg.psql("SELECT count(*) FROM jh_claims WHERE state <> 'done'", self.db)
+        self.assertEqual(rows, [["0"]])
+        print("\n  clock 30 s ahead: %d firings, none doubled, none missed" % n)
 
     def test_check_refuses_a_cluster_on_sqlite(self):
         d = Daemon(self.jobs(1), host_extra="  cluster: {lease: 15s}\n")
