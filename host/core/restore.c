@@ -124,6 +124,7 @@ int restore_run(struct store *s, struct runtime *rt, struct generation *g, int64
         r->known++;
         rs->date_done = st->date_done;
         rs->last_nominal_ns = st->last_scheduled_ns;
+        rs->down_until_ns = req.store_now_ns;
         /* down since the later of its last sign of life and the job's last
          * recorded firing: nothing before either was missed */
         if (req.last_seen_ns > 0) {

@@ -514,10 +514,17 @@ static int64_t resume_job(struct scheduler *s, struct job *job, const struct sch
     const struct manifest_job *spec = job->spec;
     const struct trigger *t = &spec->trigger;
     int64_t since = rs->down_since_ns, anchor = rs->last_nominal_ns ? rs->last_nominal_ns : now;
+    int64_t until = now; /* the downtime's end */
     uint64_t missed;
 
     if (s->opts.deterministic)
         anchor = 0; /* the epoch's phase, whatever a node recorded */
+    /* A cluster node whose clock is ahead of the database's: the firings
+     * between the two were not missed, they are not due yet for the other
+     * nodes, who claim them (this node plans from its own now). Recorded
+     * as downtime they would be skips of firings that then run. */
+    if (s->opts.deterministic && rs->down_until_ns > 0 && rs->down_until_ns < now)
+        until = rs->down_until_ns;
 
     if (t->kind == TRIGGER_DATE) {
         if (rs->date_done)
@@ -528,18 +535,18 @@ static int64_t resume_job(struct scheduler *s, struct job *job, const struct sch
     if (t->kind == TRIGGER_INTERVAL && !t->start_ns && !rs->last_nominal_ns &&
         !s->opts.deterministic)
         return trigger_next(t, now, now); /* no phase to count firings by */
-    missed = trigger_count(t, since, now, anchor);
+    missed = since < until ? trigger_count(t, since, until, anchor) : 0;
     if (missed > 0) {
         int64_t first = trigger_next(t, since, anchor);
-        int64_t from = spec->catch_up_ns > 0 && now - spec->catch_up_ns > since
-                           ? now - spec->catch_up_ns
+        int64_t from = spec->catch_up_ns > 0 && until - spec->catch_up_ns > since
+                           ? until - spec->catch_up_ns
                            : since;
-        uint64_t recent = spec->catch_up_ns > 0 ? trigger_count(t, from, now, anchor) : 0;
+        uint64_t recent = spec->catch_up_ns > 0 ? trigger_count(t, from, until, anchor) : 0;
 
         if (atomic_load_explicit(&job->state->paused, memory_order_relaxed)) {
             outcome_skipped(job, SKIP_PAUSED, first, missed);
         } else if (recent > 0) {
-            int64_t latest = trigger_last(t, from, now, anchor);
+            int64_t latest = trigger_last(t, from, until, anchor);
             if (missed > recent)
                 outcome_skipped(job, SKIP_DOWNTIME, first, missed - recent);
             if (recent > 1)

@@ -49,6 +49,10 @@ struct sched_resume {
                               * store: planned as without a store) */
     int64_t last_nominal_ns; /* the latest recorded scheduled firing: an interval
                               * keeps its phase from it (0 = none) */
+    int64_t down_until_ns;   /* a cluster: the database's clock at start; the
+                              * downtime ends there when this host's clock is ahead
+                              * (the firings after it are the other nodes' to
+                              * claim, not missed); 0 = now */
     bool date_done;          /* a date trigger's one firing is recorded */
     /* A retry the last daemon had planned (its run store shows a failed
      * last attempt within the job's retry limit): attempt 0 = none. */

@@ -138,6 +138,10 @@ struct store_restore {
     /* out */
     int64_t last_seen_ns;  /* when a daemon last used the store: its clean stop, or
                             * its last heartbeat if it died; 0 = never used */
+    int64_t store_now_ns;  /* a shared store's clock as it read (0: this host's
+                            * clock is the only one): firings after it are not
+                            * due yet for the other nodes, however far ahead
+                            * this host's clock runs */
     struct store_job_state *jobs; /* n_jobs entries, in job_ids' order */
     uint64_t n_interrupted;
 };

@@ -561,20 +561,23 @@ static int pg_restore(struct store *base, struct store_restore *r, char *err, si
 
     r->jobs = xcalloc(r->n_jobs ? r->n_jobs : 1, sizeof(*r->jobs));
     r->last_seen_ns = 0;
+    r->store_now_ns = 0;
     r->n_interrupted = 0;
     rc = exec_p(s, "BEGIN", NULL, "restoring");
     if (rc == 0 && !s->tool) {
-        /* when this node was last alive, before this start registers it */
+        /* when this node was last alive, before this start registers it,
+         * and the database's now */
         p_text(&p, s->node);
         res = run(s->conn,
-                  "SELECT (extract(epoch FROM coalesce(stopped_at, heartbeat_at)) * 1e9)::bigint"
-                  " FROM jh_nodes WHERE name = $1",
+                  "SELECT (SELECT (extract(epoch FROM coalesce(stopped_at, heartbeat_at))"
+                  "  * 1e9)::bigint FROM jh_nodes WHERE name = $1),"
+                  " (extract(epoch FROM now()) * 1e9)::bigint",
                   &p);
-        if (result_status(res) < 0) {
+        if (result_status(res) < 0 || PQntuples(res) != 1) {
             rc = fail(s, res, "restoring");
         } else {
-            if (PQntuples(res) == 1)
-                r->last_seen_ns = get_i64(res, 0, 0);
+            r->last_seen_ns = get_i64(res, 0, 0);
+            r->store_now_ns = get_i64(res, 0, 1);
             PQclear(res);
         }
         if (rc == 0)
