@@ -2500,24 +2500,71 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
 
 /* --- the digest -------------------------------------------------------------------- */
 
-/* Numbers little-endian whatever the host's order, strings with their
- * length first (NULL apart from ""), so that the byte stream says one
- * thing only and the digest may be compared between machines. */
-static void digest_u64(struct sha256 *s, uint64_t v)
+/* The bytes hashed: numbers little-endian whatever the host's order,
+ * strings with their length first (NULL apart from ""), so that the
+ * stream says one thing only and the digest may be compared between
+ * machines. Gathered in a block before each hash update, and kept short
+ * (most jobs fit two SHA-256 blocks): a cluster of a million jobs hashes
+ * them all at every reload. */
+struct digest_out {
+    struct sha256 s;
+    size_t n;
+    unsigned char b[256];
+};
+
+static void digest_put(struct digest_out *d, const void *p, size_t len)
+{
+    if (d->n + len > sizeof(d->b)) {
+        sha256_update(&d->s, d->b, d->n);
+        d->n = 0;
+    }
+    if (len > sizeof(d->b)) {
+        sha256_update(&d->s, p, len);
+        return;
+    }
+    memcpy(d->b + d->n, p, len);
+    d->n += len;
+}
+
+static void digest_uint(struct digest_out *d, uint64_t v, int bytes)
 {
     unsigned char b[8];
 
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < bytes; i++)
         b[i] = (unsigned char)(v >> (8 * i));
-    sha256_update(s, b, sizeof(b));
+    digest_put(d, b, (size_t)bytes);
 }
 
-static void digest_str(struct sha256 *s, const char *v)
+static void digest_u32(struct digest_out *d, uint32_t v)
+{
+    digest_uint(d, v, 4);
+}
+
+static void digest_i64(struct digest_out *d, int64_t v)
+{
+    digest_uint(d, (uint64_t)v, 8);
+}
+
+static void digest_str(struct digest_out *d, const char *v)
 {
     size_t len = v ? strlen(v) : 0;
 
-    digest_u64(s, v ? (uint64_t)len : UINT64_MAX);
-    sha256_update(s, v ? v : "", len);
+    digest_u32(d, v ? (uint32_t)len : UINT32_MAX); /* manifest strings are far shorter */
+    digest_put(d, v ? v : "", len);
+}
+
+/* The plugin's SHA-256 from its hex, as 32 bytes. */
+static void digest_hex(struct digest_out *d, const char *hex)
+{
+    unsigned char raw[32] = {0};
+    size_t i;
+
+    for (i = 0; hex && i < 64 && isxdigit((unsigned char)hex[i]); i++) {
+        int c = tolower((unsigned char)hex[i]);
+        raw[i / 2] |= (unsigned char)((c <= '9' ? c - '0' : c - 'a' + 10) << (i % 2 ? 0 : 4));
+    }
+    digest_u32(d, (uint32_t)i); /* 64; what stopped short says so */
+    digest_put(d, raw, sizeof(raw));
 }
 
 static int param_key_cmp(const void *a, const void *b)
@@ -2528,7 +2575,7 @@ static int param_key_cmp(const void *a, const void *b)
 }
 
 /* By key: `params: {a: 1, b: 2}` and `{b: 2, a: 1}` are one job. */
-static void digest_params(struct sha256 *s, const struct manifest_job *job)
+static void digest_params(struct digest_out *d, const struct manifest_job *job)
 {
     const struct manifest_param *few[16], **order = few;
 
@@ -2537,16 +2584,16 @@ static void digest_params(struct sha256 *s, const struct manifest_job *job)
     for (uint32_t i = 0; i < job->n_params; i++)
         order[i] = &job->params[i];
     qsort(order, job->n_params, sizeof(*order), param_key_cmp);
-    digest_u64(s, job->n_params);
+    digest_u32(d, job->n_params);
     for (uint32_t i = 0; i < job->n_params; i++) {
         const struct manifest_param *p = order[i];
-        digest_str(s, p->key);
-        digest_u64(s, (uint64_t)p->kind);
-        digest_str(s, p->value);
-        digest_u64(s, p->n);
+        digest_str(d, p->key);
+        digest_u32(d, (uint32_t)p->kind);
+        digest_str(d, p->value);
+        digest_u32(d, (uint32_t)p->n);
         for (size_t k = 0; k < p->n; k++) {
-            digest_str(s, p->names ? p->names[k] : NULL);
-            digest_str(s, p->values[k]);
+            digest_str(d, p->names ? p->names[k] : NULL);
+            digest_str(d, p->values[k]);
         }
     }
     if (order != few)
@@ -2562,34 +2609,35 @@ void manifest_job_digest(const struct manifest_job *job, const char *plugin_hash
 {
     const struct manifest_retry *r = job->retry;
     const struct manifest_after *a = job->after;
-    struct sha256 s;
-    uint64_t backoff;
+    struct digest_out d;
 
-    sha256_init(&s);
-    digest_str(&s, job->id);
-    digest_str(&s, job->plugin);
-    digest_str(&s, plugin_hash);
-    digest_u64(&s, trigger_hash(&job->trigger)); /* its values: 200ms and 0.2s agree */
-    digest_u64(&s, (uint64_t)job->enabled | (uint64_t)job->coalesce << 1 |
-                       (uint64_t)job->at_start << 2);
-    digest_u64(&s, job->max_instances);
-    digest_u64(&s, (uint64_t)job->concurrency);
-    digest_u64(&s, (uint64_t)job->isolation);
-    digest_u64(&s, (uint64_t)job->misfire_grace_ns);
-    digest_u64(&s, (uint64_t)job->timeout_ns);
-    digest_u64(&s, (uint64_t)job->catch_up_ns);
-    digest_u64(&s, r ? r->limit : 0);
+    sha256_init(&d.s);
+    d.n = 0;
+    digest_str(&d, job->id);
+    digest_str(&d, job->plugin);
+    digest_hex(&d, plugin_hash);
+    digest_i64(&d, (int64_t)trigger_hash(&job->trigger)); /* its values: 200ms and 0.2s agree */
+    digest_u32(&d, (uint32_t)job->enabled | (uint32_t)job->coalesce << 1 |
+                       (uint32_t)job->at_start << 2 | (uint32_t)job->concurrency << 8 |
+                       (uint32_t)job->isolation << 16);
+    digest_u32(&d, job->max_instances);
+    digest_i64(&d, job->misfire_grace_ns);
+    digest_i64(&d, job->timeout_ns);
+    digest_i64(&d, job->catch_up_ns);
+    digest_u32(&d, r ? r->limit : 0);
     if (r) {
+        uint64_t backoff;
         memcpy(&backoff, &r->backoff, sizeof(backoff));
-        digest_u64(&s, (uint64_t)r->delay_ns);
-        digest_u64(&s, (uint64_t)r->max_delay_ns);
-        digest_u64(&s, (uint64_t)r->jitter_ns);
-        digest_u64(&s, backoff);
+        digest_i64(&d, r->delay_ns);
+        digest_i64(&d, r->max_delay_ns);
+        digest_i64(&d, r->jitter_ns);
+        digest_i64(&d, (int64_t)backoff);
     }
-    digest_u64(&s, a ? a->n_parents : 0);
+    digest_u32(&d, a ? a->n_parents : 0);
     for (uint32_t i = 0; a && i < a->n_parents; i++)
-        digest_str(&s, a->parents[i].id);
-    digest_u64(&s, a ? (uint64_t)a->on : 0);
-    digest_params(&s, job);
-    sha256_final(&s, out);
+        digest_str(&d, a->parents[i].id);
+    digest_u32(&d, a ? (uint32_t)a->on : 0);
+    digest_params(&d, job);
+    sha256_update(&d.s, d.b, d.n);
+    sha256_final(&d.s, out);
 }
