@@ -1723,6 +1723,60 @@ static void test_size_parse(void)
     CU_ASSERT_EQUAL(size_parse(NULL, &(uint64_t){0}), -EINVAL);
 }
 
+/* --- the digest nodes compare --------------------------------------------------- */
+
+/* What decides what a job runs and when changes its digest; how it is
+ * written (the spelling of a duration, the order of params) and a node's
+ * own view (its log level) do not. */
+static void test_job_digest(void)
+{
+    static const char hash[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    static const struct {
+        const char *a, *b; /* the keys of job `a` beside id and plugin */
+        bool same;
+    } cases[] = {
+        {"trigger: {interval: 200ms}", "trigger: {interval: 0.2s}", true},
+        {"params: {x: 1, y: [a, b]}", "params: {y: [a, b], x: 1}", true},
+        {"trigger: {interval: 1s}", "trigger: {interval: 1s}, log_level: debug", true},
+        {"trigger: {interval: 200ms}", "trigger: {interval: 300ms}", false},
+        {"trigger: {cron: \"0 3 * * *\"}", "trigger: {cron: \"0 4 * * *\"}", false},
+        {"params: {x: 1}", "params: {x: 2}", false},
+        {"params: {y: [a, b]}", "params: {y: [b, a]}", false},
+        {"enabled: true", "enabled: false", false},
+        {"max_instances: 1", "max_instances: 2", false},
+        {"timeout: 1m", "timeout: 2m", false},
+        {"misfire_grace: 1m", "misfire_grace: 2m", false},
+        {"coalesce: true", "coalesce: false", false},
+    };
+    unsigned char da[32], db[32];
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char text[512];
+        struct manifest *a, *b;
+
+        sfmt(text, sizeof(text), "jobs:\n  - {id: a, plugin: ok, %s}\n", cases[i].a);
+        a = parse_ok(text);
+        sfmt(text, sizeof(text), "jobs:\n  - {id: a, plugin: ok, %s}\n", cases[i].b);
+        b = parse_ok(text);
+        if (!a || !b) {
+            manifest_free(a);
+            manifest_free(b);
+            continue;
+        }
+        manifest_job_digest(&a->jobs[0], hash, da);
+        manifest_job_digest(&b->jobs[0], hash, db);
+        CU_ASSERT_EQUAL(memcmp(da, db, 32) == 0, cases[i].same);
+        if ((memcmp(da, db, 32) == 0) != cases[i].same)
+            fprintf(stderr, "\n%s / %s: digests %s\n", cases[i].a, cases[i].b,
+                    cases[i].same ? "differ" : "agree");
+        /* and the plugin's image counts */
+        manifest_job_digest(&a->jobs[0], "ff", db);
+        CU_ASSERT_NOT_EQUAL(memcmp(da, db, 32), 0);
+        manifest_free(a);
+        manifest_free(b);
+    }
+}
+
 /* --- registration ------------------------------------------------------------ */
 
 static const struct cu_test valid_tests[] = {
@@ -1737,6 +1791,7 @@ static const struct cu_test valid_tests[] = {
     {"manifest_load on files", test_load_files},
     {"metrics.job_histograms: true, false, a list of ids", test_job_histograms},
     {"byte order mark", test_bom},
+    {"job digest: what runs and when, not how it is written", test_job_digest},
     {NULL, NULL},
 };
 
