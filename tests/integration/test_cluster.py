@@ -525,6 +525,11 @@ class Cluster(DaemonTest):
                  what="the mismatch seen by every node (a: c, b: c, c: a and b)")
         got = digests(b)
         self.assertNotEqual(got["c"], got["a"])
+        if os.path.exists("/usr/bin/promtool"):  # the new family is well formed
+            _, text = c.get("/metrics")
+            out = subprocess.run(["/usr/bin/promtool", "check", "metrics"], input=text,
+                                 capture_output=True)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         short = {n: got[n][:12] for n in names}
         for d, name, differing in ((a, "a", "c:%s" % short["c"]), (b, "b", "c:%s" % short["c"]),
                                    (c, "c", "a:%s b:%s" % (short["a"], short["b"]))):
