@@ -200,6 +200,8 @@ struct manifest_job {
     bool at_start;            /* trigger.at_start: one run when the daemon starts
                                * (not at a reload), beside any other trigger */
     bool coalesce;            /* default true */
+    bool recover;             /* cluster: a firing whose node died mid-run is run again
+                               * (at-least-once); default false (at-most-once) */
     bool histograms;          /* its duration and start-delay histograms are exposed
                                  (host.metrics.job_histograms); default true */
 };
