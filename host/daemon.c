@@ -567,6 +567,26 @@ static void on_cluster_cmd(void *arg, enum cluster_cmd cmd, const char *job_id,
     generation_unref(g);
 }
 
+/* A firing whose node died mid-run (on the cluster's lease thread): run
+ * again here when this node has the job, with recover: true, not paused,
+ * and an instance free now; otherwise another node or a later offer takes
+ * it (it holds one of the job's instances across the cluster meanwhile). */
+static bool on_cluster_recover(void *arg, const char *job_id, int64_t scheduled_wall_ns)
+{
+    struct daemon *d = arg;
+    struct generation *g = reloader_live(d->reloader);
+    struct job *job = generation_find_job(g, job_id);
+    bool queued = false;
+
+    if (job && job->spec->recover && job->spec->enabled && !atomic_load(&job->state->paused) &&
+        atomic_load(&job->state->instances) < job->spec->max_instances) {
+        struct run_opts o = {.trigger = RUN_RECOVER, .scheduled_wall_ns = scheduled_wall_ns};
+        queued = executor_submit(d->ex, job, &o) == 0;
+    }
+    generation_unref(g);
+    return queued;
+}
+
 /* host.cluster: claims before every scheduled firing, the lease, the
  * commands between nodes. The store's restore registered the node. */
 static void start_cluster(struct daemon *d, const struct generation *g, unsigned workers)
@@ -580,6 +600,8 @@ static void start_cluster(struct daemon *d, const struct generation *g, unsigned
         .max_claims = workers + 1,
         .on_cmd = on_cluster_cmd,
         .on_cmd_arg = d,
+        .on_recover = on_cluster_recover,
+        .on_recover_arg = d,
     };
 
     run_id_set_node((unsigned)(d->instance % (1u << RUN_ID_NODE_BITS)));

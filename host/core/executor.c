@@ -227,7 +227,9 @@ static bool execute(struct worker *w, struct task *t)
 
     /* a cluster's claim first: made while the task waits for its moment,
      * its round trip does not delay the start */
-    if (ex->claim && (t->opts.trigger == RUN_SCHEDULED || t->opts.trigger == RUN_CATCH_UP) &&
+    if (ex->claim &&
+        (t->opts.trigger == RUN_SCHEDULED || t->opts.trigger == RUN_CATCH_UP ||
+         t->opts.trigger == RUN_RECOVER) &&
         !t->opts.dry_run) {
         switch (ex->claim(ex->claim_arg, t->job, &t->opts, &token)) {
         case CLAIM_WON:
@@ -243,7 +245,8 @@ static bool execute(struct worker *w, struct task *t)
             return true;
         case CLAIM_UNAVAILABLE:
             executor_release_instance(t->job);
-            outcome_skipped(t->job, SKIP_STORE_UNAVAILABLE, t->opts.scheduled_wall_ns, 1);
+            if (t->opts.trigger != RUN_RECOVER) /* that firing stays recovering */
+                outcome_skipped(t->job, SKIP_STORE_UNAVAILABLE, t->opts.scheduled_wall_ns, 1);
             return true;
         }
     }

@@ -34,8 +34,8 @@
 struct executor;
 struct job;
 
-/* A cluster's claim of a scheduled firing (scheduled and catch-up runs;
- * manual ones are the asking node's). Called on the worker thread that
+/* A cluster's claim of a scheduled firing (scheduled, catch-up and
+ * recover runs; manual ones are the asking node's). Called on the worker thread that
  * would run it, just before it starts (it may block on the network): may
  * set opts->run_id (the id the claim records). A firing queued ahead of
  * its time is claimed before it waits for it. Returns CLAIM_WON (run it;
@@ -43,7 +43,8 @@ struct job;
  * runs it: nothing is reported), CLAIM_FULL (the job has max_instances
  * runs in flight across the cluster: this node reports the skip) or
  * CLAIM_UNAVAILABLE (the claim could not be made: reported skipped,
- * store_unavailable, never run). */
+ * store_unavailable, never run; a recover run is not reported, its
+ * firing is offered again). */
 enum executor_claim { CLAIM_WON = 0, CLAIM_LOST, CLAIM_FULL, CLAIM_UNAVAILABLE };
 typedef enum executor_claim (*executor_claim_fn)(void *arg, struct job *job,
                                                  struct run_opts *opts, uint64_t *token);

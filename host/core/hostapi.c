@@ -393,12 +393,24 @@ int64_t hostapi_effective_deadline(const struct run_ctx *rc)
     return d;
 }
 
+int64_t hostapi_wake_at(const struct run_ctx *rc)
+{
+    int64_t d = hostapi_effective_deadline(rc);
+    if (rc->lease) {
+        int64_t until = atomic_load_explicit(&rc->lease->until_mono, memory_order_relaxed);
+        if (!d || until < d)
+            d = until;
+    }
+    return d;
+}
+
 static int api_cancelled(jh_ctx *ctx)
 {
-    int64_t deadline = hostapi_effective_deadline(rc_of(ctx));
-    if (atomic_load_explicit(&cancel_all, memory_order_relaxed) || hostapi_run_replaced(rc_of(ctx)))
+    int64_t deadline = hostapi_effective_deadline(rc_of(ctx)), now = mono_ns();
+    if (atomic_load_explicit(&cancel_all, memory_order_relaxed) || hostapi_run_replaced(rc_of(ctx)) ||
+        hostapi_lease_lost(rc_of(ctx), now))
         return 1;
-    return deadline && mono_ns() >= deadline;
+    return deadline && now >= deadline;
 }
 
 static int64_t api_time_left_ns(jh_ctx *ctx)
@@ -412,28 +424,29 @@ static int64_t api_time_left_ns(jh_ctx *ctx)
 
 static int api_sleep_ns(jh_ctx *ctx, int64_t ns)
 {
-    int64_t deadline;
+    const struct run_ctx *rc = rc_of(ctx);
     int64_t until = clock_add(mono_ns(), ns > 0 ? ns : 0); /* INT64_MAX: until cancelled */
-    int rc = 0;
+    int ret = 0;
 
     pthread_once(&sleep_once, sleep_cond_init);
     pthread_mutex_lock(&sleep_lock);
     for (;;) {
-        deadline = hostapi_effective_deadline(rc_of(ctx)); /* a reload may move it */
-        if (atomic_load(&cancel_all) || hostapi_run_replaced(rc_of(ctx)) ||
-            (deadline && mono_ns() >= deadline)) {
-            rc = -1;
+        int64_t deadline = hostapi_effective_deadline(rc); /* a reload may move it */
+        int64_t wake = hostapi_wake_at(rc), now = mono_ns(); /* and a renewal that */
+        if (atomic_load(&cancel_all) || hostapi_run_replaced(rc) || hostapi_lease_lost(rc, now) ||
+            (deadline && now >= deadline)) {
+            ret = -1;
             break;
         }
-        int64_t now = mono_ns();
         if (now >= until)
             break;
-        int64_t wake = deadline && deadline < until ? deadline : until;
+        if (!wake || wake > until)
+            wake = until;
         struct timespec ts = {.tv_sec = wake / NS_PER_SEC, .tv_nsec = wake % NS_PER_SEC};
         pthread_cond_timedwait(&sleep_cond, &sleep_lock, &ts);
     }
     pthread_mutex_unlock(&sleep_lock);
-    return rc;
+    return ret;
 }
 
 static const char *api_job_id(jh_ctx *ctx)

@@ -47,6 +47,9 @@ struct run_ctx {
     /* The job's replaced_below (jobstate.h) and this run's id, or NULL. */
     const _Atomic uint64_t *replaced_below;
     uint64_t run_num;
+    /* A cluster's claim: its lease (run.h) and lapses then; NULL = none. */
+    const struct lease_watch *lease;
+    uint64_t lease_lapses;
     struct jh_run_info info;
     hostapi_param_error_fn param_error; /* set during a check only */
     void *param_error_arg;
@@ -106,9 +109,22 @@ static inline bool hostapi_run_replaced(const struct run_ctx *rc)
            rc->run_num < atomic_load_explicit(rc->replaced_below, memory_order_relaxed);
 }
 
+/* The run of rc was claimed by this cluster node under a lease that has
+ * lapsed since (the node could not renew it). */
+static inline bool hostapi_lease_lost(const struct run_ctx *rc, int64_t now_mono)
+{
+    return !lease_holds(rc->lease, rc->lease_lapses, now_mono);
+}
+
 /* The moment a run must stop: the earlier of its own deadline and its
  * plugin's drain deadline; 0 = none. */
 int64_t hostapi_effective_deadline(const struct run_ctx *rc);
+
+/* The moment a run waiting in the host must look again: its effective
+ * deadline, or the end of its lease when sooner (a renewal moves that);
+ * 0 = none. The lease is not a deadline the plugin is told of
+ * (jh_time_left_ns): it moves on with every renewal. */
+int64_t hostapi_wake_at(const struct run_ctx *rc);
 
 /* Wakes plugins sleeping in jh_sleep_ns so they see a deadline that moved
  * (a reload replaced their plugin). */

@@ -582,7 +582,7 @@ static enum isolate_outcome converse(struct job *job, struct run_ctx *rc, int *r
         int64_t now = mono_ns();
 
         deadline = hostapi_effective_deadline(rc); /* a reload may bring it forward */
-        if (deadline && now >= deadline && !term_at) {
+        if (((deadline && now >= deadline) || hostapi_lease_lost(rc, now)) && !term_at) {
             kill(-w->pid, SIGTERM);
             term_at = now;
         } else if (term_at && now >= clock_add(term_at, KILL_GRACE_NS)) {
@@ -609,6 +609,10 @@ static enum isolate_outcome converse(struct job *job, struct run_ctx *rc, int *r
                 char d[32];
                 snprintf(rc->error, sizeof(rc->error), "killed after its timeout of %s",
                          duration_format(job->spec->timeout_ns, d, sizeof(d)));
+                return ISOLATE_KILLED;
+            }
+            if (term_at && hostapi_lease_lost(rc, term_at)) {
+                snprintf(rc->error, sizeof(rc->error), "%s", RUN_LEASE_LOST_TEXT);
                 return ISOLATE_KILLED;
             }
             if (term_at) {

@@ -1415,7 +1415,7 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
                                        "max_instances", "misfire_grace", "coalesce", "timeout",
                                        "isolation", "limits", "user", "group", "log_level",
                                        "catch_up", "retry", "concurrency", "notify", "ping",
-                                       NULL};
+                                       "recover", NULL};
     struct schema *s = &b->s;
     const struct ynode *v;
     char sub[SCHEMA_PATH_MAX];
@@ -1463,6 +1463,10 @@ static void parse_job(struct build *b, const struct ynode *n, const char *path,
     if ((v = schema_get(n, "coalesce"))) {
         schema_child_path(sub, sizeof(sub), path, "coalesce");
         schema_bool(s, v, sub, &job->coalesce);
+    }
+    if ((v = schema_get(n, "recover"))) {
+        schema_child_path(sub, sizeof(sub), path, "recover");
+        schema_bool(s, v, sub, &job->recover);
     }
     if ((v = schema_get(n, "timeout"))) {
         schema_child_path(sub, sizeof(sub), path, "timeout");
@@ -2125,10 +2129,23 @@ out:
     free(next_parent);
 }
 
-/* A job's log_level can make it quieter than the host, not louder: the
- * host's level filters first. Said once every job and the host are read
- * (`host:` may come after `jobs:`), at the job's entry. */
-static void warn_louder_jobs(struct build *b)
+/* Warnings about a job are said in the file that holds it. */
+static void point_at_job_file(struct build *b, const struct manifest_job *j)
+{
+    b->s.file = j->file;
+    b->s.file_seq = 0;
+    for (size_t f = 0; f < b->m->n_files; f++) {
+        if (b->m->files[f] == j->file)
+            b->s.file_seq = (unsigned)f;
+    }
+}
+
+/* What a job asks that the host settings make moot: said once every job
+ * and the host are read (`host:` may come after `jobs:`), at the job's
+ * entry. A job's log_level can make it quieter than the host, not
+ * louder: the host's level filters first. `recover` re-runs a firing a
+ * dead cluster node left; without a cluster there is no other node. */
+static void warn_moot_job_keys(struct build *b)
 {
     struct manifest *m = b->m;
     int host_level = m->host.log.level;
@@ -2136,20 +2153,24 @@ static void warn_louder_jobs(struct build *b)
     for (size_t i = 0; i < m->n_jobs; i++) {
         const struct manifest_job *j = &m->jobs[i];
         char path[48];
-        if (j->log_level < 0 || j->log_level >= host_level || !j->file)
+        if (!j->file)
             continue;
-        b->s.file = j->file;
-        b->s.file_seq = 0;
-        for (size_t f = 0; f < m->n_files; f++) {
-            if (m->files[f] == j->file)
-                b->s.file_seq = (unsigned)f;
+        if (j->log_level >= 0 && j->log_level < host_level) {
+            point_at_job_file(b, j);
+            snprintf(path, sizeof(path), "jobs[%u].log_level", j->index);
+            schema_warning(&b->s, j->line, j->col, path,
+                           "%s is louder than host.log.level (%s): this job's records below %s "
+                           "are still dropped",
+                           log_level_name(j->log_level), log_level_name(host_level),
+                           log_level_name(host_level));
         }
-        snprintf(path, sizeof(path), "jobs[%u].log_level", j->index);
-        schema_warning(&b->s, j->line, j->col, path,
-                       "%s is louder than host.log.level (%s): this job's records below %s are "
-                       "still dropped",
-                       log_level_name(j->log_level), log_level_name(host_level),
-                       log_level_name(host_level));
+        if (j->recover && !m->host.cluster.enabled) {
+            point_at_job_file(b, j);
+            snprintf(path, sizeof(path), "jobs[%u].recover", j->index);
+            schema_warning(&b->s, j->line, j->col, path,
+                           "has effect only in a cluster (host.cluster): it re-runs a firing "
+                           "whose node died mid-run");
+        }
     }
 }
 
@@ -2184,7 +2205,7 @@ static int build_manifest(const char *name, const char *dir, const char *text, s
     read_includes(&b);
     resolve_histograms(&b);
     resolve_chains(&b);
-    warn_louder_jobs(&b);
+    warn_moot_job_keys(&b);
 
     /* what stays: the jobs array at its size */
     m->jobs = xrealloc(m->jobs, (m->n_jobs ? m->n_jobs : 1) * sizeof(*m->jobs));
@@ -2488,7 +2509,7 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
            trigger_equal(&a->trigger, &b->trigger) && a->enabled == b->enabled &&
            a->max_instances == b->max_instances && a->misfire_grace_ns == b->misfire_grace_ns &&
            a->coalesce == b->coalesce && a->timeout_ns == b->timeout_ns &&
-           a->catch_up_ns == b->catch_up_ns &&
+           a->catch_up_ns == b->catch_up_ns && a->recover == b->recover &&
            a->isolation == b->isolation && a->log_level == b->log_level &&
            a->concurrency == b->concurrency &&
            a->histograms == b->histograms && limits_equal(a->limits, b->limits) &&
@@ -2618,7 +2639,8 @@ void manifest_job_digest(const struct manifest_job *job, const char *plugin_hash
     digest_hex(&d, plugin_hash);
     digest_i64(&d, (int64_t)trigger_hash(&job->trigger)); /* its values: 200ms and 0.2s agree */
     digest_u32(&d, (uint32_t)job->enabled | (uint32_t)job->coalesce << 1 |
-                       (uint32_t)job->at_start << 2 | (uint32_t)job->concurrency << 8 |
+                       (uint32_t)job->at_start << 2 | (uint32_t)job->recover << 3 |
+                       (uint32_t)job->concurrency << 8 |
                        (uint32_t)job->isolation << 16);
     digest_u32(&d, job->max_instances);
     digest_i64(&d, job->misfire_grace_ns);

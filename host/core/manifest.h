@@ -200,6 +200,8 @@ struct manifest_job {
     bool at_start;            /* trigger.at_start: one run when the daemon starts
                                * (not at a reload), beside any other trigger */
     bool coalesce;            /* default true */
+    bool recover;             /* cluster: a firing whose node died mid-run is run again
+                               * (at-least-once); default false (at-most-once) */
     bool histograms;          /* its duration and start-delay histograms are exposed
                                  (host.metrics.job_histograms); default true */
 };
@@ -354,7 +356,7 @@ bool manifest_job_equal(const struct manifest_job *a, const struct manifest_job 
  * must agree on it: its id, plugin (and plugin_hash, the image's SHA-256
  * hex), trigger (by its values, not its text), enabled, at_start,
  * max_instances, concurrency, isolation, misfire grace, coalesce, timeout,
- * catch-up, retry, after and params (in key order). Not where it is
+ * catch-up, recover, retry, after and params (in key order). Not where it is
  * written, nor what is a node's own (log level, histograms, notify, user,
  * group, limits). Stable across machines and runs. */
 void manifest_job_digest(const struct manifest_job *job, const char *plugin_hash,

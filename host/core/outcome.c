@@ -51,6 +51,7 @@ const char *run_trigger_name(enum run_trigger t)
         [RUN_SCHEDULED] = "schedule", [RUN_MANUAL] = "manual", [RUN_CLI] = "cli",
         [RUN_CATCH_UP] = "catch_up", [RUN_RETRY] = "retry",
         [RUN_AFTER] = "after", [RUN_AT_START] = "at_start",
+        [RUN_RECOVER] = "recover",
     };
     return (unsigned)t < RUN_TRIGGER_COUNT ? names[t] : "unknown";
 }

@@ -91,6 +91,8 @@ enum run_trigger {
                           attempt 2, 3, ... */
     RUN_AFTER,         /* a chained job: its parents finished (trigger after) */
     RUN_AT_START,      /* the daemon started (trigger at_start) */
+    RUN_RECOVER,       /* a cluster's firing whose node died mid-run, run again
+                          (the job's recover: true) */
     RUN_TRIGGER_COUNT
 };
 

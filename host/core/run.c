@@ -99,13 +99,15 @@ int run_id_parse(const char *text, uint64_t *id)
 /* --- the wrapper ------------------------------------------------------------------ */
 
 /* Whether the host asked the run to stop: the daemon is shutting down, a
- * reload replaced its plugin and the drain deadline passed, or a newer
- * firing replaced the run (concurrency: replace). */
+ * reload replaced its plugin and the drain deadline passed, a newer
+ * firing replaced the run (concurrency: replace), or this cluster node
+ * lost the lease the run was claimed under. */
 static bool host_cancelled(const struct run_ctx *rc, int64_t now_mono)
 {
     int64_t drain =
         rc->drain_deadline ? atomic_load_explicit(rc->drain_deadline, memory_order_relaxed) : 0;
-    return hostapi_cancelled_all() || (drain && now_mono >= drain) || hostapi_run_replaced(rc);
+    return hostapi_cancelled_all() || (drain && now_mono >= drain) || hostapi_run_replaced(rc) ||
+           hostapi_lease_lost(rc, now_mono);
 }
 
 /* Runs the plugin, in a worker process or on this thread; its result. */
@@ -188,6 +190,8 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
     atomic_store_explicit(&run->fate, fate, memory_order_release);
     hostapi_run_ctx(&rc, run, job->plugin, deadline);
     rc.drain_deadline = &job->plugin->drain_deadline_mono;
+    rc.lease = opts->lease;
+    rc.lease_lapses = opts->lease_lapses;
 
     outcome_started(run);
     crash_run_enter(run); /* a fatal signal in the plugin names this run */
@@ -219,6 +223,8 @@ bool run_job(struct job *job, const struct run_opts *opts, struct run *run)
                  duration_format(spec->timeout_ns, d, sizeof(d)));
     } else if (run->result == RUN_CANCELLED && hostapi_run_replaced(&rc)) {
         snprintf(rc.error, sizeof(rc.error), "replaced by a newer firing (concurrency: replace)");
+    } else if (run->result == RUN_CANCELLED && hostapi_lease_lost(&rc, end_mono) && !rc.error[0]) {
+        snprintf(rc.error, sizeof(rc.error), "%s", RUN_LEASE_LOST_TEXT);
     } else if ((run->result == RUN_FAILURE || run->result == RUN_DRY_RUN) && ret != JH_OK &&
                !rc.error[0]) {
         snprintf(rc.error, sizeof(rc.error), "plugin returned %d%s", ret,

@@ -25,6 +25,29 @@ struct job;
 #define RUN_ID_LEN 17    /* 16 hex digits and NUL */
 #define RUN_ERROR_MAX 256 /* bytes of a run's error text, NUL included */
 
+/* A cluster node's lease as its claimed runs see it (io/cluster_pg.c
+ * writes it): the monotonic moment the last renewal holds until, and how
+ * many times it lapsed. A run claimed when `lapses` was N must stop once
+ * the moment passes or the count moves past N: by then another node may
+ * declare it abandoned and, with `recover: true`, run the firing again. */
+struct lease_watch {
+    _Atomic int64_t until_mono;
+    _Atomic uint64_t lapses;
+};
+
+/* Why a run stopped when its lease lapsed. */
+#define RUN_LEASE_LOST_TEXT                                                                    \
+    "stopped: this node could not renew its cluster lease, so another node may take the "      \
+    "firing over"
+
+/* Whether the lease a run was claimed under (lapses then: `at_claim`)
+ * still holds at now_mono; true for a run not claimed (w NULL). */
+static inline bool lease_holds(const struct lease_watch *w, uint64_t at_claim, int64_t now_mono)
+{
+    return !w || (atomic_load_explicit(&w->lapses, memory_order_relaxed) == at_claim &&
+                  now_mono < atomic_load_explicit(&w->until_mono, memory_order_relaxed));
+}
+
 /* What a caller asks for. */
 struct run_opts {
     enum run_trigger trigger;
@@ -37,6 +60,8 @@ struct run_opts {
                                    then itself (CLOCK_MONOTONIC); 0 = at once */
     uint64_t fencing_token;     /* a cluster's claim of the firing (plugins see it in
                                    jh_run_info); 0 = not claimed */
+    const struct lease_watch *lease; /* the claim's lease (set by the claim); NULL = none */
+    uint64_t lease_lapses;           /* its lapses when the firing was claimed */
     uint64_t parent_run_id;     /* trigger after: the run of the parent that completed
                                    the chain; 0 = none */
     bool holds_instance;        /* the run holds one of its job's instances (the

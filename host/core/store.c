@@ -22,6 +22,7 @@ static const int result_codes[RUN_RESULT_COUNT] = {
 static const int cause_codes[RUN_TRIGGER_COUNT] = {
     [RUN_SCHEDULED] = 0, [RUN_MANUAL] = 1, [RUN_CLI] = 2, [RUN_CATCH_UP] = 3,
     [RUN_RETRY] = 4,     [RUN_AFTER] = 5,  [RUN_AT_START] = 6,
+    [RUN_RECOVER] = 7,
 };
 static const int reason_codes[SKIP_REASON_COUNT] = {
     [SKIP_MAX_INSTANCES] = 0, [SKIP_MISFIRE] = 1,  [SKIP_COALESCED] = 2,

@@ -200,6 +200,7 @@ static json_t *job_json(const struct job *job)
     json_object_set_new(doc, "after", after_json(spec->after));
     json_object_set_new(doc, "retry", retry_json(spec->retry));
     json_object_set_new(doc, "at_start", json_boolean(spec->at_start));
+    json_object_set_new(doc, "recover", json_boolean(spec->recover));
     json_object_set_new(doc, "notify", notify_json(spec->notify));
     json_object_set_new(doc, "ping",
                         spec->notify && spec->notify->ping ? url_shown(spec->notify->ping)

@@ -44,6 +44,14 @@
 
 #define RECONNECT_NS (1 * NS_PER_SEC)
 #define CHANNEL "jobhost"
+/* Claimed runs stop this share of a lease before the lease the last
+ * renewal took ends (core/run.h lease_watch): time for a plugin to see
+ * jh_cancelled() and for a worker process to be stopped before another
+ * node may reap the claim. */
+#define LEASE_STOP_SHARE 5
+/* Recovering firings offered to the executor lately, not offered again
+ * within a lease (another node may hold them, or this one queued them). */
+#define OFFERS_MAX 256
 
 const double cluster_latency_bounds[CLUSTER_LATENCY_BUCKETS] = {
     .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1,
@@ -61,6 +69,8 @@ struct cluster {
     int64_t lease_ns;
     cluster_cmd_fn on_cmd;
     void *on_cmd_arg;
+    cluster_recover_fn on_recover;
+    void *on_recover_arg;
 
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_free;
@@ -75,6 +85,14 @@ struct cluster {
     int wake_fd;                  /* cluster_set_digest: renew now */
     PGconn *lease_conn;           /* the lease thread's */
     int64_t last_lease_fail;      /* lease thread */
+    bool lapse_said;              /* lease thread: this lapse was logged */
+    /* What claimed runs see of the lease: written by the lease thread,
+     * read by every run's jh_cancelled() and by claims. */
+    struct lease_watch watch;
+    struct offer {
+        char *job;
+        int64_t scheduled, at_mono;
+    } offers[OFFERS_MAX];         /* lease thread; job NULL = free */
     /* What the last mismatch record said (lease thread): "" none */
     char said_digest[65];
     struct buf said_differing;
@@ -87,7 +105,7 @@ struct cluster {
     size_t n_undone, cap_undone;
 
     atomic_uint_fast64_t won, lost, errors, fenced, renewals, renewal_failures, reaped,
-        db_errors, notifications;
+        recovered, lapses, db_errors, notifications;
     pthread_mutex_t stats_lock;
     bool lease_ok;                /* under stats_lock */
     char digest[65];              /* this node's manifest, under stats_lock; "" unset */
@@ -201,42 +219,63 @@ static void observe_latency(struct cluster *c, int64_t ns)
     pthread_mutex_unlock(&c->stats_lock);
 }
 
-enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *opts,
-                                  uint64_t *token)
+/* The claim's statement, one round trip: a scheduled firing's key
+ * (jh_claim, io/store_pg.c: the lease, max_instances across the cluster,
+ * the key), or the take-over of a recovering firing, which succeeds for
+ * one node only and while its lease runs. Rows: leased, token, full_up. */
+static PGresult *claim_exec(struct cluster *c, PGconn *conn, const struct job *job,
+                            const struct run_opts *opts)
 {
-    struct cluster *c = arg;
-    const char *v[7];
     char sched[24], off[16], inst[24], rid[24], max[16];
-    enum executor_claim rc = CLAIM_UNAVAILABLE;
-    int64_t t0 = mono_ns();
-    struct slot *s;
-    PGresult *res;
+    const char *v[8] = {job->spec->id, sched, off, c->node, inst, rid, max,
+                        job->spec->recover ? "t" : "f"};
 
-    if (!opts->run_id)
-        opts->run_id = run_new_id(); /* the claim names the run */
     snprintf(sched, sizeof(sched), "%" PRId64, opts->scheduled_wall_ns);
     snprintf(off, sizeof(off), "%" PRId32,
              trigger_utc_offset(&job->spec->trigger, opts->scheduled_wall_ns));
     snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
     snprintf(rid, sizeof(rid), "%" PRId64, (int64_t)opts->run_id);
     snprintf(max, sizeof(max), "%u", job->spec->max_instances);
-    v[0] = job->spec->id;
-    v[1] = sched;
-    v[2] = off;
-    v[3] = c->node;
-    v[4] = inst;
-    v[5] = rid;
-    v[6] = max;
+    if (opts->trigger != RUN_RECOVER)
+        return PQexecParams(conn,
+                            "SELECT leased, token, full_up FROM jh_claim($1, $2, $3, $4, $5,"
+                            " $6, $7, $8)",
+                            8, NULL, v, NULL, NULL, 0);
+    return PQexecParams(
+        conn,
+        "WITH me AS (SELECT EXISTS (SELECT 1 FROM jh_nodes WHERE name = $4 AND instance = $5"
+        "  AND lease_until > now()) AS leased),"
+        " taken AS (UPDATE jh_claims c SET state = 'running', node = $4, instance = $5,"
+        "  run_id = $6, token = nextval(pg_get_serial_sequence('jh_claims', 'token')),"
+        "  claimed_at = now(), ended_at = NULL, recovered = c.recovered + 1"
+        "  FROM me WHERE me.leased AND c.job = $1 AND c.scheduled = $2 AND c.utc_offset = $3"
+        "  AND c.state = 'recovering' RETURNING c.token)"
+        " SELECT me.leased, (SELECT token FROM taken), false FROM me",
+        6, NULL, v, NULL, NULL, 0);
+}
+
+enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *opts,
+                                  uint64_t *token)
+{
+    struct cluster *c = arg;
+    enum executor_claim rc = CLAIM_UNAVAILABLE;
+    uint64_t lapses = atomic_load(&c->watch.lapses);
+    int64_t t0 = mono_ns();
+    struct slot *s;
+    PGresult *res;
+
+    if (!lease_holds(&c->watch, lapses, t0)) {
+        atomic_fetch_add(&c->errors, 1); /* its run would be stopped at once */
+        return CLAIM_UNAVAILABLE;
+    }
+    if (!opts->run_id)
+        opts->run_id = run_new_id(); /* the claim names the run */
     s = pool_take(c);
     if (!s) {
         atomic_fetch_add(&c->errors, 1);
         return CLAIM_UNAVAILABLE;
     }
-    /* one round trip (jh_claim, io/store_pg.c): the lease, max_instances
-     * across the cluster, the firing's key */
-    res = PQexecParams(s->conn, "SELECT leased, token, full_up FROM jh_claim($1, $2, $3, $4, $5,"
-                       " $6, $7)",
-                       7, NULL, v, NULL, NULL, 0);
+    res = claim_exec(c, s->conn, job, opts);
     if (!ok(res) || PQntuples(res) != 1) {
         db_error(c, "claim", res, s->conn);
         PQclear(res);
@@ -258,6 +297,16 @@ enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *o
     } else {
         *token = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
         atomic_fetch_add(&c->won, 1);
+        if (opts->trigger == RUN_RECOVER) {
+            char id_text[RUN_ID_LEN];
+            run_id_format(opts->run_id, id_text);
+            atomic_fetch_add(&c->recovered, 1);
+            jlog(JH_LOG_WARN, "run_recovering", "job=%s run_id=%s node=%s token=%" PRIu64,
+                 job->spec->id, id_text, c->node, *token);
+        }
+        /* the run stops when the lease it was claimed under lapses */
+        opts->lease = &c->watch;
+        opts->lease_lapses = lapses;
         rc = CLAIM_WON;
     }
     PQclear(res);
@@ -422,6 +471,18 @@ static bool lease_connect(struct cluster *c)
     return true;
 }
 
+/* A renewal sent at `sent` (monotonic) succeeded: claimed runs may go on
+ * until a fifth of a lease before it ends. A renewal sent after the last
+ * one's end closes a lapse: runs claimed before it stop all the same (the
+ * database's lease may have ended meanwhile and their claims been reaped). */
+static void lease_renewed(struct cluster *c, int64_t sent)
+{
+    if (sent >= atomic_load(&c->watch.until_mono))
+        atomic_fetch_add(&c->watch.lapses, 1);
+    atomic_store(&c->watch.until_mono, sent + c->lease_ns - c->lease_ns / LEASE_STOP_SHARE);
+}
+
+
 #define SHORT_DIGEST 12 /* hex characters of a digest in records */
 
 /* After a renewal: the other live nodes' digests (rows of `res` whose
@@ -499,10 +560,46 @@ static int renew(struct cluster *c)
     return rc;
 }
 
+/* Whether the recovering firing (job, scheduled) is offered to the
+ * executor now: not when it was offered within the last lease. */
+static bool offer_due(struct cluster *c, const char *job, int64_t scheduled, int64_t now)
+{
+    struct offer *free_slot = NULL, *oldest = &c->offers[0];
+
+    for (size_t i = 0; i < OFFERS_MAX; i++) {
+        struct offer *o = &c->offers[i];
+        if (o->job && now - o->at_mono >= c->lease_ns) {
+            free(o->job);
+            o->job = NULL;
+        }
+        if (!o->job) {
+            if (!free_slot)
+                free_slot = o;
+            continue;
+        }
+        if (o->scheduled == scheduled && strcmp(o->job, job) == 0)
+            return false;
+        if (o->at_mono < oldest->at_mono)
+            oldest = o;
+    }
+    if (!free_slot) {
+        free(oldest->job);
+        free_slot = oldest;
+    }
+    free_slot->job = xstrdup(job);
+    free_slot->scheduled = scheduled;
+    free_slot->at_mono = now;
+    return true;
+}
+
 /* Other nodes' claims whose lease expired: abandoned, their runs
- * interrupted in history. Only while this node's own lease runs (the
- * statement checks it), so a node that was cut off reaps nothing until
- * its renewal is back. */
+ * interrupted in history; those of jobs with recover: true become
+ * recovering. Only while this node's own lease runs (the statement
+ * checks it), so a node that was cut off reaps nothing until its renewal
+ * is back. The same round trip lists the firings recovering (these and
+ * any left by a node that died before taking one over), which are
+ * offered to the executor: its claim takes one over, or finds another
+ * node was first. */
 static void reap(struct cluster *c)
 {
     char inst[24], now[24];
@@ -513,32 +610,46 @@ static void reap(struct cluster *c)
     snprintf(now, sizeof(now), "%" PRId64, wall_ns());
     res = lease_exec(
         c, "reap",
-        "WITH dead AS (UPDATE jh_claims c SET state = 'abandoned', ended_at = now(),"
-        "  reaped_by = $1 FROM jh_nodes n"
+        "WITH me AS (SELECT 1 FROM jh_nodes WHERE name = $1 AND instance = $2"
+        "  AND lease_until > now()),"
+        " dead AS (UPDATE jh_claims c SET"
+        "  state = CASE WHEN c.recover THEN 'recovering' ELSE 'abandoned' END,"
+        "  ended_at = now(), reaped_by = $1 FROM jh_nodes n"
         "  WHERE c.state = 'running' AND n.name = c.node"
-        "  AND (n.instance <> c.instance OR n.lease_until < now())"
-        "  AND EXISTS (SELECT 1 FROM jh_nodes me WHERE me.name = $1 AND me.instance = $2"
-        "   AND me.lease_until > now())"
-        "  RETURNING c.job, c.scheduled, c.utc_offset, c.node, c.run_id, c.claimed_at),"
+        "  AND (n.instance <> c.instance OR n.lease_until < now()) AND EXISTS (SELECT 1 FROM me)"
+        "  RETURNING c.job, c.scheduled, c.utc_offset, c.node, c.run_id, c.claimed_at,"
+        "   c.recover),"
         " runs AS (INSERT INTO jh_runs(id, job, cause, scheduled, utc_offset, started, finished,"
         "  result, error, node)"
         "  SELECT d.run_id, j.key, 0, d.scheduled, d.utc_offset,"
         "   (extract(epoch FROM d.claimed_at) * 1e9)::bigint, $3, 6,"
         "   'abandoned: node ' || d.node || ' stopped renewing its lease while the run was in"
-        " flight (found by ' || $1 || '); whether it did its work is unknown', d.node"
+        " flight (found by ' || $1 || '); whether it did its work is unknown'"
+        "   || CASE WHEN d.recover THEN '; the firing runs again (recover: true)' ELSE '' END,"
+        "   d.node"
         "  FROM dead d JOIN jh_jobs j ON j.id = d.job"
         "  ON CONFLICT (id, node) DO UPDATE SET result = 6, finished = EXCLUDED.finished,"
         "   error = EXCLUDED.error WHERE jh_runs.result IS NULL)"
-        " SELECT job, node, run_id FROM dead",
+        " SELECT job, node, run_id, recover, scheduled, true FROM dead"
+        " UNION ALL (SELECT job, node, run_id, true, scheduled, false FROM jh_claims"
+        "  WHERE state = 'recovering' AND EXISTS (SELECT 1 FROM me) ORDER BY claimed_at"
+        "  LIMIT 64)",
         3, v);
     if (!res)
         return;
     for (int i = 0; i < PQntuples(res); i++) {
-        char id_text[RUN_ID_LEN];
-        run_id_format((uint64_t)strtoll(PQgetvalue(res, i, 2), NULL, 10), id_text);
-        atomic_fetch_add(&c->reaped, 1);
-        jlog(JH_LOG_WARN, "run_abandoned", "job=%s run_id=%s node=%s found_by=%s",
-             PQgetvalue(res, i, 0), id_text, PQgetvalue(res, i, 1), c->node);
+        const char *job = PQgetvalue(res, i, 0);
+        bool recover = PQgetvalue(res, i, 3)[0] == 't';
+        int64_t scheduled = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+        if (PQgetvalue(res, i, 5)[0] == 't') {
+            char id_text[RUN_ID_LEN];
+            run_id_format((uint64_t)strtoll(PQgetvalue(res, i, 2), NULL, 10), id_text);
+            atomic_fetch_add(&c->reaped, 1);
+            jlog(JH_LOG_WARN, "run_abandoned", "job=%s run_id=%s node=%s found_by=%s recover=%s",
+                 job, id_text, PQgetvalue(res, i, 1), c->node, recover ? "true" : "false");
+        }
+        if (recover && c->on_recover && offer_due(c, job, scheduled, mono_ns()))
+            (void)c->on_recover(c->on_recover_arg, job, scheduled);
     }
     PQclear(res);
 }
@@ -592,6 +703,8 @@ static void *lease_main(void *arg)
             int r = lease_connect(c) ? renew(c) : -1;
             next = now + period;
             if (r == 1) {
+                lease_renewed(c, now);
+                c->lapse_said = false;
                 atomic_fetch_add(&c->renewals, 1);
                 set_lease(c, true);
                 if (!was_ok)
@@ -616,6 +729,19 @@ static void *lease_main(void *arg)
                 }
                 next = now + (period < NS_PER_SEC ? period : NS_PER_SEC);
             }
+        }
+        now = mono_ns();
+        int64_t until = atomic_load(&c->watch.until_mono);
+        if (!c->lapse_said && now >= until) {
+            /* the runs see it themselves (lease_holds); this says it once */
+            c->lapse_said = true;
+            atomic_fetch_add(&c->lapses, 1);
+            jlog(JH_LOG_ERROR, "cluster_lease_lapsed", "node=%s error=%s", c->node,
+                 "no renewal for four fifths of a lease: this node's claimed runs are told to "
+                 "stop (worker processes are terminated) before another node may take their "
+                 "firings over");
+        } else if (!c->lapse_said && until < next) {
+            next = until; /* wake to say it on time */
         }
         struct pollfd fds[3] = {{.fd = c->stop_fd, .events = POLLIN},
                                 {.fd = c->lease_conn ? PQsocket(c->lease_conn) : -1,
@@ -651,12 +777,17 @@ struct cluster *cluster_new(const struct cluster_config *cfg)
     c->lease_ns = cfg->lease_ns;
     c->on_cmd = cfg->on_cmd;
     c->on_cmd_arg = cfg->on_cmd_arg;
+    c->on_recover = cfg->on_recover;
+    c->on_recover_arg = cfg->on_recover_arg;
     c->n_slots = cfg->max_claims ? cfg->max_claims : 1;
     c->slots = xcalloc(c->n_slots, sizeof(*c->slots));
     c->stop_fd = -1;
     c->wake_fd = -1;
     c->lease_ok = true; /* the store's restore registered the node a moment ago */
     c->last_renewal_mono = mono_ns();
+    atomic_init(&c->watch.lapses, 0);
+    atomic_init(&c->watch.until_mono, c->last_renewal_mono + c->lease_ns -
+                                          c->lease_ns / LEASE_STOP_SHARE);
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_cond_init(&c->pool_free, NULL);
     pthread_mutex_init(&c->stats_lock, NULL);
@@ -706,6 +837,8 @@ void cluster_free(struct cluster *c)
         PQfinish(c->slots[i].conn);
     free(c->slots);
     free(c->undone);
+    for (size_t i = 0; i < OFFERS_MAX; i++)
+        free(c->offers[i].job);
     if (c->stop_fd >= 0)
         close(c->stop_fd);
     if (c->wake_fd >= 0)
@@ -730,6 +863,8 @@ void cluster_stats(struct cluster *c, struct cluster_stats *out)
     out->renewals = atomic_load(&c->renewals);
     out->renewal_failures = atomic_load(&c->renewal_failures);
     out->reaped = atomic_load(&c->reaped);
+    out->recovered = atomic_load(&c->recovered);
+    out->lease_lapses = atomic_load(&c->lapses);
     out->db_errors = atomic_load(&c->db_errors);
     out->notifications = atomic_load(&c->notifications);
     pthread_mutex_lock(&c->stats_lock);

@@ -16,9 +16,19 @@
  * renewal that succeeded (never while its own lease is in doubt) reaps:
  * claims still running whose node's lease expired (or which belong to an
  * earlier start of a node) become `abandoned`, and their runs interrupted
- * in history. The same thread LISTENs on the "jobhost" channel and hands
- * what other nodes NOTIFY (run-now, pause, resume, reload) to the
- * callbacks, which run on that thread.
+ * in history; those of jobs with `recover: true` become `recovering`
+ * instead, and every node offers them to its executor (on_recover): the
+ * run's claim (trigger RUN_RECOVER) takes the firing over with a new
+ * token, so one node runs it again, and a node that dies running it
+ * leaves it recovering again (at-least-once).
+ *
+ * A node that cannot renew stops its own claimed runs before any other
+ * node can reap them: each claimed run holds the cluster's lease_watch
+ * (core/run.h), which ends a fifth of a lease before the lease the last
+ * renewal took (timed from before that renewal was sent, so the
+ * database's end is later still). The same thread LISTENs on the "jobhost"
+ * channel and hands what other nodes NOTIFY (run-now, pause, resume,
+ * reload) to the callbacks, which run on that thread.
  *
  * Each renewal also writes this node's manifest digest (the live
  * generation's, core/generation.h) into its jh_nodes row and reads the
@@ -49,6 +59,11 @@ enum cluster_cmd { CLUSTER_RUN_NOW = 0, CLUSTER_PAUSE, CLUSTER_RESUME, CLUSTER_R
 typedef void (*cluster_cmd_fn)(void *arg, enum cluster_cmd cmd, const char *job_id,
                                const char *from_node);
 
+/* A firing whose node died mid-run, of a job this node may run again
+ * (recover: true): true when it was queued (its claim then takes it
+ * over). On the lease thread. */
+typedef bool (*cluster_recover_fn)(void *arg, const char *job_id, int64_t scheduled_wall_ns);
+
 struct cluster_config {
     const char *conninfo; /* copied */
     const char *node;     /* copied */
@@ -57,6 +72,8 @@ struct cluster_config {
     unsigned max_claims;  /* connections for concurrent claims (the workers) */
     cluster_cmd_fn on_cmd; /* NULL: commands are ignored */
     void *on_cmd_arg;
+    cluster_recover_fn on_recover; /* NULL: no firing is run again here */
+    void *on_recover_arg;
 };
 
 #define CLUSTER_LATENCY_BUCKETS 12
@@ -67,6 +84,8 @@ struct cluster_stats {
     uint64_t fenced;            /* final writes refused: the claim was abandoned */
     uint64_t renewals, renewal_failures;
     uint64_t reaped;            /* other nodes' runs this node marked abandoned */
+    uint64_t recovered;         /* abandoned firings this node took over (recover) */
+    uint64_t lease_lapses;      /* times this node's lease lapsed: its runs were stopped */
     uint64_t db_errors;         /* any statement that failed */
     uint64_t notifications;     /* commands received from other nodes */
     bool lease_ok;              /* the last renewal succeeded */

@@ -63,9 +63,11 @@ enum fam {
     F_CL_DB_ERRORS,
     F_CL_FENCED,
     F_CL_HEARTBEAT_AGE,
+    F_CL_LEASE_LAPSES,
     F_CL_LEASE_RENEWALS,
     F_CL_LEASE_UP,
     F_CL_ABANDONED,
+    F_CL_RECOVERED,
     F_RELOAD_SUCCESS_TS,
     F_RELOAD_OK,
     F_EXEC_BUSY,
@@ -125,6 +127,9 @@ static const struct family families[] = {
                      "abandoned."},
     [F_CL_HEARTBEAT_AGE] = {"jobhost_cluster_heartbeat_age_seconds", T_GAUGE, "seconds",
                             "Seconds since this node last renewed its lease."},
+    [F_CL_LEASE_LAPSES] = {"jobhost_cluster_lease_lapses_total", T_COUNTER, NULL,
+                           "Times this node went without a renewal for four fifths of its "
+                           "lease and told its claimed runs to stop."},
     [F_CL_LEASE_RENEWALS] = {"jobhost_cluster_lease_renewals_total", T_COUNTER, NULL,
                              "Renewals of this node's lease by result."},
     [F_CL_LEASE_UP] = {"jobhost_cluster_lease_up", T_GAUGE, NULL,
@@ -132,6 +137,9 @@ static const struct family families[] = {
     [F_CL_ABANDONED] = {"jobhost_cluster_runs_abandoned_total", T_COUNTER, NULL,
                         "Runs of dead nodes this node found in flight after their lease "
                         "expired and marked abandoned."},
+    [F_CL_RECOVERED] = {"jobhost_cluster_runs_recovered_total", T_COUNTER, NULL,
+                        "Abandoned firings of jobs with recover: true this node took over and "
+                        "ran again."},
     [F_RELOAD_SUCCESS_TS] = {"jobhost_config_last_reload_success_timestamp_seconds", T_GAUGE,
                              "seconds",
                              "Unix time of the last successful configuration load or reload."},
@@ -705,11 +713,13 @@ static void write_cluster(struct metrics_render *r, struct buf *b)
     write_plain_u64(b, F_CL_DB_ERRORS, r->om, st.db_errors);
     write_plain_u64(b, F_CL_FENCED, r->om, st.fenced);
     write_plain_double(b, F_CL_HEARTBEAT_AGE, r->om, st.heartbeat_age_s);
+    write_plain_u64(b, F_CL_LEASE_LAPSES, r->om, st.lease_lapses);
     write_header(b, F_CL_LEASE_RENEWALS, r->om);
     write_pair(b, F_CL_LEASE_RENEWALS, "result", "failure", st.renewal_failures, "success",
                st.renewals);
     write_plain_u64(b, F_CL_LEASE_UP, r->om, st.lease_ok ? 1 : 0);
     write_plain_u64(b, F_CL_ABANDONED, r->om, st.reaped);
+    write_plain_u64(b, F_CL_RECOVERED, r->om, st.recovered);
 }
 
 static void write_head(struct metrics_render *r, struct buf *b)

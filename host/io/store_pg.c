@@ -117,6 +117,43 @@ static const char schema_v1[] =
 static const char migrate_1_2[] = "ALTER TABLE jh_runs ADD COLUMN parent bigint;"
                                   "UPDATE jh_runs SET reason = 7 WHERE result = 7 AND reason = 6;";
 
+/* Schema 2 to 3: `recover: true`. A claim remembers whether its job
+ * re-runs an abandoned firing; the reaper marks such a claim
+ * `recovering` (not `abandoned`), and a node's claim takes it over with a
+ * new token; `recovered` counts the take-overs. A recovering firing still
+ * holds one of its job's max_instances. jh_claim gains the flag; the form
+ * without it stays for nodes of schema 2 during an upgrade. Written to
+ * apply again over itself (a database put back to an older version). */
+static const char migrate_2_3[] =
+    "ALTER TABLE jh_claims ADD COLUMN IF NOT EXISTS recover boolean NOT NULL DEFAULT false;"
+    "ALTER TABLE jh_claims ADD COLUMN IF NOT EXISTS recovered int NOT NULL DEFAULT 0;"
+    "CREATE INDEX IF NOT EXISTS jh_claims_recovering ON jh_claims(job)"
+    " WHERE state = 'recovering';"
+    "CREATE OR REPLACE FUNCTION jh_claim(p_job text, p_scheduled bigint, p_offset int,"
+    " p_node text, p_instance bigint, p_run bigint, p_max int, p_recover boolean)"
+    " RETURNS TABLE(leased boolean, token bigint, full_up boolean) LANGUAGE plpgsql AS $f$"
+    " DECLARE t bigint; st text := 'running'; BEGIN"
+    "  IF NOT EXISTS (SELECT 1 FROM jh_nodes WHERE name = p_node AND instance = p_instance"
+    "   AND lease_until > now()) THEN"
+    "   RETURN QUERY SELECT false, NULL::bigint, false; RETURN;"
+    "  END IF;"
+    "  IF p_max > 0 THEN"
+    "   PERFORM pg_advisory_xact_lock(hashtext('jh_claim ' || p_job));"
+    "   IF (SELECT count(*) FROM jh_claims WHERE job = p_job AND state = 'running')"
+    "    + (SELECT count(*) FROM jh_claims WHERE job = p_job AND state = 'recovering')"
+    "    >= p_max THEN st := 'skipped'; END IF;"
+    "  END IF;"
+    "  INSERT INTO jh_claims(job, scheduled, utc_offset, node, instance, run_id, state, recover)"
+    "   VALUES (p_job, p_scheduled, p_offset, p_node, p_instance, p_run, st, p_recover)"
+    "   ON CONFLICT DO NOTHING RETURNING jh_claims.token INTO t;"
+    "  RETURN QUERY SELECT true, t, st = 'skipped';"
+    " END $f$;"
+    "CREATE OR REPLACE FUNCTION jh_claim(p_job text, p_scheduled bigint, p_offset int,"
+    " p_node text, p_instance bigint, p_run bigint, p_max int)"
+    " RETURNS TABLE(leased boolean, token bigint, full_up boolean) LANGUAGE sql AS $f$"
+    " SELECT * FROM jh_claim(p_job, p_scheduled, p_offset, p_node, p_instance, p_run, p_max,"
+    " false) $f$;";
+
 /* The advisory lock that serialises schema work between nodes starting
  * together ("jhschema"). */
 #define SCHEMA_LOCK "7668686368656d61"
@@ -190,6 +227,13 @@ static int settle_schema(PGconn *c, char *err, size_t errlen)
         if (rc == 0)
             rc = exec_simple(c,
                              "UPDATE jh_meta SET value = '2' WHERE key = 'schema_version'",
+                             err, errlen);
+    }
+    if (rc == 0 && version < 3) {
+        rc = exec_simple(c, migrate_2_3, err, errlen);
+        if (rc == 0)
+            rc = exec_simple(c,
+                             "UPDATE jh_meta SET value = '3' WHERE key = 'schema_version'",
                              err, errlen);
     }
     if (rc == 0)

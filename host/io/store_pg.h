@@ -21,7 +21,7 @@
 
 /* The schema this build writes; an older one is migrated, a newer one
  * refused. */
-#define STORE_PG_SCHEMA 2
+#define STORE_PG_SCHEMA 3
 
 extern const struct store_backend store_pg;
 

@@ -86,7 +86,8 @@ static bool cause_scheduled(int cause_code)
  * reading the file, so a store of schema 2 takes them at every open rather
  * than by a schema change (older jobhosts read the codes as "unknown"). */
 #define NAMES_SINCE_V2                                                                     \
-    "INSERT OR IGNORE INTO cause_names VALUES (4,'retry'),(5,'after'),(6,'at_start');"     \
+    "INSERT OR IGNORE INTO cause_names VALUES (4,'retry'),(5,'after'),(6,'at_start'),"     \
+    "(7,'recover');"                                                                       \
     "INSERT OR IGNORE INTO reason_names VALUES (6,'queued'),(7,'store_unavailable');"
 
 #define NAMES_SQL                                                                          \

@@ -8,6 +8,7 @@ their build), else host/jobhost.
 """
 import gzip
 import json
+import datetime
 import os
 import re
 import shutil
@@ -276,6 +277,11 @@ class Daemon:
                     "runtime error:" in text or "ERROR: LeakSanitizer" in text:
                 raise AssertionError("sanitizer report from the daemon:\n" + text[-6000:])
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def ts(text):
+    """A record's ts (RFC 3339 with offset) as Unix seconds."""
+    return datetime.datetime.fromisoformat(text).timestamp()
 
 
 class DaemonTest(unittest.TestCase):

@@ -24,7 +24,7 @@ import threading
 import time
 import unittest
 
-from harness import JOBHOST, SLOW, Daemon, DaemonTest, main, wait_for
+from harness import JOBHOST, SLOW, Daemon, DaemonTest, main, ts, wait_for
 import pg_harness
 
 PERIOD_NS = 200_000_000
@@ -268,6 +268,114 @@ class Cluster(DaemonTest):
         print("\n  kill -9: run abandoned %.2f s after the kill (lease %d s)" % (
             (found - killed_at) / 1e9, lease_s))
 
+    def slow_job(self, hold, recover, isolation="thread"):
+        return ("  - id: slow\n    plugin: ledger\n    trigger: {interval: 1s}\n"
+                "    max_instances: 1\n    recover: %s\n    isolation: %s\n"
+                "    params: {path: %s, tag: slow, hold: %s}\n"
+                % ("true" if recover else "false", isolation, self.ledger, hold))
+
+    def slow_holder(self):
+        rows = self.pg.psql("SELECT node, run_id, scheduled FROM jh_claims WHERE job = 'slow'"
+                            " AND state = 'running' ORDER BY scheduled LIMIT 1", self.db)
+        return rows[0] if rows else None
+
+    def test_recover_true_runs_an_abandoned_firing_again_once(self):
+        lease_s = 2
+        jobs = self.jobs(2) + self.slow_job("3s", recover=True)
+        nodes = [self.node("n%d" % i, jobs, lease="%ds" % lease_s) for i in range(3)]
+        node_name, run_id, scheduled = wait_for(self.slow_holder, timeout=10,
+                                                what="a node running the slow job")
+        victim = nodes[int(node_name[1:])]
+        time.sleep(0.5)
+        victim.send(signal.SIGKILL)
+        victim.proc.wait(timeout=10)
+        scheduled = int(scheduled)
+
+        def rerun_done():
+            rows = self.pg.psql("SELECT state, node, recovered, reaped_by FROM jh_claims"
+                                " WHERE job = 'slow' AND scheduled = %d" % scheduled, self.db)
+            return rows and rows[0][0] == "done" and rows[0]
+        state, node, recovered, reaped_by = wait_for(rerun_done, timeout=lease_s * 4 + 10,
+                                                     what="the firing run again, to its end")
+        self.assertNotEqual(node, node_name)
+        self.assertEqual(recovered, "1")
+        # the firing ran twice in all: once on the dead node, once on another
+        runs = [x for x in self.lines() if x[0] == "slow" and x[1] == scheduled]
+        self.assertEqual(len(runs), 2, runs)
+        self.assertEqual(runs[0][3], victim.proc.pid)
+        self.assertNotEqual(runs[1][3], victim.proc.pid)
+        self.assertGreater(runs[1][2], runs[0][2], "the second run has a newer token")
+        # history: the first run abandoned, saying so; the second a recover run
+        hist = self.pg.psql("SELECT cause, result, node, error FROM jh_runs j"
+                            " WHERE scheduled = %d AND job = (SELECT key FROM jh_jobs"
+                            " WHERE id = 'slow') ORDER BY id" % scheduled, self.db)
+        self.assertEqual([(h[0], h[1], h[2]) for h in hist],
+                         [("0", "6", node_name), ("7", "0", node)], hist)
+        self.assertIn("runs again (recover: true)", hist[0][3])
+        alive = [d for d in nodes if d is not victim]
+        status, body = alive[0].get("/api/v1/jobs/slow/runs?limit=50")
+        self.assertEqual(status, 200)
+        triggers = [r["trigger"] for r in json.loads(body)["runs"]
+                    if r.get("scheduled") and r["result"] != "skipped"]
+        self.assertIn("recover", triggers)
+        took = sum(d.metric("jobhost_cluster_runs_recovered_total") for d in alive)
+        self.assertEqual(took, 1)
+        for d in alive:
+            d.stop()
+
+    def test_a_node_cut_off_stops_its_runs_before_another_takes_them(self):
+        self.cut_off_stops_its_runs("thread")
+
+    def test_a_node_cut_off_stops_its_worker_processes(self):
+        self.cut_off_stops_its_runs("process")
+
+    def cut_off_stops_its_runs(self, isolation):
+        lease_s = 2
+        proxy = Proxy(self.pg.port)
+        self.addCleanup(proxy.close)
+        jobs = self.jobs(2) + self.slow_job("6s", recover=True, isolation=isolation)
+        c = self.node("c", jobs, lease="%ds" % lease_s, port=proxy.port)
+        holder = wait_for(self.slow_holder, timeout=10, what="node c running the slow job")
+        self.assertEqual(holder[0], "c")
+        scheduled = int(holder[2])
+        a = self.node("a", jobs, lease="%ds" % lease_s)
+        time.sleep(0.5)
+        cut = time.time()
+        proxy.cut()
+
+        # node c stops the run itself, before its lease can have ended
+        def stopped():
+            return [r for r in c.events("job_finished", job="slow")
+                    if r.get("run_id") == "%016x" % int(holder[1])]
+        rec = wait_for(stopped, timeout=lease_s * 2 + 2, what="node c stopping its run")[0]
+        self.assertEqual(rec.get("result"), "cancelled", rec)
+        self.assertIn("could not renew its cluster lease", rec.get("error", ""))
+        self.assertGreaterEqual(c.metric("jobhost_cluster_lease_lapses_total"), 1)
+        self.assertTrue(c.events("cluster_lease_lapsed"))
+
+        # node a takes the firing over once c's lease is over, not sooner
+        def taken():
+            rows = self.pg.psql("SELECT node, extract(epoch FROM claimed_at), state"
+                                " FROM jh_claims WHERE job = 'slow' AND scheduled = %d"
+                                % scheduled, self.db)
+            return rows and rows[0][0] == "a" and rows[0]
+        node, taken_at, _ = wait_for(taken, timeout=lease_s * 4 + 5,
+                                     what="node a running the firing again")
+        # c's run ended before a's began: the firing never ran on two nodes at once
+        self.assertLess(cut, float(taken_at))
+        self.assertLess(ts(rec["ts"]), float(taken_at))
+        print("\n  cut off (%s): run stopped %.2f s after the cut, taken over %.2f s after"
+              " (lease %d s)" % (isolation, ts(rec["ts"]) - cut, float(taken_at) - cut, lease_s))
+        # the run again on a (a worker process may take a moment to start)
+        def both():
+            lines = [x for x in self.lines() if x[0] == "slow" and x[1] == scheduled]
+            return len(lines) >= 2 and lines
+        self.assertEqual(len(wait_for(both, timeout=10, what="the second run's line")), 2)
+        self.assertEqual(int(a.metric("jobhost_cluster_runs_recovered_total")), 1)
+        proxy.mend()
+        for d in (a, c):
+            d.stop()
+
     def test_node_cut_from_the_database(self):
         lease_s = 2
         jobs = self.jobs(4)
@@ -470,6 +578,9 @@ class Cluster(DaemonTest):
         # the store could not claim (an id of now: retention keeps it)
         rid = (time.time_ns() // 1_000_000) << 20
         self.pg.psql("ALTER TABLE jh_runs DROP COLUMN parent;"
+                     " ALTER TABLE jh_claims DROP COLUMN recover, DROP COLUMN recovered;"
+                     " DROP FUNCTION jh_claim(text, bigint, int, text, bigint, bigint, int,"
+                     " boolean) CASCADE;"
                      " UPDATE jh_meta SET value = '1' WHERE key = 'schema_version';"
                      " INSERT INTO jh_runs(id, job, node, result, cause, reason, scheduled,"
                      " utc_offset, finished, count) SELECT %d, key, 'm', 7, 0, 6, %d, 0, %d, 1"
@@ -478,7 +589,13 @@ class Cluster(DaemonTest):
                          [["6"]])
         d = self.node("m", jobs)
         self.assertEqual(self.pg.psql("SELECT value FROM jh_meta WHERE key = 'schema_version'",
-                                      self.db), [["2"]])
+                                      self.db), [["3"]])
+        # schema 3: claims know their job's recover flag
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM pg_proc WHERE proname = 'jh_claim'"
+                                      " AND pronargs = 8", self.db), [["1"]])
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM information_schema.columns"
+                                      " WHERE table_name = 'jh_claims' AND column_name"
+                                      " IN ('recover', 'recovered')", self.db), [["2"]])
         self.assertEqual(self.pg.psql("SELECT reason, parent FROM jh_runs WHERE id = %d" % rid,
                                       self.db), [["7", ""]])
         status, body = d.get("/api/v1/jobs/j0/runs?limit=10")

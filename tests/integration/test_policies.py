@@ -2,15 +2,10 @@
 backoff delays, what is never retried, a waiting retry across a reload and
 a restart, dropped when a reload removes the job); each concurrency policy
 against a job slower than its interval."""
-import datetime
 import json
 import time
 
-from harness import PLUGINS, SLOW, DaemonTest, main, wait_for
-
-
-def ts(text):
-    return datetime.datetime.fromisoformat(text).timestamp()
+from harness import PLUGINS, SLOW, DaemonTest, main, ts, wait_for
 
 
 def runs(d, job):

@@ -14,14 +14,9 @@ import tempfile
 import time
 import urllib.request
 
-from harness import JOBHOST, PLUGINS, ROOT, SLOW, DaemonTest, main, wait_for
+from harness import JOBHOST, PLUGINS, ROOT, SLOW, DaemonTest, main, ts, wait_for
 
 FIXTURE_V1 = os.path.join(ROOT, "tests", "fixtures", "store_v1.sql")
-
-
-def ts(text):
-    """RFC 3339 with offset -> Unix seconds."""
-    return datetime.datetime.fromisoformat(text).timestamp()
 
 
 def runs(d, job, **params):

@@ -1747,6 +1747,7 @@ static void test_job_digest(void)
         {"timeout: 1m", "timeout: 2m", false},
         {"misfire_grace: 1m", "misfire_grace: 2m", false},
         {"coalesce: true", "coalesce: false", false},
+        {"recover: false", "recover: true", false},
     };
     unsigned char da[32], db[32];
 
