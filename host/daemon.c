@@ -677,6 +677,7 @@ static int start(struct daemon *d, struct errors *errs)
             .stuck_grace_ns = g->manifest->host.stuck_grace_ns,
             .max_stuck_workers = g->manifest->host.max_stuck_workers,
             .claim = d->cluster ? cluster_claim : NULL,
+            .claim_many = d->cluster ? cluster_claim_many : NULL,
             .claim_done = d->cluster ? cluster_claim_done : NULL,
             .claim_arg = d->cluster,
         };

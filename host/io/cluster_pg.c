@@ -307,6 +307,116 @@ enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *o
     return rc;
 }
 
+/* Appends v to the array literal in b, quoted ("{"a","b"}" is built by
+ * the caller's braces and commas). */
+static void array_put(struct buf *b, const char *v)
+{
+    buf_putc(b, '"');
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_putc(b, '\\');
+        buf_putc(b, *p);
+    }
+    buf_putc(b, '"');
+}
+
+void cluster_claim_many(void *arg, struct job *const *jobs, struct run_opts *const *opts,
+                        size_t n, enum executor_claim *results, uint64_t *tokens)
+{
+    struct cluster *c = arg;
+    struct buf a[6] = {{0}}; /* jobs, scheduled, offsets, runs, max, recover */
+    uint64_t lapses = atomic_load(&c->watch.lapses);
+    char num[32], inst[24];
+    const char *v[8];
+    int64_t t0 = mono_ns();
+    struct slot *s;
+    PGresult *res = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        results[i] = CLAIM_UNAVAILABLE;
+        tokens[i] = 0;
+    }
+    if (!lease_holds(&c->watch, lapses, t0)) {
+        atomic_fetch_add(&c->errors, n); /* their runs would be stopped at once */
+        return;
+    }
+    for (size_t k = 0; k < 6; k++)
+        buf_putc(&a[k], '{');
+    for (size_t i = 0; i < n; i++) {
+        const struct manifest_job *spec = jobs[i]->spec;
+        if (!opts[i]->run_id)
+            opts[i]->run_id = run_new_id(); /* the claim names the run */
+        if (i)
+            for (size_t k = 0; k < 6; k++)
+                buf_putc(&a[k], ',');
+        array_put(&a[0], spec->id);
+        snprintf(num, sizeof(num), "%" PRId64, opts[i]->scheduled_wall_ns);
+        buf_puts(&a[1], num);
+        snprintf(num, sizeof(num), "%" PRId32,
+                 trigger_utc_offset(&spec->trigger, opts[i]->scheduled_wall_ns));
+        buf_puts(&a[2], num);
+        snprintf(num, sizeof(num), "%" PRId64, (int64_t)opts[i]->run_id);
+        buf_puts(&a[3], num);
+        snprintf(num, sizeof(num), "%u", spec->max_instances);
+        buf_puts(&a[4], num);
+        buf_puts(&a[5], spec->recover ? "t" : "f");
+    }
+    for (size_t k = 0; k < 6; k++) {
+        buf_putc(&a[k], '}');
+        buf_putc(&a[k], '\0');
+    }
+    snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
+    v[0] = a[0].data;
+    v[1] = a[1].data;
+    v[2] = a[2].data;
+    v[3] = c->node;
+    v[4] = inst;
+    v[5] = a[3].data;
+    v[6] = a[4].data;
+    v[7] = a[5].data;
+    s = pool_take(c);
+    if (s) {
+        res = PQexecParams(s->conn,
+                           "SELECT i, leased, token, full_up FROM jh_claim_many($1, $2, $3, $4,"
+                           " $5, $6, $7, $8)",
+                           8, NULL, v, NULL, NULL, 0);
+        if (!ok(res) || PQntuples(res) != (int)n) {
+            db_error(c, "claim", res, s->conn);
+            PQclear(res);
+            res = NULL;
+        }
+        pool_give(c, s, res == NULL);
+    }
+    for (size_t k = 0; k < 6; k++)
+        free(a[k].data);
+    if (!res) {
+        atomic_fetch_add(&c->errors, n);
+        return;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        long i = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1; /* arrays count from 1 */
+        if (i < 0 || (size_t)i >= n)
+            continue;
+        if (PQgetvalue(res, r, 1)[0] != 't') {
+            atomic_fetch_add(&c->errors, 1);
+        } else if (PQgetisnull(res, r, 2)) {
+            atomic_fetch_add(&c->lost, 1);
+            results[i] = CLAIM_LOST;
+        } else {
+            atomic_fetch_add(&c->won, 1);
+            results[i] = PQgetvalue(res, r, 3)[0] == 't' ? CLAIM_FULL : CLAIM_WON;
+            tokens[i] = strtoull(PQgetvalue(res, r, 2), NULL, 10);
+            opts[i]->lease = &c->watch;
+            opts[i]->lease_lapses = lapses;
+        }
+    }
+    if (PQntuples(res) > 0 && PQgetvalue(res, 0, 1)[0] != 't')
+        jlog(JH_LOG_WARN, "claim_refused", "node=%s jobs=%zu error=%s", c->node, n,
+             "this node's lease has lapsed: it claims nothing until a renewal succeeds");
+    PQclear(res);
+    observe_latency(c, mono_ns() - t0);
+}
+
 static void queue_undone(struct cluster *c, uint64_t token)
 {
     pthread_mutex_lock(&c->stats_lock);

@@ -99,6 +99,8 @@ void cluster_free(struct cluster *c);
 /* executor_claim_fn and executor_claim_done_fn; arg is the cluster. */
 enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *opts,
                                   uint64_t *token);
+void cluster_claim_many(void *arg, struct job *const *jobs, struct run_opts *const *opts,
+                        size_t n, enum executor_claim *results, uint64_t *tokens);
 void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint64_t token);
 
 /* Tells every other node (NOTIFY); job_id NULL for reload. Any thread; it

@@ -137,6 +137,11 @@ static const char migrate_2_3[] =
     "   AND lease_until > now()) THEN"
     "   RETURN QUERY SELECT false, NULL::bigint, false; RETURN;"
     "  END IF;"
+    /* another node's committed claim: lost, without waiting on the job's lock */
+    "  IF EXISTS (SELECT 1 FROM jh_claims c WHERE c.job = p_job AND c.scheduled = p_scheduled"
+    "   AND c.utc_offset = p_offset) THEN"
+    "   RETURN QUERY SELECT true, NULL::bigint, false; RETURN;"
+    "  END IF;"
     "  IF p_max > 0 THEN"
     "   PERFORM pg_advisory_xact_lock(hashtext('jh_claim ' || p_job));"
     "   IF (SELECT count(*) FROM jh_claims WHERE job = p_job AND state = 'running')"
@@ -147,6 +152,22 @@ static const char migrate_2_3[] =
     "   VALUES (p_job, p_scheduled, p_offset, p_node, p_instance, p_run, st, p_recover)"
     "   ON CONFLICT DO NOTHING RETURNING jh_claims.token INTO t;"
     "  RETURN QUERY SELECT true, t, st = 'skipped';"
+    " END $f$;"
+    /* A worker's batch in one round trip: jh_claim for each firing, in
+     * the order of the lock each takes (the job's advisory lock, then the
+     * firing's key), which every node follows, so that two batches never
+     * wait on each other in a circle. Row i answers firing i. */
+    "CREATE OR REPLACE FUNCTION jh_claim_many(p_jobs text[], p_scheduled bigint[],"
+    " p_offsets int[], p_node text, p_instance bigint, p_runs bigint[], p_max int[],"
+    " p_recover boolean[])"
+    " RETURNS TABLE(i int, leased boolean, token bigint, full_up boolean)"
+    " LANGUAGE plpgsql AS $f$"
+    " DECLARE k int; BEGIN"
+    "  FOR k IN SELECT g FROM generate_subscripts(p_jobs, 1) g"
+    "   ORDER BY hashtext('jh_claim ' || p_jobs[g]), p_jobs[g], p_scheduled[g] LOOP"
+    "   RETURN QUERY SELECT k, c.* FROM jh_claim(p_jobs[k], p_scheduled[k], p_offsets[k],"
+    "    p_node, p_instance, p_runs[k], p_max[k], p_recover[k]) c;"
+    "  END LOOP;"
     " END $f$;"
     "CREATE OR REPLACE FUNCTION jh_claim(p_job text, p_scheduled bigint, p_offset int,"
     " p_node text, p_instance bigint, p_run bigint, p_max int)"
