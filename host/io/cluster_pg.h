@@ -30,9 +30,11 @@
  * channel and hands what other nodes NOTIFY (run-now, pause, resume,
  * reload) to the callbacks, which run on that thread.
  *
- * Threads: claim and claim_done on workers (a pool of connections, one per
- * concurrent claim, taken under `pool_lock`, a leaf lock); everything else
- * on the lease thread; new/start/stop/free on the main thread.
+ * Threads: claim, claim_many and claim_done on workers (a pool of
+ * connections, one per concurrent claim, taken under `pool_lock`, a leaf
+ * lock); claim_done only queues the final write, which the done thread
+ * makes for everything queued in one round trip; everything else on the
+ * lease thread; new/start/stop/free on the main thread.
  */
 #ifndef JH_CLUSTER_PG_H
 #define JH_CLUSTER_PG_H
