@@ -63,6 +63,12 @@ struct task {
     struct job *job;
     struct run_opts opts;
     struct task *next;
+    /* A cluster's firing that found its job's instances taken here: it
+     * holds none and never runs, but is claimed all the same, so that the
+     * skip is recorded once in the cluster, by the node whose claim lands
+     * (a node running the job finds it full here, the others in the
+     * store). */
+    bool skip_local;
     /* Its cluster claim, made with its batch's (claim_many); valid when
      * `claimed_ahead`. */
     bool claimed_ahead;
@@ -278,6 +284,18 @@ static bool execute(struct worker *w, struct task *t)
     uint64_t token = 0;
     bool ours, claimed = false;
 
+    if (t->skip_local) {
+        enum executor_claim r = t->claimed_ahead
+                                    ? t->claim
+                                    : ex->claim(ex->claim_arg, t->job, &t->opts, &token);
+        if (t->claimed_ahead)
+            token = t->token;
+        if (r == CLAIM_WON && ex->claim_done)
+            ex->claim_done(ex->claim_arg, t->job, NULL, token); /* a manual run holds it */
+        if (r != CLAIM_LOST)
+            outcome_skipped(t->job, SKIP_MAX_INSTANCES, t->opts.scheduled_wall_ns, 1);
+        return true;
+    }
     /* a cluster's claim first: made while the task waits for its moment,
      * its round trip does not delay the start */
     if (needs_claim(ex, t)) {
@@ -630,7 +648,7 @@ static void skip_for_shutdown(struct task *list, bool hold_instances)
     while (list) {
         struct task *next = list->next;
         outcome_skipped(list->job, SKIP_SHUTDOWN, list->opts.scheduled_wall_ns, 1);
-        finish_task(list->job, hold_instances);
+        finish_task(list->job, hold_instances && !list->skip_local);
         free(list);
         list = next;
     }
@@ -720,7 +738,10 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
             continue;
         }
         bool claimed = executor_claim_instance(job);
-        if (!claimed && !job_waits(job)) {
+        bool skip_local = !claimed && !job_waits(job) && ex->claim && !reqs[i].opts.dry_run &&
+                          (reqs[i].opts.trigger == RUN_SCHEDULED ||
+                           reqs[i].opts.trigger == RUN_CATCH_UP);
+        if (!claimed && !job_waits(job) && !skip_local) {
             outcome_skipped(job, SKIP_MAX_INSTANCES, reqs[i].opts.scheduled_wall_ns, 1);
             continue;
         }
@@ -733,7 +754,8 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
         t->job = job;
         t->opts = reqs[i].opts;
         t->claimed_ahead = false;
-        if (!claimed) {
+        t->skip_local = skip_local;
+        if (!claimed && !skip_local) {
             t->next = waits;
             waits = t;
             n_waits++;
