@@ -546,6 +546,55 @@ static void *done_main(void *arg)
     return NULL;
 }
 
+int cluster_fan_in(void *arg, const char *child, uint64_t signature, uint64_t bit, uint64_t all)
+{
+    struct cluster *c = arg;
+    char sig[24], b[24], a[24];
+    const char *v[4] = {child, sig, b, a};
+    struct slot *s;
+    PGresult *res;
+    int rc;
+
+    if (!bit)
+        return 0;
+    snprintf(sig, sizeof(sig), "%" PRId64, (int64_t)signature);
+    snprintf(b, sizeof(b), "%" PRId64, (int64_t)bit);
+    snprintf(a, sizeof(a), "%" PRId64, (int64_t)all);
+    s = pool_take(c);
+    if (!s) {
+        jlog(JH_LOG_WARN, "chain_not_run", "job=%s error=%s", child,
+             "a parent finished but the cluster's store is out of reach: the fan-in cannot "
+             "be counted, so this run after it does not happen");
+        return -1;
+    }
+    /* one row, locked by the upsert: the parent that completes the set
+     * empties it in the same statement, so no other node sees it full */
+    res = PQexecParams(
+        s->conn,
+        "WITH v AS (SELECT $2::bigint AS sig, $3::bigint AS bit)"
+        " INSERT INTO jh_fan_in AS f(child, signature, seen) SELECT $1, sig, bit FROM v"
+        " ON CONFLICT (child) DO UPDATE SET signature = EXCLUDED.signature, seen ="
+        "  CASE WHEN (CASE WHEN f.signature = EXCLUDED.signature THEN f.seen | EXCLUDED.seen"
+        "   ELSE EXCLUDED.seen END) & $4::bigint = $4::bigint THEN 0"
+        "  ELSE CASE WHEN f.signature = EXCLUDED.signature THEN f.seen | EXCLUDED.seen"
+        "   ELSE EXCLUDED.seen END END"
+        " RETURNING seen = 0",
+        4, NULL, v, NULL, NULL, 0);
+    if (!ok(res) || PQntuples(res) != 1) {
+        db_error(c, "fan_in", res, s->conn);
+        PQclear(res);
+        pool_give(c, s, true);
+        jlog(JH_LOG_WARN, "chain_not_run", "job=%s error=%s", child,
+             "a parent finished but its fan-in could not be counted in the cluster's store: "
+             "this run after it does not happen");
+        return -1;
+    }
+    rc = PQgetvalue(res, 0, 0)[0] == 't' ? 1 : 0;
+    PQclear(res);
+    pool_give(c, s, false);
+    return rc;
+}
+
 int cluster_notify(struct cluster *c, enum cluster_cmd cmd, const char *job_id)
 {
     static const char *const names[] = {"run", "pause", "resume", "reload"};

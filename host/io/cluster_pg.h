@@ -101,6 +101,9 @@ void cluster_free(struct cluster *c);
 /* executor_claim_fn and executor_claim_done_fn; arg is the cluster. */
 enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *opts,
                                   uint64_t *token);
+/* chain_shared's mark (core/chain.h): a fan-in set in jh_fan_in. */
+int cluster_fan_in(void *arg, const char *child, uint64_t signature, uint64_t bit, uint64_t all);
+
 void cluster_claim_many(void *arg, struct job *const *jobs, struct run_opts *const *opts,
                         size_t n, enum executor_claim *results, uint64_t *tokens);
 void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint64_t token);

@@ -117,7 +117,10 @@ static const char schema_v1[] =
 static const char migrate_1_2[] = "ALTER TABLE jh_runs ADD COLUMN parent bigint;"
                                   "UPDATE jh_runs SET reason = 7 WHERE result = 7 AND reason = 6;";
 
-/* Schema 2 to 3: `recover: true`. A claim remembers whether its job
+/* Schema 2 to 3: `recover: true`, and the fan-in sets of chained jobs
+ * (jh_fan_in: the parents, as bits of their places in the child's `after`
+ * list, that finished since the child last ran, whatever node they ran
+ * on; `signature` names the parent list the bits belong to). A claim remembers whether its job
  * re-runs an abandoned firing; the reaper marks such a claim
  * `recovering` (not `abandoned`), and a node's claim takes it over with a
  * new token; `recovered` counts the take-overs. A recovering firing still
@@ -127,6 +130,8 @@ static const char migrate_1_2[] = "ALTER TABLE jh_runs ADD COLUMN parent bigint;
 static const char migrate_2_3[] =
     "ALTER TABLE jh_claims ADD COLUMN IF NOT EXISTS recover boolean NOT NULL DEFAULT false;"
     "ALTER TABLE jh_claims ADD COLUMN IF NOT EXISTS recovered int NOT NULL DEFAULT 0;"
+    "CREATE TABLE IF NOT EXISTS jh_fan_in(child text PRIMARY KEY, signature bigint NOT NULL,"
+    " seen bigint NOT NULL);"
     "CREATE INDEX IF NOT EXISTS jh_claims_recovering ON jh_claims(job)"
     " WHERE state = 'recovering';"
     "CREATE OR REPLACE FUNCTION jh_claim(p_job text, p_scheduled bigint, p_offset int,"

@@ -573,6 +573,32 @@ class Cluster(DaemonTest):
             self.assertIn(r["parent_run_id"], [p["run_id"] for p in parents])
         d.stop()
 
+    def test_a_fan_in_completes_across_nodes(self):
+        # p1 runs only on node a, p2 only on node b: the child's fan-in is
+        # complete only when both nodes' runs count in one shared set
+        def manifest(p1_on, p2_on):
+            return ("  - id: p1\n    plugin: ledger\n    trigger: {interval: 1s}\n"
+                    "    enabled: %s\n    params: {path: %s, tag: p1}\n"
+                    "  - id: p2\n    plugin: ledger\n    trigger: {interval: 1s}\n"
+                    "    enabled: %s\n    params: {path: %s, tag: p2}\n"
+                    "  - id: child\n    plugin: ledger\n"
+                    "    trigger: {after: [p1, p2], on: success}\n"
+                    "    params: {path: %s, tag: child}\n"
+                    % (p1_on, self.ledger, p2_on, self.ledger, self.ledger))
+        a = self.node("a", manifest("true", "false"))
+        b = self.node("b", manifest("false", "true"))
+        time.sleep(5.5)
+        for d in (a, b):
+            d.stop()
+        lines = self.lines()
+        count = collections.Counter(tag for tag, _, _, _ in lines)
+        self.assertGreaterEqual(min(count["p1"], count["p2"]), 4, count)
+        # one child run per pair of parent runs, never more, wherever it ran
+        self.assertLessEqual(count["child"], min(count["p1"], count["p2"]), count)
+        self.assertGreaterEqual(count["child"], min(count["p1"], count["p2"]) - 1, count)
+        pids = {pid for tag, _, _, pid in lines if tag in ("p1", "p2")}
+        self.assertEqual(len(pids), 2, "the parents ran on both nodes")
+
     def test_schema_1_is_migrated(self):
         jobs = self.jobs(1, period="1h")
         d = self.node("m", jobs)
