@@ -681,6 +681,7 @@ static int start(struct daemon *d, struct errors *errs)
             .stuck_grace_ns = g->manifest->host.stuck_grace_ns,
             .max_stuck_workers = g->manifest->host.max_stuck_workers,
             .claim = d->cluster ? cluster_claim : NULL,
+            .claim_many = d->cluster ? cluster_claim_many : NULL,
             .claim_done = d->cluster ? cluster_claim_done : NULL,
             .claim_arg = d->cluster,
         };
@@ -703,6 +704,10 @@ static int start(struct daemon *d, struct errors *errs)
     /* the last observer: no worker reports before the first generation is set */
     outcome_register(&outcome_retry, d->sched);
     d->chain = chain_new(d->sched);
+    if (d->cluster) { /* parents may finish on any node */
+        struct chain_shared shared = {.mark = cluster_fan_in, .arg = d->cluster};
+        chain_share(d->chain, &shared);
+    }
     outcome_register(&outcome_chain, d->chain);
     d->notifier = notify_curl_start(); /* NULL: notifications are dropped, counted */
     {

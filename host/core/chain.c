@@ -26,6 +26,7 @@ struct fan_in {
 
 struct chain {
     struct scheduler *sched;
+    struct chain_shared shared; /* mark NULL: the sets are this node's */
     pthread_mutex_t lock;  /* guards `pending` and its entries */
     struct idtable pending; /* child id (owned) -> struct fan_in * */
 };
@@ -65,6 +66,8 @@ static bool fan_in_complete(struct chain *c, const struct manifest_job *child, c
     for (uint32_t k = 0; k < a->n_parents; k++)
         if (strcmp(a->parents[k].id, parent) == 0)
             bit |= UINT64_C(1) << k;
+    if (c->shared.mark)
+        return c->shared.mark(c->shared.arg, child->id, signature(a), bit, all) == 1;
     pthread_mutex_lock(&c->lock);
     f = idtable_get(&c->pending, child->id);
     if (!f) {
@@ -114,6 +117,11 @@ struct chain *chain_new(struct scheduler *sched)
     pthread_mutex_init(&c->lock, NULL);
     idtable_init(&c->pending, 8);
     return c;
+}
+
+void chain_share(struct chain *c, const struct chain_shared *shared)
+{
+    c->shared = *shared;
 }
 
 void chain_free(struct chain *c)

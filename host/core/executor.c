@@ -63,6 +63,17 @@ struct task {
     struct job *job;
     struct run_opts opts;
     struct task *next;
+    /* A cluster's firing that found its job's instances taken here: it
+     * holds none and never runs, but is claimed all the same, so that the
+     * skip is recorded once in the cluster, by the node whose claim lands
+     * (a node running the job finds it full here, the others in the
+     * store). */
+    bool skip_local;
+    /* Its cluster claim, made with its batch's (claim_many); valid when
+     * `claimed_ahead`. */
+    bool claimed_ahead;
+    enum executor_claim claim;
+    uint64_t token;
 };
 
 struct worker {
@@ -106,6 +117,7 @@ struct executor {
     bool watch_running;
     struct worker *workers;   /* under lock: every worker thread alive */
     executor_claim_fn claim;  /* fixed at executor_new; see executor.h */
+    executor_claim_many_fn claim_many;
     executor_claim_done_fn claim_done;
     void *claim_arg;
     struct task *waiting;     /* under lock: firings waiting for their job's run to
@@ -216,6 +228,53 @@ static void finish_task(struct job *job, bool release_instance)
     generation_unref(job->gen);
 }
 
+/* Whether t's firing is claimed in the cluster before it runs: scheduled,
+ * catch-up and recover runs (manual ones are the asking node's). */
+static bool needs_claim(const struct executor *ex, const struct task *t)
+{
+    return ex->claim && !t->opts.dry_run &&
+           (t->opts.trigger == RUN_SCHEDULED || t->opts.trigger == RUN_CATCH_UP ||
+            t->opts.trigger == RUN_RECOVER);
+}
+
+/* Claims the firings of w's batch (its first n slots) in one round trip.
+ * The tasks are taken out of the slots meanwhile, so that no idle worker
+ * starts one whose claim is being made; those already taken over are
+ * left out. */
+static void claim_batch(struct executor *ex, struct worker *w, size_t n)
+{
+    struct task *held[WORKER_BATCH];
+    struct job *jobs[WORKER_BATCH];
+    struct run_opts *opts[WORKER_BATCH];
+    enum executor_claim results[WORKER_BATCH];
+    uint64_t tokens[WORKER_BATCH];
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct task *t = atomic_exchange_explicit(&w->batch[i], NULL, memory_order_acq_rel);
+        held[i] = t;
+        if (t && needs_claim(ex, t) && t->opts.trigger != RUN_RECOVER) {
+            jobs[k] = t->job;
+            opts[k++] = &t->opts;
+        }
+    }
+    if (k > 1) {
+        ex->claim_many(ex->claim_arg, jobs, opts, k, results, tokens);
+        k = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct task *t = held[i];
+            if (t && needs_claim(ex, t) && t->opts.trigger != RUN_RECOVER) {
+                t->claimed_ahead = true;
+                t->claim = results[k];
+                t->token = tokens[k++];
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (held[i])
+            atomic_store_explicit(&w->batch[i], held[i], memory_order_release);
+}
+
 /* Runs one claimed task on w's thread. Returns false when its run was
  * written off (the instance was given back by the watch). */
 static bool execute(struct worker *w, struct task *t)
@@ -225,13 +284,27 @@ static bool execute(struct worker *w, struct task *t)
     uint64_t token = 0;
     bool ours, claimed = false;
 
+    if (t->skip_local) {
+        enum executor_claim r = t->claimed_ahead
+                                    ? t->claim
+                                    : ex->claim(ex->claim_arg, t->job, &t->opts, &token);
+        if (t->claimed_ahead)
+            token = t->token;
+        if (r == CLAIM_WON && ex->claim_done)
+            ex->claim_done(ex->claim_arg, t->job, NULL, token); /* a manual run holds it */
+        if (r != CLAIM_LOST)
+            outcome_skipped(t->job, SKIP_MAX_INSTANCES, t->opts.scheduled_wall_ns, 1);
+        return true;
+    }
     /* a cluster's claim first: made while the task waits for its moment,
      * its round trip does not delay the start */
-    if (ex->claim &&
-        (t->opts.trigger == RUN_SCHEDULED || t->opts.trigger == RUN_CATCH_UP ||
-         t->opts.trigger == RUN_RECOVER) &&
-        !t->opts.dry_run) {
-        switch (ex->claim(ex->claim_arg, t->job, &t->opts, &token)) {
+    if (needs_claim(ex, t)) {
+        enum executor_claim r = t->claimed_ahead ? t->claim
+                                                 : ex->claim(ex->claim_arg, t->job, &t->opts,
+                                                             &token);
+        if (t->claimed_ahead)
+            token = t->token;
+        switch (r) {
         case CLAIM_WON:
             claimed = true;
             t->opts.fencing_token = token;
@@ -407,6 +480,8 @@ static void *worker_main(void *arg)
             size_t n = take_batch(ex, w);
             bool ours = true;
             pthread_mutex_unlock(&ex->lock);
+            if (ex->claim_many && n > 1)
+                claim_batch(ex, w, n);
             for (size_t i = 0; i < n && ours; i++) {
                 t = atomic_exchange_explicit(&w->batch[i], NULL, memory_order_acq_rel);
                 if (!t)
@@ -524,6 +599,7 @@ struct executor *executor_new(const struct executor_opts *opts)
     ex->max_stuck = opts->max_stuck_workers;
     ex->target = opts->workers ? opts->workers : 1;
     ex->claim = opts->claim;
+    ex->claim_many = opts->claim_many;
     ex->claim_done = opts->claim_done;
     ex->claim_arg = opts->claim_arg;
     pthread_mutex_lock(&ex->lock);
@@ -572,7 +648,7 @@ static void skip_for_shutdown(struct task *list, bool hold_instances)
     while (list) {
         struct task *next = list->next;
         outcome_skipped(list->job, SKIP_SHUTDOWN, list->opts.scheduled_wall_ns, 1);
-        finish_task(list->job, hold_instances);
+        finish_task(list->job, hold_instances && !list->skip_local);
         free(list);
         list = next;
     }
@@ -662,7 +738,10 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
             continue;
         }
         bool claimed = executor_claim_instance(job);
-        if (!claimed && !job_waits(job)) {
+        bool skip_local = !claimed && !job_waits(job) && ex->claim && !reqs[i].opts.dry_run &&
+                          (reqs[i].opts.trigger == RUN_SCHEDULED ||
+                           reqs[i].opts.trigger == RUN_CATCH_UP);
+        if (!claimed && !job_waits(job) && !skip_local) {
             outcome_skipped(job, SKIP_MAX_INSTANCES, reqs[i].opts.scheduled_wall_ns, 1);
             continue;
         }
@@ -674,7 +753,9 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
             t = xmalloc(sizeof(*t));
         t->job = job;
         t->opts = reqs[i].opts;
-        if (!claimed) {
+        t->claimed_ahead = false;
+        t->skip_local = skip_local;
+        if (!claimed && !skip_local) {
             t->next = waits;
             waits = t;
             n_waits++;

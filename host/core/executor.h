@@ -48,6 +48,12 @@ struct job;
 enum executor_claim { CLAIM_WON = 0, CLAIM_LOST, CLAIM_FULL, CLAIM_UNAVAILABLE };
 typedef enum executor_claim (*executor_claim_fn)(void *arg, struct job *job,
                                                  struct run_opts *opts, uint64_t *token);
+/* The claims of several firings at once, one round trip for a worker's
+ * batch (never recover runs): results[i] and tokens[i] as claim would
+ * answer for jobs[i], opts[i]. */
+typedef void (*executor_claim_many_fn)(void *arg, struct job *const *jobs,
+                                       struct run_opts *const *opts, size_t n,
+                                       enum executor_claim *results, uint64_t *tokens);
 /* After a claimed run returned (its finish reported), same thread; run
  * NULL when the claimed firing was skipped instead (misfire). */
 typedef void (*executor_claim_done_fn)(void *arg, struct job *job, const struct run *run,
@@ -58,6 +64,7 @@ struct executor_opts {
     int64_t stuck_grace_ns;     /* after a run's timeout; 0 = never write a run off */
     unsigned max_stuck_workers; /* written-off threads replaced at most at once */
     executor_claim_fn claim;    /* NULL: every firing is this node's */
+    executor_claim_many_fn claim_many; /* NULL: claims one by one */
     executor_claim_done_fn claim_done;
     void *claim_arg;
 };

@@ -57,6 +57,13 @@ const double cluster_latency_bounds[CLUSTER_LATENCY_BUCKETS] = {
     .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1,
 };
 
+/* A claimed run's final write, waiting for the done thread. */
+struct done {
+    uint64_t token;
+    char *job;                /* for the record if it is fenced off */
+    char run_id[RUN_ID_LEN];  /* "-": a firing skipped after its claim */
+};
+
 struct slot {
     PGconn *conn;  /* NULL: to (re)connect */
     bool busy;     /* under pool_lock */
@@ -97,12 +104,17 @@ struct cluster {
     char said_digest[65];
     struct buf said_differing;
 
-    /* Final writes that could not be made (the database was away): the
-     * lease thread makes them after its next renewal, so a live node's
-     * finished run does not hold its job's max_instances. Under
-     * `stats_lock`. */
-    uint64_t *undone;
-    size_t n_undone, cap_undone;
+    /* Final writes of claimed runs, made by the done thread in batches
+     * (one round trip for what gathered while the last one was made): a
+     * worker goes on to its next run at once. Kept and retried while the
+     * database is away, so a live node's finished run does not hold its
+     * job's max_instances for longer. Under `done_lock`. */
+    pthread_t done_thread;
+    pthread_mutex_t done_lock;
+    pthread_cond_t done_wake;
+    struct done *pending;
+    size_t n_pending, cap_pending;
+    bool done_stop;
 
     atomic_uint_fast64_t won, lost, errors, fenced, renewals, renewal_failures, reaped,
         recovered, lapses, db_errors, notifications;
@@ -315,83 +327,280 @@ enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *o
     return rc;
 }
 
-static void queue_undone(struct cluster *c, uint64_t token)
+/* Appends v to the array literal in b, quoted ("{"a","b"}" is built by
+ * the caller's braces and commas). */
+static void array_put(struct buf *b, const char *v)
 {
-    pthread_mutex_lock(&c->stats_lock);
-    if (c->n_undone == c->cap_undone) {
-        c->cap_undone = c->cap_undone ? 2 * c->cap_undone : 64;
-        c->undone = xrealloc(c->undone, c->cap_undone * sizeof(*c->undone));
+    buf_putc(b, '"');
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_putc(b, '\\');
+        buf_putc(b, *p);
     }
-    c->undone[c->n_undone++] = token;
-    pthread_mutex_unlock(&c->stats_lock);
+    buf_putc(b, '"');
 }
 
-/* The final write of the claim `token` on conn: 1 done, 0 fenced off
- * (another node declared it abandoned), -1 no database. */
-static int write_done(struct cluster *c, PGconn *conn, uint64_t token)
+void cluster_claim_many(void *arg, struct job *const *jobs, struct run_opts *const *opts,
+                        size_t n, enum executor_claim *results, uint64_t *tokens)
 {
-    char tok[24], inst[24];
-    const char *v[2] = {tok, inst};
-    PGresult *res;
-    int rc;
+    struct cluster *c = arg;
+    struct buf a[6] = {{0}}; /* jobs, scheduled, offsets, runs, max, recover */
+    uint64_t lapses = atomic_load(&c->watch.lapses);
+    char num[32], inst[24];
+    const char *v[8];
+    int64_t t0 = mono_ns();
+    struct slot *s;
+    PGresult *res = NULL;
 
-    snprintf(tok, sizeof(tok), "%" PRIu64, token);
-    snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
-    /* the fencing token: only the claim this run won, still this node's */
-    res = PQexecParams(conn,
-                       "UPDATE jh_claims SET state = 'done', ended_at = now()"
-                       " WHERE token = $1 AND instance = $2 AND state = 'running'",
-                       2, NULL, v, NULL, NULL, 0);
-    if (!ok(res)) {
-        db_error(c, "claim_done", res, conn);
-        PQclear(res);
-        return -1;
+    for (size_t i = 0; i < n; i++) {
+        results[i] = CLAIM_UNAVAILABLE;
+        tokens[i] = 0;
     }
-    rc = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
+    if (!lease_holds(&c->watch, lapses, t0)) {
+        atomic_fetch_add(&c->errors, n); /* their runs would be stopped at once */
+        return;
+    }
+    for (size_t k = 0; k < 6; k++)
+        buf_putc(&a[k], '{');
+    for (size_t i = 0; i < n; i++) {
+        const struct manifest_job *spec = jobs[i]->spec;
+        if (!opts[i]->run_id)
+            opts[i]->run_id = run_new_id(); /* the claim names the run */
+        if (i)
+            for (size_t k = 0; k < 6; k++)
+                buf_putc(&a[k], ',');
+        array_put(&a[0], spec->id);
+        snprintf(num, sizeof(num), "%" PRId64, opts[i]->scheduled_wall_ns);
+        buf_puts(&a[1], num);
+        snprintf(num, sizeof(num), "%" PRId32,
+                 trigger_utc_offset(&spec->trigger, opts[i]->scheduled_wall_ns));
+        buf_puts(&a[2], num);
+        snprintf(num, sizeof(num), "%" PRId64, (int64_t)opts[i]->run_id);
+        buf_puts(&a[3], num);
+        snprintf(num, sizeof(num), "%u", spec->max_instances);
+        buf_puts(&a[4], num);
+        buf_puts(&a[5], spec->recover ? "t" : "f");
+    }
+    for (size_t k = 0; k < 6; k++) {
+        buf_putc(&a[k], '}');
+        buf_putc(&a[k], '\0');
+    }
+    snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
+    v[0] = a[0].data;
+    v[1] = a[1].data;
+    v[2] = a[2].data;
+    v[3] = c->node;
+    v[4] = inst;
+    v[5] = a[3].data;
+    v[6] = a[4].data;
+    v[7] = a[5].data;
+    s = pool_take(c);
+    if (s) {
+        res = PQexecParams(s->conn,
+                           "SELECT i, leased, token, full_up FROM jh_claim_many($1, $2, $3, $4,"
+                           " $5, $6, $7, $8)",
+                           8, NULL, v, NULL, NULL, 0);
+        if (!ok(res) || PQntuples(res) != (int)n) {
+            db_error(c, "claim", res, s->conn);
+            PQclear(res);
+            res = NULL;
+        }
+        pool_give(c, s, res == NULL);
+    }
+    for (size_t k = 0; k < 6; k++)
+        free(a[k].data);
+    if (!res) {
+        atomic_fetch_add(&c->errors, n);
+        return;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        long i = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1; /* arrays count from 1 */
+        if (i < 0 || (size_t)i >= n)
+            continue;
+        if (PQgetvalue(res, r, 1)[0] != 't') {
+            atomic_fetch_add(&c->errors, 1);
+        } else if (PQgetisnull(res, r, 2)) {
+            atomic_fetch_add(&c->lost, 1);
+            results[i] = CLAIM_LOST;
+        } else {
+            atomic_fetch_add(&c->won, 1);
+            results[i] = PQgetvalue(res, r, 3)[0] == 't' ? CLAIM_FULL : CLAIM_WON;
+            tokens[i] = strtoull(PQgetvalue(res, r, 2), NULL, 10);
+            opts[i]->lease = &c->watch;
+            opts[i]->lease_lapses = lapses;
+        }
+    }
+    if (PQntuples(res) > 0 && PQgetvalue(res, 0, 1)[0] != 't')
+        jlog(JH_LOG_WARN, "claim_refused", "node=%s jobs=%zu error=%s", c->node, n,
+             "this node's lease has lapsed: it claims nothing until a renewal succeeds");
     PQclear(res);
-    if (rc == 0)
-        atomic_fetch_add(&c->fenced, 1);
-    return rc;
+    observe_latency(c, mono_ns() - t0);
 }
 
 void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint64_t token)
 {
     struct cluster *c = arg;
-    struct slot *s = pool_take(c);
-    int rc = s ? write_done(c, s->conn, token) : -1;
+    struct done d = {.token = token, .job = xstrdup(job->spec->id)};
 
-    if (s)
-        pool_give(c, s, rc < 0);
-    if (rc < 0) {
-        queue_undone(c, token); /* written once the database is back */
-    } else if (rc == 0) {
-        jlog(JH_LOG_WARN, "claim_fenced", "node=%s job=%s run_id=%s token=%" PRIu64 " error=%s",
-             c->node, job->spec->id, run ? run->id_text : "-", token,
-             "another node declared this run abandoned while it ran (this node's lease "
-             "lapsed): its result stands only in this node's history");
+    snprintf(d.run_id, sizeof(d.run_id), "%s", run ? run->id_text : "-");
+    pthread_mutex_lock(&c->done_lock);
+    if (c->n_pending == c->cap_pending) {
+        c->cap_pending = c->cap_pending ? 2 * c->cap_pending : 64;
+        c->pending = xrealloc(c->pending, c->cap_pending * sizeof(*c->pending));
     }
+    c->pending[c->n_pending++] = d;
+    pthread_cond_signal(&c->done_wake);
+    pthread_mutex_unlock(&c->done_lock);
 }
 
-/* After a renewal: the final writes that could not be made. */
-static void flush_undone(struct cluster *c)
+/* The final writes of list[0..n) in one statement: each claim this run
+ * won, still this node's (the fencing token), becomes done; those another
+ * node declared abandoned meanwhile are said. 0, or -1 without the
+ * database (nothing was written). */
+static int write_done(struct cluster *c, struct done *list, size_t n)
 {
-    uint64_t *list;
-    size_t n;
+    char inst[24], num[24];
+    struct buf tokens = {0};
+    const char *v[2];
+    struct slot *s = pool_take(c);
+    PGresult *res;
 
-    pthread_mutex_lock(&c->stats_lock);
-    list = c->undone;
-    n = c->n_undone;
-    c->undone = NULL;
-    c->n_undone = c->cap_undone = 0;
-    pthread_mutex_unlock(&c->stats_lock);
+    if (!s)
+        return -1;
+    buf_putc(&tokens, '{');
     for (size_t i = 0; i < n; i++) {
-        if (write_done(c, c->lease_conn, list[i]) < 0) {
-            for (size_t k = i; k < n; k++)
-                queue_undone(c, list[k]);
-            break;
+        snprintf(num, sizeof(num), "%s%" PRIu64, i ? "," : "", list[i].token);
+        buf_puts(&tokens, num);
+    }
+    buf_puts(&tokens, "}");
+    buf_putc(&tokens, '\0');
+    snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
+    v[0] = tokens.data;
+    v[1] = inst;
+    res = PQexecParams(s->conn,
+                       "UPDATE jh_claims SET state = 'done', ended_at = now()"
+                       " WHERE token = ANY($1::bigint[]) AND instance = $2 AND state = 'running'"
+                       " RETURNING token",
+                       2, NULL, v, NULL, NULL, 0);
+    free(tokens.data);
+    if (!ok(res)) {
+        db_error(c, "claim_done", res, s->conn);
+        PQclear(res);
+        pool_give(c, s, true);
+        return -1;
+    }
+    pool_give(c, s, false);
+    if ((size_t)PQntuples(res) < n) {
+        for (size_t i = 0; i < n; i++) {
+            bool written = false;
+            for (int r = 0; r < PQntuples(res) && !written; r++)
+                written = strtoull(PQgetvalue(res, r, 0), NULL, 10) == list[i].token;
+            if (written)
+                continue;
+            atomic_fetch_add(&c->fenced, 1);
+            jlog(JH_LOG_WARN, "claim_fenced",
+                 "node=%s job=%s run_id=%s token=%" PRIu64 " error=%s", c->node, list[i].job,
+                 list[i].run_id, list[i].token,
+                 "another node declared this run abandoned while it ran (this node's lease "
+                 "lapsed): its result stands only in this node's history");
         }
     }
-    free(list);
+    PQclear(res);
+    return 0;
+}
+
+static void *done_main(void *arg)
+{
+    struct cluster *c = arg;
+
+    prctl(PR_SET_NAME, "jobhost-claims", 0, 0, 0);
+    pthread_mutex_lock(&c->done_lock);
+    for (;;) {
+        while (!c->n_pending && !c->done_stop)
+            pthread_cond_wait(&c->done_wake, &c->done_lock);
+        if (!c->n_pending)
+            break;
+        struct done *list = c->pending;
+        size_t n = c->n_pending;
+        c->pending = NULL;
+        c->n_pending = c->cap_pending = 0;
+        pthread_mutex_unlock(&c->done_lock);
+        int rc = write_done(c, list, n);
+        pthread_mutex_lock(&c->done_lock);
+        if (rc < 0 && !c->done_stop) {
+            /* the database is away: these first when it is back */
+            list = xrealloc(list, (n + c->n_pending) * sizeof(*list));
+            if (c->n_pending)
+                memcpy(list + n, c->pending, c->n_pending * sizeof(*list));
+            n += c->n_pending;
+            free(c->pending);
+            c->pending = list;
+            c->n_pending = c->cap_pending = n;
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += RECONNECT_NS / NS_PER_SEC;
+            pthread_cond_timedwait(&c->done_wake, &c->done_lock, &ts);
+            continue;
+        }
+        /* written, or stopping without the database: their claims are
+         * reaped as abandoned once the lease given up at stop is over */
+        for (size_t i = 0; i < n; i++)
+            free(list[i].job);
+        free(list);
+        if (rc < 0)
+            break;
+    }
+    pthread_mutex_unlock(&c->done_lock);
+    return NULL;
+}
+
+int cluster_fan_in(void *arg, const char *child, uint64_t signature, uint64_t bit, uint64_t all)
+{
+    struct cluster *c = arg;
+    char sig[24], b[24], a[24];
+    const char *v[4] = {child, sig, b, a};
+    struct slot *s;
+    PGresult *res;
+    int rc;
+
+    if (!bit)
+        return 0;
+    snprintf(sig, sizeof(sig), "%" PRId64, (int64_t)signature);
+    snprintf(b, sizeof(b), "%" PRId64, (int64_t)bit);
+    snprintf(a, sizeof(a), "%" PRId64, (int64_t)all);
+    s = pool_take(c);
+    if (!s) {
+        jlog(JH_LOG_WARN, "chain_not_run", "job=%s error=%s", child,
+             "a parent finished but the cluster's store is out of reach: the fan-in cannot "
+             "be counted, so this run after it does not happen");
+        return -1;
+    }
+    /* one row, locked by the upsert: the parent that completes the set
+     * empties it in the same statement, so no other node sees it full */
+    res = PQexecParams(
+        s->conn,
+        "WITH v AS (SELECT $2::bigint AS sig, $3::bigint AS bit)"
+        " INSERT INTO jh_fan_in AS f(child, signature, seen) SELECT $1, sig, bit FROM v"
+        " ON CONFLICT (child) DO UPDATE SET signature = EXCLUDED.signature, seen ="
+        "  CASE WHEN (CASE WHEN f.signature = EXCLUDED.signature THEN f.seen | EXCLUDED.seen"
+        "   ELSE EXCLUDED.seen END) & $4::bigint = $4::bigint THEN 0"
+        "  ELSE CASE WHEN f.signature = EXCLUDED.signature THEN f.seen | EXCLUDED.seen"
+        "   ELSE EXCLUDED.seen END END"
+        " RETURNING seen = 0",
+        4, NULL, v, NULL, NULL, 0);
+    if (!ok(res) || PQntuples(res) != 1) {
+        db_error(c, "fan_in", res, s->conn);
+        PQclear(res);
+        pool_give(c, s, true);
+        jlog(JH_LOG_WARN, "chain_not_run", "job=%s error=%s", child,
+             "a parent finished but its fan-in could not be counted in the cluster's store: "
+             "this run after it does not happen");
+        return -1;
+    }
+    rc = PQgetvalue(res, 0, 0)[0] == 't' ? 1 : 0;
+    PQclear(res);
+    pool_give(c, s, false);
+    return rc;
 }
 
 int cluster_notify(struct cluster *c, enum cluster_cmd cmd, const char *job_id)
@@ -710,7 +919,6 @@ static void *lease_main(void *arg)
                 if (!was_ok)
                     jlog(JH_LOG_INFO, "cluster_lease_back", "node=%s", c->node);
                 was_ok = true;
-                flush_undone(c);
                 reap(c);
                 drain_notifies(c);
             } else {
@@ -779,7 +987,7 @@ struct cluster *cluster_new(const struct cluster_config *cfg)
     c->on_cmd_arg = cfg->on_cmd_arg;
     c->on_recover = cfg->on_recover;
     c->on_recover_arg = cfg->on_recover_arg;
-    c->n_slots = cfg->max_claims ? cfg->max_claims : 1;
+    c->n_slots = (cfg->max_claims ? cfg->max_claims : 1) + 1; /* and the done thread's */
     c->slots = xcalloc(c->n_slots, sizeof(*c->slots));
     c->stop_fd = -1;
     c->wake_fd = -1;
@@ -790,8 +998,27 @@ struct cluster *cluster_new(const struct cluster_config *cfg)
                                           c->lease_ns / LEASE_STOP_SHARE);
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_cond_init(&c->pool_free, NULL);
+    pthread_mutex_init(&c->done_lock, NULL);
+    {
+        pthread_condattr_t attr;
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&c->done_wake, &attr);
+        pthread_condattr_destroy(&attr);
+    }
     pthread_mutex_init(&c->stats_lock, NULL);
     return c;
+}
+
+/* The done thread makes what is pending (one try when the database is
+ * away) and ends. */
+static void cluster_stop_done(struct cluster *c)
+{
+    pthread_mutex_lock(&c->done_lock);
+    c->done_stop = true;
+    pthread_cond_signal(&c->done_wake);
+    pthread_mutex_unlock(&c->done_lock);
+    pthread_join(c->done_thread, NULL);
 }
 
 int cluster_start(struct cluster *c)
@@ -808,9 +1035,14 @@ int cluster_start(struct cluster *c)
      * another node sends right after is not missed (the thread retries
      * when the database is not there now) */
     (void)lease_connect(c);
-    rc = pthread_create(&c->thread, NULL, lease_main, c);
+    rc = pthread_create(&c->done_thread, NULL, done_main, c);
     if (rc != 0)
         return -rc;
+    rc = pthread_create(&c->thread, NULL, lease_main, c);
+    if (rc != 0) {
+        cluster_stop_done(c);
+        return -rc;
+    }
     c->running = true;
     return 0;
 }
@@ -821,6 +1053,7 @@ void cluster_stop(struct cluster *c)
 
     if (!c || !c->running)
         return;
+    cluster_stop_done(c); /* the runs' final writes while the lease still runs */
     if (write(c->stop_fd, &one, sizeof(one)) < 0)
         jlog(JH_LOG_WARN, "cluster_stop", "error=%s", strerror(errno));
     pthread_join(c->thread, NULL);
@@ -836,7 +1069,9 @@ void cluster_free(struct cluster *c)
     for (unsigned i = 0; i < c->n_slots; i++)
         PQfinish(c->slots[i].conn);
     free(c->slots);
-    free(c->undone);
+    for (size_t i = 0; i < c->n_pending; i++)
+        free(c->pending[i].job);
+    free(c->pending);
     for (size_t i = 0; i < OFFERS_MAX; i++)
         free(c->offers[i].job);
     if (c->stop_fd >= 0)
@@ -847,6 +1082,8 @@ void cluster_free(struct cluster *c)
     pthread_mutex_destroy(&c->pool_lock);
     pthread_cond_destroy(&c->pool_free);
     pthread_mutex_destroy(&c->stats_lock);
+    pthread_mutex_destroy(&c->done_lock);
+    pthread_cond_destroy(&c->done_wake);
     explicit_bzero(c->conninfo, strlen(c->conninfo));
     free(c->conninfo);
     free(c->node);

@@ -38,9 +38,11 @@
  * promise of one run per firing: a job one node has and another lacks, or
  * fires at other times, runs as that node's manifest says.
  *
- * Threads: claim and claim_done on workers (a pool of connections, one per
- * concurrent claim, taken under `pool_lock`, a leaf lock); everything else
- * on the lease thread; new/start/stop/free on the main thread.
+ * Threads: claim, claim_many and claim_done on workers (a pool of
+ * connections, one per concurrent claim, taken under `pool_lock`, a leaf
+ * lock); claim_done only queues the final write, which the done thread
+ * makes for everything queued in one round trip; everything else on the
+ * lease thread; new/start/stop/free on the main thread.
  */
 #ifndef JH_CLUSTER_PG_H
 #define JH_CLUSTER_PG_H
@@ -108,6 +110,11 @@ void cluster_free(struct cluster *c);
 /* executor_claim_fn and executor_claim_done_fn; arg is the cluster. */
 enum executor_claim cluster_claim(void *arg, struct job *job, struct run_opts *opts,
                                   uint64_t *token);
+/* chain_shared's mark (core/chain.h): a fan-in set in jh_fan_in. */
+int cluster_fan_in(void *arg, const char *child, uint64_t signature, uint64_t bit, uint64_t all);
+
+void cluster_claim_many(void *arg, struct job *const *jobs, struct run_opts *const *opts,
+                        size_t n, enum executor_claim *results, uint64_t *tokens);
 void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint64_t token);
 
 /* This node's manifest digest (64 hex characters, generation.h), written

@@ -110,7 +110,8 @@ static const struct family families[] = {
                       "A metric with a constant 1 value labeled by the jobhost version and the "
                       "plugin ABI version it was built with."},
     [F_CL_CLAIM_DURATION] = {"jobhost_cluster_claim_duration_seconds", T_HISTOGRAM, "seconds",
-                             "Round trip of a firing's claim to the cluster's store in seconds."},
+                             "Round trip of a claim to the cluster's store in seconds: one "
+                             "firing, or a worker's batch of firings due together."},
     [F_CL_CLAIMS] = {"jobhost_cluster_claims_total", T_COUNTER, NULL,
                      "Claims of scheduled firings by this node, by result: won (it ran the "
                      "firing), lost (another node did), error (no claim could be made: the "

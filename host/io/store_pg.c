@@ -117,7 +117,10 @@ static const char schema_v1[] =
 static const char migrate_1_2[] = "ALTER TABLE jh_runs ADD COLUMN parent bigint;"
                                   "UPDATE jh_runs SET reason = 7 WHERE result = 7 AND reason = 6;";
 
-/* Schema 2 to 3: `recover: true`. A claim remembers whether its job
+/* Schema 2 to 3: `recover: true`, and the fan-in sets of chained jobs
+ * (jh_fan_in: the parents, as bits of their places in the child's `after`
+ * list, that finished since the child last ran, whatever node they ran
+ * on; `signature` names the parent list the bits belong to). A claim remembers whether its job
  * re-runs an abandoned firing; the reaper marks such a claim
  * `recovering` (not `abandoned`), and a node's claim takes it over with a
  * new token; `recovered` counts the take-overs. A recovering firing still
@@ -127,6 +130,8 @@ static const char migrate_1_2[] = "ALTER TABLE jh_runs ADD COLUMN parent bigint;
 static const char migrate_2_3[] =
     "ALTER TABLE jh_claims ADD COLUMN IF NOT EXISTS recover boolean NOT NULL DEFAULT false;"
     "ALTER TABLE jh_claims ADD COLUMN IF NOT EXISTS recovered int NOT NULL DEFAULT 0;"
+    "CREATE TABLE IF NOT EXISTS jh_fan_in(child text PRIMARY KEY, signature bigint NOT NULL,"
+    " seen bigint NOT NULL);"
     "CREATE INDEX IF NOT EXISTS jh_claims_recovering ON jh_claims(job)"
     " WHERE state = 'recovering';"
     "CREATE OR REPLACE FUNCTION jh_claim(p_job text, p_scheduled bigint, p_offset int,"
@@ -136,6 +141,11 @@ static const char migrate_2_3[] =
     "  IF NOT EXISTS (SELECT 1 FROM jh_nodes WHERE name = p_node AND instance = p_instance"
     "   AND lease_until > now()) THEN"
     "   RETURN QUERY SELECT false, NULL::bigint, false; RETURN;"
+    "  END IF;"
+    /* another node's committed claim: lost, without waiting on the job's lock */
+    "  IF EXISTS (SELECT 1 FROM jh_claims c WHERE c.job = p_job AND c.scheduled = p_scheduled"
+    "   AND c.utc_offset = p_offset) THEN"
+    "   RETURN QUERY SELECT true, NULL::bigint, false; RETURN;"
     "  END IF;"
     "  IF p_max > 0 THEN"
     "   PERFORM pg_advisory_xact_lock(hashtext('jh_claim ' || p_job));"
@@ -147,6 +157,22 @@ static const char migrate_2_3[] =
     "   VALUES (p_job, p_scheduled, p_offset, p_node, p_instance, p_run, st, p_recover)"
     "   ON CONFLICT DO NOTHING RETURNING jh_claims.token INTO t;"
     "  RETURN QUERY SELECT true, t, st = 'skipped';"
+    " END $f$;"
+    /* A worker's batch in one round trip: jh_claim for each firing, in
+     * the order of the lock each takes (the job's advisory lock, then the
+     * firing's key), which every node follows, so that two batches never
+     * wait on each other in a circle. Row i answers firing i. */
+    "CREATE OR REPLACE FUNCTION jh_claim_many(p_jobs text[], p_scheduled bigint[],"
+    " p_offsets int[], p_node text, p_instance bigint, p_runs bigint[], p_max int[],"
+    " p_recover boolean[])"
+    " RETURNS TABLE(i int, leased boolean, token bigint, full_up boolean)"
+    " LANGUAGE plpgsql AS $f$"
+    " DECLARE k int; BEGIN"
+    "  FOR k IN SELECT g FROM generate_subscripts(p_jobs, 1) g"
+    "   ORDER BY hashtext('jh_claim ' || p_jobs[g]), p_jobs[g], p_scheduled[g] LOOP"
+    "   RETURN QUERY SELECT k, c.* FROM jh_claim(p_jobs[k], p_scheduled[k], p_offsets[k],"
+    "    p_node, p_instance, p_runs[k], p_max[k], p_recover[k]) c;"
+    "  END LOOP;"
     " END $f$;"
     "CREATE OR REPLACE FUNCTION jh_claim(p_job text, p_scheduled bigint, p_offset int,"
     " p_node text, p_instance bigint, p_run bigint, p_max int)"

@@ -5,7 +5,11 @@ real jobhost daemons (default 3) on one manifest of JOBS jobs firing every
 PERIOD (default 100 jobs every 100 ms: 1,000 firings/s, each claimed by
 every node), runs them SECONDS (default 10 s) and prints:
   - the claim round trip (p50, p99, mean) from the nodes' own
-    jobhost_cluster_claim_duration_seconds histograms;
+    jobhost_cluster_claim_duration_seconds histograms (a round trip claims
+    one firing or a worker's batch of firings due together), and the mean
+    database time per firing claimed (round trips' time / claims);
+  - how late the runs started (jobhost_job_start_delay_seconds of every
+    job on every node): what the claims cost the schedule;
   - claimed firings per second across the nodes, from jh_claims;
   - doubled and missed firings (must be 0, but this prints, never fails).
 
@@ -70,6 +74,7 @@ def main():
         elapsed = time.monotonic() - t0
         after = int(pg.psql("SELECT count(*) FROM jh_claims", "bench")[0][0])
         buckets = {}
+        delay = {}
         count = total = 0.0
         won = lost = err = 0.0
         for d in nodes:
@@ -79,6 +84,10 @@ def main():
                     le = k.split('le="')[1].split('"')[0]
                     le = float("inf") if le == "+Inf" else float(le)
                     buckets[le] = buckets.get(le, 0) + v
+                elif k.startswith("jobhost_job_start_delay_seconds_bucket"):
+                    le = k.split('le="')[1].split('"')[0]
+                    le = float("inf") if le == "+Inf" else float(le)
+                    delay[le] = delay.get(le, 0) + v
             count += m.get("jobhost_cluster_claim_duration_seconds_count", 0)
             total += m.get("jobhost_cluster_claim_duration_seconds_sum", 0)
             won += m.get('jobhost_cluster_claims_total{result="won"}', 0)
@@ -90,12 +99,18 @@ def main():
                       " AND result = 0 GROUP BY job, scheduled HAVING count(*) > 1) d", "bench")
         per_s = (after - before) / elapsed
         b = sorted(buckets.items())
+        dl = sorted(delay.items())
+        started = dl[-1][1] if dl else 0
         print("cluster: nodes=%d jobs=%d period=%s seconds=%.1f" % (
             args.nodes, args.jobs, args.period, elapsed))
         print("cluster: claims=%d (won=%d lost=%d error=%d)" % (count, won, lost, err))
         print("cluster: claim_p50_ms<=%.2f claim_p99_ms<=%.2f claim_mean_ms=%.3f" % (
             quantile(b, count, 0.5) * 1e3, quantile(b, count, 0.99) * 1e3,
             (total / count * 1e3) if count else 0))
+        print("cluster: claim_ms_per_firing=%.3f" % (total / (won + lost) * 1e3
+                                                     if won + lost else 0))
+        print("cluster: start_delay_p50_ms<=%.2f start_delay_p99_ms<=%.2f runs=%d" % (
+            quantile(dl, started, 0.5) * 1e3, quantile(dl, started, 0.99) * 1e3, started))
         print("cluster: claimed_firings_per_s=%.0f doubled=%s" % (per_s, dup[0][0]))
     finally:
         for d in nodes:

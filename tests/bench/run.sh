@@ -13,7 +13,7 @@
 #   BENCH_LOG_RECORDS=2000000        log: records per producer thread
 #
 # Workloads: oneshot burst latency memory idle metrics reload overhead floor
-# scale log store history manifest (oneshot: at level warn and, in the same
+# scale log store history manifest cluster (oneshot: at level warn and, in the same
 # round, with the default manifest's logging -- level info, file rotating at
 # 10 MiB keeping 5 -- whose figures are prefixed info_, beside APScheduler
 # with its INFO logging on; store: the oneshot workload with the run store on
@@ -22,7 +22,10 @@
 # once; floor: not jobhost, what a bare timer wake-up and thread
 # hand-off cost on this machine, to read the latency figures against;
 # scale: the real daemon, host/jobhost, at N jobs: tests/bench/bench_daemon.py;
-# manifest: reading 1k to 1M jobs, one round, printed after the table).
+# manifest: reading 1k to 1M jobs, one round, printed after the table;
+# cluster: three real daemons claiming every firing through a private
+# PostgreSQL, tests/bench/bench_cluster.py, one round, no peer: APScheduler
+# has no cluster mode; printed after the table).
 # Each runs BENCH_ROUNDS times (default 3) on jobhost and, when the peer is
 # importable by /usr/bin/python3, on the peer's script, alternating (jobhost
 # first in odd rounds, the peer first in even ones). Every figure is the
@@ -351,6 +354,17 @@ if want manifest; then
         "$ROOT/build/bench/bench_manifest" > "$OUT/manifest.txt" 2>&1
 fi
 
+# Claims through PostgreSQL: one node, then three at 2,000 firings/s.
+if want cluster; then
+    {
+        echo "loadavg_1min_at_start=$(cut -d' ' -f1 /proc/loadavg)"
+        timeout 120 "$PY" tests/bench/bench_cluster.py --nodes 1 --jobs 100 --period 100ms \
+            --seconds 10
+        timeout 120 "$PY" tests/bench/bench_cluster.py --nodes 3 --jobs 200 --period 100ms \
+            --seconds 10
+    } > "$OUT/cluster.txt" 2>&1
+fi
+
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/env.txt"
 if [ -x "$PY" ]; then
     "$PY" tests/bench/summarize.py "$OUT" tests/bench/results.json
@@ -361,4 +375,9 @@ if [ -s "$OUT/manifest.txt" ]; then
     echo
     echo "== manifest (no peer workload): load time and bytes kept per job"
     cat "$OUT/manifest.txt"
+fi
+if [ -s "$OUT/cluster.txt" ]; then
+    echo
+    echo "== cluster (no peer workload): claims through one PostgreSQL"
+    cat "$OUT/cluster.txt"
 fi

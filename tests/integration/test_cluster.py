@@ -489,15 +489,18 @@ class Cluster(DaemonTest):
         self.assertGreaterEqual(len(spans), 2, runs)
         for (_, end), (start, _) in zip(spans, spans[1:]):
             self.assertLessEqual(end, start, "two runs of a max_instances: 1 job at once")
-        # the firings that fell while it ran are recorded skipped (by the
-        # node that claimed them as such, and by the one running it, which
-        # skips them before claiming), and none of them ran
-        skips = self.pg.psql("SELECT DISTINCT scheduled FROM jh_runs r JOIN jh_jobs j"
+        # the firings that fell while it ran are recorded skipped, each by
+        # one node (the one whose claim landed: the node running the job
+        # claims them too), and none of them ran
+        skips = self.pg.psql("SELECT scheduled, count(*) FROM jh_runs r JOIN jh_jobs j"
                              " ON j.key = r.job WHERE j.id = 'one' AND r.result = 7"
-                             " AND r.reason = 0", self.db)
+                             " AND r.reason = 0 GROUP BY scheduled", self.db)
         self.assertTrue(skips)
+        self.assertEqual([s for s in skips if s[1] != "1"], [], "a skip recorded twice")
         lines = self.lines()
         self.assertEqual(len(lines), len({n for _, n, _, _ in lines}), "a firing ran twice")
+        ran = {n for _, n, _, _ in lines}
+        self.assertEqual([s for s in skips if int(s[0]) in ran], [], "a skipped firing ran")
 
     def test_two_live_nodes_with_one_name_are_refused(self):
         jobs = self.jobs(1, period="1s")
@@ -569,6 +572,32 @@ class Cluster(DaemonTest):
             self.assertEqual(r["trigger"], "after")
             self.assertIn(r["parent_run_id"], [p["run_id"] for p in parents])
         d.stop()
+
+    def test_a_fan_in_completes_across_nodes(self):
+        # p1 runs only on node a, p2 only on node b: the child's fan-in is
+        # complete only when both nodes' runs count in one shared set
+        def manifest(p1_on, p2_on):
+            return ("  - id: p1\n    plugin: ledger\n    trigger: {interval: 1s}\n"
+                    "    enabled: %s\n    params: {path: %s, tag: p1}\n"
+                    "  - id: p2\n    plugin: ledger\n    trigger: {interval: 1s}\n"
+                    "    enabled: %s\n    params: {path: %s, tag: p2}\n"
+                    "  - id: child\n    plugin: ledger\n"
+                    "    trigger: {after: [p1, p2], on: success}\n"
+                    "    params: {path: %s, tag: child}\n"
+                    % (p1_on, self.ledger, p2_on, self.ledger, self.ledger))
+        a = self.node("a", manifest("true", "false"))
+        b = self.node("b", manifest("false", "true"))
+        time.sleep(5.5)
+        for d in (a, b):
+            d.stop()
+        lines = self.lines()
+        count = collections.Counter(tag for tag, _, _, _ in lines)
+        self.assertGreaterEqual(min(count["p1"], count["p2"]), 4, count)
+        # one child run per pair of parent runs, never more, wherever it ran
+        self.assertLessEqual(count["child"], min(count["p1"], count["p2"]), count)
+        self.assertGreaterEqual(count["child"], min(count["p1"], count["p2"]) - 1, count)
+        pids = {pid for tag, _, _, pid in lines if tag in ("p1", "p2")}
+        self.assertEqual(len(pids), 2, "the parents ran on both nodes")
 
     def test_schema_1_is_migrated(self):
         jobs = self.jobs(1, period="1h")
