@@ -40,3 +40,13 @@ int64_t wall_from_mono(int64_t mono)
     }
     return mono + off;
 }
+
+void cond_init_mono(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+}

@@ -5,6 +5,7 @@
 #ifndef JH_CLOCK_H
 #define JH_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 /* t + d and a - b, saturated at INT64_MIN / INT64_MAX instead of
@@ -37,5 +38,10 @@ int64_t wall_ns(void);
  * when the wall clock steps. Any thread. */
 int64_t wall_from_mono(int64_t mono);
 void clock_offset_refresh(void);
+
+/* Initialises cond so that its timed waits take CLOCK_MONOTONIC deadlines
+ * (mono_ns()): a step of the wall clock neither shortens nor stretches
+ * them. */
+void cond_init_mono(pthread_cond_t *cond);
 
 #endif /* JH_CLOCK_H */

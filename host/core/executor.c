@@ -582,16 +582,12 @@ static void *watch_main(void *arg)
 struct executor *executor_new(const struct executor_opts *opts)
 {
     struct executor *ex = xcalloc(1, sizeof(*ex));
-    pthread_condattr_t attr;
     int rc;
 
     pthread_mutex_init(&ex->lock, NULL);
     pthread_cond_init(&ex->work, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&ex->idle, &attr);
-    pthread_cond_init(&ex->watch, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_mono(&ex->idle);
+    cond_init_mono(&ex->watch);
     atomic_init(&ex->batched, 0);
     atomic_init(&ex->running, 0);
     atomic_init(&ex->n_busy, 0);

@@ -1211,14 +1211,8 @@ struct history *history_new(const struct history_config *cfg, struct store *stor
     atomic_init(&h->output_max, cfg->output_max);
     atomic_init(&h->up, store != NULL);
     pthread_mutex_init(&h->lock, NULL);
-    {
-        pthread_condattr_t attr;
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&h->cond, &attr);
-        pthread_cond_init(&h->done, &attr);
-        pthread_condattr_destroy(&attr);
-    }
+    cond_init_mono(&h->cond);
+    cond_init_mono(&h->done);
     h->ctl_tail = &h->ctl_head;
     h->backend = cfg->backend;
     h->cfg = cfg->store_cfg;

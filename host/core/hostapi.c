@@ -43,11 +43,7 @@ static pthread_once_t sleep_once = PTHREAD_ONCE_INIT;
 
 static void sleep_cond_init(void)
 {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&sleep_cond, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_mono(&sleep_cond);
 }
 
 /* Set once by a worker process before any run; read by every run. */

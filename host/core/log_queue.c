@@ -127,14 +127,9 @@ static void ring_release_thread(void *p);
  * first log_setup (nothing waits on them before). */
 static void init_once(void)
 {
-    pthread_condattr_t ca;
-
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g.wake, &ca);
-    pthread_cond_init(&g.space, &ca);
-    pthread_cond_init(&g.done, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_mono(&g.wake);
+    cond_init_mono(&g.space);
+    cond_init_mono(&g.done);
     if (pthread_key_create(&g_ring_key, ring_release_thread) != 0)
         abort();
 }

@@ -999,13 +999,7 @@ struct cluster *cluster_new(const struct cluster_config *cfg)
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_cond_init(&c->pool_free, NULL);
     pthread_mutex_init(&c->done_lock, NULL);
-    {
-        pthread_condattr_t attr;
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&c->done_wake, &attr);
-        pthread_condattr_destroy(&attr);
-    }
+    cond_init_mono(&c->done_wake);
     pthread_mutex_init(&c->stats_lock, NULL);
     return c;
 }

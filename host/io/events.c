@@ -435,16 +435,12 @@ size_t events_routes(struct events *ev, struct http_route *routes)
 struct events *events_new(void)
 {
     struct events *ev = xcalloc(1, sizeof(*ev));
-    pthread_condattr_t ca;
     int rc;
 
     ev->ring = xcalloc(RING_SLOTS, sizeof(*ev->ring));
     pthread_mutex_init(&ev->lock, NULL);
     pthread_mutex_init(&ev->clients_lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* mono_ns() deadlines */
-    pthread_cond_init(&ev->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_mono(&ev->wake);
     atomic_init(&ev->clients, 0);
     rc = pthread_create(&ev->thread, NULL, feed_main, ev);
     if (rc != 0) {

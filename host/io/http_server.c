@@ -70,6 +70,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/safe_open.h"
 #include "io/http_deferred.h"
 #include "io/metrics_render.h"
@@ -917,7 +918,6 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     /* MHD_USE_ITC: http_quiesce needs it with an internal thread */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
-    pthread_condattr_t ca;
     size_t memory = cfg->connection_memory ? cfg->connection_memory : DEFAULT_CONNECTION_MEMORY;
 
     /* Refuse a bad configuration before binding anything. */
@@ -952,10 +952,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->log_lock, NULL);
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the grace period ignores clock steps */
-    pthread_cond_init(&s->drained, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_mono(&s->drained);
     s->router = http_router_new(&(struct http_router_config){
         .token = cfg->token,
         .read_only = cfg->read_only,

@@ -270,7 +270,6 @@ static void *sender_main(void *arg)
 struct notify_curl *notify_curl_start(void)
 {
     struct notify_curl *nc = xcalloc(1, sizeof(*nc));
-    pthread_condattr_t attr;
     int rc;
 
     /* once, on the main thread, before the sender uses curl */
@@ -280,10 +279,7 @@ struct notify_curl *notify_curl_start(void)
         return NULL;
     }
     pthread_mutex_init(&nc->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&nc->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_mono(&nc->cond);
     rc = pthread_create(&nc->thread, NULL, sender_main, nc);
     if (rc != 0) {
         jlog(JH_LOG_ERROR, "notify_failed", "error=%s", strerror(rc));
