@@ -31,6 +31,15 @@ SANITIZED = os.environ.get("JOBHOST_VARIANT", "release") != "release"
 SLOW = 4.0 if SANITIZED else 1.0
 
 
+def preload(*libs):
+    """LD_PRELOAD for the daemon: a sanitizer runtime the binary links
+    must come before any other preloaded library, or it refuses to start."""
+    out = subprocess.run(["ldd", JOBHOST], capture_output=True, text=True).stdout
+    first = [l.split("=>")[1].split()[0] for l in out.splitlines()
+             if "=>" in l and re.search(r"lib[at]san\.so", l)]
+    return "LD_PRELOAD=" + " ".join(first + list(libs))
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -24,7 +24,7 @@ import threading
 import time
 import unittest
 
-from harness import JOBHOST, SLOW, Daemon, DaemonTest, main, ts, wait_for
+from harness import JOBHOST, SLOW, Daemon, DaemonTest, main, preload, ts, wait_for
 import pg_harness
 
 PERIOD_NS = 200_000_000
@@ -707,7 +707,7 @@ class Cluster(DaemonTest):
         skew_ns = 30_000_000_000
         # only CLOCK_REALTIME moves, which is what a wrong wall clock is;
         # `env` execs the daemon, so signals reach it
-        fast = ("env", "LD_PRELOAD=" + lib, "FAKETIME=+30s", "DONT_FAKE_MONOTONIC=1")
+        fast = ("env", preload(lib), "FAKETIME=+30s", "DONT_FAKE_MONOTONIC=1")
         n_jobs = 4
         # The fast node runs each firing 30 s early, at the moment the
         # others run the firing 30 s before it: two runs of one job at
