@@ -119,6 +119,7 @@ struct executor {
     executor_claim_fn claim;  /* fixed at executor_new; see executor.h */
     executor_claim_many_fn claim_many;
     executor_claim_done_fn claim_done;
+    executor_claim_return_fn claim_return;
     void *claim_arg;
     struct task *waiting;     /* under lock: firings waiting for their job's run to
                                  end (concurrency queue, replace); one per job */
@@ -228,6 +229,33 @@ static void finish_task(struct job *job, bool release_instance)
     generation_unref(job->gen);
 }
 
+/* Reports every task of `list` skipped (reason shutdown) and frees them,
+ * giving back their instances when they hold one and the cluster claims
+ * their batch made. Without the lock. */
+static void skip_for_shutdown(struct executor *ex, struct task *list, bool hold_instances)
+{
+    while (list) {
+        struct task *next = list->next;
+        if (list->claimed_ahead && (list->claim == CLAIM_WON || list->claim == CLAIM_FULL) &&
+            ex->claim_return)
+            ex->claim_return(ex->claim_arg, list->job, list->token);
+        outcome_skipped(list->job, SKIP_SHUTDOWN, list->opts.scheduled_wall_ns, 1);
+        finish_task(list->job, hold_instances && !list->skip_local);
+        free(list);
+        list = next;
+    }
+}
+
+/* One task fewer in `running`; the last wakes executor_stop. */
+static void running_end(struct executor *ex)
+{
+    if (atomic_fetch_sub_explicit(&ex->running, 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_lock(&ex->lock);
+        pthread_cond_broadcast(&ex->idle);
+        pthread_mutex_unlock(&ex->lock);
+    }
+}
+
 /* Whether t's firing is claimed in the cluster before it runs: scheduled,
  * catch-up and recover runs (manual ones are the asking node's). */
 static bool needs_claim(const struct executor *ex, const struct task *t)
@@ -240,16 +268,20 @@ static bool needs_claim(const struct executor *ex, const struct task *t)
 /* Claims the firings of w's batch (its first n slots) in one round trip.
  * The tasks are taken out of the slots meanwhile, so that no idle worker
  * starts one whose claim is being made; those already taken over are
- * left out. */
+ * left out. Counted in `running` meanwhile, so that executor_stop waits
+ * for the claims; if it began, the tasks never go back but are skipped,
+ * their claims given back. */
 static void claim_batch(struct executor *ex, struct worker *w, size_t n)
 {
-    struct task *held[WORKER_BATCH];
+    struct task *held[WORKER_BATCH], *dropped = NULL;
     struct job *jobs[WORKER_BATCH];
     struct run_opts *opts[WORKER_BATCH];
     enum executor_claim results[WORKER_BATCH];
     uint64_t tokens[WORKER_BATCH];
     size_t k = 0;
+    bool stopping;
 
+    atomic_fetch_add_explicit(&ex->running, 1, memory_order_relaxed);
     for (size_t i = 0; i < n; i++) {
         struct task *t = atomic_exchange_explicit(&w->batch[i], NULL, memory_order_acq_rel);
         held[i] = t;
@@ -270,9 +302,22 @@ static void claim_batch(struct executor *ex, struct worker *w, size_t n)
             }
         }
     }
-    for (size_t i = 0; i < n; i++)
-        if (held[i])
+    pthread_mutex_lock(&ex->lock);
+    stopping = ex->stopping;
+    for (size_t i = 0; i < n; i++) {
+        if (!held[i])
+            continue;
+        if (!stopping) {
             atomic_store_explicit(&w->batch[i], held[i], memory_order_release);
+            continue;
+        }
+        atomic_fetch_sub_explicit(&ex->batched, 1, memory_order_relaxed);
+        held[i]->next = dropped;
+        dropped = held[i];
+    }
+    pthread_mutex_unlock(&ex->lock);
+    skip_for_shutdown(ex, dropped, true);
+    running_end(ex);
 }
 
 /* Runs one claimed task on w's thread. Returns false when its run was
@@ -431,11 +476,7 @@ static bool run_one(struct executor *ex, struct worker *w, struct task *t, struc
     }
     t->next = *done;
     *done = t;
-    if (atomic_fetch_sub_explicit(&ex->running, 1, memory_order_acq_rel) == 1) {
-        pthread_mutex_lock(&ex->lock);
-        pthread_cond_broadcast(&ex->idle);
-        pthread_mutex_unlock(&ex->lock);
-    }
+    running_end(ex);
     return ours;
 }
 
@@ -483,11 +524,15 @@ static void *worker_main(void *arg)
             if (ex->claim_many && n > 1)
                 claim_batch(ex, w, n);
             for (size_t i = 0; i < n && ours; i++) {
-                t = atomic_exchange_explicit(&w->batch[i], NULL, memory_order_acq_rel);
-                if (!t)
-                    continue; /* an idle worker took it over */
-                atomic_fetch_sub_explicit(&ex->batched, 1, memory_order_relaxed);
+                /* counted before it is taken: executor_stop, which drains
+                 * the batches, then sees either the slot or the count */
                 atomic_fetch_add_explicit(&ex->running, 1, memory_order_relaxed);
+                t = atomic_exchange_explicit(&w->batch[i], NULL, memory_order_acq_rel);
+                if (!t) {
+                    running_end(ex); /* an idle worker took it over, or the stop */
+                    continue;
+                }
+                atomic_fetch_sub_explicit(&ex->batched, 1, memory_order_relaxed);
                 ours = run_one(ex, w, t, &done);
             }
             pthread_mutex_lock(&ex->lock);
@@ -597,6 +642,7 @@ struct executor *executor_new(const struct executor_opts *opts)
     ex->claim = opts->claim;
     ex->claim_many = opts->claim_many;
     ex->claim_done = opts->claim_done;
+    ex->claim_return = opts->claim_return;
     ex->claim_arg = opts->claim_arg;
     pthread_mutex_lock(&ex->lock);
     for (unsigned i = 0; i < ex->target; i++)
@@ -635,19 +681,6 @@ void executor_resize(struct executor *ex, unsigned workers)
     }
     pthread_cond_broadcast(&ex->work); /* idle retirees leave now */
     pthread_mutex_unlock(&ex->lock);
-}
-
-/* Reports every task of `list` skipped (reason shutdown) and frees them,
- * giving back their instances when they hold one. Without the lock. */
-static void skip_for_shutdown(struct task *list, bool hold_instances)
-{
-    while (list) {
-        struct task *next = list->next;
-        outcome_skipped(list->job, SKIP_SHUTDOWN, list->opts.scheduled_wall_ns, 1);
-        finish_task(list->job, hold_instances && !list->skip_local);
-        free(list);
-        list = next;
-    }
 }
 
 /* A decision about a waiting firing, reported once the lock is released. */
@@ -777,7 +810,7 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
     if (waits) {
         /* stop began meanwhile: these never wait */
         pthread_mutex_unlock(&ex->lock);
-        skip_for_shutdown(waits, false);
+        skip_for_shutdown(ex, waits, false);
         pthread_mutex_lock(&ex->lock);
     }
     if (queued && ex->stopping) {
@@ -785,7 +818,7 @@ size_t executor_submit_many(struct executor *ex, const struct run_request *reqs,
         pthread_mutex_unlock(&ex->lock);
         report_waiting(reports, n_reports);
         free(reports);
-        skip_for_shutdown(head, true);
+        skip_for_shutdown(ex, head, true);
         return 0;
     }
     if (queued) {
@@ -863,8 +896,8 @@ unsigned executor_stop(struct executor *ex, int64_t deadline_mono_ns, int64_t gr
     pthread_cond_broadcast(&ex->work);
     pthread_mutex_unlock(&ex->lock);
 
-    skip_for_shutdown(dropped, true);
-    skip_for_shutdown(waiting_dropped, false); /* waiting firings hold no instance */
+    skip_for_shutdown(ex, dropped, true);
+    skip_for_shutdown(ex, waiting_dropped, false); /* waiting firings hold no instance */
 
     pthread_mutex_lock(&ex->lock);
     wait_idle_until(ex, deadline_mono_ns);

@@ -59,6 +59,11 @@ typedef void (*executor_claim_many_fn)(void *arg, struct job *const *jobs,
 typedef void (*executor_claim_done_fn)(void *arg, struct job *job, const struct run *run,
                                        uint64_t token);
 
+/* A claim won for a firing that will not run after all (the node stops
+ * before its moment): given back, so that a node whose turn is still to
+ * come can claim it (a recover job's firing is offered again at once). */
+typedef void (*executor_claim_return_fn)(void *arg, struct job *job, uint64_t token);
+
 struct executor_opts {
     unsigned workers;           /* threads; 0 = 1 */
     int64_t stuck_grace_ns;     /* after a run's timeout; 0 = never write a run off */
@@ -66,6 +71,7 @@ struct executor_opts {
     executor_claim_fn claim;    /* NULL: every firing is this node's */
     executor_claim_many_fn claim_many; /* NULL: claims one by one */
     executor_claim_done_fn claim_done;
+    executor_claim_return_fn claim_return;
     void *claim_arg;
 };
 

@@ -306,6 +306,90 @@ static void test_stop_names_abandoned_runs(void)
     teardown(g);
 }
 
+/* A cluster's claims, held until `claims_go`: every firing won, its token
+ * its index + 1; the tokens given back are counted. */
+static atomic_bool claims_go;
+static atomic_int in_claims, n_returned;
+
+static enum executor_claim claim_one(void *arg, struct job *job, struct run_opts *opts,
+                                     uint64_t *token)
+{
+    (void)arg, (void)job, (void)opts;
+    *token = 1;
+    return CLAIM_WON;
+}
+
+static void claim_held(void *arg, struct job *const *jobs, struct run_opts *const *opts, size_t n,
+                       enum executor_claim *results, uint64_t *tokens)
+{
+    (void)arg, (void)jobs, (void)opts;
+    atomic_store(&in_claims, 1);
+    while (!atomic_load(&claims_go))
+        sleep_ms(2);
+    for (size_t i = 0; i < n; i++) {
+        results[i] = CLAIM_WON;
+        tokens[i] = i + 1;
+    }
+}
+
+static void claim_return(void *arg, struct job *job, uint64_t token)
+{
+    (void)arg, (void)job;
+    if (token >= 1 && token <= 4)
+        atomic_fetch_add(&n_returned, 1);
+}
+
+struct stopper {
+    struct executor *ex;
+    atomic_bool done;
+};
+
+static void *stop_main(void *arg)
+{
+    struct stopper *st = arg;
+    executor_stop(st->ex, mono_ns() + 5 * NS_PER_SEC, NS_PER_SEC);
+    atomic_store(&st->done, true);
+    return NULL;
+}
+
+/* A stop that comes while a batch's claims are in flight waits for them;
+ * the firings then never start, and each claim won is given back. */
+static void test_stop_during_claims_gives_them_back(void)
+{
+    const char *ids[] = {"a0", "a1", "a2", "a3"};
+    struct generation *g = setup(ids, 4);
+    struct executor_opts eo = {.workers = 1, .claim = claim_one, .claim_many = claim_held,
+                               .claim_return = claim_return};
+    struct executor *ex = executor_new(&eo);
+    struct run_request reqs[4];
+    struct stopper st = {.ex = ex};
+    pthread_t t;
+
+    atomic_store(&claims_go, false);
+    atomic_store(&in_claims, 0);
+    atomic_store(&n_returned, 0);
+    for (size_t i = 0; i < 4; i++)
+        reqs[i] = (struct run_request){.job = &g->jobs[i],
+                                       .opts = {.trigger = RUN_SCHEDULED,
+                                                .scheduled_wall_ns = wall_ns()}};
+    generation_ref(g);
+    CU_ASSERT_EQUAL(executor_submit_many(ex, reqs, 4), 4);
+    generation_unref(g);
+    CU_ASSERT_TRUE(wait_int(&in_claims, 1, 2 * NS_PER_SEC));
+    CU_ASSERT_EQUAL(pthread_create(&t, NULL, stop_main, &st), 0);
+    sleep_ms(100);
+    CU_ASSERT_FALSE(atomic_load(&st.done)); /* it waits for the claims */
+    atomic_store(&claims_go, true);
+    pthread_join(t, NULL);
+    CU_ASSERT_TRUE(atomic_load(&st.done));
+    sleep_ms(50); /* a run started behind the stop's back would finish by now */
+    CU_ASSERT_EQUAL(atomic_load(&n_finished), 0);
+    CU_ASSERT_EQUAL(atomic_load(&n_skipped), 4);
+    CU_ASSERT_EQUAL(atomic_load(&n_returned), 4);
+    executor_free(ex);
+    teardown(g);
+}
+
 static const struct cu_test tests[] = {
     {"a slow run does not hold back quick ones", test_slow_run_does_not_hold_back_quick_ones},
     {"10,000 runs through 3 workers all run", test_burst_all_run},
@@ -314,6 +398,7 @@ static const struct cu_test tests[] = {
      test_finish_reported_after_instance_given_back},
     {"the pool grows and shrinks", test_resize},
     {"stop names abandoned runs", test_stop_names_abandoned_runs},
+    {"a stop during claims gives them back", test_stop_during_claims_gives_them_back},
     {NULL, NULL},
 };
 
