@@ -567,6 +567,31 @@ static void on_cluster_cmd(void *arg, enum cluster_cmd cmd, const char *job_id,
     generation_unref(g);
 }
 
+/* The store's pauses after this node could not hear commands for a
+ * while (on the cluster's lease thread): each job of the live generation
+ * is paused exactly when the store says so. */
+static void on_cluster_paused(void *arg, const char *const *ids, size_t n)
+{
+    struct daemon *d = arg;
+    struct generation *g = reloader_live(d->reloader);
+    bool *paused = xcalloc(g->n_jobs + 1, sizeof(*paused));
+
+    for (size_t i = 0; i < n; i++) {
+        struct job *job = generation_find_job(g, ids[i]);
+        if (job)
+            paused[job - g->jobs] = true;
+    }
+    for (size_t i = 0; i < g->n_jobs; i++) {
+        struct job *job = &g->jobs[i];
+        if (atomic_exchange(&job->state->paused, paused[i]) != paused[i])
+            jlog(JH_LOG_INFO, "cluster_pause_synced", "job=%s paused=%s reason=%s",
+                 job->spec->id, paused[i] ? "true" : "false",
+                 "another node's command came while this node could not hear it");
+    }
+    free(paused);
+    generation_unref(g);
+}
+
 /* A firing whose node died mid-run (on the cluster's lease thread): run
  * again here when this node has the job, with recover: true, not paused,
  * and an instance free now; otherwise another node or a later offer takes
@@ -602,6 +627,8 @@ static void start_cluster(struct daemon *d, const struct generation *g, unsigned
         .on_cmd_arg = d,
         .on_recover = on_cluster_recover,
         .on_recover_arg = d,
+        .on_paused = on_cluster_paused,
+        .on_paused_arg = d,
     };
 
     run_id_set_node((unsigned)(d->instance % (1u << RUN_ID_NODE_BITS)));
@@ -683,6 +710,7 @@ static int start(struct daemon *d, struct errors *errs)
             .claim = d->cluster ? cluster_claim : NULL,
             .claim_many = d->cluster ? cluster_claim_many : NULL,
             .claim_done = d->cluster ? cluster_claim_done : NULL,
+            .claim_return = d->cluster ? cluster_claim_return : NULL,
             .claim_arg = d->cluster,
         };
         d->ex = executor_new(&eo);

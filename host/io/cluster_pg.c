@@ -78,6 +78,9 @@ struct cluster {
     void *on_cmd_arg;
     cluster_recover_fn on_recover;
     void *on_recover_arg;
+    cluster_paused_fn on_paused;
+    void *on_paused_arg;
+    bool listened; /* lease thread: a LISTEN succeeded before */
 
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_free;
@@ -453,6 +456,38 @@ void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint6
     pthread_mutex_unlock(&c->done_lock);
 }
 
+void cluster_claim_return(void *arg, struct job *job, uint64_t token)
+{
+    struct cluster *c = arg;
+    char inst[24], num[24];
+    const char *v[2] = {num, inst};
+    struct slot *s = pool_take(c);
+    PGresult *res;
+
+    if (!s)
+        return; /* still ours: its lease runs out and it is reaped */
+    snprintf(num, sizeof(num), "%" PRIu64, token);
+    snprintf(inst, sizeof(inst), "%" PRIu64, c->instance);
+    /* A recover job's firing is reaped at once, so that the first node
+     * to see it runs it; any other is free for a node yet to reach it. */
+    res = PQexecParams(s->conn,
+                       "WITH back AS (UPDATE jh_claims SET state = 'recovering', ended_at = now(),"
+                       "  reaped_by = node WHERE token = $1 AND instance = $2"
+                       "  AND state = 'running' AND recover RETURNING token)"
+                       " DELETE FROM jh_claims WHERE token = $1 AND instance = $2"
+                       "  AND state IN ('running', 'skipped') AND NOT recover",
+                       2, NULL, v, NULL, NULL, 0);
+    if (!ok(res)) {
+        db_error(c, "claim_return", res, s->conn);
+        pool_give(c, s, true);
+    } else {
+        pool_give(c, s, false);
+        jlog(JH_LOG_INFO, "claim_returned", "job=%s node=%s token=%s", job->spec->id, c->node,
+             num);
+    }
+    PQclear(res);
+}
+
 /* The final writes of list[0..n) in one statement: each claim this run
  * won, still this node's (the fencing token), becomes done; those another
  * node declared abandoned meanwhile are said. 0, or -1 without the
@@ -653,6 +688,25 @@ static PGresult *lease_exec(struct cluster *c, const char *op, const char *sql, 
     return NULL;
 }
 
+/* After a LISTEN that follows a lost connection: the pauses as the
+ * store has them now (read after subscribing, so none falls between). */
+static void sync_paused(struct cluster *c)
+{
+    PGresult *res = lease_exec(c, "paused", "SELECT id FROM jh_jobs WHERE paused", 0, NULL);
+    const char **ids;
+    int n;
+
+    if (!res)
+        return;
+    n = PQntuples(res);
+    ids = xcalloc((size_t)n + 1, sizeof(*ids));
+    for (int i = 0; i < n; i++)
+        ids[i] = PQgetvalue(res, i, 0);
+    c->on_paused(c->on_paused_arg, ids, (size_t)n);
+    free(ids);
+    PQclear(res);
+}
+
 static bool lease_connect(struct cluster *c)
 {
     PGresult *res;
@@ -677,6 +731,9 @@ static bool lease_connect(struct cluster *c)
     }
     PQclear(res);
     c->last_lease_fail = 0;
+    if (c->listened && c->on_paused)
+        sync_paused(c);
+    c->listened = true;
     return true;
 }
 
@@ -987,6 +1044,8 @@ struct cluster *cluster_new(const struct cluster_config *cfg)
     c->on_cmd_arg = cfg->on_cmd_arg;
     c->on_recover = cfg->on_recover;
     c->on_recover_arg = cfg->on_recover_arg;
+    c->on_paused = cfg->on_paused;
+    c->on_paused_arg = cfg->on_paused_arg;
     c->n_slots = (cfg->max_claims ? cfg->max_claims : 1) + 1; /* and the done thread's */
     c->slots = xcalloc(c->n_slots, sizeof(*c->slots));
     c->stop_fd = -1;

@@ -66,6 +66,11 @@ typedef void (*cluster_cmd_fn)(void *arg, enum cluster_cmd cmd, const char *job_
  * over). On the lease thread. */
 typedef bool (*cluster_recover_fn)(void *arg, const char *job_id, int64_t scheduled_wall_ns);
 
+/* The jobs paused in the store (ids[0..n)), read each time the node
+ * listens for commands again after losing the connection: what others
+ * paused or resumed meanwhile, it did not hear. On the lease thread. */
+typedef void (*cluster_paused_fn)(void *arg, const char *const *ids, size_t n);
+
 struct cluster_config {
     const char *conninfo; /* copied */
     const char *node;     /* copied */
@@ -76,6 +81,8 @@ struct cluster_config {
     void *on_cmd_arg;
     cluster_recover_fn on_recover; /* NULL: no firing is run again here */
     void *on_recover_arg;
+    cluster_paused_fn on_paused; /* NULL: pauses are heard only as commands */
+    void *on_paused_arg;
 };
 
 #define CLUSTER_LATENCY_BUCKETS 12
@@ -116,6 +123,9 @@ int cluster_fan_in(void *arg, const char *child, uint64_t signature, uint64_t bi
 void cluster_claim_many(void *arg, struct job *const *jobs, struct run_opts *const *opts,
                         size_t n, enum executor_claim *results, uint64_t *tokens);
 void cluster_claim_done(void *arg, struct job *job, const struct run *run, uint64_t token);
+/* executor_claim_return_fn: the claim row goes (a recover job's becomes
+ * recovering), so that another node may claim the firing. */
+void cluster_claim_return(void *arg, struct job *job, uint64_t token);
 
 /* This node's manifest digest (64 hex characters, generation.h), written
  * with each renewal; a new one is written at once. Any thread. */
