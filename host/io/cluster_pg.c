@@ -81,6 +81,10 @@ struct cluster {
     cluster_paused_fn on_paused;
     void *on_paused_arg;
     bool listened; /* lease thread: a LISTEN succeeded before */
+    /* The cluster's reload count (jh_meta reload_seq) this node has acted
+     * on: a reload sent while it could not hear is made when it listens
+     * again. */
+    _Atomic int64_t reload_seen;
 
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_free;
@@ -638,6 +642,18 @@ int cluster_fan_in(void *arg, const char *child, uint64_t signature, uint64_t bi
     return rc;
 }
 
+/* The reload count this node has acted on goes up to `seq`; true when
+ * it moved. Any thread. */
+static bool raise_reload_seen(struct cluster *c, int64_t seq)
+{
+    int64_t seen = atomic_load(&c->reload_seen);
+
+    while (seq > seen)
+        if (atomic_compare_exchange_weak(&c->reload_seen, &seen, seq))
+            return true;
+    return false;
+}
+
 int cluster_notify(struct cluster *c, enum cluster_cmd cmd, const char *job_id)
 {
     static const char *const names[] = {"run", "pause", "resume", "reload"};
@@ -647,13 +663,28 @@ int cluster_notify(struct cluster *c, enum cluster_cmd cmd, const char *job_id)
     PGresult *res;
     int rc = 0;
 
-    snprintf(payload, sizeof(payload), "%s %s %" PRIu64 " %s", names[cmd], c->node, c->instance,
-             job_id ? job_id : "-");
     s = pool_take(c);
     if (!s)
         return -ECONNREFUSED;
-    res = PQexecParams(s->conn, "SELECT pg_notify('" CHANNEL "', $1)", 1, NULL, v, NULL, NULL,
-                       0);
+    if (cmd == CLUSTER_RELOAD) {
+        /* counted in the store as well, for the nodes that do not hear
+         * it now; the count stands where a job id would */
+        snprintf(payload, sizeof(payload), "%s %s %" PRIu64 " ", names[cmd], c->node,
+                 c->instance);
+        res = PQexecParams(s->conn,
+                           "WITH s AS (INSERT INTO jh_meta VALUES ('reload_seq', '1')"
+                           " ON CONFLICT (key) DO UPDATE SET"
+                           " value = (jh_meta.value::bigint + 1)::text RETURNING value)"
+                           " SELECT pg_notify('" CHANNEL "', $1 || value), value FROM s",
+                           1, NULL, v, NULL, NULL, 0);
+        if (ok(res) && PQntuples(res) == 1)
+            raise_reload_seen(c, strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+    } else {
+        snprintf(payload, sizeof(payload), "%s %s %" PRIu64 " %s", names[cmd], c->node,
+                 c->instance, job_id ? job_id : "-");
+        res = PQexecParams(s->conn, "SELECT pg_notify('" CHANNEL "', $1)", 1, NULL, v, NULL,
+                           NULL, 0);
+    }
     if (!ok(res)) {
         db_error(c, "notify", res, s->conn);
         rc = -EIO;
@@ -686,6 +717,26 @@ static PGresult *lease_exec(struct cluster *c, const char *op, const char *sql, 
     db_error(c, op, res, c->lease_conn);
     PQclear(res);
     return NULL;
+}
+
+/* After a LISTEN: the cluster's reload count. At the first one it is
+ * where this node starts from; after a lost connection, a count that
+ * moved meanwhile is a reload this node did not hear, made now. */
+static void sync_reload(struct cluster *c, bool again)
+{
+    PGresult *res = lease_exec(c, "reload_seq",
+                               "SELECT value FROM jh_meta WHERE key = 'reload_seq'", 0, NULL);
+    int64_t seq;
+
+    if (!res)
+        return;
+    seq = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    if (raise_reload_seen(c, seq) && again && c->on_cmd) {
+        jlog(JH_LOG_INFO, "cluster_reload_synced", "node=%s reason=%s", c->node,
+             "another node's reload came while this node could not hear it");
+        c->on_cmd(c->on_cmd_arg, CLUSTER_RELOAD, NULL, "store");
+    }
 }
 
 /* After a LISTEN that follows a lost connection: the pauses as the
@@ -731,6 +782,7 @@ static bool lease_connect(struct cluster *c)
     }
     PQclear(res);
     c->last_lease_fail = 0;
+    sync_reload(c, c->listened);
     if (c->listened && c->on_paused)
         sync_paused(c);
     c->listened = true;
@@ -935,10 +987,18 @@ static void dispatch(struct cluster *c, const char *payload)
         if (strcmp(cmd, names[i]) != 0)
             continue;
         atomic_fetch_add(&c->notifications, 1);
-        jlog(JH_LOG_INFO, "cluster_command", "node=%s from=%s command=%s job=%s", c->node, node,
-             cmd, job);
+        if (i == CLUSTER_RELOAD) {
+            /* the cluster's reload count, "-" from older nodes */
+            (void)raise_reload_seen(c, strtoll(job, NULL, 10));
+            jlog(JH_LOG_INFO, "cluster_command", "node=%s from=%s command=%s", c->node, node,
+                 cmd);
+        } else {
+            jlog(JH_LOG_INFO, "cluster_command", "node=%s from=%s command=%s job=%s", c->node,
+                 node, cmd, job);
+        }
         if (c->on_cmd)
-            c->on_cmd(c->on_cmd_arg, (enum cluster_cmd)i, strcmp(job, "-") ? job : NULL, node);
+            c->on_cmd(c->on_cmd_arg, (enum cluster_cmd)i,
+                      i != CLUSTER_RELOAD && strcmp(job, "-") ? job : NULL, node);
     }
 }
 
@@ -1053,6 +1113,7 @@ struct cluster *cluster_new(const struct cluster_config *cfg)
     c->lease_ok = true; /* the store's restore registered the node a moment ago */
     c->last_renewal_mono = mono_ns();
     atomic_init(&c->watch.lapses, 0);
+    atomic_init(&c->reload_seen, 0);
     atomic_init(&c->watch.until_mono, c->last_renewal_mono + c->lease_ns -
                                           c->lease_ns / LEASE_STOP_SHARE);
     pthread_mutex_init(&c->pool_lock, NULL);

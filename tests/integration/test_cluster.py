@@ -474,7 +474,7 @@ class Cluster(DaemonTest):
         self.assertFalse(nodes["a"]["live"])
         self.assertIsNotNone(nodes["a"]["stopped"])
 
-    def test_a_pause_sent_while_a_node_is_cut_off_reaches_it(self):
+    def test_commands_sent_while_a_node_is_cut_off_reach_it(self):
         jobs = self.jobs(1, period="1s")
         proxy = Proxy(self.pg.port)
         self.addCleanup(proxy.close)
@@ -500,6 +500,20 @@ class Cluster(DaemonTest):
             return got if len(got) >= 2 else None
         self.assertEqual(wait_for(synced, timeout=5, what="two records"),
                          [("j0", "true"), ("j0", "false")])
+        # a reload: node b's manifest gains a job meanwhile
+        proxy.cut()
+        wait_for(lambda: b.metric("jobhost_cluster_lease_up") == 0, timeout=10 * SLOW,
+                 what="node b cut off")
+        b.write_manifest(jobs + self.jobs(1, period="1s", prefix="k"))
+        status, _, body = a.post("/-/reload")
+        self.assertEqual(status, 200, body)
+        time.sleep(0.5)
+        self.assertEqual(b.get("/api/v1/jobs/k0")[0], 404, "node b reloaded through the cut")
+        proxy.mend()
+        wait_for(lambda: b.get("/api/v1/jobs/k0")[0] == 200, timeout=15 * SLOW,
+                 what="node b reloaded once it is back")
+        self.assertEqual(len(b.wait_events("cluster_reload_synced")), 1)
+        self.assertEqual(a.events("cluster_reload_synced"), [])  # its own reload, made
 
     def test_max_instances_holds_across_the_cluster(self):
         jobs = ("  - id: one\n    plugin: ledger\n    trigger: {interval: 1s}\n"
