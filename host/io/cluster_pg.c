@@ -479,7 +479,7 @@ void cluster_claim_return(void *arg, struct job *job, uint64_t token)
                        "  reaped_by = node WHERE token = $1 AND instance = $2"
                        "  AND state = 'running' AND recover RETURNING token)"
                        " DELETE FROM jh_claims WHERE token = $1 AND instance = $2"
-                       "  AND state IN ('running', 'skipped') AND NOT recover",
+                       "  AND (state = 'skipped' OR (state = 'running' AND NOT recover))",
                        2, NULL, v, NULL, NULL, 0);
     if (!ok(res)) {
         db_error(c, "claim_return", res, s->conn);
@@ -678,7 +678,7 @@ int cluster_notify(struct cluster *c, enum cluster_cmd cmd, const char *job_id)
                            " SELECT pg_notify('" CHANNEL "', $1 || value), value FROM s",
                            1, NULL, v, NULL, NULL, 0);
         if (ok(res) && PQntuples(res) == 1)
-            raise_reload_seen(c, strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+            (void)raise_reload_seen(c, strtoll(PQgetvalue(res, 0, 1), NULL, 10));
     } else {
         snprintf(payload, sizeof(payload), "%s %s %" PRIu64 " %s", names[cmd], c->node,
                  c->instance, job_id ? job_id : "-");
