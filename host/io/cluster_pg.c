@@ -663,14 +663,14 @@ int cluster_notify(struct cluster *c, enum cluster_cmd cmd, const char *job_id)
     PGresult *res;
     int rc = 0;
 
+    /* a reload is counted in the store as well, for the nodes that do
+     * not hear it now; the count stands where a job id would */
+    snprintf(payload, sizeof(payload), "%s %s %" PRIu64 " %s", names[cmd], c->node, c->instance,
+             cmd == CLUSTER_RELOAD ? "" : job_id ? job_id : "-");
     s = pool_take(c);
     if (!s)
         return -ECONNREFUSED;
     if (cmd == CLUSTER_RELOAD) {
-        /* counted in the store as well, for the nodes that do not hear
-         * it now; the count stands where a job id would */
-        snprintf(payload, sizeof(payload), "%s %s %" PRIu64 " ", names[cmd], c->node,
-                 c->instance);
         res = PQexecParams(s->conn,
                            "WITH s AS (INSERT INTO jh_meta VALUES ('reload_seq', '1')"
                            " ON CONFLICT (key) DO UPDATE SET"
@@ -680,8 +680,6 @@ int cluster_notify(struct cluster *c, enum cluster_cmd cmd, const char *job_id)
         if (ok(res) && PQntuples(res) == 1)
             (void)raise_reload_seen(c, strtoll(PQgetvalue(res, 0, 1), NULL, 10));
     } else {
-        snprintf(payload, sizeof(payload), "%s %s %" PRIu64 " %s", names[cmd], c->node,
-                 c->instance, job_id ? job_id : "-");
         res = PQexecParams(s->conn, "SELECT pg_notify('" CHANNEL "', $1)", 1, NULL, v, NULL,
                            NULL, 0);
     }
@@ -986,19 +984,16 @@ static void dispatch(struct cluster *c, const char *payload)
     for (int i = 0; i < 4; i++) {
         if (strcmp(cmd, names[i]) != 0)
             continue;
-        atomic_fetch_add(&c->notifications, 1);
-        if (i == CLUSTER_RELOAD) {
-            /* the cluster's reload count, "-" from older nodes */
+        /* a reload carries the cluster's reload count ("-" from older
+         * nodes) where the others carry a job id */
+        const char *job_id = i == CLUSTER_RELOAD || strcmp(job, "-") == 0 ? NULL : job;
+        if (i == CLUSTER_RELOAD)
             (void)raise_reload_seen(c, strtoll(job, NULL, 10));
-            jlog(JH_LOG_INFO, "cluster_command", "node=%s from=%s command=%s", c->node, node,
-                 cmd);
-        } else {
-            jlog(JH_LOG_INFO, "cluster_command", "node=%s from=%s command=%s job=%s", c->node,
-                 node, cmd, job);
-        }
+        atomic_fetch_add(&c->notifications, 1);
+        jlog(JH_LOG_INFO, "cluster_command", "node=%s from=%s command=%s job=%s", c->node, node,
+             cmd, job_id ? job_id : "-");
         if (c->on_cmd)
-            c->on_cmd(c->on_cmd_arg, (enum cluster_cmd)i,
-                      i != CLUSTER_RELOAD && strcmp(job, "-") ? job : NULL, node);
+            c->on_cmd(c->on_cmd_arg, (enum cluster_cmd)i, job_id, node);
     }
 }
 
